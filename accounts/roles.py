@@ -1,0 +1,32 @@
+"""Roles and scopes: who may do what.
+
+People log in with Django accounts and belong to a role group; shop back ends use API tokens that
+carry scopes. Both resolve to one set of scopes, so every endpoint states one requirement.
+
+| principal                   | read | ingest | admin |
+|-----------------------------|------|--------|-------|
+| merchandiser (group)        | yes  |        |       |
+| admin (group) or superuser  | yes  | yes    | yes   |
+| API token                   | its scopes (read and/or ingest); never admin        |
+"""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    MERCHANDISER = "merchandiser", "Merchandiser"
+    ADMIN = "admin", "Admin"
+
+
+class Scope(models.TextChoices):
+    READ = "read", "Read catalogue, events and recommendations"
+    INGEST = "ingest", "Write products, customers and events"
+    ADMIN = "admin", "Run jobs and manage tokens (people only)"
+
+
+TOKEN_SCOPES = (Scope.READ, Scope.INGEST)
+
+ROLE_SCOPES: dict[str, frozenset[str]] = {
+    Role.MERCHANDISER: frozenset({Scope.READ}),
+    Role.ADMIN: frozenset({Scope.READ, Scope.INGEST, Scope.ADMIN}),
+}

@@ -1,0 +1,14 @@
+from django.db import models
+
+
+class JobKind(models.TextChoices):
+    IMPORT_PRODUCTS = "import_products", "Import products"
+    IMPORT_EVENTS = "import_events", "Import events"
+    IMPORT_ONLINE_RETAIL = "import_online_retail", "Import Online Retail export"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"

@@ -1,0 +1,316 @@
+"""Parsing and validation of incoming products, customers and events. Framework-free.
+
+One parser serves every way data comes in (CSV and JSONL files, the batch API), so a row is
+accepted or refused for the same reason, with the same message, whatever the door. A parser
+takes a mapping of raw values (strings from CSV, native JSON values from the API) and returns a
+typed record, or raises :class:`RowError` listing every problem of the row by field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+MAX_ID_LENGTH = 128
+MAX_EVENT_ID_LENGTH = 191
+MAX_TITLE_LENGTH = 500
+MAX_NAME_LENGTH = 255
+MAX_SEARCH_QUERY_LENGTH = 500
+# Clock skew tolerated on client timestamps; anything later is refused as "in the future".
+FUTURE_TOLERANCE = timedelta(days=1)
+TAG_SEPARATOR = "|"
+
+PRODUCT_FIELDS = (
+    "product_id", "title", "description", "category", "brand", "price", "tags", "attributes",
+    "is_active",
+)  # fmt: skip
+CUSTOMER_FIELDS = ("customer_id", "attributes")
+EVENT_FIELDS = (
+    "event_id", "customer_id", "product_id", "event_type", "timestamp", "quantity", "value",
+    "session_id", "search_query",
+)  # fmt: skip
+REQUIRED_PRODUCT_COLUMNS = ("product_id", "title")
+REQUIRED_CUSTOMER_COLUMNS = ("customer_id",)
+REQUIRED_EVENT_COLUMNS = ("customer_id", "event_type", "timestamp")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class RowError(ValueError):
+    """A row that cannot be accepted, with one entry per faulty field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(slots=True)
+class ProductRecord:
+    external_id: str
+    title: str
+    description: str = ""
+    category: str = ""
+    brand: str = ""
+    price: Decimal | None = None
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    is_active: bool = True
+
+
+@dataclass(slots=True)
+class CustomerRecord:
+    external_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EventRecord:
+    event_id: str
+    customer_id: str
+    product_id: str | None
+    event_type: str
+    occurred_at: datetime
+    quantity: int = 1
+    value: Decimal | None = None
+    session_id: str = ""
+    search_query: str = ""
+
+
+class _Row:
+    """Collects field errors while values are read, so one pass reports all of them."""
+
+    def __init__(self, raw: Mapping[str, Any], *, allowed: Collection[str] | None) -> None:
+        self.raw = raw
+        self.errors: list[FieldError] = []
+        if allowed is not None:
+            for key in raw:
+                if key not in allowed:
+                    self.fail(str(key), "unknown field")
+
+    def fail(self, name: str, message: str) -> None:
+        self.errors.append(FieldError(name, message))
+
+    def _get(self, name: str) -> Any:
+        value = self.raw.get(name)
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "":
+                return None
+        return value
+
+    def text(self, name: str, *, max_length: int, required: bool = False) -> str:
+        value = self._get(name)
+        if value is None:
+            if required:
+                self.fail(name, "this field is required")
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            self.fail(name, f"expected a string, got {type(value).__name__}")
+            return ""
+        text = str(value)
+        if len(text) > max_length:
+            self.fail(name, f"longer than {max_length} characters ({len(text)})")
+            return ""
+        return text
+
+    def decimal(self, name: str) -> Decimal | None:
+        value = self._get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.fail(name, f"expected a number, got {type(value).__name__}")
+            return None
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(name, f"not a number: {value!r}")
+            return None
+        if not number.is_finite() or number < 0:
+            self.fail(name, f"must be a finite number >= 0, got {value!r}")
+            return None
+        if abs(number.as_tuple().exponent) > 2 and number != number.quantize(Decimal("0.01")):
+            number = number.quantize(Decimal("0.01"))  # Money has two decimals.
+        if number >= Decimal("1e10"):
+            self.fail(name, f"too large: {value!r}")
+            return None
+        return number
+
+    def positive_int(self, name: str, *, default: int) -> int:
+        value = self._get(name)
+        if value is None:
+            return default
+        try:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            number = int(value) if not isinstance(value, str) else int(Decimal(value))
+            if isinstance(value, str) and Decimal(value) != number:
+                raise ValueError
+        except (ValueError, ArithmeticError, TypeError):
+            self.fail(name, f"expected a whole number, got {value!r}")
+            return default
+        if number < 1 or number > 2_147_483_647:
+            self.fail(name, f"must be between 1 and 2147483647, got {number}")
+            return default
+        return number
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self._get(name)
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        lowered = str(value).lower()
+        if lowered in ("1", "true", "yes", "y", "t"):
+            return True
+        if lowered in ("0", "false", "no", "n", "f"):
+            return False
+        self.fail(name, f"expected true or false, got {value!r}")
+        return default
+
+    def tags(self, name: str) -> list[str]:
+        value = self._get(name)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            items = value.split(TAG_SEPARATOR)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            items = value
+        else:
+            self.fail(name, f"expected a list of strings or a '{TAG_SEPARATOR}'-joined string")
+            return []
+        tags = list(dict.fromkeys(t.strip() for t in items if t.strip()))
+        if any(len(t) > MAX_NAME_LENGTH for t in tags):
+            self.fail(name, f"a tag is longer than {MAX_NAME_LENGTH} characters")
+            return []
+        return tags
+
+    def json_object(self, name: str) -> dict[str, Any]:
+        value = self._get(name)
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                self.fail(name, f"not valid JSON: {exc.msg}")
+                return {}
+        if not isinstance(value, dict):
+            self.fail(name, f"expected a JSON object, got {type(value).__name__}")
+            return {}
+        return value
+
+    def timestamp(self, name: str, *, now: datetime) -> datetime | None:
+        value = self._get(name)
+        if value is None:
+            self.fail(name, "this field is required")
+            return None
+        if not isinstance(value, str):
+            self.fail(name, f"expected an ISO 8601 string, got {type(value).__name__}")
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(name, f"not an ISO 8601 timestamp: {value!r}")
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # The interchange format is UTC.
+        if moment > now + FUTURE_TOLERANCE:
+            self.fail(name, f"in the future: {value!r}")
+            return None
+        return moment.astimezone(UTC)
+
+    def done(self) -> None:
+        if self.errors:
+            raise RowError(self.errors)
+
+
+def parse_product(
+    raw: Mapping[str, Any], *, allowed: Collection[str] | None = PRODUCT_FIELDS
+) -> ProductRecord:
+    """Parse one product. With ``allowed=None``, unknown keys are left to the caller."""
+    row = _Row(raw, allowed=allowed)
+    record = ProductRecord(
+        external_id=row.text("product_id", max_length=MAX_ID_LENGTH, required=True),
+        title=row.text("title", max_length=MAX_TITLE_LENGTH, required=True),
+        description=row.text("description", max_length=100_000),
+        category=row.text("category", max_length=MAX_NAME_LENGTH),
+        brand=row.text("brand", max_length=MAX_NAME_LENGTH),
+        price=row.decimal("price"),
+        tags=row.tags("tags"),
+        attributes=row.json_object("attributes"),
+        is_active=row.boolean("is_active", default=True),
+    )
+    row.done()
+    return record
+
+
+def parse_customer(
+    raw: Mapping[str, Any], *, allowed: Collection[str] | None = CUSTOMER_FIELDS
+) -> CustomerRecord:
+    row = _Row(raw, allowed=allowed)
+    record = CustomerRecord(
+        external_id=row.text("customer_id", max_length=MAX_ID_LENGTH, required=True),
+        attributes=row.json_object("attributes"),
+    )
+    row.done()
+    return record
+
+
+def derived_event_id(record: EventRecord) -> str:
+    """A stable key for an event sent without one, so that replaying it is still a no-op."""
+    parts = (
+        record.customer_id,
+        record.product_id or "",
+        record.event_type,
+        record.occurred_at.isoformat(),
+        str(record.quantity),
+        record.session_id,
+        record.search_query,
+    )
+    return "auto-" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def parse_event(
+    raw: Mapping[str, Any],
+    *,
+    event_types: Collection[str],
+    now: datetime,
+    allowed: Collection[str] | None = EVENT_FIELDS,
+) -> EventRecord:
+    """Parse one event. ``product_id`` is required except for searches, which need a query."""
+    row = _Row(raw, allowed=allowed)
+    event_type = row.text("event_type", max_length=32, required=True)
+    if event_type and event_type not in event_types:
+        row.fail(
+            "event_type", f"unknown type {event_type!r}; expected one of {sorted(event_types)}"
+        )
+    is_search = event_type == "search"
+    product_id = row.text("product_id", max_length=MAX_ID_LENGTH, required=not is_search)
+    search_query = row.text("search_query", max_length=MAX_SEARCH_QUERY_LENGTH, required=is_search)
+    record = EventRecord(
+        event_id=row.text("event_id", max_length=MAX_EVENT_ID_LENGTH),
+        customer_id=row.text("customer_id", max_length=MAX_ID_LENGTH, required=True),
+        product_id=product_id or None,
+        event_type=event_type,
+        occurred_at=row.timestamp("timestamp", now=now) or now,
+        quantity=row.positive_int("quantity", default=1),
+        value=row.decimal("value"),
+        session_id=row.text("session_id", max_length=MAX_ID_LENGTH),
+        search_query=search_query,
+    )
+    row.done()
+    if not record.event_id:
+        record.event_id = derived_event_id(record)
+    return record
+
+
+Parser = Callable[[Mapping[str, Any]], Any]

@@ -1,0 +1,56 @@
+from django.db import models
+
+from .catalog import Product
+from .customers import Customer
+
+
+class Event(models.Model):
+    """One behaviour event: a customer viewed, clicked, carted, bought or searched.
+
+    Events are immutable facts. ``event_id`` is the client's idempotency key: replaying an event
+    with a known ``event_id`` is a no-op. The accepted ``event_type`` values come from the
+    ``RECSITE_EVENT_TYPES`` setting and are checked at ingestion, not by a database constraint,
+    so a merchant can add types without a migration.
+    """
+
+    event_id = models.CharField(max_length=191, unique=True, help_text="Idempotency key.")
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,  # Deleting a customer forgets their behaviour too.
+        related_name="events",
+    )
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        # Products are deactivated, not deleted; PROTECT keeps history from vanishing silently.
+        on_delete=models.PROTECT,
+        related_name="events",
+    )
+    event_type = models.CharField(max_length=32)
+    occurred_at = models.DateTimeField()
+    quantity = models.PositiveIntegerField(default=1)
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    session_id = models.CharField(max_length=128, blank=True, default="")
+    search_query = models.CharField(max_length=500, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            # A customer's recent events (interest vectors, the inspector timeline).
+            models.Index(fields=["customer", "-occurred_at"], name="event_customer_recent"),
+            # A product's events (popularity, co-occurrence).
+            models.Index(fields=["product", "-occurred_at"], name="event_product_recent"),
+            # Events per day by type (dashboard charts, trending).
+            models.Index(fields=["occurred_at", "event_type"], name="event_time_type"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(value__isnull=True) | models.Q(value__gte=0),
+                name="event_value_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} by {self.customer_id} at {self.occurred_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,39 @@
+from django.conf import settings
+from django.db import models
+
+from recommender.choices import JobKind, JobState
+
+
+class Job(models.Model):
+    """One run of a background job: who asked, with what, how far it got and how it ended.
+
+    Workers update ``progress`` and ``counts`` as they go, so the API and the dashboard can show
+    a live progress bar; a failed run keeps its error for the history.
+    """
+
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    state = models.CharField(
+        max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True
+    )
+    params = models.JSONField(default=dict, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    progress = models.FloatField(default=0.0, help_text="0 to 100.")
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0) & models.Q(progress__lte=100),
+                name="job_progress_percent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"

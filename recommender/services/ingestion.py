@@ -1,0 +1,291 @@
+"""Writes of ingested products, customers and events. Every write here is idempotent.
+
+Products and customers are upserted by the merchant's id; events are inserted once per
+``event_id``. Callers (the batch API, the file importers) parse rows with
+``recommender.ingestion.records`` first, so these functions receive only valid records.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from recommender.ingestion.records import (
+    CustomerRecord,
+    EventRecord,
+    FieldError,
+    ProductRecord,
+)
+from recommender.models import Customer, Event, Product
+
+# Rows per statement: large enough to amortise round trips, small enough for SQLite's limits.
+_CHUNK = 2000
+_PRODUCT_FIELDS = (
+    "title", "description", "category", "brand", "price", "tags", "attributes", "is_active",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+@dataclass(slots=True)
+class EventInsertCounts:
+    created: int = 0
+    duplicates: int = 0
+    customers_created: int = 0
+
+    def add(self, other: EventInsertCounts) -> None:
+        self.created += other.created
+        self.duplicates += other.duplicates
+        self.customers_created += other.customers_created
+
+
+T = TypeVar("T")
+R = TypeVar("R", ProductRecord, CustomerRecord)
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _last_wins(records: Iterable[R]) -> list[R]:
+    """Within one batch a later row for the same id replaces an earlier one, as in a file."""
+    return list({r.external_id: r for r in records}.values())
+
+
+@transaction.atomic
+def products_upsert(*, records: Sequence[ProductRecord]) -> UpsertCounts:
+    """Create new products, update changed ones, leave identical ones untouched."""
+    counts = UpsertCounts()
+    for chunk in _chunks(_last_wins(records)):
+        existing = Product.objects.in_bulk([r.external_id for r in chunk], field_name="external_id")
+        to_create: list[Product] = []
+        to_update: list[Product] = []
+        for record in chunk:
+            values = {name: getattr(record, name) for name in _PRODUCT_FIELDS}
+            product = existing.get(record.external_id)
+            if product is None:
+                to_create.append(Product(external_id=record.external_id, **values))
+                continue
+            if all(getattr(product, name) == value for name, value in values.items()):
+                counts.unchanged += 1
+                continue
+            for name, value in values.items():
+                setattr(product, name, value)
+            product.updated_at = timezone.now()
+            to_update.append(product)
+        Product.objects.bulk_create(to_create)
+        Product.objects.bulk_update(to_update, [*_PRODUCT_FIELDS, "updated_at"])
+        counts.created += len(to_create)
+        counts.updated += len(to_update)
+    return counts
+
+
+@transaction.atomic
+def customers_upsert(*, records: Sequence[CustomerRecord]) -> UpsertCounts:
+    """Create new customers; replace the attributes of known ones when they differ."""
+    counts = UpsertCounts()
+    for chunk in _chunks(_last_wins(records)):
+        existing = Customer.objects.in_bulk(
+            [r.external_id for r in chunk], field_name="external_id"
+        )
+        to_create: list[Customer] = []
+        to_update: list[Customer] = []
+        for record in chunk:
+            customer = existing.get(record.external_id)
+            if customer is None:
+                to_create.append(
+                    Customer(external_id=record.external_id, attributes=record.attributes)
+                )
+            elif customer.attributes != record.attributes:
+                customer.attributes = record.attributes
+                customer.updated_at = timezone.now()
+                to_update.append(customer)
+            else:
+                counts.unchanged += 1
+        Customer.objects.bulk_create(to_create)
+        Customer.objects.bulk_update(to_update, ["attributes", "updated_at"])
+        counts.created += len(to_create)
+        counts.updated += len(to_update)
+    return counts
+
+
+def product_pk_map(*, external_ids: Iterable[str] | None = None) -> dict[str, int]:
+    """Merchant product id → primary key, for the given ids or for the whole catalogue."""
+    queryset = Product.objects.all()
+    if external_ids is not None:
+        queryset = queryset.filter(external_id__in=set(external_ids))
+    return dict(queryset.values_list("external_id", "pk"))
+
+
+def events_unknown_products(
+    *, records: Sequence[EventRecord], product_map: Mapping[str, int]
+) -> list[tuple[int, FieldError]]:
+    """(index, error) for each event that names a product the catalogue does not have."""
+    return [
+        (index, FieldError("product_id", f"unknown product {record.product_id!r}"))
+        for index, record in enumerate(records)
+        if record.product_id is not None and record.product_id not in product_map
+    ]
+
+
+def customer_pk_map_ensure(*, external_ids: Iterable[str]) -> tuple[dict[str, int], int]:
+    """Primary keys for these customer ids, creating the unknown ones. Returns (map, created)."""
+    wanted = set(external_ids)
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(wanted)):
+        found.update(
+            Customer.objects.filter(external_id__in=chunk).values_list("external_id", "pk")
+        )
+    missing = sorted(wanted - found.keys())
+    for chunk in _chunks(missing):
+        # ignore_conflicts: a concurrent request may create the same customer first.
+        Customer.objects.bulk_create(
+            [Customer(external_id=external_id) for external_id in chunk], ignore_conflicts=True
+        )
+        found.update(
+            Customer.objects.filter(external_id__in=chunk).values_list("external_id", "pk")
+        )
+    return found, len(missing)
+
+
+@transaction.atomic
+def events_insert(
+    *, records: Sequence[EventRecord], product_map: Mapping[str, int]
+) -> EventInsertCounts:
+    """Insert events whose ``event_id`` is new; known ids (replays) are counted as duplicates.
+
+    Every product must be in ``product_map`` (check with :func:`events_unknown_products`).
+    Customers are created on first sight. Runs in one transaction: all or nothing.
+    """
+    unique = list({r.event_id: r for r in reversed(records)}.values())
+    counts = EventInsertCounts(duplicates=len(records) - len(unique))
+    customer_map, counts.customers_created = customer_pk_map_ensure(
+        external_ids=(r.customer_id for r in unique)
+    )
+    received_at = timezone.now()
+    insert = _insert_postgres if connection.vendor == "postgresql" else _insert_portable
+    for chunk in _chunks(unique, 20_000 if connection.vendor == "postgresql" else _CHUNK):
+        created = insert(chunk, product_map, customer_map, received_at)
+        counts.created += created
+        counts.duplicates += len(chunk) - created
+    return counts
+
+
+_COLUMNS = (
+    "event_id", "customer_id", "product_id", "event_type", "occurred_at", "quantity", "value",
+    "session_id", "search_query", "received_at",
+)  # fmt: skip
+
+
+def _insert_portable(
+    chunk: Sequence[EventRecord],
+    product_map: Mapping[str, int],
+    customer_map: Mapping[str, int],
+    received_at: datetime,
+) -> int:
+    known = set(
+        Event.objects.filter(event_id__in=[r.event_id for r in chunk]).values_list(
+            "event_id", flat=True
+        )
+    )
+    new = [
+        Event(
+            event_id=r.event_id,
+            customer_id=customer_map[r.customer_id],
+            product_id=product_map[r.product_id] if r.product_id is not None else None,
+            event_type=r.event_type,
+            occurred_at=r.occurred_at,
+            quantity=r.quantity,
+            value=r.value,
+            session_id=r.session_id,
+            search_query=r.search_query,
+            received_at=received_at,
+        )
+        for r in chunk
+        if r.event_id not in known
+    ]
+    # ignore_conflicts covers a concurrent writer inserting the same event_id meanwhile.
+    Event.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def _copy_escape(value: object) -> str:
+    if value is None:
+        return r"\N"
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _insert_postgres(
+    chunk: Sequence[EventRecord],
+    product_map: Mapping[str, int],
+    customer_map: Mapping[str, int],
+    received_at: datetime,
+) -> int:
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
+
+    About ten times faster than row-wise INSERTs; the rowcount is exactly the number of new
+    events, so duplicates are counted without a second query.
+    """
+    table = Event._meta.db_table
+    received = received_at.astimezone(UTC)
+    buffer = io.StringIO()
+    for r in chunk:
+        row = (
+            r.event_id,
+            customer_map[r.customer_id],
+            product_map[r.product_id] if r.product_id is not None else None,
+            r.event_type,
+            r.occurred_at,
+            r.quantity,
+            r.value,
+            r.session_id,
+            r.search_query,
+            received,
+        )
+        buffer.write("\t".join(_copy_escape(v) for v in row))
+        buffer.write("\n")
+    columns = ", ".join(_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS recsite_event_stage "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("ALTER TABLE recsite_event_stage ALTER COLUMN id DROP NOT NULL")
+        with cursor.cursor.copy(f"COPY recsite_event_stage ({columns}) FROM STDIN") as copy:
+            copy.write(buffer.getvalue())
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM recsite_event_stage "
+            f"ON CONFLICT (event_id) DO NOTHING"
+        )
+        created = cursor.rowcount
+        cursor.execute("TRUNCATE recsite_event_stage")
+    return created
+
+
+@transaction.atomic
+def customer_forget(*, customer: Customer) -> int:
+    """Right to be forgotten: delete the customer and every event of theirs.
+
+    Returns the number of events removed.
+    """
+    events_deleted, _ = Event.objects.filter(customer=customer).delete()
+    customer.delete()
+    return events_deleted

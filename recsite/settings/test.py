@@ -1,0 +1,22 @@
+"""Settings for the test suite: base settings plus fast hashing and eager Celery.
+
+The database and broker still come from the environment, so the same suite runs on SQLite
+locally and on PostgreSQL + Redis in CI (see scripts/test.sh). The live-worker integration test
+switches eager mode off for itself.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("RECSITE_VAR_DIR", tempfile.mkdtemp(prefix="recsite-test-var-"))
+
+from .base import *  # noqa: F403  (the one place a star import is the idiom)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

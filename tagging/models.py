@@ -1,0 +1,1 @@
+"""Tag vocabulary and product tag suggestions live here (auto-tagging issue)."""
