@@ -5,6 +5,7 @@ database answers and the Celery broker accepts connections, and answers 503 nami
 """
 
 import logging
+import os
 
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -31,6 +32,11 @@ def _check_database() -> None:
 def _check_broker() -> None:
     with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
+        if conn.transport_cls == "filesystem":
+            # Connecting to the filesystem transport checks nothing; its folder must be writable.
+            folder = conn.transport_options["data_folder_out"]
+            if not os.access(folder, os.W_OK):
+                raise PermissionError(f"broker folder {folder} is not writable")
 
 
 @never_cache

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running recsite on real data:
+# virtual environment, migrations, logins, the shipped UCI Online Retail demo data, then the web
+# server and a Celery worker. Embedded defaults: SQLite and a filesystem broker in var/, so no
+# server is needed. Set DATABASE_URL / CELERY_BROKER_URL to run it on PostgreSQL / Redis instead.
+#
+#   ./scripts/demo.sh              set up (idempotent) and serve on http://127.0.0.1:8000/
+#   ./scripts/demo.sh --no-serve   set up only
+#   RECSITE_PORT=9000 ./scripts/demo.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RECSITE_ROOT"
+
+serve=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-serve) serve=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) die "unknown option: $arg (try --help)" ;;
+  esac
+done
+port="${RECSITE_PORT:-8000}"
+
+ensure_venv requirements.txt
+mkdir -p var
+chmod 700 var
+
+# Secrets and logins are generated once and kept in var/ (git-ignored).
+if [[ ! -f var/demo.env ]]; then
+  umask 077
+  {
+    echo "DJANGO_SECRET_KEY=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(50))')"
+    echo "RECSITE_ADMIN_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+    echo "RECSITE_MERCH_PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(12))')"
+  } >var/demo.env
+fi
+set -a; source var/demo.env; set +a
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+manage() { "$PY" manage.py "$@"; }
+
+say "Migrating the database"
+manage migrate --no-input -v 0
+manage collectstatic --no-input -v 0
+say "Creating the logins (admin, merch)"
+RECSITE_LOGIN_PASSWORD="$RECSITE_ADMIN_PASSWORD" manage create_login --username admin --role admin
+RECSITE_LOGIN_PASSWORD="$RECSITE_MERCH_PASSWORD" manage create_login --username merch --role merchandiser
+say "Importing the UCI Online Retail demo data (idempotent: a rerun changes nothing)"
+manage import_online_retail data/demo/online_retail.csv.gz
+
+if [[ "$serve" == 0 ]]; then
+  say "Set up. Run ./scripts/demo.sh again (without --no-serve) to serve it."
+  exit 0
+fi
+
+if "$PY" - "$port" <<'PYEOF'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+PYEOF
+then
+  die "port $port on 127.0.0.1 is in use; choose another with RECSITE_PORT=9000 ./scripts/demo.sh"
+fi
+
+say "Starting the Celery worker and the web server"
+"$VENV/bin/celery" -A recsite worker -Q default,cpu,gpu --pool=solo --concurrency=1 \
+  --loglevel=INFO --logfile=var/worker.log &
+worker_pid=$!
+"$VENV/bin/gunicorn" recsite.wsgi --bind "127.0.0.1:$port" --workers 2 --threads 4 \
+  --access-logfile var/access.log --error-logfile var/web.log &
+web_pid=$!
+trap 'kill "$worker_pid" "$web_pid" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
+
+for _ in $(seq 60); do
+  if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health/ready', timeout=2)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$web_pid" 2>/dev/null || die "the web server stopped; see var/web.log"
+  sleep 1
+done
+
+cat <<INFO
+
+  recsite is running on real demo data.
+
+    Open          http://127.0.0.1:$port/accounts/login/
+    Admin         admin / $RECSITE_ADMIN_PASSWORD   (jobs, tokens, everything)
+    Merchandiser  merch / $RECSITE_MERCH_PASSWORD
+    API docs      http://127.0.0.1:$port/api/docs/ (after logging in)
+    Logs          var/web.log, var/worker.log
+
+  Credentials are kept in var/demo.env. Press Ctrl-C to stop.
+
+INFO
+wait -n "$worker_pid" "$web_pid"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script):
+# lint, formatting, architecture contracts, then pytest on PostgreSQL + Redis with the real
+# MiniLM model, a live Celery worker and a real browser. Extra arguments go to pytest.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RECSITE_ROOT"
+
+ensure_venv requirements-dev.txt
+ensure_postgres
+ensure_redis
+
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/recsite}"
+export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+say "Lint and format (ruff)"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+say "Architecture contracts (import-linter)"
+"$VENV/bin/lint-imports"
+say "Tests (pytest on $DATABASE_URL, broker $CELERY_BROKER_URL)"
+exec "$VENV/bin/pytest" "$@"

@@ -1,0 +1,52 @@
+import pytest
+
+
+@pytest.mark.django_db
+def test_liveness_is_anonymous_and_ok(anon_client):
+    response = anon_client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readiness_checks_database_and_broker(anon_client):
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readiness_reports_an_unreachable_broker(anon_client, settings):
+    from recsite.celery import app
+
+    original = app.conf.broker_url, app.conf.broker_write_url
+    # Port 9 (discard) on loopback: nothing listens there, so the connection is refused.
+    app.conf.broker_url = app.conf.broker_write_url = "redis://127.0.0.1:9/0"
+    try:
+        response = anon_client.get("/health/ready")
+    finally:
+        app.conf.broker_url, app.conf.broker_write_url = original
+    body = response.json()
+    assert response.status_code == 503
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["broker"].startswith("error: ")
+
+
+@pytest.mark.django_db
+def test_login_page_is_served_and_home_requires_login(anon_client):
+    login = anon_client.get("/accounts/login/")
+    assert login.status_code == 200
+    assert b'name="username"' in login.content
+    home = anon_client.get("/")
+    assert home.status_code == 302
+    assert home["Location"] == "/accounts/login/?next=/"
+
+
+@pytest.mark.django_db
+def test_home_shows_catalogue_counts_to_a_merchandiser(client, merchandiser):
+    client.force_login(merchandiser)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b'id="kpi-products">0<' in response.content
+    assert b"(merchandiser)" in response.content

@@ -1,0 +1,19 @@
+from django.conf import settings
+
+from recsite.celery import app
+
+
+def test_every_project_task_has_a_queue_route():
+    app.loader.import_default_modules()
+    project_tasks = {
+        name for name in app.tasks if name.startswith(("recommender.", "tagging.", "accounts."))
+    }
+    assert project_tasks, "no project task registered"
+    assert project_tasks - set(settings.CELERY_TASK_ROUTES) == set()
+
+
+def test_celery_is_configured_for_idempotent_late_acknowledged_tasks():
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.task_serializer == "json"
