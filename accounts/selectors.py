@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .models import ApiToken, hash_token
@@ -41,3 +42,11 @@ def request_scopes(request: Any) -> frozenset[str]:
     if isinstance(request.auth, ApiToken):
         return frozenset(request.auth.scopes)
     return user_scopes(request.user)
+
+
+def api_token_list() -> QuerySet[ApiToken]:
+    return ApiToken.objects.select_related("created_by").order_by("-created_at", "-id")
+
+
+def api_token_get(*, pk: int) -> ApiToken | None:
+    return api_token_list().filter(pk=pk).first()

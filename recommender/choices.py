@@ -5,6 +5,7 @@ class JobKind(models.TextChoices):
     IMPORT_PRODUCTS = "import_products", "Import products"
     IMPORT_EVENTS = "import_events", "Import events"
     IMPORT_ONLINE_RETAIL = "import_online_retail", "Import Online Retail export"
+    REINDEX = "reindex", "Reindex (embed + build index)"
 
 
 class JobState(models.TextChoices):
@@ -12,3 +13,10 @@ class JobState(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+
+
+class BuildStatus(models.TextChoices):
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    RETIRED = "retired", "Retired (file removed)"

@@ -1,11 +1,45 @@
-"""Celery tasks: thin, id-based, idempotent. Each calls one service."""
+"""Celery tasks: thin, id-based, idempotent. Each calls one service.
 
-from celery import shared_task
+Queues (routes in settings): ``default`` for ingestion jobs and housekeeping, ``gpu`` for
+embedding, ``cpu`` for index builds. Interfaces start a reindex with :func:`reindex_signature`.
+"""
 
-from recommender.services import jobs
+from celery import chain, shared_task
+from celery.canvas import Signature
+
+from recommender.services import embeddings, jobs
 
 
 @shared_task(name="recommender.tasks.import_job_run")
 def import_job_run(*, job_id: int) -> None:
     """Run one import job. Safe to run twice: a finished job is skipped, imports are idempotent."""
-    jobs.job_run(job_id=job_id)
+    jobs.job_step_run(job_id=job_id, step="import")
+
+
+@shared_task(name="recommender.tasks.reindex_embed")
+def reindex_embed(*, job_id: int) -> None:
+    """Reindex step 1 (gpu queue): embed new and changed products."""
+    jobs.job_step_run(job_id=job_id, step="embed")
+
+
+@shared_task(name="recommender.tasks.reindex_build")
+def reindex_build(*, job_id: int) -> None:
+    """Reindex step 2 (cpu queue): build, check and publish a new index."""
+    jobs.job_step_run(job_id=job_id, step="build")
+
+
+def reindex_signature(*, job_id: int) -> Signature:
+    """Embed on the gpu queue, then build on the cpu queue; a failed step stops the chain."""
+    return chain(reindex_embed.si(job_id=job_id), reindex_build.si(job_id=job_id))
+
+
+@shared_task(name="recommender.tasks.product_embeddings_sweep")
+def product_embeddings_sweep() -> None:
+    """Beat: embed products flagged stale since the last sweep (the side buffer serves them)."""
+    embeddings.product_embeddings_refresh()
+
+
+@shared_task(name="recommender.tasks.jobs_fail_stale")
+def jobs_fail_stale() -> None:
+    """Beat: fail jobs whose worker died, so the jobs page never shows one running forever."""
+    jobs.jobs_fail_stale()

@@ -1,4 +1,49 @@
+"""Routes of the v1 API, mounted at ``api/<version>/`` by ``recsite/urls.py``.
+
+Batch endpoints have no trailing slash (``products/batch``), so they can never collide with a
+product whose id is "batch" (``products/batch/``).
+"""
+
+from typing import Any
+
+from django.urls import include, path
+
+from accounts import api as accounts_api
+
+from . import semantic, views
 
 app_name = "api"
 
-urlpatterns: list = []
+_list: dict[str, Any] = {"get": "list"}
+_detail: dict[str, Any] = {"get": "retrieve"}
+
+urlpatterns = [
+    path("products/batch", views.ProductBatchApi.as_view(), name="product-batch"),
+    path("customers/batch", views.CustomerBatchApi.as_view(), name="customer-batch"),
+    path("events/batch", views.EventBatchApi.as_view(), name="event-batch"),
+    path("products/", views.ProductViewSet.as_view(_list), name="product-list"),
+    # Before products/<product_id>/: "search" is a route, not a product id.
+    path("products/search", semantic.ProductSearchApi.as_view(), name="product-search"),
+    path(
+        "products/<str:product_id>/similar",
+        semantic.ProductSimilarApi.as_view(),
+        name="product-similar",
+    ),
+    path(
+        "products/<str:product_id>/",
+        views.ProductViewSet.as_view(_detail),
+        name="product-detail",
+    ),
+    path("customers/", views.CustomerViewSet.as_view(_list), name="customer-list"),
+    path(
+        "customers/<str:customer_id>/",
+        views.CustomerViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
+        name="customer-detail",
+    ),
+    path("events/", views.EventViewSet.as_view(_list), name="event-list"),
+    path("jobs/", views.JobViewSet.as_view(_list), name="job-list"),
+    path("jobs/reindex", semantic.ReindexJobCreateApi.as_view(), name="job-reindex"),
+    path("jobs/<int:pk>/", views.JobViewSet.as_view(_detail), name="job-detail"),
+    # Token management lives with the accounts app; it shares this prefix and version.
+    path("", include(accounts_api.urlpatterns)),
+]

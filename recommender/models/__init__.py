@@ -2,7 +2,9 @@
 
 from .catalog import Product
 from .customers import Customer
+from .embeddings import ProductEmbedding
 from .events import Event
+from .index import IndexBuild
 from .jobs import Job
 
-__all__ = ["Customer", "Event", "Job", "Product"]
+__all__ = ["Customer", "Event", "IndexBuild", "Job", "Product", "ProductEmbedding"]

@@ -17,6 +17,11 @@ class Product(models.Model):
     is_active = models.BooleanField(
         default=True, help_text="Inactive products are never recommended."
     )
+    embedding_stale = models.BooleanField(
+        default=True,
+        db_index=True,
+        help_text="Set when the text changes; the embedding sweep clears it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

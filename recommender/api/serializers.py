@@ -1,0 +1,226 @@
+"""Serializers of the v1 API.
+
+Batch items are documented here but *validated* by ``recommender.ingestion.records``: the item
+serializers below only describe the shapes for OpenAPI. A DRF serializer per item would be
+several times slower than the parser at 1,000 items a request, and it would be a second source
+of truth beside the parser that the CSV importers use. ``tests/recommender/api/test_openapi.py``
+asserts that the documented item fields equal ``records.PRODUCT_FIELDS``, ``CUSTOMER_FIELDS``
+and ``EVENT_FIELDS``, so the documentation cannot drift from what is accepted.
+"""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from recommender.ingestion import records
+from recommender.models import Customer, Job, Product
+
+_BATCH_HELP = (
+    "From 1 to RECSITE_API_MAX_BATCH items (1,000 by default). Every item is checked before "
+    "anything is written: one bad item refuses the whole batch, listing every problem."
+)
+
+# Batch items (documentation only) ------------------------------------------------------------
+
+
+class ProductItemSerializer(serializers.Serializer):
+    product_id = serializers.CharField(
+        max_length=records.MAX_ID_LENGTH, help_text="The merchant's product id (SKU)."
+    )
+    title = serializers.CharField(max_length=records.MAX_TITLE_LENGTH)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
+    category = serializers.CharField(
+        required=False, allow_blank=True, max_length=records.MAX_NAME_LENGTH
+    )
+    brand = serializers.CharField(
+        required=False, allow_blank=True, max_length=records.MAX_NAME_LENGTH
+    )
+    price = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="A number >= 0 (a numeric string is accepted too); kept to two decimals.",
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=records.MAX_NAME_LENGTH),
+        required=False,
+        help_text=f"A list of strings, or one string joined with '{records.TAG_SEPARATOR}'.",
+    )
+    attributes = serializers.DictField(required=False, help_text="Free attributes (a JSON object).")
+    is_active = serializers.BooleanField(
+        required=False, default=True, help_text="Inactive products are never recommended."
+    )
+
+
+class CustomerItemSerializer(serializers.Serializer):
+    customer_id = serializers.CharField(
+        max_length=records.MAX_ID_LENGTH, help_text="The merchant's customer id."
+    )
+    attributes = serializers.DictField(
+        required=False, help_text="Free attributes (a JSON object); replaces the stored ones."
+    )
+
+
+class EventItemSerializer(serializers.Serializer):
+    event_id = serializers.CharField(
+        required=False,
+        max_length=records.MAX_EVENT_ID_LENGTH,
+        help_text="Idempotency key: an event with a known id is a no-op. Without one, a key is "
+        "derived from the other fields, so an identical replay is still a no-op.",
+    )
+    customer_id = serializers.CharField(
+        max_length=records.MAX_ID_LENGTH,
+        help_text="The merchant's customer id; unknown customers are created.",
+    )
+    product_id = serializers.CharField(
+        required=False,
+        max_length=records.MAX_ID_LENGTH,
+        help_text="A product already sent to products/batch. Required except for searches.",
+    )
+    event_type = serializers.CharField(
+        max_length=32,
+        help_text="One of the RECSITE_EVENT_TYPES setting "
+        "(by default view, click, add_to_cart, purchase, search).",
+    )
+    timestamp = serializers.DateTimeField(
+        help_text="ISO 8601; without an offset it is read as UTC. At most one day ahead."
+    )
+    quantity = serializers.IntegerField(
+        required=False, min_value=1, max_value=2_147_483_647, default=1
+    )
+    value = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="Money value, >= 0."
+    )
+    session_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=records.MAX_ID_LENGTH
+    )
+    search_query = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=records.MAX_SEARCH_QUERY_LENGTH,
+        help_text="Required for event_type 'search'.",
+    )
+
+
+class ProductBatchInputSerializer(serializers.Serializer):
+    items = ProductItemSerializer(many=True, help_text=_BATCH_HELP)
+
+
+class CustomerBatchInputSerializer(serializers.Serializer):
+    items = CustomerItemSerializer(many=True, help_text=_BATCH_HELP)
+
+
+class EventBatchInputSerializer(serializers.Serializer):
+    items = EventItemSerializer(many=True, help_text=_BATCH_HELP)
+
+
+class UpsertCountsOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class EventInsertCountsOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField(
+        help_text="Events whose event_id was already known (replays), including repeats "
+        "within this batch."
+    )
+    customers_created = serializers.IntegerField()
+
+
+# Errors ----------------------------------------------------------------------------------------
+
+
+class ErrorItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(
+        required=False, help_text="Position in 'items', for an error about one batch item."
+    )
+    field = serializers.CharField(help_text="The body field or query parameter at fault.")
+    message = serializers.CharField()
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    # DRF's metaclass pops declared fields, so Serializer.errors is not shadowed at run time.
+    errors = ErrorItemSerializer(many=True, required=False)  # type: ignore[assignment]
+
+
+class DetailOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# Reads -----------------------------------------------------------------------------------------
+
+
+class ProductOutputSerializer(serializers.ModelSerializer):
+    product_id = serializers.CharField(source="external_id")
+
+    class Meta:
+        model = Product
+        fields = [
+            "product_id", "title", "description", "category", "brand", "price", "tags",
+            "attributes", "is_active", "created_at", "updated_at",
+        ]  # fmt: skip
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    customer_id = serializers.CharField(source="external_id")
+
+    class Meta:
+        model = Customer
+        fields = ["customer_id", "attributes", "created_at", "updated_at"]
+
+
+class CustomerDetailOutputSerializer(CustomerOutputSerializer):
+    event_counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text='Number of events of each type, e.g. {"view": 7, "purchase": 2}.',
+    )
+
+    class Meta(CustomerOutputSerializer.Meta):
+        fields = [*CustomerOutputSerializer.Meta.fields, "event_counts"]
+
+
+class CustomerForgetOutputSerializer(serializers.Serializer):
+    deleted_events = serializers.IntegerField()
+
+
+class EventOutputSerializer(serializers.Serializer):
+    """An event as sent, with the merchant's ids (never recsite's primary keys)."""
+
+    event_id = serializers.CharField()
+    customer_id = serializers.CharField(source="customer.external_id")
+    product_id = serializers.CharField(source="product.external_id", allow_null=True)
+    event_type = serializers.CharField()
+    timestamp = serializers.DateTimeField(source="occurred_at")
+    quantity = serializers.IntegerField()
+    value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    session_id = serializers.CharField()
+    search_query = serializers.CharField()
+    received_at = serializers.DateTimeField()
+
+
+class JobOutputSerializer(serializers.ModelSerializer):
+    triggered_by = serializers.SerializerMethodField()
+    duration = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "kind", "state", "params", "triggered_by", "progress", "counts", "error",
+            "created_at", "started_at", "heartbeat_at", "finished_at", "duration",
+        ]  # fmt: skip
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_triggered_by(self, job: Job) -> str | None:
+        return job.triggered_by.get_username() if job.triggered_by else None
+
+    @extend_schema_field(
+        serializers.FloatField(
+            allow_null=True,
+            help_text="Seconds from start to finish; while running, to the last heartbeat; "
+            "null before it starts.",
+        )
+    )
+    def get_duration(self, job: Job) -> float | None:
+        return job.duration_seconds

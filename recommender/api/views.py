@@ -1,0 +1,353 @@
+"""The v1 API: batch ingestion, catalogue reads, the right to be forgotten and job history.
+
+Views parse, call one service or selector, and render. Batch items are checked by the shared
+row parser (``recommender.ingestion.records``), the same one the file importers use.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from functools import partial
+from typing import Any, TypeVar, cast
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasIngestScope, HasReadScope, IsAdminRole, ReadOrIngestByMethod
+from recommender.api import serializers as s
+from recommender.api.errors import InvalidRequest, error_entry, summary
+from recommender.api.filters import CustomerFilter, EventFilter, JobFilter, ProductFilter
+from recommender.api.pagination import EventCursorPagination
+from recommender.api.parsers import BoundedJSONParser
+from recommender.ingestion.records import (
+    CustomerRecord,
+    EventRecord,
+    ProductRecord,
+    RowError,
+    parse_customer,
+    parse_event,
+    parse_product,
+)
+from recommender.models import Customer, Job, Product
+from recommender.selectors.catalog import (
+    customer_event_counts,
+    customer_get,
+    customer_list,
+    event_list,
+    job_get,
+    job_list,
+    product_get,
+    product_list,
+)
+from recommender.services.ingestion import (
+    customer_forget,
+    customers_upsert,
+    events_insert,
+    events_unknown_products,
+    product_pk_map,
+    products_upsert,
+)
+
+RecordT = TypeVar("RecordT", ProductRecord, CustomerRecord, EventRecord)
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Refused input.")
+_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _batch_items(data: Any) -> list[Any]:
+    """The ``items`` list of a batch body, or 400 naming ``items`` and what is wrong."""
+    if not isinstance(data, dict):
+        message = f"expected a JSON object with an 'items' list, got {_json_type(data)}"
+        raise InvalidRequest(
+            detail=f"items: {message}", errors=[error_entry(field="items", message=message)]
+        )
+    errors = [
+        error_entry(field=str(key), message="unknown field") for key in data if key != "items"
+    ]
+    items: Any = data.get("items")
+    maximum = settings.RECSITE_API_MAX_BATCH
+    if items is None:
+        errors.insert(0, error_entry(field="items", message="this field is required"))
+    elif not isinstance(items, list):
+        message = f"expected a list of objects, got {_json_type(items)}"
+        errors.insert(0, error_entry(field="items", message=message))
+    elif not items:
+        errors.insert(0, error_entry(field="items", message="must contain at least 1 item"))
+    elif len(items) > maximum:
+        message = f"at most {maximum} items per request, got {len(items)}"
+        errors.insert(0, error_entry(field="items", message=message))
+    if errors:
+        raise InvalidRequest(detail=summary(errors), errors=errors)
+    return items
+
+
+def _parse_items(
+    items: list[Any],
+    parse: Callable[[Mapping[str, Any]], RecordT],
+    *,
+    id_field: str | None,
+) -> tuple[list[RecordT], list[int], list[dict[str, Any]]]:
+    """Parse every item; return the good records, their positions, and every error found.
+
+    With ``id_field``, a second item with the same id is an error: a batch states each
+    product or customer once, so a repeat is almost certainly a client bug.
+    """
+    parsed: list[RecordT] = []
+    positions: list[int] = []
+    errors: list[dict[str, Any]] = []
+    first_at: dict[str, int] = {}
+    for index, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            message = f"expected a JSON object, got {_json_type(raw)}"
+            errors.append(error_entry(index=index, field="items", message=message))
+            continue
+        try:
+            record = parse(raw)
+        except RowError as exc:
+            errors.extend(
+                error_entry(index=index, field=e.field, message=e.message) for e in exc.errors
+            )
+            continue
+        if id_field is not None:
+            key = cast(ProductRecord | CustomerRecord, record).external_id
+            first = first_at.setdefault(key, index)
+            if first != index:
+                message = f"duplicate {id_field} in this batch (first at index {first})"
+                errors.append(error_entry(index=index, field=id_field, message=message))
+                continue
+        parsed.append(record)
+        positions.append(index)
+    return parsed, positions, errors
+
+
+def _refuse(errors: list[dict[str, Any]], *, total: int) -> InvalidRequest:
+    bad = len({e["index"] for e in errors})
+    noun = "item is" if bad == 1 else "items are"
+    first = errors[0]
+    return InvalidRequest(
+        detail=f"{bad} of {total} {noun} invalid; nothing was written. First: "
+        f"items[{first['index']}].{first['field']}: {first['message']}",
+        errors=errors,
+    )
+
+
+# Batches ---------------------------------------------------------------------------------------
+
+
+class ProductBatchApi(APIView):
+    permission_classes = [IsAuthenticated, HasIngestScope]
+    parser_classes = [BoundedJSONParser]
+
+    @extend_schema(
+        operation_id="products_batch",
+        summary="Create or update products",
+        description="Upsert by product_id: new ids are created, changed products updated, "
+        "identical ones left alone. All or nothing.",
+        request=s.ProductBatchInputSerializer,
+        responses={200: s.UpsertCountsOutputSerializer, 400: _BAD_REQUEST},
+        tags=["ingestion"],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = _batch_items(request.data)
+        records, _, errors = _parse_items(items, parse_product, id_field="product_id")
+        if errors:
+            raise _refuse(errors, total=len(items))
+        counts = products_upsert(records=records)
+        return Response(asdict(counts))
+
+
+class CustomerBatchApi(APIView):
+    permission_classes = [IsAuthenticated, HasIngestScope]
+    parser_classes = [BoundedJSONParser]
+
+    @extend_schema(
+        operation_id="customers_batch",
+        summary="Create or update customers",
+        description="Upsert by customer_id. All or nothing.",
+        request=s.CustomerBatchInputSerializer,
+        responses={200: s.UpsertCountsOutputSerializer, 400: _BAD_REQUEST},
+        tags=["ingestion"],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = _batch_items(request.data)
+        records, _, errors = _parse_items(items, parse_customer, id_field="customer_id")
+        if errors:
+            raise _refuse(errors, total=len(items))
+        counts = customers_upsert(records=records)
+        return Response(asdict(counts))
+
+
+class EventBatchApi(APIView):
+    permission_classes = [IsAuthenticated, HasIngestScope]
+    parser_classes = [BoundedJSONParser]
+
+    @extend_schema(
+        operation_id="events_batch",
+        summary="Record behaviour events",
+        description="Inserts events whose event_id is new; replaying a batch changes nothing "
+        "and counts its events as duplicates. Products must be known; customers are created "
+        "on first sight. All or nothing.",
+        request=s.EventBatchInputSerializer,
+        responses={200: s.EventInsertCountsOutputSerializer, 400: _BAD_REQUEST},
+        tags=["ingestion"],
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        items = _batch_items(request.data)
+        parse = partial(parse_event, event_types=settings.RECSITE_EVENT_TYPES, now=timezone.now())
+        records, positions, errors = _parse_items(items, parse, id_field=None)
+        # One query for every product of the batch, whatever its size.
+        product_map = product_pk_map(
+            external_ids={r.product_id for r in records if r.product_id is not None}
+        )
+        unknown = events_unknown_products(records=records, product_map=product_map)
+        if unknown:
+            errors.extend(
+                error_entry(index=positions[i], field=e.field, message=e.message)
+                for i, e in unknown
+            )
+            errors.sort(key=lambda e: e["index"])  # Stable: an item's own order is kept.
+        if errors:
+            raise _refuse(errors, total=len(items))
+        counts = events_insert(records=records, product_map=product_map)
+        return Response(asdict(counts))
+
+
+# Reads -----------------------------------------------------------------------------------------
+
+
+def _external_id_parameter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, str, OpenApiParameter.PATH, description=description)
+
+
+@extend_schema(tags=["catalogue"])
+class ProductViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsAuthenticated, HasReadScope]
+    serializer_class = s.ProductOutputSerializer
+    filterset_class = ProductFilter
+    lookup_url_kwarg = "product_id"
+
+    def get_queryset(self) -> Any:
+        return product_list()
+
+    def get_object(self) -> Product:
+        external_id = self.kwargs[self.lookup_url_kwarg]
+        product = product_get(external_id=external_id)
+        if product is None:
+            raise NotFound(f"Product '{external_id}' not found.")
+        return product
+
+    @extend_schema(summary="List products")
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="One product",
+        parameters=[_external_id_parameter("product_id", "The merchant's product id.")],
+        responses={200: s.ProductOutputSerializer, 404: _NOT_FOUND},
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+
+@extend_schema(tags=["customers"])
+class CustomerViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    # Reading needs 'read'; forgetting a customer is a write and needs 'ingest'.
+    permission_classes = [IsAuthenticated, ReadOrIngestByMethod]
+    serializer_class = s.CustomerOutputSerializer
+    filterset_class = CustomerFilter
+    lookup_url_kwarg = "customer_id"
+
+    def get_queryset(self) -> Any:
+        return customer_list()
+
+    def get_object(self) -> Customer:
+        external_id = self.kwargs[self.lookup_url_kwarg]
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            raise NotFound(f"Customer '{external_id}' not found.")
+        return customer
+
+    @extend_schema(summary="List customers")
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="One customer, with event counts by type",
+        parameters=[_external_id_parameter("customer_id", "The merchant's customer id.")],
+        responses={200: s.CustomerDetailOutputSerializer, 404: _NOT_FOUND},
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        customer = self.get_object()
+        customer.event_counts = customer_event_counts(customer=customer)  # type: ignore[attr-defined]
+        return Response(s.CustomerDetailOutputSerializer(customer).data)
+
+    @extend_schema(
+        summary="Forget a customer",
+        description="Right to be forgotten: deletes the customer and every event of theirs.",
+        parameters=[_external_id_parameter("customer_id", "The merchant's customer id.")],
+        responses={200: s.CustomerForgetOutputSerializer, 404: _NOT_FOUND},
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        customer = self.get_object()
+        deleted = customer_forget(customer=customer)
+        return Response({"deleted_events": deleted}, status=status.HTTP_200_OK)
+
+
+@extend_schema(tags=["events"])
+class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    permission_classes = [IsAuthenticated, HasReadScope]
+    serializer_class = s.EventOutputSerializer
+    filterset_class = EventFilter
+    pagination_class = EventCursorPagination
+
+    def get_queryset(self) -> Any:
+        return event_list()
+
+    @extend_schema(summary="List events, newest first")
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+
+@extend_schema(tags=["jobs"])
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsAuthenticated, IsAdminRole]
+    serializer_class = s.JobOutputSerializer
+    filterset_class = JobFilter
+    queryset = Job.objects.none()  # For the schema's path parameter type; see get_queryset.
+
+    def get_queryset(self) -> Any:
+        return job_list()
+
+    def get_object(self) -> Job:
+        job = job_get(pk=self.kwargs["pk"])
+        if job is None:
+            raise NotFound(f"Job {self.kwargs['pk']} not found.")
+        return job
+
+    @extend_schema(summary="Job history, newest first")
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="One job", responses={200: s.JobOutputSerializer, 404: _NOT_FOUND})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)

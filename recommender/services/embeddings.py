@@ -1,0 +1,187 @@
+"""Product embeddings: one embedder per process, and the sweep that keeps vectors current.
+
+Staleness is declared, not pushed: ingestion sets ``Product.embedding_stale`` when a product's
+text changes, and :func:`product_embeddings_refresh` sweeps the flagged products in chunks. A
+product whose embedding text (and model) hash matches its stored vector is not re-embedded, so a
+re-import of unchanged data costs no model time; changing the configured model re-embeds
+everything.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from recommender.ml.embedding import Embedder, HashingEmbedder, TransformerEmbedder
+from recommender.ml.text import embedding_text_hash, product_embedding_text
+from recommender.models import Product, ProductEmbedding
+
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def get_embedder() -> Embedder:
+    """The process-wide embedder built from settings (loaded once, on first use)."""
+    kind = settings.RECSITE_EMBEDDER
+    if kind == "hashing":
+        return HashingEmbedder()
+    if kind == "transformer":
+        return TransformerEmbedder(
+            # Empty means the packaged all-MiniLM-L6-v2.
+            model_path=settings.RECSITE_MODEL_PATH or None,
+            device=settings.RECSITE_DEVICE,
+            dtype=settings.RECSITE_EMBED_DTYPE,
+            batch_size=settings.RECSITE_EMBED_BATCH_SIZE or None,
+            max_length=settings.RECSITE_EMBED_MAX_TOKENS,
+        )
+    raise ValueError(f"RECSITE_EMBEDDER: expected 'transformer' or 'hashing', got {kind!r}")
+
+
+def product_text(product: Any) -> str:
+    """The text embedded for a product (a model instance or a dict of its fields)."""
+    get = product.get if isinstance(product, dict) else functools.partial(getattr, product)
+    return product_embedding_text(
+        title=get("title"),
+        category=get("category"),
+        brand=get("brand"),
+        tags=get("tags") or [],
+        description=get("description"),
+        template=settings.RECSITE_EMBED_TEXT_TEMPLATE,
+        max_description_chars=settings.RECSITE_EMBED_DESCRIPTION_CHARS,
+    )
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def vector_from_bytes(data: bytes | memoryview, dimension: int) -> np.ndarray:
+    vector = np.frombuffer(bytes(data), dtype="<f4")
+    if vector.shape != (dimension,):
+        raise ValueError(f"stored vector has {vector.size} values, expected {dimension}")
+    return vector
+
+
+def embeddings_matrix(
+    *, model_name: str, product_ids: Sequence[int] | None = None, active_only: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the stored embeddings of one model, ordered by product id."""
+    queryset = ProductEmbedding.objects.filter(model_name=model_name)
+    if product_ids is not None:
+        queryset = queryset.filter(product_id__in=list(product_ids))
+    if active_only:
+        queryset = queryset.filter(product__is_active=True)
+    rows = list(queryset.order_by("product_id").values_list("product_id", "dimension", "vector"))
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    vectors = np.vstack([vector_from_bytes(r[2], r[1]) for r in rows])
+    return ids, vectors
+
+
+@dataclass(slots=True)
+class RefreshCounts:
+    products: int = 0  # Stale products swept.
+    embedded: int = 0  # Vectors computed.
+    unchanged: int = 0  # Stale flag cleared without embedding: text and model unchanged.
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def products_mark_stale_for_model(*, model_name: str) -> int:
+    """Flag every product without a vector of ``model_name``; a model change re-embeds all."""
+    return (
+        Product.objects.filter(embedding_stale=False)
+        .filter(Q(embedding__isnull=True) | ~Q(embedding__model_name=model_name))
+        .update(embedding_stale=True)
+    )
+
+
+def product_embeddings_refresh(
+    *,
+    embedder: Embedder | None = None,
+    chunk_size: int | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> RefreshCounts:
+    """Embed every stale product whose text or model changed; clear the flags. Idempotent.
+
+    A product edited while the sweep runs keeps its flag (its ``updated_at`` is newer than the
+    sweep's start), so the next sweep picks the edit up: nothing is lost.
+    """
+    embedder = embedder or get_embedder()
+    chunk_size = chunk_size or settings.RECSITE_EMBED_CHUNK
+    started = time.perf_counter()
+    sweep_started_at = timezone.now()
+    products_mark_stale_for_model(model_name=embedder.model_name)
+    stale = Product.objects.filter(embedding_stale=True)
+    counts = RefreshCounts(products=stale.count())
+    last_pk = 0
+    done = 0
+    while True:
+        rows = list(
+            stale.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .values("pk", "title", "description", "category", "brand", "tags")[:chunk_size]
+        )
+        if not rows:
+            break
+        last_pk = rows[-1]["pk"]
+        texts = {row["pk"]: product_text(row) for row in rows}
+        hashes = {pk: embedding_text_hash(text, embedder.model_name) for pk, text in texts.items()}
+        current = dict(
+            ProductEmbedding.objects.filter(
+                product_id__in=list(texts), model_name=embedder.model_name
+            ).values_list("product_id", "text_hash")
+        )
+        todo = [pk for pk in texts if current.get(pk) != hashes[pk]]
+        vectors = embedder.embed([texts[pk] for pk in todo]) if todo else None
+        now = timezone.now()
+        with transaction.atomic():
+            if todo:
+                ProductEmbedding.objects.bulk_create(
+                    [
+                        ProductEmbedding(
+                            product_id=pk,
+                            model_name=embedder.model_name,
+                            text_hash=hashes[pk],
+                            dimension=embedder.dimension,
+                            vector=vector_to_bytes(vector),
+                            updated_at=now,
+                        )
+                        for pk, vector in zip(todo, vectors, strict=True)  # type: ignore[arg-type]
+                    ],
+                    update_conflicts=True,
+                    unique_fields=["product"],
+                    update_fields=["model_name", "text_hash", "dimension", "vector", "updated_at"],
+                )
+            Product.objects.filter(pk__in=list(texts), updated_at__lte=sweep_started_at).update(
+                embedding_stale=False
+            )
+        counts.embedded += len(todo)
+        counts.unchanged += len(texts) - len(todo)
+        done += len(rows)
+        if progress is not None:
+            progress(done / counts.products if counts.products else 1.0)
+    counts.seconds = round(time.perf_counter() - started, 3)
+    logger.info(
+        "Embedding sweep: %d stale, %d embedded, %d unchanged in %.1f s with %s on %s",
+        counts.products,
+        counts.embedded,
+        counts.unchanged,
+        counts.seconds,
+        embedder.model_name,
+        embedder.device,
+    )
+    return counts

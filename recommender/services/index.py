@@ -1,0 +1,266 @@
+"""The versioned vector index: building immutable builds, and serving the newest one.
+
+A build reads the stored vectors of active products, builds an hnswlib graph, checks its
+recall@10 against exact search on a sample, saves it atomically under a name of its own, and
+only then marks its :class:`IndexBuild` row READY. Serving processes load the newest READY build
+(rechecking every ``RECSITE_INDEX_REFRESH_SECONDS``, so no restart is needed) and search
+products embedded since that build exactly, in a side buffer. Results are filtered against the
+database, so an inactive or deleted product never comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from recommender.choices import BuildStatus
+from recommender.ml.vector_index import (
+    ExactBuffer,
+    QueryResult,
+    VectorIndex,
+    query_with_buffer,
+)
+from recommender.models import IndexBuild, Job, Product, ProductEmbedding
+
+from .embeddings import embeddings_matrix, get_embedder
+
+logger = logging.getLogger(__name__)
+
+SELF_CHECK_SAMPLE = 1000
+
+
+def index_dir() -> Path:
+    directory = Path(settings.RECSITE_INDEX_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def vector_index_build(
+    *,
+    model_name: str | None = None,
+    job: Job | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> IndexBuild:
+    """Build, self-check and publish a new index of every active product's vector."""
+    model_name = model_name or get_embedder().model_name
+    build = IndexBuild.objects.create(
+        status=BuildStatus.BUILDING,
+        model_name=model_name,
+        m=settings.RECSITE_INDEX_M,
+        ef_construction=settings.RECSITE_INDEX_EF_CONSTRUCTION,
+        ef_search=settings.RECSITE_INDEX_EF_SEARCH,
+        job=job,
+    )
+    started = time.perf_counter()
+    try:
+        ids, vectors = embeddings_matrix(model_name=model_name)
+        if progress:
+            progress(0.2)
+        if len(ids) == 0:
+            raise ValueError(
+                f"no embedded active products for model {model_name!r}: embed products first"
+            )
+        index = VectorIndex.build(
+            ids=ids,
+            vectors=vectors,
+            m=build.m,
+            ef_construction=build.ef_construction,
+            ef_search=build.ef_search,
+        )
+        if progress:
+            progress(0.8)
+        recall = index.self_check(sample_size=SELF_CHECK_SAMPLE, k=10, seed=0)
+        path = index_dir() / f"build-{build.pk}.json"
+        index.save(path)
+    except Exception as exc:
+        IndexBuild.objects.filter(pk=build.pk).update(
+            status=BuildStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+        raise
+    build.status = BuildStatus.READY
+    build.path = str(path)
+    build.dimension = index.dim
+    build.item_count = len(index)
+    build.self_check_recall = round(recall, 4)
+    build.build_seconds = round(time.perf_counter() - started, 3)
+    build.finished_at = timezone.now()
+    build.save()
+    index_builds_prune()
+    if progress:
+        progress(1.0)
+    logger.info(
+        "Index build %s: %d vectors, dim %d, recall@10 %.4f, %.1f s",
+        build.pk,
+        build.item_count,
+        build.dimension,
+        recall,
+        build.build_seconds,
+    )
+    return build
+
+
+def index_builds_prune(*, keep: int | None = None) -> int:
+    """Remove the files of READY builds beyond the newest ``keep``; returns how many."""
+    keep = settings.RECSITE_INDEX_KEEP if keep is None else keep
+    old = IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk")[keep:]
+    retired = 0
+    for build in old:
+        VectorIndex.delete_saved(build.path)
+        IndexBuild.objects.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
+        retired += 1
+    return retired
+
+
+def index_build_rollback(*, build: IndexBuild) -> IndexBuild:
+    """Serve an earlier READY build again by making it the newest."""
+    if build.status != BuildStatus.READY:
+        raise ValueError(f"build {build.pk} is {build.status}; only a READY build can be restored")
+    build.finished_at = timezone.now()
+    build.save(update_fields=["finished_at"])
+    return build
+
+
+def index_build_latest_ready() -> IndexBuild | None:
+    return (
+        IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
+    )
+
+
+# Serving ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServingIndex:
+    """What a process searches: the newest build plus vectors embedded since it started."""
+
+    build_id: int | None
+    model_name: str
+    index: VectorIndex | None
+    buffer: ExactBuffer | None
+    buffer_marker: tuple[object, int]
+
+    def query(
+        self, vectors: np.ndarray, *, k: int, exclude: Collection[int] = ()
+    ) -> list[QueryResult]:
+        if self.buffer is None:
+            return [QueryResult.empty() for _ in range(np.atleast_2d(vectors).shape[0])]
+        if self.index is None:
+            return self.buffer.query(vectors, k=k, exclude=exclude)
+        return query_with_buffer(
+            index=self.index, buffer=self.buffer, vectors=vectors, k=k, exclude=exclude
+        )
+
+
+_lock = threading.Lock()
+_serving: ServingIndex | None = None
+_checked_at = 0.0
+
+
+def _serving_state(model_name: str) -> tuple[IndexBuild | None, tuple[object, int]]:
+    """The newest READY build of this model and a marker of the vectors embedded since."""
+    build = (
+        IndexBuild.objects.filter(status=BuildStatus.READY, model_name=model_name)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    newer = ProductEmbedding.objects.filter(model_name=model_name)
+    if build is not None:
+        newer = newer.filter(updated_at__gt=build.started_at)
+    summary = newer.aggregate(latest=Max("updated_at"), count=Count("pk"))
+    return build, (summary["latest"], summary["count"])
+
+
+def _load_serving(
+    model_name: str, build: IndexBuild | None, marker: tuple[object, int]
+) -> ServingIndex:
+    index = None
+    if build is not None:
+        reusable = _serving is not None and _serving.build_id == build.pk
+        index = (
+            _serving.index if reusable else VectorIndex.load(build.path, ef_search=build.ef_search)
+        )  # type: ignore[union-attr]
+    newer = ProductEmbedding.objects.filter(model_name=model_name)
+    if build is not None:
+        newer = newer.filter(updated_at__gt=build.started_at)
+    ids, vectors = embeddings_matrix(
+        model_name=model_name,
+        product_ids=list(newer.values_list("product_id", flat=True)),
+        active_only=False,
+    )
+    if len(ids):
+        buffer = ExactBuffer(ids=ids, vectors=vectors)
+    elif index is not None:
+        buffer = ExactBuffer.empty(dim=index.dim)
+    else:
+        buffer = None
+    return ServingIndex(
+        build_id=build.pk if build else None,
+        model_name=model_name,
+        index=index,
+        buffer=buffer,
+        buffer_marker=marker,
+    )
+
+
+def serving_index(*, model_name: str | None = None) -> ServingIndex:
+    """The index this process serves, reloaded when a newer build or new vectors exist.
+
+    At most one check (two small queries) per ``RECSITE_INDEX_REFRESH_SECONDS`` per process; a
+    reload happens only when the newest READY build or the set of newer vectors changed.
+    """
+    global _serving, _checked_at
+    model_name = model_name or get_embedder().model_name
+    current = _serving
+    fresh = time.monotonic() - _checked_at < settings.RECSITE_INDEX_REFRESH_SECONDS
+    if current is not None and current.model_name == model_name and fresh:
+        return current
+    with _lock:
+        build, marker = _serving_state(model_name)
+        if (
+            _serving is None
+            or _serving.model_name != model_name
+            or _serving.build_id != (build.pk if build else None)
+            or _serving.buffer_marker != marker
+        ):
+            _serving = _load_serving(model_name, build, marker)
+        _checked_at = time.monotonic()
+        return _serving
+
+
+def serving_index_reset() -> None:
+    """Forget the loaded index (tests, and after a rollback in this process)."""
+    global _serving, _checked_at
+    with _lock:
+        _serving = None
+        _checked_at = 0.0
+
+
+def nearest_active_products(
+    *, vector: np.ndarray, k: int, exclude: Collection[int] = ()
+) -> list[tuple[Product, float]]:
+    """The ``k`` active products nearest to ``vector``, best first, with cosine scores."""
+    serving = serving_index()
+    # Over-fetch: some neighbours may have been deactivated or deleted since the build.
+    fetch = k + 16
+    result = serving.query(np.asarray(vector, dtype=np.float32), k=fetch, exclude=exclude)[0]
+    pairs = result.pairs()
+    active = Product.objects.filter(pk__in=[pk for pk, _ in pairs], is_active=True).in_bulk()
+    ranked = [(active[pk], score) for pk, score in pairs if pk in active]
+    if len(ranked) < k and len(pairs) == fetch:
+        # Many stale neighbours: exclude them and ask again, exactly enough more.
+        gone = {pk for pk, _ in pairs if pk not in active}
+        more = nearest_active_products(vector=vector, k=k, exclude={*exclude, *gone})
+        seen = {p.pk for p, _ in ranked}
+        ranked.extend((p, s) for p, s in more if p.pk not in seen)
+    return ranked[:k]

@@ -1,0 +1,182 @@
+"""Embedding sweep, index builds and serving, with the weight-free hashing embedder.
+
+The real model runs in tests/integration/test_real_model.py.
+"""
+
+import numpy as np
+import pytest
+
+from recommender.choices import BuildStatus
+from recommender.ingestion.records import ProductRecord
+from recommender.models import IndexBuild, Product, ProductEmbedding
+from recommender.services.embeddings import get_embedder, product_embeddings_refresh
+from recommender.services.index import (
+    index_build_latest_ready,
+    index_build_rollback,
+    serving_index,
+    vector_index_build,
+)
+from recommender.services.ingestion import products_upsert
+from recommender.services.search import product_search, product_similar
+
+pytestmark = pytest.mark.django_db
+
+CATALOGUE = [
+    ProductRecord("INK-1", "HP 78 tri-colour printer ink cartridge", category="Office"),
+    ProductRecord("INK-2", "Canon black printer ink cartridge", category="Office"),
+    ProductRecord("MUG-1", "White ceramic coffee mug", category="Kitchen"),
+    ProductRecord("MUG-2", "Blue enamel coffee mug", category="Kitchen"),
+    ProductRecord("LAMP-1", "White hanging heart t-light holder", category="Home"),
+]
+
+
+@pytest.fixture(autouse=True)
+def fresh_index(settings, tmp_path):
+    settings.RECSITE_INDEX_DIR = tmp_path / "index"
+    get_embedder.cache_clear()
+    from recommender.services import index
+
+    index.serving_index_reset()
+    yield
+    index.serving_index_reset()
+
+
+def _ids(pairs):
+    return [product.external_id for product, _ in pairs]
+
+
+def test_refresh_embeds_every_new_product_once():
+    products_upsert(records=CATALOGUE)
+
+    first = product_embeddings_refresh()
+    second = product_embeddings_refresh()
+
+    assert (first.products, first.embedded, first.unchanged) == (5, 5, 0)
+    assert (second.products, second.embedded, second.unchanged) == (0, 0, 0)
+    assert ProductEmbedding.objects.count() == 5
+    assert Product.objects.filter(embedding_stale=True).count() == 0
+    stored = ProductEmbedding.objects.get(product__external_id="MUG-1")
+    assert stored.model_name == "hashing-v1-64"
+    assert stored.dimension == 64
+    vector = np.frombuffer(stored.vector, dtype="<f4")
+    assert vector.shape == (64,)
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+
+
+def test_editing_one_product_re_embeds_exactly_that_one():
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    before = dict(ProductEmbedding.objects.values_list("product__external_id", "text_hash"))
+
+    edited = [
+        *CATALOGUE[:2],
+        ProductRecord("MUG-1", "Black ceramic espresso cup", category="Kitchen"),
+    ]
+    products_upsert(records=edited)
+    counts = product_embeddings_refresh()
+
+    after = dict(ProductEmbedding.objects.values_list("product__external_id", "text_hash"))
+    assert (counts.products, counts.embedded, counts.unchanged) == (1, 1, 0)
+    assert {pid for pid in before if before[pid] != after[pid]} == {"MUG-1"}
+
+
+def test_reimporting_unchanged_products_embeds_nothing():
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    # An edit that does not touch the embedding text (price) must not cost model time.
+    products_upsert(
+        records=[ProductRecord("INK-1", CATALOGUE[0].title, category="Office", price=9)]
+    )
+
+    counts = product_embeddings_refresh()
+
+    assert (counts.products, counts.embedded) == (0, 0)
+
+
+def test_a_model_change_re_embeds_everything(settings):
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    ProductEmbedding.objects.update(model_name="some-older-model")
+
+    counts = product_embeddings_refresh()
+
+    assert (counts.products, counts.embedded) == (5, 5)
+    assert set(ProductEmbedding.objects.values_list("model_name", flat=True)) == {"hashing-v1-64"}
+
+
+def test_build_records_what_it_holds_and_serves_queries():
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+
+    build = vector_index_build()
+
+    assert build.status == BuildStatus.READY
+    assert (build.item_count, build.dimension, build.model_name) == (5, 64, "hashing-v1-64")
+    assert (build.m, build.ef_construction, build.ef_search) == (16, 200, 64)
+    assert build.self_check_recall == 1.0
+    assert build.build_seconds is not None
+    assert index_build_latest_ready() == build
+    assert _ids(product_search(query="printer ink cartridge", k=2)) == ["INK-1", "INK-2"]
+
+
+def test_similar_excludes_the_product_itself_and_inactive_products():
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    vector_index_build()
+    Product.objects.filter(external_id="INK-2").update(is_active=False)
+    ink = Product.objects.get(external_id="INK-1")
+
+    similar = _ids(product_similar(product=ink, k=4))
+
+    assert "INK-1" not in similar
+    assert "INK-2" not in similar
+    assert sorted(similar) == ["LAMP-1", "MUG-1", "MUG-2"]
+
+
+def test_a_product_added_after_the_build_is_found_through_the_side_buffer():
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    build = vector_index_build()
+    products_upsert(records=[ProductRecord("INK-3", "Epson printer ink cartridge multipack")])
+    product_embeddings_refresh()
+
+    serving = serving_index()
+    found = _ids(product_search(query="epson printer ink cartridge multipack", k=1))
+
+    assert serving.build_id == build.pk
+    assert serving.buffer is not None
+    assert serving.buffer.ids.tolist() == [Product.objects.get(external_id="INK-3").pk]
+    assert found == ["INK-3"]
+
+
+def test_a_failed_build_leaves_the_previous_build_serving(settings):
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    good = vector_index_build()
+    settings.RECSITE_INDEX_M = 1  # Invalid for hnswlib: the build fails before publishing.
+
+    with pytest.raises(ValueError, match="m"):
+        vector_index_build()
+
+    failed = IndexBuild.objects.exclude(pk=good.pk).get()
+    assert failed.status == BuildStatus.FAILED
+    assert failed.error.startswith("ValueError: ")
+    assert index_build_latest_ready() == good
+    assert serving_index().build_id == good.pk
+
+
+def test_old_builds_are_pruned_and_a_kept_one_can_be_restored(settings):
+    settings.RECSITE_INDEX_KEEP = 2
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    first, second, third = (vector_index_build() for _ in range(3))
+
+    first.refresh_from_db()
+    assert first.status == BuildStatus.RETIRED
+    assert list(IndexBuild.objects.filter(status=BuildStatus.READY).order_by("pk")) == [
+        second,
+        third,
+    ]
+    index_build_rollback(build=second)
+    assert index_build_latest_ready() == second
+    assert serving_index().build_id == second.pk
