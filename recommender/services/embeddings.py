@@ -111,11 +111,16 @@ def products_mark_stale_for_model(*, model_name: str) -> int:
 
 def product_embeddings_refresh(
     *,
+    full: bool = False,
     embedder: Embedder | None = None,
     chunk_size: int | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> RefreshCounts:
     """Embed every stale product whose text or model changed; clear the flags. Idempotent.
+
+    ``full`` checks every product, not only flagged ones: the reindex job uses it, so a change
+    of the text template or of a setting that no flag records is picked up too (hashing every
+    product's text is cheap; only changed texts are embedded).
 
     A product edited while the sweep runs keeps its flag (its ``updated_at`` is newer than the
     sweep's start), so the next sweep picks the edit up: nothing is lost.
@@ -125,7 +130,7 @@ def product_embeddings_refresh(
     started = time.perf_counter()
     sweep_started_at = timezone.now()
     products_mark_stale_for_model(model_name=embedder.model_name)
-    stale = Product.objects.filter(embedding_stale=True)
+    stale = Product.objects.all() if full else Product.objects.filter(embedding_stale=True)
     counts = RefreshCounts(products=stale.count())
     last_pk = 0
     done = 0

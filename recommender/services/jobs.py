@@ -21,8 +21,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Job
+from recommender.choices import BuildStatus, JobKind, JobState
+from recommender.models import IndexBuild, Job
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _import_step(service_name: str) -> Step:
 def _embed(job: Job, progress: Progress) -> Mapping[str, Any]:
     from recommender.services.embeddings import product_embeddings_refresh
 
-    return product_embeddings_refresh(progress=progress).as_dict()
+    return product_embeddings_refresh(full=True, progress=progress).as_dict()
 
 
 def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
@@ -170,11 +170,22 @@ def job_run(*, job_id: int, echo: Progress | None = None) -> Job:
     return job
 
 
+@transaction.atomic
 def jobs_fail_stale(*, now: Any = None) -> int:
-    """Fail running jobs whose worker stopped sending heartbeats (killed, machine lost)."""
+    """Fail running jobs whose worker stopped sending heartbeats (killed, machine lost).
+
+    An index build such a job left half-done is failed too; its file was never published, so
+    the previous build kept serving throughout.
+    """
     now = now or timezone.now()
-    return Job.objects.filter(state=JobState.RUNNING, heartbeat_at__lt=now - STALE_AFTER).update(
-        state=JobState.FAILED,
-        error=f"worker lost: no progress for {int(STALE_AFTER.total_seconds() // 60)} minutes",
-        finished_at=now,
+    lost = list(
+        Job.objects.select_for_update()
+        .filter(state=JobState.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
+        .values_list("pk", flat=True)
     )
+    message = f"worker lost: no progress for {int(STALE_AFTER.total_seconds() // 60)} minutes"
+    Job.objects.filter(pk__in=lost).update(state=JobState.FAILED, error=message, finished_at=now)
+    IndexBuild.objects.filter(job_id__in=lost, status=BuildStatus.BUILDING).update(
+        status=BuildStatus.FAILED, error=message, finished_at=now
+    )
+    return len(lost)
