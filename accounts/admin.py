@@ -9,6 +9,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at", "created_by"]
     search_fields = ["name", "prefix"]
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request, obj=None):
         # Tokens are created with `manage.py create_api_token`, which shows the raw value once.
         return False

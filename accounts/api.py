@@ -7,7 +7,7 @@ need the 'admin' scope, which only people hold (see ``accounts.roles``). Mounted
 
 from typing import Any, cast
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -109,7 +109,7 @@ class TokenListCreateApi(GenericAPIView):
             token, raw = api_token_create(
                 name=data.validated_data["name"],
                 scopes=data.validated_data["scopes"],
-                created_by=cast(AbstractUser, request.user),  # IsAdminRole: a login.
+                created_by=cast(User, request.user),  # IsAdminRole: a login.
                 expires_at=data.validated_data.get("expires_at"),
             )
         except TokenScopeError as exc:

@@ -21,7 +21,8 @@ class TokenUser(AnonymousUser):
     def __init__(self, token: ApiToken) -> None:
         super().__init__()
         self.token = token
-        self.username = f"token:{token.name}"
+        # AnonymousUser types username as the literal "", but this principal has a name.
+        self.username = f"token:{token.name}"  # type: ignore[assignment]
 
     @property
     def is_authenticated(self) -> bool:  # type: ignore[override]

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import AbstractUser, Group, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ def api_token_create(
     *,
     name: str,
     scopes: Iterable[str],
-    created_by: AbstractUser | None = None,
+    created_by: User | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token and return it with its raw value, which is never stored."""

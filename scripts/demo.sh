@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a running recsite on real data:
-# virtual environment, migrations, logins, the shipped UCI Online Retail demo data, then the web
-# server and a Celery worker. Embedded defaults: SQLite and a filesystem broker in var/, so no
+# virtual environment, migrations, logins, the shipped UCI Online Retail demo data, product
+# embeddings and the first vector index, then the web server and a Celery worker. Embedded defaults: SQLite and a filesystem broker in var/, so no
 # server is needed. Set DATABASE_URL / CELERY_BROKER_URL to run it on PostgreSQL / Redis instead.
 #
 #   ./scripts/demo.sh              set up (idempotent) and serve on http://127.0.0.1:8000/
@@ -47,6 +47,8 @@ RECSITE_LOGIN_PASSWORD="$RECSITE_ADMIN_PASSWORD" manage create_login --username 
 RECSITE_LOGIN_PASSWORD="$RECSITE_MERCH_PASSWORD" manage create_login --username merch --role merchandiser
 say "Importing the UCI Online Retail demo data (idempotent: a rerun changes nothing)"
 manage import_online_retail data/demo/online_retail.csv.gz
+say "Embedding the catalogue with all-MiniLM-L6-v2 and building the vector index"
+manage reindex
 
 if [[ "$serve" == 0 ]]; then
   say "Set up. Run ./scripts/demo.sh again (without --no-serve) to serve it."
@@ -67,8 +69,9 @@ then
 fi
 
 say "Starting the Celery worker and the web server"
+# One worker for every queue, with the beat scheduler inside it (fine for a single machine).
 "$VENV/bin/celery" -A recsite worker -Q default,cpu,gpu --pool=solo --concurrency=1 \
-  --loglevel=INFO --logfile=var/worker.log &
+  --beat --schedule=var/celerybeat-schedule --loglevel=INFO --logfile=var/worker.log &
 worker_pid=$!
 "$VENV/bin/gunicorn" recsite.wsgi --bind "127.0.0.1:$port" --workers 2 --threads 4 \
   --access-logfile var/access.log --error-logfile var/web.log &

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
-# lint, formatting, architecture contracts, then pytest on PostgreSQL + Redis with the real
+# lint, formatting, architecture contracts, types, then pytest on PostgreSQL + Redis with the real
 # MiniLM model, a live Celery worker and a real browser. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,5 +19,7 @@ say "Lint and format (ruff)"
 "$VENV/bin/ruff" format --check .
 say "Architecture contracts (import-linter)"
 "$VENV/bin/lint-imports"
+say "Types (mypy)"
+"$VENV/bin/mypy" recsite accounts recommender tagging
 say "Tests (pytest on $DATABASE_URL, broker $CELERY_BROKER_URL)"
 exec "$VENV/bin/pytest" "$@"

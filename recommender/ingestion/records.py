@@ -137,12 +137,10 @@ class _Row:
         if not number.is_finite() or number < 0:
             self.fail(name, f"must be a finite number >= 0, got {value!r}")
             return None
-        if abs(number.as_tuple().exponent) > 2 and number != number.quantize(Decimal("0.01")):
-            number = number.quantize(Decimal("0.01"))  # Money has two decimals.
         if number >= Decimal("1e10"):
             self.fail(name, f"too large: {value!r}")
             return None
-        return number
+        return number.quantize(Decimal("0.01"))  # Money has two decimals.
 
     def positive_int(self, name: str, *, default: int) -> int:
         value = self._get(name)

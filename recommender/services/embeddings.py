@@ -51,11 +51,11 @@ def product_text(product: Any) -> str:
     """The text embedded for a product (a model instance or a dict of its fields)."""
     get = product.get if isinstance(product, dict) else functools.partial(getattr, product)
     return product_embedding_text(
-        title=get("title"),
-        category=get("category"),
-        brand=get("brand"),
+        title=get("title") or "",
+        category=get("category") or "",
+        brand=get("brand") or "",
         tags=get("tags") or [],
-        description=get("description"),
+        description=get("description") or "",
         template=settings.RECSITE_EMBED_TEXT_TEMPLATE,
         max_description_chars=settings.RECSITE_EMBED_DESCRIPTION_CHARS,
     )

@@ -99,14 +99,16 @@ class EntityCounts:
         self.updated += counts.updated
         self.unchanged += counts.unchanged
 
-    @property
-    def total(self) -> int:
-        return self.created + self.updated + self.unchanged + self.duplicates
-
 
 @dataclass(slots=True)
 class ImportReport:
-    """What an import read, wrote, skipped and rejected. ``as_dict()`` is JSON-serialisable."""
+    """What an import read, wrote, skipped and rejected. ``as_dict()`` is JSON-serialisable.
+
+    Every row read is accounted for once: for products, ``rows`` = created + updated +
+    unchanged + duplicates + rejected; for events, ``rows`` = created + duplicates + rejected;
+    for the Online Retail export, ``rows`` = skipped (all reasons) + events created +
+    duplicates + rejected. After a strict import that was rolled back, the write counts are 0.
+    """
 
     kind: ImportKind
     path: str
@@ -153,9 +155,10 @@ class ImportReport:
         ]
         if self.kind in ("products", "online_retail"):
             p = self.products
+            repeated = f", {p.duplicates:,} repeated ids" if p.duplicates else ""
             lines.append(
                 f"  products:  {p.created:,} created, {p.updated:,} updated, "
-                f"{p.unchanged:,} unchanged"
+                f"{p.unchanged:,} unchanged{repeated}"
             )
         if self.kind == "online_retail":
             c = self.customers
@@ -277,10 +280,11 @@ class _Failed:
 def _read_ahead(items: Iterator[T], *, depth: int = 2) -> Iterator[Iterator[T]]:
     """Produce ``items`` in a worker thread while the caller consumes them.
 
-    Reading and parsing are pure Python; writing is mostly the database's work, during which
-    psycopg releases the GIL. Parsing the next chunk while the server inserts the previous one
-    nearly halves an import on two cores. The worker never touches the database, so every
-    write stays on the caller's connection and inside its transaction.
+    Reading and parsing are pure Python; writing is mostly the database server's work, during
+    which psycopg releases the GIL. So the next chunk is parsed while the server inserts the
+    previous one, and the parsing time (about a quarter of an events import on PostgreSQL)
+    disappears behind the writes. The worker never touches the database: every write stays on
+    the caller's connection and inside its transaction.
     """
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -365,7 +369,11 @@ def products_import_file(
                 chunk.merge_into(report)
                 # In strict mode a rejected row dooms the import: skip the remaining writes.
                 if chunk.records and not (strict and report.rejected):
-                    report.products.add_upsert(products_upsert(records=chunk.records))
+                    counts = products_upsert(records=chunk.records)
+                    report.products.add_upsert(counts)
+                    # A product id repeated within a chunk is written once (the last row wins).
+                    written = counts.created + counts.updated + counts.unchanged
+                    report.products.duplicates += len(chunk.records) - written
                 _report_progress(progress, chunk.fraction)
             if strict and report.rejected:
                 transaction.set_rollback(True)
@@ -473,7 +481,8 @@ def online_retail_import_file(
             if online_retail.is_catalogue_line(retail_line):
                 catalogue.add(retail_line)
 
-        for chunk in _parsed_chunks(reader, gather, size=chunk_size):
+        gathered: Iterator[_Chunk[None]] = _parsed_chunks(reader, gather, size=chunk_size)
+        for chunk in gathered:
             chunk.merge_into(report)
             _report_progress(progress, chunk.fraction * first_share)
         report.skipped = skipped

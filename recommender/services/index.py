@@ -186,10 +186,10 @@ def _load_serving(
 ) -> ServingIndex:
     index = None
     if build is not None:
-        reusable = _serving is not None and _serving.build_id == build.pk
-        index = (
-            _serving.index if reusable else VectorIndex.load(build.path, ef_search=build.ef_search)
-        )  # type: ignore[union-attr]
+        if _serving is not None and _serving.build_id == build.pk:
+            index = _serving.index  # Same build: keep the graph already in memory.
+        else:
+            index = VectorIndex.load(build.path, ef_search=build.ef_search)
     newer = ProductEmbedding.objects.filter(model_name=model_name)
     if build is not None:
         newer = newer.filter(updated_at__gt=build.started_at)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -82,12 +82,16 @@ STEPS: dict[str, tuple[Step, ...]] = {
 
 
 def job_create(
-    *, kind: JobKind, params: Mapping[str, Any], triggered_by: AbstractBaseUser | None = None
+    *,
+    kind: JobKind,
+    params: Mapping[str, Any],
+    triggered_by: User | AnonymousUser | None = None,
 ) -> Job:
+    """A queued job. Token principals and anonymous users are recorded as nobody."""
     return Job.objects.create(
         kind=kind,
         params=dict(params),
-        triggered_by=triggered_by if triggered_by is not None and triggered_by.pk else None,
+        triggered_by=triggered_by if isinstance(triggered_by, User) else None,
     )
 
 
