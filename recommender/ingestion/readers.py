@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import os
 import zlib
@@ -88,7 +89,7 @@ class RecordReader:
             self._raw.seek(0)
         except OSError as exc:
             raise FileRefused(f"cannot read {self.path}: {exc.strerror or exc}") from exc
-        self._stream: IO[bytes] = (
+        self._stream: io.BufferedIOBase | IO[bytes] = (
             gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed else self._raw
         )
         self._line = 0  # Physical lines consumed so far.

@@ -125,8 +125,8 @@ class VectorIndex:
     ) -> None:
         self._index = index
         self._ids = ids  # Sorted, read-only: membership tests and exact fallbacks.
-        self.info = info
-        self.ef_search = ef_search
+        self._info = info
+        self._ef_search = ef_search
 
     # Construction -----------------------------------------------------------------------------
 
@@ -249,8 +249,17 @@ class VectorIndex:
     # Queries ----------------------------------------------------------------------------------
 
     @property
+    def info(self) -> IndexInfo:
+        return self._info
+
+    @property
+    def ef_search(self) -> int:
+        """Fixed per instance: changing it under concurrent queries is not safe in hnswlib."""
+        return self._ef_search
+
+    @property
     def dim(self) -> int:
-        return self.info.dim
+        return self._info.dim
 
     @property
     def ids(self) -> np.ndarray:
@@ -283,6 +292,10 @@ class VectorIndex:
         hnswlib's filtered search keeps walking the graph until it has ``ef`` permitted
         candidates, and if it still comes up short (an unreachable node, a very selective
         predicate) the query is answered by exact search instead.
+
+        Pass a selective restriction as a set (up to 4,096 permitted ids are searched exactly,
+        fast) and a broad one as a predicate or an ``exclude`` list: a predicate that permits
+        almost nothing makes hnswlib walk the whole graph before the exact fallback.
         """
         _check_positive_int("k", k)
         _check_positive_int("num_threads", num_threads)

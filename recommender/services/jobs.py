@@ -18,7 +18,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from recommender.choices import BuildStatus, JobKind, JobState
@@ -96,7 +97,13 @@ def job_create(
 
 
 class _ProgressWriter:
-    """Maps a step's 0..1 progress into the job's 0..100 and writes it, throttled."""
+    """Maps a step's 0..1 progress into the job's 0..100 and writes it, throttled.
+
+    Progress must be visible while the step runs, even when the step's work is one transaction
+    (a strict import is all or nothing). Inside a transaction on PostgreSQL it is therefore
+    written through a second, autocommit connection. SQLite allows one writer at a time, so
+    there progress inside a transaction is only echoed, and written when the step ends.
+    """
 
     def __init__(self, job: Job, start: float, weight: float, echo: Progress | None) -> None:
         self.job_pk = job.pk
@@ -104,6 +111,7 @@ class _ProgressWriter:
         self.weight = weight
         self.echo = echo
         self.last_write = 0.0
+        self._side: BaseDatabaseWrapper | None = None
 
     def __call__(self, fraction: float) -> None:
         percent = round(100 * (self.start + self.weight * min(max(fraction, 0.0), 1.0)), 1)
@@ -113,8 +121,22 @@ class _ProgressWriter:
         if now - self.last_write < _PROGRESS_INTERVAL_S:
             return
         self.last_write = now
-        # A plain UPDATE, committed at once: readers see progress while the step still runs.
-        Job.objects.filter(pk=self.job_pk).update(progress=percent, heartbeat_at=timezone.now())
+        if not connection.in_atomic_block:
+            Job.objects.filter(pk=self.job_pk).update(progress=percent, heartbeat_at=timezone.now())
+        elif connection.vendor == "postgresql":
+            if self._side is None:
+                self._side = connections.create_connection(DEFAULT_DB_ALIAS)
+            with self._side.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {Job._meta.db_table} SET progress = %s, heartbeat_at = %s "
+                    "WHERE id = %s",
+                    [percent, timezone.now(), self.job_pk],
+                )
+
+    def close(self) -> None:
+        if self._side is not None:
+            self._side.close()
+            self._side = None
 
 
 def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job:
@@ -141,8 +163,9 @@ def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job
         job.save(update_fields=["state", "started_at", "heartbeat_at"])
     current = steps[position]
     start = sum(s.weight for s in steps[:position])
+    writer = _ProgressWriter(job, start, current.weight, echo)
     try:
-        counts = current.run(job, _ProgressWriter(job, start, current.weight, echo))
+        counts = current.run(job, writer)
     except Exception as exc:
         Job.objects.filter(pk=job.pk).update(
             state=JobState.FAILED,
@@ -151,6 +174,8 @@ def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job
         )
         logger.exception("Job %s (%s) failed in step %s", job.pk, job.kind, step)
         raise
+    finally:
+        writer.close()
     job.refresh_from_db()
     job.counts = dict(counts) if len(steps) == 1 else {**job.counts, step: dict(counts)}
     job.heartbeat_at = timezone.now()

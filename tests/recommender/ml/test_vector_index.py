@@ -591,7 +591,7 @@ def test_query_refuses_bad_input_with_a_clear_message():
     with pytest.raises(ValueError, match=re.escape("k must be an integer >= 1; got 0")):
         index.query(np.ones(3), k=0)
     with pytest.raises(ValueError, match=re.escape("exclude must be a 1-D collection of integer")):
-        index.query(np.ones(3), k=1, exclude=["a"])
+        index.query(np.ones(3), k=1, exclude=["a"])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="allowed must be None, a collection of ids or a predicate"):
         index.query(np.ones(3), k=1, allowed=3)  # type: ignore[arg-type]
 

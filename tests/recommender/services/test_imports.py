@@ -287,6 +287,20 @@ def test_products_extra_columns_become_attributes_and_a_rerun_is_unchanged(tmp_p
     ]
 
 
+@pytest.mark.parametrize(
+    ("chunk_size", "counts"),
+    [(10, (1, 0, 0, 1)), (1, (1, 1, 0, 0))],  # Within one chunk, or across two chunks.
+)
+def test_a_repeated_product_id_ends_with_the_last_row(tmp_path, chunk_size, counts):
+    path = _write(tmp_path / "products.csv", ["product_id,title", "P1,Mug", "P1,Big mug"])
+
+    report = products_import_file(path=path, chunk_size=chunk_size)
+
+    p = report.products
+    assert (p.created, p.updated, p.unchanged, p.duplicates) == counts
+    assert list(Product.objects.values_list("external_id", "title")) == [("P1", "Big mug")]
+
+
 def test_products_changed_rows_are_updated_and_bad_rows_reported(tmp_path):
     products_upsert(records=[ProductRecord("P1", "Mug"), ProductRecord("P2", "Teapot")])
     path = _write(
@@ -502,3 +516,25 @@ def test_online_retail_full_export_counts(shared_data):
     assert (Product.objects.count(), Customer.objects.count(), Event.objects.count()) == (
         3_815, 4_335, 396_370,
     )  # fmt: skip
+
+
+def test_a_truncated_gzip_keeps_whole_chunks_without_strict_and_nothing_with_it(
+    tmp_path, catalogue
+):
+    # given: 6,000 events, gzipped, cut in the middle
+    lines = [EVENT_HEADER] + [
+        f"e{n},c{n % 50},P1,view,2024-05-01T10:00:00Z,1," for n in range(6_000)
+    ]
+    compressed = gzip.compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / "events.csv.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(FileRefused) as probe:
+        events_import_file(path=path, strict=True, chunk_size=500)
+    assert Event.objects.count() == 0
+    readable = probe.value.line - 2  # data lines before the one that could not be read
+    # when
+    with pytest.raises(FileRefused, match=r"cannot read beyond this line"):
+        events_import_file(path=path, chunk_size=500)
+    # then: the chunks read in full before the cut were written
+    assert 500 < readable < 6_000
+    assert Event.objects.count() == readable // 500 * 500

@@ -122,3 +122,26 @@ def test_reindex_command_reports_the_build(capsys):
         f"Index build {build.pk}: 3 vectors of dimension 64, self-check recall@10 1.0000, "
         f"built in {build.build_seconds:.1f} s.",
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_inside_a_transaction_is_visible_at_once_on_postgresql():
+    from django.db import connection, connections, transaction
+
+    from recommender.services.jobs import _ProgressWriter
+
+    job = job_create(kind=JobKind.IMPORT_EVENTS, params={})
+    writer = _ProgressWriter(job, 0.0, 1.0, None)
+    observer = connections.create_connection("default")
+    try:
+        with transaction.atomic():  # As a strict import holds one transaction throughout.
+            writer(0.5)
+            with observer.cursor() as cursor:
+                cursor.execute("SELECT progress FROM recommender_job WHERE id = %s", [job.pk])
+                seen = cursor.fetchone()[0]
+    finally:
+        writer.close()
+        observer.close()
+
+    # SQLite has a single writer: there the value is written when the step ends instead.
+    assert seen == (50.0 if connection.vendor == "postgresql" else 0.0)
