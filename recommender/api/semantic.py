@@ -55,6 +55,7 @@ class ProductSearchApi(APIView):
 
     @extend_schema(
         tags=["catalogue"],
+        operation_id="products_search",
         summary="Semantic product search",
         parameters=[InputSerializer],
         responses={200: OutputSerializer, 400: _BAD_REQUEST},
@@ -87,6 +88,7 @@ class ProductSimilarApi(APIView):
 
     @extend_schema(
         tags=["catalogue"],
+        operation_id="products_similar",
         summary="Semantically similar products",
         parameters=[
             InputSerializer,
@@ -113,6 +115,7 @@ class ReindexJobCreateApi(APIView):
 
     @extend_schema(
         tags=["jobs"],
+        operation_id="jobs_reindex",
         summary="Trigger a reindex",
         request=None,
         responses={202: s.JobOutputSerializer},
