@@ -48,7 +48,7 @@ RECSITE_LOGIN_PASSWORD="$RECSITE_MERCH_PASSWORD" manage create_login --username 
 say "Importing the UCI Online Retail demo data (idempotent: a rerun changes nothing)"
 manage import_online_retail data/demo/online_retail.csv.gz
 say "Embedding the catalogue with all-MiniLM-L6-v2 and building the vector index"
-manage reindex
+manage reindex --if-needed
 
 if [[ "$serve" == 0 ]]; then
   say "Set up. Run ./scripts/demo.sh again (without --no-serve) to serve it."

@@ -131,6 +131,19 @@ def index_build_rollback(*, build: IndexBuild) -> IndexBuild:
     return build
 
 
+def index_is_current(*, model_name: str) -> bool:
+    """True when the newest build is of this model and no product awaits embedding.
+
+    Products embedded since that build are still served (through the side buffer); this only
+    says whether a reindex would change anything a full sweep would not.
+    """
+    latest = index_build_latest_ready()
+    if latest is None or latest.model_name != model_name:
+        return False
+    unembedded = Product.objects.filter(is_active=True).exclude(embedding__model_name=model_name)
+    return not Product.objects.filter(embedding_stale=True).exists() and not unembedded.exists()
+
+
 def index_build_latest_ready() -> IndexBuild | None:
     return (
         IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()

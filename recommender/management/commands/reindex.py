@@ -9,6 +9,8 @@ from tqdm import tqdm
 
 from recommender.choices import JobKind, JobState
 from recommender.models import Job
+from recommender.services.embeddings import get_embedder
+from recommender.services.index import index_build_latest_ready, index_is_current
 from recommender.services.jobs import job_create, job_run
 from recommender.tasks import reindex_signature
 
@@ -26,8 +28,24 @@ class Command(BaseCommand):
             help="Queue the job for the workers (gpu, then cpu queue) and follow its progress.",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--if-needed",
+            action="store_true",
+            help="Do nothing when the newest index is of the current model and no product "
+            "awaits embedding (scripts/demo.sh uses this on every start).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_needed"]:
+            model_name = get_embedder().model_name
+            if index_is_current(model_name=model_name):
+                build = index_build_latest_ready()
+                assert build is not None
+                self.stdout.write(
+                    f"Index build {build.pk} ({build.item_count} vectors, {model_name}) is "
+                    "current; nothing to do."
+                )
+                return
         job = job_create(kind=JobKind.REINDEX, params={"source": "manage.py reindex"})
         bar = tqdm(
             total=100, unit="%", desc=f"reindex (job {job.pk})", disable=options["no_progress"]

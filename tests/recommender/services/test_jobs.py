@@ -145,3 +145,18 @@ def test_progress_inside_a_transaction_is_visible_at_once_on_postgresql():
 
     # SQLite has a single writer: there the value is written when the step ends instead.
     assert seen == (50.0 if connection.vendor == "postgresql" else 0.0)
+
+
+def test_reindex_if_needed_does_nothing_when_the_index_is_current(capsys):
+    call_command("reindex", "--no-progress")
+    capsys.readouterr()
+
+    call_command("reindex", "--no-progress", "--if-needed")
+    build = IndexBuild.objects.get()
+    assert capsys.readouterr().out == (
+        f"Index build {build.pk} (3 vectors, hashing-v1-64) is current; nothing to do.\n"
+    )
+
+    products_upsert(records=[ProductRecord("D", "Purple plum")])
+    call_command("reindex", "--no-progress", "--if-needed")
+    assert IndexBuild.objects.count() == 2
