@@ -223,10 +223,13 @@ def measure_index(
     return figures
 
 
-def measure(data: DataSet, *, m: int, ef_construction: int, ef_searches: list[int]) -> None:
+def measure(
+    data: DataSet, *, m: int, ef_construction: int, ef_searches: list[int], keep_index: bool
+) -> None:
     n = len(data.vectors)
     print(
-        f"\n== {data.name}: {n} vectors x {data.vectors.shape[1]} dims, {QUERIES} hold-out queries"
+        f"\n== {data.name}: {n} vectors x {data.vectors.shape[1]} dims, {QUERIES} hold-out queries "
+        f"(load average {os.getloadavg()[0]:.1f})"
     )
 
     started = time.perf_counter()
@@ -248,21 +251,21 @@ def measure(data: DataSet, *, m: int, ef_construction: int, ef_searches: list[in
         f"p99 {exact_p99:.2f} ms, CPU p50 {exact_cpu_p50:.2f} ms ({len(exact_sample)} queries)"
     )
 
-    started = time.perf_counter()
-    index = VectorIndex.build(
-        ids=data.ids, vectors=data.vectors, m=m, ef_construction=ef_construction, num_threads=2
-    )
-    build_seconds = time.perf_counter() - started
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    path = CACHE_DIR / f"ann_{data.name}.idx"
-    index.save(path)
-    manifest = json.loads(path.read_text())
-    del index
-    mib = manifest["data_bytes"] / 2**20
-    print(
-        f"hnswlib M={m} ef_construction={ef_construction}: build {build_seconds:.1f} s "
-        f"({n / build_seconds:,.0f} vectors/s, 2 threads), index file {mib:,.0f} MiB"
-    )
+    path = CACHE_DIR / f"ann_{data.name}_m{m}_efc{ef_construction}.idx"
+    if keep_index and path.exists():
+        built = "reused from an earlier --keep-index run"
+    else:
+        started = time.perf_counter()
+        index = VectorIndex.build(
+            ids=data.ids, vectors=data.vectors, m=m, ef_construction=ef_construction, num_threads=2
+        )
+        build_seconds = time.perf_counter() - started
+        index.save(path)
+        del index
+        built = f"build {build_seconds:.1f} s ({n / build_seconds:,.0f} vectors/s, 2 threads)"
+    mib = json.loads(path.read_text())["data_bytes"] / 2**20
+    print(f"hnswlib M={m} ef_construction={ef_construction}: {built}, index file {mib:,.0f} MiB")
 
     print(
         "ef_search | recall@10 (ties) | recall@10 (ids) | wall p50 ms | wall p99 ms | "
@@ -287,7 +290,9 @@ def measure(data: DataSet, *, m: int, ef_construction: int, ef_searches: list[in
                 f"{figures['exclude_cpu_p99']:.3f} ms; with allowed=predicate passing half the "
                 f"ids: {figures['predicate_cpu_p99']:.3f} ms"
             )
-    VectorIndex.delete_saved(path)
+    if not keep_index:
+        VectorIndex.delete_saved(path)
+    print(f"load average {os.getloadavg()[0]:.1f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak resident memory so far: {peak:.1f} GiB")
 
@@ -313,6 +318,12 @@ def main() -> None:
     parser.add_argument(
         "--spread", type=float, default=0.03, help="per-coordinate cluster standard deviation"
     )
+    parser.add_argument(
+        "--keep-index",
+        action="store_true",
+        help="keep each built index in var/bench/ and reuse it on the next run with the same "
+        "data set, M and ef_construction (to measure latency again without rebuilding)",
+    )
     args = parser.parse_args()
     ef_searches = [int(value) for value in args.ef_search.split(",")]
     sizes = [int(value) for value in args.sizes.split(",") if value]
@@ -322,10 +333,22 @@ def main() -> None:
         f"cluster spread={args.spread}"
     )
     if args.real:
-        measure(real(), m=args.m, ef_construction=args.ef_construction, ef_searches=ef_searches)
+        measure(
+            real(),
+            m=args.m,
+            ef_construction=args.ef_construction,
+            ef_searches=ef_searches,
+            keep_index=args.keep_index,
+        )
     for n in sorted(sizes):
         data = clustered(n, spread=args.spread)
-        measure(data, m=args.m, ef_construction=args.ef_construction, ef_searches=ef_searches)
+        measure(
+            data,
+            m=args.m,
+            ef_construction=args.ef_construction,
+            ef_searches=ef_searches,
+            keep_index=args.keep_index,
+        )
         del data
 
 

@@ -210,7 +210,7 @@ def main() -> None:
     parser.add_argument("--gpu-n", type=int, default=50000, help="titles on a GPU")
     parser.add_argument("--desc-min-words", type=int, default=30)
     parser.add_argument("--desc-max-words", type=int, default=180)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()

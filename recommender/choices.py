@@ -6,6 +6,7 @@ class JobKind(models.TextChoices):
     IMPORT_EVENTS = "import_events", "Import events"
     IMPORT_ONLINE_RETAIL = "import_online_retail", "Import Online Retail export"
     REINDEX = "reindex", "Reindex (embed + build index)"
+    TRAIN = "train", "Fit the recommendation engine"
 
 
 class JobState(models.TextChoices):

@@ -33,6 +33,12 @@ def reindex_signature(*, job_id: int) -> Signature:
     return chain(reindex_embed.si(job_id=job_id), reindex_build.si(job_id=job_id))
 
 
+@shared_task(name="recommender.tasks.engine_train")
+def engine_train(*, job_id: int) -> None:
+    """Train job (cpu queue): fit the recommendation engine and publish the build."""
+    jobs.job_step_run(job_id=job_id, step="fit")
+
+
 @shared_task(name="recommender.tasks.product_embeddings_sweep")
 def product_embeddings_sweep() -> None:
     """Beat: embed products flagged stale since the last sweep (the side buffer serves them)."""

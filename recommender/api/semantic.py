@@ -12,12 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
+from recommender.api import recommendations
 from recommender.api import serializers as s
 from recommender.choices import JobKind
 from recommender.models import Product
 from recommender.selectors.catalog import product_get
 from recommender.services.jobs import job_create
-from recommender.services.search import product_search, product_similar
+from recommender.services.recommendations import similar_products
+from recommender.services.search import product_search
 from recommender.tasks import reindex_signature
 
 MAX_K = 100
@@ -69,7 +71,11 @@ class ProductSearchApi(APIView):
 
 
 class ProductSimilarApi(APIView):
-    """Semantically similar products: never the product itself, never an inactive one."""
+    """Similar products, never the product itself nor an inactive one.
+
+    ``mode=semantic`` (the default) ranks by meaning through the vector index and needs no
+    fitted engine; ``behavioural`` ranks by who bought both; ``hybrid`` blends the two.
+    """
 
     permission_classes = [IsAuthenticated, HasReadScope]
 
@@ -78,23 +84,30 @@ class ProductSimilarApi(APIView):
             ref_name = "ProductSimilarInput"
 
         k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        mode = serializers.ChoiceField(
+            choices=["semantic", "behavioural", "hybrid"], default="semantic"
+        )
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(recommendations.ProductRecommendationOutputSerializer):
         class Meta:
             ref_name = "ProductSimilarOutput"
 
-        product_id = serializers.CharField()
-        results = ScoredProductOutputSerializer(many=True)
+        mode = serializers.CharField()
 
     @extend_schema(
         tags=["catalogue"],
         operation_id="products_similar",
-        summary="Semantically similar products",
+        summary="Similar products (semantic, behavioural or hybrid)",
         parameters=[
             InputSerializer,
             OpenApiParameter("product_id", str, OpenApiParameter.PATH, description="Product id."),
         ],
-        responses={200: OutputSerializer, 400: _BAD_REQUEST, 404: _NOT_FOUND},
+        responses={
+            200: OutputSerializer,
+            400: _BAD_REQUEST,
+            404: _NOT_FOUND,
+            503: recommendations.NO_ENGINE,
+        },
     )
     def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
@@ -102,9 +115,12 @@ class ProductSimilarApi(APIView):
         product = product_get(external_id=product_id)
         if product is None:
             raise NotFound(f"Product '{product_id}' not found.")
-        results = product_similar(product=product, k=params.validated_data["k"])
-        return Response(
-            self.OutputSerializer({"product_id": product_id, "results": _scored(results)}).data
+        mode = params.validated_data["mode"]
+        result = recommendations.serve(
+            similar_products, product=product, k=params.validated_data["k"], mode=mode
+        )
+        return recommendations.render(
+            self.OutputSerializer, result, product_id=product_id, mode=mode
         )
 
 

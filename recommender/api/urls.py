@@ -10,7 +10,7 @@ from django.urls import include, path
 
 from accounts import api as accounts_api
 
-from . import semantic, views
+from . import recommendations, semantic, views
 
 app_name = "api"
 
@@ -25,6 +25,14 @@ urlpatterns = [
     # Before products/<product_id>/: "search" is a route, not a product id.
     path("products/search", semantic.ProductSearchApi.as_view(), name="product-search"),
     path(
+        "products/trending", recommendations.ProductTrendingApi.as_view(), name="product-trending"
+    ),
+    path(
+        "products/<str:product_id>/bought-together",
+        recommendations.ProductBoughtTogetherApi.as_view(),
+        name="product-bought-together",
+    ),
+    path(
         "products/<str:product_id>/similar",
         semantic.ProductSimilarApi.as_view(),
         name="product-similar",
@@ -36,6 +44,16 @@ urlpatterns = [
     ),
     path("customers/", views.CustomerViewSet.as_view(_list), name="customer-list"),
     path(
+        "customers/<str:customer_id>/recommendations",
+        recommendations.CustomerRecommendationsApi.as_view(),
+        name="customer-recommendations",
+    ),
+    path(
+        "recommendations/session",
+        recommendations.SessionRecommendationsApi.as_view(),
+        name="recommendations-session",
+    ),
+    path(
         "customers/<str:customer_id>/",
         views.CustomerViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="customer-detail",
@@ -43,6 +61,7 @@ urlpatterns = [
     path("events/", views.EventViewSet.as_view(_list), name="event-list"),
     path("jobs/", views.JobViewSet.as_view(_list), name="job-list"),
     path("jobs/reindex", semantic.ReindexJobCreateApi.as_view(), name="job-reindex"),
+    path("jobs/train", recommendations.TrainJobCreateApi.as_view(), name="job-train"),
     path("jobs/<int:pk>/", views.JobViewSet.as_view(_detail), name="job-detail"),
     # Token management lives with the accounts app; it shares this prefix and version.
     path("", include(accounts_api.urlpatterns)),

@@ -42,10 +42,15 @@ DEFAULT_MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:<index>")
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 # Largest number of texts and of padded tokens (texts x longest text) per forward pass. On a CPU
-# the throughput is flat from about 2k to 8k tokens per batch; on a GPU large batches keep the
-# device busy between kernel launches (MiniLM at 128k tokens needs well under 2 GiB).
+# (2-core EPYC, MiniLM, bfloat16) 1k-2k tokens per batch was fastest: 8k was about 30% slower,
+# as activations fall out of cache. On a GPU large batches keep the device busy between kernel
+# launches (MiniLM at 128k tokens needs well under 2 GiB).
 DEFAULT_BATCH_SIZE = {"cpu": 256, "cuda": 8192}
-DEFAULT_TOKEN_BUDGET = {"cpu": 4096, "cuda": 131072}
+DEFAULT_TOKEN_BUDGET = {"cpu": 2048, "cuda": 131072}
+# Attention kernels. On a CPU, for product titles (about 14 word pieces), plain matmul + softmax
+# beat the fused SDPA kernel by about 10% (its blocking is made for long sequences), and tied on
+# descriptions; on a GPU the fused kernels win. None means the library's default.
+DEFAULT_ATTENTION = {"cpu": "eager", "cuda": None}
 # Texts tokenised per step. Each chunk is sorted by token length on its own, so larger chunks
 # pad less; progress is reported once per chunk. On a GPU a chunk should span several full
 # batches, so that tokenising the next chunk hides behind computing this one.
@@ -194,8 +199,10 @@ class TransformerEmbedder:
     pass (defaults depend on the device). ``max_length`` truncates texts, in word pieces.
     ``prefetch`` tokenises the next chunk in a background thread while the current one runs
     (default: on for GPUs, off for CPUs, where the thread would only compete for the cores).
-    ``compile`` wraps the model in ``torch.compile`` (faster on some machines after a
-    compilation of a minute or more; off by default). ``num_threads`` sets torch's intra-op
+    ``compile`` wraps the model in ``torch.compile`` (off by default: on the 2-core CPU it was
+    about 5% faster after a compilation of 20 s or more per process, see docs/benchmarks.md).
+    ``attn_implementation`` is passed to transformers ("eager", "sdpa"; default: eager on CPUs,
+    the library's choice on GPUs). ``num_threads`` sets torch's intra-op
     threads, which is process-wide; ``None`` leaves torch's default (the physical cores).
     """
 
@@ -252,9 +259,13 @@ class TransformerEmbedder:
             logger.warning("No fast tokenizer for %s; tokenisation will be slow", path)
         self._pad_id = self._tokenizer.pad_token_id or 0
         model_kwargs: dict[str, Any] = {"local_files_only": True}
-        if attn_implementation is not None:
-            model_kwargs["attn_implementation"] = attn_implementation
+        attention = attn_implementation or DEFAULT_ATTENTION[kind]
+        if attention is not None:
+            model_kwargs["attn_implementation"] = attention
         model = AutoModel.from_pretrained(path, **model_kwargs)
+        if getattr(model, "pooler", None) is not None:
+            # BERT's pooler (a dense layer on the CLS token) is unused by mean pooling.
+            model.pooler = None
         torch_dtype = getattr(torch, self.dtype)
         self._model = model.to(device=self.device, dtype=torch_dtype).eval()
         self._forward = torch.compile(self._model, dynamic=True) if compile else self._model

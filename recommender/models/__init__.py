@@ -6,5 +6,22 @@ from .embeddings import ProductEmbedding
 from .events import Event
 from .index import IndexBuild
 from .jobs import Job
+from .recommendations import (
+    EngineBuild,
+    RecommendationConfig,
+    RecommendationKind,
+    RecommendationLog,
+)
 
-__all__ = ["Customer", "Event", "IndexBuild", "Job", "Product", "ProductEmbedding"]
+__all__ = [
+    "Customer",
+    "EngineBuild",
+    "Event",
+    "IndexBuild",
+    "Job",
+    "Product",
+    "ProductEmbedding",
+    "RecommendationConfig",
+    "RecommendationKind",
+    "RecommendationLog",
+]

@@ -23,7 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import IndexBuild, Job
+from recommender.models import EngineBuild, IndexBuild, Job
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,26 @@ def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
     }
 
 
+def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
+    from recommender.services.recommendations import engine_build
+
+    build = engine_build(job=job, progress=progress)
+    return {
+        "engine_build": build.pk,
+        "items": build.item_count,
+        "customers": build.customer_count,
+        "events": build.event_count,
+        "config_version": build.config_version,
+        "seconds": build.fit_seconds,
+    }
+
+
 STEPS: dict[str, tuple[Step, ...]] = {
     JobKind.IMPORT_PRODUCTS: (_import_step("products_import_file"),),
     JobKind.IMPORT_EVENTS: (_import_step("events_import_file"),),
     JobKind.IMPORT_ONLINE_RETAIL: (_import_step("online_retail_import_file"),),
     JobKind.REINDEX: (Step("embed", 0.8, _embed), Step("build", 0.2, _build)),
+    JobKind.TRAIN: (Step("fit", 1.0, _fit),),
 }
 
 
@@ -215,6 +230,9 @@ def jobs_fail_stale(*, now: Any = None) -> int:
     message = f"worker lost: no progress for {int(STALE_AFTER.total_seconds() // 60)} minutes"
     Job.objects.filter(pk__in=lost).update(state=JobState.FAILED, error=message, finished_at=now)
     IndexBuild.objects.filter(job_id__in=lost, status=BuildStatus.BUILDING).update(
+        status=BuildStatus.FAILED, error=message, finished_at=now
+    )
+    EngineBuild.objects.filter(job_id__in=lost, status=BuildStatus.BUILDING).update(
         status=BuildStatus.FAILED, error=message, finished_at=now
     )
     return len(lost)

@@ -194,6 +194,7 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.reindex_embed": {"queue": "gpu"},
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},
+    "recommender.tasks.engine_train": {"queue": "cpu"},
 }
 # A beat entry expires after its period, so a backlog of ticks never piles up.
 CELERY_BEAT_SCHEDULE = {
@@ -253,7 +254,7 @@ RECSITE_EMBED_DESCRIPTION_CHARS = env.int("RECSITE_EMBED_DESCRIPTION_CHARS", def
 RECSITE_INDEX_DIR = Path(env.str("RECSITE_INDEX_DIR", default=str(VAR_DIR / "index")))
 RECSITE_INDEX_M = env.int("RECSITE_INDEX_M", default=16)
 RECSITE_INDEX_EF_CONSTRUCTION = env.int("RECSITE_INDEX_EF_CONSTRUCTION", default=200)
-RECSITE_INDEX_EF_SEARCH = env.int("RECSITE_INDEX_EF_SEARCH", default=64)
+RECSITE_INDEX_EF_SEARCH = env.int("RECSITE_INDEX_EF_SEARCH", default=128)
 # READY builds kept on disk for rollback; older ones are removed after each build.
 RECSITE_INDEX_KEEP = env.int("RECSITE_INDEX_KEEP", default=3)
 # How often a serving process checks for a newer build or newly embedded products.

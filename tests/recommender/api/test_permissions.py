@@ -16,6 +16,7 @@ from accounts.roles import Role
 from accounts.services import api_token_create, api_token_revoke, user_create_with_role
 from recommender.choices import JobKind
 from recommender.models import Customer, Event, Job, Product
+from recommender.services.recommendations import engine_build
 
 PRINCIPALS = (
     "anonymous",
@@ -56,6 +57,13 @@ ENDPOINTS = {
     "events-list": Endpoint("get", "/api/v1/events/", READ),
     "products-search": Endpoint("get", "/api/v1/products/search?q=first", READ),
     "products-similar": Endpoint("get", "/api/v1/products/P1/similar?k=3", READ),
+    "products-similar-hybrid": Endpoint("get", "/api/v1/products/P1/similar?mode=hybrid", READ),
+    "products-bought-together": Endpoint("get", "/api/v1/products/P1/bought-together", READ),
+    "products-trending": Endpoint("get", "/api/v1/products/trending", READ),
+    "customers-recommendations": Endpoint("get", "/api/v1/customers/C1/recommendations", READ),
+    "recommendations-session": Endpoint(
+        "post", "/api/v1/recommendations/session", READ, {"product_ids": ["P1"]}
+    ),
     "products-batch": Endpoint(
         "post",
         "/api/v1/products/batch",
@@ -85,6 +93,7 @@ ENDPOINTS = {
     "jobs-list": Endpoint("get", "/api/v1/jobs/", ADMIN),
     "jobs-detail": Endpoint("get", "/api/v1/jobs/{job}/", ADMIN),
     "jobs-reindex": Endpoint("post", "/api/v1/jobs/reindex", ADMIN_ACCEPTED),
+    "jobs-train": Endpoint("post", "/api/v1/jobs/train", ADMIN_ACCEPTED),
     "tokens-list": Endpoint("get", "/api/v1/tokens/", ADMIN),
     "tokens-create": Endpoint(
         "post", "/api/v1/tokens/", ADMIN_CREATE, {"name": "shop", "scopes": ["read"]}
@@ -111,6 +120,7 @@ def world(db):
     )
     job = Job.objects.create(kind=JobKind.IMPORT_PRODUCTS)
     victim, _ = api_token_create(name="victim", scopes=["read"])
+    engine_build()  # The recommendation endpoints answer 503 until an engine is fitted.
     return {"job": job.pk, "token": victim.pk}
 
 

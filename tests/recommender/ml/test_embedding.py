@@ -430,13 +430,7 @@ def test_mean_pool_ignores_padding_and_normalises():
 # GPU ---------------------------------------------------------------------------------------
 
 
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
-
-
-@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu  # Deselected by default; `pytest -m gpu` on a GPU machine.
 def test_gpu_bfloat16_vectors_match_sentence_transformers(sentence_transformer, real_texts):
     embedder = TransformerEmbedder(device="cuda")
     expected = sentence_transformer.encode(real_texts, normalize_embeddings=True)

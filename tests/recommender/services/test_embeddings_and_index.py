@@ -112,7 +112,7 @@ def test_build_records_what_it_holds_and_serves_queries():
 
     assert build.status == BuildStatus.READY
     assert (build.item_count, build.dimension, build.model_name) == (5, 64, "hashing-v1-64")
-    assert (build.m, build.ef_construction, build.ef_search) == (16, 200, 64)
+    assert (build.m, build.ef_construction, build.ef_search) == (16, 200, 128)
     assert build.self_check_recall == 1.0
     assert build.build_seconds is not None
     assert index_build_latest_ready() == build

@@ -1,0 +1,302 @@
+"""Serving latency and throughput of ``GET /api/v1/customers/<id>/recommendations``.
+
+    nice -n 10 .venv/bin/python bench/serve.py [--requests 4000] [--clients 2,4] [--reuse-db]
+
+Target (2-core machine): p99 <= 20 ms at >= 200 requests/s with 0 errors.
+
+What it does, in its own database (``recsite_bench_serve`` by default; dropped at the end
+unless ``--keep-db``; ``--reuse-db`` keeps a prepared one between runs):
+
+1. Imports the real UCI Online Retail export with ``manage.py import_online_retail``, embeds and
+   indexes the products with the configured model (``manage.py reindex``), and fits the
+   recommendation engine (``manage.py train``).
+2. Baseline, measured in the same run: the service behind the endpoint
+   (``customer_recommendations``) called in this process, one request at a time, no HTTP.
+3. Starts gunicorn on loopback (sync workers, keep-alive) and loads the endpoint from separate
+   client processes, each with one keep-alive ``http.client`` connection, over a fixed sample of
+   real customer ids (seeded), k=10. Each client count is a closed loop: a client sends its next
+   request when the previous answer has arrived. Every answer must be a 200 with 10 results.
+
+Printed: p50/p90/p99/max latency as seen by the clients, sustained requests/s, errors, and the
+ratio of the per-request time to the in-process baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RETAIL_EXPORT = (
+    REPO.parent / "shared" / "data" / "online_retail" / ("online_retail_2010-12_2011-12.csv.gz")
+)
+SERVER = "postgres://postgres@127.0.0.1:5432"
+K = 10
+
+sys.path.insert(0, str(REPO))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", default="recsite_bench_serve")
+    parser.add_argument("--server", default=SERVER, help="PostgreSQL server URL (no database).")
+    parser.add_argument("--requests", type=int, default=4000, help="Timed requests per run.")
+    parser.add_argument(
+        "--clients", default="1,2,4", help="Comma-separated client process counts, one run each."
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers.")
+    parser.add_argument("--sample", type=int, default=500, help="Distinct customers requested.")
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--reuse-db", action="store_true", help="Use a prepared database as is.")
+    parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
+    return parser.parse_args()
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def database_exists(server: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return row is not None
+
+
+def recreate_database(server: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(server: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def prepare() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    for name, args in (
+        ("import_online_retail", [str(RETAIL_EXPORT), "--no-progress"]),
+        ("reindex", ["--no-progress"]),
+        ("train", []),
+    ):
+        started = time.perf_counter()
+        call_command(name, *args)
+        print(f"  manage.py {name}: {time.perf_counter() - started:.1f} s")
+
+
+def sample_customers(size: int) -> list[str]:
+    from recommender.models import Customer
+
+    ids = sorted(Customer.objects.filter(events__isnull=False).distinct().values_list(
+        "external_id", flat=True))  # fmt: skip
+    return random.Random(0).sample(ids, min(size, len(ids)))
+
+
+def baseline(customers: list[str], repeat: int) -> list[float]:
+    """Seconds per call of the endpoint's service in this process (no HTTP, no DRF)."""
+    from recommender.models import Customer
+    from recommender.services.recommendations import customer_recommendations
+
+    rows = {c.external_id: c for c in Customer.objects.filter(external_id__in=customers)}
+    for external_id in customers[:20]:
+        customer_recommendations(customer=rows[external_id], k=K)  # Warm: loads the engine.
+    times = []
+    for i in range(repeat):
+        started = time.perf_counter()
+        customer_recommendations(customer=rows[customers[i % len(customers)]], k=K)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def serve(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        str(REPO / ".venv" / "bin" / "gunicorn"), "recsite.wsgi",
+        "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
+        "--keep-alive", "30", "--log-level", "warning", "--timeout", "120",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, cwd=REPO, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+            conn.request("GET", "/health/live")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.3)
+    server.terminate()
+    raise SystemExit("gunicorn did not answer /health/live within 60 s")
+
+
+def client(
+    port: int, token: str, paths: list[str], start: float, out: multiprocessing.Queue
+) -> None:
+    """One keep-alive connection; waits for ``start`` (a shared wall clock) then sends in turn."""
+    headers = {"Authorization": f"Bearer {token}"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies: list[float] = []
+    errors: list[str] = []
+    time.sleep(max(0.0, start - time.time()))
+    for path in paths:
+        sent = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        latencies.append(time.perf_counter() - sent)
+        if response.status != 200:
+            errors.append(f"{response.status} {path}: {body[:200]!r}")
+        elif len(json.loads(body)["results"]) != K:
+            errors.append(f"fewer than {K} results for {path}")
+    out.put((latencies, errors, time.time()))
+
+
+def load(port: int, token: str, paths: list[str], clients: int) -> dict[str, float]:
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    start = time.time() + 1.0  # Every process started and connected before the clock runs.
+    shares = [paths[i::clients] for i in range(clients)]
+    processes = [
+        multiprocessing.Process(target=client, args=(port, token, share, start, out))
+        for share in shares
+    ]
+    for process in processes:
+        process.start()
+    results = [out.get() for _ in processes]
+    for process in processes:
+        process.join()
+    latencies = sorted(x for r in results for x in r[0])
+    errors = [e for r in results for e in r[1]]
+    elapsed = max(r[2] for r in results) - start
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "rps": len(latencies) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p90_ms": q[89] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    database_url = f"{args.server}/{args.database}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
+        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key"),
+        "RECSITE_LOG_LEVEL": "WARNING",
+        "RECSITE_VAR_DIR": os.environ.get("RECSITE_VAR_DIR", f"/tmp/{args.database}-var"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        # One BLAS thread per worker: two workers on two cores, no oversubscription.
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore:No directory at",
+    }
+    os.environ.update(env)
+    reuse = args.reuse_db and database_exists(args.server, args.database)
+    if not reuse:
+        recreate_database(args.server, args.database)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from accounts.services import api_token_create
+    from recommender.models import EngineBuild, Event, Product
+
+    try:
+        if not reuse:
+            print("preparing the database:")
+            prepare()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version()")
+            version = cursor.fetchone()[0].split(" on ")[0]
+        build = EngineBuild.objects.filter(status="ready").latest()
+        print(
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {cpu_model()}, {os.cpu_count()} CPUs; "
+            f"load average {os.getloadavg()[0]:.1f}; Python {platform.python_version()}; {version}"
+        )
+        print(
+            f"data: {Product.objects.count():,} products, {Event.objects.count():,} events; "
+            f"engine build {build.pk} ({build.customer_count:,} customers, "
+            f"fitted in {build.fit_seconds:.1f} s)"
+        )
+        customers = sample_customers(args.sample)
+        base = baseline(customers, repeat=min(args.requests, 1000))
+        base_ms = statistics.median(base) * 1000
+        print(
+            f"\nbaseline: the service in-process, one at a time, {len(base)} calls: "
+            f"median {base_ms:.2f} ms, p99 "
+            f"{statistics.quantiles(base, n=100, method='inclusive')[98] * 1000:.2f} ms"
+        )
+        _, token = api_token_create(name="bench-serve", scopes=["read"])
+        paths = [
+            f"/api/v1/customers/{customers[i % len(customers)]}/recommendations?k={K}"
+            for i in range(args.requests)
+        ]
+        server = serve(args, env)
+        try:
+            load(args.port, token, paths[: 50 * args.workers], clients=args.workers)  # Warm-up.
+            print(
+                f"\nGET customers/<id>/recommendations, gunicorn --workers {args.workers} (sync), "
+                f"{len(customers)} customers, k={K}:"
+            )
+            print("  clients  requests  errors   req/s   p50 ms  p90 ms  p99 ms  max ms  p50/base")
+            figures = []
+            for clients in (int(c) for c in args.clients.split(",")):
+                f = load(args.port, token, paths, clients)
+                figures.append(f)
+                print(
+                    f"  {clients:7d}  {f['requests']:8d}  {f['errors']:6d}  {f['rps']:6.0f}  "
+                    f"{f['p50_ms']:7.2f} {f['p90_ms']:7.2f} {f['p99_ms']:7.2f} "
+                    f"{f['max_ms']:7.1f}  x{f['p50_ms'] / base_ms:.2f}"
+                )
+                if f["errors"]:
+                    print(f"    first error: {f['first_error']}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print("\n" + json.dumps({"baseline_ms": round(base_ms, 2), "runs": [
+            {k: (round(v, 2) if isinstance(v, float) else v) for k, v in f.items()
+             if k != "first_error"} for f in figures]}))  # fmt: skip
+    finally:
+        connection.close()
+        if not args.keep_db and not args.reuse_db:
+            drop_database(args.server, args.database)
+
+
+if __name__ == "__main__":
+    main()

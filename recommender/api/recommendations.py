@@ -1,0 +1,384 @@
+"""Recommendation endpoints: for a customer, for a session, similar, bought together, trending.
+
+Every answer carries a ``recommendation_id`` (logged with the returned product ids, so a later
+click can be attributed to the list) and every item its sources, score components and a reason
+in the product's own words. Product ids in query parameters and bodies are the merchant's; ids
+the catalogue does not know are ignored there (a shop may send a product not synced yet), while
+an unknown id in the path is a 404.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasReadScope, IsAdminRole
+from recommender.api import serializers as s
+from recommender.choices import JobKind
+from recommender.models import Product
+from recommender.selectors.catalog import customer_get, product_get
+from recommender.services import recommendations as service
+from recommender.services.ingestion import product_pk_map
+from recommender.services.jobs import job_create
+from recommender.tasks import engine_train
+
+MAX_K = 100
+MAX_IDS = 200
+_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
+_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Bad parameter.")
+NO_ENGINE = OpenApiResponse(
+    s.DetailOutputSerializer, description="No recommendation engine has been fitted yet."
+)
+
+
+class EngineNotReadyError(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "engine_not_ready"
+
+
+def serve(call: Any, **kwargs: Any) -> service.Recommendations:
+    try:
+        return call(**kwargs)
+    except service.EngineNotReady as exc:
+        raise EngineNotReadyError(str(exc)) from exc
+
+
+# Serializers --------------------------------------------------------------------------------
+
+
+class IdListField(serializers.CharField):
+    """Comma-separated product ids in a query parameter, e.g. ``exclude=P1,P2``."""
+
+    def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_internal_value(data)
+        ids = [part.strip() for part in text.split(",") if part.strip()]
+        if len(ids) > MAX_IDS:
+            raise serializers.ValidationError(f"at most {MAX_IDS} product ids, got {len(ids)}")
+        return ids
+
+
+class RecommendedItemOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "RecommendedItemOutput"
+
+    product = s.ProductOutputSerializer()
+    score = serializers.FloatField(help_text="Fused score; higher is better.")
+    sources = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The candidate sources that proposed the product, strongest first "
+        "(collaborative, semantic, session, trending, popularity, new_arrivals).",
+    )
+    components = serializers.DictField(
+        child=serializers.FloatField(),
+        help_text="Each source's weighted contribution to the score.",
+    )
+    reason = serializers.CharField(help_text="Why, in the product's words (the first reason).")
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="Every reason.")
+
+
+class RecommendationOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "RecommendationOutput"
+
+    recommendation_id = serializers.UUIDField(
+        help_text="Send it back with clicks and purchases to attribute them to this list."
+    )
+    kind = serializers.CharField()
+    config_version = serializers.IntegerField(
+        allow_null=True, help_text="Recommendation configuration version that served."
+    )
+    engine_build = serializers.IntegerField(allow_null=True, help_text="Engine build that served.")
+    results = RecommendedItemOutputSerializer(many=True, source="items")
+
+
+class CustomerRecommendationOutputSerializer(RecommendationOutputSerializer):
+    class Meta:
+        ref_name = "CustomerRecommendationOutput"
+
+    customer_id = serializers.CharField()
+
+
+class ProductRecommendationOutputSerializer(RecommendationOutputSerializer):
+    class Meta:
+        ref_name = "ProductRecommendationOutput"
+
+    product_id = serializers.CharField()
+
+
+def render(serializer: type[serializers.Serializer], result: Any, **extra: Any) -> Response:
+    data = {
+        "recommendation_id": result.recommendation_id,
+        "kind": result.kind,
+        "config_version": result.config_version,
+        "engine_build": result.engine_build,
+        "items": [
+            {
+                "product": item.product,
+                "score": item.score,
+                "sources": list(item.sources),
+                "components": dict(item.components),
+                "reason": item.reason,
+                "reasons": list(item.reasons),
+            }
+            for item in result.items
+        ],
+        **extra,
+    }
+    return Response(serializer(data).data)
+
+
+def _pks(external_ids: list[str]) -> list[int]:
+    if not external_ids:
+        return []
+    known = product_pk_map(external_ids=external_ids)
+    return [known[pid] for pid in dict.fromkeys(external_ids) if pid in known]
+
+
+def _product_or_404(product_id: str) -> Product:
+    product = product_get(external_id=product_id)
+    if product is None:
+        raise NotFound(f"Product '{product_id}' not found.")
+    return product
+
+
+_PRODUCT_ID = OpenApiParameter("product_id", str, OpenApiParameter.PATH, description="Product id.")
+
+
+# Views --------------------------------------------------------------------------------------
+
+
+class CustomerRecommendationsApi(APIView):
+    """Recommendations for one customer, from their events as they are now."""
+
+    permission_classes = [IsAuthenticated, HasReadScope]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CustomerRecommendationsInput"
+
+        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        category = serializers.CharField(
+            required=False, max_length=255, help_text="Only products of this category."
+        )
+        exclude = IdListField(
+            required=False,
+            max_length=20_000,
+            help_text="Comma-separated product ids never to return (e.g. those on the page).",
+        )
+        # DRF's metaclass pops declared fields, so Serializer.context is not shadowed.
+        context = IdListField(  # type: ignore[assignment]
+            required=False,
+            max_length=20_000,
+            help_text="Comma-separated ids of the products the customer is looking at now; "
+            "they steer the session source and are not returned.",
+        )
+
+    @extend_schema(
+        tags=["recommendations"],
+        operation_id="customers_recommendations",
+        summary="Recommendations for a customer",
+        parameters=[
+            InputSerializer,
+            OpenApiParameter("customer_id", str, OpenApiParameter.PATH, description="Customer id."),
+        ],
+        responses={
+            200: CustomerRecommendationOutputSerializer,
+            400: _BAD_REQUEST,
+            404: _NOT_FOUND,
+            503: NO_ENGINE,
+        },
+    )
+    def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        customer = customer_get(external_id=customer_id)
+        if customer is None:
+            raise NotFound(f"Customer '{customer_id}' not found.")
+        result = serve(
+            service.customer_recommendations,
+            customer=customer,
+            k=data["k"],
+            category=data.get("category"),
+            exclude=_pks(data.get("exclude", [])),
+            context=_pks(data.get("context", [])),
+        )
+        return render(CustomerRecommendationOutputSerializer, result, customer_id=customer_id)
+
+
+class SessionEventInputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "SessionEventInput"
+
+    product_id = serializers.CharField(max_length=128)
+    event_type = serializers.CharField(
+        max_length=32, default="view", help_text="One of the RECSITE_EVENT_TYPES setting."
+    )
+    timestamp = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; without one the event counts as happening now."
+    )
+
+    def validate_event_type(self, value: str) -> str:
+        allowed = list(settings.RECSITE_EVENT_TYPES)
+        if value not in allowed:
+            raise serializers.ValidationError(f"expected one of {allowed}, got {value!r}")
+        return value
+
+
+class SessionRecommendationsApi(APIView):
+    """Recommendations for an anonymous session, from the products it touched."""
+
+    permission_classes = [IsAuthenticated, HasReadScope]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SessionRecommendationsInput"
+
+        product_ids = serializers.ListField(
+            child=serializers.CharField(max_length=128),
+            required=False,
+            max_length=MAX_IDS,
+            help_text="Products of the session, oldest first (each counts as a view). "
+            "Ids the catalogue does not know are ignored.",
+        )
+        events = SessionEventInputSerializer(
+            many=True, required=False, help_text=f"Or events, at most {MAX_IDS}."
+        )
+        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        category = serializers.CharField(required=False, max_length=255)
+        exclude = serializers.ListField(
+            child=serializers.CharField(max_length=128), required=False, max_length=MAX_IDS
+        )
+
+        def validate_events(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            if len(value) > MAX_IDS:
+                raise serializers.ValidationError(f"at most {MAX_IDS} events, got {len(value)}")
+            return value
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if not attrs.get("product_ids") and not attrs.get("events"):
+                raise serializers.ValidationError(
+                    {"product_ids": "give product_ids or events (at least one product)"}
+                )
+            return attrs
+
+    @extend_schema(
+        tags=["recommendations"],
+        operation_id="recommendations_session",
+        summary="Recommendations for a session (no customer needed)",
+        request=InputSerializer,
+        responses={200: RecommendationOutputSerializer, 400: _BAD_REQUEST, 503: NO_ENGINE},
+    )
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        raw = [{"product_id": pid} for pid in data.get("product_ids", [])] + list(
+            data.get("events", [])
+        )
+        products = product_pk_map(external_ids=[e["product_id"] for e in raw])
+        by_pk = Product.objects.in_bulk(list(products.values()))
+        events = [
+            service.SessionEvent(
+                product=by_pk[products[e["product_id"]]],
+                event_type=e.get("event_type", "view"),
+                occurred_at=e.get("timestamp"),
+            )
+            for e in raw
+            if e["product_id"] in products
+        ]
+        result = serve(
+            service.session_recommendations,
+            events=events,
+            k=data["k"],
+            category=data.get("category"),
+            exclude=_pks(data.get("exclude", [])),
+        )
+        return render(RecommendationOutputSerializer, result)
+
+
+class ProductBoughtTogetherApi(APIView):
+    """Products bought in the same baskets as this one."""
+
+    permission_classes = [IsAuthenticated, HasReadScope]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProductBoughtTogetherInput"
+
+        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+
+    @extend_schema(
+        tags=["recommendations"],
+        operation_id="products_bought_together",
+        summary="Frequently bought together",
+        parameters=[InputSerializer, _PRODUCT_ID],
+        responses={
+            200: ProductRecommendationOutputSerializer,
+            400: _BAD_REQUEST,
+            404: _NOT_FOUND,
+            503: NO_ENGINE,
+        },
+    )
+    def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        product = _product_or_404(product_id)
+        result = serve(service.bought_together, product=product, k=params.validated_data["k"])
+        return render(ProductRecommendationOutputSerializer, result, product_id=product_id)
+
+
+class ProductTrendingApi(APIView):
+    """Trending products (as of the last fit), then popular ones."""
+
+    permission_classes = [IsAuthenticated, HasReadScope]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ProductTrendingInput"
+
+        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        category = serializers.CharField(required=False, max_length=255)
+
+    @extend_schema(
+        tags=["recommendations"],
+        operation_id="products_trending",
+        summary="Trending products",
+        parameters=[InputSerializer],
+        responses={200: RecommendationOutputSerializer, 400: _BAD_REQUEST, 503: NO_ENGINE},
+    )
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        params = self.InputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        result = serve(
+            service.trending_products,
+            k=params.validated_data["k"],
+            category=params.validated_data.get("category"),
+        )
+        return render(RecommendationOutputSerializer, result)
+
+
+class TrainJobCreateApi(APIView):
+    """Start a fit of the recommendation engine on the cpu queue."""
+
+    permission_classes = [IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        tags=["jobs"],
+        operation_id="jobs_train",
+        summary="Trigger a fit of the recommendation engine",
+        request=None,
+        responses={202: s.JobOutputSerializer},
+    )
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        job = job_create(kind=JobKind.TRAIN, params={}, triggered_by=request.user)
+        # Queued only once the job row is committed, so a fast worker always finds it.
+        transaction.on_commit(lambda: engine_train.delay(job_id=job.pk))
+        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

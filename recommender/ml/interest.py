@@ -1,0 +1,133 @@
+"""Customer interest vectors from product vectors (the seed's formula) and multi-interest.
+
+The seed's formula: q_u = sum_t w_t * v_i(t) over the customer's events t, where v_i is the
+product's L2-normalised vector and w_t = behaviour_weight(type_t) * 0.5 ** (age_t / half-life).
+A product then scores cos(q_u, v_i) = q_u . v_i / |q_u|. Search events contribute the vector of
+their embedded query instead of a product's. Framework-free.
+
+Multi-interest: one average of "printer ink" and "coffee" points at neither, so
+:func:`multi_interest` clusters the weighted event vectors into up to N centroids (a weighted
+spherical k-means seeded by farthest-point selection) and a product scores its best cosine over
+the centroids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .interactions import decay
+
+
+@dataclass(frozen=True)
+class Interest:
+    """One interest: a unit vector and the share of the customer's weight behind it."""
+
+    vector: np.ndarray
+    weight: float
+    members: tuple[int, ...]  # Rows of the input (events) that formed it.
+
+
+def event_vector_weights(
+    *,
+    event_types: Sequence[str],
+    timestamps: Sequence[float] | np.ndarray,
+    behaviour_weights: Mapping[str, float],
+    half_life_days: float,
+    now: float,
+) -> np.ndarray:
+    """w_t = behaviour weight x time decay, one per event."""
+    behaviour = np.array([float(behaviour_weights.get(t, 0.0)) for t in event_types])
+    return behaviour * decay(
+        np.asarray(timestamps, dtype=np.float64), now=now, half_life_days=half_life_days
+    )
+
+
+def interest_vector(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """q_u / |q_u| for the rows of ``vectors`` weighted by ``weights``; None when it is zero."""
+    if len(vectors) == 0:
+        return None
+    q = np.asarray(weights, dtype=np.float64) @ np.asarray(vectors, dtype=np.float64)
+    norm = float(np.linalg.norm(q))
+    if norm <= 1e-12:
+        return None
+    return (q / norm).astype(np.float32)
+
+
+def multi_interest(
+    vectors: np.ndarray,
+    weights: np.ndarray,
+    *,
+    n_interests: int,
+    iterations: int = 5,
+    split_below: float = 0.5,
+) -> list[Interest]:
+    """Cluster the weighted event vectors into at most ``n_interests`` interests.
+
+    Seeds: the heaviest vector, then repeatedly the vector farthest from every seed so far
+    (distance weighted by its weight), while its best cosine to a seed is below
+    ``split_below`` and more seeds are allowed: related products stay one interest. Then a few
+    weighted spherical k-means steps. Interests are returned heaviest first; their weights sum
+    to 1.
+    """
+    vectors = np.asarray(vectors, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    keep = (weights > 0) & (np.linalg.norm(vectors, axis=1) > 0)
+    rows = np.flatnonzero(keep)
+    if len(rows) == 0:
+        return []
+    v, w = vectors[rows], weights[rows]
+    n = min(max(n_interests, 1), len(rows))
+    seeds = [int(np.argmax(w))]
+    while len(seeds) < n:
+        best_sim = (v @ v[seeds].T).max(axis=1)
+        distance = (1.0 - best_sim) * w
+        distance[seeds] = -1.0
+        candidate = int(np.argmax(distance))
+        if distance[candidate] <= 1e-9 or best_sim[candidate] > 1.0 - 1e-6:
+            break  # Everything left duplicates a seed.
+        if best_sim[candidate] >= split_below:
+            break  # The farthest event is close to a seed already: no separate interest.
+        seeds.append(candidate)
+    centroids = v[seeds].copy()
+    assign = np.zeros(len(v), dtype=np.int64)
+    for _ in range(iterations):
+        assign = np.argmax(v @ centroids.T, axis=1)
+        new = np.zeros_like(centroids)
+        np.add.at(new, assign, v * w[:, None])
+        norms = np.linalg.norm(new, axis=1, keepdims=True)
+        empty = norms[:, 0] <= 1e-12
+        new[~empty] /= norms[~empty]
+        new[empty] = centroids[empty]
+        if np.allclose(new, centroids):
+            break
+        centroids = new
+    assign = np.argmax(v @ centroids.T, axis=1)
+    total = float(w.sum())
+    interests = []
+    for c in range(len(centroids)):
+        members = np.flatnonzero(assign == c)
+        if len(members) == 0:
+            continue
+        vec = interest_vector(v[members], w[members])
+        if vec is None:
+            continue
+        interests.append(
+            Interest(
+                vector=vec,
+                weight=float(w[members].sum()) / total,
+                members=tuple(int(rows[m]) for m in members),
+            )
+        )
+    interests.sort(key=lambda i: -i.weight)
+    return interests
+
+
+def interest_scores(interests: Sequence[Interest], item_vectors: np.ndarray) -> np.ndarray:
+    """Each item's best cosine over the interests (0 for items without a vector)."""
+    if not interests:
+        return np.zeros(len(item_vectors), dtype=np.float64)
+    centroids = np.stack([i.vector for i in interests]).astype(np.float32)
+    return np.asarray(item_vectors @ centroids.T, dtype=np.float64).max(axis=1)

@@ -1,0 +1,111 @@
+"""The recommendation engine's configuration, its fitted builds, and what it served."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from recommender.choices import BuildStatus
+
+from .customers import Customer
+from .jobs import Job
+
+
+class RecommendationConfig(models.Model):
+    """One version of the engine configuration (source weights, diversity, exclusions, ...).
+
+    Versions are append-only: saving a change creates a new version, and restoring an old one
+    copies it into a new version too, so the history says exactly what served when. Exactly one
+    version is active (a partial unique constraint). A later dashboard edits it.
+    """
+
+    version = models.PositiveIntegerField(unique=True)
+    config = models.JSONField(help_text="The EngineConfig as JSON (EngineConfig.to_dict()).")
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="recommendation_config_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        active = ", active" if self.is_active else ""
+        return f"recommendation config v{self.version}{active}"
+
+
+class EngineBuild(models.Model):
+    """One immutable fitted engine: a file on disk plus what it was fitted on.
+
+    Like :class:`IndexBuild`, a new build becomes visible only once its file is complete and its
+    row is READY, so a crash mid-fit leaves the previous build serving.
+    """
+
+    status = models.CharField(
+        max_length=16, choices=BuildStatus.choices, default=BuildStatus.BUILDING, db_index=True
+    )
+    path = models.CharField(max_length=500, blank=True, default="")
+    config_version = models.PositiveIntegerField(help_text="RecommendationConfig.version used.")
+    model_name = models.CharField(max_length=255, help_text="Embedding model of the vectors.")
+    item_count = models.PositiveIntegerField(default=0)
+    customer_count = models.PositiveIntegerField(default=0)
+    event_count = models.PositiveIntegerField(default=0)
+    events_until = models.DateTimeField(
+        null=True, blank=True, help_text="Time of the newest event the engine was fitted on."
+    )
+    fit_seconds = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        get_latest_by = "finished_at"
+
+    def __str__(self) -> str:
+        return f"engine build #{self.pk} ({self.status}, {self.item_count} items)"
+
+
+class RecommendationKind(models.TextChoices):
+    CUSTOMER = "customer", "For a customer"
+    SESSION = "session", "For a session"
+    SIMILAR = "similar", "Similar products"
+    BOUGHT_TOGETHER = "bought_together", "Bought together"
+    TRENDING = "trending", "Trending"
+
+
+class RecommendationLog(models.Model):
+    """One served list, so a later click or purchase can be attributed to it."""
+
+    recommendation_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=16, choices=RecommendationKind.choices)
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        # Forgetting a customer forgets what was shown to them too.
+        on_delete=models.CASCADE,
+        related_name="recommendation_logs",
+    )
+    config_version = models.PositiveIntegerField(null=True, blank=True)
+    engine_build = models.PositiveIntegerField(
+        null=True, blank=True, help_text="EngineBuild id that served (none: no build yet)."
+    )
+    product_ids = models.JSONField(default=list, help_text="Returned product ids, in order.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} recommendation {self.recommendation_id}"

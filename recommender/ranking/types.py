@@ -1,0 +1,50 @@
+"""The values ranking works on: candidates with per-source scores, and ranked items."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# The candidate sources, in the order reasons prefer them when scores tie.
+SOURCES: tuple[str, ...] = (
+    "collaborative",
+    "semantic",
+    "session",
+    "trending",
+    "popularity",
+    "new_arrivals",
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A product proposed by one or more sources, with each source's raw score."""
+
+    index: int  # Row of the product in the engine's arrays.
+    product_id: int
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    """A recommended product: final score, the sources that proposed it, and why.
+
+    ``components`` holds each source's weighted, normalised contribution; they sum to ``score``
+    before diversity re-ranking (MMR keeps ``score`` and only changes the order).
+    """
+
+    index: int
+    product_id: int
+    score: float
+    sources: tuple[str, ...]
+    components: Mapping[str, float]
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "product_id": self.product_id,
+            "score": self.score,
+            "sources": list(self.sources),
+            "components": dict(self.components),
+            "reasons": list(self.reasons),
+        }

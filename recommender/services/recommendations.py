@@ -1,0 +1,556 @@
+"""Recommendations: the versioned configuration, fitted engine builds, and request-time lists.
+
+A worker fits :class:`~recommender.ml.engine.HybridEngine` on every product and event, saves it
+atomically under a name of its own and only then marks its :class:`EngineBuild` READY (like the
+vector index). Web processes load the newest READY build, rechecking every
+``RECSITE_INDEX_REFRESH_SECONDS``, so a new fit is served without a restart.
+
+Everything personal is read at request time: the customer's newest events (bounded by
+``HISTORY_LIMIT``) become the engine's ``History``, so a new event changes the next list without
+any batch job. The engine's semantic source searches the serving vector index (which also holds
+products embedded since its build), so a product embedded after the last fit is recommendable at
+once. Every returned product is checked against the database: an inactive product never comes
+back. Every served list is logged with a recommendation id for click attribution.
+
+A configuration change takes effect at the next fit: the fitted artifact carries the
+configuration it was fitted with, and the log records that version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from recommender.choices import BuildStatus
+from recommender.ml.engine import EngineConfig, History, HybridEngine
+from recommender.models import (
+    Customer,
+    EngineBuild,
+    Job,
+    Product,
+    ProductEmbedding,
+    RecommendationConfig,
+    RecommendationKind,
+    RecommendationLog,
+)
+from recommender.ranking.types import RankedItem
+from recommender.selectors.recommendations import (
+    customer_recent_events,
+    engine_build_latest_ready,
+)
+
+from .embeddings import get_embedder, vector_from_bytes
+from .evaluation import engine_data_load
+from .index import index_dir, serving_index
+from .search import product_similar
+
+logger = logging.getLogger(__name__)
+
+SimilarMode = Literal["semantic", "behavioural", "hybrid"]
+# Extra results asked of the engine for product-to-product lists, so products deactivated since
+# the fit can be dropped and the list still holds k.
+_OVERFETCH = 10
+# Search queries of a history embedded per request (the newest distinct ones).
+_MAX_QUERIES = 5
+
+
+class EngineNotReady(Exception):
+    """No engine has been fitted yet: recommendations need one (``manage.py train``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No recommendation engine has been fitted yet: run `manage.py train` "
+            "or POST /api/v1/jobs/train."
+        )
+
+
+# Configuration ------------------------------------------------------------------------------
+
+
+def recommendation_config_active() -> RecommendationConfig:
+    """The active configuration; version 1 (the engine's defaults) is created on first use."""
+    active = RecommendationConfig.objects.filter(is_active=True).first()
+    if active is not None:
+        return active
+    with transaction.atomic():
+        newest = RecommendationConfig.objects.select_for_update().order_by("-version").first()
+        if newest is not None:
+            # Unreachable through these services; a hand-edited table still gets one active.
+            newest.is_active = True
+            newest.save(update_fields=["is_active"])
+            return newest
+        try:
+            with transaction.atomic():
+                return RecommendationConfig.objects.create(
+                    version=1,
+                    config=EngineConfig().to_dict(),
+                    note="defaults",
+                    is_active=True,
+                )
+        except IntegrityError:
+            # Another process created version 1 at the same moment.
+            return RecommendationConfig.objects.get(is_active=True)
+
+
+def recommendation_config_save(
+    *,
+    config: EngineConfig | Mapping[str, Any],
+    created_by: User | None = None,
+    note: str = "",
+) -> RecommendationConfig:
+    """Store ``config`` as a new version and make it the active one.
+
+    A mapping is validated by :meth:`EngineConfig.from_dict` (a ``ConfigError`` names the bad
+    field). Versions are never edited, so the history says what served when.
+    """
+    engine_config = config if isinstance(config, EngineConfig) else EngineConfig.from_dict(config)
+    recommendation_config_active()  # Version 1 exists before any later one.
+    with transaction.atomic():
+        # Locking the active row serialises concurrent saves.
+        list(RecommendationConfig.objects.select_for_update().filter(is_active=True))
+        last = RecommendationConfig.objects.aggregate(last=Max("version"))["last"] or 0
+        RecommendationConfig.objects.filter(is_active=True).update(is_active=False)
+        return RecommendationConfig.objects.create(
+            version=last + 1,
+            config=engine_config.to_dict(),
+            note=note,
+            created_by=created_by,
+            is_active=True,
+        )
+
+
+def recommendation_config_restore(
+    *, version: int, created_by: User | None = None
+) -> RecommendationConfig:
+    """Make an earlier version's configuration active again, as a new version."""
+    old = RecommendationConfig.objects.filter(version=version).first()
+    if old is None:
+        raise ValueError(f"version: no recommendation configuration has version {version}")
+    return recommendation_config_save(
+        config=old.config, created_by=created_by, note=f"restored from version {version}"
+    )
+
+
+def engine_config_active() -> tuple[int, EngineConfig]:
+    row = recommendation_config_active()
+    return row.version, EngineConfig.from_dict(row.config)
+
+
+# Fitting ------------------------------------------------------------------------------------
+
+
+def engine_dir() -> Path:
+    directory = index_dir() / "engine"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def engine_build(
+    *, job: Job | None = None, progress: Callable[[float], None] | None = None
+) -> EngineBuild:
+    """Fit the engine on every product and event with the active configuration; publish it.
+
+    The engine's clock (``now`` of popularity, trending and new arrivals) is the newest event,
+    so a shop whose data stops in the past (the demo data ends in 2011) still has a "this week".
+    """
+    version, config = engine_config_active()
+    model_name = get_embedder().model_name
+    build = EngineBuild.objects.create(
+        status=BuildStatus.BUILDING, config_version=version, model_name=model_name, job=job
+    )
+    started = time.perf_counter()
+    try:
+        # The reindex job embeds; a fit uses the vectors as they are.
+        data = engine_data_load(embed_missing=False)
+        if progress:
+            progress(0.3)
+        stamps = data.interactions.timestamp
+        now = float(stamps.max()) if len(stamps) else time.time()
+        engine = HybridEngine(config).fit(data, now=now)
+        if progress:
+            progress(0.9)
+        path = engine.save(engine_dir() / f"engine-{build.pk}-{uuid.uuid4().hex[:8]}.npz")
+    except Exception as exc:
+        EngineBuild.objects.filter(pk=build.pk).update(
+            status=BuildStatus.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+        raise
+    build.status = BuildStatus.READY
+    build.path = str(path)
+    build.item_count = len(data.item_ids)
+    build.customer_count = data.interactions.n_users
+    build.event_count = len(data.interactions)
+    build.events_until = (
+        datetime.fromtimestamp(now, tz=timezone.get_current_timezone()) if len(stamps) else None
+    )
+    build.fit_seconds = round(time.perf_counter() - started, 3)
+    build.finished_at = timezone.now()
+    build.save()
+    engine_builds_prune()
+    if progress:
+        progress(1.0)
+    logger.info(
+        "Engine build %s: %d products, %d customers, %d events, config v%d, %.1f s",
+        build.pk,
+        build.item_count,
+        build.customer_count,
+        build.event_count,
+        version,
+        build.fit_seconds,
+    )
+    return build
+
+
+def engine_builds_prune(*, keep: int | None = None) -> int:
+    """Remove the files of READY builds beyond the newest ``keep``; returns how many."""
+    keep = settings.RECSITE_INDEX_KEEP if keep is None else keep
+    old = EngineBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk")[
+        keep:
+    ]
+    retired = 0
+    for build in old:
+        Path(build.path).unlink(missing_ok=True)
+        EngineBuild.objects.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
+        retired += 1
+    return retired
+
+
+# Serving ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServingEngine:
+    build_id: int
+    path: str
+    model_name: str
+    config_version: int
+    engine: HybridEngine
+    fitted_at: float
+
+
+_lock = threading.Lock()
+_serving: ServingEngine | None = None
+_checked_at = 0.0
+
+
+def serving_engine() -> ServingEngine:
+    """The newest READY engine build, loaded once per process and reloaded when a newer one
+    is published (checked at most every ``RECSITE_INDEX_REFRESH_SECONDS``).
+
+    Raises :class:`EngineNotReady` when no build exists.
+    """
+    global _serving, _checked_at
+    current = _serving
+    if current is not None and time.monotonic() - _checked_at < (
+        settings.RECSITE_INDEX_REFRESH_SECONDS
+    ):
+        return current
+    with _lock:
+        build = engine_build_latest_ready()
+        if build is None:
+            _serving = None
+            raise EngineNotReady()
+        # Keyed by path, which is unique per build: a reused primary key (SQLite after a
+        # rollback) never serves another build's engine.
+        if _serving is None or _serving.path != build.path:
+            engine = HybridEngine.load(build.path)
+            _serving = ServingEngine(
+                build_id=build.pk,
+                path=build.path,
+                model_name=build.model_name,
+                config_version=build.config_version,
+                engine=engine,
+                fitted_at=float(engine.fitted_at or time.time()),
+            )
+            logger.info("Serving engine build %s (config v%d)", build.pk, build.config_version)
+        _checked_at = time.monotonic()
+        return _serving
+
+
+def serving_engine_reset() -> None:
+    """Forget the loaded engine (tests)."""
+    global _serving, _checked_at
+    with _lock:
+        _serving = None
+        _checked_at = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendedProduct:
+    product: Product
+    score: float
+    sources: tuple[str, ...]
+    components: Mapping[str, float]
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return self.reasons[0] if self.reasons else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    recommendation_id: uuid.UUID
+    kind: str
+    config_version: int | None
+    engine_build: int | None
+    items: list[RecommendedProduct] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One event of an anonymous session, as sent in a request body."""
+
+    product: Product
+    event_type: str = "view"
+    occurred_at: datetime | None = None
+
+
+def _knows(engine: HybridEngine, product_id: int) -> bool:
+    try:
+        engine.index_of(product_id)
+    except KeyError:
+        return False
+    return True
+
+
+def _ann(serving: ServingEngine) -> Callable[[np.ndarray, int], list[tuple[int, float]]]:
+    index = serving_index(model_name=serving.model_name)
+
+    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
+
+    return search
+
+
+def _history(
+    serving: ServingEngine,
+    events: Sequence[tuple[int | None, str, datetime, str]],
+) -> tuple[History, float]:
+    """The engine's History of ``(product_id, event_type, occurred_at, search_query)`` rows,
+    and the request's clock: the newer of the fit's clock and the newest event."""
+    engine = serving.engine
+    product_rows = [e for e in events if e[0] is not None]
+    query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
+    stamps = [e[2].timestamp() for e in events]
+    now = max([serving.fitted_at, *stamps])
+    unknown = {int(e[0]) for e in product_rows if not _knows(engine, int(e[0]))}  # type: ignore[arg-type]
+    extra_vectors: dict[int, np.ndarray] = {}
+    extra_titles: dict[int, str] = {}
+    if unknown:
+        # Products embedded after the fit: their vectors let them shape the interests.
+        for pid, dimension, vector, title in ProductEmbedding.objects.filter(
+            product_id__in=unknown, model_name=serving.model_name
+        ).values_list("product_id", "dimension", "vector", "product__title"):
+            extra_vectors[pid] = vector_from_bytes(vector, dimension)
+            extra_titles[pid] = title
+    query_vectors = None
+    if query_rows:
+        query_vectors = get_embedder().embed([e[3] for e in query_rows])
+    history = History(
+        product_ids=[int(e[0]) for e in product_rows],  # type: ignore[arg-type]
+        event_types=[e[1] for e in product_rows],
+        timestamps=[e[2].timestamp() for e in product_rows],
+        query_vectors=query_vectors,
+        query_timestamps=[e[2].timestamp() for e in query_rows],
+        query_texts=[e[3] for e in query_rows],
+        extra_vectors=extra_vectors,
+        extra_titles=extra_titles,
+    )
+    return history, now
+
+
+def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[RecommendedProduct]:
+    ranked = list(ranked)
+    active = Product.objects.filter(
+        pk__in=[item.product_id for item in ranked], is_active=True
+    ).in_bulk()
+    out = [
+        RecommendedProduct(
+            product=active[item.product_id],
+            score=round(item.score, 6),
+            sources=tuple(item.sources),
+            components={s: round(v, 6) for s, v in item.components.items()},
+            reasons=tuple(item.reasons),
+        )
+        for item in ranked
+        if item.product_id in active
+    ]
+    return out[:k]
+
+
+def _logged(
+    *,
+    kind: RecommendationKind,
+    serving: ServingEngine | None,
+    items: list[RecommendedProduct],
+    customer: Customer | None = None,
+) -> Recommendations:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The log is for attribution, not money: losing the last few milliseconds of rows
+            # in a crash is acceptable, waiting for a disk flush on every request is not.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        log = RecommendationLog.objects.create(
+            kind=kind,
+            customer=customer,
+            config_version=serving.config_version if serving else None,
+            engine_build=serving.build_id if serving else None,
+            product_ids=[item.product.external_id for item in items],
+        )
+    return Recommendations(
+        recommendation_id=log.recommendation_id,
+        kind=kind,
+        config_version=log.config_version,
+        engine_build=log.engine_build,
+        items=items,
+    )
+
+
+def _recommend(
+    serving: ServingEngine,
+    history: History,
+    *,
+    now: float,
+    k: int,
+    category: str | None,
+    exclude: Collection[int],
+    context: Sequence[int],
+) -> list[RecommendedProduct]:
+    # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
+    # fit is rare. When one turns up, the engine is asked again without it.
+    ranked = serving.engine.recommend(
+        history,
+        k=k,
+        now=now,
+        category=category or None,
+        exclude_ids=exclude,
+        context_ids=context,
+        ann=_ann(serving),
+    )
+    items = _active_products(ranked, k=k)
+    if len(items) < len(ranked):
+        kept = {item.product.pk for item in items}
+        gone = {item.product_id for item in ranked if item.product_id not in kept}
+        return _recommend(
+            serving, history, now=now, k=k, category=category,
+            exclude={*exclude, *gone}, context=context,
+        )  # fmt: skip
+    return items
+
+
+def customer_recommendations(
+    *,
+    customer: Customer,
+    k: int,
+    category: str | None = None,
+    exclude: Collection[int] = (),
+    context: Sequence[int] = (),
+) -> Recommendations:
+    """The top ``k`` products for ``customer`` from their newest events, read now.
+
+    ``exclude`` and ``context`` are product primary keys: never return these / the products the
+    customer is looking at now (they also steer the session source). A customer without events
+    gets trending and popular products (and session-based ones with a context).
+    """
+    serving = serving_engine()
+    history, now = _history(serving, customer_recent_events(customer=customer))
+    items = _recommend(
+        serving, history, now=now, k=k, category=category, exclude=exclude, context=context
+    )
+    return _logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
+                   customer=customer)  # fmt: skip
+
+
+def session_recommendations(
+    *,
+    events: Sequence[SessionEvent],
+    k: int,
+    category: str | None = None,
+    exclude: Collection[int] = (),
+) -> Recommendations:
+    """Recommendations for an anonymous session from the products it touched (newest last or
+    with times); those products steer the session source and are never returned."""
+    serving = serving_engine()
+    rows = [(e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events]
+    history, now = _history(serving, rows)
+    context = list(dict.fromkeys(e.product.pk for e in events))
+    items = _recommend(
+        serving, history, now=now, k=k, category=category, exclude=exclude, context=context
+    )
+    return _logged(kind=RecommendationKind.SESSION, serving=serving, items=items)
+
+
+def _fit_time(serving: ServingEngine) -> datetime:
+    return datetime.fromtimestamp(serving.fitted_at, tz=timezone.get_current_timezone())
+
+
+def similar_products(
+    *, product: Product, k: int, mode: SimilarMode = "semantic"
+) -> Recommendations:
+    """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
+    ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself."""
+    if mode == "semantic":
+        pairs = product_similar(product=product, k=k)
+        items = [
+            RecommendedProduct(
+                product=other,
+                score=round(score, 6),
+                sources=("semantic",),
+                components={"semantic": round(score, 6)},
+                reasons=(f"similar to {product.title}",),
+            )
+            for other, score in pairs
+        ]
+        try:
+            serving: ServingEngine | None = serving_engine()
+        except EngineNotReady:
+            serving = None
+        return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items)
+    serving = serving_engine()
+    if _knows(serving.engine, product.pk):
+        ranked = serving.engine.similar(product.pk, k=k + _OVERFETCH, mode=mode)
+        items = _active_products(ranked, k=k)
+    elif mode == "hybrid":
+        # A product newer than the fit has no behaviour yet: its meaning is all there is.
+        return similar_products(product=product, k=k, mode="semantic")
+    else:
+        items = []
+    return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items)
+
+
+def bought_together(*, product: Product, k: int) -> Recommendations:
+    """Products that share baskets with ``product``, most often first."""
+    serving = serving_engine()
+    items: list[RecommendedProduct] = []
+    if _knows(serving.engine, product.pk):
+        ranked = serving.engine.bought_together(product.pk, k=k + _OVERFETCH)
+        items = _active_products(ranked, k=k)
+    return _logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items)
+
+
+def trending_products(*, k: int, category: str | None = None) -> Recommendations:
+    """Trending products as of the last fit, then popular ones, optionally in one category."""
+    serving = serving_engine()
+    ranked = serving.engine.trending(
+        k=k + _OVERFETCH, now=serving.fitted_at, category=category or None
+    )
+    items = _active_products(ranked, k=k)
+    return _logged(kind=RecommendationKind.TRENDING, serving=serving, items=items)

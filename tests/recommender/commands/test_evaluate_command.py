@@ -1,0 +1,65 @@
+"""``manage.py evaluate`` on a small real slice: Amazon Office, first 3,000 purchases."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+pytestmark = pytest.mark.django_db
+
+USERS = 363
+COLD = 58
+MODELS = ["popularity", "item_knn", "ease", "content", "hybrid"]
+
+
+@pytest.fixture
+def office_slice(shared_data, tmp_path):
+    source = shared_data / "amazon_office"
+    folder = tmp_path / "office"
+    folder.mkdir()
+    (folder / "products.csv").write_bytes((source / "products.csv").read_bytes())
+    lines = (source / "events.csv").read_text(encoding="utf-8").splitlines()[:3001]
+    (folder / "events.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    call_command("import", str(folder), no_progress=True, stdout=StringIO(), stderr=StringIO())
+    return folder
+
+
+def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
+    out, err = StringIO(), StringIO()
+    path = tmp_path / "report.json"
+    call_command(
+        "evaluate",
+        "--k",
+        "10,20",
+        "--json",
+        str(path),
+        "--cold-start",
+        "--seed",
+        "0",
+        stdout=out,
+        stderr=err,
+    )
+    report = json.loads(path.read_text())
+    leave_last_out, cold_start = report["reports"]
+    assert leave_last_out["protocol"] == "leave-last-out"
+    assert list(leave_last_out["models"]) == MODELS
+    assert leave_last_out["users"] == USERS
+    assert all(model["users"] == USERS for model in leave_last_out["models"].values())
+    assert list(cold_start["models"]) == ["popularity", "content", "hybrid"]
+    assert cold_start["models"]["popularity"]["recall@20"] == 0.0  # Cold products have no events.
+    assert cold_start["notes"]["cold_products"] == COLD
+    lines = out.getvalue().splitlines()
+    header = lines.index(
+        "| model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | MRR | Coverage@10 | ILD@10 "
+        "| Coverage@20 | ILD@20 | users |"
+    )
+    assert [line.split(" | ")[0] for line in lines[header + 2 : header + 7]] == [
+        f"| {name}" for name in MODELS
+    ]
+    assert lines[-1] == f"Wrote {path}"
+
+
+def test_bad_cut_offs_are_refused_naming_the_option():
+    with pytest.raises(CommandError, match=r"^--k: expected comma-separated integers, got 'x'"):
+        call_command("evaluate", "--k", "x", stdout=StringIO(), stderr=StringIO())
