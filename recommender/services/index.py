@@ -31,6 +31,7 @@ from recommender.ml.vector_index import (
 )
 from recommender.models import IndexBuild, Job, Product, ProductEmbedding
 
+from .artifacts import builds_prune
 from .embeddings import embeddings_matrix, get_embedder
 
 logger = logging.getLogger(__name__)
@@ -111,15 +112,8 @@ def vector_index_build(
 
 
 def index_builds_prune(*, keep: int | None = None) -> int:
-    """Remove the files of READY builds beyond the newest ``keep``; returns how many."""
-    keep = settings.RECSITE_INDEX_KEEP if keep is None else keep
-    old = IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk")[keep:]
-    retired = 0
-    for build in old:
-        VectorIndex.delete_saved(build.path)
-        IndexBuild.objects.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
-        retired += 1
-    return retired
+    """Remove the files of READY index builds beyond the newest ``keep``; returns how many."""
+    return builds_prune(model=IndexBuild, delete_file=VectorIndex.delete_saved, keep=keep)
 
 
 def index_build_rollback(*, build: IndexBuild) -> IndexBuild:

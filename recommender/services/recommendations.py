@@ -53,6 +53,7 @@ from recommender.selectors.recommendations import (
     engine_build_latest_ready,
 )
 
+from .artifacts import builds_prune
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load
 from .index import index_dir, serving_index
@@ -218,17 +219,10 @@ def engine_build(
 
 
 def engine_builds_prune(*, keep: int | None = None) -> int:
-    """Remove the files of READY builds beyond the newest ``keep``; returns how many."""
-    keep = settings.RECSITE_INDEX_KEEP if keep is None else keep
-    old = EngineBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk")[
-        keep:
-    ]
-    retired = 0
-    for build in old:
-        Path(build.path).unlink(missing_ok=True)
-        EngineBuild.objects.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
-        retired += 1
-    return retired
+    """Remove the files of READY engine builds beyond the newest ``keep``; returns how many."""
+    return builds_prune(
+        model=EngineBuild, delete_file=lambda path: Path(path).unlink(missing_ok=True), keep=keep
+    )
 
 
 # Serving ------------------------------------------------------------------------------------
