@@ -6,6 +6,7 @@ tests/integration/test_real_model_recommendations.py.
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,15 @@ def test_a_fit_uses_the_active_config_version(shop):
 
     assert build.config_version == 2
     assert (result.config_version, result.engine_build) == (2, build.pk)
+
+
+def test_old_engine_builds_are_pruned_and_their_files_removed(shop, settings):
+    settings.RECSITE_INDEX_KEEP = 1
+    first_path = shop.path
+
+    newest = service.engine_build()
+
+    shop.refresh_from_db()
+    assert (shop.status, newest.status) == (BuildStatus.RETIRED, BuildStatus.READY)
+    assert not Path(first_path).exists()
+    assert Path(newest.path).exists()
