@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # lint, formatting, architecture contracts, types, then pytest on PostgreSQL + Redis with the real
-# MiniLM model, a live Celery worker and a real browser. Extra arguments go to pytest.
+# MiniLM model and live Celery workers. Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RECSITE_ROOT"
