@@ -31,7 +31,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,9 +49,12 @@ from .interactions import DAY_SECONDS, Interactions, decay
 from .interest import Interest, event_vector_weights, multi_interest
 
 ARTIFACT_FORMAT = "recsite-engine"
+# Products with events a product without any is compared with (collaborative_scores).
+COLD_LOOKALIKES = 20
 ARTIFACT_VERSION = 1
 
 AnnSearch = Callable[[np.ndarray, int], list[tuple[int, float]]]
+_SOURCE_ORDER = {source: i for i, source in enumerate(SOURCES)}
 
 # Tuned on the validation split (second-to-last products) of Online Retail and Amazon Office:
 # the grid point with the best worst-case NDCG@10 relative to each dataset's own optimum (98.3%
@@ -94,6 +97,9 @@ class EngineConfig:
     ease_lambda: float = 200.0
     knn_neighbours: int = 100
     mmr_lambda: float = 1.0  # 1 keeps the fused order; lower trades relevance for variety.
+    # A product without events borrows this share of the collaborative score of its most
+    # similar product with events (times their cosine): 0 leaves it to the semantic source.
+    cold_collaborative: float = 0.25
     max_per_category: int | None = None
     exclude_event_types: tuple[str, ...] = ("purchase",)
     n_interests: int = 1  # Tuned; 3 scored 0.5% lower on validation, so it stays opt-in.
@@ -127,6 +133,10 @@ class EngineConfig:
             if not _is_number(value) or not value > 0:
                 raise ConfigError(f"{name}: expected a number > 0, got {value!r}")
             object.__setattr__(self, name, float(value))
+        cold = self.cold_collaborative
+        if not _is_number(cold) or cold < 0 or not math.isfinite(cold):
+            raise ConfigError(f"cold_collaborative: expected a number >= 0, got {cold!r}")
+        object.__setattr__(self, "cold_collaborative", float(cold))
         if not _is_number(self.mmr_lambda) or not 0.0 <= self.mmr_lambda <= 1.0:
             raise ConfigError(f"mmr_lambda: expected a number from 0 to 1, got {self.mmr_lambda!r}")
         object.__setattr__(self, "mmr_lambda", float(self.mmr_lambda))
@@ -296,6 +306,7 @@ class HybridEngine:
         self._ease: EASE | None = None
         self._knn = ItemKNN()
         self._cooc = CoOccurrence()
+        self._cold = sp.csr_matrix((0, 0), dtype=np.float32)
         self._pos: dict[int, int] = {}
 
     # Fitting -----------------------------------------------------------------------------
@@ -321,12 +332,19 @@ class HybridEngine:
             EASE(l2=cfg.ease_lambda).fit(matrix) if len(self._ids) <= EASE.MAX_ITEMS else None
         )
         self._cooc = CoOccurrence().fit(inter, event_types=cfg.cooccurrence_event_types)
+        self._cold = self._cold_lookalikes()
         self.fitted_at = float(now)
         return self
 
     @property
     def item_ids(self) -> np.ndarray:
         return self._ids
+
+    def ids_without_vector(self, product_ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The ids of ``product_ids`` the engine cannot score by meaning: unknown to the fit or
+        without a vector then. Only these need the ``ann`` hook of :meth:`recommend`."""
+        ids = np.asarray(product_ids, dtype=np.int64)
+        return ids[~np.isin(ids, self._ids[self._has_vector])]
 
     def index_of(self, product_id: int) -> int:
         try:
@@ -337,13 +355,54 @@ class HybridEngine:
     # Scoring -----------------------------------------------------------------------------
 
     def collaborative_scores(self, history: np.ndarray) -> np.ndarray:
-        """EASE scores of a dense history vector (item-kNN when the catalogue is too large)."""
+        """EASE scores of a dense history vector (item-kNN when the catalogue is too large).
+
+        A product without events has no collaborative score of its own; it gets
+        ``cold_collaborative`` x the best cosine-weighted score among its look-alikes (the
+        ``COLD_LOOKALIKES`` products with events nearest to it by vector), so a new product
+        competes with the products it resembles as soon as it is embedded and fitted.
+        """
         self._check_fitted()
         if not history.any():
             return np.zeros(len(self._ids), dtype=np.float64)
         if self._ease is not None:
-            return np.asarray(self._ease.score(history), dtype=np.float64)
-        return self._knn.score(history)
+            scores = np.asarray(self._ease.score(history), dtype=np.float64)
+        else:
+            scores = self._knn.score(history)
+        cold = self._cold
+        if self.config.cold_collaborative <= 0 or not cold.nnz:
+            return scores
+        borrowed = cold.data * np.maximum(scores[cold.indices], 0.0)
+        rows = np.flatnonzero(np.diff(cold.indptr))
+        scores = scores.copy()
+        scores[rows] += self.config.cold_collaborative * np.maximum.reduceat(
+            borrowed, cold.indptr[rows]
+        )
+        return scores
+
+    def _cold_lookalikes(self) -> sp.csr_matrix:
+        """Rows: products with a vector and no events; columns: their ``COLD_LOOKALIKES``
+        nearest products with events and a vector; values: the cosine (negatives as 0)."""
+        n = len(self._ids)
+        cold = np.flatnonzero(self._has_vector & ~self._has_events)
+        warm = np.flatnonzero(self._has_vector & self._has_events)
+        m = min(COLD_LOOKALIKES, len(warm))
+        if not len(cold) or m == 0:
+            return sp.csr_matrix((n, n), dtype=np.float32)
+        rows, cols, values = [], [], []
+        warm_vectors = self._vectors[warm]
+        for start in range(0, len(cold), 1024):  # Bounded memory for a large cold catalogue.
+            block = cold[start : start + 1024]
+            sims = self._vectors[block] @ warm_vectors.T
+            top = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+            rows.append(np.repeat(block, m))
+            cols.append(warm[top].ravel())
+            values.append(np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).ravel())
+        return sp.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, n),
+            dtype=np.float32,
+        )
 
     def knn_scores(self, history: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -503,29 +562,35 @@ class HybridEngine:
                 weights["popularity"], weights["trending"] = 0.2, 0.1
         dense = self._dense_scores(profile, now=now, weights=weights)
         dense = {s: v for s, v in dense.items() if weights.get(s, 0) > 0}
+        # The engine's own vectors give every fitted product its exact semantic score (the
+        # same numbers the evaluation ranks with). ``ann`` only adds what they cannot score:
+        # products embedded after the fit (unknown ids, or fitted rows that had no vector then).
         ann_scores: dict[int, float] = {}
         if ann is not None and profile.interests and weights.get("semantic", 0) > 0:
-            dense.pop("semantic", None)
             for interest in profile.interests:
                 for pid, score in ann(interest.vector, cfg.candidates_per_source + len(excluded)):
-                    if int(pid) in excluded:
+                    pid = int(pid)
+                    idx = self._pos.get(pid)
+                    if pid in excluded or (idx is not None and self._has_vector[idx]):
                         continue
-                    ann_scores[int(pid)] = max(ann_scores.get(int(pid), -1.0), float(score))
+                    ann_scores[pid] = max(ann_scores.get(pid, -1.0), float(score))
         # Candidates: the union of each source's best allowed products.
-        pool: set[int] = set()
-        for scores in dense.values():
-            masked = np.where(allowed & (scores > 0), scores, -np.inf)
-            pool.update(int(i) for i in top_k(masked, cfg.candidates_per_source))
+        parts = [
+            top_k(np.where(allowed & (scores > 0), scores, -np.inf), cfg.candidates_per_source)
+            for scores in dense.values()
+        ]
         extra_ids: list[int] = []
+        ann_rows: list[int] = []
         for pid in ann_scores:
             idx = self._pos.get(pid)
             if idx is None:
                 extra_ids.append(pid)
             elif allowed[idx]:
-                pool.add(idx)
+                ann_rows.append(idx)
+        parts.append(np.asarray(ann_rows, dtype=np.int64))
         if category is not None:
             extra_ids = []  # Unknown products have no category the filter could check.
-        rows = np.array(sorted(pool), dtype=np.int64)
+        rows = np.unique(np.concatenate(parts)).astype(np.int64)
         size = len(rows) + len(extra_ids)
         if size == 0:
             return None
@@ -533,11 +598,13 @@ class HybridEngine:
         for source, scores in dense.items():
             source_arrays[source] = np.concatenate([scores[rows], np.zeros(len(extra_ids))])
         if ann_scores:
-            source_arrays["semantic"] = np.array(
-                [ann_scores.get(int(self._ids[r]), 0.0) for r in rows]
-                + [ann_scores[pid] for pid in extra_ids],
-                dtype=np.float64,
-            )
+            semantic = source_arrays.get("semantic")
+            if semantic is None:
+                semantic = np.zeros(size, dtype=np.float64)
+            for position in np.flatnonzero(~self._has_vector[rows]):
+                semantic[position] = ann_scores.get(int(self._ids[rows[position]]), 0.0)
+            semantic[len(rows) :] = [ann_scores[pid] for pid in extra_ids]
+            source_arrays["semantic"] = semantic
         total, components = blend(source_arrays, weights, size=size)
         order = np.lexsort((np.arange(size), -total))
         return _Fused(
@@ -602,10 +669,13 @@ class HybridEngine:
         """The top ``k`` products for a customer (or a session), best first, with reasons.
 
         An empty history falls back to trending and popular products (plus the session
-        sources when ``context_ids`` are given). ``ann(vector, n)`` (the serving index)
-        replaces the exact semantic search; products it returns that the engine does not know
-        (embedded after the fit) become candidates on their semantic score alone. ``rules``
-        (merchandising, a later issue) run on the fused list before diversity.
+        sources when ``context_ids`` are given). Fitted products are scored by meaning over
+        the engine's own vectors, exactly as :meth:`rank` does; ``ann(vector, n)`` (the serving
+        index) adds the products those cannot score (see :meth:`ids_without_vector`: embedded
+        after the fit), which become candidates on their semantic score alone. Pass it only
+        when such products exist: it costs a search per interest. ``rules`` (merchandising, a
+        later issue) run on the fused list before diversity. Reasons are written for the
+        returned items only.
         """
         if k < 1:
             raise ValueError(f"k: expected an integer >= 1, got {k!r}")
@@ -629,8 +699,11 @@ class HybridEngine:
         )
         order = fused.order
         size = len(order)
-        depth = min(size, max(5 * k, 50))
-        head = order[:depth]
+        reorders = bool(rules) or cfg.mmr_lambda < 1.0 or cfg.max_per_category is not None
+        # Rules and diversity look past the first k; without them the fused order is final.
+        depth = min(size, max(5 * k, 50) if reorders else k)
+        # Items without reasons for the head (rules and diversity need scores and sources
+        # only); reasons cost a lookup each, so only the k returned get them.
         items = [
             self._ranked_item(
                 position=int(p),
@@ -638,21 +711,27 @@ class HybridEngine:
                 extra_ids=extra_ids,
                 total=total,
                 components=components,
-                profile=profile,
             )
-            for p in head
+            for p in order[:depth]
         ]
         items = apply_rules(items, rules)
-        vectors = np.stack([self._vector_of(item.index) for item in items]) if items else None
-        chosen = mmr_order(
-            np.array([item.score for item in items]),
-            vectors if vectors is not None else np.zeros((0, 1)),
-            k=k,
-            lam=cfg.mmr_lambda,
-            categories=[self._category_of(item.index) for item in items],
-            max_per_category=cfg.max_per_category,
-        )
-        return [items[i] for i in chosen]
+        if not reorders:
+            chosen = list(range(len(items)))  # MMR at lambda 1 keeps the fused order.
+        else:
+            vectors = (
+                np.stack([self._vector_of(item.index) for item in items])
+                if items
+                else np.zeros((0, 1))
+            )
+            chosen = mmr_order(
+                np.array([item.score for item in items]),
+                vectors,
+                k=k,
+                lam=cfg.mmr_lambda,
+                categories=[self._category_of(item.index) for item in items],
+                max_per_category=cfg.max_per_category,
+            )
+        return [self._with_reasons(items[i], profile) for i in chosen]
 
     def similar(
         self,
@@ -754,7 +833,11 @@ class HybridEngine:
         }
         if self._ease is not None and self._ease.weights is not None:
             arrays["ease"] = self._ease.weights
-        for name, matrix in (("knn", self._knn.similarity), ("cooc", self._cooc.counts)):
+        for name, matrix in (
+            ("knn", self._knn.similarity),
+            ("cooc", self._cooc.counts),
+            ("cold", self._cold),
+        ):
             assert matrix is not None
             csr = sp.csr_matrix(matrix)
             arrays[f"{name}_data"] = csr.data
@@ -814,6 +897,8 @@ class HybridEngine:
 
         engine._knn = ItemKNN(neighbours=cfg.knn_neighbours, similarity=csr("knn"))
         engine._cooc = CoOccurrence(counts=csr("cooc"), basket_counts=arrays["cooc_baskets"])
+        # Artifacts saved before the look-alikes existed: derive them (vectors and events).
+        engine._cold = csr("cold") if "cold_data" in arrays else engine._cold_lookalikes()
         return engine
 
     # Internals ---------------------------------------------------------------------------
@@ -873,8 +958,8 @@ class HybridEngine:
         extra_ids: list[int],
         total: np.ndarray,
         components: Mapping[str, np.ndarray],
-        profile: _Profile,
     ) -> RankedItem:
+        """The fused candidate at ``position``, without reasons (see :meth:`_with_reasons`)."""
         if position < len(rows):
             index = int(rows[position])
             product_id = int(self._ids[index])
@@ -882,19 +967,24 @@ class HybridEngine:
             index = -1
             product_id = extra_ids[position - len(rows)]
         comps = {s: float(c[position]) for s, c in components.items() if c[position] > 0}
-        order = {s: i for i, s in enumerate(SOURCES)}
-        sources = tuple(sorted(comps, key=lambda s: (-comps[s], order[s])))
-        reasons = tuple(dict.fromkeys(self._reason(source, index, profile) for source in sources))
-        if not reasons:
-            reasons = (reason_text.popular_in(category=self._category_of(index), trending=False),)
+        sources = tuple(sorted(comps, key=lambda s: (-comps[s], _SOURCE_ORDER[s])))
         return RankedItem(
             index=index,
             product_id=product_id,
             score=float(total[position]),
             sources=sources,
             components=comps,
-            reasons=reasons,
+            reasons=(),
         )
+
+    def _with_reasons(self, item: RankedItem, profile: _Profile) -> RankedItem:
+        reasons = tuple(
+            dict.fromkeys(self._reason(source, item.index, profile) for source in item.sources)
+        )
+        if not reasons:
+            category = self._category_of(item.index)
+            reasons = (reason_text.popular_in(category=category, trending=False),)
+        return replace(item, reasons=reasons)
 
     def _reason(self, source: str, index: int, profile: _Profile) -> str:
         category = self._category_of(index)

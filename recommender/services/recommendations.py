@@ -33,10 +33,12 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
+from threadpoolctl import ThreadpoolController
 
 from recommender.choices import BuildStatus
-from recommender.ml.engine import EngineConfig, History, HybridEngine
+from recommender.ml.engine import AnnSearch, EngineConfig, History, HybridEngine
 from recommender.models import (
     Customer,
     EngineBuild,
@@ -56,7 +58,7 @@ from recommender.selectors.recommendations import (
 from .artifacts import builds_prune
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load
-from .index import index_dir, serving_index
+from .index import ServingIndex, index_dir, serving_index
 from .search import product_similar
 
 logger = logging.getLogger(__name__)
@@ -324,13 +326,49 @@ def _knows(engine: HybridEngine, product_id: int) -> bool:
     return True
 
 
-def _ann(serving: ServingEngine) -> Callable[[np.ndarray, int], list[tuple[int, float]]]:
+# (serving index, engine path, whether that index holds products the engine cannot score by
+# meaning): recomputed only when either is reloaded.
+_ann_needed: tuple[ServingIndex, str, bool] | None = None
+
+
+def _ann(serving: ServingEngine) -> AnnSearch | None:
+    """The serving index as the engine's ``ann`` hook, or None when it would add nothing.
+
+    The engine scores every product it was fitted with by its own vectors; the index matters
+    only for products embedded after the fit, which are usually none (a search per interest
+    saved on every request).
+    """
+    global _ann_needed
     index = serving_index(model_name=serving.model_name)
+    cached = _ann_needed
+    if cached is None or cached[0] is not index or cached[1] != serving.path:
+        parts = [part.ids for part in (index.index, index.buffer) if part is not None]
+        ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+        cached = (index, serving.path, bool(len(serving.engine.ids_without_vector(ids))))
+        _ann_needed = cached
+    if not cached[2]:
+        return None
 
     def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
         return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
 
     return search
+
+
+_blas: ThreadpoolController | None = None
+
+
+def _one_blas_thread() -> Any:
+    """One BLAS thread for this request's matrix products.
+
+    A web server runs several requests at once (workers x threads, about one per core); BLAS
+    threads on top of them only fight for the same cores. The controller is built once (it
+    scans the loaded libraries); each limit costs microseconds.
+    """
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def _history(
@@ -396,19 +434,22 @@ def _logged(
     items: list[RecommendedProduct],
     customer: Customer | None = None,
 ) -> Recommendations:
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # The log is for attribution, not money: losing the last few milliseconds of rows
-            # in a crash is acceptable, waiting for a disk flush on every request is not.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        log = RecommendationLog.objects.create(
-            kind=kind,
-            customer=customer,
-            config_version=serving.config_version if serving else None,
-            engine_build=serving.build_id if serving else None,
-            product_ids=[item.product.external_id for item in items],
-        )
+    log = RecommendationLog(
+        kind=kind,
+        customer=customer,
+        config_version=serving.config_version if serving else None,
+        engine_build=serving.build_id if serving else None,
+        product_ids=[item.product.external_id for item in items],
+    )
+    if (
+        connection.vendor == "postgresql"
+        and connection.get_autocommit()
+        and not connection.in_atomic_block
+    ):
+        _insert_without_flush(log)
+    else:
+        with transaction.atomic():
+            log.save(force_insert=True)
     return Recommendations(
         recommendation_id=log.recommendation_id,
         kind=kind,
@@ -416,6 +457,29 @@ def _logged(
         engine_build=log.engine_build,
         items=items,
     )
+
+
+def _insert_without_flush(log: RecommendationLog) -> None:
+    """Insert ``log`` on PostgreSQL in one round trip, without waiting for a disk flush.
+
+    The log is for attribution, not money: losing the last few milliseconds of rows in a
+    database crash is acceptable, waiting for a flush on every request is not, and neither are
+    the four round trips of an ORM transaction (BEGIN, SET LOCAL, INSERT, COMMIT) on the
+    hottest endpoint. Django's own compiler writes the INSERT (defaults, ``auto_now_add``,
+    JSON adaptation); the statements travel together, which client-side binding (Django's
+    default for psycopg) allows.
+    """
+    fields = [f for f in RecommendationLog._meta.local_concrete_fields if not f.primary_key]
+    query = InsertQuery(RecommendationLog)
+    query.insert_values(fields, [log])
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT", params)
+        except Exception:
+            # A failed statement leaves the explicit transaction open and aborted.
+            cursor.execute("ROLLBACK")
+            raise
 
 
 def _recommend(
@@ -430,15 +494,17 @@ def _recommend(
 ) -> list[RecommendedProduct]:
     # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
     # fit is rare. When one turns up, the engine is asked again without it.
-    ranked = serving.engine.recommend(
-        history,
-        k=k,
-        now=now,
-        category=category or None,
-        exclude_ids=exclude,
-        context_ids=context,
-        ann=_ann(serving),
-    )
+    ann = _ann(serving)
+    with _one_blas_thread():
+        ranked = serving.engine.recommend(
+            history,
+            k=k,
+            now=now,
+            category=category or None,
+            exclude_ids=exclude,
+            context_ids=context,
+            ann=ann,
+        )
     items = _active_products(ranked, k=k)
     if len(items) < len(ranked):
         kept = {item.product.pk for item in items}

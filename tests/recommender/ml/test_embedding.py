@@ -432,7 +432,8 @@ def test_mean_pool_ignores_padding_and_normalises():
 
 @pytest.mark.gpu  # Deselected by default; `pytest -m gpu` on a GPU machine.
 def test_gpu_bfloat16_vectors_match_sentence_transformers(sentence_transformer, real_texts):
-    embedder = TransformerEmbedder(device="cuda")
+    # Chunks of 1,000 texts: the next chunk is tokenised into pinned memory while one runs.
+    embedder = TransformerEmbedder(device="cuda", chunk_size=1000)
     expected = sentence_transformer.encode(real_texts, normalize_embeddings=True)
 
     vectors = embedder.embed(real_texts * 100)

@@ -134,6 +134,54 @@ def test_a_product_embedded_after_the_fit_comes_through_the_ann_source(engine):
     assert unknown.sources == ("semantic",)
 
 
+def test_fitted_products_keep_their_exact_semantic_score_when_an_ann_hook_is_given(engine):
+    # The hook (the serving index) may be approximate: for products the engine was fitted
+    # with, its own vectors decide, so the served list is the list the evaluation ranks.
+    def ann(query, n):
+        return [(11, 0.01), (12, 0.0)]
+
+    history = History(product_ids=[10], event_types=["view"], timestamps=[NOW])
+
+    with_ann = engine.recommend(history, k=5, now=NOW, ann=ann)
+    exact = engine.recommend(history, k=5, now=NOW)
+
+    assert with_ann == exact
+    assert _ids(exact) == [int(engine.item_ids[r]) for r in engine.rank(history, k=5, now=NOW)]
+
+
+def test_ids_without_vector_are_the_products_only_an_ann_hook_can_score(engine):
+    assert engine.ids_without_vector([10, 99, 30, 98]).tolist() == [99, 98]
+    assert engine.ids_without_vector([]).tolist() == []
+
+
+def test_a_product_without_events_borrows_the_collaborative_score_of_its_look_alikes():
+    # PHOTO PRINTER INK (30) has no events: with cold_collaborative it gets that share of
+    # the best cosine-weighted collaborative score among the products with events.
+    data = _data()
+    plain = HybridEngine(EngineConfig(cold_collaborative=0.0)).fit(data, now=NOW)
+    borrowing = HybridEngine(EngineConfig(cold_collaborative=0.5)).fit(data, now=NOW)
+    history = History(product_ids=[10], event_types=["purchase"], timestamps=[NOW - DAY])
+
+    before = plain.source_scores(history, now=NOW)["collaborative"]
+    after = borrowing.source_scores(history, now=NOW)["collaborative"]
+
+    vectors = _vectors()
+    expected = 0.5 * max(float(vectors[5] @ vectors[i]) * max(before[i], 0.0) for i in range(5))
+    assert before[5] == 0.0
+    assert after[5] == pytest.approx(expected, rel=1e-6)
+    assert after[5] > 0.0
+    assert after[:5].tolist() == before[:5].tolist()
+
+
+def test_look_alikes_survive_save_and_load(tmp_path):
+    engine = HybridEngine(EngineConfig(cold_collaborative=0.5)).fit(_data(), now=NOW)
+    history = History(product_ids=[10], event_types=["purchase"], timestamps=[NOW - DAY])
+
+    loaded = HybridEngine.load(engine.save(tmp_path / "engine.npz"))
+
+    assert loaded.recommend(history, k=5, now=NOW) == engine.recommend(history, k=5, now=NOW)
+
+
 def test_a_new_event_changes_the_next_list(engine):
     before = engine.recommend(
         History(product_ids=[10], event_types=["view"], timestamps=[NOW]), k=2, now=NOW
@@ -192,3 +240,5 @@ def test_config_round_trips_through_json_and_names_bad_fields():
         EngineConfig.from_dict({"half_life_days": 0})
     with pytest.raises(ConfigError, match=r"^source_weights: unknown source\(s\) \['magic'\]"):
         EngineConfig.from_dict({"source_weights": {"magic": 1.0}})
+    with pytest.raises(ConfigError, match=r"^cold_collaborative: expected a number >= 0"):
+        EngineConfig.from_dict({"cold_collaborative": -1})

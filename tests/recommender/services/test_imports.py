@@ -538,3 +538,31 @@ def test_a_truncated_gzip_keeps_whole_chunks_without_strict_and_nothing_with_it(
     # then: the chunks read in full before the cut were written
     assert 500 < readable < 6_000
     assert Event.objects.count() == readable // 500 * 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_event_import_refreshes_planner_statistics_on_postgresql(tmp_path):
+    from django.db import connection
+
+    from recommender.ingestion.records import ProductRecord
+    from recommender.services.imports import events_import_file
+    from recommender.services.ingestion import products_upsert
+
+    products_upsert(records=[ProductRecord("P1", "Mug")])
+    path = tmp_path / "events.csv"
+    rows = [f"e{i},c{i % 500},P1,view,2024-01-01T10:00:00Z,1,\n" for i in range(12_000)]
+    path.write_text(
+        "event_id,customer_id,product_id,event_type,timestamp,quantity,value\n" + "".join(rows)
+    )
+
+    report = events_import_file(path=path)
+
+    assert report.events.created == 12_000
+    if connection.vendor != "postgresql":
+        return  # SQLite has no ANALYZE-dependent plan here; the import itself is what counts.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s",
+            ["recommender_event"],
+        )
+        assert cursor.fetchone() == (True,)

@@ -9,13 +9,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from recommender.choices import BuildStatus
 from recommender.ingestion.records import ProductRecord
-from recommender.ml.engine import ConfigError, EngineConfig
+from recommender.ml.engine import ConfigError, EngineConfig, History
 from recommender.models import (
     Customer,
     EngineBuild,
+    Event,
     Product,
     RecommendationConfig,
     RecommendationLog,
@@ -118,6 +121,43 @@ def test_every_list_is_logged_with_its_recommendation_id(shop):
     assert (log.kind, log.customer, log.config_version) == ("customer", customer, 1)
     assert log.engine_build == EngineBuild.objects.get().pk
     assert log.product_ids == ids(result)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_list_served_outside_a_transaction_is_logged_in_one_statement(shop):
+    # Outside a transaction (a web request) PostgreSQL takes the one-round-trip insert.
+    customer = Customer.objects.get(external_id="C1")
+
+    with CaptureQueriesContext(connection) as queries:
+        result = service.customer_recommendations(customer=customer, k=2)
+
+    writes = [q["sql"] for q in queries.captured_queries if "recommendationlog" in q["sql"]]
+    log = RecommendationLog.objects.get(recommendation_id=result.recommendation_id)
+    assert len(writes) == 1
+    assert (log.kind, log.customer, log.config_version) == ("customer", customer, 1)
+    assert log.engine_build == EngineBuild.objects.get().pk
+    assert log.product_ids == ids(result)
+    assert log.created_at is not None
+    assert connection.get_autocommit()
+    assert not connection.in_atomic_block
+
+
+def test_the_served_list_is_the_engine_ranking_the_evaluation_measures(shop):
+    customer = Customer.objects.get(external_id="C3")
+    serving = service.serving_engine()
+    events = Event.objects.filter(customer=customer).order_by("-occurred_at")
+    history = History(
+        product_ids=[e.product_id for e in events],
+        event_types=[e.event_type for e in events],
+        timestamps=[e.occurred_at.timestamp() for e in events],
+    )
+    now = max([serving.fitted_at, *history.timestamps])
+
+    result = service.customer_recommendations(customer=customer, k=4)
+
+    rows = serving.engine.rank(history, k=4, now=now)
+    expected = Product.objects.in_bulk([int(serving.engine.item_ids[r]) for r in rows])
+    assert ids(result) == [expected[int(serving.engine.item_ids[r])].external_id for r in rows]
 
 
 def test_session_recommendations_use_the_products_in_the_request(shop):
