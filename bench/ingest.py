@@ -49,6 +49,13 @@ BATCH = 1000
 
 sys.path.insert(0, str(REPO))
 
+from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
+    cpu_model,
+    drop_database,
+    gunicorn_start,
+    recreate_database,
+)
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -63,33 +70,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def recreate_database(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-# Data ----------------------------------------------------------------------------------------
 def write_retail_interchange(folder: Path) -> tuple[Path, Path]:
     """products.csv and events.csv in the interchange format, from the raw export."""
     from recommender.ingestion import online_retail
@@ -254,23 +234,7 @@ def service_path(batches: list[list[dict[str, object]]]) -> float:
 
 
 def serve(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [
-        str(REPO / ".venv" / "bin" / "gunicorn"), "recsite.wsgi",
-        "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.api_workers),
-        "--log-level", "warning", "--timeout", "120",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, cwd=REPO, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-            conn.request("GET", "/health/live")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.3)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer /health/live within 60 s")
+    return gunicorn_start(port=args.port, workers=args.api_workers, env=env)
 
 
 def post_all(

@@ -47,6 +47,14 @@ K = 10
 
 sys.path.insert(0, str(REPO))
 
+from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
+    cpu_model,
+    database_exists,
+    drop_database,
+    gunicorn_start,
+    recreate_database,
+)
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,40 +75,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reuse-db", action="store_true", help="Use a prepared database as is.")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
     return parser.parse_args()
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def database_exists(server: str, name: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-    return row is not None
-
-
-def recreate_database(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def prepare() -> None:
@@ -142,24 +116,8 @@ def baseline(customers: list[str], repeat: int) -> list[float]:
 
 
 def serve(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [
-        str(REPO / ".venv" / "bin" / "gunicorn"), "recsite.wsgi",
-        "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.workers),
-        "--threads", str(args.threads),
-        "--keep-alive", "30", "--log-level", "warning", "--timeout", "120",
-    ]  # fmt: skip
-    server = subprocess.Popen(command, cwd=REPO, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-            conn.request("GET", "/health/live")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.3)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer /health/live within 60 s")
+    extra = ["--threads", str(args.threads), "--keep-alive", "30"]
+    return gunicorn_start(port=args.port, workers=args.workers, env=env, extra=extra)
 
 
 def client(
