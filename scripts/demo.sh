@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a running recsite on real data:
 # virtual environment, migrations, logins, the shipped UCI Online Retail demo data, product
-# embeddings and the first vector index, then the web server and a Celery worker. Embedded defaults: SQLite and a filesystem broker in var/, so no
+# embeddings, the first vector index and a fitted recommendation engine, then the web server and a
+# Celery worker. Embedded defaults: SQLite and a filesystem broker in var/, so no
 # server is needed. Set DATABASE_URL / CELERY_BROKER_URL to run it on PostgreSQL / Redis instead.
 #
 #   ./scripts/demo.sh              set up (idempotent) and serve on http://127.0.0.1:8000/
@@ -49,6 +50,8 @@ say "Importing the UCI Online Retail demo data (idempotent: a rerun changes noth
 manage import_online_retail data/demo/online_retail.csv.gz
 say "Embedding the catalogue with all-MiniLM-L6-v2 and building the vector index"
 manage reindex --if-needed
+say "Fitting the recommendation engine"
+manage train
 
 if [[ "$serve" == 0 ]]; then
   say "Set up. Run ./scripts/demo.sh again (without --no-serve) to serve it."
