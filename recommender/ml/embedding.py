@@ -103,9 +103,14 @@ def resolve_device(requested: str, *, cuda_available: bool) -> str:
     raise ValueError(f"unknown device {requested!r}; expected one of {', '.join(DEVICE_CHOICES)}")
 
 
-def resolve_dtype(requested: str, *, device: str, cpu_bf16_supported: bool) -> str:
-    """The weights' dtype: "auto" is bfloat16 on a GPU, and on a CPU with native bfloat16
-    (AVX512-BF16 or AMX), else float32. Raises ValueError for unknown or unsuitable dtypes."""
+def resolve_dtype(
+    requested: str, *, device: str, cpu_bf16_supported: bool, gpu_bf16_supported: bool = True
+) -> str:
+    """The weights' dtype. "auto" is bfloat16 on a GPU that has it (float16 on older GPUs), and
+    on a CPU with native bfloat16 (AVX512-BF16 or AMX), else float32.
+
+    Raises ValueError for unknown or unsuitable dtypes.
+    """
     dtype = requested.strip().lower() if isinstance(requested, str) else requested
     if dtype not in DTYPE_CHOICES:
         raise ValueError(f"unknown dtype {requested!r}; expected one of {', '.join(DTYPE_CHOICES)}")
@@ -113,7 +118,7 @@ def resolve_dtype(requested: str, *, device: str, cpu_bf16_supported: bool) -> s
     if dtype == "auto":
         if on_cpu:
             return "bfloat16" if cpu_bf16_supported else "float32"
-        return "bfloat16"
+        return "bfloat16" if gpu_bf16_supported else "float16"
     if dtype == "float16" and on_cpu:
         raise ValueError("dtype 'float16' is for GPUs; on a CPU use 'bfloat16' or 'float32'")
     return dtype
@@ -202,8 +207,8 @@ class TransformerEmbedder:
     ``compile`` wraps the model in ``torch.compile`` (off by default: on the 2-core CPU it was
     about 5% faster after a compilation of 20 s or more per process, see docs/benchmarks.md).
     ``attn_implementation`` is passed to transformers ("eager", "sdpa"; default: eager on CPUs,
-    the library's choice on GPUs). ``num_threads`` sets torch's intra-op
-    threads, which is process-wide; ``None`` leaves torch's default (the physical cores).
+    the library's choice on GPUs). ``num_threads`` sets torch's intra-op threads, which is
+    process-wide; ``None`` leaves torch's default (the physical cores).
     """
 
     def __init__(
@@ -242,7 +247,10 @@ class TransformerEmbedder:
         self.device = resolve_device(device, cuda_available=torch.cuda.is_available())
         kind = "cpu" if self.device == "cpu" else "cuda"
         self.dtype = resolve_dtype(
-            dtype, device=self.device, cpu_bf16_supported=cpu_supports_bf16()
+            dtype,
+            device=self.device,
+            cpu_bf16_supported=kind == "cpu" and cpu_supports_bf16(),
+            gpu_bf16_supported=kind == "cuda" and torch.cuda.is_bf16_supported(),
         )
         self.model_path = path
         self.model_name = model_name or _default_model_name(path)

@@ -126,7 +126,11 @@ def product_embeddings_refresh(
     sweep's start), so the next sweep picks the edit up: nothing is lost.
     """
     embedder = embedder or get_embedder()
-    chunk_size = chunk_size or settings.RECSITE_EMBED_CHUNK
+    chunk_size = (
+        chunk_size
+        or settings.RECSITE_EMBED_CHUNK
+        or (32_768 if embedder.device.startswith("cuda") else 2048)
+    )
     started = time.perf_counter()
     sweep_started_at = timezone.now()
     products_mark_stale_for_model(model_name=embedder.model_name)

@@ -242,8 +242,10 @@ RECSITE_EMBED_DTYPE = env.str("RECSITE_EMBED_DTYPE", default="auto")  # auto | f
 # Texts per forward pass; 0 picks a default for the device (256 on CPU, 8192 on a GPU).
 RECSITE_EMBED_BATCH_SIZE = env.int("RECSITE_EMBED_BATCH_SIZE", default=0)
 RECSITE_EMBED_MAX_TOKENS = env.int("RECSITE_EMBED_MAX_TOKENS", default=256)
-# Products embedded per database round trip of the embedding sweep.
-RECSITE_EMBED_CHUNK = env.int("RECSITE_EMBED_CHUNK", default=2048)
+# Products per database round trip (and per embed call) of the embedding sweep; 0 picks one for
+# the device: 2,048 on a CPU, 32,768 on a GPU, where tokenising the next batches in the
+# background only overlaps with the GPU's work within one large call.
+RECSITE_EMBED_CHUNK = env.int("RECSITE_EMBED_CHUNK", default=0)
 # The text embedded for a product; see docs/embeddings.md for the placeholders.
 RECSITE_EMBED_TEXT_TEMPLATE = env.str(
     "RECSITE_EMBED_TEXT_TEMPLATE", default="{title}. {category}. {brand}. {tags}. {description}"

@@ -331,6 +331,7 @@ def test_resolve_device_refuses_cuda_without_cuda(requested):
     ("requested", "device", "bf16", "expected"),
     [
         ("auto", "cuda", False, "bfloat16"),
+        ("auto", "cuda:1", True, "bfloat16"),
         ("auto", "cpu", True, "bfloat16"),
         ("auto", "cpu", False, "float32"),
         ("float32", "cpu", True, "float32"),
@@ -340,6 +341,13 @@ def test_resolve_device_refuses_cuda_without_cuda(requested):
 )
 def test_resolve_dtype(requested, device, bf16, expected):
     assert resolve_dtype(requested, device=device, cpu_bf16_supported=bf16) == expected
+
+
+def test_resolve_dtype_auto_is_float16_on_gpus_without_bfloat16():
+    assert (
+        resolve_dtype("auto", device="cuda", cpu_bf16_supported=True, gpu_bf16_supported=False)
+        == "float16"
+    )
 
 
 def test_resolve_dtype_refuses_unknown_and_cpu_float16():
