@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.utils import timezone
 
 from recommender.choices import BuildStatus
 from recommender.models import EngineBuild, IndexBuild
@@ -28,3 +29,12 @@ def builds_prune(
         model.objects.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
         retired += 1
     return retired
+
+
+def build_mark_failed(
+    *, model: type[IndexBuild] | type[EngineBuild], pk: int, exc: BaseException
+) -> None:
+    """Record why a build failed; its file was never published, so the previous one serves."""
+    model.objects.filter(pk=pk).update(
+        status=BuildStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+    )

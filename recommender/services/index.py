@@ -31,7 +31,7 @@ from recommender.ml.vector_index import (
 )
 from recommender.models import IndexBuild, Job, Product, ProductEmbedding
 
-from .artifacts import builds_prune
+from .artifacts import build_mark_failed, builds_prune
 from .embeddings import embeddings_matrix, get_embedder
 
 logger = logging.getLogger(__name__)
@@ -83,11 +83,7 @@ def vector_index_build(
         path = index_dir() / f"build-{build.pk}.json"
         index.save(path)
     except Exception as exc:
-        IndexBuild.objects.filter(pk=build.pk).update(
-            status=BuildStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        build_mark_failed(model=IndexBuild, pk=build.pk, exc=exc)
         raise
     build.status = BuildStatus.READY
     build.path = str(path)

@@ -55,7 +55,7 @@ from recommender.selectors.recommendations import (
     engine_build_latest_ready,
 )
 
-from .artifacts import builds_prune
+from .artifacts import build_mark_failed, builds_prune
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load
 from .index import ServingIndex, index_dir, serving_index
@@ -188,11 +188,7 @@ def engine_build(
             progress(0.9)
         path = engine.save(engine_dir() / f"engine-{build.pk}-{uuid.uuid4().hex[:8]}.npz")
     except Exception as exc:
-        EngineBuild.objects.filter(pk=build.pk).update(
-            status=BuildStatus.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
-            finished_at=timezone.now(),
-        )
+        build_mark_failed(model=EngineBuild, pk=build.pk, exc=exc)
         raise
     build.status = BuildStatus.READY
     build.path = str(path)
