@@ -7,6 +7,11 @@ class JobKind(models.TextChoices):
     IMPORT_ONLINE_RETAIL = "import_online_retail", "Import Online Retail export"
     REINDEX = "reindex", "Reindex (embed + build index)"
     TRAIN = "train", "Fit the recommendation engine"
+    EVALUATE = "evaluate", "Offline evaluation of the active configuration"
+    # Run by other apps, which register their steps (``job_kind_register``): the job table and
+    # its progress, history and stale-job sweep are shared.
+    TAG = "tag", "Auto-tag products"
+    CHURN_SCORE = "churn_score", "Score churn risk"
 
 
 class JobState(models.TextChoices):

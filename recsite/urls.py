@@ -14,5 +14,10 @@ urlpatterns = [
     path("health/ready", health.ready, name="health-ready"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("dashboard/tags/", include("tagging.dashboard.urls")),
+    path("dashboard/churn/", include("churn.dashboard.urls")),
+    path("dashboard/", include("recommender.dashboard.urls")),
+    path("api/<str:version>/", include("tagging.api.urls")),
+    path("api/<str:version>/", include("churn.api.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]

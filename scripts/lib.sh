@@ -55,3 +55,14 @@ ensure_redis() {
   for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return 0; sleep 1; done
   die "Redis did not become ready on 127.0.0.1:6379"
 }
+
+# The browser tests drive Debian's Chromium; install it when it is missing (root only).
+ensure_chromium() {
+  local chromium="${RECSITE_CHROMIUM:-/usr/bin/chromium}"
+  if [[ -x "$chromium" ]]; then return 0; fi
+  command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] ||
+    die "Chromium is not at $chromium and cannot be installed here; install Debian's chromium package or set RECSITE_CHROMIUM"
+  say "Installing Chromium (Debian package) for the browser tests"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}

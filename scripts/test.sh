@@ -9,6 +9,7 @@ cd "$RECSITE_ROOT"
 ensure_venv requirements-dev.txt
 ensure_postgres
 ensure_redis
+ensure_chromium
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/recsite}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
@@ -20,6 +21,6 @@ say "Lint and format (ruff)"
 say "Architecture contracts (import-linter)"
 "$VENV/bin/lint-imports"
 say "Types (mypy)"
-"$VENV/bin/mypy" recsite accounts recommender tagging
+"$VENV/bin/mypy" recsite accounts recommender tagging churn
 say "Tests (pytest on $DATABASE_URL, broker $CELERY_BROKER_URL)"
 exec "$VENV/bin/pytest" "$@"

@@ -3,6 +3,7 @@
 from .catalog import Product
 from .customers import Customer
 from .embeddings import ProductEmbedding
+from .evaluations import EvaluationRun
 from .events import Event
 from .index import IndexBuild
 from .jobs import Job
@@ -16,6 +17,7 @@ from .recommendations import (
 __all__ = [
     "Customer",
     "EngineBuild",
+    "EvaluationRun",
     "Event",
     "IndexBuild",
     "Job",

@@ -97,6 +97,20 @@ STEPS: dict[str, tuple[Step, ...]] = {
 }
 
 
+def job_kind_register(kind: JobKind, steps: tuple[Step, ...]) -> None:
+    """Register the steps of a job kind another app runs (tagging, churn).
+
+    Called from that app's ``AppConfig.ready()``: ``recommender`` never imports the apps built
+    on it, yet their jobs share this table, its progress bar, history and stale-job sweep.
+    """
+    if not steps:
+        raise ValueError(f"{kind}: a job kind needs at least one step")
+    registered = STEPS.get(kind)
+    if registered is not None and [s.name for s in registered] != [s.name for s in steps]:
+        raise ValueError(f"{kind}: already registered with other steps")
+    STEPS[kind] = steps
+
+
 def job_create(
     *,
     kind: JobKind,

@@ -1,0 +1,1 @@
+"""Framework-free churn modelling: features to calibrated probabilities, and baselines."""

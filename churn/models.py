@@ -1,0 +1,1 @@
+"""Churn scores and their history (churn issue)."""

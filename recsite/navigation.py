@@ -1,0 +1,55 @@
+"""The dashboard's navigation: one entry per page, whichever app serves it.
+
+Apps never import ``recsite``, and ``recommender`` never imports the apps built on it, so the
+menu is assembled here, in the wiring layer. An entry whose route is not installed is skipped,
+and an entry for admins only is hidden from merchandisers (the view still checks: hiding a link
+is not a permission).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+from accounts.roles import Role
+from accounts.selectors import user_role
+
+
+@dataclass(frozen=True, slots=True)
+class NavEntry:
+    label: str
+    url_name: str
+    admin_only: bool = False
+
+
+NAV: tuple[NavEntry, ...] = (
+    NavEntry("Overview", "dashboard:overview"),
+    NavEntry("Products", "dashboard:products"),
+    NavEntry("Customers", "dashboard:customers"),
+    NavEntry("Tuning", "dashboard:tuning"),
+    NavEntry("Rules", "dashboard:rules"),
+    NavEntry("Evaluation", "dashboard:evaluation"),
+    NavEntry("Tags", "tagging-dashboard:review"),
+    NavEntry("Churn", "churn-dashboard:index"),
+    NavEntry("Jobs", "dashboard:jobs", admin_only=True),
+)
+
+
+def navigation(request: HttpRequest) -> dict[str, object]:
+    """Template context processor: ``nav`` = [(label, url, is_current)] for the signed-in user."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav": []}
+    is_admin = user_role(user) == Role.ADMIN
+    entries = []
+    for entry in NAV:
+        if entry.admin_only and not is_admin:
+            continue
+        try:
+            url = reverse(entry.url_name)
+        except NoReverseMatch:
+            continue  # That page's app is not installed (or not built yet).
+        entries.append((entry.label, url, request.path.startswith(url)))
+    return {"nav": entries}

@@ -1,0 +1,1 @@
+"""Framework-free tagging models: zero-shot and supervised tag scoring over vectors."""

@@ -1,0 +1,120 @@
+"""A real browser (Debian's Chromium, driven by Playwright) against the live test server.
+
+Every page a test opens is watched: a console error, an uncaught exception or a failed request
+to the app fails the test at teardown, and ``shot(page, name)`` saves a full-page screenshot
+under ``artifacts/screenshots/`` (git-ignored) for a person to look at.
+
+The tests need Chromium at ``RECSITE_CHROMIUM`` (default ``/usr/bin/chromium``); the test
+command installs Debian's package when it is missing. Playwright's own browser download is never
+used (machines here cannot reach it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+# Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
+# thread with a running loop unless told that this is deliberate (it is: the test thread only
+# sets up data, the live server answers in its own thread).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("RECSITE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class PageWatch:
+    """What went wrong on a page: console errors, page errors, failed app requests."""
+
+    problems: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's chromium package "
+            "(scripts/test.sh does) or set RECSITE_CHROMIUM"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[object]:
+    """A fresh browser context and page; fails the test if the page logged any error."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    watch = PageWatch()
+    page.on(
+        "console",
+        lambda msg: watch.problems.append(f"console {msg.type}: {msg.text}")
+        if msg.type == "error"
+        else None,
+    )
+    page.on("pageerror", lambda exc: watch.problems.append(f"page error: {exc}"))
+    page.on(
+        "requestfailed",
+        lambda req: watch.problems.append(f"request failed: {req.url} ({req.failure})")
+        if req.url.startswith(live_server.url)
+        else None,
+    )
+    page.watch = watch  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert watch.problems == [], "the browser reported problems:\n" + "\n".join(watch.problems)
+
+
+@pytest.fixture
+def login(page) -> Callable[[str, str], object]:
+    """Sign in through the real login form; returns the page on the landing page."""
+
+    def do_login(username: str, password: str) -> object:
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        return page
+
+    return do_login
+
+
+@pytest.fixture
+def shot(request) -> Callable[[object, str], Path]:
+    """Save a full-page screenshot as ``artifacts/screenshots/<test>-<name>.png``."""
+
+    def take(page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{request.node.name}-{name}")
+        path = SCREENSHOTS / f"{slug}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
