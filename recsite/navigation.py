@@ -37,11 +37,37 @@ NAV: tuple[NavEntry, ...] = (
 )
 
 
+# Fragments other apps add to recommender's pages, loaded by the page's script from their own
+# URLs: (title, url name taking the customer's / product's external id). The customer inspector
+# shows a customer's interest tags (tagging) and churn risk (churn) this way, without recommender
+# importing either app.
+CUSTOMER_PANELS: tuple[tuple[str, str], ...] = (
+    ("Interest tags", "tagging-dashboard:customer-interests"),
+    ("Churn risk", "churn-dashboard:customer-risk"),
+)
+PRODUCT_PANELS: tuple[tuple[str, str], ...] = (("Tags", "tagging-dashboard:product-tags"),)
+
+
+def _installed(panels: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    out = []
+    for title, url_name in panels:
+        try:
+            reverse(url_name, args=["x"])
+        except NoReverseMatch:
+            continue
+        out.append((title, url_name))
+    return out
+
+
 def navigation(request: HttpRequest) -> dict[str, object]:
-    """Template context processor: ``nav`` = [(label, url, is_current)] for the signed-in user."""
+    """Template context processor for the signed-in user.
+
+    ``nav``: [(label, url, is_current)]; ``customer_panels`` / ``product_panels``: [(title,
+    url name)] of the installed fragments, for ``{% url url_name customer.external_id %}``.
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"nav": []}
+        return {"nav": [], "customer_panels": [], "product_panels": []}
     is_admin = user_role(user) == Role.ADMIN
     entries = []
     for entry in NAV:
@@ -52,4 +78,8 @@ def navigation(request: HttpRequest) -> dict[str, object]:
         except NoReverseMatch:
             continue  # That page's app is not installed (or not built yet).
         entries.append((entry.label, url, request.path.startswith(url)))
-    return {"nav": entries}
+    return {
+        "nav": entries,
+        "customer_panels": _installed(CUSTOMER_PANELS),
+        "product_panels": _installed(PRODUCT_PANELS),
+    }
