@@ -49,6 +49,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now  # The instance may be the process's cached one.
         return TokenUser(token), token
 
     def authenticate_header(self, request: Request) -> str:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .models import ApiToken, generate_token, hash_token
 from .roles import TOKEN_SCOPES, Role
+from .selectors import api_token_cache_forget
 
 
 class TokenScopeError(ValueError):
@@ -45,6 +46,7 @@ def api_token_revoke(*, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+    api_token_cache_forget(key_hash=token.key_hash)
     return token
 
 

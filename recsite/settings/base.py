@@ -197,6 +197,7 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},
     "recommender.tasks.engine_train": {"queue": "cpu"},
+    "tagging.tasks.tag_job_run": {"queue": "gpu"},
 }
 # A beat entry expires after its period, so a backlog of ticks never piles up.
 CELERY_BEAT_SCHEDULE = {
@@ -263,3 +264,6 @@ RECSITE_INDEX_EF_SEARCH = env.int("RECSITE_INDEX_EF_SEARCH", default=128)
 RECSITE_INDEX_KEEP = env.int("RECSITE_INDEX_KEEP", default=3)
 # How often a serving process checks for a newer build or newly embedded products.
 RECSITE_INDEX_REFRESH_SECONDS = env.float("RECSITE_INDEX_REFRESH_SECONDS", default=5.0)
+# How long a process trusts an API token it has verified (0: check the database every request).
+# A token revoked in another process is refused everywhere within this many seconds.
+RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)

@@ -32,3 +32,5 @@ WHITENOISE_USE_FINDERS = True
 # (see tests/conftest.py `real_embedder`).
 RECSITE_EMBEDDER = "hashing"
 RECSITE_INDEX_REFRESH_SECONDS = 0.0
+# Tests revoke and expire tokens by hand; tests of the cache turn it on for themselves.
+RECSITE_TOKEN_CACHE_SECONDS = 0.0
