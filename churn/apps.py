@@ -11,3 +11,19 @@ class ChurnConfig(AppConfig):
 
     name = "churn"
     verbose_name = "Churn"
+
+    def ready(self) -> None:
+        # The churn job shares recommender's job table, progress and history: register its
+        # steps there (recommender never imports churn).
+        from recommender.choices import JobKind
+        from recommender.services.jobs import Step, job_kind_register
+
+        from . import services
+
+        job_kind_register(
+            JobKind.CHURN_SCORE,
+            (
+                Step("train", 0.5, services.job_step_train),
+                Step("score", 0.5, services.job_step_score),
+            ),
+        )

@@ -35,8 +35,16 @@ def reindex_signature(*, job_id: int) -> Signature:
 
 @shared_task(name="recommender.tasks.engine_train")
 def engine_train(*, job_id: int) -> None:
-    """Train job (cpu queue): fit the recommendation engine and publish the build."""
+    """Train job (cpu queue): fit the recommendation engine, publish the build, and prepare the
+    tuning page's metric sample of it."""
     jobs.job_step_run(job_id=job_id, step="fit")
+    jobs.job_step_run(job_id=job_id, step="tuning-sample")
+
+
+@shared_task(name="recommender.tasks.evaluate")
+def evaluate(*, job_id: int) -> None:
+    """Evaluate job (cpu queue): offline metrics of the active configuration on a sample."""
+    jobs.job_step_run(job_id=job_id, step="evaluate")
 
 
 @shared_task(name="recommender.tasks.product_embeddings_sweep")

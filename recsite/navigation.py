@@ -59,6 +59,15 @@ def _installed(panels: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     return out
 
 
+def _is_current(path: str, url: str) -> bool:
+    """The page at ``url`` or one below it; the overview (the dashboard's root, which every
+    other page is below) only when it is the page itself."""
+    if path == url:
+        return True
+    root = reverse(NAV[0].url_name)
+    return url != root and path.startswith(url)
+
+
 def navigation(request: HttpRequest) -> dict[str, object]:
     """Template context processor for the signed-in user.
 
@@ -77,7 +86,7 @@ def navigation(request: HttpRequest) -> dict[str, object]:
             url = reverse(entry.url_name)
         except NoReverseMatch:
             continue  # That page's app is not installed (or not built yet).
-        entries.append((entry.label, url, request.path.startswith(url)))
+        entries.append((entry.label, url, _is_current(request.path, url)))
     return {
         "nav": entries,
         "customer_panels": _installed(CUSTOMER_PANELS),

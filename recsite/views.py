@@ -1,17 +1,10 @@
-"""The signed-in landing page. The merchandising dashboard mounts here as it grows."""
+"""The site root: signed-in people go to the dashboard, everyone else to the login page."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-
-from accounts.selectors import user_role
-from recommender.selectors.overview import catalogue_overview
+from django.shortcuts import redirect
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "home.html",
-        {"overview": catalogue_overview(), "role": user_role(request.user)},
-    )
+    return redirect("dashboard:overview")

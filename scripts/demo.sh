@@ -52,6 +52,10 @@ say "Embedding the catalogue with all-MiniLM-L6-v2 and building the vector index
 manage reindex --if-needed
 say "Fitting the recommendation engine"
 manage train
+say "Offline evaluation of the active configuration on 1,000 customers (once per version)"
+manage evaluate --sample 1000 --k 10,20 --no-embed --if-missing
+say "Training the churn model and scoring every customer"
+manage score_churn
 
 if [[ "$serve" == 0 ]]; then
   say "Set up. Run ./scripts/demo.sh again (without --no-serve) to serve it."

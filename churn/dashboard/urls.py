@@ -1,7 +1,7 @@
-"""Dashboard pages of churn, mounted under ``dashboard/`` by ``recsite/urls.py``."""
+"""Dashboard pages of churn, mounted at ``dashboard/churn/`` by ``recsite/urls.py``."""
 
-from django.urls import URLPattern
+from . import views
 
 app_name = "churn-dashboard"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = views.urlpatterns

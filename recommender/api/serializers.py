@@ -8,6 +8,8 @@ asserts that the documented item fields equal ``records.PRODUCT_FIELDS``, ``CUST
 and ``EVENT_FIELDS``, so the documentation cannot drift from what is accepted.
 """
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -161,6 +163,27 @@ class ProductOutputSerializer(serializers.ModelSerializer):
             "product_id", "title", "description", "category", "brand", "price", "tags",
             "attributes", "is_active", "created_at", "updated_at",
         ]  # fmt: skip
+
+
+_payloads: dict[tuple[int, object], dict[str, Any]] = {}
+_PAYLOADS_MAX = 50_000
+
+
+def product_payload(product: Product) -> dict[str, Any]:
+    """``ProductOutputSerializer(product).data``, cached per (product, ``updated_at``).
+
+    Recommendation lists repeat the same products all day. Every change of a product moves its
+    ``updated_at`` (``auto_now``; the bulk importers set it too), so a changed product is never
+    served stale. Per process and bounded (cleared when full). Callers must not mutate it.
+    """
+    key = (product.pk, product.updated_at)
+    payload = _payloads.get(key)
+    if payload is None:
+        payload = dict(ProductOutputSerializer(product).data)
+        if len(_payloads) >= _PAYLOADS_MAX:
+            _payloads.clear()
+        _payloads[key] = payload
+    return payload
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):

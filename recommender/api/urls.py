@@ -10,7 +10,7 @@ from django.urls import include, path
 
 from accounts import api as accounts_api
 
-from . import recommendations, semantic, views
+from . import evaluation, recommendations, rules, semantic, views
 
 app_name = "api"
 
@@ -62,7 +62,10 @@ urlpatterns = [
     path("jobs/", views.JobViewSet.as_view(_list), name="job-list"),
     path("jobs/reindex", semantic.ReindexJobCreateApi.as_view(), name="job-reindex"),
     path("jobs/train", recommendations.TrainJobCreateApi.as_view(), name="job-train"),
+    path("jobs/evaluate", evaluation.EvaluateJobCreateApi.as_view(), name="job-evaluate"),
     path("jobs/<int:pk>/", views.JobViewSet.as_view(_detail), name="job-detail"),
+    path("rules/", rules.RuleListCreateApi.as_view(), name="rule-list"),
+    path("rules/<int:rule_id>/", rules.RuleDetailApi.as_view(), name="rule-detail"),
     # Token management lives with the accounts app; it shares this prefix and version.
     path("", include(accounts_api.urlpatterns)),
 ]

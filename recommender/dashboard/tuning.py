@@ -1,5 +1,497 @@
-"""Dashboard pages (merchandiser dashboard issue)."""
+"""Dashboard pages for tuning the engine (live preview, save, version history, restore) and for
+the offline evaluation (metrics per configuration version over time; admins start a run).
 
-from django.urls import URLPattern
+The form only parses numbers; what a configuration may hold is checked by
+:class:`EngineConfig` itself, whose errors name the field, so the page shows each message next to
+its field and saves nothing. See docs/tuning.md.
+"""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import plotly.graph_objects as go
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path
+from django.views.decorators.http import require_POST
+from plotly.subplots import make_subplots
+
+from accounts.roles import Scope
+from accounts.selectors import user_scopes
+from recommender.choices import JobKind
+from recommender.dashboard.access import admin_view, dashboard_view
+from recommender.dashboard.charts import figure_spec
+from recommender.ml.engine import ConfigError, EngineConfig, HybridEngine
+from recommender.models import Customer, EvaluationRun, RecommendationConfig
+from recommender.ranking.types import SOURCES
+from recommender.selectors.recommendations import recommendation_config_list
+from recommender.selectors.tuning import (
+    customers_by_external_ids,
+    customers_most_active,
+    evaluation_job_current,
+    evaluation_run_list,
+)
+from recommender.services.evaluation_runs import DEFAULT_SAMPLE
+from recommender.services.jobs import job_create
+from recommender.services.recommendations import (
+    EngineNotReady,
+    recommendation_config_active,
+    recommendation_config_restore,
+    recommendation_config_save,
+    serving_engine,
+)
+from recommender.services.tuning import tuning_preview
+from recommender.tasks import evaluate
+
+DEFAULT_CUSTOMERS = 3
+MAX_CUSTOMERS = 5
+HISTORY_ROWS = 10
+
+SOURCE_HELP = {
+    "semantic": "products close in meaning to what the customer touched",
+    "collaborative": "what customers with similar histories bought (EASE / item-kNN)",
+    "session": "products related to what the visitor looks at now",
+    "popularity": "best sellers, time-decayed",
+    "trending": "products selling faster this week than usual",
+    "new_arrivals": "recent products without events yet",
+}
+# Request-time fields in "More settings"; fit-time fields have their own box.
+_MORE = ("n_interests", "candidates_per_source", "new_arrival_days", "cold_collaborative")
+_FIT_TIME = (
+    "popularity_half_life_days",
+    "trending_window_days",
+    "ease_lambda",
+    "knn_neighbours",
+    "cooccurrence_event_types",
+)
+
+
+def _number(step: str, *, slider: str | None = None) -> forms.NumberInput:
+    attrs = {"step": step}
+    if slider:
+        attrs["data-slider"] = slider  # min:max:step of the range tuning.js adds beside it
+    return forms.NumberInput(attrs=attrs)
+
+
+def _event_types(config: EngineConfig) -> list[str]:
+    names = list(settings.RECSITE_EVENT_TYPES)
+    for name in (*config.behaviour_weights, *config.exclude_event_types):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+class TuningForm(forms.Form):
+    """Every field of an :class:`EngineConfig`, one input each; :meth:`config` is the result."""
+
+    half_life_days = forms.FloatField(
+        label="Decay half-life (days)",
+        widget=_number("any", slider="1:365:1"),
+        help_text="An event this old counts half as much in the customer's history.",
+    )
+    mmr_lambda = forms.FloatField(
+        label="Diversity λ",
+        min_value=0,
+        max_value=1,
+        widget=_number("0.05", slider="0:1:0.05"),
+        help_text="1 keeps the relevance order; lower trades relevance for variety.",
+    )
+    max_per_category = forms.IntegerField(
+        label="At most per category",
+        required=False,
+        min_value=1,
+        help_text="Empty: no cap.",
+    )
+    exclude_event_types = forms.MultipleChoiceField(
+        label="Never recommend products the customer already…",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    n_interests = forms.IntegerField(label="Interests per customer", min_value=1, max_value=10)
+    candidates_per_source = forms.IntegerField(
+        label="Candidates per source", min_value=1, max_value=5000
+    )
+    new_arrival_days = forms.FloatField(label="New arrival window (days)")
+    cold_collaborative = forms.FloatField(
+        label="Cold products' borrowed collaborative share", widget=_number("any")
+    )
+    popularity_half_life_days = forms.FloatField(label="Popularity half-life (days)")
+    trending_window_days = forms.FloatField(label="Trending window (days)")
+    ease_lambda = forms.FloatField(label="EASE regularisation λ", widget=_number("any"))
+    knn_neighbours = forms.IntegerField(label="Item-kNN neighbours", min_value=1)
+    cooccurrence_event_types = forms.MultipleChoiceField(
+        label="Bought-together from",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    customers = forms.CharField(
+        label="Preview customers",
+        required=False,
+        max_length=500,
+        help_text=f"Customer ids, comma-separated (at most {MAX_CUSTOMERS}).",
+    )
+    note = forms.CharField(label="Note", required=False, max_length=500)
+
+    def __init__(self, *args: Any, active: EngineConfig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        types = _event_types(active)
+        for name in ("exclude_event_types", "cooccurrence_event_types"):
+            cast(forms.MultipleChoiceField, self.fields[name]).choices = [(t, t) for t in types]
+        # The weights come first on the page: one input (and slider) per source / event type.
+        for source in SOURCES:
+            self.fields[f"w_{source}"] = forms.FloatField(
+                label=source.replace("_", " "),
+                min_value=0,
+                widget=_number("0.05", slider="0:3:0.05"),
+                help_text=SOURCE_HELP.get(source, ""),
+            )
+        for kind in types:
+            self.fields[f"b_{kind}"] = forms.FloatField(
+                label=kind.replace("_", " "),
+                min_value=0,
+                widget=_number("0.05", slider="0:2:0.05"),
+            )
+        self._types = types
+        self._active = active
+
+    @classmethod
+    def initial_for(cls, config: EngineConfig) -> dict[str, Any]:
+        data = config.to_dict()
+        initial: dict[str, Any] = {
+            name: data[name] for name in data if name not in ("source_weights", "behaviour_weights")
+        }
+        for source in SOURCES:
+            initial[f"w_{source}"] = config.source_weights.get(source, 0.0)
+        for kind in _event_types(config):
+            initial[f"b_{kind}"] = config.behaviour_weights.get(kind, 0.0)
+        return initial
+
+    # Groups of fields, in page order.
+    def source_fields(self) -> list[forms.BoundField]:
+        return [self[f"w_{s}"] for s in SOURCES]
+
+    def behaviour_fields(self) -> list[forms.BoundField]:
+        return [self[f"b_{t}"] for t in self._types]
+
+    def more_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in _MORE]
+
+    def fit_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in _FIT_TIME]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        values: dict[str, Any] = {
+            "source_weights": {s: cleaned[f"w_{s}"] for s in SOURCES},
+            "behaviour_weights": {t: cleaned[f"b_{t}"] for t in self._types},
+        }
+        for name in EngineConfig().to_dict():
+            if name not in values:
+                values[name] = cleaned.get(name)
+        for name in ("exclude_event_types", "cooccurrence_event_types"):
+            # Checkboxes come back in page order; the active order is kept, so ticking the same
+            # boxes is no change (the order means nothing to the engine).
+            chosen = list(cleaned.get(name) or [])
+            known = [t for t in getattr(self._active, name) if t in chosen]
+            values[name] = known + [t for t in chosen if t not in known]
+        try:
+            self._config = EngineConfig.from_dict(values)
+        except ConfigError as exc:
+            field, _, message = str(exc).partition(": ")
+            field = field.replace("source_weights.", "w_").replace("behaviour_weights.", "b_")
+            self.add_error(field if field in self.fields else None, message or str(exc))
+        return cleaned
+
+    def clean_customers(self) -> list[Customer]:
+        ids = list(dict.fromkeys(p.strip() for p in self.cleaned_data["customers"].split(",")))
+        ids = [i for i in ids if i]
+        if len(ids) > MAX_CUSTOMERS:
+            raise forms.ValidationError(f"At most {MAX_CUSTOMERS} customers.")
+        found = customers_by_external_ids(external_ids=ids)
+        unknown = [i for i in ids if i not in found]
+        if unknown:
+            raise forms.ValidationError(f"Unknown customer id(s): {', '.join(unknown)}.")
+        return [found[i] for i in ids]
+
+    def config(self) -> EngineConfig:
+        return cast(EngineConfig, self._config)
+
+
+def _active() -> tuple[RecommendationConfig, EngineConfig]:
+    row = recommendation_config_active()
+    return row, EngineConfig.from_dict(row.config)
+
+
+def _default_customers() -> list[Customer]:
+    return customers_most_active(limit=DEFAULT_CUSTOMERS)
+
+
+def _user(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "none"
+    return "none" if value is None else str(value)
+
+
+def config_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
+    """What ``new`` changes compared with ``old``, one "field: a → b" line each."""
+    if old is None:
+        return []
+    lines = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if isinstance(a, Mapping) or isinstance(b, Mapping):
+            a, b = dict(a or {}), dict(b or {})
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    lines.append(f"{name}.{key}: {_fmt(a.get(key))} → {_fmt(b.get(key))}")
+        elif a != b:
+            lines.append(f"{name}: {_fmt(a)} → {_fmt(b)}")
+    return lines
+
+
+def _history_rows(limit: int | None) -> list[dict[str, Any]]:
+    versions = recommendation_config_list()
+    by_version = {row.version: row for row in versions}
+    rows = []
+    for row in versions[:limit] if limit else versions:
+        previous = by_version.get(row.version - 1)
+        rows.append(
+            {
+                "row": row,
+                "changes": config_changes(previous.config if previous else None, row.config),
+            }
+        )
+    return rows
+
+
+def _fit_notice(config: EngineConfig) -> tuple[str, ...]:
+    try:
+        return serving_engine().engine.fit_time_changes(config)
+    except EngineNotReady:
+        return ()
+
+
+@dashboard_view
+def tuning_page(request: HttpRequest) -> HttpResponse:
+    """GET: the controls set to the active version. POST: save them as a new version."""
+    row, active = _active()
+    if request.method == "POST":
+        form = TuningForm(request.POST, active=active)
+        if form.is_valid():
+            config = form.config()
+            saved = recommendation_config_save(
+                config=config, created_by=_user(request), note=form.cleaned_data["note"]
+            )
+            pending = _fit_notice(config)
+            text = f"Saved configuration version {saved.version}; it serves now."
+            if pending:
+                text += f" {', '.join(pending)}: takes effect at the next fit."
+            messages.success(request, text)
+            return redirect("dashboard:tuning")
+    else:
+        initial = TuningForm.initial_for(active)
+        initial["customers"] = ", ".join(c.external_id for c in _default_customers())
+        form = TuningForm(initial=initial, active=active)
+    try:
+        serving = serving_engine()
+    except EngineNotReady:
+        serving = None
+    return render(
+        request,
+        "dashboard/tuning.html",
+        {
+            "form": form,
+            "active": row,
+            "serving": serving,
+            "history": _history_rows(HISTORY_ROWS),
+            "fit_time_fields": sorted(HybridEngine.FIT_TIME_FIELDS),
+        },
+    )
+
+
+def _preview_response(request: HttpRequest, form: TuningForm) -> HttpResponse:
+    context: dict[str, Any] = {"form": form}
+    if form.is_valid():
+        customers = form.cleaned_data["customers"] or _default_customers()
+        try:
+            context["preview"] = tuning_preview(config=form.config(), customers=customers)
+        except EngineNotReady as exc:
+            context["not_ready"] = str(exc)
+    # 200 even for bad input: the fragment shows the messages (tuning.js puts them next to
+    # their fields), and the browser logs no error.
+    return render(request, "dashboard/partials/tuning_preview.html", context)
+
+
+@dashboard_view
+def tuning_preview_fragment(request: HttpRequest) -> HttpResponse:
+    """The preview fragment: POST a candidate (the tuning form); GET previews the active one."""
+    _, active = _active()
+    if request.method == "POST":
+        form = TuningForm(request.POST, active=active)
+    else:
+        data = TuningForm.initial_for(active)
+        data["customers"] = request.GET.get("customers", "")
+        form = TuningForm(_as_post(data), active=active)
+    return _preview_response(request, form)
+
+
+def _as_post(initial: Mapping[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name, value in initial.items():
+        if value is None:
+            data[name] = ""
+        elif isinstance(value, float) and math.isfinite(value):
+            data[name] = repr(value)
+        else:
+            data[name] = value
+    return data
+
+
+@dashboard_view
+def tuning_versions(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/tuning_versions.html", {"history": _history_rows(None)})
+
+
+@require_POST
+@dashboard_view
+def tuning_restore(request: HttpRequest, version: int) -> HttpResponse:
+    try:
+        saved = recommendation_config_restore(version=version, created_by=_user(request))
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        pending = _fit_notice(EngineConfig.from_dict(saved.config))
+        text = f"Restored version {version} as version {saved.version}; it serves now."
+        if pending:
+            text += f" {', '.join(pending)}: takes effect at the next fit."
+        messages.success(request, text)
+    back = (
+        "dashboard:tuning-versions"
+        if request.POST.get("next") == "versions"
+        else "dashboard:tuning"
+    )
+    return redirect(back)
+
+
+# Evaluation -----------------------------------------------------------------------------------
+
+CHART_METRICS = (
+    ("recall@10", "Recall@10"),
+    ("ndcg@10", "NDCG@10"),
+    ("coverage@10", "Coverage@10"),
+    ("ild@10", "Diversity (ILD@10)"),
+)
+METHOD_ORDER = ("hybrid", "hybrid_tuned", "ease", "item_knn", "content", "popularity")
+_COLOURS = ("#2f6fe4", "#e4572e", "#29a36a", "#9b5de5", "#f0a202", "#6c757d", "#17becf")
+
+
+def evaluation_chart(runs: Sequence[EvaluationRun], *, protocol: str) -> dict[str, Any] | None:
+    """One panel per metric; one line per method, a point per run (labelled with its version)."""
+    runs = sorted((r for r in runs if r.protocol == protocol), key=lambda r: (r.created_at, r.pk))
+    if not runs:
+        return None
+    # A fixed order (PostgreSQL's jsonb does not keep the stored key order): the engine first.
+    found = {m for run in runs for m in run.metrics}
+    methods = [m for m in METHOD_ORDER if m in found] + sorted(found - set(METHOD_ORDER))
+    fig = make_subplots(
+        rows=1, cols=len(CHART_METRICS), subplot_titles=[t for _, t in CHART_METRICS]
+    )
+    for i, method in enumerate(methods):
+        colour = _COLOURS[i % len(_COLOURS)]
+        for col, (key, _) in enumerate(CHART_METRICS, start=1):
+            points = [(r, r.metrics[method][key]) for r in runs if key in r.metrics.get(method, {})]
+            fig.add_trace(
+                go.Scatter(
+                    x=[r.created_at.isoformat() for r, _ in points],
+                    y=[v for _, v in points],
+                    text=[f"v{r.config_version}" for r, _ in points],
+                    hovertemplate=f"{method}<br>%{{text}}<br>%{{x}}<br>%{{y:.4f}}<extra></extra>",
+                    mode="lines+markers",
+                    name=method,
+                    legendgroup=method,
+                    showlegend=col == 1,
+                    line={"color": colour, "width": 3 if method == "hybrid" else 1.5},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_layout(
+        template="plotly_white",
+        height=360,
+        margin={"t": 50, "r": 20, "b": 40, "l": 50},
+        legend={"orientation": "h", "y": -0.2},
+        font={"family": "system-ui, sans-serif", "size": 12},
+        title=f"{protocol}: offline metrics per run (hover: configuration version)",
+    )
+    fig.update_xaxes(tickformat="%Y-%m-%d<br>%H:%M", nticks=4)
+    return figure_spec(fig)
+
+
+@dashboard_view
+def evaluation_page(request: HttpRequest) -> HttpResponse:
+    runs = evaluation_run_list()
+    protocols = list(dict.fromkeys(r.protocol for r in runs)) or ["leave-last-out"]
+    charts = [
+        {"id": f"chart-eval-{i}", "protocol": p, "spec": evaluation_chart(runs, protocol=p)}
+        for i, p in enumerate(protocols)
+    ]
+    rows = [
+        {
+            "run": run,
+            "hybrid": [run.metrics.get("hybrid", {}).get(key) for key, _ in CHART_METRICS],
+        }
+        for run in runs
+    ]
+    return render(
+        request,
+        "dashboard/evaluation.html",
+        {
+            "charts": charts,
+            "rows": rows,
+            "metric_labels": [label for _, label in CHART_METRICS],
+            "is_admin": Scope.ADMIN in user_scopes(request.user),
+            "job": evaluation_job_current(),
+            "active": recommendation_config_active(),
+            "sample": DEFAULT_SAMPLE,
+        },
+    )
+
+
+@require_POST
+@admin_view
+def evaluation_run(request: HttpRequest) -> HttpResponse:
+    job = job_create(
+        kind=JobKind.EVALUATE,
+        params={"sample": DEFAULT_SAMPLE, "seed": 0},
+        triggered_by=request.user,
+    )
+    # Queued only once the job row is committed, so a fast worker always finds it.
+    transaction.on_commit(lambda: evaluate.delay(job_id=job.pk))
+    messages.success(request, f"Evaluation job #{job.pk} queued.")
+    return redirect("dashboard:evaluation")
+
+
+urlpatterns: list[URLPattern] = [
+    path("tuning/", tuning_page, name="tuning"),
+    path("tuning/preview", tuning_preview_fragment, name="tuning-preview"),
+    path("tuning/versions/", tuning_versions, name="tuning-versions"),
+    path("tuning/versions/<int:version>/restore", tuning_restore, name="tuning-restore"),
+    path("evaluation/", evaluation_page, name="evaluation"),
+    path("evaluation/run", evaluation_run, name="evaluation-run"),
+]

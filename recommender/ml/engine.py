@@ -99,7 +99,9 @@ class EngineConfig:
     mmr_lambda: float = 1.0  # 1 keeps the fused order; lower trades relevance for variety.
     # A product without events borrows this share of the collaborative score of its most
     # similar product with events (times their cosine): 0 leaves it to the semantic source.
-    cold_collaborative: float = 0.25
+    # Chosen on validation (docs/evaluation.md): every share > 0 cost warm customers more than
+    # the 0.5% tolerance on both datasets, so it is a merchant's opt-in for launch-heavy shops.
+    cold_collaborative: float = 0.0
     max_per_category: int | None = None
     exclude_event_types: tuple[str, ...] = ("purchase",)
     n_interests: int = 1  # Tuned; 3 scored 0.5% lower on validation, so it stays opt-in.
@@ -291,6 +293,41 @@ class _Fused:
 class HybridEngine:
     """Fit once, recommend per request. See the module notes for the sources."""
 
+    # Configuration fields the fitted arrays were built with: a change takes effect at the next
+    # fit. ``behaviour_weights`` is in both sets: a customer's history is weighted with the new
+    # values at once, while popularity and the collaborative models learn them at the next fit.
+    FIT_TIME_FIELDS = frozenset(
+        {
+            "behaviour_weights",
+            "popularity_half_life_days",
+            "trending_window_days",
+            "ease_lambda",
+            "knn_neighbours",
+            "cooccurrence_event_types",
+        }
+    )
+    # Fields read per request: :meth:`with_config` applies them to a fitted engine.
+    # ``new_arrival_days`` and ``cold_collaborative`` are among them (the arrival window and the
+    # borrowed share are computed per request; the look-alike matrix does not depend on them).
+    REQUEST_TIME_FIELDS = frozenset(
+        {
+            "source_weights",
+            "behaviour_weights",
+            "half_life_days",
+            "new_arrival_days",
+            "mmr_lambda",
+            "cold_collaborative",
+            "max_per_category",
+            "exclude_event_types",
+            "n_interests",
+            "candidates_per_source",
+        }
+    )
+    # Set on the copies :meth:`with_config` makes: the configuration the arrays were fitted with,
+    # and the fit-time fields the requested configuration changes (waiting for the next fit).
+    _fit_config: EngineConfig | None = None
+    pending_fit_fields: tuple[str, ...] = ()
+
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.fitted_at: float | None = None
@@ -351,6 +388,45 @@ class HybridEngine:
             return self._pos[int(product_id)]
         except KeyError:
             raise KeyError(f"product {product_id} is not in the fitted engine") from None
+
+    # Configuration at request time ----------------------------------------------------------
+
+    @property
+    def fitted_config(self) -> EngineConfig:
+        """The configuration the fitted arrays were built with (fit-time fields count here)."""
+        return self._fit_config if self._fit_config is not None else self.config
+
+    def fit_time_changes(self, config: EngineConfig) -> tuple[str, ...]:
+        """The fit-time fields whose value in ``config`` differs from the fitted one, sorted."""
+        fitted = self.fitted_config
+        return tuple(
+            name
+            for name in sorted(self.FIT_TIME_FIELDS)
+            if getattr(config, name) != getattr(fitted, name)
+        )
+
+    def with_config(self, config: EngineConfig, *, strict: bool = False) -> HybridEngine:
+        """This fitted engine serving ``config``'s request-time fields, without a refit.
+
+        A shallow copy: every fitted array is shared, so it costs microseconds and no memory.
+        Its ``config`` takes the request-time fields from ``config`` and the fit-time ones from
+        the fit; ``pending_fit_fields`` names the fit-time fields ``config`` changes, which take
+        effect at the next fit. With ``strict`` such a change raises :class:`ConfigError`.
+        """
+        self._check_fitted()
+        pending = self.fit_time_changes(config)
+        if pending and strict:
+            raise ConfigError(f"{pending[0]}: takes effect at the next fit, not on a fitted engine")
+        fitted = self.fitted_config
+        values = fitted.to_dict()
+        requested = config.to_dict()
+        values.update({name: requested[name] for name in self.REQUEST_TIME_FIELDS})
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.config = EngineConfig.from_dict(values)
+        clone._fit_config = fitted
+        clone.pending_fit_fields = pending
+        return clone
 
     # Scoring -----------------------------------------------------------------------------
 
@@ -1027,6 +1103,139 @@ class HybridEngine:
         if source == "new_arrivals":
             return reason_text.new_arrival(category=category)
         return reason_text.popular_in(category=category, trending=False)
+
+    # Inspection (the dashboard's customer inspector) --------------------------------------
+
+    def explain(
+        self,
+        history: History,
+        *,
+        now: float,
+        category: str | None = None,
+        exclude_ids: Collection[int] = (),
+        context_ids: Sequence[int] = (),
+        ann: AnnSearch | None = None,
+        per_source: int = 10,
+        top_history: int = 10,
+    ) -> Explanation:
+        """What :meth:`recommend` sees for ``history``, source by source, before rules and
+        diversity: each source's best candidates with its raw score and its weighted share of
+        the fused score, the weights in effect, the excluded products and the interests.
+
+        Uses the same candidate set and blend as :meth:`recommend` (``_fused``), so a weighted
+        score here is exactly that source's part of the item's score there.
+        """
+        self._check_fitted()
+        cfg = self.config
+        fused = self._fused(
+            history,
+            now=now,
+            category=category,
+            exclude_ids=exclude_ids,
+            context_ids=context_ids,
+            ann=ann,
+        )
+        profile = (
+            fused.profile if fused else self._profile(history, now=now, context_ids=context_ids)
+        )
+        # The weights ``_fused`` used: a cold customer's personal sources are off and the
+        # non-personal ones stand in (the same rule as there).
+        weights = dict(cfg.source_weights)
+        if history.is_empty:
+            weights["collaborative"] = weights["semantic"] = 0.0
+            if weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0:
+                weights["popularity"], weights["trending"] = 0.2, 0.1
+        excluded = excluded_products(
+            product_ids=list(history.product_ids),
+            event_types=list(history.event_types),
+            exclude_event_types=cfg.exclude_event_types,
+            also=[*exclude_ids, *context_ids],
+        )
+        sources: dict[str, list[SourceCandidate]] = {}
+        n_candidates = 0
+        if fused is not None:
+            n_candidates = len(fused.order)
+            raw = self._dense_scores(profile, now=now, weights=weights)
+            rank_of = np.empty(n_candidates, dtype=np.int64)
+            rank_of[fused.order] = np.arange(n_candidates)
+            n_rows = len(fused.rows)
+            for source, part in fused.components.items():
+                positions = np.flatnonzero(part > 0)
+                best = positions[np.lexsort((positions, -part[positions]))][:per_source]
+                rows_raw = raw.get(source)
+                out = []
+                for p in best:
+                    p = int(p)
+                    if p < n_rows:
+                        index = int(fused.rows[p])
+                        pid = int(self._ids[index])
+                        value = float(rows_raw[index]) if rows_raw is not None else 0.0
+                    else:
+                        pid = fused.extra_ids[p - n_rows]
+                        value = 0.0  # Known only to the ann search; its score is in ``weighted``.
+                    out.append(
+                        SourceCandidate(
+                            product_id=pid,
+                            raw=value,
+                            weighted=float(part[p]),
+                            fused=float(fused.total[p]),
+                            fused_rank=int(rank_of[p]) + 1,
+                        )
+                    )
+                sources[source] = out
+        touched = np.flatnonzero(profile.history > 0)
+        heaviest = touched[np.lexsort((touched, -profile.history[touched]))][:top_history]
+        categories: dict[str, float] = {}
+        for idx in touched:
+            name = self._categories[idx]
+            if name:
+                categories[name] = categories.get(name, 0.0) + float(profile.history[idx])
+        return Explanation(
+            weights={s: float(w) for s, w in weights.items() if w > 0},
+            sources=dict(sorted(sources.items(), key=lambda kv: _SOURCE_ORDER[kv[0]])),
+            candidates=n_candidates,
+            excluded=tuple(sorted(excluded)),
+            history_weights=tuple((int(self._ids[i]), float(profile.history[i])) for i in heaviest),
+            category_weights=tuple(
+                sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:top_history]
+            ),
+            interests=tuple(
+                (
+                    float(interest.weight),
+                    tuple(profile.event_labels[m] for m in interest.members[:5]),
+                )
+                for interest in profile.interests
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCandidate:
+    """One candidate of one source in :meth:`HybridEngine.explain`.
+
+    ``raw``: the source's own score (cosine, EASE score, decayed count...); ``weighted``: the
+    source weight x the raw score normalised over the candidate set, i.e. its part of
+    ``fused``, the item's blended score; ``fused_rank``: 1-based place in the fused order.
+    """
+
+    product_id: int
+    raw: float
+    weighted: float
+    fused: float
+    fused_rank: int
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What the engine saw for one history (see :meth:`HybridEngine.explain`)."""
+
+    weights: dict[str, float]  # Source weights in effect (> 0), after the cold-customer rule.
+    sources: dict[str, list[SourceCandidate]]  # Best candidates per source, best first.
+    candidates: int  # Size of the fused candidate set.
+    excluded: tuple[int, ...]  # Product ids never recommended to this history.
+    history_weights: tuple[tuple[int, float], ...]  # Heaviest products: (id, decayed weight).
+    category_weights: tuple[tuple[str, float], ...]  # Categories by summed weight.
+    interests: tuple[tuple[float, tuple[tuple[str, str], ...]], ...]  # (share, [(type, title)])
 
 
 def _is_number(value: object) -> bool:

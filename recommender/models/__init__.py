@@ -7,6 +7,7 @@ from .evaluations import EvaluationRun
 from .events import Event
 from .index import IndexBuild
 from .jobs import Job
+from .merchandising import MerchandisingRule, RuleAction, RuleTarget
 from .recommendations import (
     EngineBuild,
     RecommendationConfig,
@@ -21,9 +22,12 @@ __all__ = [
     "Event",
     "IndexBuild",
     "Job",
+    "MerchandisingRule",
     "Product",
     "ProductEmbedding",
     "RecommendationConfig",
     "RecommendationKind",
     "RecommendationLog",
+    "RuleAction",
+    "RuleTarget",
 ]

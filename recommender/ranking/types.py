@@ -39,6 +39,12 @@ class RankedItem:
     sources: tuple[str, ...]
     components: Mapping[str, float]
     reasons: tuple[str, ...]
+    # Merchandising (recommender.ranking.rules): the rules that moved the item, what each did
+    # ("boosted x1.5 by rule “Summer candles”"), and whether it fills a promotion slot. Kept
+    # apart from ``reasons``, which the engine writes after its rules hook has run.
+    rule_ids: tuple[int, ...] = ()
+    rule_reasons: tuple[str, ...] = ()
+    promoted: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -47,4 +53,7 @@ class RankedItem:
             "sources": list(self.sources),
             "components": dict(self.components),
             "reasons": list(self.reasons),
+            "rule_ids": list(self.rule_ids),
+            "rule_reasons": list(self.rule_reasons),
+            "promoted": self.promoted,
         }

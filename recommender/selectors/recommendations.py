@@ -1,6 +1,6 @@
 """Reads behind the recommendation engine: a customer's recent events, builds, configurations."""
 
-from datetime import datetime
+from django.db import connection
 
 from recommender.choices import BuildStatus
 from recommender.models import Customer, EngineBuild, Event, RecommendationConfig, RecommendationLog
@@ -10,20 +10,43 @@ from recommender.models import Customer, EngineBuild, Event, RecommendationConfi
 HISTORY_LIMIT = 200
 
 
+# The event time as seconds since the epoch, computed by the database: turning each row's
+# timestamp into an aware datetime in the driver took more time than the query itself (about
+# 0.5 ms for 200 rows) on the hottest endpoint, and the engine wants seconds anyway.
+_EPOCH_SQL = {
+    "postgresql": "EXTRACT(EPOCH FROM {column})::float8",
+    "sqlite": "((julianday({column}) - 2440587.5) * 86400.0)",
+}
+
+
 def customer_recent_events(
     *, customer: Customer, limit: int = HISTORY_LIMIT
-) -> list[tuple[int | None, str, datetime, str]]:
-    """``(product_id, event_type, occurred_at, search_query)`` of the newest events, newest first.
+) -> list[tuple[int | None, str, float, str]]:
+    """``(product_id, event_type, occurred_at as epoch seconds, search_query)`` of the newest
+    events, newest first.
 
     Ordered by ``-occurred_at`` alone, so PostgreSQL reads the ``(customer, -occurred_at)``
     index backwards and stops after ``limit`` rows (a tie-breaker column would force a sort).
     """
-    rows = (
-        Event.objects.filter(customer=customer)
-        .order_by("-occurred_at")
-        .values_list("product_id", "event_type", "occurred_at", "search_query")[:limit]
+    epoch = _EPOCH_SQL.get(connection.vendor)
+    if epoch is None:  # Another database: the ORM's datetimes, converted here.
+        rows = (
+            Event.objects.filter(customer=customer)
+            .order_by("-occurred_at")
+            .values_list("product_id", "event_type", "occurred_at", "search_query")[:limit]
+        )
+        return [(pid, kind, at.timestamp(), query) for pid, kind, at, query in rows]
+    quote = connection.ops.quote_name
+    column = quote("occurred_at")
+    sql = (
+        f"SELECT {quote('product_id')}, {quote('event_type')}, "
+        f"{epoch.format(column=column)}, {quote('search_query')} "
+        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = %s "
+        f"ORDER BY {column} DESC LIMIT %s"
     )
-    return list(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [customer.pk, limit])
+        return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
 
 
 def engine_build_latest_ready(*, model_name: str | None = None) -> EngineBuild | None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from recommender.evaluation.cold_tuning import tune_cold_collaborative
 from recommender.evaluation.protocols import Report, evaluate_cold_start, evaluate_leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData
 from recommender.ml.interactions import interactions_from_records
@@ -116,3 +118,16 @@ def evaluation_run(
     if cold_start:
         reports.append(evaluate_cold_start(data, config=config, ks=ks, seed=seed, log=log))
     return reports
+
+
+def cold_collaborative_tune(
+    *,
+    config: EngineConfig | None = None,
+    seed: int = 0,
+    embed_missing: bool = True,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Choose ``cold_collaborative`` on validation splits of the imported data (see
+    :mod:`recommender.evaluation.cold_tuning`): the chosen share and one row per share."""
+    data = engine_data_load(embed_missing=embed_missing)
+    return tune_cold_collaborative(data, config=config or EngineConfig(), seed=seed, log=log)

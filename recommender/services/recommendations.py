@@ -12,8 +12,10 @@ products embedded since its build), so a product embedded after the last fit is 
 once. Every returned product is checked against the database: an inactive product never comes
 back. Every served list is logged with a recommendation id for click attribution.
 
-A configuration change takes effect at the next fit: the fitted artifact carries the
-configuration it was fitted with, and the log records that version.
+A saved configuration version serves at once (within ``RECSITE_INDEX_REFRESH_SECONDS``): its
+request-time fields (blend and behaviour weights, half-life, diversity, exclusions) are applied to
+the fitted engine without a refit, and the log records that version. Its fit-time fields (EASE,
+kNN, popularity and co-occurrence settings) take effect at the next fit (docs/tuning.md).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from django.utils import timezone
 from threadpoolctl import ThreadpoolController
 
 from recommender.choices import BuildStatus
-from recommender.ml.engine import AnnSearch, EngineConfig, History, HybridEngine
+from recommender.ml.engine import AnnSearch, ConfigError, EngineConfig, History, HybridEngine
 from recommender.models import (
     Customer,
     EngineBuild,
@@ -49,16 +51,18 @@ from recommender.models import (
     RecommendationKind,
     RecommendationLog,
 )
+from recommender.ranking.exclusions import excluded_products
+from recommender.ranking.fusion import Rule
+from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
-from recommender.selectors.recommendations import (
-    customer_recent_events,
-    engine_build_latest_ready,
-)
+from recommender.selectors.recommendations import customer_recent_events
+from recommender.selectors.tuning import engine_build_serving
 
 from .artifacts import build_mark_failed, builds_prune
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load
 from .index import ServingIndex, index_dir, serving_index
+from .merchandising import merchandising_rules_serving
 from .search import product_similar
 
 logger = logging.getLogger(__name__)
@@ -127,13 +131,15 @@ def recommendation_config_save(
         list(RecommendationConfig.objects.select_for_update().filter(is_active=True))
         last = RecommendationConfig.objects.aggregate(last=Max("version"))["last"] or 0
         RecommendationConfig.objects.filter(is_active=True).update(is_active=False)
-        return RecommendationConfig.objects.create(
+        row = RecommendationConfig.objects.create(
             version=last + 1,
             config=engine_config.to_dict(),
             note=note,
             created_by=created_by,
             is_active=True,
         )
+    serving_engine_recheck()  # This process serves the new version from its next request.
+    return row
 
 
 def recommendation_config_restore(
@@ -228,58 +234,106 @@ def engine_builds_prune(*, keep: int | None = None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class ServingEngine:
+    """The engine that serves now: the newest READY build with the active configuration."""
+
     build_id: int
     path: str
     model_name: str
+    # The active configuration version, whose request-time fields this engine applies (see
+    # HybridEngine.with_config); it is what RecommendationLog records.
     config_version: int
     engine: HybridEngine
     fitted_at: float
+    # The version the build was fitted with, and the fit-time fields the active version
+    # changes since then (they take effect at the next fit).
+    fit_config_version: int
+    pending_fit_fields: tuple[str, ...]
 
 
 _lock = threading.Lock()
 _serving: ServingEngine | None = None
+# The loaded build as fitted: (path, engine); the active configuration is applied to it.
+_loaded: tuple[str, HybridEngine] | None = None
+# (build path, active version) behind _serving.
+_serving_key: tuple[str, int] | None = None
 _checked_at = 0.0
 
 
 def serving_engine() -> ServingEngine:
-    """The newest READY engine build, loaded once per process and reloaded when a newer one
-    is published (checked at most every ``RECSITE_INDEX_REFRESH_SECONDS``).
+    """The newest READY engine build with the active configuration applied, loaded once per
+    process. A newer build and a newly saved configuration version are both picked up, checked
+    at most every ``RECSITE_INDEX_REFRESH_SECONDS`` (one small query; none in between).
 
-    Raises :class:`EngineNotReady` when no build exists.
+    The configuration's request-time fields apply at once, without a refit (a shallow copy of
+    the fitted engine, made once per build and version); its fit-time fields wait for the next
+    fit (``pending_fit_fields``). Raises :class:`EngineNotReady` when no build exists.
     """
-    global _serving, _checked_at
+    global _serving, _loaded, _serving_key, _checked_at
     current = _serving
     if current is not None and time.monotonic() - _checked_at < (
         settings.RECSITE_INDEX_REFRESH_SECONDS
     ):
         return current
     with _lock:
-        build = engine_build_latest_ready()
+        build, version = engine_build_serving()
         if build is None:
-            _serving = None
+            _serving = _loaded = _serving_key = None
             raise EngineNotReady()
         # Keyed by path, which is unique per build: a reused primary key (SQLite after a
         # rollback) never serves another build's engine.
-        if _serving is None or _serving.path != build.path:
-            engine = HybridEngine.load(build.path)
-            _serving = ServingEngine(
-                build_id=build.pk,
-                path=build.path,
-                model_name=build.model_name,
-                config_version=build.config_version,
-                engine=engine,
-                fitted_at=float(engine.fitted_at or time.time()),
-            )
-            logger.info("Serving engine build %s (config v%d)", build.pk, build.config_version)
+        if _loaded is None or _loaded[0] != build.path:
+            _loaded = (build.path, HybridEngine.load(build.path))
+            logger.info("Loaded engine build %s (fitted with config v%d)", build.pk,
+                        build.config_version)  # fmt: skip
+        if _serving is None or version is None or _serving_key != (build.path, version):
+            active = recommendation_config_active()  # Read in full only when it changed.
+            _serving = _serving_with(build=build, fitted=_loaded[1], active=active)
+            _serving_key = (build.path, active.version)
         _checked_at = time.monotonic()
         return _serving
 
 
+def _serving_with(
+    *, build: EngineBuild, fitted: HybridEngine, active: RecommendationConfig
+) -> ServingEngine:
+    try:
+        config = EngineConfig.from_dict(active.config)
+    except ConfigError:
+        # Only a hand-edited row can be invalid (the services validate): keep the fit's.
+        logger.exception("Config v%d is invalid; serving build %s as fitted", active.version,
+                         build.pk)  # fmt: skip
+        config, version = fitted.config, build.config_version
+    else:
+        version = active.version
+    engine = fitted.with_config(config)
+    if engine.pending_fit_fields:
+        logger.info("Config v%d: %s take effect at the next fit", version,
+                    ", ".join(engine.pending_fit_fields))  # fmt: skip
+    logger.info("Serving engine build %s with config v%d", build.pk, version)
+    return ServingEngine(
+        build_id=build.pk,
+        path=build.path,
+        model_name=build.model_name,
+        config_version=version,
+        engine=engine,
+        fitted_at=float(fitted.fitted_at or time.time()),
+        fit_config_version=build.config_version,
+        pending_fit_fields=engine.pending_fit_fields,
+    )
+
+
+def serving_engine_recheck() -> None:
+    """Make this process's next :func:`serving_engine` call look for a new build and version
+    at once (after saving a configuration here; other processes follow within the refresh)."""
+    global _checked_at
+    _checked_at = 0.0
+
+
 def serving_engine_reset() -> None:
     """Forget the loaded engine (tests)."""
-    global _serving, _checked_at
+    global _serving, _loaded, _serving_key, _checked_at
     with _lock:
-        _serving = None
+        _serving = _loaded = _serving_key = None
         _checked_at = 0.0
 
 
@@ -290,6 +344,9 @@ class RecommendedProduct:
     sources: tuple[str, ...]
     components: Mapping[str, float]
     reasons: tuple[str, ...]
+    # Merchandising: the rules that moved this product, and whether it fills a promotion slot.
+    rule_ids: tuple[int, ...] = ()
+    promoted: bool = False
 
     @property
     def reason(self) -> str:
@@ -367,16 +424,21 @@ def _one_blas_thread() -> Any:
     return _blas.limit(limits=1, user_api="blas")
 
 
+def _seconds(at: datetime | float) -> float:
+    return at if isinstance(at, float) else at.timestamp()
+
+
 def _history(
     serving: ServingEngine,
-    events: Sequence[tuple[int | None, str, datetime, str]],
+    events: Sequence[tuple[int | None, str, datetime | float, str]],
 ) -> tuple[History, float]:
-    """The engine's History of ``(product_id, event_type, occurred_at, search_query)`` rows,
-    and the request's clock: the newer of the fit's clock and the newest event."""
+    """The engine's History of ``(product_id, event_type, occurred_at, search_query)`` rows
+    (``occurred_at`` an aware datetime or epoch seconds), and the request's clock: the newer of
+    the fit's clock and the newest event."""
     engine = serving.engine
     product_rows = [e for e in events if e[0] is not None]
     query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
-    stamps = [e[2].timestamp() for e in events]
+    stamps = [_seconds(e[2]) for e in events]
     now = max([serving.fitted_at, *stamps])
     unknown = {int(e[0]) for e in product_rows if not _knows(engine, int(e[0]))}  # type: ignore[arg-type]
     extra_vectors: dict[int, np.ndarray] = {}
@@ -394,9 +456,9 @@ def _history(
     history = History(
         product_ids=[int(e[0]) for e in product_rows],  # type: ignore[arg-type]
         event_types=[e[1] for e in product_rows],
-        timestamps=[e[2].timestamp() for e in product_rows],
+        timestamps=[_seconds(e[2]) for e in product_rows],
         query_vectors=query_vectors,
-        query_timestamps=[e[2].timestamp() for e in query_rows],
+        query_timestamps=[_seconds(e[2]) for e in query_rows],
         query_texts=[e[3] for e in query_rows],
         extra_vectors=extra_vectors,
         extra_titles=extra_titles,
@@ -415,7 +477,10 @@ def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[Recommende
             score=round(item.score, 6),
             sources=tuple(item.sources),
             components={s: round(v, 6) for s, v in item.components.items()},
-            reasons=tuple(item.reasons),
+            # What a rule did explains the position best, so it comes first.
+            reasons=(*item.rule_reasons, *item.reasons),
+            rule_ids=tuple(dict.fromkeys(item.rule_ids)),
+            promoted=item.promoted,
         )
         for item in ranked
         if item.product_id in active
@@ -487,10 +552,22 @@ def _recommend(
     category: str | None,
     exclude: Collection[int],
     context: Sequence[int],
+    rules: RuleSet | None = None,
 ) -> list[RecommendedProduct]:
+    """The engine's list with the merchandising ``rules`` applied (default: the rules valid
+    now, by the wall clock; a preview passes its own, e.g. from ``rules_compile``).
+
+    Boosts, buries and filters run in the engine's hook, on the scored head before diversity;
+    pins and promotion slots run here, on the final list, so diversity cannot move them.
+    """
     # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
     # fit is rare. When one turns up, the engine is asked again without it.
+    ruleset = merchandising_rules_serving() if rules is None else rules
     ann = _ann(serving)
+    hook: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
+    head = HeadRecorder() if ruleset.positional else None
+    if head is not None:
+        hook.append(head)
     with _one_blas_thread():
         ranked = serving.engine.recommend(
             history,
@@ -500,16 +577,57 @@ def _recommend(
             exclude_ids=exclude,
             context_ids=context,
             ann=ann,
+            rules=hook,
         )
+    if head is not None:
+        pool = {item.product_id: item for item in head.items}
+        blocked = _not_insertable(
+            serving, history, ruleset, exclude=exclude, context=context, category=category,
+            known={*pool, *(item.product_id for item in ranked)},
+        )  # fmt: skip
+        ranked = apply_positional(ranked, ruleset.positional, k=k, pool=pool, blocked=blocked)
     items = _active_products(ranked, k=k)
     if len(items) < len(ranked):
         kept = {item.product.pk for item in items}
         gone = {item.product_id for item in ranked if item.product_id not in kept}
         return _recommend(
             serving, history, now=now, k=k, category=category,
-            exclude={*exclude, *gone}, context=context,
+            exclude={*exclude, *gone}, context=context, rules=ruleset,
         )  # fmt: skip
     return items
+
+
+def _not_insertable(
+    serving: ServingEngine,
+    history: History,
+    ruleset: RuleSet,
+    *,
+    exclude: Collection[int],
+    context: Sequence[int],
+    category: str | None,
+    known: Collection[int],
+) -> set[int]:
+    """Products a pin or promotion must not insert: what the engine would exclude for this
+    customer (bought, ``exclude``, ``context``), what a filter removes, and, with a category,
+    products outside it (those the engine proposed already passed its category filter)."""
+    blocked = excluded_products(
+        product_ids=list(history.product_ids),
+        event_types=list(history.event_types),
+        exclude_event_types=serving.engine.config.exclude_event_types,
+        also=[*exclude, *context],
+    )
+    blocked |= ruleset.score_hook.removed  # Prepared once per set of rules (RuleSet.filtered).
+    if category:
+        outside = {
+            pid for rule in ruleset.positional for pid in rule.product_ids if pid not in known
+        } - blocked
+        if outside:
+            blocked |= outside - set(
+                Product.objects.filter(pk__in=outside, category=category).values_list(
+                    "pk", flat=True
+                )
+            )
+    return blocked
 
 
 def customer_recommendations(
@@ -519,18 +637,21 @@ def customer_recommendations(
     category: str | None = None,
     exclude: Collection[int] = (),
     context: Sequence[int] = (),
+    rules: RuleSet | None = None,
 ) -> Recommendations:
     """The top ``k`` products for ``customer`` from their newest events, read now.
 
     ``exclude`` and ``context`` are product primary keys: never return these / the products the
     customer is looking at now (they also steer the session source). A customer without events
-    gets trending and popular products (and session-based ones with a context).
+    gets trending and popular products (and session-based ones with a context). ``rules``
+    replaces the merchandising rules valid now (a preview's).
     """
     serving = serving_engine()
     history, now = _history(serving, customer_recent_events(customer=customer))
     items = _recommend(
-        serving, history, now=now, k=k, category=category, exclude=exclude, context=context
-    )
+        serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
+        rules=rules,
+    )  # fmt: skip
     return _logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
                    customer=customer)  # fmt: skip
 
@@ -541,16 +662,19 @@ def session_recommendations(
     k: int,
     category: str | None = None,
     exclude: Collection[int] = (),
+    rules: RuleSet | None = None,
 ) -> Recommendations:
     """Recommendations for an anonymous session from the products it touched (newest last or
-    with times); those products steer the session source and are never returned."""
+    with times); those products steer the session source and are never returned. ``rules``
+    replaces the merchandising rules valid now."""
     serving = serving_engine()
     rows = [(e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events]
     history, now = _history(serving, rows)
     context = list(dict.fromkeys(e.product.pk for e in events))
     items = _recommend(
-        serving, history, now=now, k=k, category=category, exclude=exclude, context=context
-    )
+        serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
+        rules=rules,
+    )  # fmt: skip
     return _logged(kind=RecommendationKind.SESSION, serving=serving, items=items)
 
 

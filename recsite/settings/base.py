@@ -197,6 +197,9 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},
     "recommender.tasks.engine_train": {"queue": "cpu"},
+    "recommender.tasks.evaluate": {"queue": "cpu"},
+    "churn.tasks.churn_job_run": {"queue": "cpu"},
+    "churn.tasks.churn_score_scheduled": {"queue": "cpu"},
     "tagging.tasks.tag_job_run": {"queue": "gpu"},
 }
 # A beat entry expires after its period, so a backlog of ticks never piles up.
@@ -210,6 +213,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommender.tasks.jobs_fail_stale",
         "schedule": 300.0,
         "options": {"expires": 300},
+    },
+    # Daily churn scoring (trains first when the model is a week old).
+    "churn-score-daily": {
+        "task": "churn.tasks.churn_score_scheduled",
+        "schedule": 86400.0,
+        "options": {"expires": 3600},
     },
 }
 
@@ -267,3 +276,5 @@ RECSITE_INDEX_REFRESH_SECONDS = env.float("RECSITE_INDEX_REFRESH_SECONDS", defau
 # How long a process trusts an API token it has verified (0: check the database every request).
 # A token revoked in another process is refused everywhere within this many seconds.
 RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)
+# How often a serving process checks whether a merchandising rule changed (docs/merchandising.md).
+RECSITE_RULES_REFRESH_SECONDS = env.float("RECSITE_RULES_REFRESH_SECONDS", default=5.0)

@@ -13,6 +13,7 @@ from recommender.services import recommendations as service
 from recommender.services.embeddings import get_embedder, product_embeddings_refresh
 from recommender.services.index import vector_index_build
 from recommender.services.ingestion import products_upsert
+from recommender.services.merchandising import merchandising_rules_cache_reset
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -59,9 +60,11 @@ def fresh_serving(settings, tmp_path):
     get_embedder.cache_clear()
     index_service.serving_index_reset()
     service.serving_engine_reset()
+    merchandising_rules_cache_reset()
     yield
     index_service.serving_index_reset()
     service.serving_engine_reset()
+    merchandising_rules_cache_reset()
 
 
 @pytest.fixture

@@ -44,9 +44,10 @@ def test_login_page_is_served_and_home_requires_login(anon_client):
 
 
 @pytest.mark.django_db
-def test_home_shows_catalogue_counts_to_a_merchandiser(client, merchandiser):
+def test_home_leads_a_merchandiser_to_the_overview_with_catalogue_counts(client, merchandiser):
     client.force_login(merchandiser)
-    response = client.get("/")
+    response = client.get("/", follow=True)
+    assert response.redirect_chain == [("/dashboard/", 302)]
     assert response.status_code == 200
     assert b'id="kpi-products">0<' in response.content
     assert b"(merchandiser)" in response.content

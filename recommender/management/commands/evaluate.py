@@ -1,7 +1,12 @@
-"""``manage.py evaluate``: offline evaluation of the recommenders on the imported data."""
+"""``manage.py evaluate``: offline evaluation of the recommenders on the imported data.
+
+Evaluates the active configuration version (or ``--config``) and stores each protocol's report as
+an ``EvaluationRun`` of that version, which the dashboard's evaluation page charts.
+"""
 
 import json
 import platform
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +15,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.evaluation.protocols import Report
 from recommender.ml.engine import ConfigError, EngineConfig
-from recommender.services.evaluation import evaluation_run
+from recommender.selectors.tuning import evaluation_run_exists
+from recommender.services.evaluation import (
+    cold_collaborative_tune,
+    engine_data_load,
+    evaluation_run,
+)
+from recommender.services.evaluation_runs import (
+    config_version_of,
+    evaluate_sample,
+    evaluation_run_record,
+)
+from recommender.services.recommendations import engine_config_active
 
 COLUMNS = ("recall", "ndcg")
 
@@ -65,36 +81,93 @@ class Command(BaseCommand):
             action="store_true",
             help="Also tune the blend on the validation split and report it as hybrid_tuned.",
         )
-        parser.add_argument("--config", help="A JSON file with an engine configuration.")
+        parser.add_argument(
+            "--config",
+            help="A JSON file with an engine configuration (default: the active version). Its "
+            "runs are stored only when it equals a saved version.",
+        )
         parser.add_argument(
             "--no-embed", action="store_true", help="Do not embed products missing a vector."
+        )
+        parser.add_argument(
+            "--sample",
+            type=int,
+            help="Score only this many held-out customers (seeded by --seed), as the dashboard's "
+            "evaluation job does; leave-last-out only.",
+        )
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="Do nothing when the configuration version already has a stored run.",
+        )
+        parser.add_argument(
+            "--tune-cold",
+            action="store_true",
+            help="Also choose cold_collaborative on validation splits (docs/evaluation.md).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ks = _ks(options["k"])
-        config = EngineConfig()
         if options["config"]:
             try:
                 config = EngineConfig.from_json(Path(options["config"]).read_text())
             except (OSError, ConfigError) as exc:
                 raise CommandError(f"--config: {exc}") from exc
+            version = config_version_of(config)
+        else:
+            version, config = engine_config_active()
+        if options["if_missing"] and version is not None and evaluation_run_exists(version=version):
+            self.stdout.write(f"Configuration v{version} already has an evaluation run.")
+            return
+        sample = options["sample"]
+        if sample is not None and (sample < 1 or options["cold_start"] or options["tune"]):
+            raise CommandError("--sample: expected an integer >= 1, without --cold-start or --tune")
         started = datetime.now(UTC)
-        reports = evaluation_run(
-            protocol=options["protocol"],
-            ks=ks,
-            cold_start=options["cold_start"],
-            seed=options["seed"],
-            tune=options["tune"],
-            config=config,
-            embed_missing=not options["no_embed"],
-            log=lambda line: self.stderr.write(line),
-        )
+        clock = time.perf_counter()
+        if sample is not None:
+            reports = [
+                evaluate_sample(
+                    engine_data_load(embed_missing=not options["no_embed"]),
+                    config=config,
+                    sample=sample,
+                    seed=options["seed"],
+                    ks=ks,
+                )
+            ]
+        else:
+            reports = evaluation_run(
+                protocol=options["protocol"],
+                ks=ks,
+                cold_start=options["cold_start"],
+                seed=options["seed"],
+                tune=options["tune"],
+                config=config,
+                embed_missing=not options["no_embed"],
+                log=lambda line: self.stderr.write(line),
+            )
         for report in reports:
             self.stdout.write(
                 f"\n{report.protocol}: {report.users} customers, {report.items} products, "
                 f"{report.events} events\n"
             )
             self.stdout.write(report_table(report) + "\n")
+        seconds = time.perf_counter() - clock
+        if version is None:
+            self.stderr.write("Not stored: --config equals no saved configuration version.")
+        else:
+            for report in reports:
+                run = evaluation_run_record(report=report, config_version=version, seconds=seconds)
+                self.stderr.write(f"Stored evaluation run {run.pk} (config v{version}).")
+        if options["tune_cold"]:
+            share, rows = cold_collaborative_tune(
+                config=config, seed=options["seed"], embed_missing=False, log=self.stderr.write
+            )
+            header = list(rows[0])
+            self.stdout.write("\ncold_collaborative on validation:")
+            self.stdout.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+            for row in rows:
+                self.stdout.write("| " + " | ".join(str(row[key]) for key in header) + " |")
+            self.stdout.write(f"chosen cold_collaborative: {share}")
         if options["json_path"]:
             payload = {
                 "started_at": started.isoformat(),

@@ -38,11 +38,12 @@ class Command(BaseCommand):
             raise CommandError(f"train job {job.pk} failed: {job.error or exc}") from exc
         if job.state != JobState.SUCCEEDED:
             raise CommandError(f"train job {job.pk} {job.state}: {job.error}")
-        fit = job.counts
+        fit = job.counts["fit"]
         self.stdout.write(
             f"Engine build {fit['engine_build']}: {fit['items']} products, {fit['customers']} "
             f"customers, {fit['events']} events, config version {fit['config_version']}, "
-            f"fitted in {fit['seconds']:.1f} s."
+            f"fitted in {fit['seconds']:.1f} s; tuning sample of "
+            f"{job.counts['tuning-sample']['tuning_sample_customers']} customers prepared."
         )
 
     def _follow(self, job: Job) -> Job:

@@ -45,6 +45,25 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/tokens/", "get"): "tokens_list",
         ("/api/v1/tokens/", "post"): "tokens_create",
         ("/api/v1/tokens/{token_id}/", "delete"): "tokens_revoke",
+        ("/api/v1/rules/", "get"): "rules_list",
+        ("/api/v1/rules/", "post"): "rules_create",
+        ("/api/v1/rules/{rule_id}/", "get"): "rules_retrieve",
+        ("/api/v1/rules/{rule_id}/", "patch"): "rules_partial_update",
+        ("/api/v1/rules/{rule_id}/", "delete"): "rules_delete",
+        ("/api/v1/jobs/evaluate", "post"): "jobs_evaluate",
+        # The tagging app's routes.
+        ("/api/v1/tags/", "get"): "tags_list",
+        ("/api/v1/tags/", "post"): "tags_create",
+        ("/api/v1/tags/suggestions", "get"): "tags_suggestions",
+        ("/api/v1/tags/suggestions/decide", "post"): "tags_suggestions_decide",
+        ("/api/v1/products/{product_id}/tags", "get"): "products_tags",
+        ("/api/v1/customers/{customer_id}/interests", "get"): "customers_interests",
+        ("/api/v1/jobs/tag", "post"): "jobs_tag",
+        # The churn app's routes.
+        ("/api/v1/customers/at-risk", "get"): "customers_at_risk",
+        ("/api/v1/customers/{customer_id}/churn", "get"): "customers_churn",
+        ("/api/v1/customers/{customer_id}/win-back", "get"): "customers_win_back",
+        ("/api/v1/jobs/churn", "post"): "jobs_churn",
     }
 
 

@@ -1,12 +1,15 @@
 """The recommendation endpoints over HTTP, on the shop of the service tests (hashing embedder)."""
 
+import json
 import uuid
 from datetime import timedelta
 
 import pytest
 
+from recommender.api.recommendations import CustomerRecommendationOutputSerializer
 from recommender.choices import JobKind
 from recommender.models import Customer, Job, Product, RecommendationLog
+from recommender.services.recommendations import customer_recommendations
 from tests.recommender.shop import T0, add_event
 
 pytestmark = pytest.mark.django_db
@@ -198,5 +201,37 @@ def test_an_admin_can_start_a_fit(shop, admin_client_api, django_capture_on_comm
 
     job = Job.objects.get(pk=response.json()["id"])
     assert response.status_code == 202
-    assert (job.kind, job.state, job.counts["items"]) == (JobKind.TRAIN, "succeeded", 8)
-    assert job.counts["events"] == 17
+    assert (job.kind, job.state, job.counts["fit"]["items"]) == (JobKind.TRAIN, "succeeded", 8)
+    assert job.counts["fit"]["events"] == 17
+
+
+def test_the_fast_rendering_equals_the_documented_serializer(shop, read_client):
+    # The endpoint builds its body directly (cheaper); the serializer documents it in OpenAPI.
+    body = read_client.get("/api/v1/customers/C1/recommendations", {"k": 5}).json()
+    result = customer_recommendations(customer=Customer.objects.get(external_id="C1"), k=5)
+    items = [
+        {
+            "product": item.product,
+            "score": item.score,
+            "sources": list(item.sources),
+            "components": dict(item.components),
+            "reason": item.reason,
+            "reasons": list(item.reasons),
+            "promoted": item.promoted,
+            "rule_ids": list(item.rule_ids),
+        }
+        for item in result.items
+    ]
+    documented = CustomerRecommendationOutputSerializer(
+        {
+            "recommendation_id": body["recommendation_id"],
+            "kind": result.kind,
+            "config_version": result.config_version,
+            "engine_build": result.engine_build,
+            "customer_id": "C1",
+            "items": items,
+        }
+    ).data
+
+    assert len(body["results"]) == 5
+    assert body == json.loads(json.dumps(documented))

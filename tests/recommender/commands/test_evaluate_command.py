@@ -63,3 +63,21 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
 def test_bad_cut_offs_are_refused_naming_the_option():
     with pytest.raises(CommandError, match=r"^--k: expected comma-separated integers, got 'x'"):
         call_command("evaluate", "--k", "x", stdout=StringIO(), stderr=StringIO())
+
+
+def test_tune_cold_prints_one_validation_row_per_share_and_the_rule_s_choice(office_slice):
+    out = StringIO()
+    call_command("evaluate", "--k", "10", "--tune-cold", stdout=out, stderr=StringIO())
+
+    lines = out.getvalue().splitlines()
+    start = lines.index("cold_collaborative on validation:")
+    header, _, *rows = lines[start + 1 : start + 7]
+    assert header == (
+        "| cold_collaborative | warm_ndcg@10 | warm_recall@10 | cold_ndcg@10 | cold_recall@10 |"
+    )
+    assert [row.split(" | ")[0] for row in rows] == ["| 0.0", "| 0.25", "| 0.5", "| 1.0"]
+    table = [[float(cell) for cell in row.strip("| ").split(" | ")] for row in rows]
+    warm_floor = 0.995 * table[0][1]
+    allowed = [row for row in table if row[1] >= warm_floor]
+    best = max(allowed, key=lambda row: (row[3], -row[0]))
+    assert lines[start + 7] == f"chosen cold_collaborative: {best[0]}"

@@ -1,0 +1,73 @@
+"""Score every customer's churn risk now (training first when needed), with a progress bar."""
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from tqdm import tqdm
+
+from churn.services import churn_job_create
+from churn.tasks import churn_job_run
+from recommender.choices import JobState
+from recommender.models import Job
+from recommender.services.jobs import job_run
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a churn job: train the model when it is missing or a week old (or with "
+        "--retrain), then score every customer with a purchase. --background hands it to the "
+        "workers (cpu queue)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--retrain", action="store_true", help="Train a model first.")
+        parser.add_argument(
+            "--as-of",
+            type=_moment,
+            help="Score as of this moment (ISO 8601; default: the day after the newest event).",
+        )
+        parser.add_argument("--background", action="store_true", help="Queue and follow it.")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        job = churn_job_create(retrain=options["retrain"], as_of=options["as_of"])
+        stream = getattr(self.stderr, "_out", self.stderr)
+        with tqdm(total=100, unit="%", desc="churn", file=stream,
+                  disable=options["no_progress"]) as bar:  # fmt: skip
+
+            def echo(fraction: float) -> None:
+                bar.update(max(0, round(fraction * 100) - bar.n))
+
+            try:
+                if options["background"]:
+                    transaction.on_commit(lambda: churn_job_run.delay(job_id=job.pk))
+                    job = self._follow(job, echo)
+                else:
+                    job = job_run(job_id=job.pk, echo=echo)
+            except Exception as exc:
+                job.refresh_from_db()
+                raise CommandError(f"churn job {job.pk} failed: {job.error or exc}") from exc
+        if job.state != JobState.SUCCEEDED:
+            raise CommandError(f"churn job {job.pk} {job.state}: {job.error}")
+        train, score = job.counts["train"], job.counts["score"]
+        trained = "trained" if train["trained"] else "reused"
+        self.stdout.write(
+            f"Model {score['model_version']} ({trained}); {score['customers']:,} customers "
+            f"scored as of {score['as_of']} in {score['seconds']:.1f} s: "
+            + ", ".join(f"{n:,} {band}" for band, n in score["bands"].items())
+        )
+
+    def _follow(self, job: Job, echo: Any) -> Job:
+        while job.state in (JobState.QUEUED, JobState.RUNNING):
+            time.sleep(0.5)
+            job.refresh_from_db()
+            echo(job.progress / 100)
+        return job

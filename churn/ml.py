@@ -1,1 +1,0 @@
-"""Framework-free churn modelling: features to calibrated probabilities, and baselines."""

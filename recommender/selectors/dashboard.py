@@ -1,0 +1,368 @@
+"""Reads behind the merchandiser dashboard: overview aggregates, product and customer lists.
+
+Time series are anchored on the newest event, not on today: a shop whose data stops in the past
+(the demo data ends in 2011) still shows its last weeks rather than an empty chart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import CharField, Count, F, Func, Max, Min, Q, QuerySet
+from django.db.models.expressions import Combinable
+from django.db.models.functions import TruncDate, TruncWeek
+from django.utils import timezone
+
+from recommender.choices import BuildStatus, JobState
+from recommender.models import (
+    Customer,
+    EngineBuild,
+    Event,
+    IndexBuild,
+    Job,
+    Product,
+    ProductEmbedding,
+    RecommendationLog,
+)
+
+# Days of the per-day charts, ending at the newest event.
+CHART_DAYS = 60
+# Weeks of the weekly active-customers chart.
+CHART_WEEKS = 16
+# The chart series are cached this long (and recomputed at once when events change).
+SERIES_CACHE_SECONDS = 600
+# Served lists read for the recommendation coverage (the newest ones).
+COVERAGE_LOGS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    day: date
+    key: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueStats:
+    products: int
+    active_products: int
+    embedded_active: int  # Active products with a current (not stale) embedding.
+    customers: int
+    events: int
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+
+    @property
+    def embedding_coverage(self) -> float | None:
+        """Share of active products with a current embedding, 0..1 (None: no active product)."""
+        if not self.active_products:
+            return None
+        return self.embedded_active / self.active_products
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationCoverage:
+    """Distinct products served in the newest ``logs`` lists, over the active catalogue."""
+
+    logs: int
+    distinct_products: int
+    active_products: int
+
+    @property
+    def share(self) -> float | None:
+        if not self.logs or not self.active_products:
+            return None
+        return self.distinct_products / self.active_products
+
+
+def catalogue_stats() -> CatalogueStats:
+    span = Event.objects.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    products = Product.objects.aggregate(
+        total=Count("pk"),
+        active=Count("pk", filter=Q(is_active=True)),
+        embedded=Count(
+            "pk",
+            filter=Q(is_active=True, embedding_stale=False, embedding__isnull=False),
+        ),
+    )
+    return CatalogueStats(
+        products=products["total"],
+        active_products=products["active"],
+        embedded_active=products["embedded"],
+        customers=Customer.objects.count(),
+        events=Event.objects.count(),
+        first_event_at=span["first"],
+        last_event_at=span["last"],
+    )
+
+
+def _window_start(*, last_event_at: datetime | None, days: int) -> datetime | None:
+    if last_event_at is None:
+        return None
+    return last_event_at - timedelta(days=days)
+
+
+def _sqlite_utc() -> bool:
+    """SQLite in UTC: days and weeks are cut from the stored text in SQL.
+
+    Django's TruncDate/TruncWeek call a Python function per row on SQLite (about 10x slower on
+    the demo's events); SQLite stores datetimes as UTC text, so in UTC the day is the text's
+    first 10 characters and the week's Monday is ``date(t, 'weekday 0', '-6 days')``.
+    """
+    return connection.vendor == "sqlite" and timezone.get_current_timezone_name() == "UTC"
+
+
+def _day(field: str) -> Combinable:
+    if _sqlite_utc():
+        return Func(F(field), template="substr(%(expressions)s, 1, 10)", output_field=CharField())
+    return TruncDate(field)
+
+
+def _week(field: str) -> Combinable:
+    if _sqlite_utc():
+        return Func(
+            F(field),
+            template="date(%(expressions)s, 'weekday 0', '-6 days')",
+            output_field=CharField(),
+        )
+    return TruncWeek(field)
+
+
+def _as_date(value: date | datetime | str) -> date:
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return value.date() if isinstance(value, datetime) else value
+
+
+def events_per_day_by_type(
+    *, last_event_at: datetime | None, days: int = CHART_DAYS
+) -> list[DailyCount]:
+    """Events per calendar day and type over the ``days`` before the newest event."""
+    start = _window_start(last_event_at=last_event_at, days=days)
+    if start is None:
+        return []
+    rows = (
+        Event.objects.filter(occurred_at__gt=start)
+        .annotate(day=_day("occurred_at"))
+        .values_list("day", "event_type")
+        .annotate(n=Count("pk"))
+        .order_by("day", "event_type")
+    )
+    return [DailyCount(day=_as_date(day), key=kind, count=n) for day, kind, n in rows]
+
+
+def active_customers_per_day(
+    *, last_event_at: datetime | None, days: int = CHART_DAYS
+) -> list[tuple[date, int]]:
+    """Distinct customers with at least one event, per day, over the ``days`` before the
+    newest event."""
+    start = _window_start(last_event_at=last_event_at, days=days)
+    if start is None:
+        return []
+    rows = (
+        Event.objects.filter(occurred_at__gt=start)
+        .annotate(day=_day("occurred_at"))
+        .values_list("day")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by("day")
+    )
+    return [(_as_date(day), n) for day, n in rows]
+
+
+def active_customers_per_week(
+    *, last_event_at: datetime | None, weeks: int = CHART_WEEKS
+) -> list[tuple[date, int]]:
+    """Distinct customers with at least one event, per week (Monday), over the ``weeks`` before
+    the newest event."""
+    start = _window_start(last_event_at=last_event_at, days=7 * weeks)
+    if start is None:
+        return []
+    rows = (
+        Event.objects.filter(occurred_at__gt=start)
+        .annotate(week=_week("occurred_at"))
+        .values_list("week")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by("week")
+    )
+    return [(_as_date(week), n) for week, n in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewSeries:
+    events_per_day: list[DailyCount]
+    active_per_day: list[tuple[date, int]]
+    active_per_week: list[tuple[date, int]]
+
+
+def overview_series(*, stats: CatalogueStats) -> OverviewSeries:
+    """The overview's three time series, cached per state of the event table.
+
+    Grouping by day and week costs seconds on SQLite with a few hundred thousand events (its
+    date truncation is a Python function called per row), so the series are cached, keyed by
+    the event count, the newest event and the highest event id: any new event changes the key,
+    and the page never shows a stale chart.
+    """
+    newest_pk = Event.objects.aggregate(pk=Max("pk"))["pk"]
+    last = stats.last_event_at
+    key = f"dashboard:overview-series:{stats.events}:{newest_pk}:{last.isoformat() if last else ''}"
+    series = cache.get(key)
+    if series is None:
+        series = OverviewSeries(
+            events_per_day=events_per_day_by_type(last_event_at=last),
+            active_per_day=active_customers_per_day(last_event_at=last),
+            active_per_week=active_customers_per_week(last_event_at=last),
+        )
+        cache.set(key, series, SERIES_CACHE_SECONDS)
+    return series
+
+
+def index_build_current() -> IndexBuild | None:
+    """The newest READY vector index build (the one searches use)."""
+    return (
+        IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
+    )
+
+
+def engine_build_current() -> EngineBuild | None:
+    """The newest READY engine build (the one recommendations use)."""
+    return (
+        EngineBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
+    )
+
+
+def build_age(finished_at: datetime | None, *, now: datetime | None = None) -> timedelta | None:
+    if finished_at is None:
+        return None
+    return (now or timezone.now()) - finished_at
+
+
+def recommendation_coverage(*, logs: int = COVERAGE_LOGS) -> RecommendationCoverage:
+    """How much of the active catalogue the newest ``logs`` served lists showed at least once."""
+    lists = list(
+        RecommendationLog.objects.order_by("-created_at", "-id").values_list(
+            "product_ids", flat=True
+        )[:logs]
+    )
+    served: set[str] = set()
+    for product_ids in lists:
+        served.update(str(pid) for pid in product_ids or ())
+    active = Product.objects.filter(is_active=True)
+    distinct = active.filter(external_id__in=served).count() if served else 0
+    return RecommendationCoverage(
+        logs=len(lists), distinct_products=distinct, active_products=active.count()
+    )
+
+
+def jobs_recent(*, limit: int = 5) -> list[Job]:
+    return list(Job.objects.select_related("triggered_by").order_by("-created_at", "-id")[:limit])
+
+
+def job_running() -> Job | None:
+    """The newest job still queued or running, if any."""
+    return (
+        Job.objects.filter(state__in=[JobState.QUEUED, JobState.RUNNING])
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+# Products ----------------------------------------------------------------------------------
+
+
+def product_filter(
+    *,
+    q: str = "",
+    category: str = "",
+    brand: str = "",
+    active: bool | None = None,
+    embedded: bool | None = None,
+) -> QuerySet[Product]:
+    """Products matching every given filter, by external id. ``q``: id or title contains."""
+    products = Product.objects.order_by("external_id")
+    if q:
+        products = products.filter(Q(title__icontains=q) | Q(external_id__icontains=q))
+    if category:
+        products = products.filter(category=category)
+    if brand:
+        products = products.filter(brand=brand)
+    if active is not None:
+        products = products.filter(is_active=active)
+    if embedded is True:
+        products = products.filter(embedding__isnull=False, embedding_stale=False)
+    elif embedded is False:
+        products = products.filter(Q(embedding__isnull=True) | Q(embedding_stale=True))
+    return products
+
+
+def product_categories() -> list[str]:
+    return list(
+        Product.objects.exclude(category="")
+        .order_by("category")
+        .values_list("category", flat=True)
+        .distinct()
+    )
+
+
+def product_brands() -> list[str]:
+    return list(
+        Product.objects.exclude(brand="")
+        .order_by("brand")
+        .values_list("brand", flat=True)
+        .distinct()
+    )
+
+
+def product_embedding_get(*, product: Product) -> ProductEmbedding | None:
+    return (
+        ProductEmbedding.objects.filter(product=product)
+        .only("model_name", "dimension", "updated_at", "product_id")
+        .first()
+    )
+
+
+def product_event_counts(*, product: Product) -> dict[str, int]:
+    rows = (
+        Event.objects.filter(product=product)
+        .order_by("event_type")
+        .values_list("event_type")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows)
+
+
+# Customers ---------------------------------------------------------------------------------
+
+
+def customer_filter(*, q: str = "") -> QuerySet[Customer]:
+    """Customers whose id contains ``q``, with their event count and last event time."""
+    customers = Customer.objects.order_by("external_id")
+    if q:
+        customers = customers.filter(external_id__icontains=q)
+    return customers
+
+
+def customer_timeline(*, customer: Customer) -> QuerySet[Event]:
+    """The customer's events, newest first, with the product's id and title."""
+    return (
+        Event.objects.filter(customer=customer)
+        .select_related("product")
+        .only(
+            "event_id",
+            "event_type",
+            "occurred_at",
+            "quantity",
+            "value",
+            "search_query",
+            "product__external_id",
+            "product__title",
+            "product__category",
+        )
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def products_by_pk(*, pks: list[int]) -> dict[int, Product]:
+    return Product.objects.in_bulk(pks)

@@ -1,0 +1,58 @@
+"""Reads behind the tuning and evaluation pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db.models import Count, Subquery
+
+from recommender.choices import BuildStatus, JobKind, JobState
+from recommender.models import Customer, EngineBuild, EvaluationRun, Job, RecommendationConfig
+
+
+def customers_most_active(*, limit: int) -> list[Customer]:
+    """The customers with the most events (ties: the older customer first)."""
+    return list(
+        Customer.objects.annotate(n_events=Count("events")).order_by("-n_events", "pk")[:limit]
+    )
+
+
+def customers_by_external_ids(*, external_ids: Sequence[str]) -> dict[str, Customer]:
+    return {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+
+
+def evaluation_run_list(*, limit: int = 200) -> list[EvaluationRun]:
+    """The newest runs, newest first."""
+    return list(
+        EvaluationRun.objects.select_related("created_by", "job").order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def evaluation_job_current() -> Job | None:
+    """The newest evaluate job that is queued or running, if any."""
+    return (
+        Job.objects.filter(kind=JobKind.EVALUATE, state__in=[JobState.QUEUED, JobState.RUNNING])
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def engine_build_serving() -> tuple[EngineBuild | None, int | None]:
+    """The newest READY engine build and the active configuration version, in one query (the
+    serving path asks for both every few seconds)."""
+    active = RecommendationConfig.objects.filter(is_active=True).values("version")[:1]
+    build = (
+        EngineBuild.objects.filter(status=BuildStatus.READY)
+        .annotate(active_version=Subquery(active))
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    if build is None:
+        return None, None
+    return build, build.active_version
+
+
+def evaluation_run_exists(*, version: int) -> bool:
+    return EvaluationRun.objects.filter(config_version=version).exists()

@@ -1,0 +1,146 @@
+"""What the dashboard's inspector shows: why a customer gets their list, and a product's
+neighbours.
+
+The lists are the very ones the API serves (``customer_recommendations``, ``similar_products``),
+but a merchandiser looking at them is not a shopper being served: they run inside a transaction
+that is rolled back, so no :class:`RecommendationLog` row is left behind (click attribution and
+the overview's recommendation coverage count real traffic only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from recommender.ml.engine import Explanation
+from recommender.models import Customer, Product
+from recommender.selectors.recommendations import customer_recent_events
+
+from .recommendations import (
+    EngineNotReady,
+    RecommendedProduct,
+    _history,
+    customer_recommendations,
+    serving_engine,
+    similar_products,
+)
+
+
+@contextmanager
+def _not_logged() -> Iterator[None]:
+    """Run a serving call without keeping the log row it writes."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    product: Product | None  # None: deleted since the fit.
+    product_id: int
+    raw: float
+    weighted: float
+    fused: float
+    fused_rank: int
+    in_final: bool
+
+
+@dataclass(frozen=True)
+class InterestRow:
+    share: float
+    examples: tuple[tuple[str, str], ...]  # (event type, product title or search text)
+
+
+@dataclass
+class CustomerInspection:
+    """Everything behind one customer's list; ``ready`` is False when no engine is fitted."""
+
+    ready: bool
+    message: str = ""
+    engine_build: int | None = None
+    config_version: int | None = None
+    final: list[RecommendedProduct] = field(default_factory=list)
+    weights: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, list[SourceRow]] = field(default_factory=dict)
+    candidates: int = 0
+    excluded: list[Product] = field(default_factory=list)
+    top_products: list[tuple[Product, float]] = field(default_factory=list)
+    top_categories: list[tuple[str, float]] = field(default_factory=list)
+    interests: list[InterestRow] = field(default_factory=list)
+
+
+def customer_inspection(
+    *, customer: Customer, k: int = 10, per_source: int = 10
+) -> CustomerInspection:
+    """The customer's final list (with reasons, as the API serves it) and what led to it:
+    each source's candidates with raw and weighted scores, the interests and the exclusions."""
+    try:
+        serving = serving_engine()
+    except EngineNotReady as exc:
+        return CustomerInspection(ready=False, message=str(exc))
+    with _not_logged():
+        final = customer_recommendations(customer=customer, k=k).items
+    history, now = _history(serving, customer_recent_events(customer=customer))
+    explanation: Explanation = serving.engine.explain(history, now=now, per_source=per_source)
+    wanted = {c.product_id for rows in explanation.sources.values() for c in rows}
+    wanted |= {pid for pid, _ in explanation.history_weights}
+    wanted |= set(explanation.excluded)
+    products = Product.objects.in_bulk(list(wanted))
+    in_final = {item.product.pk for item in final}
+    return CustomerInspection(
+        ready=True,
+        engine_build=serving.build_id,
+        config_version=serving.config_version,
+        final=final,
+        weights=explanation.weights,
+        sources={
+            source: [
+                SourceRow(
+                    product=products.get(c.product_id),
+                    product_id=c.product_id,
+                    raw=c.raw,
+                    weighted=c.weighted,
+                    fused=c.fused,
+                    fused_rank=c.fused_rank,
+                    in_final=c.product_id in in_final,
+                )
+                for c in rows
+            ]
+            for source, rows in explanation.sources.items()
+        },
+        candidates=explanation.candidates,
+        excluded=[products[pid] for pid in explanation.excluded if pid in products],
+        top_products=[
+            (products[pid], weight)
+            for pid, weight in explanation.history_weights
+            if pid in products
+        ],
+        top_categories=list(explanation.category_weights),
+        interests=[
+            InterestRow(share=share, examples=examples) for share, examples in explanation.interests
+        ],
+    )
+
+
+@dataclass
+class SimilarLists:
+    semantic: list[RecommendedProduct]
+    behavioural: list[RecommendedProduct] | None  # None: no engine fitted yet.
+    message: str = ""
+
+
+def product_similar_lists(*, product: Product, k: int) -> SimilarLists:
+    """The product's semantic and behavioural neighbours, as the API serves them."""
+    with _not_logged():
+        semantic = similar_products(product=product, k=k, mode="semantic").items
+        try:
+            behavioural: list[RecommendedProduct] | None = similar_products(
+                product=product, k=k, mode="behavioural"
+            ).items
+            message = ""
+        except EngineNotReady as exc:
+            behavioural, message = None, str(exc)
+    return SimilarLists(semantic=semantic, behavioural=behavioural, message=message)

@@ -1,0 +1,624 @@
+"""Tuning: preview a candidate configuration before it is saved.
+
+A preview answers two questions for a candidate :class:`EngineConfig` (and optionally a candidate
+set of merchandising rules):
+
+- **Lists**: what chosen customers get now (the active configuration and rules, exactly the
+  serving path) and what they would get with the candidate, item by item, with the move of each
+  product between the two lists.
+- **Offline metrics**: Recall@10, NDCG@10, coverage@10 and intra-list diversity@10 of the active
+  configuration and of the candidate on a fixed sample of customers (the protocol is below).
+
+Neither refits per preview: the candidate's request-time fields are applied with
+:meth:`HybridEngine.with_config` to the serving engine (lists) and to an engine fitted once on the
+evaluation split (metrics); its fit-time fields keep their fitted values, are reported as pending
+(``pending_fit_fields``) and take effect at the next fit.
+
+Metric protocol (docs/tuning.md): leave-last-out exactly as ``manage.py evaluate`` defines it
+(:func:`recommender.evaluation.protocols.leave_last_out`, customers with at least
+``MIN_ITEMS`` distinct products, every history product masked); the engine is fitted once on that
+training split with the serving build's fit-time configuration; ``SAMPLE_SIZE`` of the held-out
+customers are drawn with ``numpy.random.default_rng(SAMPLE_SEED)`` (all of them when fewer). The
+sample, its histories and the fitted engine are prepared once per engine build (and saved beside
+it for the other processes: :func:`tuning_sample`), so a preview only ranks the sample's
+customers; source scores are cached per combination of the fields that change them, and metrics
+per configuration, so moving a blend weight only re-blends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+from recommender.evaluation import metrics
+from recommender.evaluation.protocols import leave_last_out
+from recommender.ml.collaborative import top_k
+from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine
+from recommender.models import Customer
+from recommender.ranking.diversity import mmr_order
+from recommender.ranking.fusion import blend
+from recommender.ranking.rules import RuleSet
+from recommender.ranking.types import SOURCES
+from recommender.selectors.recommendations import customer_recent_events
+
+from .evaluation import engine_data_load
+from .recommendations import (
+    RecommendedProduct,
+    ServingEngine,
+    _history,
+    _recommend,
+    engine_config_active,
+    serving_engine,
+)
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_K = 10
+SAMPLE_SIZE = 300
+SAMPLE_SEED = 0
+MIN_ITEMS = 3
+METRIC_K = 10
+# (key, label) of the metrics a preview compares, in display order.
+METRICS: tuple[tuple[str, str], ...] = (
+    ("recall@10", "Recall@10"),
+    ("ndcg@10", "NDCG@10"),
+    ("coverage@10", "Coverage@10"),
+    ("ild@10", "Diversity (ILD@10)"),
+)
+# Metrics kept per sample (distinct configurations previewed); the oldest are dropped.
+_METRICS_CACHE = 64
+
+
+# Lists --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewItem:
+    """One product of a before or after list.
+
+    ``moved`` compares the two lists: before position minus after position (positive: moved up
+    in the candidate's list), ``None`` when the product is not in the other list (new in the
+    after list, dropped from the before list).
+    """
+
+    position: int  # 1-based
+    item: RecommendedProduct
+    moved: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPreview:
+    customer: Customer
+    before: list[PreviewItem]
+    after: list[PreviewItem]
+
+    @property
+    def changed(self) -> bool:
+        return [p.item.product.pk for p in self.before] != [p.item.product.pk for p in self.after]
+
+
+def _compare(
+    before: list[RecommendedProduct], after: list[RecommendedProduct]
+) -> tuple[list[PreviewItem], list[PreviewItem]]:
+    at_before = {item.product.pk: i for i, item in enumerate(before, start=1)}
+    at_after = {item.product.pk: i for i, item in enumerate(after, start=1)}
+
+    def moved(pk: int, position: int, other: dict[int, int], *, sign: int) -> int | None:
+        if pk not in other:
+            return None
+        return sign * (other[pk] - position)
+
+    return (
+        [
+            PreviewItem(i, item, moved(item.product.pk, i, at_after, sign=-1))
+            for i, item in enumerate(before, start=1)
+        ],
+        [
+            PreviewItem(i, item, moved(item.product.pk, i, at_before, sign=1))
+            for i, item in enumerate(after, start=1)
+        ],
+    )
+
+
+def _candidate_serving(serving: ServingEngine, config: EngineConfig) -> ServingEngine:
+    engine = serving.engine.with_config(config)
+    return replace(serving, engine=engine, pending_fit_fields=engine.pending_fit_fields)
+
+
+def customer_lists_preview(
+    *,
+    config: EngineConfig,
+    customers: Sequence[Customer],
+    k: int = PREVIEW_K,
+    rules: RuleSet | None = None,
+) -> list[CustomerPreview]:
+    """Each customer's list now (active configuration and rules, as the API serves it) and with
+    ``config`` (and ``rules`` when given; else the active rules). Nothing is logged."""
+    serving = serving_engine()
+    candidate = _candidate_serving(serving, config)
+    out = []
+    for customer in customers:
+        history, now = _history(serving, customer_recent_events(customer=customer))
+        before = _recommend(serving, history, now=now, k=k, category=None, exclude=(), context=())
+        after = _recommend(
+            candidate, history, now=now, k=k, category=None, exclude=(), context=(), rules=rules
+        )
+        before_items, after_items = _compare(before, after)
+        out.append(CustomerPreview(customer=customer, before=before_items, after=after_items))
+    return out
+
+
+# Offline metrics on a sample ----------------------------------------------------------------
+
+
+@dataclass
+class TuningSample:
+    """A fixed leave-last-out sample of one engine build (see the module notes)."""
+
+    build_path: str
+    engine: HybridEngine  # Fitted on the training split with the build's fit-time fields.
+    event_types: tuple[str, ...]
+    histories: list[History]
+    times: list[float]
+    targets: np.ndarray  # Engine row of each customer's held-out product.
+    vectors: np.ndarray
+    has_vector: np.ndarray
+    active: np.ndarray
+    categories: list[str]
+    n_active: int
+    eligible: int  # Held-out customers the sample was drawn from.
+    events: int
+    prepared_seconds: float
+    cache: OrderedDict[str, dict[str, float]] = field(default_factory=OrderedDict)
+    scores: OrderedDict[str, list[_Candidates]] = field(default_factory=OrderedDict)
+
+    @property
+    def customers(self) -> int:
+        return len(self.histories)
+
+
+def _sample_build(
+    data: EngineData, *, fit_config: EngineConfig, build_path: str, size: int, seed: int
+) -> TuningSample:
+    started = time.perf_counter()
+    inter = data.interactions
+    split = leave_last_out(inter, min_items=MIN_ITEMS)
+    held = split.held_out
+    if len(held) > size:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(held), size=size, replace=False))
+        held = [held[i] for i in chosen]
+    # Each sampled customer's training events, in time order (ties: event order).
+    train = np.flatnonzero(split.train)
+    train = train[np.lexsort((train, inter.timestamp[train], inter.user_idx[train]))]
+    users = inter.user_idx[train]
+    histories: list[History] = []
+    for h in held:
+        lo, hi = (
+            np.searchsorted(users, h.user, side="left"),
+            np.searchsorted(users, h.user, "right"),
+        )
+        events = train[lo:hi]
+        histories.append(
+            History(
+                product_ids=data.item_ids[inter.item_idx[events]].tolist(),
+                event_types=[inter.event_types[c] for c in inter.event_code[events]],
+                timestamps=inter.timestamp[events].tolist(),
+            )
+        )
+    train_inter = inter.subset(split.train)
+    train_data = replace(data, interactions=train_inter)
+    now = float(train_inter.timestamp.max()) if len(train_inter) else 0.0
+    engine = HybridEngine(_masked(fit_config, inter.event_types)).fit(train_data, now=now)
+    return TuningSample(
+        build_path=build_path,
+        engine=engine,
+        event_types=tuple(inter.event_types),
+        histories=histories,
+        times=[h.time for h in held],
+        targets=np.array([h.item for h in held], dtype=np.int64),
+        vectors=data.item_vectors,
+        has_vector=np.asarray(data.has_vector, dtype=bool),
+        active=np.asarray(data.item_active, dtype=bool),
+        categories=list(data.item_categories),
+        n_active=int(np.asarray(data.item_active, dtype=bool).sum()),
+        eligible=len(split.held_out),
+        events=len(inter),
+        prepared_seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _masked(config: EngineConfig, event_types: Sequence[str]) -> EngineConfig:
+    """As :func:`recommender.evaluation.protocols.masked_config`: the protocol masks the whole
+    history, so the exclusion policy does not change offline metrics."""
+    return config.replace(exclude_event_types=list(event_types))
+
+
+_sample_lock = threading.Lock()
+_sample: TuningSample | None = None
+_blas: ThreadpoolController | None = None
+_cache_lock = threading.Lock()
+
+
+def tuning_sample(*, size: int = SAMPLE_SIZE, seed: int = SAMPLE_SEED) -> TuningSample:
+    """The metric sample of the serving build, kept until a newer build serves.
+
+    Prepared once per build (loading every event and fitting on the split: about 20 s on the
+    demo data) and saved beside the build's file, so the other web processes, and this one
+    after a restart, load it in a second instead; a file lock lets one process prepare it while
+    the others wait for its files.
+    """
+    global _sample
+    serving = serving_engine()
+    current = _sample
+    if current is not None and current.build_path == serving.path:
+        return current
+    with _sample_lock:
+        current = _sample
+        if current is None or current.build_path != serving.path:
+            files = _SampleFiles.of(serving.path, size=size, seed=seed)
+            with files.locked():
+                current = _sample_load(files, build_path=serving.path)
+                if current is None:
+                    data = engine_data_load(embed_missing=False)
+                    current = _sample_build(
+                        data,
+                        fit_config=serving.engine.fitted_config,
+                        build_path=serving.path,
+                        size=size,
+                        seed=seed,
+                    )
+                    _sample_save(current, files)
+            _sample = current
+            logger.info(
+                "Tuning sample of build %s: %d of %d customers (prepared in %.1f s)",
+                serving.build_id,
+                current.customers,
+                current.eligible,
+                current.prepared_seconds,
+            )
+        return current
+
+
+# The prepared sample on disk: the training-split engine (HybridEngine.save) and the sample's
+# arrays, beside the build's file and named after it; removed once that file is gone.
+_SAMPLE_FORMAT = "recsite-tuning-sample"
+_SAMPLE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class _SampleFiles:
+    engine: Path
+    arrays: Path
+    lock: Path
+
+    @classmethod
+    def of(cls, build_path: str, *, size: int, seed: int) -> _SampleFiles:
+        build = Path(build_path)
+        stem = f"{build.stem}.tuning-{size}-{seed}"
+        return cls(
+            engine=build.with_name(f"{stem}.engine.npz"),
+            arrays=build.with_name(f"{stem}.sample.npz"),
+            lock=build.with_name(f"{stem}.lock"),
+        )
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sample_save(sample: TuningSample, files: _SampleFiles) -> None:
+    """Write the engine, then the arrays (their file's presence means both are complete)."""
+    try:
+        sample.engine.save(files.engine)
+        codes = {name: i for i, name in enumerate(sample.event_types)}
+        lengths = [len(h.product_ids) for h in sample.histories]
+        meta = {
+            "format": _SAMPLE_FORMAT,
+            "version": _SAMPLE_VERSION,
+            "event_types": list(sample.event_types),
+            "categories": sample.categories,
+            "eligible": sample.eligible,
+            "events": sample.events,
+            "n_active": sample.n_active,
+            "prepared_seconds": sample.prepared_seconds,
+        }
+        arrays = {
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            "ids": np.array([p for h in sample.histories for p in h.product_ids], dtype=np.int64),
+            "codes": np.array(
+                [codes[t] for h in sample.histories for t in h.event_types], dtype=np.int16
+            ),
+            "stamps": np.array([t for h in sample.histories for t in h.timestamps]),
+            "times": np.asarray(sample.times, dtype=np.float64),
+            "targets": sample.targets,
+            "vectors": sample.vectors,
+            "has_vector": sample.has_vector,
+            "active": sample.active,
+        }
+        tmp = files.arrays.with_name(files.arrays.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, files.arrays)
+    except OSError:
+        logger.warning("Could not save the tuning sample to %s", files.arrays, exc_info=True)
+    _sample_files_prune(files.arrays.parent)
+
+
+def _sample_load(files: _SampleFiles, *, build_path: str) -> TuningSample | None:
+    if not files.arrays.exists() or not files.engine.exists():
+        return None
+    try:
+        with np.load(files.arrays, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        meta = json.loads(arrays["meta"].tobytes().decode())
+        if meta.get("format") != _SAMPLE_FORMAT or meta.get("version") != _SAMPLE_VERSION:
+            return None
+        engine = HybridEngine.load(files.engine)
+    except (OSError, ValueError, KeyError):
+        logger.warning("Ignoring an unreadable tuning sample at %s", files.arrays, exc_info=True)
+        return None
+    types = meta["event_types"]
+    offsets, ids, codes, stamps = (arrays[k] for k in ("offsets", "ids", "codes", "stamps"))
+    histories = [
+        History(
+            product_ids=ids[lo:hi].tolist(),
+            event_types=[types[c] for c in codes[lo:hi]],
+            timestamps=stamps[lo:hi].tolist(),
+        )
+        for lo, hi in itertools.pairwise(offsets.tolist())
+    ]
+    return TuningSample(
+        build_path=build_path,
+        engine=engine,
+        event_types=tuple(types),
+        histories=histories,
+        times=arrays["times"].tolist(),
+        targets=arrays["targets"],
+        vectors=arrays["vectors"],
+        has_vector=arrays["has_vector"],
+        active=arrays["active"],
+        categories=list(meta["categories"]),
+        n_active=int(meta["n_active"]),
+        eligible=int(meta["eligible"]),
+        events=int(meta["events"]),
+        prepared_seconds=float(meta["prepared_seconds"]),
+    )
+
+
+def _sample_files_prune(directory: Path) -> None:
+    """Remove the sample files of builds whose own file is gone (pruned builds)."""
+    for path in directory.glob("*.tuning-*"):
+        build = path.with_name(path.name.split(".tuning-")[0] + ".npz")
+        if not build.exists():
+            path.unlink(missing_ok=True)
+
+
+def tuning_sample_reset() -> None:
+    """Forget the prepared sample (tests)."""
+    global _sample
+    with _sample_lock:
+        _sample = None
+
+
+# Fields that change a customer's source scores (the rest only change how they are blended).
+_SCORE_FIELDS = (
+    "behaviour_weights",
+    "half_life_days",
+    "n_interests",
+    "cold_collaborative",
+    "new_arrival_days",
+    "candidates_per_source",
+)
+# Score sets kept per sample (one per distinct combination of the fields above).
+_SCORES_CACHE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """One customer's source scores on the union of every source's best allowed products.
+
+    ``rows`` are engine rows, ascending; ``scores[source]`` is that source's raw score per row
+    (in the engine's source order); ``tops[source]`` are positions into ``rows`` of the
+    source's ``candidates_per_source`` best allowed products with a positive score.
+    """
+
+    rows: np.ndarray
+    scores: dict[str, np.ndarray]
+    tops: dict[str, np.ndarray]
+
+
+def _candidates(sample: TuningSample, config: EngineConfig) -> list[_Candidates]:
+    """Every sampled customer's :class:`_Candidates` under ``config``'s score fields, with every
+    source on (the slow part of a ranking: history weights, interests, EASE, cosines)."""
+    key = json.dumps({name: config.to_dict()[name] for name in _SCORE_FIELDS}, sort_keys=True)
+    with _cache_lock:
+        cached = sample.scores.get(key)
+        if cached is not None:
+            sample.scores.move_to_end(key)
+            return cached
+    all_on = dict.fromkeys(SOURCES, 1.0)
+    engine = sample.engine.with_config(
+        _masked(config, sample.event_types).replace(source_weights=all_on)
+    )
+    size = config.candidates_per_source
+    out: list[_Candidates] = []
+    for history in sample.histories:
+        at = sample.times[len(out)]
+        dense = engine.source_scores(history, now=at)
+        # The engine's candidate rule (HybridEngine._fused): active products, the history
+        # masked, each source's best ``candidates_per_source`` with a positive score.
+        allowed = sample.active.copy()
+        allowed[[engine.index_of(pid) for pid in history.product_ids]] = False
+        tops = {
+            source: top_k(np.where(allowed & (scores > 0), scores, -np.inf), size)
+            for source, scores in dense.items()
+        }
+        rows = np.unique(np.concatenate([*tops.values(), np.empty(0, dtype=np.int64)]))
+        out.append(
+            _Candidates(
+                rows=rows,
+                scores={source: scores[rows] for source, scores in dense.items()},
+                tops={source: np.searchsorted(rows, top) for source, top in tops.items()},
+            )
+        )
+    with _cache_lock:
+        sample.scores[key] = out
+        while len(sample.scores) > _SCORES_CACHE:
+            sample.scores.popitem(last=False)
+    return out
+
+
+def _rank(
+    sample: TuningSample, candidates: _Candidates, config: EngineConfig, *, k: int
+) -> np.ndarray:
+    """The top ``k`` rows exactly as :meth:`HybridEngine.rank` orders them, from precomputed
+    scores: candidates of the weighted sources, blend, score order, then diversity."""
+    weights = config.source_weights
+    sources = [s for s in candidates.scores if weights.get(s, 0.0) > 0]
+    if not sources:
+        return np.empty(0, dtype=np.int64)
+    positions = np.unique(np.concatenate([candidates.tops[s] for s in sources]))
+    if not len(positions):
+        return np.empty(0, dtype=np.int64)
+    rows = candidates.rows[positions]
+    total, _ = blend({s: candidates.scores[s][positions] for s in sources}, weights, size=len(rows))
+    order = np.lexsort((np.arange(len(rows)), -total))
+    if config.mmr_lambda >= 1.0 and config.max_per_category is None:
+        return rows[order[:k]]
+    head = order[: min(len(order), max(5 * k, 50))]
+    chosen = mmr_order(
+        total[head],
+        sample.vectors[rows[head]],
+        k=k,
+        lam=config.mmr_lambda,
+        categories=[sample.categories[r] for r in rows[head]],
+        max_per_category=config.max_per_category,
+    )
+    return rows[head][chosen]
+
+
+def sample_metrics(sample: TuningSample, config: EngineConfig) -> dict[str, float]:
+    """Recall@10, NDCG@10, coverage@10 and ILD@10 of ``config`` on ``sample`` (cached).
+
+    Source scores are computed once per combination of the fields that change them
+    (``_SCORE_FIELDS``) and kept, so moving a blend weight or the diversity slider only
+    re-blends (tests check the lists equal :meth:`HybridEngine.rank`'s).
+    """
+    key = config.to_json()
+    with _cache_lock:
+        cached = sample.cache.get(key)
+        if cached is not None:
+            sample.cache.move_to_end(key)
+            return cached
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    k = METRIC_K
+    recall = ndcg = 0.0
+    lists: list[list[int]] = []
+    ild: list[float] = []
+    # One BLAS thread: per-customer products are small, and threads only contend.
+    with _blas.limit(limits=1, user_api="blas"):
+        candidates = _candidates(sample, config)
+        for customer, target in zip(candidates, sample.targets, strict=True):
+            ranked = _rank(sample, customer, config, k=k)
+            rank = metrics.rank_of(ranked, int(target))
+            recall += metrics.recall_at_k(rank, k)
+            ndcg += metrics.ndcg_at_k(rank, k)
+            lists.append(ranked.tolist())
+            top = ranked[sample.has_vector[ranked]]
+            ild.append(metrics.intra_list_diversity(sample.vectors[top]))
+    n = max(sample.customers, 1)
+    values = {
+        f"recall@{k}": round(recall / n, 5),
+        f"ndcg@{k}": round(ndcg / n, 5),
+        f"coverage@{k}": round(metrics.catalogue_coverage(lists, n_items=sample.n_active, k=k), 5),
+        f"ild@{k}": round(float(np.mean(ild)) if ild else 0.0, 5),
+    }
+    with _cache_lock:
+        sample.cache[key] = values
+        while len(sample.cache) > _METRICS_CACHE:
+            sample.cache.popitem(last=False)
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class MetricDelta:
+    key: str
+    label: str
+    active: float
+    candidate: float
+
+    @property
+    def delta(self) -> float:
+        return round(self.candidate - self.active, 5)
+
+
+def metric_deltas(*, config: EngineConfig) -> tuple[list[MetricDelta], TuningSample]:
+    """The active configuration's and ``config``'s metrics on the serving build's sample."""
+    sample = tuning_sample()
+    _, active = engine_config_active()
+    before = sample_metrics(sample, active)
+    after = sample_metrics(sample, config)
+    return [MetricDelta(key, label, before[key], after[key]) for key, label in METRICS], sample
+
+
+# The whole preview --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    active_version: int
+    build_id: int
+    fit_config_version: int
+    customers: list[CustomerPreview]
+    metrics: list[MetricDelta]
+    sample_customers: int
+    eligible_customers: int
+    pending_fit_fields: tuple[str, ...]  # Fit-time fields the candidate changes (next fit).
+    seconds: float
+
+
+def tuning_preview(
+    *,
+    config: EngineConfig,
+    customers: Sequence[Customer],
+    k: int = PREVIEW_K,
+    rules: RuleSet | None = None,
+) -> Preview:
+    """Before/after lists for ``customers`` and the metric deltas of ``config`` (see module)."""
+    started = time.perf_counter()
+    serving = serving_engine()
+    lists = customer_lists_preview(config=config, customers=customers, k=k, rules=rules)
+    deltas, sample = metric_deltas(config=config)
+    return Preview(
+        active_version=serving.config_version,
+        build_id=serving.build_id,
+        fit_config_version=serving.fit_config_version,
+        customers=lists,
+        metrics=deltas,
+        sample_customers=sample.customers,
+        eligible_customers=sample.eligible,
+        pending_fit_fields=serving.engine.fit_time_changes(config),
+        seconds=round(time.perf_counter() - started, 3),
+    )

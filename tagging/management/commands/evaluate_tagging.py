@@ -1,0 +1,102 @@
+"""Offline evaluation of auto-tagging against a ground-truth column of the imported catalogue."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from tagging.evaluation import tagging_evaluate
+
+METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune", "tfidf_lr")
+# Fine-tuning needs the transformer and minutes of CPU: asked for by name only.
+DEFAULT_METHODS = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr")
+LABELS = {
+    "zero_shot": "zero-shot (tag text vs product text)",
+    "zero_shot_raw_cosine": "zero-shot, raw cosine (no standardisation)",
+    "logistic": "supervised: logistic regression on embeddings",
+    "knn": "supervised: kNN on embeddings",
+    "mlp": "supervised: MLP on embeddings",
+    "finetune": "supervised: encoder top layers fine-tuned",
+    "tfidf_lr": "baseline: TF-IDF (word + char n-grams) + LR",
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate zero-shot, supervised-on-embeddings and TF-IDF + LR tagging side by side, "
+        "with a catalogue column (or attribute) as ground truth."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--labels-column",
+            default="category",
+            help="'category' or the name of a product attribute holding the true tag.",
+        )
+        parser.add_argument("--test-size", type=float, default=0.2)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--level",
+            type=int,
+            default=None,
+            help="Keep the first N segments of an a/b label (1: department of department/aisle).",
+        )
+        parser.add_argument(
+            "--methods",
+            default=",".join(DEFAULT_METHODS),
+            help=f"Comma-separated subset of {', '.join(METHODS)}.",
+        )
+        parser.add_argument("--json", dest="json_path", help="Write the full report here.")
+        parser.add_argument(
+            "--vectors-cache",
+            help="An .npz file keeping the product vectors between runs of the same texts.",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        methods = tuple(m.strip() for m in options["methods"].split(",") if m.strip())
+        unknown = set(methods) - set(METHODS)
+        if unknown:
+            raise CommandError(f"--methods: unknown {sorted(unknown)}; choose from {METHODS}")
+        if not 0 < options["test_size"] < 1:
+            raise CommandError("--test-size: must be between 0 and 1")
+        bar = tqdm(desc="embedding", unit="text", disable=options["no_progress"])
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        cache = Path(options["vectors_cache"]) if options["vectors_cache"] else None
+        try:
+            report = tagging_evaluate(
+                labels_column=options["labels_column"],
+                test_size=options["test_size"],
+                seed=options["seed"],
+                level=options["level"],
+                methods=methods,
+                vectors_cache=cache,
+                progress=progress,
+                log=lambda message: self.stderr.write(message),
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
+        split, per_class = report["split"], report["train_examples_per_class"]
+        self.stdout.write(
+            f"{report['dataset']['products']} products, {split['classes']} classes; "
+            f"train {split['train']} (validation {split['validation_within_train']} of them), "
+            f"test {split['test']}; labelled training examples per class: min {per_class['min']}, "
+            f"median {per_class['median']:g}, max {per_class['max']}"
+        )
+        self.stdout.write(f"{'method':<48} {'accuracy':>9} {'macro-F1':>9} {'top-3':>7}")
+        for name, metrics in report["methods"].items():
+            self.stdout.write(
+                f"{LABELS.get(name, name):<48} {metrics['accuracy']:>9.4f} "
+                f"{metrics['macro_f1']:>9.4f} {metrics['top3_accuracy']:>7.4f}"
+            )
+        if options["json_path"]:
+            Path(options["json_path"]).write_text(json.dumps(report, indent=2) + "\n")
+            self.stdout.write(f"Report written to {options['json_path']}")

@@ -1,0 +1,5 @@
+"""Fixtures of the tagging tests."""
+
+from tests.tagging.catalogue import catalogue
+
+__all__ = ["catalogue"]
