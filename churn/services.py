@@ -160,6 +160,10 @@ def churn_model_needs_training(*, horizon: int, now: datetime | None = None) -> 
     build = selectors.churn_model_build_latest()
     if build is None or build.horizon_days != horizon or not Path(build.path).is_file():
         return True
+    try:
+        churn_model_load(build=build)
+    except ValueError:  # An artifact of an earlier model format: train anew.
+        return True
     retrain = int(getattr(settings, "RECSITE_CHURN_RETRAIN_DAYS", RETRAIN_AFTER_DAYS))
     return (now or timezone.now()) - build.trained_at > timedelta(days=retrain)
 

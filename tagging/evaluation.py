@@ -74,6 +74,7 @@ def tagging_evaluate(
     level: int | None = None,
     methods: tuple[str, ...] | None = None,
     vectors_cache: Path | None = None,
+    grids: dict[str, tuple[float, ...]] | None = None,
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -111,6 +112,7 @@ def tagging_evaluate(
         texts=texts, vectors=vectors, targets=targets, labels=names, label_vectors=label_vectors
     )
     kwargs: dict[str, Any] = {} if methods is None else {"methods": methods}
+    kwargs.update(grids or {})
     if methods is not None and "finetune" in methods:
         kwargs["finetune_model_path"] = str(_model_path())
     started = time.perf_counter()

@@ -560,6 +560,8 @@ def evaluate_taggers(
         say(f"zero-shot: {results['zero_shot']}")
 
     def pick(name: str, grid: Sequence[Any], build: Callable[[Any], Any]) -> Any:
+        if len(grid) == 1:
+            return grid[0]  # Nothing to choose: skip the validation fits.
         scores = []
         for value in grid:
             model = build(value).fit(x[sub], y[sub])
@@ -632,13 +634,13 @@ def evaluate_taggers(
     if "tfidf_lr" in methods:
         texts = np.array(data.texts, dtype=object)
         scores = []
-        for value in tfidf_c_grid:
+        for value in tfidf_c_grid if len(tfidf_c_grid) > 1 else ():
             model = tfidf_lr_fit(texts[sub], y[sub], c=value, seed=seed)
             proba = _proba_full(model, texts[val], n_classes)
             accuracy = float((np.argmax(proba, axis=1) == y[val]).mean())
             say(f"tfidf_lr C {value}: validation accuracy {accuracy:.4f}")
             scores.append(accuracy)
-        c = tfidf_c_grid[int(np.argmax(scores))]
+        c = tfidf_c_grid[int(np.argmax(scores))] if scores else tfidf_c_grid[0]
         model = tfidf_lr_fit(texts[train], y[train], c=c, seed=seed)
         chosen["tfidf_lr"] = {"C": c}
         results["tfidf_lr"] = classification_metrics(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -53,8 +53,19 @@ def risk_over_time_chart(history: Sequence[BandCounts]) -> Spec | None:
     return _spec(fig)
 
 
-def roc_chart(backtest: dict[str, Any]) -> Spec | None:
-    """ROC curves of the model and the baselines from a stored backtest."""
+def _curves_chart(
+    backtest: dict[str, Any],
+    *,
+    x: str,
+    y: str,
+    label: Callable[[dict[str, Any]], str],
+    mode: str,
+    diagonal: str,
+    title: str,
+    x_title: str,
+    y_title: str,
+) -> Spec | None:
+    """One line per method from a stored backtest's curves, with the diagonal for reference."""
     methods = backtest.get("methods") or {}
     if not methods:
         return None
@@ -63,56 +74,55 @@ def roc_chart(backtest: dict[str, Any]) -> Spec | None:
         curves = metrics["curves"]
         fig.add_trace(
             go.Scatter(
-                x=curves["roc_fpr"],
-                y=curves["roc_tpr"],
-                mode="lines",
-                name=f"{METHOD_LABELS.get(key, key)} (AUC {metrics['roc_auc']:.3f})",
+                x=curves[x],
+                y=curves[y],
+                mode=mode,
+                name=f"{METHOD_LABELS.get(key, key)} ({label(metrics)})",
                 line={"color": METHOD_COLOURS.get(key)},
             )
         )
     fig.add_trace(
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=diagonal,
                    line={"dash": "dot", "color": "#9e9e9e"})
     )  # fmt: skip
     fig.update_layout(
         height=360,
-        title="ROC: who churned, ranked by each method",
-        xaxis_title="false positive rate",
-        yaxis_title="true positive rate",
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
         legend={"orientation": "h", "y": -0.3},
     )
     return _spec(fig)
+
+
+def roc_chart(backtest: dict[str, Any]) -> Spec | None:
+    """ROC curves of the model and the baselines from a stored backtest."""
+    return _curves_chart(
+        backtest,
+        x="roc_fpr",
+        y="roc_tpr",
+        label=lambda metrics: f"AUC {metrics['roc_auc']:.3f}",
+        mode="lines",
+        diagonal="chance",
+        title="ROC: who churned, ranked by each method",
+        x_title="false positive rate",
+        y_title="true positive rate",
+    )
 
 
 def calibration_chart(backtest: dict[str, Any]) -> Spec | None:
     """Predicted vs observed churn rate per decile of each method's probability."""
-    methods = backtest.get("methods") or {}
-    if not methods:
-        return None
-    fig = go.Figure()
-    for key, metrics in methods.items():
-        curves = metrics["curves"]
-        fig.add_trace(
-            go.Scatter(
-                x=curves["calibration_predicted"],
-                y=curves["calibration_observed"],
-                mode="lines+markers",
-                name=f"{METHOD_LABELS.get(key, key)} (Brier {metrics['brier']:.3f})",
-                line={"color": METHOD_COLOURS.get(key)},
-            )
-        )
-    fig.add_trace(
-        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect",
-                   line={"dash": "dot", "color": "#9e9e9e"})
-    )  # fmt: skip
-    fig.update_layout(
-        height=360,
+    return _curves_chart(
+        backtest,
+        x="calibration_predicted",
+        y="calibration_observed",
+        label=lambda metrics: f"Brier {metrics['brier']:.3f}",
+        mode="lines+markers",
+        diagonal="perfect",
         title="Calibration: predicted vs observed churn",
-        xaxis_title="predicted probability (decile mean)",
-        yaxis_title="observed churn rate",
-        legend={"orientation": "h", "y": -0.3},
+        x_title="predicted probability (decile mean)",
+        y_title="observed churn rate",
     )
-    return _spec(fig)
 
 
 def sparkline(scores: Sequence[ChurnScore]) -> Spec | None:

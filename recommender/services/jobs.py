@@ -238,6 +238,42 @@ def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job
     return job
 
 
+class JobFailed(Exception):
+    """A job ended in failure (or not at all); the message names the job and its error."""
+
+
+def job_run_or_follow(
+    *,
+    job: Job,
+    name: str,
+    enqueue: Callable[[], Any] | None = None,
+    echo: Progress | None = None,
+    poll_seconds: float = 0.5,
+) -> Job:
+    """Run ``job`` in this process, or, with ``enqueue`` (a callable that sends it to the
+    workers), enqueue it once the current transaction commits and follow its progress.
+
+    The commands' shared path: ``echo`` receives the overall progress (0..1) for a progress bar.
+    Raises :class:`JobFailed` ("<name> job <id> failed: <error>") unless the job succeeded.
+    """
+    try:
+        if enqueue is not None:
+            transaction.on_commit(enqueue)
+            while job.state in (JobState.QUEUED, JobState.RUNNING):
+                time.sleep(poll_seconds)
+                job.refresh_from_db()
+                if echo is not None:
+                    echo(job.progress / 100)
+        else:
+            job = job_run(job_id=job.pk, echo=echo)
+    except Exception as exc:
+        job.refresh_from_db()
+        raise JobFailed(f"{name} job {job.pk} failed: {job.error or exc}") from exc
+    if job.state != JobState.SUCCEEDED:
+        raise JobFailed(f"{name} job {job.pk} {job.state}: {job.error}")
+    return job
+
+
 def job_run(*, job_id: int, echo: Progress | None = None) -> Job:
     """Run every step of a job in this process (commands, eager mode)."""
     job = Job.objects.get(pk=job_id)

@@ -189,6 +189,17 @@ def test_training_snapshots_end_their_label_windows_by_the_label_end():
     assert max(plan.cutoffs) + plan.train_horizon == 300.0
 
 
+def test_extra_tasks_use_shorter_windows_on_newer_snapshots_ending_by_the_label_end():
+    log = _synthetic_log()
+    plan = training_plan(log, label_end=300.0, horizon=60.0, config=TrainingConfig())
+    # 3/4, 1/2 and 1/4 of 60 days, 14 days apart, newer than the main task's newest (240)
+    assert plan.extra == (
+        (45.0, (255.0, 241.0)),
+        (30.0, (270.0, 256.0, 242.0)),
+        (15.0, (285.0, 271.0, 257.0, 243.0)),
+    )
+
+
 def test_a_short_history_shortens_the_training_horizon():
     # Given 130 days of events before the label end, 60 needed as history and 3 snapshots 14
     # days apart: 130 - 60 - 28 = 42 days of label window fit, not 90

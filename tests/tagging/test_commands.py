@@ -56,6 +56,8 @@ def test_evaluate_tagging_writes_every_method_and_the_examples_per_class(db, tmp
         "--test-size=0.2",
         "--seed=0",
         "--methods=zero_shot,logistic,knn,tfidf_lr",
+        "--c-grid=4",
+        "--k-grid=3,5",
         f"--json={report_path}",
         "--no-progress",
         stdout=out,
@@ -71,6 +73,8 @@ def test_evaluate_tagging_writes_every_method_and_the_examples_per_class(db, tmp
         "zero_shot_raw_cosine",
     ]
     assert report["methods"]["logistic"]["accuracy"] == 1.0
+    assert report["hyperparameters"]["logistic"] == {"C": 4.0}
+    assert report["hyperparameters"]["knn"]["k"] in (3, 5)
     assert report["methods"]["zero_shot"]["accuracy"] == 1.0
     assert report["split"] | {"validation_within_train": None} == {
         "train": 24,
@@ -116,3 +120,8 @@ def test_evaluate_tagging_without_labels_fails_clearly(db):
 
     with pytest.raises(CommandError, match="no active product has a value in the label column"):
         call_command("evaluate_tagging", "--no-progress", stdout=StringIO(), stderr=StringIO())
+
+
+def test_evaluate_tagging_refuses_a_grid_that_is_not_numbers(db):
+    with pytest.raises(CommandError, match="--c-grid: expected numbers"):
+        call_command("evaluate_tagging", "--c-grid=ten", stdout=StringIO(), stderr=StringIO())

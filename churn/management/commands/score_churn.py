@@ -1,18 +1,14 @@
 """Score every customer's churn risk now (training first when needed), with a progress bar."""
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from tqdm import tqdm
 
 from churn.services import churn_job_create
 from churn.tasks import churn_job_run
-from recommender.choices import JobState
-from recommender.models import Job
-from recommender.services.jobs import job_run
+from recommender.services.jobs import JobFailed, job_run_or_follow
 
 
 def _moment(text: str) -> datetime:
@@ -47,16 +43,16 @@ class Command(BaseCommand):
                 bar.update(max(0, round(fraction * 100) - bar.n))
 
             try:
-                if options["background"]:
-                    transaction.on_commit(lambda: churn_job_run.delay(job_id=job.pk))
-                    job = self._follow(job, echo)
-                else:
-                    job = job_run(job_id=job.pk, echo=echo)
-            except Exception as exc:
-                job.refresh_from_db()
-                raise CommandError(f"churn job {job.pk} failed: {job.error or exc}") from exc
-        if job.state != JobState.SUCCEEDED:
-            raise CommandError(f"churn job {job.pk} {job.state}: {job.error}")
+                job = job_run_or_follow(
+                    job=job,
+                    name="churn",
+                    enqueue=(lambda: churn_job_run.delay(job_id=job.pk))
+                    if options["background"]
+                    else None,
+                    echo=echo,
+                )
+            except JobFailed as exc:
+                raise CommandError(str(exc)) from exc
         train, score = job.counts["train"], job.counts["score"]
         trained = "trained" if train["trained"] else "reused"
         self.stdout.write(
@@ -64,10 +60,3 @@ class Command(BaseCommand):
             f"scored as of {score['as_of']} in {score['seconds']:.1f} s: "
             + ", ".join(f"{n:,} {band}" for band, n in score["bands"].items())
         )
-
-    def _follow(self, job: Job, echo: Any) -> Job:
-        while job.state in (JobState.QUEUED, JobState.RUNNING):
-            time.sleep(0.5)
-            job.refresh_from_db()
-            echo(job.progress / 100)
-        return job

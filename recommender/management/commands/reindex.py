@@ -1,17 +1,14 @@
 """Embed new and changed products, then build, check and publish a new vector index."""
 
-import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from tqdm import tqdm
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Job
+from recommender.choices import JobKind
 from recommender.services.embeddings import get_embedder
 from recommender.services.index import index_build_latest_ready, index_is_current
-from recommender.services.jobs import job_create, job_run
+from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
 from recommender.tasks import reindex_signature
 
 
@@ -55,18 +52,18 @@ class Command(BaseCommand):
             bar.update(round(fraction * 100, 1) - bar.n)
 
         try:
-            if options["background"]:
-                transaction.on_commit(lambda: reindex_signature(job_id=job.pk).apply_async())
-                job = self._follow(job, echo)
-            else:
-                job = job_run(job_id=job.pk, echo=echo)
-        except Exception as exc:
-            job.refresh_from_db()
-            raise CommandError(f"reindex job {job.pk} failed: {job.error or exc}") from exc
+            job = job_run_or_follow(
+                job=job,
+                name="reindex",
+                enqueue=(lambda: reindex_signature(job_id=job.pk).apply_async())
+                if options["background"]
+                else None,
+                echo=echo,
+            )
+        except JobFailed as exc:
+            raise CommandError(str(exc)) from exc
         finally:
             bar.close()
-        if job.state != JobState.SUCCEEDED:
-            raise CommandError(f"reindex job {job.pk} {job.state}: {job.error}")
         embed, build = job.counts["embed"], job.counts["build"]
         self.stdout.write(
             f"Embedded {embed['embedded']} products ({embed['unchanged']} unchanged) in "
@@ -75,10 +72,3 @@ class Command(BaseCommand):
             f"{build['dimension']}, self-check recall@10 {build['self_check_recall']:.4f}, "
             f"built in {build['seconds']:.1f} s."
         )
-
-    def _follow(self, job: Job, echo: Any) -> Job:
-        while job.state in (JobState.QUEUED, JobState.RUNNING):
-            time.sleep(0.5)
-            job.refresh_from_db()
-            echo(job.progress / 100)
-        return job

@@ -1,14 +1,11 @@
 """Fit the recommendation engine on every product and event and publish the build."""
 
-import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Job
-from recommender.services.jobs import job_create, job_run
+from recommender.choices import JobKind
+from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
 from recommender.tasks import engine_train
 
 
@@ -28,16 +25,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         job = job_create(kind=JobKind.TRAIN, params={"source": "manage.py train"})
         try:
-            if options["background"]:
-                transaction.on_commit(lambda: engine_train.delay(job_id=job.pk))
-                job = self._follow(job)
-            else:
-                job = job_run(job_id=job.pk)
-        except Exception as exc:
-            job.refresh_from_db()
-            raise CommandError(f"train job {job.pk} failed: {job.error or exc}") from exc
-        if job.state != JobState.SUCCEEDED:
-            raise CommandError(f"train job {job.pk} {job.state}: {job.error}")
+            job = job_run_or_follow(
+                job=job,
+                name="train",
+                enqueue=(lambda: engine_train.delay(job_id=job.pk))
+                if options["background"]
+                else None,
+            )
+        except JobFailed as exc:
+            raise CommandError(str(exc)) from exc
         fit = job.counts["fit"]
         self.stdout.write(
             f"Engine build {fit['engine_build']}: {fit['items']} products, {fit['customers']} "
@@ -45,9 +41,3 @@ class Command(BaseCommand):
             f"fitted in {fit['seconds']:.1f} s; tuning sample of "
             f"{job.counts['tuning-sample']['tuning_sample_customers']} customers prepared."
         )
-
-    def _follow(self, job: Job) -> Job:
-        while job.state in (JobState.QUEUED, JobState.RUNNING):
-            time.sleep(0.5)
-            job.refresh_from_db()
-        return job

@@ -48,6 +48,13 @@ class Command(BaseCommand):
             default=",".join(DEFAULT_METHODS),
             help=f"Comma-separated subset of {', '.join(METHODS)}.",
         )
+        parser.add_argument(
+            "--c-grid",
+            help="Comma-separated C values of the logistic regression on embeddings, chosen on "
+            "the validation split (one value: no choice, no validation fits).",
+        )
+        parser.add_argument("--tfidf-c-grid", help="The same for the TF-IDF + LR baseline.")
+        parser.add_argument("--k-grid", help="Comma-separated k values of the kNN.")
         parser.add_argument("--json", dest="json_path", help="Write the full report here.")
         parser.add_argument(
             "--vectors-cache",
@@ -69,6 +76,17 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         cache = Path(options["vectors_cache"]) if options["vectors_cache"] else None
+        grids: dict[str, tuple[float, ...]] = {}
+        for option, name, kind in (
+            ("c_grid", "c_grid", float),
+            ("tfidf_c_grid", "tfidf_c_grid", float),
+            ("k_grid", "k_grid", int),
+        ):
+            if options[option]:
+                try:
+                    grids[name] = tuple(kind(v) for v in options[option].split(","))
+                except ValueError:
+                    raise CommandError(f"--{option.replace('_', '-')}: expected numbers") from None
         try:
             report = tagging_evaluate(
                 labels_column=options["labels_column"],
@@ -77,6 +95,7 @@ class Command(BaseCommand):
                 level=options["level"],
                 methods=methods,
                 vectors_cache=cache,
+                grids=grids,
                 progress=progress,
                 log=lambda message: self.stderr.write(message),
             )
