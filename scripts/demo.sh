@@ -54,6 +54,9 @@ say "Fitting the recommendation engine"
 manage train
 say "Offline evaluation of the active configuration on 1,000 customers (once per version)"
 manage evaluate --sample 1000 --k 10,20 --no-embed --if-missing
+say "Auto-tagging the catalogue against the demo vocabulary (suggestions await review)"
+manage import_tags data/demo/tags.csv
+manage tag_products --only-new
 say "Training the churn model and scoring every customer"
 manage score_churn
 

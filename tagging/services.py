@@ -292,8 +292,9 @@ def tagging_run(
     """Score active products against the leaf tags and store the suggestions as pending.
 
     ``only_new``: only products whose vector changed since the last successful tagging job
-    started (new or edited products), and products never tagged. Decided rows are never
-    touched; pending rows of a scored product that are no longer suggested are removed.
+    started (new or edited products); every product when no job succeeded yet. Decided rows
+    are never touched; pending rows of a scored product that are no longer suggested are
+    removed.
     """
     started = time.perf_counter()
     counts = TaggingCounts()
@@ -309,20 +310,16 @@ def tagging_run(
     score = _build_taggers(tags, ids, vectors, counts, seed)
     winner = getattr(score, "winner", np.zeros(len(tags), dtype=bool))
     todo: np.ndarray = np.arange(len(ids))
-    if only_new:
-        since = _last_tagging_started_at()
-        changed: set[int] = set()
-        if since is not None:
-            changed = set(
-                ProductEmbedding.objects.filter(updated_at__gte=since).values_list(
-                    "product_id", flat=True
-                )
+    since = _last_tagging_started_at() if only_new else None
+    if since is not None:
+        # New products and edited ones got their vector after the last run started; a product
+        # scored then and left without a suggestion is not scored again until it changes.
+        changed = set(
+            ProductEmbedding.objects.filter(updated_at__gte=since).values_list(
+                "product_id", flat=True
             )
-        tagged = set(ProductTag.objects.values_list("product_id", flat=True).distinct())
-        todo = np.array(
-            [i for i, pk in enumerate(ids) if int(pk) in changed or int(pk) not in tagged],
-            dtype=np.int64,
         )
+        todo = np.array([i for i, pk in enumerate(ids) if int(pk) in changed], dtype=np.int64)
     counts.products = len(todo)
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]

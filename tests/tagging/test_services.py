@@ -146,7 +146,7 @@ def test_a_rerun_drops_pending_suggestions_it_no_longer_makes(catalogue):
     assert _pending(catalogue["p-tea-1"]) == ["kitchen/teapots"]
 
 
-def test_only_new_scores_products_never_tagged_and_products_changed_since(catalogue):
+def test_only_new_scores_only_products_embedded_since_the_last_run(catalogue):
     job_run(job_id=job_create(kind=JobKind.TAG, params={}).pk)
     fresh = Product.objects.create(external_id="p-new", title="Vanilla yogurt")
     product_embeddings_refresh()

@@ -1,15 +1,12 @@
 """Auto-tag products: embed new and changed ones, score them against the tag vocabulary."""
 
-import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 from tqdm import tqdm
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Job
-from recommender.services.jobs import job_create, job_run
+from recommender.choices import JobKind
+from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
 from tagging.services import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from tagging.tasks import tag_job_run
 
@@ -61,18 +58,18 @@ class Command(BaseCommand):
             bar.update(round(fraction * 100, 1) - bar.n)
 
         try:
-            if options["background"]:
-                transaction.on_commit(lambda: tag_job_run.delay(job_id=job.pk))
-                job = self._follow(job, echo)
-            else:
-                job = job_run(job_id=job.pk, echo=echo)
-        except Exception as exc:
-            job.refresh_from_db()
-            raise CommandError(f"tagging job {job.pk} failed: {job.error or exc}") from exc
+            job = job_run_or_follow(
+                job=job,
+                name="tagging",
+                enqueue=(lambda: tag_job_run.delay(job_id=job.pk))
+                if options["background"]
+                else None,
+                echo=echo,
+            )
+        except JobFailed as exc:
+            raise CommandError(str(exc)) from exc
         finally:
             bar.close()
-        if job.state != JobState.SUCCEEDED:
-            raise CommandError(f"tagging job {job.pk} {job.state}: {job.error}")
         embed, tag = job.counts["embed"], job.counts["tag"]
         self.stdout.write(
             f"Embedded {embed['embedded']} products in {embed['seconds']:.1f} s.\n"
@@ -83,10 +80,3 @@ class Command(BaseCommand):
         )
         if tag["seconds"] > 0 and tag["products"]:
             self.stdout.write(f"Throughput: {tag['products'] / tag['seconds']:.0f} products/s.")
-
-    def _follow(self, job: Job, echo: Any) -> Job:
-        while job.state in (JobState.QUEUED, JobState.RUNNING):
-            time.sleep(0.5)
-            job.refresh_from_db()
-            echo(job.progress / 100)
-        return job
