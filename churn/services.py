@@ -40,22 +40,18 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[float], None]
 
-# Overridable in settings; the defaults are documented in docs/churn.md.
-HORIZON_DAYS = 90
-HIGH_RISK = 0.7
-MEDIUM_RISK = 0.4
-RETRAIN_AFTER_DAYS = 7
+# Horizon, risk bands, retraining age and the model folder are settings (RECSITE_CHURN_*).
 DRIVERS = 3
 _CHUNK = 2_000
 
 
 def horizon_days() -> int:
-    return int(getattr(settings, "RECSITE_CHURN_HORIZON_DAYS", HORIZON_DAYS))
+    return int(settings.RECSITE_CHURN_HORIZON_DAYS)
 
 
 def band_for(score: float) -> str:
-    high = float(getattr(settings, "RECSITE_CHURN_HIGH_RISK", HIGH_RISK))
-    medium = float(getattr(settings, "RECSITE_CHURN_MEDIUM_RISK", MEDIUM_RISK))
+    high = float(settings.RECSITE_CHURN_HIGH_RISK)
+    medium = float(settings.RECSITE_CHURN_MEDIUM_RISK)
     if score >= high:
         return RiskBand.HIGH
     if score >= medium:
@@ -75,7 +71,7 @@ def churn_clock() -> datetime:
 
 
 def _artifact_dir() -> Path:
-    return Path(getattr(settings, "RECSITE_CHURN_DIR", Path(settings.RECSITE_VAR_DIR) / "churn"))
+    return Path(settings.RECSITE_CHURN_DIR)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -164,7 +160,7 @@ def churn_model_needs_training(*, horizon: int, now: datetime | None = None) -> 
         churn_model_load(build=build)
     except ValueError:  # An artifact of an earlier model format: train anew.
         return True
-    retrain = int(getattr(settings, "RECSITE_CHURN_RETRAIN_DAYS", RETRAIN_AFTER_DAYS))
+    retrain = int(settings.RECSITE_CHURN_RETRAIN_DAYS)
     return (now or timezone.now()) - build.trained_at > timedelta(days=retrain)
 
 

@@ -6,6 +6,7 @@ Time series are anchored on the newest event, not on today: a shop whose data st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -154,22 +155,26 @@ def events_per_day_by_type(
     return [DailyCount(day=_as_date(day), key=kind, count=n) for day, kind, n in rows]
 
 
+def _active_customers(
+    *, start: datetime, bucket: Callable[[str], Combinable]
+) -> list[tuple[date, int]]:
+    rows = (
+        Event.objects.filter(occurred_at__gt=start)
+        .annotate(bucket=bucket("occurred_at"))
+        .values_list("bucket")
+        .annotate(n=Count("customer_id", distinct=True))
+        .order_by("bucket")
+    )
+    return [(_as_date(start_of_bucket), n) for start_of_bucket, n in rows]
+
+
 def active_customers_per_day(
     *, last_event_at: datetime | None, days: int = CHART_DAYS
 ) -> list[tuple[date, int]]:
     """Distinct customers with at least one event, per day, over the ``days`` before the
     newest event."""
     start = _window_start(last_event_at=last_event_at, days=days)
-    if start is None:
-        return []
-    rows = (
-        Event.objects.filter(occurred_at__gt=start)
-        .annotate(day=_day("occurred_at"))
-        .values_list("day")
-        .annotate(n=Count("customer_id", distinct=True))
-        .order_by("day")
-    )
-    return [(_as_date(day), n) for day, n in rows]
+    return [] if start is None else _active_customers(start=start, bucket=_day)
 
 
 def active_customers_per_week(
@@ -178,16 +183,7 @@ def active_customers_per_week(
     """Distinct customers with at least one event, per week (Monday), over the ``weeks`` before
     the newest event."""
     start = _window_start(last_event_at=last_event_at, days=7 * weeks)
-    if start is None:
-        return []
-    rows = (
-        Event.objects.filter(occurred_at__gt=start)
-        .annotate(week=_week("occurred_at"))
-        .values_list("week")
-        .annotate(n=Count("customer_id", distinct=True))
-        .order_by("week")
-    )
-    return [(_as_date(week), n) for week, n in rows]
+    return [] if start is None else _active_customers(start=start, bucket=_week)
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,3 +278,12 @@ RECSITE_INDEX_REFRESH_SECONDS = env.float("RECSITE_INDEX_REFRESH_SECONDS", defau
 RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)
 # How often a serving process checks whether a merchandising rule changed (docs/merchandising.md).
 RECSITE_RULES_REFRESH_SECONDS = env.float("RECSITE_RULES_REFRESH_SECONDS", default=5.0)
+
+# Churn (docs/churn.md) --------------------------------------------------------------------
+# Label: no purchase within this many days; bands by calibrated probability; the scoring job
+# retrains when the newest model is older than RECSITE_CHURN_RETRAIN_DAYS.
+RECSITE_CHURN_HORIZON_DAYS = env.int("RECSITE_CHURN_HORIZON_DAYS", default=90)
+RECSITE_CHURN_HIGH_RISK = env.float("RECSITE_CHURN_HIGH_RISK", default=0.7)
+RECSITE_CHURN_MEDIUM_RISK = env.float("RECSITE_CHURN_MEDIUM_RISK", default=0.4)
+RECSITE_CHURN_RETRAIN_DAYS = env.int("RECSITE_CHURN_RETRAIN_DAYS", default=7)
+RECSITE_CHURN_DIR = Path(env.str("RECSITE_CHURN_DIR", default=str(VAR_DIR / "churn")))
