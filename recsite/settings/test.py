@@ -24,10 +24,6 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not pytest-django's in-memory default, so a live worker process can share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
-else:
-    # The browser tests' live server answers in a thread of its own; with persistent
-    # connections that thread still held one when the test database was dropped at the end.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # Whitenoise warns about a missing folder.
 WHITENOISE_USE_FINDERS = True
