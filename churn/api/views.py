@@ -16,8 +16,7 @@ from churn import selectors, services
 from churn.models import ChurnScore, RiskBand
 from churn.tasks import churn_job_run
 from recommender.api import serializers as s
-from recommender.models import Customer
-from recommender.selectors.catalog import customer_get
+from recommender.api.lookups import customer_or_404
 
 MAX_LIMIT = 500
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown or unscored customer.")
@@ -54,13 +53,6 @@ class ChurnScoreOutputSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField()
 
 
-def _customer_or_404(customer_id: str) -> Customer:
-    customer = customer_get(external_id=customer_id)
-    if customer is None:
-        raise NotFound(f"Customer '{customer_id}' not found.")
-    return customer
-
-
 class CustomerChurnApi(APIView):
     """A customer's latest churn score, its band and the features that drive it."""
 
@@ -74,7 +66,7 @@ class CustomerChurnApi(APIView):
         responses={200: ChurnScoreOutputSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
-        customer = _customer_or_404(customer_id)
+        customer = customer_or_404(customer_id)
         score = selectors.churn_score_latest(customer=customer)
         if score is None:
             raise NotFound(
@@ -177,7 +169,7 @@ class CustomerWinBackApi(APIView):
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        customer = _customer_or_404(customer_id)
+        customer = customer_or_404(customer_id)
         result = services.winback_list(customer=customer, k=params.validated_data["k"])
         body = {
             "customer_id": customer.external_id,

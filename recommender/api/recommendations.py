@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,9 +20,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
 from recommender.api import serializers as s
+from recommender.api.lookups import customer_or_404, product_or_404
 from recommender.choices import JobKind
 from recommender.models import Product
-from recommender.selectors.catalog import customer_get, product_get
 from recommender.services import recommendations as service
 from recommender.services.ingestion import product_pk_map
 from recommender.services.jobs import job_create
@@ -158,13 +157,6 @@ def _pks(external_ids: list[str]) -> list[int]:
     return [known[pid] for pid in dict.fromkeys(external_ids) if pid in known]
 
 
-def _product_or_404(product_id: str) -> Product:
-    product = product_get(external_id=product_id)
-    if product is None:
-        raise NotFound(f"Product '{product_id}' not found.")
-    return product
-
-
 _PRODUCT_ID = OpenApiParameter("product_id", str, OpenApiParameter.PATH, description="Product id.")
 
 
@@ -216,9 +208,7 @@ class CustomerRecommendationsApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        customer = customer_get(external_id=customer_id)
-        if customer is None:
-            raise NotFound(f"Customer '{customer_id}' not found.")
+        customer = customer_or_404(customer_id)
         result = serve(
             service.customer_recommendations,
             customer=customer,
@@ -347,7 +337,7 @@ class ProductBoughtTogetherApi(APIView):
     def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        product = _product_or_404(product_id)
+        product = product_or_404(product_id)
         result = serve(service.bought_together, product=product, k=params.validated_data["k"])
         return render(ProductRecommendationOutputSerializer, result, product_id=product_id)
 

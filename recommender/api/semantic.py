@@ -5,7 +5,6 @@ from typing import Any
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,9 +13,9 @@ from rest_framework.views import APIView
 from accounts.permissions import HasReadScope, IsAdminRole
 from recommender.api import recommendations
 from recommender.api import serializers as s
+from recommender.api.lookups import product_or_404
 from recommender.choices import JobKind
 from recommender.models import Product
-from recommender.selectors.catalog import product_get
 from recommender.services.jobs import job_create
 from recommender.services.recommendations import similar_products
 from recommender.services.search import product_search
@@ -112,9 +111,7 @@ class ProductSimilarApi(APIView):
     def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        product = product_get(external_id=product_id)
-        if product is None:
-            raise NotFound(f"Product '{product_id}' not found.")
+        product = product_or_404(product_id)
         mode = params.validated_data["mode"]
         result = recommendations.serve(
             similar_products, product=product, k=params.validated_data["k"], mode=mode

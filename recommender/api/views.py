@@ -23,6 +23,7 @@ from accounts.permissions import HasIngestScope, HasReadScope, IsAdminRole, Read
 from recommender.api import serializers as s
 from recommender.api.errors import InvalidRequest, error_entry, summary
 from recommender.api.filters import CustomerFilter, EventFilter, JobFilter, ProductFilter
+from recommender.api.lookups import customer_or_404, product_or_404
 from recommender.api.pagination import EventCursorPagination
 from recommender.api.parsers import BoundedJSONParser
 from recommender.ingestion.records import (
@@ -37,12 +38,10 @@ from recommender.ingestion.records import (
 from recommender.models import Customer, Job, Product
 from recommender.selectors.catalog import (
     customer_event_counts,
-    customer_get,
     customer_list,
     event_list,
     job_get,
     job_list,
-    product_get,
     product_list,
 )
 from recommender.services.ingestion import (
@@ -245,11 +244,7 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
         return product_list()
 
     def get_object(self) -> Product:
-        external_id = self.kwargs[self.lookup_url_kwarg]
-        product = product_get(external_id=external_id)
-        if product is None:
-            raise NotFound(f"Product '{external_id}' not found.")
-        return product
+        return product_or_404(self.kwargs[self.lookup_url_kwarg])
 
     @extend_schema(summary="List products")
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -281,11 +276,7 @@ class CustomerViewSet(
         return customer_list()
 
     def get_object(self) -> Customer:
-        external_id = self.kwargs[self.lookup_url_kwarg]
-        customer = customer_get(external_id=external_id)
-        if customer is None:
-            raise NotFound(f"Customer '{external_id}' not found.")
-        return customer
+        return customer_or_404(self.kwargs[self.lookup_url_kwarg])
 
     @extend_schema(summary="List customers")
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -6,7 +6,6 @@ from typing import Any
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,9 +14,9 @@ from rest_framework.views import APIView
 from accounts.permissions import HasReadScope, IsAdminRole
 from recommender.api import serializers as s
 from recommender.api.errors import InvalidRequest, error_entry
+from recommender.api.lookups import customer_or_404, product_or_404
 from recommender.api.pagination import DefaultPagination
 from recommender.choices import JobKind
-from recommender.selectors.catalog import customer_get, product_get
 from recommender.services.jobs import job_create
 from tagging.models import ProductTagStatus
 from tagging.selectors import customer_interest_tags, product_tag_list, suggestion_queue, tag_get
@@ -136,9 +135,7 @@ class ProductTagsApi(APIView):
         responses={200: ProductTagOutputSerializer(many=True), 404: _NOT_FOUND},
     )
     def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
-        product = product_get(external_id=product_id)
-        if product is None:
-            raise NotFound(f"Product '{product_id}' not found.")
+        product = product_or_404(product_id)
         rows = product_tag_list(product=product)
         return Response(ProductTagOutputSerializer(rows, many=True).data)
 
@@ -258,9 +255,7 @@ class CustomerInterestsApi(APIView):
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        customer = customer_get(external_id=customer_id)
-        if customer is None:
-            raise NotFound(f"Customer '{customer_id}' not found.")
+        customer = customer_or_404(customer_id)
         interests = customer_interest_tags(customer=customer, limit=params.validated_data["k"])
         body = {
             "customer_id": customer_id,
