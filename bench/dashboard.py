@@ -1,0 +1,109 @@
+"""Dashboard response times on an imported, fitted database (the demo's, for instance).
+
+    DATABASE_URL=sqlite:///$PWD/var/recsite.sqlite3 .venv/bin/python bench/dashboard.py [--repeat 5]
+
+Signs in as a throwaway admin through Django's test client (no HTTP server, so this is the
+time of the view itself) and prints, per page, the first and the median of the following
+``--repeat`` answers; then the tuning preview: the active configuration, and a blend-weight
+change and a diversity-λ change, each answered ``--repeat`` times with alternating values.
+The first preview after a fit prepares the metric sample (``manage.py train`` does that in the
+train job already). Uses the newest customer and product with events for the detail pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "recsite.settings.base")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def timed(call) -> float:
+    started = time.perf_counter()
+    response = call()
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        sys.exit(f"{response.request['PATH_INFO']}: HTTP {response.status_code}")
+    return elapsed * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test import Client
+
+    from accounts.roles import Role
+    from accounts.services import user_create_with_role
+    from recommender.dashboard.tuning import TuningForm
+    from recommender.models import Event
+    from recommender.services.recommendations import engine_config_active
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username="bench-dashboard").first()
+    if user is None:
+        user = user_create_with_role(
+            username="bench-dashboard", password=os.urandom(16).hex(), role=Role.ADMIN
+        )
+    client = Client()
+    client.force_login(user)
+    newest = Event.objects.filter(product__isnull=False).select_related("customer", "product")
+    event = newest.order_by("-occurred_at").first()
+    if event is None:
+        sys.exit("no events: import and fit first (./scripts/demo.sh --no-serve)")
+    pages = [
+        "/dashboard/",
+        "/dashboard/products/",
+        "/dashboard/products/?search=red+heart+candle",
+        f"/dashboard/products/{event.product.external_id}/",
+        "/dashboard/customers/",
+        f"/dashboard/customers/{event.customer.external_id}/",
+        "/dashboard/tuning/",
+        "/dashboard/rules/",
+        "/dashboard/evaluation/",
+        "/dashboard/tags/",
+        "/dashboard/churn/",
+        "/dashboard/jobs/",
+    ]
+    print(f"{'page':52} {'first ms':>9} {'median ms':>10}")
+    for path in pages:
+        first = timed(lambda path=path: client.get(path))
+        rest = [timed(lambda path=path: client.get(path)) for _ in range(args.repeat)]
+        print(f"{path:52} {first:9.0f} {statistics.median(rest):10.0f}")
+
+    _, active = engine_config_active()
+    base = {k: ("" if v is None else v) for k, v in TuningForm.initial_for(active).items()}
+    base["customers"] = ""
+
+    def preview(**changes: object) -> float:
+        return timed(lambda: client.post("/dashboard/tuning/preview", {**base, **changes}))
+
+    print(f"\n{'tuning preview':52} {'first ms':>9} {'median ms':>10}")
+    first = preview()
+    rest = [preview() for _ in range(args.repeat)]
+    print(f"{'active configuration':52} {first:9.0f} {statistics.median(rest):10.0f}")
+    semantic = float(base["w_semantic"])
+    for label, field, values in (
+        ("blend weight (semantic)", "w_semantic", (semantic + 0.1, semantic)),
+        ("diversity λ", "mmr_lambda", (0.7, 0.8)),
+    ):
+        times = [preview(**{field: values[i % 2]}) for i in range(args.repeat + 1)]
+        print(f"{label:52} {times[0]:9.0f} {statistics.median(times[1:]):10.0f}")
+
+
+if __name__ == "__main__":
+    main()
