@@ -22,6 +22,7 @@ from recommender.models import Product
 from recommender.services.embeddings import get_embedder
 
 from .ml import EvaluationData, evaluate_taggers, label_index, tag_text
+from .services import encoder_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -54,16 +55,6 @@ def _embed_cached(texts: list[str], *, cache: Path | None, progress: Progress | 
         with cache.open("wb") as f:
             np.savez(f, key=np.array(key), vectors=vectors)
     return np.asarray(vectors, dtype=np.float32)
-
-
-def _model_path() -> Path:
-    from django.conf import settings
-
-    from recommender.ml.embedding import default_model_path
-
-    return (
-        Path(settings.RECSITE_MODEL_PATH) if settings.RECSITE_MODEL_PATH else default_model_path()
-    )
 
 
 def tagging_evaluate(
@@ -114,7 +105,7 @@ def tagging_evaluate(
     kwargs: dict[str, Any] = {} if methods is None else {"methods": methods}
     kwargs.update(grids or {})
     if methods is not None and "finetune" in methods:
-        kwargs["finetune_model_path"] = str(_model_path())
+        kwargs["finetune_model_path"] = str(encoder_model_path())
     started = time.perf_counter()
     report = evaluate_taggers(data, test_size=test_size, seed=seed, log=log, **kwargs)
     report["dataset"] = {

@@ -11,15 +11,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from recommender.choices import JobKind, JobState
+from recommender.ml.text import product_embedding_text
 from recommender.models import Job, Product, ProductEmbedding
 from recommender.services.embeddings import embeddings_matrix, get_embedder
 
@@ -229,10 +232,91 @@ def _confirmed(tag_column: dict[int, int], ids: np.ndarray) -> tuple[np.ndarray,
     return rows, targets, len(decided)
 
 
+Scorer = Callable[[np.ndarray], np.ndarray]
+SUPERVISED_KINDS = ("logistic", "finetune")
+
+
+def encoder_model_path() -> Path:
+    """The local Hugging Face model directory the embedder uses (settings or the packaged one)."""
+    from recommender.ml.embedding import default_model_path
+
+    return (
+        Path(settings.RECSITE_MODEL_PATH) if settings.RECSITE_MODEL_PATH else default_model_path()
+    )
+
+
+def _supervised_kind() -> str:
+    kind = str(getattr(settings, "RECSITE_TAGGING_SUPERVISED", "logistic")).strip().lower()
+    if kind not in SUPERVISED_KINDS:
+        raise ValueError(
+            f"RECSITE_TAGGING_SUPERVISED: expected one of {', '.join(SUPERVISED_KINDS)}, "
+            f"got {kind!r}"
+        )
+    return kind
+
+
+def _product_texts(ids: np.ndarray) -> list[str]:
+    """Each product's own text (title, brand, description: not its category or tags)."""
+    rows = {
+        row["pk"]: row
+        for row in Product.objects.filter(pk__in=[int(pk) for pk in ids]).values(
+            "pk", "title", "brand", "description"
+        )
+    }
+    return [
+        product_embedding_text(
+            title=rows[int(pk)]["title"],
+            brand=rows[int(pk)]["brand"],
+            description=rows[int(pk)]["description"],
+        )
+        for pk in ids
+    ]
+
+
+def _fit_logistic(
+    vectors: np.ndarray, n_tags: int, rows: np.ndarray, targets: np.ndarray, seed: int
+) -> Scorer:
+    model = ml.SupervisedTagger(n_tags).fit(vectors[rows], targets, seed=seed)
+    return lambda chunk: model.predict_proba(vectors[chunk])
+
+
+def _fit_finetuned(
+    ids: np.ndarray,
+    n_tags: int,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    held: tuple[np.ndarray, np.ndarray],
+    seed: int,
+) -> Scorer:
+    """The encoder fine-tuned on the confirmed products' texts (accepted tags only: the model
+    has no background class); the held-out reviews pick the best epoch."""
+    texts = _product_texts(ids)
+    keep = targets >= 0
+    tuned = ml.FineTunedTagger(
+        model_path=str(encoder_model_path()),
+        n_classes=n_tags,
+        epochs=settings.RECSITE_TAGGING_FINETUNE_EPOCHS,
+        # Small review sets still get about 20 steps per epoch.
+        batch_size=int(np.clip(int(keep.sum()) // 20, 8, 64)),
+        device=settings.RECSITE_DEVICE,
+        seed=seed,
+        log=logger.info,
+    ).fit(
+        [texts[i] for i in rows[keep]],
+        targets[keep],
+        validation=([texts[i] for i in held[0]], held[1]) if len(held[0]) else None,
+    )
+    return lambda chunk: tuned.predict_proba([texts[i] for i in chunk])
+
+
 def _build_taggers(
     tags: Sequence[Tag], ids: np.ndarray, vectors: np.ndarray, counts: TaggingCounts, seed: int
-) -> Callable[[np.ndarray], np.ndarray]:
-    """Zero-shot (calibrated on confirmed tags when any) and, when enough, the supervised one."""
+) -> Scorer:
+    """Zero-shot (calibrated on confirmed tags when any) and, when enough, the supervised one.
+
+    The returned scorer takes row indexes into ``ids`` / ``vectors``.
+    """
+    kind = _supervised_kind()
     embedder = get_embedder()
     tag_vectors = np.asarray(
         embedder.embed([ml.tag_text(t.name, t.description) for t in tags]), dtype=np.float32
@@ -250,32 +334,42 @@ def _build_taggers(
         zero_shot.calibrate(vectors[rows[positive]], targets[positive])
     counts.temperature = round(zero_shot.temperature, 4)
     version = f"{embedder.model_name}/zero-shot@t={counts.temperature:g}"
+
+    def zero_shot_scorer(chunk: np.ndarray) -> np.ndarray:
+        return zero_shot.predict_proba(vectors[chunk])
+
     classes = np.unique(targets[positive])
     if positive.sum() < MIN_CONFIRMED or len(classes) < 2:
         counts.model_version = version
-        return zero_shot.predict_proba
+        return zero_shot_scorer
     # Held-out check: the supervised tagger takes over a tag only where it wins there.
     train, held = ml.stratified_split(targets, test_size=0.2, seed=seed)
-    supervised = ml.SupervisedTagger(len(tags)).fit(vectors[rows[train]], targets[train], seed=seed)
     held = held[targets[held] >= 0]
+    if kind == "finetune":
+        supervised = _fit_finetuned(
+            ids, len(tags), rows[train], targets[train], (rows[held], targets[held]), seed
+        )
+    else:
+        supervised = _fit_logistic(vectors, len(tags), rows[train], targets[train], seed)
     winner = np.zeros(len(tags), dtype=bool)
     if len(held):
-        x_held = vectors[rows[held]]
         winner = ml.per_tag_winner(
             targets[held],
-            np.argmax(zero_shot.predict_proba(x_held), axis=1),
-            np.argmax(supervised.predict_proba(x_held), axis=1),
+            np.argmax(zero_shot_scorer(rows[held]), axis=1),
+            np.argmax(supervised(rows[held]), axis=1),
             len(tags),
         )
     counts.supervised_tags = int(winner.sum())
     if not winner.any():
         counts.model_version = version
-        return zero_shot.predict_proba
-    supervised = ml.SupervisedTagger(len(tags)).fit(vectors[rows], targets, seed=seed)
-    counts.model_version = f"{version}+logistic@n={int(positive.sum())}"
+        return zero_shot_scorer
+    if kind == "logistic":
+        # Cheap enough to refit on every review; the fine-tuned encoder keeps the checked fit.
+        supervised = _fit_logistic(vectors, len(tags), rows, targets, seed)
+    counts.model_version = f"{version}+{kind}@n={int(positive.sum())}"
 
-    def score(x: np.ndarray) -> np.ndarray:
-        return ml.combine(zero_shot.predict_proba(x), supervised.predict_proba(x), winner)
+    def score(chunk: np.ndarray) -> np.ndarray:
+        return ml.combine(zero_shot_scorer(chunk), supervised(chunk), winner)
 
     score.winner = winner  # type: ignore[attr-defined]
     return score
@@ -323,7 +417,7 @@ def tagging_run(
     counts.products = len(todo)
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
-        proba = score(vectors[chunk])
+        proba = score(chunk)
         suggestions = ml.suggest(proba, threshold=threshold, top_k=top_k)
         _store(
             product_ids=[int(ids[i]) for i in chunk],

@@ -194,3 +194,42 @@ def test_fine_tuning_the_top_layer_learns_two_aisles(shared_data):
     assert proba.shape == (10, 2)
     assert np.argmax(proba, axis=1).tolist() == targets[held].tolist()
     assert tagger.best_epoch in (1, 2)
+
+
+def test_the_finetune_setting_fine_tunes_the_encoder_on_reviews(settings, tmp_path, shared_data):
+    from tagging.models import Tag
+    from tagging.services import product_tag_set
+
+    settings.RECSITE_EMBEDDER = "transformer"
+    settings.RECSITE_INDEX_DIR = tmp_path / "index"
+    settings.RECSITE_TAGGING_SUPERVISED = "finetune"
+    settings.RECSITE_TAGGING_FINETUNE_EPOCHS = 4
+    get_embedder.cache_clear()
+    # Given a shop whose two tags' names mislead the language model (its yogurts are filed
+    # under "pets/dog treats", its dog food under "dairy/yogurt": zero-shot gets every one
+    # wrong) and 20 reviewed real titles of each...
+    filed = {"dairy eggs/yogurt": "pets/dog treats", "pets/dog food care": "dairy/yogurt"}
+    tags = {aisle: tag_ensure(name=name)[0] for aisle, name in filed.items()}
+    titles: dict[str, list[str]] = {aisle: [] for aisle in filed}
+    with open(shared_data / "instacart" / "products_labelled.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["category"] in titles and len(titles[row["category"]]) < 21:
+                titles[row["category"]].append(row["title"])
+    for aisle, names in titles.items():
+        for i, title in enumerate(names[:20]):
+            product = Product.objects.create(external_id=f"{aisle}-{i}", title=title)
+            product_embeddings_refresh()
+            product_tag_set(product=product, tag=tags[aisle], status="accepted")
+    # ...when tagging runs, the fine-tuned encoder learned the shop's filing and took over.
+    counts = tagging_run()
+
+    assert counts.confirmed == 40
+    assert counts.supervised_tags == 2
+    assert counts.model_version == f"{counts.model_version.split('+')[0]}+finetune@n=40"
+    yogurt = Product.objects.create(external_id="new-yogurt", title=titles["dairy eggs/yogurt"][20])
+    product_embeddings_refresh()
+    tagging_run(only_new=True)
+    top = ProductTag.objects.filter(product=yogurt).order_by("-confidence").first()
+    assert top is not None
+    assert (top.tag, top.source) == (Tag.objects.get(name="pets/dog treats"), "supervised")
+    get_embedder.cache_clear()

@@ -203,6 +203,18 @@ def test_supervised_tagger_takes_over_tags_where_it_wins_on_held_out_reviews(cat
     assert (row.status, row.source) == ("pending", "supervised")
 
 
+def test_an_unknown_supervised_tagger_setting_is_refused_naming_it(catalogue, settings):
+    settings.RECSITE_TAGGING_SUPERVISED = "svm"
+
+    with pytest.raises(ValueError, match="^RECSITE_TAGGING_SUPERVISED") as refused:
+        tagging_run()
+
+    assert str(refused.value) == (
+        "RECSITE_TAGGING_SUPERVISED: expected one of logistic, finetune, got 'svm'"
+    )
+    assert ProductTag.objects.count() == 0
+
+
 def test_precision_estimates_count_reviews_of_suggestions(catalogue, merchandiser):
     tagging_run()
     product_tags_decide(

@@ -18,8 +18,10 @@ LABELS = {
     "logistic": "supervised: logistic regression on embeddings",
     "knn": "supervised: kNN on embeddings",
     "mlp": "supervised: MLP on embeddings",
-    "finetune": "supervised: encoder top layers fine-tuned",
+    "finetune": "supervised: encoder fine-tuned",
     "tfidf_lr": "baseline: TF-IDF (word + char n-grams) + LR",
+    "ensemble_embeddings": "ensemble: fine-tuned + kNN (embeddings only)",
+    "ensemble_hybrid": "ensemble: fine-tuned + kNN + TF-IDF LR",
 }
 
 
