@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,6 @@ import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from recommender.choices import JobKind, JobState
@@ -196,15 +196,29 @@ class TaggingCounts:
     temperature: float = ml.DEFAULT_TEMPERATURE
     model_version: str = ""
     seconds: float = 0.0
+    # When the run read the product vectors (ISO 8601): a later --only-new run scores the
+    # products whose vector is newer than this.
+    scored_from: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _last_tagging_started_at() -> Any:
-    return Job.objects.filter(kind=JobKind.TAG, state=JobState.SUCCEEDED).aggregate(
-        last=Max("started_at")
-    )["last"]
+def _last_tagging_scored_from() -> datetime | None:
+    """When the last successful tag job read the product vectors (None: no such job).
+
+    Not the job's start: its own embed step embeds new products after that, and the tag step
+    then scores them."""
+    job = (
+        Job.objects.filter(kind=JobKind.TAG, state=JobState.SUCCEEDED)
+        .order_by("-started_at")
+        .only("started_at", "counts")
+        .first()
+    )
+    if job is None:
+        return None
+    recorded = (job.counts.get("tag") or {}).get("scored_from")
+    return datetime.fromisoformat(recorded) if recorded else job.started_at
 
 
 def _confirmed(tag_column: dict[int, int], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -395,6 +409,7 @@ def tagging_run(
     tags = tags_leaf()
     counts.tags = len(tags)
     embedder = get_embedder()
+    counts.scored_from = timezone.now().isoformat()
     ids, vectors = embeddings_matrix(model_name=embedder.model_name)
     if not tags or not len(ids):
         counts.seconds = round(time.perf_counter() - started, 3)
@@ -404,10 +419,11 @@ def tagging_run(
     score = _build_taggers(tags, ids, vectors, counts, seed)
     winner = getattr(score, "winner", np.zeros(len(tags), dtype=bool))
     todo: np.ndarray = np.arange(len(ids))
-    since = _last_tagging_started_at() if only_new else None
+    since = _last_tagging_scored_from() if only_new else None
     if since is not None:
-        # New products and edited ones got their vector after the last run started; a product
-        # scored then and left without a suggestion is not scored again until it changes.
+        # New products and edited ones got their vector after the last job read the vectors; a
+        # product scored then and left without a suggestion is not scored again until it
+        # changes.
         changed = set(
             ProductEmbedding.objects.filter(updated_at__gte=since).values_list(
                 "product_id", flat=True

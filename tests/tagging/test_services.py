@@ -157,6 +157,18 @@ def test_only_new_scores_only_products_embedded_since_the_last_run(catalogue):
     assert _pending(fresh) == ["dairy/yogurt"]
 
 
+def test_only_new_after_a_job_that_embedded_new_products_scores_none_of_them(catalogue):
+    # The job's own embed step embeds these after the job started; its tag step scores them.
+    for i in range(3):
+        Product.objects.create(external_id=f"p-late-{i}", title=f"Greek yogurt {i}")
+    job = job_run(job_id=job_create(kind=JobKind.TAG, params={}).pk)
+    assert (job.counts["embed"]["embedded"], job.counts["tag"]["products"]) == (3, 11)
+
+    counts = tagging_run(only_new=True)
+
+    assert counts.products == 0
+
+
 def test_accepting_a_leaf_accepts_its_parent_on_the_product(catalogue, merchandiser):
     tagging_run()
     mug = catalogue["p-mug-1"]
