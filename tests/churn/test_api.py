@@ -34,9 +34,14 @@ def test_customer_churn_returns_score_band_and_drivers(read_client, scored):
     assert body["band"] == "high"
     assert body["model_version"] == row.model_version
     assert body["as_of"] == "2024-08-28T00:00:00Z"
-    # Only the recency raises this stopped customer's risk by more than half a point.
-    assert [driver["feature"] for driver in body["drivers"]] == ["recency_days"]
-    assert set(body["drivers"][0]) == {"feature", "label", "value", "typical", "effect"}
+    # Recency drives this stopped customer's risk: every other driver stays under one point.
+    # (Which of those small effects pass the half-point cut depends on the CPU's floating-point
+    # path through the BG/NBD fit, e.g. 0.0053 for bgnbd_expected on an AVX-512 machine.)
+    top, *others = body["drivers"]
+    assert top["feature"] == "recency_days"
+    assert top["effect"] > 0.1
+    assert all(driver["effect"] < 0.01 for driver in others)
+    assert set(top) == {"feature", "label", "value", "typical", "effect"}
     assert "computed_at" in body
 
 
