@@ -51,3 +51,11 @@ def test_home_leads_a_merchandiser_to_the_overview_with_catalogue_counts(client,
     assert response.status_code == 200
     assert b'id="kpi-products">0<' in response.content
     assert b"(merchandiser)" in response.content
+
+
+def test_favicon_is_an_empty_cacheable_answer_not_a_404(anon_client):
+    response = anon_client.get("/favicon.ico")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert response["Cache-Control"] == "public, max-age=86400"
