@@ -233,3 +233,14 @@ def test_the_finetune_setting_fine_tunes_the_encoder_on_reviews(settings, tmp_pa
     assert top is not None
     assert (top.tag, top.source) == (Tag.objects.get(name="pets/dog treats"), "supervised")
     get_embedder.cache_clear()
+
+
+def test_fine_tuning_on_a_gpu_that_is_not_there_is_refused_naming_it(monkeypatch):
+    import torch
+
+    from recommender.ml.embedding import default_model_path
+    from tagging.ml import FineTunedTagger
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # As on CI, on any machine.
+    with pytest.raises(ValueError, match="^device 'cuda' was requested but CUDA is not available"):
+        FineTunedTagger(model_path=str(default_model_path()), n_classes=2, device="cuda")
