@@ -3,12 +3,11 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
+from django.core.management.base import BaseCommand, CommandParser
 
 from churn.services import churn_job_create
 from churn.tasks import churn_job_run
-from recommender.services.jobs import JobFailed, job_run_or_follow
+from recommender.management.jobs import job_run_with_bar
 
 
 def _moment(text: str) -> datetime:
@@ -35,24 +34,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         job = churn_job_create(retrain=options["retrain"], as_of=options["as_of"])
-        stream = getattr(self.stderr, "_out", self.stderr)
-        with tqdm(total=100, unit="%", desc="churn", file=stream,
-                  disable=options["no_progress"]) as bar:  # fmt: skip
-
-            def echo(fraction: float) -> None:
-                bar.update(max(0, round(fraction * 100) - bar.n))
-
-            try:
-                job = job_run_or_follow(
-                    job=job,
-                    name="churn",
-                    enqueue=(lambda: churn_job_run.delay(job_id=job.pk))
-                    if options["background"]
-                    else None,
-                    echo=echo,
-                )
-            except JobFailed as exc:
-                raise CommandError(str(exc)) from exc
+        job = job_run_with_bar(
+            job,
+            name="churn",
+            enqueue=(lambda: churn_job_run.delay(job_id=job.pk)) if options["background"] else None,
+            progress=not options["no_progress"],
+            stream=self.stderr,
+        )
         train, score = job.counts["train"], job.counts["score"]
         trained = "trained" if train["trained"] else "reused"
         self.stdout.write(

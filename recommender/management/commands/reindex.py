@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
+from django.core.management.base import BaseCommand, CommandParser
 
 from recommender.choices import JobKind
+from recommender.management.jobs import job_run_with_bar
 from recommender.services.embeddings import get_embedder
 from recommender.services.index import index_build_latest_ready, index_is_current
-from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
+from recommender.services.jobs import job_create
 from recommender.tasks import reindex_signature
 
 
@@ -44,26 +44,15 @@ class Command(BaseCommand):
                 )
                 return
         job = job_create(kind=JobKind.REINDEX, params={"source": "manage.py reindex"})
-        bar = tqdm(
-            total=100, unit="%", desc=f"reindex (job {job.pk})", disable=options["no_progress"]
+        job = job_run_with_bar(
+            job,
+            name="reindex",
+            enqueue=(lambda: reindex_signature(job_id=job.pk).apply_async())
+            if options["background"]
+            else None,
+            progress=not options["no_progress"],
+            stream=self.stderr,
         )
-
-        def echo(fraction: float) -> None:
-            bar.update(round(fraction * 100, 1) - bar.n)
-
-        try:
-            job = job_run_or_follow(
-                job=job,
-                name="reindex",
-                enqueue=(lambda: reindex_signature(job_id=job.pk).apply_async())
-                if options["background"]
-                else None,
-                echo=echo,
-            )
-        except JobFailed as exc:
-            raise CommandError(str(exc)) from exc
-        finally:
-            bar.close()
         embed, build = job.counts["embed"], job.counts["build"]
         self.stdout.write(
             f"Embedded {embed['embedded']} products ({embed['unchanged']} unchanged) in "

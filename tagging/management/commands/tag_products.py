@@ -3,10 +3,10 @@
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from recommender.choices import JobKind
-from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
+from recommender.management.jobs import job_run_with_bar
+from recommender.services.jobs import job_create
 from tagging.services import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from tagging.tasks import tag_job_run
 
@@ -50,26 +50,13 @@ class Command(BaseCommand):
             "source": "manage.py tag_products",
         }
         job = job_create(kind=JobKind.TAG, params=params)
-        bar = tqdm(
-            total=100, unit="%", desc=f"tagging (job {job.pk})", disable=options["no_progress"]
+        job = job_run_with_bar(
+            job,
+            name="tagging",
+            enqueue=(lambda: tag_job_run.delay(job_id=job.pk)) if options["background"] else None,
+            progress=not options["no_progress"],
+            stream=self.stderr,
         )
-
-        def echo(fraction: float) -> None:
-            bar.update(round(fraction * 100, 1) - bar.n)
-
-        try:
-            job = job_run_or_follow(
-                job=job,
-                name="tagging",
-                enqueue=(lambda: tag_job_run.delay(job_id=job.pk))
-                if options["background"]
-                else None,
-                echo=echo,
-            )
-        except JobFailed as exc:
-            raise CommandError(str(exc)) from exc
-        finally:
-            bar.close()
         embed, tag = job.counts["embed"], job.counts["tag"]
         self.stdout.write(
             f"Embedded {embed['embedded']} products in {embed['seconds']:.1f} s.\n"
