@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -32,9 +32,10 @@ from churn.ml import features as ml_features
 from churn.ml.model import ChurnModel, NotEnoughHistory, evaluate, fit_model
 from churn.models import ChurnModelBuild, ChurnScore, RiskBand
 from recommender.choices import JobKind
-from recommender.models import Customer, Job, Product
+from recommender.models import Customer, Job, Product, RecommendationKind
 from recommender.services import recommendations as recommendation_service
 from recommender.services.jobs import job_create
+from recommender.services.merchandising import merchandising_rules_serving
 
 logger = logging.getLogger(__name__)
 
@@ -327,8 +328,11 @@ class WinBackList:
     note: str = ""
 
 
-def _repurchase_candidates(*, customer: Customer, as_of: datetime, k: int) -> list[WinBackItem]:
-    """Products bought on at least two days, closest to their usual repurchase time first."""
+def _repurchase_candidates(
+    *, customer: Customer, as_of: datetime, k: int, hidden: Collection[int] = ()
+) -> list[WinBackItem]:
+    """Products bought on at least two days, closest to their usual repurchase time first;
+    never the ``hidden`` ones (what a merchandising filter removes)."""
     days: dict[int, list[float]] = {}
     for product_pk, moment in selectors.customer_purchase_history(customer=customer):
         if moment >= as_of:
@@ -351,7 +355,7 @@ def _repurchase_candidates(*, customer: Customer, as_of: datetime, k: int) -> li
     out = []
     for closeness, product_pk, times, interval, since in ranked:
         product = active.get(product_pk)
-        if product is None or not product.is_active:
+        if product is None or not product.is_active or product_pk in hidden:
             continue
         out.append(
             WinBackItem(
@@ -377,7 +381,10 @@ def winback_list(*, customer: Customer, k: int = 10) -> WinBackList:
     """
     latest = selectors.churn_score_latest(customer=customer)
     as_of = latest.as_of if latest is not None else churn_clock()
-    repurchase = _repurchase_candidates(customer=customer, as_of=as_of, k=k)
+    # A filter rule on customer lists (out of stock, a brand not to show) hides a repurchase
+    # candidate too; the recommendations below apply every rule themselves.
+    hidden = merchandising_rules_serving(surface=RecommendationKind.CUSTOMER).filtered
+    repurchase = _repurchase_candidates(customer=customer, as_of=as_of, k=k, hidden=hidden)
     recommended: list[WinBackItem] = []
     recommendation_id = None
     note = ""

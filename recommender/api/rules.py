@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from accounts.roles import Scope
 from accounts.selectors import request_scopes
 from recommender.api import serializers as s
-from recommender.models import MerchandisingRule, RuleAction, RuleTarget
+from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.selectors.merchandising import merchandising_rule_get, merchandising_rule_list
 from recommender.services.merchandising import (
     MAX_TARGET_VALUES,
@@ -53,14 +53,18 @@ class CanEditRules(BasePermission):
 
 class RuleOutputSerializer(serializers.ModelSerializer):
     created_by = serializers.SerializerMethodField()
+    surfaces = serializers.ListField(
+        child=serializers.ChoiceField(choices=RecommendationKind.choices),
+        help_text="The lists the rule applies to.",
+    )
 
     class Meta:
         model = MerchandisingRule
         ref_name = "MerchandisingRuleOutput"
         fields = [
             "id", "name", "action", "target_kind", "target_values", "price_min", "price_max",
-            "factor", "position", "share", "priority", "starts_at", "ends_at", "is_active",
-            "created_by", "created_at", "updated_at",
+            "factor", "position", "share", "priority", "surfaces", "starts_at", "ends_at",
+            "is_active", "created_by", "created_at", "updated_at",
         ]  # fmt: skip
 
     def get_created_by(self, rule: MerchandisingRule) -> str | None:
@@ -102,6 +106,11 @@ class RuleInputSerializer(serializers.Serializer):
         help_text="promote: the share of positions reserved, in (0, 1].",
     )
     priority = serializers.IntegerField(required=False, help_text="Higher runs first.")
+    surfaces = serializers.ListField(
+        child=serializers.ChoiceField(choices=RecommendationKind.choices),
+        required=False,
+        help_text="The lists the rule applies to; default every list.",
+    )
     starts_at = serializers.DateTimeField(required=False, allow_null=True)
     ends_at = serializers.DateTimeField(required=False, allow_null=True)
     is_active = serializers.BooleanField(required=False)

@@ -21,7 +21,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from recommender.dashboard.access import dashboard_view
-from recommender.models import MerchandisingRule, RuleAction, RuleTarget
+from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.selectors.catalog import customer_get
 from recommender.selectors.merchandising import (
     merchandising_rule_get,
@@ -84,6 +84,15 @@ class RuleForm(forms.Form):
         label="Ends", required=False, widget=_DateTimeLocal(), input_formats=_DATETIME_FORMATS
     )
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
+    surfaces = forms.MultipleChoiceField(
+        label="Applies to",
+        choices=RecommendationKind.choices,
+        required=False,
+        initial=list(RecommendationKind.values),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "checkbox-list"}),
+        help_text="The lists the rule changes: a homepage pin rarely belongs in “similar "
+        "products”; an out-of-stock filter belongs everywhere.",
+    )
     preview_customer = forms.CharField(
         label="Preview for customer",
         required=False,
@@ -108,6 +117,7 @@ class RuleForm(forms.Form):
             "position": rule.position,
             "share": rule.share,
             "priority": rule.priority,
+            "surfaces": list(rule.surfaces or []),
             "starts_at": _local(rule.starts_at),
             "ends_at": _local(rule.ends_at),
             "is_active": rule.is_active,
@@ -145,6 +155,11 @@ def _preview(form: RuleForm, rule: MerchandisingRule | None) -> RulesPreview | s
         form.add_error("preview_customer", f"unknown customer: {customer_id}")
     if fields is None or customer is None:
         return None
+    if RecommendationKind.CUSTOMER not in fields["surfaces"]:
+        return (
+            "This rule does not apply to customer lists, so a customer's list cannot show it; "
+            "tick “For a customer” to preview it."
+        )
     # The draft shows its effect whatever its own window; the saved rules as they are now.
     draft = MerchandisingRule(**{**fields, "starts_at": None, "ends_at": None})
     now = timezone.now()
@@ -182,6 +197,7 @@ class RuleRow:
     parameter: str
     target: str
     matches: int
+    surfaces: str
 
 
 def _status(rule: MerchandisingRule, now: datetime) -> str:
@@ -202,6 +218,13 @@ def _parameter(rule: MerchandisingRule) -> str:
     if rule.action == RuleAction.PROMOTE:
         return f"{(rule.share or 0) * 100:g}% of positions"
     return ""
+
+
+def _surfaces(rule: MerchandisingRule) -> str:
+    chosen = list(rule.surfaces or [])
+    if set(chosen) >= set(RecommendationKind.values):
+        return "all lists"
+    return ", ".join(RecommendationKind(value).label for value in chosen)
 
 
 def _target(rule: MerchandisingRule) -> str:
@@ -240,6 +263,7 @@ def rules(request: HttpRequest) -> HttpResponse:
                     price_max=rule.price_max,
                 )
             ),
+            surfaces=_surfaces(rule),
         )
         for rule in merchandising_rule_list()
     ]

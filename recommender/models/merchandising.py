@@ -4,6 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .recommendations import RecommendationKind
+
+
+def rule_surfaces_all() -> list[str]:
+    """Every kind of list a rule can apply to (the default of a new rule)."""
+    return list(RecommendationKind.values)
+
 
 class RuleAction(models.TextChoices):
     PIN = "pin", "Pin at a position"
@@ -30,7 +37,9 @@ class MerchandisingRule(models.Model):
     may be open). Each action uses one parameter: ``factor`` (boost > 1, bury < 1), ``position``
     (pin, 1-based) or ``share`` (promote: the share of positions reserved). Rules run in
     ``priority`` order, higher first; a rule applies only within ``[starts_at, ends_at)`` when
-    those are set, and only while ``is_active``. Validation with messages per field lives in
+    those are set, and only while ``is_active``, and only to the kinds of list named in
+    ``surfaces`` (values of ``RecommendationKind``: customer, session, similar,
+    bought_together, trending). Validation with messages per field lives in
     ``recommender.services.merchandising``; the constraints below are the last line.
     """
 
@@ -52,6 +61,11 @@ class MerchandisingRule(models.Model):
         null=True, blank=True, help_text="Promote: share of positions reserved, in (0, 1]."
     )
     priority = models.IntegerField(default=0, help_text="Higher runs first.")
+    surfaces = models.JSONField(
+        default=rule_surfaces_all,
+        help_text="The lists the rule applies to: customer, session, similar, "
+        "bought_together, trending.",
+    )
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)

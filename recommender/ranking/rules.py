@@ -11,7 +11,10 @@ two kinds:
   diversity and the cut: a pinned product must end up at its position whatever diversity did.
   :func:`apply_positional` runs them.
 
-Rules run in priority order (higher ``priority`` first, then lower ``rule_id``). Every rule that
+Each rule applies to the lists named in its ``surfaces`` (the kinds of list: ``customer``,
+``session``, ``similar``, ``bought_together``, ``trending``), or to every list when that is None;
+:meth:`RuleSet.on` keeps those of one list. Rules run in priority order (higher ``priority``
+first, then lower ``rule_id``). Every rule that
 changes an item appends its id to ``RankedItem.rule_ids`` and adds a sentence to
 ``RankedItem.rule_reasons`` ("boosted \u00d71.5 by rule “Summer candles”"; a pin's or a
 promotion's sentence goes first, as the place is what it explains); the service puts those
@@ -43,9 +46,11 @@ def _factor(value: float) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuleBase:
-    """What every rule has: identity, priority and an optional validity window.
+    """What every rule has: identity, priority, an optional validity window and the lists it
+    applies to.
 
     ``starts_at`` / ``ends_at`` are POSIX timestamps; the window is ``[starts_at, ends_at)``.
+    ``surfaces`` names the kinds of list the rule applies to (None: every list).
     """
 
     rule_id: int
@@ -53,11 +58,15 @@ class RuleBase:
     priority: int = 0
     starts_at: float | None = None
     ends_at: float | None = None
+    surfaces: frozenset[str] | None = None
 
     def active_at(self, at: float) -> bool:
         return (self.starts_at is None or self.starts_at <= at) and (
             self.ends_at is None or at < self.ends_at
         )
+
+    def applies_to(self, surface: str) -> bool:
+        return self.surfaces is None or surface in self.surfaces
 
     @property
     def order_key(self) -> tuple[int, int]:
@@ -255,6 +264,12 @@ class RuleSet:
 
     def at(self, at: float) -> RuleSet:
         return RuleSet(tuple(in_priority_order(r for r in self.rules if r.active_at(at))))
+
+    def on(self, surface: str) -> RuleSet:
+        """The rules that apply to the ``surface`` list (itself when all do, so a prepared
+        set stays prepared)."""
+        kept = tuple(r for r in self.rules if r.applies_to(surface))
+        return self if len(kept) == len(self.rules) else RuleSet(kept)
 
     @property
     def score_rules(self) -> tuple[ScoreRule, ...]:

@@ -29,7 +29,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from recommender.models import MerchandisingRule, RuleAction, RuleTarget
+from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.ranking.rules import (
     AnyRule,
     Boost,
@@ -60,6 +60,7 @@ RULE_FIELDS = (
     "position",
     "share",
     "priority",
+    "surfaces",
     "starts_at",
     "ends_at",
     "is_active",
@@ -122,6 +123,19 @@ def _values(value: Any) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _surfaces(value: Any) -> list[str]:
+    """The lists a rule applies to, in the order of ``RecommendationKind`` (None: all)."""
+    if value is None:
+        return list(RecommendationKind.values)
+    chosen = _values(value)
+    unknown = [v for v in chosen if v not in RecommendationKind.values]
+    if unknown:
+        raise ValueError(f"unknown lists {unknown}: choose from {list(RecommendationKind.values)}")
+    if not chosen:
+        raise ValueError("choose at least one list for the rule to apply to")
+    return [v for v in RecommendationKind.values if v in chosen]
+
+
 def rule_clean(data: Mapping[str, Any]) -> dict[str, Any]:
     """Check a rule's fields and return them normalised; raises :class:`RuleInvalid`.
 
@@ -180,6 +194,10 @@ def rule_clean(data: Mapping[str, Any]) -> dict[str, Any]:
         out["target_values"] = _values(out["target_values"])
     except ValueError as exc:
         errors["target_values"] = str(exc)
+    try:
+        out["surfaces"] = _surfaces(out["surfaces"])
+    except ValueError as exc:
+        errors["surfaces"] = str(exc)
 
     # The action's parameter.
     if action == RuleAction.PIN:
@@ -308,6 +326,13 @@ def _timestamp(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
+def _surfaces_compiled(surfaces: list[str] | None) -> frozenset[str] | None:
+    """None (every list) for a rule on every list, so the common case costs no test."""
+    if surfaces is None or set(surfaces) >= set(RecommendationKind.values):
+        return None
+    return frozenset(surfaces)
+
+
 def rule_compile(rule: MerchandisingRule, *, rule_id: int | None = None) -> AnyRule:
     """The ranking object of one rule (saved or not: a preview passes ``rule_id``)."""
     ids = product_ids_matching(
@@ -322,6 +347,7 @@ def rule_compile(rule: MerchandisingRule, *, rule_id: int | None = None) -> AnyR
         "priority": int(rule.priority),
         "starts_at": _timestamp(rule.starts_at),
         "ends_at": _timestamp(rule.ends_at),
+        "surfaces": _surfaces_compiled(rule.surfaces),
     }
     if rule.action == RuleAction.BOOST:
         return Boost(**common, product_ids=frozenset(ids), factor=float(rule.factor or 1.0))
@@ -357,15 +383,17 @@ class _Compiled:
     # The rules valid at a time, by their ids, prepared once (see RuleSet.prepared): the set
     # changes only when a window opens or closes.
     views: dict[tuple[int, ...], RuleSet] = dataclasses.field(default_factory=dict)
-    # The last answer and the span of time it holds for (between two window boundaries), so
-    # most requests pay two comparisons.
-    last: list[tuple[float, float, RuleSet]] = dataclasses.field(default_factory=list)
+    # Per list kind, the last answer and the span of time it holds for (between two window
+    # boundaries), so most requests pay a lookup and two comparisons.
+    last: dict[str | None, tuple[float, float, RuleSet]] = dataclasses.field(default_factory=dict)
 
-    def at(self, when: float) -> RuleSet:
-        last = self.last[0] if self.last else None
+    def at(self, when: float, surface: str | None = None) -> RuleSet:
+        last = self.last.get(surface)
         if last is not None and last[0] <= when < last[1]:
             return last[2]
         view = self.rules.at(when)
+        if surface is not None:
+            view = view.on(surface)
         key = tuple(rule.rule_id for rule in view.rules)
         prepared = self.views.get(key)
         if prepared is None:
@@ -375,7 +403,7 @@ class _Compiled:
         ]
         since = max((t for t in bounds if t <= when), default=-math.inf)
         until = min((t for t in bounds if t > when), default=math.inf)
-        self.last[:] = [(since, until, prepared)]
+        self.last[surface] = (since, until, prepared)
         return prepared
 
 
@@ -388,8 +416,11 @@ def _refresh_seconds() -> float:
     return float(settings.RECSITE_RULES_REFRESH_SECONDS)
 
 
-def merchandising_rules_serving(*, at: datetime | None = None) -> RuleSet:
-    """The rules valid at ``at`` (default: now), in priority order, for the serving path.
+def merchandising_rules_serving(
+    *, at: datetime | None = None, surface: str | None = None
+) -> RuleSet:
+    """The rules valid at ``at`` (default: now), in priority order, for the serving path;
+    with ``surface`` (a ``RecommendationKind``), only those that apply to that kind of list.
 
     Costs nothing on most requests (a cached set filtered by time), one aggregate query every
     few seconds, and a compile (a query per rule) only after a change or once a minute.
@@ -399,7 +430,7 @@ def merchandising_rules_serving(*, at: datetime | None = None) -> RuleSet:
     current = _compiled
     now = time.monotonic()
     if current is not None and now - _checked_at < _refresh_seconds():
-        return current.at(when)
+        return current.at(when, surface)
     with _lock:
         version = merchandising_rules_version()
         current = _compiled
@@ -419,7 +450,7 @@ def merchandising_rules_serving(*, at: datetime | None = None) -> RuleSet:
                     (time.perf_counter() - started) * 1000,
                 )
         _checked_at = now
-    return current.at(when)
+    return current.at(when, surface)
 
 
 def merchandising_rules_cache_reset() -> None:

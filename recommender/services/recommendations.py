@@ -553,16 +553,18 @@ def _recommend(
     exclude: Collection[int],
     context: Sequence[int],
     rules: RuleSet | None = None,
+    surface: RecommendationKind = RecommendationKind.CUSTOMER,
 ) -> list[RecommendedProduct]:
     """The engine's list with the merchandising ``rules`` applied (default: the rules valid
-    now, by the wall clock; a preview passes its own, e.g. from ``rules_compile``).
+    now, by the wall clock; a preview passes its own, e.g. from ``rules_compile``), those of
+    them that apply to ``surface`` lists.
 
     Boosts, buries and filters run in the engine's hook, on the scored head before diversity;
     pins and promotion slots run here, on the final list, so diversity cannot move them.
     """
     # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
     # fit is rare. When one turns up, the engine is asked again without it.
-    ruleset = merchandising_rules_serving() if rules is None else rules
+    ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
     ann = _ann(serving)
     hook: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
     head = HeadRecorder() if ruleset.positional else None
@@ -592,7 +594,7 @@ def _recommend(
         gone = {item.product_id for item in ranked if item.product_id not in kept}
         return _recommend(
             serving, history, now=now, k=k, category=category,
-            exclude={*exclude, *gone}, context=context, rules=ruleset,
+            exclude={*exclude, *gone}, context=context, rules=ruleset, surface=surface,
         )  # fmt: skip
     return items
 
@@ -617,17 +619,25 @@ def _not_insertable(
         also=[*exclude, *context],
     )
     blocked |= ruleset.score_hook.removed  # Prepared once per set of rules (RuleSet.filtered).
-    if category:
-        outside = {
-            pid for rule in ruleset.positional for pid in rule.product_ids if pid not in known
-        } - blocked
-        if outside:
-            blocked |= outside - set(
-                Product.objects.filter(pk__in=outside, category=category).values_list(
-                    "pk", flat=True
-                )
-            )
-    return blocked
+    return blocked | _outside_category(ruleset, category, known=known, blocked=blocked)
+
+
+def _outside_category(
+    ruleset: RuleSet, category: str | None, *, known: Collection[int], blocked: Collection[int]
+) -> set[int]:
+    """The products the pins and promotions of ``ruleset`` would insert that lie outside
+    ``category`` (none without one). ``known`` candidates already passed the category filter;
+    ``blocked`` ones are not inserted anyway."""
+    if not category:
+        return set()
+    outside = {
+        pid for rule in ruleset.positional for pid in rule.product_ids if pid not in known
+    } - set(blocked)
+    if not outside:
+        return set()
+    return outside - set(
+        Product.objects.filter(pk__in=outside, category=category).values_list("pk", flat=True)
+    )
 
 
 def customer_recommendations(
@@ -673,7 +683,7 @@ def session_recommendations(
     context = list(dict.fromkeys(e.product.pk for e in events))
     items = _recommend(
         serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-        rules=rules,
+        rules=rules, surface=RecommendationKind.SESSION,
     )  # fmt: skip
     return _logged(kind=RecommendationKind.SESSION, serving=serving, items=items)
 
@@ -682,23 +692,64 @@ def _fit_time(serving: ServingEngine) -> datetime:
     return datetime.fromtimestamp(serving.fitted_at, tz=timezone.get_current_timezone())
 
 
+def _product_list(
+    *,
+    surface: RecommendationKind,
+    ranked_for: Callable[[int], list[RankedItem]],
+    k: int,
+    blocked: Collection[int] = (),
+    category: str | None = None,
+) -> list[RecommendedProduct]:
+    """A product-to-product or trending list with the merchandising rules of ``surface``.
+
+    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
+    head is asked for (as for customer lists) so a boost can lift a product from below the
+    first k; boosts, buries and filters re-score it, pins and promotions place products in the
+    first k. ``blocked`` products (the product the list is about) are never inserted.
+    """
+    ruleset = merchandising_rules_serving(surface=surface)
+    head = ranked_for(max(5 * k, 50) if ruleset else k + _OVERFETCH)
+    if ruleset.score_rules:
+        head = sorted(ruleset.score_hook(head), key=lambda item: -item.score)
+    if ruleset.positional:
+        # Placing happens within k, so products deactivated since the fit go first.
+        active = set(
+            Product.objects.filter(
+                pk__in=[item.product_id for item in head], is_active=True
+            ).values_list("pk", flat=True)
+        )
+        head = [item for item in head if item.product_id in active]
+        pool = {item.product_id: item for item in head}
+        stop = {*blocked, *ruleset.score_hook.removed}
+        stop |= _outside_category(ruleset, category, known=pool, blocked=stop)
+        head = apply_positional(head[:k], ruleset.positional, k=k, pool=pool, blocked=stop)
+    return _active_products(head, k=k)
+
+
 def similar_products(
     *, product: Product, k: int, mode: SimilarMode = "semantic"
 ) -> Recommendations:
     """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
-    ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself."""
+    ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself. The
+    merchandising rules for similar lists apply."""
     if mode == "semantic":
-        pairs = product_similar(product=product, k=k)
-        items = [
-            RecommendedProduct(
-                product=other,
-                score=round(score, 6),
-                sources=("semantic",),
-                components={"semantic": round(score, 6)},
-                reasons=(f"similar to {product.title}",),
-            )
-            for other, score in pairs
-        ]
+
+        def nearest(n: int) -> list[RankedItem]:
+            return [
+                RankedItem(
+                    index=-1,
+                    product_id=other.pk,
+                    score=score,
+                    sources=("semantic",),
+                    components={"semantic": score},
+                    reasons=(f"similar to {product.title}",),
+                )
+                for other, score in product_similar(product=product, k=n)
+            ]
+
+        items = _product_list(
+            surface=RecommendationKind.SIMILAR, ranked_for=nearest, k=k, blocked={product.pk}
+        )
         try:
             serving: ServingEngine | None = serving_engine()
         except EngineNotReady:
@@ -706,8 +757,13 @@ def similar_products(
         return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items)
     serving = serving_engine()
     if _knows(serving.engine, product.pk):
-        ranked = serving.engine.similar(product.pk, k=k + _OVERFETCH, mode=mode)
-        items = _active_products(ranked, k=k)
+        engine = serving.engine
+        items = _product_list(
+            surface=RecommendationKind.SIMILAR,
+            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode),
+            k=k,
+            blocked={product.pk},
+        )
     elif mode == "hybrid":
         # A product newer than the fit has no behaviour yet: its meaning is all there is.
         return similar_products(product=product, k=k, mode="semantic")
@@ -717,20 +773,30 @@ def similar_products(
 
 
 def bought_together(*, product: Product, k: int) -> Recommendations:
-    """Products that share baskets with ``product``, most often first."""
+    """Products that share baskets with ``product``, most often first, with the merchandising
+    rules for bought-together lists."""
     serving = serving_engine()
     items: list[RecommendedProduct] = []
     if _knows(serving.engine, product.pk):
-        ranked = serving.engine.bought_together(product.pk, k=k + _OVERFETCH)
-        items = _active_products(ranked, k=k)
+        engine = serving.engine
+        items = _product_list(
+            surface=RecommendationKind.BOUGHT_TOGETHER,
+            ranked_for=lambda n: engine.bought_together(product.pk, k=n),
+            k=k,
+            blocked={product.pk},
+        )
     return _logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items)
 
 
 def trending_products(*, k: int, category: str | None = None) -> Recommendations:
-    """Trending products as of the last fit, then popular ones, optionally in one category."""
+    """Trending products as of the last fit, then popular ones, optionally in one category,
+    with the merchandising rules for trending lists."""
     serving = serving_engine()
-    ranked = serving.engine.trending(
-        k=k + _OVERFETCH, now=serving.fitted_at, category=category or None
+    engine = serving.engine
+    items = _product_list(
+        surface=RecommendationKind.TRENDING,
+        ranked_for=lambda n: engine.trending(k=n, now=serving.fitted_at, category=category or None),
+        k=k,
+        category=category or None,
     )
-    items = _active_products(ranked, k=k)
     return _logged(kind=RecommendationKind.TRENDING, serving=serving, items=items)

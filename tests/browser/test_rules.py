@@ -103,3 +103,30 @@ def test_the_preview_shows_the_draft_rules_effect_before_saving(
     assert page.locator("#preview-summary").inner_text() == "5 of 6 positions change."
     shot(page, "rule-preview")
     assert MerchandisingRule.objects.count() == 0
+
+
+def test_a_rule_ticked_for_trending_only_changes_the_trending_list_only(
+    shop, page, login, merchandiser, shot
+):
+    login("merch", "merch-pass-123")
+    page.goto("/dashboard/rules/new/")
+    page.fill("input[name=name]", "Coffee on trending")
+    page.select_option("select[name=action]", "pin")
+    page.fill("input[name=target_values]", "COF-1")
+    page.fill("input[name=position]", "1")
+    boxes = page.locator("input[name=surfaces]")
+    assert boxes.count() == 5
+    assert [boxes.nth(i).is_checked() for i in range(5)] == [True] * 5  # A new rule: every list.
+    for value in ("customer", "session", "similar", "bought_together"):
+        page.uncheck(f"input[name=surfaces][value={value}]")
+    shot(page, "form")
+    page.click("#rule-form button[name=save]")
+    page.wait_for_load_state("networkidle")
+
+    assert page.locator(".message.success").inner_text() == "Rule “Coffee on trending” created."
+    assert page.locator("#rule-list tbody tr td").nth(3).inner_text() == "Trending"
+    trending = page.request.get("/api/v1/products/trending?k=3").json()["results"]
+    customer = page.request.get("/api/v1/customers/C1/recommendations?k=3").json()["results"]
+    assert [r["product"]["product_id"] for r in trending] == ["COF-1", "LAMP-1", "LAMP-2"]
+    assert [r["product"]["product_id"] for r in customer] == ["INK-3", "LAMP-1", "LAMP-2"]
+    assert MerchandisingRule.objects.get().surfaces == ["trending"]

@@ -9,6 +9,7 @@ from churn.ml.model import NotEnoughHistory
 from churn.models import ChurnModelBuild, ChurnScore, RiskBand
 from recommender.models import Customer, Event, Product
 from recommender.services import recommendations as recommendation_service
+from recommender.services.merchandising import merchandising_rule_create
 from tests.churn.shop import AS_OF, HORIZON
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +136,21 @@ def test_win_back_without_an_engine_lists_repurchases_and_says_why(churn_shop, f
     result = services.winback_list(customer=churn_shop["STOPPED"], k=10)
     assert [item.product.external_id for item in result.items] == ["POT-1", "MUG-1", "TEA-1"]
     assert result.note == "No recommendation engine is fitted yet: repurchase candidates only."
+
+
+def test_win_back_hides_repurchase_candidates_a_customer_list_filter_removes(
+    churn_shop, fresh_serving
+):
+    merchandising_rule_create(
+        data={"name": "No pots", "action": "filter", "target_kind": "product",
+              "target_values": ["POT-1"]}
+    )  # fmt: skip
+    merchandising_rule_create(
+        data={"name": "Similar only", "action": "filter", "target_kind": "product",
+              "target_values": ["TEA-1"], "surfaces": ["similar"]}
+    )  # fmt: skip
+
+    result = services.winback_list(customer=churn_shop["STOPPED"], k=10)
+
+    # The filter on every list hides the pot; the one on similar lists leaves the tea.
+    assert [item.product.external_id for item in result.items] == ["MUG-1", "TEA-1"]

@@ -28,9 +28,12 @@ def test_a_merchandiser_creates_reads_changes_and_deletes_a_rule(shop, merchandi
     created = merchandiser_client.post("/api/v1/rules/", PIN, format="json")
     assert created.status_code == 201
     rule_id = created.json()["id"]
-    assert {k: created.json()[k] for k in (*PIN, "priority", "is_active", "created_by")} == {
+    assert {
+        k: created.json()[k] for k in (*PIN, "priority", "surfaces", "is_active", "created_by")
+    } == {
         **PIN,
         "priority": 0,
+        "surfaces": ["customer", "session", "similar", "bought_together", "trending"],
         "is_active": True,
         "created_by": "merch",
     }
@@ -39,10 +42,13 @@ def test_a_merchandiser_creates_reads_changes_and_deletes_a_rule(shop, merchandi
     assert (listed.json()["count"], listed.json()["results"][0]["id"]) == (1, rule_id)
 
     changed = merchandiser_client.patch(
-        f"/api/v1/rules/{rule_id}/", {"position": 2, "priority": 5}, format="json"
+        f"/api/v1/rules/{rule_id}/",
+        {"position": 2, "priority": 5, "surfaces": ["trending", "customer"]},
+        format="json",
     )
     assert changed.status_code == 200
     assert (changed.json()["position"], changed.json()["priority"]) == (2, 5)
+    assert changed.json()["surfaces"] == ["customer", "trending"]
     assert merchandiser_client.get(f"/api/v1/rules/{rule_id}/").json()["position"] == 2
 
     deleted = merchandiser_client.delete(f"/api/v1/rules/{rule_id}/")
@@ -63,6 +69,7 @@ def test_a_merchandiser_creates_reads_changes_and_deletes_a_rule(shop, merchandi
         ({**PIN, "action": "promote", "share": 2}, "share",
          "must be greater than 0 and at most 1, got 2"),
         ({**PIN, "action": "dance"}, "action", '"dance" is not a valid choice.'),
+        ({**PIN, "surfaces": []}, "surfaces", "choose at least one list for the rule to apply to"),
     ],
 )  # fmt: skip
 def test_a_bad_rule_is_a_400_naming_the_field_and_nothing_is_saved(
@@ -171,3 +178,27 @@ def test_promoted_items_are_flagged_in_the_session_api(shop, merchandiser_client
     assert [r["promoted"] for r in results] == [True, False, False, False]
     assert results[0]["product"]["category"] == "Home"
     assert results[0]["reason"] == "promoted by rule “Lamps”"
+
+
+def test_a_rule_named_for_similar_lists_shows_in_the_similar_api_only(
+    shop, merchandiser_client, read_client
+):
+    rule_id = merchandiser_client.post(
+        "/api/v1/rules/",
+        {**PIN, "target_values": ["LAMP-2"], "surfaces": ["similar"]},
+        format="json",
+    ).json()["id"]
+
+    similar = read_client.get("/api/v1/products/MUG-1/similar", {"k": 2}).json()["results"]
+    customer = read_client.get("/api/v1/customers/C1/recommendations", {"k": 3}).json()
+
+    assert [(r["product"]["product_id"], r["rule_ids"]) for r in similar] == [
+        ("LAMP-2", [rule_id]),
+        ("MUG-2", []),
+    ]
+    assert similar[0]["reason"] == "pinned at position 1 by rule “Hero mug”"
+    assert [r["product"]["product_id"] for r in customer["results"]] == [
+        "INK-3",
+        "LAMP-1",
+        "LAMP-2",
+    ]

@@ -25,6 +25,8 @@ FORM = {
     "target_values": "MUG-1",
     "position": "1",
     "priority": "0",
+    # The boxes a browser sends for the form's default: every list.
+    "surfaces": ["customer", "session", "similar", "bought_together", "trending"],
     "is_active": "on",
 }
 
@@ -100,7 +102,7 @@ def test_the_list_shows_each_rules_state_target_and_matching_products(merch, pro
     )  # fmt: skip
     merchandising_rule_create(
         data={"name": "Off", "action": "filter", "target_kind": "out_of_stock",
-              "is_active": False}
+              "is_active": False, "surfaces": ["similar", "trending"]}
     )  # fmt: skip
 
     html = merch.get("/dashboard/rules/").content.decode()
@@ -110,10 +112,29 @@ def test_the_list_shows_each_rules_state_target_and_matching_products(merch, pro
         [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
         for r in rows
     ]
-    assert [row[1:7] for row in cells] == [
-        ["Boost (multiply the score) \u00d71.5", "Brands: Acme", "2", "3", "always", "active"],
-        ["Filter out", "out of stock", "0", "0", "always", "off"],
+    assert [row[1:8] for row in cells] == [
+        ["Boost (multiply the score) \u00d71.5", "Brands: Acme", "all lists", "2", "3", "always",
+         "active"],
+        ["Filter out", "out of stock", "Similar products, Trending", "0", "0", "always", "off"],
+    ]  # fmt: skip
+
+
+def test_the_form_saves_the_lists_ticked_and_refuses_none(merch, products):
+    ticked = merch.post("/dashboard/rules/new/", {**FORM, "surfaces": ["customer", "trending"]})
+    none = merch.post("/dashboard/rules/new/", {**FORM, "name": "Nowhere", "surfaces": []})
+
+    assert ticked.status_code == 302
+    assert MerchandisingRule.objects.get().surfaces == ["customer", "trending"]
+    assert none.status_code == 200
+    assert field_errors(none.content.decode(), "surfaces") == [
+        "choose at least one list for the rule to apply to"
     ]
+    assert MerchandisingRule.objects.count() == 1
+    edit = merch.get(f"/dashboard/rules/{MerchandisingRule.objects.get().pk}/edit/")
+    checked = re.findall(
+        r'<input type="checkbox" name="surfaces" value="(\w+)"[^>]*checked', edit.content.decode()
+    )
+    assert checked == ["customer", "trending"]
 
 
 def test_an_edit_is_saved_and_a_refused_edit_changes_nothing(merch, products):
@@ -210,6 +231,21 @@ def test_preview_refuses_an_unknown_customer_or_a_bad_rule_next_to_the_field(mer
 
     assert field_errors(unknown.content.decode(), "preview_customer") == ["unknown customer: X9"]
     assert field_errors(bad.content.decode(), "position") == ["must be 1 or more, got 0"]
+    assert MerchandisingRule.objects.count() == 0
+
+
+def test_preview_of_a_rule_off_customer_lists_says_it_cannot_show_it(client, merchandiser, shop):
+    client.force_login(merchandiser)
+    draft = {**FORM, "target_values": "COF-1", "surfaces": ["similar"],
+             "preview_customer": "C1", "preview": "1"}  # fmt: skip
+
+    html = client.post("/dashboard/rules/new/", draft).content.decode()
+
+    assert re.search(r'<p class="empty" id="preview-message">(.*?)</p>', html).group(1) == (
+        "This rule does not apply to customer lists, so a customer&#x27;s list cannot show it; "
+        "tick “For a customer” to preview it."
+    )
+    assert 'id="preview-after"' not in html
     assert MerchandisingRule.objects.count() == 0
 
 

@@ -134,6 +134,21 @@ def test_a_rule_set_keeps_the_rules_valid_at_a_time_in_priority_order():
     assert [r.rule_id for r in rules.at(100.0).rules] == [2, 1, 4]
 
 
+def test_a_rule_set_keeps_the_rules_of_one_list_and_stays_prepared_when_all_apply():
+    everywhere = Filter(rule_id=1, name="a", product_ids=frozenset({1}))
+    trending = Pin(rule_id=2, name="t", product_ids=(2,), position=1,
+                   surfaces=frozenset({"trending"}))  # fmt: skip
+    lists = Filter(rule_id=3, name="l", product_ids=frozenset({3}),
+                   surfaces=frozenset({"customer", "session"}))  # fmt: skip
+    rules = RuleSet((everywhere, trending, lists)).prepared()
+
+    assert [r.rule_id for r in rules.on("customer").rules] == [1, 3]
+    assert [r.rule_id for r in rules.on("trending").rules] == [1, 2]
+    assert rules.on("similar").filtered == frozenset({1})
+    only_everywhere = RuleSet((everywhere,)).prepared()
+    assert only_everywhere.on("similar") is only_everywhere
+
+
 def test_a_rule_set_sorts_rules_into_score_and_positional_ones():
     boost = Boost(rule_id=1, name="b", product_ids=frozenset({1}), factor=2.0)
     bury = Bury(rule_id=2, name="y", product_ids=frozenset({2}), factor=0.5)

@@ -2,7 +2,10 @@
 to products, time windows, priority, and their effect on the served lists of the test shop.
 
 Without rules, the shop serves a cold customer LAMP-1, LAMP-2, INK-2, MUG-1 (k=4) and C1 (who
-bought INK-1 and INK-2) INK-3, LAMP-1, LAMP-2, MUG-2.
+bought INK-1 and INK-2) INK-3, LAMP-1, LAMP-2, MUG-2. Its product lists for MUG-1: similar by
+meaning MUG-2 (0.585), COF-1 (0.430), LAMP-1 (0.120), LAMP-2 (0.112); by behaviour COF-1 (1.0),
+MUG-2 (0.535); bought together COF-1, MUG-2. Trending: LAMP-1, LAMP-2, INK-2, MUG-1; in Office
+INK-2, INK-3, INK-1.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -112,6 +115,15 @@ def pk(external_id):
              "got 'shout'",
              "target_values": "list at least one product"},
         ),
+        (
+            {"action": "filter", "target_kind": "out_of_stock", "surfaces": ["similar", "home"]},
+            {"surfaces": "unknown lists ['home']: choose from ['customer', 'session', "
+             "'similar', 'bought_together', 'trending']"},
+        ),
+        (
+            {"action": "filter", "target_kind": "out_of_stock", "surfaces": []},
+            {"surfaces": "choose at least one list for the rule to apply to"},
+        ),
     ],
 )  # fmt: skip
 def test_bad_rules_are_refused_naming_each_field_and_nothing_is_saved(shop, fields, errors):
@@ -131,6 +143,11 @@ def test_a_valid_rule_is_saved_normalised_with_the_other_actions_parameters_clea
     saved.refresh_from_db()
     assert (saved.target_values, saved.factor, saved.priority) == (["Home", "Kitchen"], 1.5, 7)
     assert (saved.position, saved.share, saved.price_min) == (None, None, None)
+    # No lists named: every list; named ones are kept in one canonical order, once each.
+    assert saved.surfaces == ["customer", "session", "similar", "bought_together", "trending"]
+    named = rule(action="filter", target_kind="out_of_stock",
+                 surfaces=["trending", "similar", "trending"])  # fmt: skip
+    assert named.surfaces == ["similar", "trending"]
 
 
 def test_an_update_is_checked_as_a_whole_and_a_refused_one_changes_nothing(shop):
@@ -394,6 +411,86 @@ def test_rules_apply_to_session_recommendations_too(shop):
 
     assert ids(result)[0] == "LAMP-2"
     assert result.items[0].reason == "pinned at position 1 by rule “Hero”"
+
+
+def mug():
+    return Product.objects.get(external_id="MUG-1")
+
+
+def test_a_boost_reorders_a_similar_list_by_the_boosted_scores(shop):
+    boost = rule(name="Home", action="boost", target_kind="category", target_values=["Home"],
+                 factor=5)  # fmt: skip
+
+    result = service.similar_products(product=mug(), k=4)
+
+    # 0.120 x 5 = 0.602 and 0.112 x 5 = 0.561 against MUG-2's 0.585 and COF-1's 0.430.
+    assert ids(result) == ["LAMP-1", "MUG-2", "LAMP-2", "COF-1"]
+    assert result.items[0].reasons == (
+        "boosted \u00d75 by rule “Home”", "similar to White ceramic coffee mug",
+    )  # fmt: skip
+    assert [item.rule_ids for item in result.items] == [(boost.pk,), (), (boost.pk,), ()]
+
+
+def test_filters_and_buries_apply_to_behavioural_similar_and_bought_together_lists(shop):
+    Product.objects.filter(external_id="MUG-2").update(attributes={"in_stock": False})
+    rule(name="Stock", action="filter", target_kind="out_of_stock")
+    rule(name="Less coffee", action="bury", target_kind="product", target_values=["COF-1"],
+         factor=0.5)  # fmt: skip
+
+    # By meaning: COF-1 0.430 x 0.5 = 0.215 still leads LAMP-1 (0.120); INK-2 fills the list.
+    assert ids(service.similar_products(product=mug(), k=4)) == [
+        "COF-1", "LAMP-1", "LAMP-2", "INK-2",
+    ]  # fmt: skip
+    behavioural = service.similar_products(product=mug(), k=4, mode="behavioural")
+    assert [(i.product.external_id, i.score) for i in behavioural.items] == [("COF-1", 0.5)]
+    assert ids(service.bought_together(product=mug(), k=4)) == ["COF-1"]
+
+
+def test_a_pin_goes_into_a_bought_together_list_but_never_the_product_itself(shop):
+    rule(name="Self", action="pin", target_kind="product", target_values=["MUG-1"], position=1,
+         priority=9)  # fmt: skip
+    pin = rule(name="Lantern", action="pin", target_kind="product", target_values=["LAMP-2"],
+               position=2)  # fmt: skip
+
+    result = service.bought_together(product=mug(), k=3)
+
+    assert ids(result) == ["COF-1", "LAMP-2", "MUG-2"]
+    assert result.items[1].reasons == ("pinned at position 2 by rule “Lantern”",)
+    assert result.items[1].rule_ids == (pin.pk,)
+
+
+def test_trending_lists_take_pins_and_promotions_within_the_requested_category(shop):
+    Product.objects.filter(external_id="INK-1").update(brand="Acme")
+    rule(name="Lantern", action="pin", target_kind="product", target_values=["LAMP-2"],
+         position=1)  # fmt: skip
+    rule(name="Acme", action="promote", target_kind="brand", target_values=["Acme"], share=0.25)
+
+    everywhere = service.trending_products(k=4)
+    office = service.trending_products(k=3, category="Office")
+
+    # Equal priorities run in id order: the pin takes position 1, so the promotion's one slot
+    # (position 1 of 4) moves to the next free position.
+    assert ids(everywhere) == ["LAMP-2", "INK-1", "LAMP-1", "INK-2"]
+    assert [item.promoted for item in everywhere.items] == [False, True, False, False]
+    # LAMP-2 is not in Office: it is never inserted there; INK-1 is.
+    assert ids(office) == ["INK-1", "INK-2", "INK-3"]
+
+
+def test_a_rule_serves_only_the_lists_it_names(shop):
+    rule(name="Trending only", action="pin", target_kind="product", target_values=["COF-1"],
+         position=1, surfaces=["trending"])  # fmt: skip
+    rule(name="Not similar", action="filter", target_kind="category", target_values=["Home"],
+         surfaces=["customer", "session", "bought_together", "trending"])  # fmt: skip
+
+    assert ids(service.trending_products(k=3)) == ["COF-1", "INK-2", "MUG-1"]
+    assert ids(c1(k=4)) == ["INK-3", "MUG-2", "MUG-1", "COF-1"]
+    assert ids(service.similar_products(product=mug(), k=4)) == [
+        "MUG-2", "COF-1", "LAMP-1", "LAMP-2",
+    ]  # fmt: skip
+    session = service.session_recommendations(events=[service.SessionEvent(product=mug())], k=4)
+    assert ids(session) == ["COF-1", "MUG-2", "INK-2", "INK-3"]
+    # COF-1 leads on its own (bought with mugs): no rule moved it.
+    assert [item.rule_ids for item in session.items] == [(), (), (), ()]
 
 
 def test_explicit_rules_replace_the_saved_ones_for_a_preview(shop):
