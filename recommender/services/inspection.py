@@ -2,18 +2,14 @@
 neighbours.
 
 The lists are the very ones the API serves (``customer_recommendations``, ``similar_products``),
-but a merchandiser looking at them is not a shopper being served: they run inside a transaction
-that is rolled back, so no :class:`RecommendationLog` row is left behind (click attribution and
-the overview's recommendation coverage count real traffic only).
+but a merchandiser looking at them is not a shopper being served: they are asked for with
+``log=False``, so no :class:`RecommendationLog` row is written (click attribution and the
+overview's recommendation coverage count real traffic only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-from django.db import transaction
 
 from recommender.ml.engine import Explanation
 from recommender.models import Customer, Product
@@ -27,14 +23,6 @@ from .recommendations import (
     serving_engine,
     similar_products,
 )
-
-
-@contextmanager
-def _not_logged() -> Iterator[None]:
-    """Run a serving call without keeping the log row it writes."""
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 @dataclass(frozen=True)
@@ -81,8 +69,7 @@ def customer_inspection(
         serving = serving_engine()
     except EngineNotReady as exc:
         return CustomerInspection(ready=False, message=str(exc))
-    with _not_logged():
-        final = customer_recommendations(customer=customer, k=k).items
+    final = customer_recommendations(customer=customer, k=k, log=False).items
     history, now = _history(serving, customer_recent_events(customer=customer))
     explanation: Explanation = serving.engine.explain(history, now=now, per_source=per_source)
     wanted = {c.product_id for rows in explanation.sources.values() for c in rows}
@@ -134,13 +121,12 @@ class SimilarLists:
 
 def product_similar_lists(*, product: Product, k: int) -> SimilarLists:
     """The product's semantic and behavioural neighbours, as the API serves them."""
-    with _not_logged():
-        semantic = similar_products(product=product, k=k, mode="semantic").items
-        try:
-            behavioural: list[RecommendedProduct] | None = similar_products(
-                product=product, k=k, mode="behavioural"
-            ).items
-            message = ""
-        except EngineNotReady as exc:
-            behavioural, message = None, str(exc)
+    semantic = similar_products(product=product, k=k, mode="semantic", log=False).items
+    try:
+        behavioural: list[RecommendedProduct] | None = similar_products(
+            product=product, k=k, mode="behavioural", log=False
+        ).items
+        message = ""
+    except EngineNotReady as exc:
+        behavioural, message = None, str(exc)
     return SimilarLists(semantic=semantic, behavioural=behavioural, message=message)

@@ -355,7 +355,8 @@ class RecommendedProduct:
 
 @dataclass(frozen=True, slots=True)
 class Recommendations:
-    recommendation_id: uuid.UUID
+    # None for a list that was not logged (``log=False``: a dashboard view of it).
+    recommendation_id: uuid.UUID | None
     kind: str
     config_version: int | None
     engine_build: int | None
@@ -494,28 +495,36 @@ def _logged(
     serving: ServingEngine | None,
     items: list[RecommendedProduct],
     customer: Customer | None = None,
+    log: bool = True,
 ) -> Recommendations:
-    log = RecommendationLog(
-        kind=kind,
-        customer=customer,
-        config_version=serving.config_version if serving else None,
-        engine_build=serving.build_id if serving else None,
-        product_ids=[item.product.external_id for item in items],
-    )
-    if (
-        connection.vendor == "postgresql"
-        and connection.get_autocommit()
-        and not connection.in_atomic_block
-    ):
-        _insert_without_flush(log)
-    else:
-        with transaction.atomic():
-            log.save(force_insert=True)
+    """``items`` as a served list, logged for click attribution unless ``log`` is off (a
+    dashboard showing a list is not an impression)."""
+    config_version = serving.config_version if serving else None
+    engine_build = serving.build_id if serving else None
+    recommendation_id = None
+    if log:
+        row = RecommendationLog(
+            kind=kind,
+            customer=customer,
+            config_version=config_version,
+            engine_build=engine_build,
+            product_ids=[item.product.external_id for item in items],
+        )
+        if (
+            connection.vendor == "postgresql"
+            and connection.get_autocommit()
+            and not connection.in_atomic_block
+        ):
+            _insert_without_flush(row)
+        else:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        recommendation_id = row.recommendation_id
     return Recommendations(
-        recommendation_id=log.recommendation_id,
+        recommendation_id=recommendation_id,
         kind=kind,
-        config_version=log.config_version,
-        engine_build=log.engine_build,
+        config_version=config_version,
+        engine_build=engine_build,
         items=items,
     )
 
@@ -648,13 +657,15 @@ def customer_recommendations(
     exclude: Collection[int] = (),
     context: Sequence[int] = (),
     rules: RuleSet | None = None,
+    log: bool = True,
 ) -> Recommendations:
     """The top ``k`` products for ``customer`` from their newest events, read now.
 
     ``exclude`` and ``context`` are product primary keys: never return these / the products the
     customer is looking at now (they also steer the session source). A customer without events
     gets trending and popular products (and session-based ones with a context). ``rules``
-    replaces the merchandising rules valid now (a preview's).
+    replaces the merchandising rules valid now (a preview's). ``log=False`` leaves the list out
+    of the recommendation log (the dashboard's view of it is not an impression).
     """
     serving = serving_engine()
     history, now = _history(serving, customer_recent_events(customer=customer))
@@ -663,7 +674,7 @@ def customer_recommendations(
         rules=rules,
     )  # fmt: skip
     return _logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
-                   customer=customer)  # fmt: skip
+                   customer=customer, log=log)  # fmt: skip
 
 
 def session_recommendations(
@@ -727,11 +738,11 @@ def _product_list(
 
 
 def similar_products(
-    *, product: Product, k: int, mode: SimilarMode = "semantic"
+    *, product: Product, k: int, mode: SimilarMode = "semantic", log: bool = True
 ) -> Recommendations:
     """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
     ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself. The
-    merchandising rules for similar lists apply."""
+    merchandising rules for similar lists apply; ``log=False`` as for customer lists."""
     if mode == "semantic":
 
         def nearest(n: int) -> list[RankedItem]:
@@ -754,7 +765,7 @@ def similar_products(
             serving: ServingEngine | None = serving_engine()
         except EngineNotReady:
             serving = None
-        return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items)
+        return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
     serving = serving_engine()
     if _knows(serving.engine, product.pk):
         engine = serving.engine
@@ -766,10 +777,10 @@ def similar_products(
         )
     elif mode == "hybrid":
         # A product newer than the fit has no behaviour yet: its meaning is all there is.
-        return similar_products(product=product, k=k, mode="semantic")
+        return similar_products(product=product, k=k, mode="semantic", log=log)
     else:
         items = []
-    return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items)
+    return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
 
 
 def bought_together(*, product: Product, k: int) -> Recommendations:

@@ -123,6 +123,20 @@ def test_every_list_is_logged_with_its_recommendation_id(shop):
     assert log.product_ids == ids(result)
 
 
+def test_a_list_asked_for_without_logging_is_the_same_list_and_writes_no_row(shop):
+    customer = Customer.objects.get(external_id="C1")
+    mug = Product.objects.get(external_id="MUG-1")
+
+    quiet = service.customer_recommendations(customer=customer, k=3, log=False)
+    similar = service.similar_products(product=mug, k=3, mode="behavioural", log=False)
+
+    assert (quiet.recommendation_id, similar.recommendation_id) == (None, None)
+    assert RecommendationLog.objects.count() == 0
+    assert ids(quiet) == ids(service.customer_recommendations(customer=customer, k=3))
+    assert quiet.engine_build == EngineBuild.objects.get().pk
+    assert RecommendationLog.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_list_served_outside_a_transaction_is_logged_in_one_statement(shop):
     # Outside a transaction (a web request) PostgreSQL takes the one-round-trip insert.
