@@ -5,10 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from recommender.choices import BuildStatus
-
+from .builds import ArtifactBuild
 from .customers import Customer
-from .jobs import Job
 
 
 class RecommendationConfig(models.Model):
@@ -43,17 +41,12 @@ class RecommendationConfig(models.Model):
         return f"recommendation config v{self.version}{active}"
 
 
-class EngineBuild(models.Model):
+class EngineBuild(ArtifactBuild):
     """One immutable fitted engine: a file on disk plus what it was fitted on.
 
-    Like :class:`IndexBuild`, a new build becomes visible only once its file is complete and its
-    row is READY, so a crash mid-fit leaves the previous build serving.
+    Requests use the newest READY build (see :class:`ArtifactBuild`).
     """
 
-    status = models.CharField(
-        max_length=16, choices=BuildStatus.choices, default=BuildStatus.BUILDING, db_index=True
-    )
-    path = models.CharField(max_length=500, blank=True, default="")
     config_version = models.PositiveIntegerField(help_text="RecommendationConfig.version used.")
     model_name = models.CharField(max_length=255, help_text="Embedding model of the vectors.")
     item_count = models.PositiveIntegerField(default=0)
@@ -63,14 +56,9 @@ class EngineBuild(models.Model):
         null=True, blank=True, help_text="Time of the newest event the engine was fitted on."
     )
     fit_seconds = models.FloatField(null=True, blank=True)
-    error = models.TextField(blank=True, default="")
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-started_at", "-id"]
-        get_latest_by = "finished_at"
+    class Meta(ArtifactBuild.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"engine build #{self.pk} ({self.status}, {self.item_count} items)"
