@@ -778,19 +778,25 @@ class HybridEngine:
         reorders = bool(rules) or cfg.mmr_lambda < 1.0 or cfg.max_per_category is not None
         # Rules and diversity look past the first k; without them the fused order is final.
         depth = min(size, max(5 * k, 50) if reorders else k)
-        # Items without reasons for the head (rules and diversity need scores and sources
-        # only); reasons cost a lookup each, so only the k returned get them.
-        items = [
-            self._ranked_item(
-                position=int(p),
-                rows=rows,
-                extra_ids=extra_ids,
-                total=total,
-                components=components,
-            )
-            for p in order[:depth]
-        ]
-        items = apply_rules(items, rules)
+        while True:
+            # Items without reasons for the head (rules and diversity need scores and sources
+            # only); reasons cost a lookup each, so only the k returned get them.
+            items = [
+                self._ranked_item(
+                    position=int(p),
+                    rows=rows,
+                    extra_ids=extra_ids,
+                    total=total,
+                    components=components,
+                )
+                for p in order[:depth]
+            ]
+            items = apply_rules(items, rules)
+            # A filter that removed most of the head (a brand that dominates it, everything
+            # out of stock): look deeper rather than return a short list.
+            if len(items) >= k or depth >= size:
+                break
+            depth = min(size, depth * 4)
         if not reorders:
             chosen = list(range(len(items)))  # MMR at lambda 1 keeps the fused order.
         else:

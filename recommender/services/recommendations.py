@@ -71,6 +71,8 @@ SimilarMode = Literal["semantic", "behavioural", "hybrid"]
 # Extra results asked of the engine for product-to-product lists, so products deactivated since
 # the fit can be dropped and the list still holds k.
 _OVERFETCH = 10
+# Times a product list's head is deepened (x4 each) when filters leave fewer than k.
+_MAX_DEEPENING = 5
 # Search queries of a history embedded per request (the newest distinct ones).
 _MAX_QUERIES = 5
 
@@ -715,13 +717,21 @@ def _product_list(
 
     ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
     head is asked for (as for customer lists) so a boost can lift a product from below the
-    first k; boosts, buries and filters re-score it, pins and promotions place products in the
-    first k. ``blocked`` products (the product the list is about) are never inserted.
+    first k; boosts, buries and filters re-score it (a head that filters leave short of k is
+    asked for again, four times deeper), pins and promotions place products in the first k.
+    ``blocked`` products (the product the list is about) are never inserted.
     """
     ruleset = merchandising_rules_serving(surface=surface)
-    head = ranked_for(max(5 * k, 50) if ruleset else k + _OVERFETCH)
-    if ruleset.score_rules:
-        head = sorted(ruleset.score_hook(head), key=lambda item: -item.score)
+    depth = max(5 * k, 50) if ruleset else k + _OVERFETCH
+    for _ in range(_MAX_DEEPENING):
+        fetched = ranked_for(depth)
+        head = fetched
+        if ruleset.score_rules:
+            head = sorted(ruleset.score_hook(fetched), key=lambda item: -item.score)
+        # A filter that removed most of the head: look deeper rather than list fewer than k.
+        if len(head) >= k or len(fetched) < depth:
+            break
+        depth *= 4
     if ruleset.positional:
         # Placing happens within k, so products deactivated since the fit go first.
         active = set(

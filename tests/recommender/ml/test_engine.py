@@ -242,3 +242,42 @@ def test_config_round_trips_through_json_and_names_bad_fields():
         EngineConfig.from_dict({"source_weights": {"magic": 1.0}})
     with pytest.raises(ConfigError, match=r"^cold_collaborative: expected a number >= 0"):
         EngineConfig.from_dict({"cold_collaborative": -1})
+
+
+def test_a_filter_that_empties_the_scored_head_is_backfilled_from_deeper_candidates():
+    # 60 best-sellers in one category, then 20 less popular products in another.
+    n_top, n_rest = 60, 20
+    ids = list(range(1, n_top + n_rest + 1))
+    users, items, types, times = [], [], [], []
+    for pid in ids:
+        buyers = 5 if pid <= n_top else 1
+        for user in range(buyers):
+            users.append(user)
+            items.append(pid)
+            types.append("purchase")
+            times.append(NOW - DAY * pid)
+    inter = interactions_from_records(
+        user_ids=users, item_ids=items, event_types=types, timestamps=times, catalogue_ids=ids
+    )
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(ids), 8)).astype(np.float32)
+    data = EngineData(
+        item_ids=np.array(ids, dtype=np.int64),
+        item_vectors=vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+        has_vector=np.ones(len(ids), dtype=bool),
+        item_titles=[f"product {pid}" for pid in ids],
+        item_categories=["Top" if pid <= n_top else "Rest" for pid in ids],
+        item_created_at=np.zeros(len(ids)),
+        item_active=np.ones(len(ids), dtype=bool),
+        interactions=inter,
+    )
+    engine = HybridEngine(EngineConfig(candidates_per_source=100)).fit(data, now=NOW)
+    top = set(range(1, n_top + 1))
+
+    def no_top(items):
+        return [item for item in items if item.product_id not in top]
+
+    listed = engine.recommend(History([], [], []), k=10, now=NOW, rules=[no_top])
+
+    assert len(listed) == 10
+    assert {item.product_id for item in listed} <= set(range(n_top + 1, n_top + n_rest + 1))

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from recommender.models import Customer, MerchandisingRule, Product
 from recommender.ranking.rules import Boost, Filter, Pin, PromotionSlots
+from recommender.ranking.types import RankedItem
 from recommender.selectors.merchandising import merchandising_rule_names
 from recommender.services import recommendations as service
 from recommender.services.merchandising import (
@@ -527,3 +528,29 @@ def test_rule_names_by_id_leave_out_unknown_ids(shop):
     saved = rule(name="Kept", action="filter", target_kind="out_of_stock")
 
     assert merchandising_rule_names(ids=[saved.pk, saved.pk + 1, -1]) == {saved.pk: "Kept"}
+
+
+def test_a_product_list_whose_head_a_filter_empties_is_filled_from_deeper(db):
+    # 60 products of one brand rank first, then 20 of another: the filter removes the first 60.
+    Product.objects.bulk_create(
+        Product(external_id=f"P{i:03d}", title=f"Product {i}", brand="Big" if i < 60 else "Small")
+        for i in range(80)
+    )
+    order = list(Product.objects.order_by("external_id").values_list("pk", flat=True))
+    asked: list[int] = []
+
+    def ranked_for(n):
+        asked.append(n)
+        return [
+            RankedItem(index=-1, product_id=pid, score=1.0 - i / 100, sources=("trending",),
+                       components={"trending": 1.0 - i / 100}, reasons=())
+            for i, pid in enumerate(order[:n])
+        ]  # fmt: skip
+
+    rule(name="No Big", action="filter", target_kind="brand", target_values=["Big"],
+         surfaces=["trending"])  # fmt: skip
+
+    items = service._product_list(surface="trending", ranked_for=ranked_for, k=10)
+
+    assert [item.product.external_id for item in items] == [f"P{i:03d}" for i in range(60, 70)]
+    assert asked == [50, 200]
