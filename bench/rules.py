@@ -1,4 +1,4 @@
-"""What merchandising rules cost on the customer recommendations service.
+"""What merchandising rules cost on the customer recommendations and similar-products services.
 
     nice -n 10 .venv/bin/python bench/rules.py [--products 4000] [--customers 3000]
         [--events 120000] [--requests 400] [--rules 20]
@@ -10,7 +10,8 @@ hashing embedder, builds the index and fits the engine. Then it times
 ``customer_recommendations(k=10)`` over a fixed sample of customers (seeded), alternating
 request by request between no rules and ``--rules`` rules of every kind (boosts by category,
 buries by brand, filters incl. out of stock, pins, promotion slots), so both arms see the same
-machine load. Also printed: the time to compile the rules (a query per rule, once per change or
+machine load; then the same for ``similar_products(k=10, mode="hybrid")`` over a sample of
+products. Also printed: the time to compile the rules (a query per rule, once per change or
 minute) and the cost of the cached lookup every request pays.
 """
 
@@ -22,9 +23,11 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -146,7 +149,7 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from recommender.models import Customer
+    from recommender.models import Customer, Product
     from recommender.ranking.rules import RuleSet
     from recommender.services import recommendations as service
     from recommender.services.merchandising import (
@@ -181,26 +184,48 @@ def main() -> None:
 
         sample = rng.sample(list(Customer.objects.all()), min(args.requests, args.customers))
         empty = RuleSet()
-        for customer in sample[:20]:  # Warm up: engine load, caches.
-            service.customer_recommendations(customer=customer, k=10)
-            service.customer_recommendations(customer=customer, k=10, rules=empty)
-        timings: dict[str, list[float]] = {"no rules": [], f"{args.rules} rules": []}
-        changed = 0
-        for customer in sample:
-            t = time.perf_counter()
-            plain = service.customer_recommendations(customer=customer, k=10, rules=empty)
-            timings["no rules"].append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
-            ruled = service.customer_recommendations(customer=customer, k=10)
-            timings[f"{args.rules} rules"].append((time.perf_counter() - t) * 1000)
-            changed += [i.product.pk for i in plain.items] != [i.product.pk for i in ruled.items]
-        for arm, values in timings.items():
-            print(f"{arm:>10}: {len(values)} requests  {percentiles(values)}")
-        base = statistics.median(timings["no rules"])
-        with_rules = statistics.median(timings[f"{args.rules} rules"])
-        print(
-            f"median cost of the rules: {with_rules - base:+.2f} ms a request "
-            f"({with_rules / base:.2f} x); lists changed by the rules: {changed}/{len(sample)}"
+        ruled_arm = f"{args.rules} rules"
+
+        def compare(
+            label: str, serve: Callable[[Any, RuleSet | None], Any], subjects: list[Any]
+        ) -> None:
+            """Time ``serve(subject, rules)`` with no rules and with the saved ones, alternating."""
+            for subject in subjects[:20]:  # Warm up: engine load, caches.
+                serve(subject, None)
+                serve(subject, empty)
+            timings: dict[str, list[float]] = {"no rules": [], ruled_arm: []}
+            changed = 0
+            for subject in subjects:
+                t = time.perf_counter()
+                plain = serve(subject, empty)
+                timings["no rules"].append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                ruled = serve(subject, None)
+                timings[ruled_arm].append((time.perf_counter() - t) * 1000)
+                changed += [i.product.pk for i in plain.items] != [
+                    i.product.pk for i in ruled.items
+                ]
+            print(label)
+            for arm, values in timings.items():
+                print(f"{arm:>10}: {len(values)} requests  {percentiles(values)}")
+            base = statistics.median(timings["no rules"])
+            with_rules = statistics.median(timings[ruled_arm])
+            print(
+                f"median cost of the rules: {with_rules - base:+.2f} ms a request "
+                f"({with_rules / base:.2f} x); lists changed by the rules: "
+                f"{changed}/{len(subjects)}"
+            )
+
+        compare(
+            "customer_recommendations(k=10)",
+            lambda c, r: service.customer_recommendations(customer=c, k=10, rules=r),
+            sample,
+        )
+        products = rng.sample(list(Product.objects.all()), min(args.requests, args.products))
+        compare(
+            'similar_products(k=10, mode="hybrid")',
+            lambda p, r: service.similar_products(product=p, k=10, mode="hybrid", rules=r),
+            products,
         )
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)

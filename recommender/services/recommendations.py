@@ -712,8 +712,10 @@ def _product_list(
     k: int,
     blocked: Collection[int] = (),
     category: str | None = None,
+    rules: RuleSet | None = None,
 ) -> list[RecommendedProduct]:
-    """A product-to-product or trending list with the merchandising rules of ``surface``.
+    """A product-to-product or trending list with the merchandising rules of ``surface`` (those
+    valid now, or of ``rules`` when given).
 
     ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
     head is asked for (as for customer lists) so a boost can lift a product from below the
@@ -721,7 +723,7 @@ def _product_list(
     asked for again, four times deeper), pins and promotions place products in the first k.
     ``blocked`` products (the product the list is about) are never inserted.
     """
-    ruleset = merchandising_rules_serving(surface=surface)
+    ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
     depth = max(5 * k, 50) if ruleset else k + _OVERFETCH
     for _ in range(_MAX_DEEPENING):
         fetched = ranked_for(depth)
@@ -748,11 +750,16 @@ def _product_list(
 
 
 def similar_products(
-    *, product: Product, k: int, mode: SimilarMode = "semantic", log: bool = True
+    *,
+    product: Product,
+    k: int,
+    mode: SimilarMode = "semantic",
+    log: bool = True,
+    rules: RuleSet | None = None,
 ) -> Recommendations:
     """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
     ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself. The
-    merchandising rules for similar lists apply; ``log=False`` as for customer lists."""
+    merchandising rules for similar lists apply; ``log`` and ``rules`` as for customer lists."""
     if mode == "semantic":
 
         def nearest(n: int) -> list[RankedItem]:
@@ -769,8 +776,9 @@ def similar_products(
             ]
 
         items = _product_list(
-            surface=RecommendationKind.SIMILAR, ranked_for=nearest, k=k, blocked={product.pk}
-        )
+            surface=RecommendationKind.SIMILAR, ranked_for=nearest, k=k, blocked={product.pk},
+            rules=rules,
+        )  # fmt: skip
         try:
             serving: ServingEngine | None = serving_engine()
         except EngineNotReady:
@@ -784,18 +792,19 @@ def similar_products(
             ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode),
             k=k,
             blocked={product.pk},
+            rules=rules,
         )
     elif mode == "hybrid":
         # A product newer than the fit has no behaviour yet: its meaning is all there is.
-        return similar_products(product=product, k=k, mode="semantic", log=log)
+        return similar_products(product=product, k=k, mode="semantic", log=log, rules=rules)
     else:
         items = []
     return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
 
 
-def bought_together(*, product: Product, k: int) -> Recommendations:
+def bought_together(*, product: Product, k: int, rules: RuleSet | None = None) -> Recommendations:
     """Products that share baskets with ``product``, most often first, with the merchandising
-    rules for bought-together lists."""
+    rules for bought-together lists (``rules`` as for customer lists)."""
     serving = serving_engine()
     items: list[RecommendedProduct] = []
     if _knows(serving.engine, product.pk):
@@ -805,13 +814,16 @@ def bought_together(*, product: Product, k: int) -> Recommendations:
             ranked_for=lambda n: engine.bought_together(product.pk, k=n),
             k=k,
             blocked={product.pk},
+            rules=rules,
         )
     return _logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items)
 
 
-def trending_products(*, k: int, category: str | None = None) -> Recommendations:
+def trending_products(
+    *, k: int, category: str | None = None, rules: RuleSet | None = None
+) -> Recommendations:
     """Trending products as of the last fit, then popular ones, optionally in one category,
-    with the merchandising rules for trending lists."""
+    with the merchandising rules for trending lists (``rules`` as for customer lists)."""
     serving = serving_engine()
     engine = serving.engine
     items = _product_list(
@@ -819,5 +831,6 @@ def trending_products(*, k: int, category: str | None = None) -> Recommendations
         ranked_for=lambda n: engine.trending(k=n, now=serving.fitted_at, category=category or None),
         k=k,
         category=category or None,
+        rules=rules,
     )
     return _logged(kind=RecommendationKind.TRENDING, serving=serving, items=items)

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from recommender.models import Customer, MerchandisingRule, Product
-from recommender.ranking.rules import Boost, Filter, Pin, PromotionSlots
+from recommender.ranking.rules import Boost, Filter, Pin, PromotionSlots, RuleSet
 from recommender.ranking.types import RankedItem
 from recommender.selectors.merchandising import merchandising_rule_names
 from recommender.services import recommendations as service
@@ -492,6 +492,22 @@ def test_a_rule_serves_only_the_lists_it_names(shop):
     assert ids(session) == ["COF-1", "MUG-2", "INK-2", "INK-3"]
     # COF-1 leads on its own (bought with mugs): no rule moved it.
     assert [item.rule_ids for item in session.items] == [(), (), (), ()]
+
+
+def test_explicit_rules_replace_the_saved_ones_on_product_lists_too(shop):
+    rule(name="Lantern", action="pin", target_kind="product", target_values=["LAMP-2"],
+         position=1)  # fmt: skip
+    draft = rules_compile(
+        rules=[MerchandisingRule(name="Draft", action="filter", target_kind="category",
+                                 target_values=["Home"])]
+    )  # fmt: skip
+
+    assert ids(service.trending_products(k=3, rules=RuleSet())) == ["LAMP-1", "LAMP-2", "INK-2"]
+    assert ids(service.trending_products(k=3, rules=draft)) == ["INK-2", "MUG-1", "COF-1"]
+    assert ids(service.bought_together(product=mug(), k=3, rules=draft)) == ["COF-1", "MUG-2"]
+    assert ids(service.similar_products(product=mug(), k=3, rules=draft)) == [
+        "MUG-2", "COF-1", "INK-2",
+    ]  # fmt: skip
 
 
 def test_explicit_rules_replace_the_saved_ones_for_a_preview(shop):
