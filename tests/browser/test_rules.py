@@ -37,6 +37,15 @@ def fill_rule(page, **fields):
     page.wait_for_load_state("networkidle")
 
 
+def draft_pin(page, *, name, product, position):
+    """Open a new rule and fill it in as a pin, without saving."""
+    page.goto("/dashboard/rules/new/")
+    page.fill("input[name=name]", name)
+    page.select_option("select[name=action]", "pin")
+    page.fill("input[name=target_values]", product)
+    page.fill("input[name=position]", position)
+
+
 def test_a_pin_rule_made_in_the_form_puts_the_product_first_in_the_api(
     shop, page, login, merchandiser, shot
 ):
@@ -82,11 +91,7 @@ def test_the_preview_shows_the_draft_rules_effect_before_saving(
     shop, page, login, merchandiser, shot
 ):
     login("merch", "merch-pass-123")
-    page.goto("/dashboard/rules/new/")
-    page.fill("input[name=name]", "Hero coffee")
-    page.select_option("select[name=action]", "pin")
-    page.fill("input[name=target_values]", "COF-1")
-    page.fill("input[name=position]", "2")
+    draft_pin(page, name="Hero coffee", product="COF-1", position="2")
     page.fill("input[name=preview_customer]", "C1")
 
     page.click("#preview-button")
@@ -109,11 +114,7 @@ def test_a_rule_ticked_for_trending_only_changes_the_trending_list_only(
     shop, page, login, merchandiser, shot
 ):
     login("merch", "merch-pass-123")
-    page.goto("/dashboard/rules/new/")
-    page.fill("input[name=name]", "Coffee on trending")
-    page.select_option("select[name=action]", "pin")
-    page.fill("input[name=target_values]", "COF-1")
-    page.fill("input[name=position]", "1")
+    draft_pin(page, name="Coffee on trending", product="COF-1", position="1")
     boxes = page.locator("input[name=surfaces]")
     assert boxes.count() == 5
     assert [boxes.nth(i).is_checked() for i in range(5)] == [True] * 5  # A new rule: every list.
