@@ -1,5 +1,5 @@
 """Dashboard pages for merchandising rules: the list, create, edit (with a preview of the
-draft on a customer's list before saving) and delete.
+draft on any kind of list before saving) and delete.
 
 Merchandisers and admins may change rules. The form only parses the input; what a rule means
 (a boost above 1, a pin on known products, an end after the start) is checked by the service,
@@ -21,8 +21,15 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from recommender.dashboard.access import dashboard_view
-from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
-from recommender.selectors.catalog import customer_get
+from recommender.models import (
+    Customer,
+    MerchandisingRule,
+    Product,
+    RecommendationKind,
+    RuleAction,
+    RuleTarget,
+)
+from recommender.selectors.catalog import customer_get, product_get
 from recommender.selectors.merchandising import (
     merchandising_rule_get,
     merchandising_rule_list,
@@ -37,7 +44,12 @@ from recommender.services.merchandising import (
     rule_clean,
     rules_compile,
 )
-from recommender.services.merchandising_preview import RulesPreview, rules_preview
+from recommender.services.merchandising_preview import (
+    NEEDS_CUSTOMER,
+    NEEDS_PRODUCT,
+    RulesPreview,
+    rules_preview,
+)
 from recommender.services.recommendations import EngineNotReady
 
 _DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
@@ -93,16 +105,30 @@ class RuleForm(forms.Form):
         help_text="The lists the rule changes: a homepage pin rarely belongs in “similar "
         "products”; an out-of-stock filter belongs everywhere.",
     )
+    preview_list = forms.ChoiceField(
+        label="Preview on",
+        choices=RecommendationKind.choices,
+        initial=RecommendationKind.CUSTOMER,
+        required=False,
+    )
     preview_customer = forms.CharField(
-        label="Preview for customer",
+        label="Customer",
         required=False,
         max_length=128,
-        help_text="A customer id: shows their list without rules and with the active rules "
-        "plus this one, without saving.",
+        help_text="A customer id, for a customer's list.",
+    )
+    preview_product = forms.CharField(
+        label="Product",
+        required=False,
+        max_length=128,
+        help_text="A product id, for a session that viewed it, its similar or bought-together "
+        "products.",
     )
 
+    PREVIEW_FIELDS = ("preview_list", "preview_customer", "preview_product")
+
     def rule_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in self.fields if name != "preview_customer"]
+        return [self[name] for name in self.fields if name not in self.PREVIEW_FIELDS]
 
     @classmethod
     def initial_from(cls, rule: MerchandisingRule) -> dict[str, Any]:
@@ -138,8 +164,29 @@ class RuleForm(forms.Form):
             return None
 
 
+def _preview_subject(form: RuleForm, surface: RecommendationKind) -> dict[str, Any] | None:
+    """The customer or product the ``surface`` list is previewed for (``{}`` for trending), or
+    None with the error put on the field."""
+    if surface in NEEDS_CUSTOMER:
+        field, noun = "preview_customer", "customer"
+    elif surface in NEEDS_PRODUCT:
+        field, noun = "preview_product", "product"
+    else:
+        return {}
+    wanted = form.cleaned_data[field].strip()
+    found: Customer | Product | None = None
+    if not wanted:
+        form.add_error(field, f"give a {noun} id to preview the rule on")
+    else:
+        get = customer_get if noun == "customer" else product_get
+        found = get(external_id=wanted)
+        if found is None:
+            form.add_error(field, f"unknown {noun}: {wanted}")
+    return None if found is None else {noun: found}
+
+
 def _preview(form: RuleForm, rule: MerchandisingRule | None) -> RulesPreview | str | None:
-    """The draft rule's effect on a customer's list (call after ``is_valid()``): a preview, a
+    """The draft rule's effect on the chosen list (call after ``is_valid()``): a preview, a
     message when there is nothing to preview on, or None with the errors put on the form."""
     fields: dict[str, Any] | None = None
     try:
@@ -147,18 +194,14 @@ def _preview(form: RuleForm, rule: MerchandisingRule | None) -> RulesPreview | s
     except RuleInvalid as exc:
         for field, message in exc.errors.items():
             form.add_error(field if field in form.fields else None, message)
-    customer_id = form.cleaned_data["preview_customer"].strip()
-    customer = customer_get(external_id=customer_id) if customer_id else None
-    if not customer_id:
-        form.add_error("preview_customer", "give a customer id to preview the rule on")
-    elif customer is None:
-        form.add_error("preview_customer", f"unknown customer: {customer_id}")
-    if fields is None or customer is None:
+    surface = RecommendationKind(form.cleaned_data["preview_list"] or RecommendationKind.CUSTOMER)
+    subject = _preview_subject(form, surface)
+    if fields is None or subject is None:
         return None
-    if RecommendationKind.CUSTOMER not in fields["surfaces"]:
+    if surface not in fields["surfaces"]:
         return (
-            "This rule does not apply to customer lists, so a customer's list cannot show it; "
-            "tick “For a customer” to preview it."
+            f"This rule does not apply to “{surface.label}” lists, so that list cannot show it; "
+            "tick it under “Applies to” or preview another list."
         )
     # The draft shows its effect whatever its own window; the saved rules as they are now.
     draft = MerchandisingRule(**{**fields, "starts_at": None, "ends_at": None})
@@ -167,8 +210,9 @@ def _preview(form: RuleForm, rule: MerchandisingRule | None) -> RulesPreview | s
     if rule is not None:
         draft.pk = rule.pk
         others = others.exclude(pk=rule.pk)
+    compiled = rules_compile(rules=[*others, draft], at=now)
     try:
-        return rules_preview(customer=customer, rules=rules_compile(rules=[*others, draft], at=now))
+        return rules_preview(rules=compiled, surface=surface, **subject)
     except EngineNotReady as exc:
         return str(exc)
 

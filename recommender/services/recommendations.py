@@ -686,10 +686,11 @@ def session_recommendations(
     category: str | None = None,
     exclude: Collection[int] = (),
     rules: RuleSet | None = None,
+    log: bool = True,
 ) -> Recommendations:
     """Recommendations for an anonymous session from the products it touched (newest last or
     with times); those products steer the session source and are never returned. ``rules``
-    replaces the merchandising rules valid now."""
+    and ``log`` as for customer lists."""
     serving = serving_engine()
     rows = [(e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events]
     history, now = _history(serving, rows)
@@ -698,7 +699,7 @@ def session_recommendations(
         serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
         rules=rules, surface=RecommendationKind.SESSION,
     )  # fmt: skip
-    return _logged(kind=RecommendationKind.SESSION, serving=serving, items=items)
+    return _logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log)
 
 
 def _fit_time(serving: ServingEngine) -> datetime:
@@ -802,9 +803,11 @@ def similar_products(
     return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
 
 
-def bought_together(*, product: Product, k: int, rules: RuleSet | None = None) -> Recommendations:
+def bought_together(
+    *, product: Product, k: int, rules: RuleSet | None = None, log: bool = True
+) -> Recommendations:
     """Products that share baskets with ``product``, most often first, with the merchandising
-    rules for bought-together lists (``rules`` as for customer lists)."""
+    rules for bought-together lists (``rules`` and ``log`` as for customer lists)."""
     serving = serving_engine()
     items: list[RecommendedProduct] = []
     if _knows(serving.engine, product.pk):
@@ -816,14 +819,15 @@ def bought_together(*, product: Product, k: int, rules: RuleSet | None = None) -
             blocked={product.pk},
             rules=rules,
         )
-    return _logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items)
+    return _logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items, log=log)
 
 
 def trending_products(
-    *, k: int, category: str | None = None, rules: RuleSet | None = None
+    *, k: int, category: str | None = None, rules: RuleSet | None = None, log: bool = True
 ) -> Recommendations:
     """Trending products as of the last fit, then popular ones, optionally in one category,
-    with the merchandising rules for trending lists (``rules`` as for customer lists)."""
+    with the merchandising rules for trending lists (``rules`` and ``log`` as for customer
+    lists)."""
     serving = serving_engine()
     engine = serving.engine
     items = _product_list(
@@ -833,4 +837,4 @@ def trending_products(
         category=category or None,
         rules=rules,
     )
-    return _logged(kind=RecommendationKind.TRENDING, serving=serving, items=items)
+    return _logged(kind=RecommendationKind.TRENDING, serving=serving, items=items, log=log)

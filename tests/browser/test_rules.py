@@ -131,3 +131,25 @@ def test_a_rule_ticked_for_trending_only_changes_the_trending_list_only(
     assert [r["product"]["product_id"] for r in trending] == ["COF-1", "LAMP-1", "LAMP-2"]
     assert [r["product"]["product_id"] for r in customer] == ["INK-3", "LAMP-1", "LAMP-2"]
     assert MerchandisingRule.objects.get().surfaces == ["trending"]
+
+
+def test_the_preview_shows_a_draft_on_a_products_similar_list(
+    shop, page, login, merchandiser, shot
+):
+    login("merch", "merch-pass-123")
+    draft_pin(page, name="Lantern", product="LAMP-2", position="1")
+    page.select_option("select[name=preview_list]", "similar")
+    page.fill("input[name=preview_product]", "MUG-1")
+
+    page.click("#preview-button")
+    page.wait_for_load_state("networkidle")
+
+    def listed(table):
+        rows = page.locator(f"#{table} tbody tr")
+        return [rows.nth(i).get_attribute("data-product-id") for i in range(rows.count())]
+
+    assert listed("preview-before")[:2] == ["MUG-2", "COF-1"]
+    assert listed("preview-after")[:3] == ["LAMP-2", "MUG-2", "COF-1"]
+    assert page.locator("select[name=preview_list]").input_value() == "similar"
+    shot(page, "similar-preview")
+    assert MerchandisingRule.objects.count() == 0

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from recommender.models import MerchandisingRule, Product
+from recommender.models import MerchandisingRule, Product, RecommendationLog
 from recommender.services.merchandising import (
     merchandising_rule_create,
     merchandising_rules_cache_reset,
@@ -234,7 +234,7 @@ def test_preview_refuses_an_unknown_customer_or_a_bad_rule_next_to_the_field(mer
     assert MerchandisingRule.objects.count() == 0
 
 
-def test_preview_of_a_rule_off_customer_lists_says_it_cannot_show_it(client, merchandiser, shop):
+def test_preview_of_a_rule_off_the_chosen_list_says_it_cannot_show_it(client, merchandiser, shop):
     client.force_login(merchandiser)
     draft = {**FORM, "target_values": "COF-1", "surfaces": ["similar"],
              "preview_customer": "C1", "preview": "1"}  # fmt: skip
@@ -242,10 +242,48 @@ def test_preview_of_a_rule_off_customer_lists_says_it_cannot_show_it(client, mer
     html = client.post("/dashboard/rules/new/", draft).content.decode()
 
     assert re.search(r'<p class="empty" id="preview-message">(.*?)</p>', html).group(1) == (
-        "This rule does not apply to customer lists, so a customer&#x27;s list cannot show it; "
-        "tick “For a customer” to preview it."
+        "This rule does not apply to “For a customer” lists, so that list cannot show it; "
+        "tick it under “Applies to” or preview another list."
     )
     assert 'id="preview-after"' not in html
+    assert MerchandisingRule.objects.count() == 0
+
+
+def test_preview_on_a_products_similar_list_and_on_trending(client, merchandiser, shop):
+    client.force_login(merchandiser)
+    lantern = {**FORM, "name": "Lantern", "target_values": "LAMP-2", "preview": "1"}
+
+    similar = client.post(
+        "/dashboard/rules/new/",
+        {**lantern, "preview_list": "similar", "preview_product": "MUG-1"},
+    ).content.decode()
+    trending = client.post(
+        "/dashboard/rules/new/", {**lantern, "preview_list": "trending"}
+    ).content.decode()
+
+    # MUG-1's similar products by meaning, then with the draft pin at position 1.
+    assert listed(similar, "preview-before")[:4] == ["MUG-2", "COF-1", "LAMP-1", "LAMP-2"]
+    assert listed(similar, "preview-after")[:4] == ["LAMP-2", "MUG-2", "COF-1", "LAMP-1"]
+    assert listed(trending, "preview-before")[:3] == ["LAMP-1", "LAMP-2", "INK-2"]
+    assert listed(trending, "preview-after")[:3] == ["LAMP-2", "LAMP-1", "INK-2"]
+    assert "pinned at position 1 by rule “Lantern”" in similar
+    assert MerchandisingRule.objects.count() == 0
+    assert RecommendationLog.objects.count() == 0
+
+
+def test_a_product_list_preview_needs_a_known_product(merch, products):
+    missing = merch.post(
+        "/dashboard/rules/new/", {**FORM, "preview_list": "bought_together", "preview": "1"}
+    )
+    unknown = merch.post(
+        "/dashboard/rules/new/",
+        {**FORM, "preview_list": "session", "preview_product": "NOPE", "preview": "1"},
+    )
+
+    assert field_errors(missing.content.decode(), "preview_product") == [
+        "give a product id to preview the rule on"
+    ]
+    assert field_errors(unknown.content.decode(), "preview_product") == ["unknown product: NOPE"]
     assert MerchandisingRule.objects.count() == 0
 
 
