@@ -4,10 +4,15 @@ Queues (routes in settings): ``default`` for ingestion jobs and housekeeping, ``
 embedding, ``cpu`` for index builds. Interfaces start a reindex with :func:`reindex_signature`.
 """
 
+import logging
+
 from celery import chain, shared_task
 from celery.canvas import Signature
 
-from recommender.services import embeddings, jobs
+from recommender.choices import JobKind
+from recommender.services import embeddings, jobs, refresh
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="recommender.tasks.import_job_run")
@@ -57,3 +62,23 @@ def product_embeddings_sweep() -> None:
 def jobs_fail_stale() -> None:
     """Beat: fail jobs whose worker died, so the jobs page never shows one running forever."""
     jobs.jobs_fail_stale()
+
+
+@shared_task(name="recommender.tasks.refresh_scheduled")
+def refresh_scheduled() -> None:
+    """Beat, nightly: queue a reindex and/or a train job for what changed since the last ones
+    (``recommender.services.refresh``); nothing when nothing did."""
+    plan = refresh.refresh_plan()
+    if not plan:
+        logger.info("Nightly refresh: nothing to do (%s)", "; ".join(plan.reasons) or "current")
+        return
+    params = {"source": "schedule", "reasons": list(plan.reasons)}
+    steps: list[Signature] = []
+    if plan.reindex:
+        steps.append(
+            reindex_signature(job_id=jobs.job_create(kind=JobKind.REINDEX, params=params).pk)
+        )
+    if plan.train:
+        steps.append(engine_train.si(job_id=jobs.job_create(kind=JobKind.TRAIN, params=params).pk))
+    logger.info("Nightly refresh: %s", "; ".join(plan.reasons))
+    chain(*steps).apply_async()

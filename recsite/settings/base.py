@@ -8,6 +8,7 @@ filesystem, so a laptop needs no server. Production sets ``DATABASE_URL`` (Postg
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -193,6 +194,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "recommender.tasks.import_job_run": {"queue": "default"},
     "recommender.tasks.jobs_fail_stale": {"queue": "default"},
+    "recommender.tasks.refresh_scheduled": {"queue": "default"},
     "recommender.tasks.reindex_embed": {"queue": "gpu"},
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},
@@ -202,6 +204,8 @@ CELERY_TASK_ROUTES = {
     "churn.tasks.churn_score_scheduled": {"queue": "cpu"},
     "tagging.tasks.tag_job_run": {"queue": "gpu"},
 }
+# Beat's clock: "03:00" is in the shop's time zone.
+CELERY_TIMEZONE = TIME_ZONE
 # A beat entry expires after its period, so a backlog of ticks never piles up.
 CELERY_BEAT_SCHEDULE = {
     "embed-stale-products": {
@@ -213,6 +217,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recommender.tasks.jobs_fail_stale",
         "schedule": 300.0,
         "options": {"expires": 300},
+    },
+    # Nightly: rebuild the index and refit the engine when the data moved (queues the jobs).
+    "refresh-nightly": {
+        "task": "recommender.tasks.refresh_scheduled",
+        "schedule": crontab(hour=env.int("RECSITE_REFRESH_HOUR", default=3), minute=0),
+        "options": {"expires": 3600},
     },
     # Daily churn scoring (trains first when the model is a week old).
     "churn-score-daily": {

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.choices import JobKind
 from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
+from recommender.services.refresh import refresh_plan
 from recommender.tasks import engine_train
 
 
@@ -21,8 +22,20 @@ class Command(BaseCommand):
             action="store_true",
             help="Queue the job for the workers (cpu queue) and follow it.",
         )
+        parser.add_argument(
+            "--if-needed",
+            action="store_true",
+            help="Do nothing when the newest engine build already covers every event, product "
+            "and the active configuration (the nightly refresh's test).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_needed"]:
+            plan = refresh_plan()
+            if not plan.train:
+                reasons = "; ".join(plan.reasons) or "the newest engine build is current"
+                self.stdout.write(f"Nothing to do: {reasons}.")
+                return
         job = job_create(kind=JobKind.TRAIN, params={"source": "manage.py train"})
         try:
             job = job_run_or_follow(
