@@ -50,8 +50,8 @@ say "Importing the UCI Online Retail demo data (idempotent: a rerun changes noth
 manage import_online_retail data/demo/online_retail.csv.gz
 say "Embedding the catalogue with all-MiniLM-L6-v2 and building the vector index"
 manage reindex --if-needed
-say "Fitting the recommendation engine"
-manage train
+say "Fitting the recommendation engine (skipped when the newest fit is current)"
+manage train --if-needed
 say "Offline evaluation of the active configuration on 1,000 customers (once per version)"
 manage evaluate --sample 1000 --k 10,20 --no-embed --if-missing
 say "Auto-tagging the catalogue against the demo vocabulary (suggestions await review)"
