@@ -561,3 +561,21 @@ def test_job_history_shows_durations_counts_and_errors(client, admin_user):
     assert "build items: 3, embed embedded: 12" in html
     assert "RuntimeError: disk full" in html
     assert '<td class="num">40%</td>' in html
+    assert '<td class="by">system</td>' in html
+
+
+def test_job_history_says_who_started_a_job_and_why_the_schedule_did(client, admin_user):
+    Job.objects.create(kind=JobKind.TRAIN, triggered_by=admin_user)
+    Job.objects.create(
+        kind=JobKind.TRAIN,
+        params={"source": "schedule", "reasons": ["2 events received since engine build 7"]},
+    )
+    client.force_login(admin_user)
+
+    html = client.get("/dashboard/jobs/history/").content.decode()
+
+    cells = re.findall(r'<td class="by">(.*?)</td>', html, re.S)
+    assert cells == [
+        'schedule<div class="muted small">2 events received since engine build 7</div>',
+        admin_user.get_username(),
+    ]
