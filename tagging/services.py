@@ -221,6 +221,31 @@ def _last_tagging_scored_from() -> datetime | None:
     return datetime.fromisoformat(recorded) if recorded else job.started_at
 
 
+def tagging_new_reasons() -> tuple[str, ...]:
+    """Why a tagging job over new and edited products (``only_new``) would do something now;
+    empty when it would not: no vocabulary, a tagging job already queued or running, or no
+    product embedded, edited or added since the last one read the vectors. Beat asks this
+    nightly (``tag-new-nightly``)."""
+    if not Tag.objects.filter(children__isnull=True).exists():
+        return ()
+    if Job.objects.filter(kind=JobKind.TAG, state__in=[JobState.QUEUED, JobState.RUNNING]).exists():
+        return ()
+    since = _last_tagging_scored_from()
+    if since is None:
+        return ("no tagging job has run yet",) if Product.objects.exists() else ()
+    reasons = []
+    model_name = get_embedder().model_name
+    embedded = ProductEmbedding.objects.filter(model_name=model_name, updated_at__gte=since).count()
+    if embedded:
+        products = "1 product" if embedded == 1 else f"{embedded} products"
+        reasons.append(f"{products} embedded anew since the last tagging job")
+    waiting = Product.objects.filter(embedding_stale=True).count()
+    if waiting:
+        products = "1 product awaits" if waiting == 1 else f"{waiting} products await"
+        reasons.append(f"{products} embedding")
+    return tuple(reasons)
+
+
 def _confirmed(tag_column: dict[int, int], ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """(row of the product in ``ids``, target column or -1 for background) of reviewed pairs."""
     position = {int(pk): i for i, pk in enumerate(ids)}

@@ -1,10 +1,16 @@
 """Celery tasks of tagging: thin, id-based, idempotent (gpu queue: it embeds and scores)."""
 
+import logging
+
 from celery import shared_task
 
-from recommender.services.jobs import job_step_run
+from recommender.choices import JobKind
+from recommender.services.jobs import job_create, job_step_run
 
 from .jobs import TAG_STEPS
+from .services import tagging_new_reasons
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="tagging.tasks.tag_job_run")
@@ -12,3 +18,17 @@ def tag_job_run(*, job_id: int) -> None:
     """Run a tagging job's steps in order. A finished job is skipped, so a redelivery is safe."""
     for step in TAG_STEPS:
         job_step_run(job_id=job_id, step=step.name)
+
+
+@shared_task(name="tagging.tasks.tag_new_scheduled")
+def tag_new_scheduled() -> None:
+    """Beat, nightly: suggest tags for products added or edited since the last tagging job (a
+    job like the one an admin starts with ``only_new``); nothing when none were."""
+    reasons = tagging_new_reasons()
+    if not reasons:
+        logger.info("Nightly tagging: nothing new to tag")
+        return
+    job = job_create(
+        kind=JobKind.TAG, params={"only_new": True, "source": "schedule", "reasons": list(reasons)}
+    )
+    tag_job_run.delay(job_id=job.pk)

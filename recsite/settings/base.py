@@ -203,9 +203,12 @@ CELERY_TASK_ROUTES = {
     "churn.tasks.churn_job_run": {"queue": "cpu"},
     "churn.tasks.churn_score_scheduled": {"queue": "cpu"},
     "tagging.tasks.tag_job_run": {"queue": "gpu"},
+    "tagging.tasks.tag_new_scheduled": {"queue": "default"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE
+# The hour of the nightly refresh (index, engine) and of tagging new products at half past.
+RECSITE_REFRESH_HOUR = env.int("RECSITE_REFRESH_HOUR", default=3)
 # A beat entry expires after its period, so a backlog of ticks never piles up.
 CELERY_BEAT_SCHEDULE = {
     "embed-stale-products": {
@@ -221,7 +224,13 @@ CELERY_BEAT_SCHEDULE = {
     # Nightly: rebuild the index and refit the engine when the data moved (queues the jobs).
     "refresh-nightly": {
         "task": "recommender.tasks.refresh_scheduled",
-        "schedule": crontab(hour=env.int("RECSITE_REFRESH_HOUR", default=3), minute=0),
+        "schedule": crontab(hour=RECSITE_REFRESH_HOUR, minute=0),
+        "options": {"expires": 3600},
+    },
+    # Nightly: suggest tags for products added or edited since the last tagging job.
+    "tag-new-nightly": {
+        "task": "tagging.tasks.tag_new_scheduled",
+        "schedule": crontab(hour=RECSITE_REFRESH_HOUR, minute=30),
         "options": {"expires": 3600},
     },
     # Daily churn scoring (trains first when the model is a week old).
