@@ -33,6 +33,9 @@ def job_run_with_bar(
             bar.update(max(0, round(fraction * 100) - bar.n))
 
         try:
-            return job_run_or_follow(job=job, name=name, enqueue=enqueue, echo=echo)
+            done = job_run_or_follow(job=job, name=name, enqueue=enqueue, echo=echo)
         except JobFailed as exc:
             raise CommandError(str(exc)) from exc
+        # A step that reports no progress of its own (the tuning sample) still ends the job.
+        bar.update(100 - bar.n)
+        return done

@@ -114,10 +114,12 @@ def test_train_if_needed_says_why_it_does_nothing_or_refits(shop):
     quiet = StringIO()
     call_command("train", "--if-needed", stdout=quiet)
     add_event(Customer.objects.get(external_id="C1"), "MUG-1", at=T0)
-    refit = StringIO()
-    call_command("train", "--if-needed", stdout=refit)  # A new event: it refits.
+    refit, bar = StringIO(), StringIO()
+    call_command("train", "--if-needed", stdout=refit, stderr=bar)  # A new event: it refits.
 
     newest = EngineBuild.objects.order_by("-pk").first()
     assert quiet.getvalue() == "Nothing to do: the newest engine build is current.\n"
     assert EngineBuild.objects.count() == 2
     assert refit.getvalue().startswith(f"Engine build {newest.pk}: 8 products, 8 customers, 18 ")
+    job = Job.objects.get(kind=JobKind.TRAIN)
+    assert f"train (job {job.pk}): 100%" in bar.getvalue()

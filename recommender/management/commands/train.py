@@ -2,10 +2,11 @@
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from recommender.choices import JobKind
-from recommender.services.jobs import JobFailed, job_create, job_run_or_follow
+from recommender.management.jobs import job_run_with_bar
+from recommender.services.jobs import job_create
 from recommender.services.refresh import refresh_plan
 from recommender.tasks import engine_train
 
@@ -22,6 +23,7 @@ class Command(BaseCommand):
             action="store_true",
             help="Queue the job for the workers (cpu queue) and follow it.",
         )
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
         parser.add_argument(
             "--if-needed",
             action="store_true",
@@ -37,16 +39,13 @@ class Command(BaseCommand):
                 self.stdout.write(f"Nothing to do: {reasons}.")
                 return
         job = job_create(kind=JobKind.TRAIN, params={"source": "manage.py train"})
-        try:
-            job = job_run_or_follow(
-                job=job,
-                name="train",
-                enqueue=(lambda: engine_train.delay(job_id=job.pk))
-                if options["background"]
-                else None,
-            )
-        except JobFailed as exc:
-            raise CommandError(str(exc)) from exc
+        job = job_run_with_bar(
+            job,
+            name="train",
+            enqueue=(lambda: engine_train.delay(job_id=job.pk)) if options["background"] else None,
+            progress=not options["no_progress"],
+            stream=self.stderr,
+        )
         fit = job.counts["fit"]
         self.stdout.write(
             f"Engine build {fit['engine_build']}: {fit['items']} products, {fit['customers']} "
