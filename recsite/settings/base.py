@@ -123,6 +123,14 @@ STORAGES = {
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SESSION_COOKIE_SECURE else None
+# HTTPS only: redirect plain HTTP (load balancers probe /health/ over HTTP, so it is exempt)
+# and tell browsers to keep to HTTPS for this many seconds (HSTS; start small, e.g. 3600).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+# Domain-wide commitments, off unless chosen: HSTS for every subdomain, and the preload list.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 
 # Django REST framework -----------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/

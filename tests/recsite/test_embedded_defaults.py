@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -69,3 +70,37 @@ def test_missing_secret_key_fails_loudly(tmp_path):
     )  # fmt: skip
     assert out.returncode == 1
     assert "Set the DJANGO_SECRET_KEY environment variable" in out.stderr
+
+
+def _deploy_check(tmp_path, **extra: str) -> subprocess.CompletedProcess:
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "recsite.settings.base",
+        "DJANGO_SECRET_KEY": "a-production-secret-key-" + "x" * 40,
+        "RECSITE_VAR_DIR": str(tmp_path),
+        "DJANGO_ALLOWED_HOSTS": "recsite.example.com",
+        "DJANGO_SECURE_COOKIES": "true",
+        **extra,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_an_https_production_configuration_passes_djangos_deployment_checks(tmp_path):
+    https = _deploy_check(
+        tmp_path,
+        DJANGO_SECURE_SSL_REDIRECT="true",
+        DJANGO_SECURE_HSTS_SECONDS="31536000",
+        DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS="true",
+        DJANGO_SECURE_HSTS_PRELOAD="true",
+    )
+    cookies_only = _deploy_check(tmp_path)
+
+    assert https.returncode == 0, https.stderr
+    assert cookies_only.returncode == 1
+    assert sorted(set(re.findall(r"security\.W\d+", cookies_only.stderr))) == [
+        "security.W004",
+        "security.W008",
+    ]

@@ -1,4 +1,5 @@
 import pytest
+from django.test import Client
 
 
 @pytest.mark.django_db
@@ -59,3 +60,14 @@ def test_favicon_is_an_empty_cacheable_answer_not_a_404(anon_client):
     assert response.status_code == 204
     assert response.content == b""
     assert response["Cache-Control"] == "public, max-age=86400"
+
+
+def test_with_https_required_health_stays_on_http_and_the_rest_redirects(db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()  # A new client builds its middleware with the setting on.
+
+    live = client.get("/health/live")
+    login = client.get("/accounts/login/")
+
+    assert live.status_code == 200
+    assert (login.status_code, login["Location"]) == (301, "https://testserver/accounts/login/")
