@@ -383,7 +383,7 @@ def winback_list(*, customer: Customer, k: int = 10) -> WinBackList:
     as_of = latest.as_of if latest is not None else churn_clock()
     # A filter rule on customer lists (out of stock, a brand not to show) hides a repurchase
     # candidate too; the recommendations below apply every rule themselves.
-    hidden = merchandising_rules_serving(surface=RecommendationKind.CUSTOMER).filtered
+    hidden = merchandising_rules_serving(surface=RecommendationKind.CUSTOMER).score_hook.removed
     repurchase = _repurchase_candidates(customer=customer, as_of=as_of, k=k, hidden=hidden)
     recommended: list[WinBackItem] = []
     recommendation_id = None

@@ -75,10 +75,10 @@ def refresh_scheduled() -> None:
     params = {"source": "schedule", "reasons": list(plan.reasons)}
     steps: list[Signature] = []
     if plan.reindex:
-        steps.append(
-            reindex_signature(job_id=jobs.job_create(kind=JobKind.REINDEX, params=params).pk)
-        )
+        reindex = jobs.job_create(kind=JobKind.REINDEX, params=params)
+        steps.append(reindex_signature(job_id=reindex.pk))
     if plan.train:
-        steps.append(engine_train.si(job_id=jobs.job_create(kind=JobKind.TRAIN, params=params).pk))
+        train = jobs.job_create(kind=JobKind.TRAIN, params=params)
+        steps.append(engine_train.si(job_id=train.pk))
     logger.info("Nightly refresh: %s", "; ".join(plan.reasons))
     chain(*steps).apply_async()

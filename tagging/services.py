@@ -276,12 +276,11 @@ SUPERVISED_KINDS = ("logistic", "finetune")
 
 
 def encoder_model_path() -> Path:
-    """The local Hugging Face model directory the embedder uses (settings or the packaged one)."""
-    from recommender.ml.embedding import default_model_path
+    """The local Hugging Face model directory the embedder uses (settings or the packaged one),
+    resolved and checked exactly as the embedder does."""
+    from recommender.ml.embedding import model_dir
 
-    return (
-        Path(settings.RECSITE_MODEL_PATH) if settings.RECSITE_MODEL_PATH else default_model_path()
-    )
+    return model_dir(settings.RECSITE_MODEL_PATH)
 
 
 def _supervised_kind() -> str:

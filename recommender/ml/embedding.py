@@ -227,7 +227,7 @@ class TransformerEmbedder:
         attn_implementation: str | None = None,
         num_threads: int | None = None,
     ) -> None:
-        path = _model_dir(model_path)
+        path = model_dir(model_path)
         _check_pooling(path)
         for name, value in (
             ("batch_size", batch_size),
@@ -505,7 +505,9 @@ def _length_sorted_chunks(texts: list[str], chunk_size: int) -> list[np.ndarray]
     return [order[start : start + chunk_size] for start in range(0, len(order), chunk_size)]
 
 
-def _model_dir(model_path: str | Path | None) -> Path:
+def model_dir(model_path: str | Path | None) -> Path:
+    """The Hugging Face model directory ``model_path`` names (None or "": the packaged
+    all-MiniLM-L6-v2), checked to hold a ``config.json``; FileNotFoundError naming it if not."""
     # "" too: an unset environment variable reads as an empty string.
     if model_path is None or model_path == "":
         path = default_model_path()

@@ -778,10 +778,11 @@ class HybridEngine:
         reorders = bool(rules) or cfg.mmr_lambda < 1.0 or cfg.max_per_category is not None
         # Rules and diversity look past the first k; without them the fused order is final.
         depth = min(size, max(5 * k, 50) if reorders else k)
+        # Items without reasons for the head (rules and diversity need scores and sources only);
+        # reasons cost a lookup each, so only the k returned get them.
+        head: list[RankedItem] = []
         while True:
-            # Items without reasons for the head (rules and diversity need scores and sources
-            # only); reasons cost a lookup each, so only the k returned get them.
-            items = [
+            head.extend(
                 self._ranked_item(
                     position=int(p),
                     rows=rows,
@@ -789,9 +790,9 @@ class HybridEngine:
                     total=total,
                     components=components,
                 )
-                for p in order[:depth]
-            ]
-            items = apply_rules(items, rules)
+                for p in order[len(head) : depth]
+            )
+            items = apply_rules(head, rules)
             # A filter that removed most of the head (a brand that dominates it, everything
             # out of stock): look deeper rather than return a short list.
             if len(items) >= k or depth >= size:

@@ -50,7 +50,8 @@ def blend(
 
 
 def apply_rules(items: list[RankedItem], rules: Sequence[Rule]) -> list[RankedItem]:
-    """Run the merchandising rules in order (none exist yet; the hook is here)."""
+    """Run the merchandising rules in order; a rule returns its result and never changes the
+    list it was given (the engine extends its head between runs)."""
     for rule in rules:
         items = rule(items)
     return items

@@ -3,9 +3,16 @@
 Querysets are returned unevaluated so that the API can filter and paginate them in the database.
 """
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from recommender.models import Customer, Event, Job, Product
+
+
+def products_awaiting_embedding(*, model_name: str) -> QuerySet[Product]:
+    """Products a sweep or reindex would embed: flagged stale, or active without a vector of
+    ``model_name``."""
+    unembedded = Q(is_active=True) & ~Q(embedding__model_name=model_name)
+    return Product.objects.filter(Q(embedding_stale=True) | unembedded).distinct()
 
 
 def product_list() -> QuerySet[Product]:

@@ -30,6 +30,7 @@ from recommender.ml.vector_index import (
     query_with_buffer,
 )
 from recommender.models import IndexBuild, Job, Product, ProductEmbedding
+from recommender.selectors.catalog import products_awaiting_embedding
 
 from .artifacts import build_mark_failed, builds_prune
 from .embeddings import embeddings_matrix, get_embedder
@@ -130,8 +131,7 @@ def index_is_current(*, model_name: str) -> bool:
     latest = index_build_latest_ready()
     if latest is None or latest.model_name != model_name:
         return False
-    unembedded = Product.objects.filter(is_active=True).exclude(embedding__model_name=model_name)
-    return not Product.objects.filter(embedding_stale=True).exists() and not unembedded.exists()
+    return not products_awaiting_embedding(model_name=model_name).exists()
 
 
 def index_build_latest_ready() -> IndexBuild | None:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
-
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import EngineBuild, Event, Job, Product, ProductEmbedding
+from recommender.choices import JobKind, JobState
+from recommender.models import Event, Job, Product, ProductEmbedding
+from recommender.selectors.catalog import products_awaiting_embedding
+from recommender.selectors.tuning import engine_build_serving
 
 from .embeddings import get_embedder
 from .index import index_build_latest_ready
-from .recommendations import engine_config_active
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +43,7 @@ def _index_reasons(model_name: str) -> list[str]:
     if index is None or index.model_name != model_name:
         return [f"no index of {model_name} yet"]
     reasons = []
-    unembedded = Q(is_active=True) & ~Q(embedding__model_name=model_name)
-    waiting = Product.objects.filter(Q(embedding_stale=True) | unembedded).distinct().count()
+    waiting = products_awaiting_embedding(model_name=model_name).count()
     if waiting:
         verb = "awaits" if waiting == 1 else "await"
         reasons.append(f"{_n(waiting, 'product')} {verb} embedding")
@@ -58,14 +56,11 @@ def _index_reasons(model_name: str) -> list[str]:
 
 
 def _engine_reasons(model_name: str) -> list[str]:
-    engine = (
-        EngineBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
-    )
+    engine, version = engine_build_serving()
     if engine is None:
         return ["no engine fitted yet"]
     reasons = []
-    version, _ = engine_config_active()
-    if engine.config_version != version:
+    if version is not None and engine.config_version != version:
         reasons.append(
             f"configuration version {version} is newer than engine build {engine.pk}'s "
             f"({engine.config_version})"
