@@ -81,6 +81,8 @@ EVENT_COLUMNS = (
 META_COLUMNS = ("product_id", "launched_at", "popularity", "partner_id")
 # A session starts at least this long before the end of the span, so that it ends inside it.
 END_MARGIN_S = 6 * 3600
+# Events per spill file on average (time order): each file is sorted in memory on its own.
+SPILL_EVENTS = 250_000
 
 
 def _param(default: Any, help: str, **kwargs: Any) -> Any:
@@ -119,8 +121,8 @@ class ShopConfig:
     tastes_max: int = _param(3, "taste categories per customer: 1 to this")
     taste_focus: float = _param(0.8, "share of sessions in one of the customer's tastes")
     brand_loyalty: float = _param(0.4, "share of in-taste picks from the favourite brand")
-    staples: int = _param(4, "staple products per consumable taste")
-    staple_rate: float = _param(0.5, "share of in-taste picks in consumables that are staples")
+    staples: int = _param(3, "staple products per consumable taste")
+    staple_rate: float = _param(0.8, "share of in-taste picks in consumables that are staples")
     # Sessions and the funnel.
     browse_touches: float = _param(3.0, "mean products viewed per browsing session (geometric)")
     buy_touches: float = _param(8.0, "mean products viewed per buying session (geometric)")
@@ -199,7 +201,7 @@ class ShopConfig:
             need(1.0 <= value <= 100, name, f"must be between 1 and 100, got {value}")
         need(self.order in ("time", "customer"), "order", "must be 'time' or 'customer'")
         need(1 <= self.gzip_level <= 9, "gzip_level", "must be between 1 and 9")
-        need(10_000 <= self.chunk_events <= 50_000_000, "chunk_events", "10,000 to 50,000,000")
+        need(1_000 <= self.chunk_events <= 50_000_000, "chunk_events", "1,000 to 50,000,000")
 
 
 def _parse_day(text: str) -> int:
@@ -1499,7 +1501,7 @@ def _write_events(
     writer = _Writer(_part(path), compress=config.gzip, level=config.gzip_level)
     writer.put(lambda: fmt.header)
     spill = path.parent / ".shopgen-spill"
-    n_buckets = min(2000, max(1, math.ceil(config.events / 250_000)))
+    n_buckets = min(2000, max(1, math.ceil(config.events / SPILL_EVENTS)))
     bucket_s = math.ceil((cat.end - cat.start) / n_buckets)
     started = time.perf_counter()
     try:

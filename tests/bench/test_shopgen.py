@@ -254,3 +254,32 @@ def test_bad_parameters_exit_with_2_naming_the_option_and_write_nothing(
     assert shopgen.main([*argv, "--products", "50", *arguments]) == 2
     assert message in capsys.readouterr().err
     assert not target.exists()
+
+
+def test_spill_files_do_not_change_the_output(tiny, tmp_path, monkeypatch):
+    folder, _ = tiny
+    monkeypatch.setattr(shopgen, "SPILL_EVENTS", 300)  # 17 period files instead of one.
+    shopgen.generate(_config(), tmp_path)
+    assert (tmp_path / "events.csv").read_bytes() == (folder / "events.csv").read_bytes()
+
+
+def test_many_slices_of_customers_give_a_sound_shop(tmp_path):
+    report = shopgen.generate(_config(chunk_events=1_000), tmp_path)
+    stats = shopgen.shop_stats(tmp_path)
+    assert (stats["products"], stats["customers"], stats["events"]) == (200, 100, 5_000)
+    assert not any(stats["problems"].values())
+    assert stats["sessions"] == report["summary"]["sessions"]
+    sessions = defaultdict(set)
+    for event in _rows(tmp_path / "events.csv"):
+        sessions[event["session_id"]].add(event["customer_id"])
+    assert all(len(owners) == 1 for owners in sessions.values())
+
+
+@pytest.mark.parametrize(("products", "customers", "events"), [(1, 1, 1), (3, 2, 7)])
+def test_the_smallest_shops_are_complete(tmp_path, products, customers, events):
+    shopgen.generate(_config(products=products, customers=customers, events=events), tmp_path)
+    stats = shopgen.shop_stats(tmp_path)
+    assert (stats["products"], stats["customers"], stats["events"]) == (
+        products, customers, events,
+    )  # fmt: skip
+    assert not any(stats["problems"].values())
