@@ -55,6 +55,7 @@ import shutil
 import sys
 import threading
 import time
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -1597,8 +1598,8 @@ def shop_stats(folder: str | Path, *, session_window: int = 2_000_000) -> dict[s
     customers: dict[str, int] = {}
     sessions: dict[str, int] = {}
     product_events = np.zeros(n_products, dtype=np.int64)
-    id_hashes: list[int] = []
-    purchases: list[tuple[int, int, int, int]] = []  # customer, product, session, time
+    id_hashes = array("q")
+    purchases = array("q")  # customer, product, session, time; 4 per purchase
     viewed: dict[int, set[int]] = {}  # Recent sessions' viewed products.
     last_row: dict[int, int] = {}
     problems = Counter(unknown_product_events=0, events_before_launch=0,
@@ -1625,7 +1626,7 @@ def shop_stats(folder: str | Path, *, session_window: int = 2_000_000) -> dict[s
         if kind == "view":
             viewed.setdefault(session, set()).add(product)
         elif kind == "purchase":
-            purchases.append((customer, product, session, ts))
+            purchases.extend((customer, product, session, ts))
             if product not in viewed.get(session, ()):
                 problems["purchases_without_view"] += 1
         if rows % session_window == 0:
@@ -1633,10 +1634,10 @@ def shop_stats(folder: str | Path, *, session_window: int = 2_000_000) -> dict[s
             for s in stale:
                 del last_row[s]
                 viewed.pop(s, None)
-    problems["duplicate_event_ids"] = rows - len(np.unique(np.array(id_hashes, dtype=np.int64)))
+    problems["duplicate_event_ids"] = rows - len(np.unique(np.frombuffer(id_hashes, np.int64)))
     problems["duplicate_product_ids"] = duplicate_products
 
-    bought = np.array(purchases, dtype=np.int64).reshape(-1, 4)
+    bought = np.frombuffer(purchases, dtype=np.int64).reshape(-1, 4)
     order = np.lexsort((bought[:, 3], bought[:, 1], bought[:, 0]))
     pairs = bought[order]
     same = (pairs[1:, 0] == pairs[:-1, 0]) & (pairs[1:, 1] == pairs[:-1, 1])
@@ -1679,6 +1680,9 @@ def shop_stats(folder: str | Path, *, session_window: int = 2_000_000) -> dict[s
 
 # ---------------------------------------------------------------------------------------------
 # Stand-in vectors: how the weight-free HashingEmbedder sees the generated catalogue.
+
+
+EMBED_SLICE = 100_000
 
 
 def _pair_cosines(vectors: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -1744,8 +1748,11 @@ def embedding_check(
     report: dict[str, Any] = {"sample": len(rows), "dimension": dimension}
     hashing = HashingEmbedder(dimension=dimension)
     for kind, items in texts.items():
+        # In slices: one call builds float64 rows, about 3 KB per text at 384 dimensions.
+        vectors = np.empty((len(items), dimension), dtype=np.float32)
         t0 = time.perf_counter()
-        vectors = hashing.embed(items)
+        for lo in range(0, len(items), EMBED_SLICE):
+            vectors[lo : lo + EMBED_SLICE] = hashing.embed(items[lo : lo + EMBED_SLICE])
         seconds = time.perf_counter() - t0
         report[f"hashing_{kind}"] = {
             "products_per_s": round(len(items) / seconds),
