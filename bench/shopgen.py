@@ -1751,8 +1751,8 @@ def embedding_check(
         # In slices: one call builds float64 rows, about 3 KB per text at 384 dimensions.
         vectors = np.empty((len(items), dimension), dtype=np.float32)
         t0 = time.perf_counter()
-        for lo in range(0, len(items), EMBED_SLICE):
-            vectors[lo : lo + EMBED_SLICE] = hashing.embed(items[lo : lo + EMBED_SLICE])
+        for start in range(0, len(items), EMBED_SLICE):
+            vectors[start : start + EMBED_SLICE] = hashing.embed(items[start : start + EMBED_SLICE])
         seconds = time.perf_counter() - t0
         report[f"hashing_{kind}"] = {
             "products_per_s": round(len(items) / seconds),
