@@ -400,7 +400,11 @@ def evaluate_leave_last_out(
     max_tune_users: int = 3000,
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> Report:
+    """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
+    :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit)."""
+    options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
     cfg = masked_config(config, inter)
@@ -416,7 +420,8 @@ def evaluate_leave_last_out(
     log(f"leave-last-out: {len(split.held_out)} customers, {len(inter)} events")
     rankers = baseline_rankers(ctx)
     now = float(ctx.train.timestamp.max())
-    engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now)
+    engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
+    report.notes["collaborative"] = engine.collaborative_note
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     if tune:
         tuned, table = tune_blend(
@@ -426,11 +431,12 @@ def evaluate_leave_last_out(
             max_users=max_tune_users,
             seed=seed,
             log=log,
+            fit_options=options,
         )
         report.notes["tuned_config"] = tuned.to_dict()
         report.notes["validation"] = table[:10]
         tuned_engine = HybridEngine(masked_config(tuned, inter)).fit(
-            _train_data(data, ctx.train), now=now
+            _train_data(data, ctx.train), now=now, **options
         )
         rankers["hybrid_tuned"] = hybrid_ranker(ctx, tuned_engine)
     report.results = score_rankers(ctx, rankers, split.held_out, ks)
@@ -445,6 +451,7 @@ def evaluate_cold_start(
     share: float = 0.1,
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> Report:
     inter = data.interactions
     train_mask, held, cold = cold_start_split(inter, share=share, seed=seed)
@@ -458,7 +465,7 @@ def evaluate_cold_start(
     log(f"cold-start: {len(cold)} cold products, {len(held)} customers")
     rankers = baseline_rankers(ctx, names=("popularity", "content"))
     engine = HybridEngine(cfg).fit(
-        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max())
+        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
     )
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     report = Report(
@@ -494,6 +501,7 @@ def tune_blend(
     seed: int = 0,
     k: int = 10,
     log: Callable[[str], None] = lambda _: None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> tuple[EngineConfig, list[dict[str, Any]]]:
     """Grid-search the blend on the validation split (second-to-last products). Test items never
     enter: the validation training data ends before each customer's second-to-last product.
@@ -516,7 +524,7 @@ def tune_blend(
     now = float(ctx.train.timestamp.max())
     sources = ("collaborative", *TUNED_SOURCES)
     table: list[dict[str, Any]] = []
-    engine = HybridEngine(base).fit(_train_data(data, ctx.train), now=now)
+    engine = HybridEngine(base).fit(_train_data(data, ctx.train), now=now, **(fit_options or {}))
     with threadpool_limits(limits=1, user_api="blas"):
         table = _grid(engine, base, ctx, held, sources, k=k, log=log)
     table.sort(key=lambda row: -row[f"ndcg@{k}"])

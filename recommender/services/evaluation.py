@@ -10,12 +10,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
+
 from recommender.evaluation.cold_tuning import tune_cold_collaborative
 from recommender.evaluation.protocols import Report, evaluate_cold_start, evaluate_leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData
 from recommender.ml.interactions import interactions_from_columns
 from recommender.selectors.training import catalogue_columns, embedding_matrix, event_columns
 
+from .budget import fit_plan
 from .embeddings import get_embedder, product_embeddings_refresh
 
 logger = logging.getLogger(__name__)
@@ -62,6 +65,18 @@ def engine_data_load(
     )
 
 
+def fit_options(data: EngineData, config: EngineConfig) -> dict[str, Any]:
+    """What every offline fit of ``data`` is given, as the serving fit is: EASE where the plan
+    of :func:`recommender.services.budget.fit_plan` allows it, the fit threads."""
+    plan = fit_plan(
+        items=len(data.item_ids),
+        events=len(data.interactions),
+        dimension=int(data.item_vectors.shape[1]),
+        neighbours=config.knn_neighbours,
+    )
+    return {"ease_max_items": plan.ease_max_items, "threads": settings.RECSITE_FIT_THREADS}
+
+
 def evaluation_run(
     *,
     protocol: str,
@@ -82,9 +97,16 @@ def evaluation_run(
         f"loaded {len(data.item_ids)} products ({int(data.has_vector.sum())} with vectors), "
         f"{len(data.interactions)} events of {data.interactions.n_users} customers"
     )
-    reports = [evaluate_leave_last_out(data, config=config, ks=ks, tune=tune, seed=seed, log=log)]
+    options = fit_options(data, config)
+    reports = [
+        evaluate_leave_last_out(
+            data, config=config, ks=ks, tune=tune, seed=seed, log=log, fit_options=options
+        )
+    ]
     if cold_start:
-        reports.append(evaluate_cold_start(data, config=config, ks=ks, seed=seed, log=log))
+        reports.append(
+            evaluate_cold_start(data, config=config, ks=ks, seed=seed, log=log, fit_options=options)
+        )
     return reports
 
 

