@@ -62,7 +62,7 @@ def report_table(report: Report) -> str:
         row += [str(result.users)]
         # Stage 1's recall: the share of held-out products that reach the engine's candidates.
         recall = m.get("candidate_recall")
-        row += [f"{recall:.4f}" if recall is not None else "–"]
+        row += [f"{recall:.4f}" if recall is not None else "-"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

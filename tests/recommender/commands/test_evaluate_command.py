@@ -58,7 +58,7 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
     assert [row[0] for row in rows] == [f"| {name}" for name in MODELS]
     # Stage 1's recall is the hybrid's alone, and the JSON report carries the same figure.
     hybrid = leave_last_out["models"]["hybrid"]
-    assert [row[-1] for row in rows] == ["– |"] * 4 + [f"{hybrid['candidate_recall']:.4f} |"]
+    assert [row[-1] for row in rows] == ["- |"] * 4 + [f"{hybrid['candidate_recall']:.4f} |"]
     assert 0 < hybrid["candidate_recall"] <= 1
     assert hybrid["recall@20"] <= hybrid["candidate_recall"]
     assert lines[-1] == f"Wrote {path}"

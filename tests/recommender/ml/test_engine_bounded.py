@@ -43,6 +43,7 @@ class CatalogueGuard(np.ndarray):
             plain = [np.asarray(a) if isinstance(a, CatalogueGuard) else a for a in args]
             return func(*plain, **kwargs)
         self._refuse(f"np.{func.__name__}")
+        return NotImplemented
 
     def __getitem__(self, key: Any) -> Any:
         result = np.asarray(self).__getitem__(key)
