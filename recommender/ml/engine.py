@@ -627,6 +627,10 @@ class HybridEngine:
         known[known] = self._has_vector[rows[known]]
         return ids[~known]
 
+    def known(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Whether the fit knew each of ``product_ids`` (a binary search each)."""
+        return self._rows_of(product_ids) >= 0
+
     def index_of(self, product_id: int) -> int:
         row = self._row_of(product_id)
         if row < 0:

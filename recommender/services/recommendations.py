@@ -417,11 +417,7 @@ class SessionEvent:
 
 
 def _knows(engine: HybridEngine, product_id: int) -> bool:
-    try:
-        engine.index_of(product_id)
-    except KeyError:
-        return False
-    return True
+    return bool(engine.known([product_id])[0])
 
 
 def _ann(serving: ServingEngine) -> AnnSearch | None:
@@ -474,7 +470,8 @@ def _history(
     query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
     stamps = [_seconds(e[2]) for e in events]
     now = max([serving.fitted_at, *stamps])
-    unknown = {int(e[0]) for e in product_rows if not _knows(engine, int(e[0]))}  # type: ignore[arg-type]
+    ids = [int(e[0]) for e in product_rows]  # type: ignore[arg-type]
+    unknown = {pid for pid, known in zip(ids, engine.known(ids), strict=True) if not known}
     extra_vectors: dict[int, np.ndarray] = {}
     extra_titles: dict[int, str] = {}
     if unknown:
