@@ -145,10 +145,12 @@ def index_is_current(*, model_name: str) -> bool:
     return not products_awaiting_embedding(model_name=model_name).exists()
 
 
-def index_build_latest_ready() -> IndexBuild | None:
-    return (
-        IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
-    )
+def index_build_latest_ready(*, model_name: str | None = None) -> IndexBuild | None:
+    """The newest READY build (of ``model_name``, if given): the one serving processes load."""
+    builds = IndexBuild.objects.filter(status=BuildStatus.READY)
+    if model_name is not None:
+        builds = builds.filter(model_name=model_name)
+    return builds.order_by("-finished_at", "-pk").first()
 
 
 # Serving ------------------------------------------------------------------------------------
@@ -180,14 +182,6 @@ class ServingIndex:
 _lock = threading.Lock()
 _serving: ServingIndex | None = None
 _checked_at = 0.0
-
-
-def _newest_ready(model_name: str) -> IndexBuild | None:
-    return (
-        IndexBuild.objects.filter(status=BuildStatus.READY, model_name=model_name)
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
 
 
 def _embedded_since(model_name: str, build: IndexBuild | None) -> QuerySet[ProductEmbedding]:
@@ -262,7 +256,7 @@ def serving_index(*, model_name: str | None = None) -> ServingIndex:
     if current is not None and current.model_name == model_name and fresh:
         return current
     with _lock:
-        build = _build_to_serve(model_name, _newest_ready(model_name))
+        build = _build_to_serve(model_name, index_build_latest_ready(model_name=model_name))
         marker = _buffer_marker(model_name, build)
         build_id = build.pk if build else None
         if (
