@@ -38,7 +38,7 @@ from recommender.selectors.catalog import products_awaiting_embedding
 from .artifact_store import ArtifactStoreError, unique_name
 from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
 from .embeddings import embeddings_matrix, get_embedder
-from .serving_mode import serving_keep_inherited, serving_noted
+from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
 
 logger = logging.getLogger(__name__)
 
@@ -292,6 +292,7 @@ def serving_index_reset() -> None:
     with _lock:
         _serving = None
         _checked_at = 0.0
+        serving_forgotten(INDEX_KIND)
 
 
 def nearest_active_products(

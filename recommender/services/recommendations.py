@@ -65,7 +65,7 @@ from .evaluation import engine_data_load
 from .index import ServingIndex, serving_index
 from .merchandising import merchandising_rules_serving
 from .search import product_similar
-from .serving_mode import serving_keep_inherited, serving_noted
+from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +290,7 @@ def serving_engine() -> ServingEngine:
         build, version = engine_build_serving()
         if build is None:
             _serving = _loaded = _serving_key = None
+            serving_forgotten(ENGINE_KIND)
             raise EngineNotReady()
         if _loaded is not None and serving_keep_inherited(
             ENGINE_KIND, current=_loaded[0].pk, newest=build.pk
@@ -363,6 +364,7 @@ def serving_engine_reset() -> None:
     with _lock:
         _serving = _loaded = _serving_key = None
         _checked_at = 0.0
+        serving_forgotten(ENGINE_KIND)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,15 @@ def serving_noted(kind: str, build_id: int | None) -> None:
         if _state.serving.get(kind, -1) != build_id or kind not in _state.loaded_by:
             _state.loaded_by[kind] = "self"
         _state.serving[kind] = build_id
+        if kind in _state.pending and _state.pending[kind][0] == build_id:
+            del _state.pending[kind]  # The build that was waiting serves now.
+
+
+def serving_forgotten(kind: str) -> None:
+    """This process no longer serves a build of ``kind`` (it reset what it loaded)."""
+    with _lock:
+        _state.serving.pop(kind, None)
+        _state.loaded_by.pop(kind, None)
         _state.pending.pop(kind, None)
 
 
@@ -77,7 +86,11 @@ def serving_keep_inherited(kind: str, *, current: int | None, newest: int | None
     """True when this process should go on serving its build ``current`` of ``kind`` although
     ``newest`` is the newest READY one: it inherits its builds, and the master has had less than
     ``RECSITE_SERVING_ROLL_GRACE_SECONDS`` to roll it since it first saw ``newest``."""
-    if not _state.inherited or current == newest:
+    if not _state.inherited:
+        return False
+    if current == newest:
+        with _lock:
+            _state.pending.pop(kind, None)  # Rolled back to this build: nothing waits.
         return False
     now = time.monotonic()
     grace = settings.RECSITE_SERVING_ROLL_GRACE_SECONDS

@@ -186,6 +186,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport expects its folders to exist.
     for _folder in ("queue", "control"):
         (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+# Every Redis key of the broker starts with this, so several deployments (or test runs) can
+# share one Redis database without taking each other's messages; empty: no prefix.
+RECSITE_BROKER_KEY_PREFIX = env.str("RECSITE_BROKER_KEY_PREFIX", default="")
+if RECSITE_BROKER_KEY_PREFIX and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": RECSITE_BROKER_KEY_PREFIX}
 # Job state lives in the Job table (recommender.models.Job); task return values are not needed.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
