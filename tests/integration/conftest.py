@@ -153,10 +153,10 @@ class LiveWeb:
             if self.process.poll() is not None:
                 pytest.fail(f"gunicorn exited with {self.process.returncode}:\n{self.log_text()}")
             try:
-                if requests.get(self.url("/health/live"), timeout=2).status_code == 200:
+                if requests.get(self.url("/health/live"), timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # Listening before its worker answers: the master binds first.
             time.sleep(0.1)
         pytest.fail(f"gunicorn not answering after {timeout_s}s:\n{self.log_text()}")
 
