@@ -342,10 +342,8 @@ if RECSITE_ARTIFACT_STORE == "s3":
                 retries={"max_attempts": 3, "mode": "standard"},
                 # MinIO and most S3-compatible servers want path-style URLs.
                 s3={
-                    "addressing_style": env.str(
-                        "RECSITE_ARTIFACT_S3_ADDRESSING_STYLE",
-                        default="path" if _S3_ENDPOINT else "auto",
-                    )
+                    "addressing_style": env.str("RECSITE_ARTIFACT_S3_ADDRESSING_STYLE", default="")
+                    or ("path" if _S3_ENDPOINT else "auto")
                 },
             ),
             "transfer_config": TransferConfig(multipart_chunksize=64 * 1024 * 1024),
