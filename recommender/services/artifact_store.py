@@ -137,14 +137,7 @@ class FilesystemStore:
         return f"filesystem store {self.root}"
 
     def staging_dir(self, kind: str) -> Path:
-        directory = self.root / kind
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ArtifactStoreError(
-                f"RECSITE_ARTIFACT_DIR: cannot create {directory}: {exc.strerror or exc}"
-            ) from exc
-        return directory
+        return _folder(self.root / kind, setting="RECSITE_ARTIFACT_DIR")
 
     def publish(self, main: Path, *, kind: str) -> str:
         # Saved in place by atomic renames: the row that names it is the commit point.
@@ -177,12 +170,7 @@ class FilesystemStore:
         return 0  # Readers use the shared files in place; there is no cache.
 
     def check(self) -> None:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ArtifactStoreError(
-                f"RECSITE_ARTIFACT_DIR: cannot create {self.root}: {exc.strerror or exc}"
-            ) from exc
+        _folder(self.root, setting="RECSITE_ARTIFACT_DIR")
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise ArtifactStoreError(f"RECSITE_ARTIFACT_DIR: {self.root} is not writable")
 
@@ -311,12 +299,7 @@ class S3Store:
             self.storage.connection.meta.client.head_bucket(Bucket=self.bucket_name)
         except Exception as exc:
             raise ArtifactStoreError(f"{self.describe()} is not usable: {_explain(exc)}") from exc
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ArtifactStoreError(
-                f"RECSITE_ARTIFACT_CACHE_DIR: cannot create {self.cache_dir}: {exc.strerror or exc}"
-            ) from exc
+        _folder(self.cache_dir, setting="RECSITE_ARTIFACT_CACHE_DIR")
 
     # Helpers ----------------------------------------------------------------------------------
 
@@ -338,14 +321,7 @@ class S3Store:
         return kind, name
 
     def _cache_kind(self, kind: str) -> Path:
-        directory = self.cache_dir / kind
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ArtifactStoreError(
-                f"RECSITE_ARTIFACT_CACHE_DIR: cannot create {directory}: {exc.strerror or exc}"
-            ) from exc
-        return directory
+        return _folder(self.cache_dir / kind, setting="RECSITE_ARTIFACT_CACHE_DIR")
 
     def _object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -386,6 +362,17 @@ class S3Store:
             directory,
             time.perf_counter() - started,
         )
+
+
+def _folder(directory: Path, *, setting: str) -> Path:
+    """``directory``, created if need be; ArtifactStoreError naming ``setting`` if it cannot."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArtifactStoreError(
+            f"{setting}: cannot create {directory}: {exc.strerror or exc}"
+        ) from exc
+    return directory
 
 
 @contextlib.contextmanager

@@ -16,28 +16,24 @@ from recommender.services import index as index_service
 from recommender.services import recommendations as recommendation_service
 from recommender.services.artifact_store import ArtifactStoreError, build_base
 from recommender.services.artifacts import artifact_publishing
-from recommender.services.embeddings import get_embedder, product_embeddings_refresh
+from recommender.services.embeddings import product_embeddings_refresh
 from recommender.services.index import index_build_latest_ready, vector_index_build
 from recommender.services.ingestion import products_upsert
 from recommender.services.search import product_search
-from tests.recommender.shop import CATALOGUE, shop_build
+from tests.recommender.shop import CATALOGUE, fresh_serving, shop_build
 
 from .conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 
+__all__ = ["fresh_serving"]  # The recommendation tests' fixture, used by `fresh`.
+
 HEX16 = "[0-9a-f]{16}"
 
 
 @pytest.fixture
-def fresh(settings, tmp_path):
-    settings.RECSITE_INDEX_DIR = tmp_path / "index"
-    get_embedder.cache_clear()
-    index_service.serving_index_reset()
-    recommendation_service.serving_engine_reset()
-    yield
-    index_service.serving_index_reset()
-    recommendation_service.serving_engine_reset()
+def fresh(fresh_serving):
+    """A fresh index folder, embedder and serving caches (the recommendation tests' fixture)."""
 
 
 def _search(query: str, k: int = 3) -> list[str]:

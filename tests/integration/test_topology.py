@@ -20,28 +20,19 @@ import requests
 from accounts.roles import Role
 from accounts.services import api_token_create, user_create_with_role
 from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.ingestion.records import ProductRecord
 from recommender.models import IndexBuild, Job, ProductEmbedding
 from recommender.services import index as index_service
 from recommender.services.embeddings import get_embedder
 from recommender.services.ingestion import products_upsert
 from recommender.services.jobs import job_create, job_run
+from tests.recommender.shop import CATALOGUE
 
 from .conftest import LiveWeb, LiveWorker, S3Bucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-CATALOGUE = [
-    ProductRecord("INK-1", "HP 78 tri-colour printer ink cartridge", category="Office"),
-    ProductRecord("INK-2", "Canon black printer ink cartridge", category="Office"),
-    ProductRecord("LBL-1", "Brother label maker with LCD screen", category="Office"),
-    ProductRecord("LBL-2", "Dymo label printer tape", category="Office"),
-    ProductRecord("MUG-1", "White ceramic coffee mug", category="Kitchen"),
-    ProductRecord("MUG-2", "Blue enamel coffee mug", category="Kitchen"),
-    ProductRecord("LAMP-1", "White hanging heart t-light holder", category="Home"),
-    ProductRecord("LAMP-2", "Glass hanging t-light lantern", category="Home"),
-]
-NEW = {"product_id": "LBL-9", "title": "Brother label maker tape cassette", "category": "Office"}
+NEW = {"product_id": "INK-9", "title": "Brother printer ink multipack", "category": "Office"}
+QUERY = "brother ink multipack"
 PASSWORD = "topology-pass-123"
 TIMEOUT_S = 60
 
@@ -189,22 +180,22 @@ def test_a_reindex_published_by_one_worker_is_served_by_both_web_processes(
 
     # and both answer with it, exactly as brute force over every vector ranks
     new_vector = np.frombuffer(
-        ProductEmbedding.objects.get(product__external_id="LBL-9").vector, dtype="<f4"
+        ProductEmbedding.objects.get(product__external_id="INK-9").vector, dtype="<f4"
     )
-    query_vector = get_embedder().embed(["label maker tape"])[0]
+    query_vector = get_embedder().embed([QUERY])[0]
     expected_search = _exact_nearest(query_vector, k=3)
-    expected_similar = _exact_nearest(new_vector, k=3, exclude="LBL-9")
-    assert expected_search[0] == "LBL-9"
+    expected_similar = _exact_nearest(new_vector, k=3, exclude="INK-9")
+    assert expected_search[0] == "INK-9"
     read_headers = {"Authorization": f"Bearer {read}"}
     for web in (web_a, web_b):
         search = requests.get(
             web.url("/api/v1/products/search"),
-            params={"q": "label maker tape", "k": 3},
+            params={"q": QUERY, "k": 3},
             headers=read_headers,
             timeout=30,
         )
         similar = requests.get(
-            web.url("/api/v1/products/LBL-9/similar"),
+            web.url("/api/v1/products/INK-9/similar"),
             params={"k": 3},
             headers=read_headers,
             timeout=30,
