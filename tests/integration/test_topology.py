@@ -27,7 +27,7 @@ from recommender.services.ingestion import products_upsert
 from recommender.services.jobs import job_create, job_run
 from tests.recommender.shop import CATALOGUE
 
-from .conftest import LiveWeb, LiveWorker, S3Bucket
+from .conftest import LiveWeb, LiveWorker, S3Bucket, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -212,3 +212,26 @@ def test_a_reindex_published_by_one_worker_is_served_by_both_web_processes(
             assert name in cached, host
     else:
         assert Path(second.path).parent == Path(settings.RECSITE_ARTIFACT_DIR) / "index"
+
+
+def test_a_web_process_whose_store_is_unreachable_refuses_to_start(start_web, settings):
+    # given a store endpoint nobody answers on
+    nobody = f"http://127.0.0.1:{free_port()}"
+
+    # when a web process starts with it
+    web = start_web(
+        RECSITE_ARTIFACT_STORE="s3",
+        RECSITE_ARTIFACT_S3_BUCKET="shop-artifacts",
+        RECSITE_ARTIFACT_S3_ENDPOINT_URL=nobody,
+        RECSITE_ARTIFACT_S3_ACCESS_KEY_ID="key",
+        RECSITE_ARTIFACT_S3_SECRET_ACCESS_KEY="secret",
+    )
+
+    # then its master stops before forking a worker, saying why
+    assert web.process.wait(timeout=TIMEOUT_S) == 1
+    assert (
+        "Cannot preload the serving artifacts: ArtifactStoreError: S3 store "
+        f"s3://shop-artifacts/recsite at {nobody} is not usable: the endpoint is unreachable "
+        "(RECSITE_ARTIFACT_S3_ENDPOINT_URL)"
+    ) in web.log_text()
+    assert "Booting worker" not in web.log_text()
