@@ -349,12 +349,13 @@ def main() -> None:
     from django.db import connections
 
     from accounts.services import api_token_create
+    from recommender.choices import BuildStatus
     from recommender.models import EngineBuild
 
     graph = graph_build(args.products, args.ef_construction)
     first = publish(graph, args.ef_construction)
     _, token = api_token_create(name="bench-memory", scopes=["read"])
-    with_engine = EngineBuild.objects.filter(status="ready").exists()
+    with_engine = EngineBuild.objects.filter(status=BuildStatus.READY).exists()
     paths = request_paths(args.requests, with_engine)
     connections.close_all()
 
