@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from recommender.ml.collaborative import EASE, ItemKNN, top_k, user_item_matrix
-from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine
+from recommender.ml import neighbours as nb
+from recommender.ml.collaborative import top_k, user_item_matrix
+from recommender.ml.engine import CandidateSet, EngineConfig, EngineData, History, HybridEngine
 from recommender.ml.interactions import Interactions
 from recommender.ml.interest import event_vector_weights, interest_vector
 
@@ -39,6 +40,8 @@ from . import metrics
 
 DEPTH = 100
 BASELINES = ("popularity", "item_knn", "ease", "content")
+# The dense EASE baseline is fitted up to this many products (one float32 n x n matrix).
+EASE_BASELINE_MAX_ITEMS = 20_000
 TUNED_SOURCES = ("semantic", "popularity", "trending")
 
 
@@ -201,13 +204,15 @@ def baseline_rankers(ctx: _Context, *, names: Sequence[str] = BASELINES) -> dict
     inter = ctx.data.interactions
     n = len(ctx.data.item_ids)
 
-    def history_vector(events: np.ndarray) -> np.ndarray:
-        h = np.zeros(n, dtype=np.float32)
+    def history_rows(events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The products of ``events`` and each one's strongest behaviour weight."""
         weights = np.array(
             [cfg.behaviour_weights.get(inter.event_types[c], 0.0) for c in inter.event_code[events]]
         )
-        np.maximum.at(h, inter.item_idx[events], weights.astype(np.float32))
-        return h
+        rows, inverse = np.unique(inter.item_idx[events], return_inverse=True)
+        strongest = np.zeros(len(rows), dtype=np.float64)
+        np.maximum.at(strongest, inverse.reshape(-1), weights)
+        return rows.astype(np.int64), strongest
 
     if "popularity" in names:
         from recommender.ml.collaborative import Popularity
@@ -218,15 +223,25 @@ def baseline_rankers(ctx: _Context, *, names: Sequence[str] = BASELINES) -> dict
         pop = np.asarray(popularity.scores)
         rankers["popularity"] = lambda h, ev: _masked_top(pop, ctx.banned(ev), ctx.depth)
     if "item_knn" in names:
-        knn = ItemKNN(neighbours=cfg.knn_neighbours).fit(matrix)
-        rankers["item_knn"] = lambda h, ev: _masked_top(
-            knn.score(history_vector(ev)), ctx.banned(ev), ctx.depth
-        )
-    if "ease" in names and n <= EASE.MAX_ITEMS:
-        ease = EASE(l2=cfg.ease_lambda).fit(matrix)
-        rankers["ease"] = lambda h, ev: _masked_top(
-            ease.score(history_vector(ev)), ctx.banned(ev), ctx.depth
-        )
+        knn = nb.item_knn(matrix, k=cfg.knn_neighbours)
+
+        def item_knn(h: HeldOut, ev: np.ndarray) -> np.ndarray:
+            rows, weights = history_rows(ev)
+            cols, sums = knn.accumulate(rows, weights)
+            scores = np.zeros(n, dtype=np.float64)
+            scores[cols] = sums
+            return _masked_top(scores, ctx.banned(ev), ctx.depth)
+
+        rankers["item_knn"] = item_knn
+    if "ease" in names and n <= EASE_BASELINE_MAX_ITEMS:
+        ease = nb.ease_weights(matrix, l2=cfg.ease_lambda)  # Dense and exact: the baseline.
+
+        def ease_ranker(h: HeldOut, ev: np.ndarray) -> np.ndarray:
+            rows, weights = history_rows(ev)
+            scores = weights.astype(np.float32) @ ease[rows]
+            return _masked_top(scores, ctx.banned(ev), ctx.depth)
+
+        rankers["ease"] = ease_ranker
     if "content" in names:
         vectors = ctx.data.item_vectors
 
@@ -251,11 +266,41 @@ def baseline_rankers(ctx: _Context, *, names: Sequence[str] = BASELINES) -> dict
     return rankers
 
 
-def hybrid_ranker(ctx: _Context, engine: HybridEngine) -> Ranker:
-    def rank(h: HeldOut, ev: np.ndarray) -> np.ndarray:
-        return engine.rank(_history(ctx.data, ev), k=ctx.depth, now=h.time)
+@dataclass
+class HybridRanker:
+    """The engine as a ranker (both stages), counting how often stage 1 finds the target.
 
-    return rank
+    ``candidate_recall``: the share of held-out products that reach the blended candidate set
+    (a product outside it cannot be recommended, whatever stage 2 does).
+    """
+
+    ctx: _Context
+    engine: HybridEngine
+    found: int = 0
+    ranked: int = 0
+    candidates: int = 0
+
+    def __call__(self, h: HeldOut, ev: np.ndarray) -> np.ndarray:
+        cset = self.engine.candidates(_history(self.ctx.data, ev), now=h.time)
+        fused = self.engine.fuse(cset)
+        rows = cset.rows[fused.positions[fused.positions < len(cset.rows)]]
+        self.ranked += 1
+        self.candidates += len(fused.positions)
+        self.found += int(h.item in rows)
+        if not len(fused.positions):
+            return np.empty(0, dtype=np.int64)
+        return self.engine.rank_fused(fused, k=self.ctx.depth)
+
+    def stage_one(self) -> dict[str, float]:
+        n = max(self.ranked, 1)
+        return {
+            "candidate_recall": round(self.found / n, 5),
+            "candidates": round(self.candidates / n, 1),
+        }
+
+
+def hybrid_ranker(ctx: _Context, engine: HybridEngine) -> HybridRanker:
+    return HybridRanker(ctx=ctx, engine=engine)
 
 
 def masked_config(config: EngineConfig, inter: Interactions) -> EngineConfig:
@@ -327,6 +372,8 @@ def _score_rankers(
             sums["mrr"] = sums.get("mrr", 0.0) + metrics.reciprocal_rank(rank)
             lists.append(ranked[: max(ks)].tolist())
         values = {key: round(total / max(users, 1), 5) for key, total in sums.items()}
+        if isinstance(ranker, HybridRanker):
+            values.update(ranker.stage_one())
         for k in ks:
             values[f"coverage@{k}"] = round(
                 metrics.catalogue_coverage(lists, n_items=n_active, k=k), 5
@@ -353,7 +400,11 @@ def evaluate_leave_last_out(
     max_tune_users: int = 3000,
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> Report:
+    """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
+    :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit)."""
+    options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
     cfg = masked_config(config, inter)
@@ -369,7 +420,8 @@ def evaluate_leave_last_out(
     log(f"leave-last-out: {len(split.held_out)} customers, {len(inter)} events")
     rankers = baseline_rankers(ctx)
     now = float(ctx.train.timestamp.max())
-    engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now)
+    engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
+    report.notes["collaborative"] = engine.collaborative_note
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     if tune:
         tuned, table = tune_blend(
@@ -379,11 +431,12 @@ def evaluate_leave_last_out(
             max_users=max_tune_users,
             seed=seed,
             log=log,
+            fit_options=options,
         )
         report.notes["tuned_config"] = tuned.to_dict()
         report.notes["validation"] = table[:10]
         tuned_engine = HybridEngine(masked_config(tuned, inter)).fit(
-            _train_data(data, ctx.train), now=now
+            _train_data(data, ctx.train), now=now, **options
         )
         rankers["hybrid_tuned"] = hybrid_ranker(ctx, tuned_engine)
     report.results = score_rankers(ctx, rankers, split.held_out, ks)
@@ -398,6 +451,7 @@ def evaluate_cold_start(
     share: float = 0.1,
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> Report:
     inter = data.interactions
     train_mask, held, cold = cold_start_split(inter, share=share, seed=seed)
@@ -411,7 +465,7 @@ def evaluate_cold_start(
     log(f"cold-start: {len(cold)} cold products, {len(held)} customers")
     rankers = baseline_rankers(ctx, names=("popularity", "content"))
     engine = HybridEngine(cfg).fit(
-        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max())
+        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
     )
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     report = Report(
@@ -447,6 +501,7 @@ def tune_blend(
     seed: int = 0,
     k: int = 10,
     log: Callable[[str], None] = lambda _: None,
+    fit_options: Mapping[str, Any] | None = None,
 ) -> tuple[EngineConfig, list[dict[str, Any]]]:
     """Grid-search the blend on the validation split (second-to-last products). Test items never
     enter: the validation training data ends before each customer's second-to-last product.
@@ -469,7 +524,7 @@ def tune_blend(
     now = float(ctx.train.timestamp.max())
     sources = ("collaborative", *TUNED_SOURCES)
     table: list[dict[str, Any]] = []
-    engine = HybridEngine(base).fit(_train_data(data, ctx.train), now=now)
+    engine = HybridEngine(base).fit(_train_data(data, ctx.train), now=now, **(fit_options or {}))
     with threadpool_limits(limits=1, user_api="blas"):
         table = _grid(engine, base, ctx, held, sources, k=k, log=log)
     table.sort(key=lambda row: -row[f"ndcg@{k}"])
@@ -494,49 +549,80 @@ def _grid(
     k: int,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
+    """NDCG@k of every grid point, ranking each customer's candidate set (stage 1, generated
+    once per half-life and number of interests) exactly as the engine's blend does (stage 2:
+    the candidates of the weighted sources, each source max-normalised over them)."""
     data = ctx.data
     table: list[dict[str, Any]] = []
+    grid = list(itertools.product(*(WEIGHT_GRID[s] for s in TUNED_SOURCES)))
     for half_life, n_interests in itertools.product(HALF_LIVES, N_INTERESTS):
-        engine.config = base.replace(half_life_days=half_life, n_interests=n_interests)
-        candidates: list[tuple[np.ndarray, int]] = []
+        tuned = engine.with_config(base.replace(half_life_days=half_life, n_interests=n_interests))
+        users: list[tuple[CandidateSet, int]] = []
         for h in held:
             events = ctx.user_events.get(h.user)
             if events is None or not len(events):
                 continue
-            scores = engine.source_scores(_history(data, events), now=h.time)
-            banned = ctx.banned(events)
-            columns: list[np.ndarray] = []
-            pool: set[int] = set()
-            for source in sources:
-                s = np.maximum(scores.get(source, np.zeros(len(banned))), 0.0)
-                s = np.where(banned, 0.0, s)
-                top = float(s.max())
-                s = s / top if top > 0 else s
-                columns.append(s)
-                pool.update(
-                    int(i) for i in top_k(np.where(s > 0, s, -np.inf), base.candidates_per_source)
-                )
-            rows = np.array(sorted(pool), dtype=np.int64)
-            matrix = np.stack([c[rows] for c in columns], axis=1)
-            hit = np.flatnonzero(rows == h.item)
-            candidates.append((matrix, int(hit[0]) if len(hit) else -1))
-        grid = itertools.product(*(WEIGHT_GRID[s] for s in TUNED_SOURCES))
-        for combo in grid:
-            w = np.array([1.0, *combo])
-            total_ndcg = 0.0
-            for matrix, target in candidates:
-                if target < 0:
-                    continue
-                scores = matrix @ w
-                rank = 1 + int((scores > scores[target]).sum())
-                total_ndcg += metrics.ndcg_at_k(rank, k)
+            cset = tuned.candidates(_history(data, events), now=h.time, all_sources=True)
+            at = int(np.searchsorted(cset.rows, h.item))
+            found = at < len(cset.rows) and int(cset.rows[at]) == h.item
+            users.append((cset, at if found else -1))
+        totals = np.zeros(len(grid), dtype=np.float64)
+        for cset, target in users:
+            if target >= 0:
+                totals += _grid_ndcg(cset, target, sources, grid, k=k)
+        for combo, total in zip(grid, totals, strict=True):
             table.append(
                 {
                     "half_life_days": half_life,
                     "n_interests": n_interests,
                     **dict(zip(TUNED_SOURCES, combo, strict=True)),
-                    f"ndcg@{k}": round(total_ndcg / max(len(candidates), 1), 5),
+                    f"ndcg@{k}": round(float(total) / max(len(users), 1), 5),
                 }
             )
-        log(f"tuned half-life {half_life} d, {n_interests} interests on {len(candidates)} users")
+        log(f"tuned half-life {half_life} d, {n_interests} interests on {len(users)} users")
     return table
+
+
+def _grid_ndcg(
+    cset: CandidateSet,
+    target: int,
+    sources: Sequence[str],
+    grid: Sequence[tuple[float, ...]],
+    *,
+    k: int,
+) -> np.ndarray:
+    """One customer's NDCG@k at every grid point (collaborative weight 1, the tuned sources'
+    weights from the grid). The admitted candidates depend only on which weights are positive,
+    so the normalised score matrix is built once per such pattern and re-weighted per point."""
+    out = np.zeros(len(grid), dtype=np.float64)
+    prepared: dict[tuple[bool, ...], tuple[np.ndarray, int] | None] = {}
+    for i, combo in enumerate(grid):
+        weights = np.array([1.0, *combo])
+        pattern = tuple(bool(w > 0) for w in weights)
+        if pattern not in prepared:
+            on = {s: 1.0 for s, p in zip(sources, pattern, strict=True) if p}
+            positions = cset.admitted(on)
+            place = int(np.searchsorted(positions, target))
+            if place >= len(positions) or positions[place] != target:
+                prepared[pattern] = None
+            else:
+                columns = []
+                for source in sources:
+                    raw = cset.raw.get(source)
+                    values = (
+                        np.zeros(len(positions)) if raw is None else np.maximum(raw[positions], 0.0)
+                    )
+                    top = float(values.max()) if len(values) else 0.0
+                    columns.append(values / top if top > 0 else values)
+                prepared[pattern] = (np.stack(columns, axis=1), place)
+        entry = prepared[pattern]
+        if entry is None:
+            continue
+        matrix, place = entry
+        scores = matrix @ weights
+        # The engine orders ties by position: equal scores before the target rank above it.
+        rank = (
+            1 + int((scores > scores[place]).sum()) + int((scores[:place] == scores[place]).sum())
+        )
+        out[i] = metrics.ndcg_at_k(rank, k)
+    return out

@@ -1,35 +1,44 @@
-"""The hybrid recommendation engine: candidate sources, fusion, diversity and reasons.
+"""The hybrid recommendation engine, in two stages: bounded candidate sources, then scoring,
+fusion, diversity and reasons on the candidates only.
 
 Framework-free: the services layer loads :class:`EngineData` from the database, calls
-:meth:`HybridEngine.fit` in a worker, saves the artifact, and web processes :meth:`~HybridEngine.
-load` it read-only. A customer's history is passed with every request (:class:`History`), so a
-new event changes the next list at once, without refitting.
+:meth:`HybridEngine.fit` in a worker, saves the artifact (one file), and web processes
+:meth:`~HybridEngine.load` it: a read-only memory map shared by every process on the machine. A
+customer's history is passed with every request (:class:`History`), so a new event changes the
+next list at once, without refitting.
 
-Sources (each weighted by :class:`EngineConfig.source_weights`):
+**Stage 1: candidates.** Every source proposes at most ``candidates_per_source`` products from a
+bounded structure, never from an array over the catalogue:
 
-- ``semantic``: cosine between the customer's interest vectors (the seed's q_u, split into up to
-  ``n_interests`` clusters) and product vectors. Works for products without any event, so a new
-  product is recommendable as soon as it is embedded.
-- ``collaborative``: EASE (or item-kNN above ``EASE.MAX_ITEMS`` products) on the customer's
-  behaviour- and recency-weighted history.
-- ``popularity`` / ``trending``: time-decayed popularity and recent-vs-long-run rate.
-- ``new_arrivals``: products created within ``new_arrival_days`` that have no events yet.
-- ``session``: the products in the current request (``context_ids``), through co-occurrence and
-  vector similarity; the only personal source for an anonymous visitor.
+- ``semantic``: the ``ann`` search (the serving vector index; offline, the engine's own search)
+  per interest vector of the customer (the seed's q_u, split into up to ``n_interests``
+  clusters). A product is recommendable as soon as it is embedded, also when it is newer than
+  the fit.
+- ``collaborative``: the neighbour lists (:mod:`recommender.ml.neighbours`: EASE pruned to its
+  largest weights where the dense model fits the memory budget, item-kNN above it) of the
+  products in the history, weighted by behaviour and recency.
+- ``popularity`` / ``trending``: lists ranked at fit time, per category too.
+- ``new_arrivals``: products without events, newest first, ranked at fit time.
+- ``session``: the co-occurrence and collaborative neighbours of the products in the current
+  request (``context_ids``) and the ``ann`` search around them.
+
+**Stage 2: scores.** Each source's raw score is computed exactly for every candidate (a cosine
+with the engine's own vectors, a lookup in the accumulated neighbour sums...), normalised over
+the candidates, weighted and blended; merchandising rules, diversity (MMR, category caps) and
+reasons follow on the head. Offline (:meth:`HybridEngine.rank`) the same two stages run, so the
+evaluation measures what is served; :meth:`HybridEngine.candidates` exposes stage 1 so the
+evaluation can report its recall and the tuning page can re-blend without re-generating.
 
 Products unknown to the fitted engine (embedded after the last fit) can appear in a history:
 pass their vectors in ``History.extra_vectors`` (and titles in ``History.extra_titles``) and they
-shape the interest vectors; as candidates they come only through the ``ann`` callable (the
-serving index, which already holds them), since the engine's own arrays do not.
+shape the interest vectors; as candidates they come through ``ann`` with its score.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -44,14 +53,36 @@ from recommender.ranking.exclusions import excluded_products
 from recommender.ranking.fusion import Rule, apply_rules, blend
 from recommender.ranking.types import SOURCES, RankedItem
 
-from .collaborative import EASE, CoOccurrence, ItemKNN, Popularity, top_k, user_item_matrix
+from . import neighbours as nb
+from .arrays import ArrayFileError, StringTable, is_array_file, load_arrays, save_arrays
+from .collaborative import Popularity, top_k, user_item_matrix
 from .interactions import DAY_SECONDS, Interactions, decay
 from .interest import Interest, event_vector_weights, multi_interest
 
 ARTIFACT_FORMAT = "recsite-engine"
-# Products with events a product without any is compared with (collaborative_scores).
+ARTIFACT_VERSION = 2
+# Products with events a product without any is compared with (cold look-alikes).
 COLD_LOOKALIKES = 20
-ARTIFACT_VERSION = 1
+# Neighbours kept per product of the EASE model (docs/scale.md: 200 cost at most 0.7% of NDCG@10
+# against the dense model on both datasets' splits) and of the co-occurrence lists.
+EASE_NEIGHBOURS = 200
+COOCCURRENCE_NEIGHBOURS = 200
+COOCCURRENCE_SHRINK = 5.0
+# Lengths of the lists ranked at fit time: the whole catalogue's best and each category's best
+# by popularity and by trend, and the newest products without events.
+TOP_LIST = 10_000
+TOP_PER_CATEGORY = 500
+NEW_ARRIVALS_LIST = 5_000
+# Offline (no ``ann`` given), catalogues up to this size are searched exactly; larger ones get
+# an hnswlib index built once per engine. Category-filtered semantic candidates are searched
+# exactly among the category's products up to this many.
+EXACT_SEARCH_MAX = 20_000
+# Upper bounds that keep the cost of one request bounded whatever a configuration says.
+MAX_CANDIDATES_PER_SOURCE = 5_000
+MAX_INTERESTS = 10
+MAX_NEIGHBOURS = 1_000
+# Scores computed at once by the exact cold look-alike search (float32: 64 MB).
+_SCORE_BLOCK = 1 << 24
 
 AnnSearch = Callable[[np.ndarray, int], list[tuple[int, float]]]
 _SOURCE_ORDER = {source: i for i, source in enumerate(SOURCES)}
@@ -74,10 +105,17 @@ DEFAULT_BEHAVIOUR_WEIGHTS: dict[str, float] = {
     "view": 0.2,
     "search": 0.3,
 }
+# The weights a customer without history gets when the configuration gives the non-personal
+# sources none: small next to the session source, which should lead when there is context.
+_COLD_CUSTOMER_WEIGHTS = {"popularity": 0.2, "trending": 0.1}
 
 
 class ConfigError(ValueError):
     """A recommendation configuration field is missing, of the wrong type, or out of range."""
+
+
+class EngineArtifactError(ValueError):
+    """A saved engine that cannot be served: another format or version, or a damaged file."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +170,7 @@ class EngineConfig:
             "ease_lambda",
         ):
             value = getattr(self, name)
-            if not _is_number(value) or not value > 0:
+            if not _is_number(value) or not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"{name}: expected a number > 0, got {value!r}")
             object.__setattr__(self, name, float(value))
         cold = self.cold_collaborative
@@ -142,10 +180,14 @@ class EngineConfig:
         if not _is_number(self.mmr_lambda) or not 0.0 <= self.mmr_lambda <= 1.0:
             raise ConfigError(f"mmr_lambda: expected a number from 0 to 1, got {self.mmr_lambda!r}")
         object.__setattr__(self, "mmr_lambda", float(self.mmr_lambda))
-        for name in ("n_interests", "candidates_per_source", "knn_neighbours"):
+        for name, largest in (
+            ("n_interests", MAX_INTERESTS),
+            ("candidates_per_source", MAX_CANDIDATES_PER_SOURCE),
+            ("knn_neighbours", MAX_NEIGHBOURS),
+        ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}: expected an integer >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= largest:
+                raise ConfigError(f"{name}: expected an integer from 1 to {largest}, got {value!r}")
         cap = self.max_per_category
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise ConfigError(f"max_per_category: expected null or an integer >= 1, got {cap!r}")
@@ -197,14 +239,15 @@ class EngineConfig:
 class EngineData:
     """The catalogue (one row per product, aligned arrays) and the behaviour to learn from.
 
-    ``interactions.item_ids`` must equal ``item_ids`` (same order).
+    ``item_ids`` must be strictly increasing (product keys in key order) and
+    ``interactions.item_ids`` must equal them.
     """
 
-    item_ids: np.ndarray  # int64 product keys
+    item_ids: np.ndarray  # int64 product keys, ascending
     item_vectors: np.ndarray  # (n, d) float32, L2-normalised; zero rows where has_vector is False
     has_vector: np.ndarray  # bool
-    item_titles: list[str]
-    item_categories: list[str]
+    item_titles: Sequence[str]
+    item_categories: Sequence[str]
     item_created_at: np.ndarray  # float64 seconds
     item_active: np.ndarray  # bool
     interactions: Interactions
@@ -224,6 +267,8 @@ class EngineData:
             raise ValueError(
                 f"item_vectors: expected shape ({n}, d), got {self.item_vectors.shape}"
             )
+        if n > 1 and not bool(np.all(np.diff(np.asarray(self.item_ids, dtype=np.int64)) > 0)):
+            raise ValueError("item_ids: must be strictly increasing")
         if not np.array_equal(self.interactions.item_ids, self.item_ids):
             raise ValueError("interactions.item_ids: must equal item_ids, in the same order")
 
@@ -272,26 +317,78 @@ class History:
 class _Profile:
     """What one request knows about the customer, computed once and shared by the sources."""
 
-    history: np.ndarray  # dense weights over items (known products only)
-    strongest_type: dict[int, str]  # item index -> event type with the most weight
+    rows: np.ndarray  # engine rows the history touched (known products), ascending
+    weights: np.ndarray  # summed behaviour x recency weight per row
+    strongest_type: dict[int, str]  # row -> event type with the most weight
     interests: list[Interest]
     event_vectors: np.ndarray  # rows behind the interests
-    event_labels: list[tuple[str, str]]  # (event type, title) per row
-    context: np.ndarray  # dense weights of the session context
+    # (event type, engine row or -1, title for rows of -1) per row of ``event_vectors``: titles
+    # of fitted products are read only for the few labels a list shows (``label``).
+    event_sources: list[tuple[str, int, str]]
+    titles: StringTable
+
+    def label(self, i: int) -> tuple[str, str]:
+        """(event type, title) of event vector ``i``: the product's title or the query."""
+        kind, row, text = self.event_sources[i]
+        return kind, self.titles[row] if row >= 0 else text
+
+    context: np.ndarray  # engine rows of the session context, ascending
+
+    def weight_of(self, row: int) -> float:
+        at = int(np.searchsorted(self.rows, row))
+        return float(self.weights[at]) if at < len(self.rows) and self.rows[at] == row else 0.0
+
+
+@dataclass
+class CandidateSet:
+    """Stage 1's output for one history: the candidates and every source's raw score on them.
+
+    Positions ``0 .. len(rows) - 1`` are engine rows, the following ones ``extra_ids`` (products
+    unknown to the fit, proposed by ``ann``). ``raw[source]`` is that source's exact raw score at
+    every position (0 where it has nothing to say); ``tops[source]`` are the positions of the
+    source's own best allowed candidates (at most ``candidates_per_source``), which are what a
+    positive weight on the source admits to the blend. ``weights`` are the source weights in
+    effect (a customer without history gets the non-personal ones).
+    """
+
+    rows: np.ndarray
+    extra_ids: list[int]
+    raw: dict[str, np.ndarray]
+    tops: dict[str, np.ndarray]
+    weights: dict[str, float]
+    excluded: set[int]
+    profile: _Profile
+    collaborative_entries: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
+        default=(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+    )
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) + len(self.extra_ids)
+
+    def admitted(self, weights: Mapping[str, float]) -> np.ndarray:
+        """Positions proposed by at least one source with a positive weight, ascending."""
+        parts = [self.tops[s] for s in self.tops if weights.get(s, 0.0) > 0]
+        if not parts:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.concatenate(parts)).astype(np.int64)
 
 
 @dataclass
 class _Fused:
-    rows: np.ndarray
-    extra_ids: list[int]
-    total: np.ndarray
+    cset: CandidateSet
+    positions: np.ndarray  # admitted candidate positions
+    total: np.ndarray  # blended score per admitted position
     components: dict[str, np.ndarray]
-    profile: _Profile
-    order: np.ndarray
+    order: np.ndarray  # indices into ``positions``, best first
+
+    @property
+    def profile(self) -> _Profile:
+        return self.cset.profile
 
 
 class HybridEngine:
-    """Fit once, recommend per request. See the module notes for the sources."""
+    """Fit once, recommend per request. See the module notes for the two stages."""
 
     # Configuration fields the fitted arrays were built with: a change takes effect at the next
     # fit. ``behaviour_weights`` is in both sets: a customer's history is weighted with the new
@@ -308,7 +405,7 @@ class HybridEngine:
     )
     # Fields read per request: :meth:`with_config` applies them to a fitted engine.
     # ``new_arrival_days`` and ``cold_collaborative`` are among them (the arrival window and the
-    # borrowed share are computed per request; the look-alike matrix does not depend on them).
+    # borrowed share are computed per request; the look-alike lists do not depend on them).
     REQUEST_TIME_FIELDS = frozenset(
         {
             "source_weights",
@@ -331,63 +428,220 @@ class HybridEngine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.fitted_at: float | None = None
+        # Which collaborative model serves: "ease" (pruned) or "item_knn"; and why.
+        self.collaborative_model = ""
+        self.collaborative_note = ""
         self._ids: np.ndarray = np.empty(0, dtype=np.int64)
         self._vectors: np.ndarray = np.empty((0, 0), dtype=np.float32)
         self._has_vector: np.ndarray = np.empty(0, dtype=bool)
-        self._titles: list[str] = []
-        self._categories: list[str] = []
-        self._created: np.ndarray = np.empty(0, dtype=np.float64)
         self._active: np.ndarray = np.empty(0, dtype=bool)
         self._has_events: np.ndarray = np.empty(0, dtype=bool)
-        self._popularity = Popularity()
-        self._ease: EASE | None = None
-        self._knn = ItemKNN()
-        self._cooc = CoOccurrence()
-        self._cold = sp.csr_matrix((0, 0), dtype=np.float32)
-        self._pos: dict[int, int] = {}
+        self._created: np.ndarray = np.empty(0, dtype=np.float64)
+        self._category: np.ndarray = np.empty(0, dtype=np.int32)
+        self._category_names: list[str] = []
+        self._category_rows: np.ndarray = np.empty(0, dtype=np.int32)
+        self._category_offsets: np.ndarray = np.zeros(1, dtype=np.int64)
+        self._titles = StringTable.from_strings([])
+        self._pop: np.ndarray = np.empty(0, dtype=np.float64)
+        self._trend: np.ndarray = np.empty(0, dtype=np.float64)
+        self._pop_max = 0.0
+        self._pop_top: np.ndarray = np.empty(0, dtype=np.int32)
+        self._trend_top: np.ndarray = np.empty(0, dtype=np.int32)
+        self._cat_pop = nb.Neighbours.empty(0)  # Rows: categories; entries: their best rows.
+        self._cat_trend = nb.Neighbours.empty(0)
+        self._new_top: np.ndarray = np.empty(0, dtype=np.int32)
+        self._knn = nb.Neighbours.empty(0)
+        self._ease: nb.Neighbours | None = None
+        self._cooc = nb.Neighbours.empty(0)
+        self._cold = nb.Neighbours.empty(0)
+        self._own_ann: AnnSearch | None = None
 
     # Fitting -----------------------------------------------------------------------------
 
-    def fit(self, data: EngineData, *, now: float) -> HybridEngine:
+    def fit(
+        self,
+        data: EngineData,
+        *,
+        now: float,
+        ease_max_items: int = 20_000,
+        threads: int = 0,
+        ann: AnnSearch | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> HybridEngine:
+        """Fit every model on ``data`` as of ``now``.
+
+        ``ease_max_items``: EASE (exact, then pruned) when the catalogue has at most this many
+        products, item-kNN neighbour lists above it (the services derive it from the memory
+        budget: :func:`recommender.ml.neighbours.ease_memory_bytes`). ``threads``: for the
+        neighbour computations (0: every core). ``ann``: a search over product vectors for the
+        cold look-alikes of a large catalogue (the serving index); without it they are found
+        exactly when that is cheap. ``progress`` receives fractions from 0 to 1.
+        """
         cfg = self.config
+        report = progress or (lambda _: None)
+        n = len(data.item_ids)
         self._ids = np.asarray(data.item_ids, dtype=np.int64)
         self._vectors = np.ascontiguousarray(data.item_vectors, dtype=np.float32)
         self._has_vector = np.asarray(data.has_vector, dtype=bool)
-        self._titles = list(data.item_titles)
-        self._categories = list(data.item_categories)
-        self._created = np.asarray(data.item_created_at, dtype=np.float64)
         self._active = np.asarray(data.item_active, dtype=bool)
-        self._pos = {int(pid): i for i, pid in enumerate(self._ids)}
+        self._created = np.asarray(data.item_created_at, dtype=np.float64)
+        self._titles = StringTable.from_strings(list(data.item_titles))
+        names, codes = np.unique(np.asarray(list(data.item_categories), dtype=object).astype(str),
+                                 return_inverse=True)  # fmt: skip
+        self._category_names = [str(x) for x in names]
+        self._category = codes.astype(np.int32).reshape(-1)
+        self._category_rows = np.argsort(self._category, kind="stable").astype(np.int32)
+        self._category_offsets = np.zeros(len(names) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self._category, minlength=len(names)),
+                  out=self._category_offsets[1:])  # fmt: skip
         inter = data.interactions
-        self._has_events = np.bincount(inter.item_idx, minlength=len(self._ids)) > 0
-        self._popularity = Popularity(
+        self._has_events = np.bincount(inter.item_idx, minlength=n) > 0
+        report(0.05)
+        popularity = Popularity(
             half_life_days=cfg.popularity_half_life_days, window_days=cfg.trending_window_days
         ).fit(inter, behaviour_weights=cfg.behaviour_weights, now=now)
+        assert popularity.scores is not None
+        assert popularity.trend is not None
+        self._pop = np.asarray(popularity.scores, dtype=np.float64)
+        self._trend = np.asarray(popularity.trend, dtype=np.float64)
+        self._rank_lists()
+        report(0.1)
         matrix = user_item_matrix(inter, behaviour_weights=cfg.behaviour_weights)
-        self._knn = ItemKNN(neighbours=cfg.knn_neighbours).fit(matrix)
-        self._ease = (
-            EASE(l2=cfg.ease_lambda).fit(matrix) if len(self._ids) <= EASE.MAX_ITEMS else None
+        self._knn = nb.item_knn(matrix, k=cfg.knn_neighbours, threads=threads)
+        report(0.4)
+        if 0 < n <= ease_max_items:
+            self._ease = nb.ease(matrix, l2=cfg.ease_lambda, k=EASE_NEIGHBOURS)
+            self.collaborative_model = "ease"
+            self.collaborative_note = f"EASE on {n} products, {EASE_NEIGHBOURS} weights a product"
+        else:
+            self._ease = None
+            self.collaborative_model = "item_knn"
+            self.collaborative_note = (
+                f"item-kNN ({cfg.knn_neighbours} neighbours): {n} products are more than "
+                f"the {ease_max_items} dense EASE is fitted for (time and memory budget)"
+            )
+        del matrix
+        report(0.75)
+        self._cooc = nb.cooccurrence(
+            _basket_incidence(inter, event_types=cfg.cooccurrence_event_types),
+            k=COOCCURRENCE_NEIGHBOURS,
+            shrink=COOCCURRENCE_SHRINK,
+            threads=threads,
         )
-        self._cooc = CoOccurrence().fit(inter, event_types=cfg.cooccurrence_event_types)
-        self._cold = self._cold_lookalikes()
+        report(0.9)
+        self._cold = self._cold_lookalikes(ann)
         self.fitted_at = float(now)
+        self._own_ann = None
+        report(1.0)
         return self
+
+    def _rank_lists(self) -> None:
+        """The lists stage 1 reads popularity, trend and new arrivals from."""
+        self._pop_max = float(self._pop.max()) if len(self._pop) else 0.0
+        self._pop_top = _best_rows(self._pop, TOP_LIST)
+        self._trend_top = _best_rows(self._trend, TOP_LIST)
+        self._cat_pop = _best_rows_per_group(self._pop, self._category, TOP_PER_CATEGORY,
+                                             len(self._category_names))  # fmt: skip
+        self._cat_trend = _best_rows_per_group(self._trend, self._category, TOP_PER_CATEGORY,
+                                               len(self._category_names))  # fmt: skip
+        fresh = np.flatnonzero(~self._has_events)
+        newest = fresh[np.lexsort((fresh, -self._created[fresh]))][:NEW_ARRIVALS_LIST]
+        self._new_top = newest.astype(np.int32)
+
+    def _cold_lookalikes(self, ann: AnnSearch | None) -> nb.Neighbours:
+        """Rows: products with a vector and no events; entries: their ``COLD_LOOKALIKES``
+        nearest products with events and a vector, valued by the cosine (negatives as 0).
+
+        Exactly (blocks of cosines) when cold x warm products is at most ``EXACT_SEARCH_MAX``
+        squared, else through ``ann`` (asking three times as many and keeping those with
+        events); without ``ann`` a large catalogue has none (``cold_collaborative`` then has
+        nothing to borrow).
+        """
+        n = len(self._ids)
+        cold = np.flatnonzero(self._has_vector & ~self._has_events)
+        warm = np.flatnonzero(self._has_vector & self._has_events)
+        m = min(COLD_LOOKALIKES, len(warm))
+        if not len(cold) or m == 0:
+            return nb.Neighbours.empty(n)
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        if len(cold) * len(warm) <= EXACT_SEARCH_MAX**2:
+            warm_vectors = self._vectors[warm]
+            step = max(16, _SCORE_BLOCK // len(warm))  # At most 64 MB of cosines at a time.
+            for start in range(0, len(cold), step):
+                block = cold[start : start + step]
+                sims = self._vectors[block] @ warm_vectors.T
+                top = np.argpartition(-sims, m - 1, axis=1)[:, :m]
+                rows.append(np.repeat(block, m))
+                cols.append(warm[top].ravel())
+                values.append(np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).ravel())
+        elif ann is not None:
+            for row in cold:
+                found = [
+                    (self._row_of(pid), score) for pid, score in ann(self._vectors[row], 3 * m + 1)
+                ]
+                kept = [(r, s) for r, s in found if r >= 0 and r != row and self._has_events[r]]
+                kept = kept[:m]
+                rows.append(np.full(len(kept), row))
+                cols.append(np.array([r for r, _ in kept], dtype=np.int64))
+                values.append(np.maximum(np.array([s for _, s in kept], dtype=np.float64), 0))
+        else:
+            return nb.Neighbours.empty(n)
+        matrix = sp.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, n),
+            dtype=np.float32,
+        )
+        return nb.Neighbours.from_csr(matrix)
 
     @property
     def item_ids(self) -> np.ndarray:
         return self._ids
 
+    @property
+    def n_items(self) -> int:
+        return len(self._ids)
+
+    def _row_of(self, product_id: int) -> int:
+        """The engine row of ``product_id``, or -1 when the fit did not know it."""
+        at = int(np.searchsorted(self._ids, product_id))
+        if at < len(self._ids) and int(self._ids[at]) == int(product_id):
+            return at
+        return -1
+
+    def _rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Engine rows of ``product_ids`` (-1 for unknown ones), in their order."""
+        ids = np.asarray(product_ids, dtype=np.int64)
+        if not len(ids) or not len(self._ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        return np.where(self._ids[at] == ids, at, -1).astype(np.int64)
+
     def ids_without_vector(self, product_ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """The ids of ``product_ids`` the engine cannot score by meaning: unknown to the fit or
-        without a vector then. Only these need the ``ann`` hook of :meth:`recommend`."""
+        without a vector then. Only ``ann`` knows these."""
         ids = np.asarray(product_ids, dtype=np.int64)
-        return ids[~np.isin(ids, self._ids[self._has_vector])]
+        rows = self._rows_of(ids)
+        known = rows >= 0
+        known[known] = self._has_vector[rows[known]]
+        return ids[~known]
+
+    def known(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Whether the fit knew each of ``product_ids`` (a binary search each)."""
+        return self._rows_of(product_ids) >= 0
 
     def index_of(self, product_id: int) -> int:
-        try:
-            return self._pos[int(product_id)]
-        except KeyError:
-            raise KeyError(f"product {product_id} is not in the fitted engine") from None
+        row = self._row_of(product_id)
+        if row < 0:
+            raise KeyError(f"product {product_id} is not in the fitted engine")
+        return row
+
+    def title_of(self, row: int) -> str:
+        return self._titles[row]
+
+    def category_of(self, row: int) -> str:
+        return self._category_names[int(self._category[row])] if row >= 0 else ""
 
     # Configuration at request time ----------------------------------------------------------
 
@@ -428,71 +682,10 @@ class HybridEngine:
         clone.pending_fit_fields = pending
         return clone
 
-    # Scoring -----------------------------------------------------------------------------
-
-    def collaborative_scores(self, history: np.ndarray) -> np.ndarray:
-        """EASE scores of a dense history vector (item-kNN when the catalogue is too large).
-
-        A product without events has no collaborative score of its own; it gets
-        ``cold_collaborative`` x the best cosine-weighted score among its look-alikes (the
-        ``COLD_LOOKALIKES`` products with events nearest to it by vector), so a new product
-        competes with the products it resembles as soon as it is embedded and fitted.
-        """
-        self._check_fitted()
-        if not history.any():
-            return np.zeros(len(self._ids), dtype=np.float64)
-        if self._ease is not None:
-            scores = np.asarray(self._ease.score(history), dtype=np.float64)
-        else:
-            scores = self._knn.score(history)
-        cold = self._cold
-        if self.config.cold_collaborative <= 0 or not cold.nnz:
-            return scores
-        borrowed = cold.data * np.maximum(scores[cold.indices], 0.0)
-        rows = np.flatnonzero(np.diff(cold.indptr))
-        scores = scores.copy()
-        scores[rows] += self.config.cold_collaborative * np.maximum.reduceat(
-            borrowed, cold.indptr[rows]
-        )
-        return scores
-
-    def _cold_lookalikes(self) -> sp.csr_matrix:
-        """Rows: products with a vector and no events; columns: their ``COLD_LOOKALIKES``
-        nearest products with events and a vector; values: the cosine (negatives as 0)."""
-        n = len(self._ids)
-        cold = np.flatnonzero(self._has_vector & ~self._has_events)
-        warm = np.flatnonzero(self._has_vector & self._has_events)
-        m = min(COLD_LOOKALIKES, len(warm))
-        if not len(cold) or m == 0:
-            return sp.csr_matrix((n, n), dtype=np.float32)
-        rows, cols, values = [], [], []
-        warm_vectors = self._vectors[warm]
-        for start in range(0, len(cold), 1024):  # Bounded memory for a large cold catalogue.
-            block = cold[start : start + 1024]
-            sims = self._vectors[block] @ warm_vectors.T
-            top = np.argpartition(-sims, m - 1, axis=1)[:, :m]
-            rows.append(np.repeat(block, m))
-            cols.append(warm[top].ravel())
-            values.append(np.maximum(np.take_along_axis(sims, top, axis=1), 0.0).ravel())
-        return sp.csr_matrix(
-            (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n, n),
-            dtype=np.float32,
-        )
-
-    def knn_scores(self, history: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return self._knn.score(history)
-
-    def popularity_scores(self, *, trending: bool = False) -> np.ndarray:
-        scores = self._popularity.trend if trending else self._popularity.scores
-        assert scores is not None
-        return np.asarray(scores, dtype=np.float64)
+    # Stage 1: candidates ------------------------------------------------------------------
 
     def _profile(self, history: History, *, now: float, context_ids: Sequence[int]) -> _Profile:
         cfg = self.config
-        n = len(self._ids)
-        pids = [int(p) for p in history.product_ids]
         weights = event_vector_weights(
             event_types=list(history.event_types),
             timestamps=np.asarray(history.timestamps, dtype=np.float64),
@@ -500,25 +693,32 @@ class HybridEngine:
             half_life_days=cfg.half_life_days,
             now=now,
         )
-        dense = np.zeros(n, dtype=np.float64)
+        pids = [int(p) for p in history.product_ids]
+        rows = self._rows_of(pids)
         strongest: dict[int, tuple[float, str]] = {}
+        known_vectors = rows[rows >= 0]
+        known_vectors = (
+            known_vectors[self._has_vector[known_vectors]] if len(known_vectors) else known_vectors
+        )
+        vector_of = dict(zip(known_vectors.tolist(), self._vectors[known_vectors], strict=True))
         vec_rows: list[np.ndarray] = []
         vec_weights: list[float] = []
-        labels: list[tuple[str, str]] = []
-        for pid, kind, w in zip(pids, history.event_types, weights, strict=True):
-            idx = self._pos.get(pid)
-            if idx is not None:
-                dense[idx] += w
-                if w > strongest.get(idx, (-1.0, ""))[0]:
-                    strongest[idx] = (float(w), kind)
-                if self._has_vector[idx]:
-                    vec_rows.append(self._vectors[idx])
+        labels: list[tuple[str, int, str]] = []
+        for pid, row, kind, w in zip(
+            pids, rows.tolist(), history.event_types, weights, strict=True
+        ):
+            if row >= 0:
+                if w > strongest.get(row, (-1.0, ""))[0]:
+                    strongest[row] = (float(w), kind)
+                vector = vector_of.get(row)
+                if vector is not None:
+                    vec_rows.append(vector)
                     vec_weights.append(float(w))
-                    labels.append((kind, self._titles[idx]))
+                    labels.append((kind, row, ""))
             elif pid in history.extra_vectors:
                 vec_rows.append(np.asarray(history.extra_vectors[pid], dtype=np.float32))
                 vec_weights.append(float(w))
-                labels.append((kind, history.extra_titles.get(pid, f"product {pid}")))
+                labels.append((kind, -1, history.extra_titles.get(pid, f"product {pid}")))
         if history.query_vectors is not None and len(history.query_vectors):
             q_weights = cfg.behaviour_weights.get("search", 0.0) * decay(
                 np.asarray(history.query_timestamps, dtype=np.float64),
@@ -529,78 +729,163 @@ class HybridEngine:
             for vector, w, text in zip(history.query_vectors, q_weights, texts, strict=True):
                 vec_rows.append(np.asarray(vector, dtype=np.float32))
                 vec_weights.append(float(w))
-                labels.append(("search", text))
-        vectors = np.stack(vec_rows) if vec_rows else np.empty((0, self._vectors.shape[1]))
+                labels.append(("search", -1, text))
+        dim = self._vectors.shape[1] if self._vectors.ndim == 2 else 0
+        vectors = np.stack(vec_rows) if vec_rows else np.empty((0, dim), dtype=np.float32)
         interests = multi_interest(vectors, np.asarray(vec_weights), n_interests=cfg.n_interests)
-        context = np.zeros(n, dtype=np.float64)
-        for pid in context_ids:
-            idx = self._pos.get(int(pid))
-            if idx is not None:
-                context[idx] = 1.0
+        known = rows >= 0
+        touched, inverse = np.unique(rows[known], return_inverse=True)
+        summed = np.bincount(inverse.reshape(-1), weights=weights[known], minlength=len(touched))
+        context = self._rows_of([int(p) for p in context_ids])
         return _Profile(
-            history=dense,
-            strongest_type={i: kind for i, (_, kind) in strongest.items()},
+            rows=touched.astype(np.int64),
+            weights=summed.astype(np.float64),
+            strongest_type={row: kind for row, (_, kind) in strongest.items()},
             interests=interests,
             event_vectors=vectors,
-            event_labels=labels,
-            context=context,
+            event_sources=labels,
+            titles=self._titles,
+            context=np.unique(context[context >= 0]).astype(np.int64),
         )
 
-    def source_scores(
+    def _effective_weights(self, history: History) -> dict[str, float]:
+        weights = dict(self.config.source_weights)
+        if history.is_empty:
+            # A cold customer: only the non-personal sources can say anything.
+            weights["collaborative"] = weights["semantic"] = 0.0
+            if weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0:
+                weights.update(_COLD_CUSTOMER_WEIGHTS)
+        return weights
+
+    def _search(self, ann: AnnSearch | None) -> AnnSearch:
+        """``ann`` or, offline, the engine's own search over its vectors."""
+        if ann is not None:
+            return ann
+        if self._own_ann is None:
+            self._own_ann = self._build_own_search()
+        return self._own_ann
+
+    def _build_own_search(self) -> AnnSearch:
+        rows = np.flatnonzero(self._has_vector)
+        ids = self._ids[rows]
+        if len(rows) <= EXACT_SEARCH_MAX:
+            vectors = np.ascontiguousarray(self._vectors[rows])
+
+            def exact(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+                scores = vectors @ np.asarray(vector, dtype=np.float32)
+                best = top_k(scores, n)
+                return list(zip(ids[best].tolist(), scores[best].astype(float).tolist(),
+                                strict=True))  # fmt: skip
+
+            return exact
+        from .vector_index import VectorIndex  # Offline only: hnswlib over a large catalogue.
+
+        index = VectorIndex.build(ids=ids, vectors=self._vectors[rows])
+
+        def approximate(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+            return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
+
+        return approximate
+
+    def candidates(
         self,
         history: History,
         *,
         now: float,
+        category: str | None = None,
+        exclude_ids: Collection[int] = (),
         context_ids: Sequence[int] = (),
-    ) -> dict[str, np.ndarray]:
-        """Every source's raw score for every fitted product (exact semantic search).
-
-        The evaluation tunes the blend on these; :meth:`recommend` uses the same numbers.
-        """
-        profile = self._profile(history, now=now, context_ids=context_ids)
-        return self._dense_scores(profile, now=now)
-
-    def _dense_scores(
-        self, profile: _Profile, *, now: float, weights: Mapping[str, float] | None = None
-    ) -> dict[str, np.ndarray]:
+        ann: AnnSearch | None = None,
+        all_sources: bool = False,
+    ) -> CandidateSet:
+        """Stage 1 for one history: each source's best allowed candidates and every source's
+        raw score on all of them (stage 2's input). ``all_sources`` generates every source, not
+        only those with a positive weight (the tuning page re-blends them)."""
+        self._check_fitted()
         cfg = self.config
-        n = len(self._ids)
-        out: dict[str, np.ndarray] = {}
-        weights = cfg.source_weights if weights is None else weights
-        if weights.get("collaborative", 0) > 0:
-            out["collaborative"] = self.collaborative_scores(profile.history)
-        if weights.get("semantic", 0) > 0 and profile.interests:
-            centroids = np.stack([i.vector for i in profile.interests]).astype(np.float32)
-            sims = np.asarray(self._vectors @ centroids.T, dtype=np.float64).max(axis=1)
-            out["semantic"] = np.where(self._has_vector, sims, 0.0)
-        if weights.get("popularity", 0) > 0:
-            out["popularity"] = self.popularity_scores()
-        if weights.get("trending", 0) > 0:
-            out["trending"] = self.popularity_scores(trending=True)
-        if weights.get("new_arrivals", 0) > 0:
-            age_days = np.maximum(now - self._created, 0.0) / DAY_SECONDS
-            # Created after ``now`` (a replayed past) is not an arrival yet.
-            age_days = (now - self._created) / DAY_SECONDS
-            fresh = (~self._has_events) & (age_days >= 0) & (age_days <= cfg.new_arrival_days)
-            age_days = np.maximum(age_days, 0.0)
-            out["new_arrivals"] = np.where(fresh, np.power(0.5, age_days / cfg.new_arrival_days), 0)
-        if weights.get("session", 0) > 0 and profile.context.any():
-            ctx = profile.context
-            behavioural = self._cooc.score(ctx) + np.maximum(self.collaborative_scores(ctx), 0)
-            ctx_rows = np.flatnonzero(ctx > 0)
-            ctx_rows = ctx_rows[self._has_vector[ctx_rows]]
-            if len(ctx_rows):
-                mean = self._vectors[ctx_rows].mean(axis=0)
-                norm = float(np.linalg.norm(mean))
-                semantic = self._vectors @ (mean / norm) if norm > 0 else np.zeros(n)
-            else:
-                semantic = np.zeros(n)
-            top = float(behavioural.max()) if len(behavioural) else 0.0
-            behavioural = behavioural / top if top > 0 else behavioural
-            out["session"] = behavioural + 0.5 * np.maximum(np.asarray(semantic, np.float64), 0)
-        return out
+        profile = self._profile(history, now=now, context_ids=context_ids)
+        excluded = excluded_products(
+            product_ids=list(history.product_ids),
+            event_types=list(history.event_types),
+            exclude_event_types=cfg.exclude_event_types,
+            also=[*exclude_ids, *context_ids],
+        )
+        weights = self._effective_weights(history)
+        wanted = [s for s in SOURCES if all_sources or weights.get(s, 0.0) > 0]
+        if history.is_empty:
+            wanted = [s for s in wanted if s not in ("collaborative", "semantic")]
+        code = self._category_code(category)
+        if category is not None and code < 0:
+            empty = np.empty(0, dtype=np.int64)
+            return CandidateSet(empty, [], {}, {}, weights, excluded, profile)
+        excluded_rows = self._rows_of(sorted(excluded))
+        excluded_rows = np.unique(excluded_rows[excluded_rows >= 0])
+        gen = _Generation(self, profile, code, excluded_rows, excluded, now=now)
+        search = self._search(ann)
+        size = cfg.candidates_per_source
+        proposals: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = {}
+        collab_entries = (np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+        if "collaborative" in wanted and len(profile.rows):
+            collab_entries = self._collaborative_model.gather(profile.rows, profile.weights)
+        gen.collaborative_entries = collab_entries
+        for source in wanted:
+            proposals[source] = gen.propose(source, size=size, search=search)
+        rows = np.unique(
+            np.concatenate([p[0] for p in proposals.values()] + [np.empty(0, np.int64)])
+        ).astype(np.int64)
+        extra: list[int] = []
+        if code < 0:  # Unknown products have no category a filter could check.
+            extra = list(dict.fromkeys(pid for p in proposals.values() for pid in p[2]))
+        raw = {source: gen.score(source, rows, extra) for source in wanted}
+        tops: dict[str, np.ndarray] = {}
+        extra_at = {pid: len(rows) + i for i, pid in enumerate(extra)}
+        for source, (source_rows, _, source_extra) in proposals.items():
+            positions = np.searchsorted(rows, source_rows)
+            more = np.array([extra_at[p] for p in source_extra if p in extra_at], dtype=np.int64)
+            tops[source] = np.concatenate([positions, more]).astype(np.int64)
+        return CandidateSet(
+            rows=rows,
+            extra_ids=extra,
+            raw=raw,
+            tops=tops,
+            weights=weights,
+            excluded=excluded,
+            profile=profile,
+            collaborative_entries=collab_entries,
+        )
 
-    # Recommending ------------------------------------------------------------------------
+    @property
+    def _collaborative_model(self) -> nb.Neighbours:
+        return self._ease if self._ease is not None else self._knn
+
+    def _category_code(self, category: str | None) -> int:
+        """The category's code, -1 without a category, -2 for a category the fit never saw."""
+        if category is None:
+            return -1
+        at = int(np.searchsorted(np.asarray(self._category_names, dtype=object), category))
+        if at < len(self._category_names) and self._category_names[at] == category:
+            return at
+        return -2
+
+    def category_rows(self, code: int) -> np.ndarray:
+        start, end = int(self._category_offsets[code]), int(self._category_offsets[code + 1])
+        return self._category_rows[start:end]
+
+    # Stage 2: fusion --------------------------------------------------------------------
+
+    def fuse(self, cset: CandidateSet, weights: Mapping[str, float] | None = None) -> _Fused:
+        """Blend the admitted candidates of ``cset`` with ``weights`` (default: the weights in
+        effect for the history): max-normalised raw scores over the admitted candidates,
+        weighted and summed, ordered best first (ties by position)."""
+        weights = cset.weights if weights is None else weights
+        positions = cset.admitted(weights)
+        sources = [s for s in cset.raw if weights.get(s, 0.0) > 0]
+        total, components = blend(
+            {s: cset.raw[s][positions] for s in sources}, weights, size=len(positions)
+        )
+        order = np.lexsort((np.arange(len(positions)), -total))
+        return _Fused(cset=cset, positions=positions, total=total, components=components,
+                      order=order)  # fmt: skip
 
     def _fused(
         self,
@@ -612,85 +897,36 @@ class HybridEngine:
         context_ids: Sequence[int],
         ann: AnnSearch | None,
     ) -> _Fused | None:
-        """Candidates (fitted rows, then unknown ids from ``ann``), fused scores, components."""
-        self._check_fitted()
-        cfg = self.config
-        profile = self._profile(history, now=now, context_ids=context_ids)
-        excluded = excluded_products(
-            product_ids=list(history.product_ids),
-            event_types=list(history.event_types),
-            exclude_event_types=cfg.exclude_event_types,
-            also=[*exclude_ids, *context_ids],
+        cset = self.candidates(
+            history,
+            now=now,
+            category=category,
+            exclude_ids=exclude_ids,
+            context_ids=context_ids,
+            ann=ann,
         )
-        allowed = self._active.copy()
-        if category is not None:
-            allowed &= np.array([c == category for c in self._categories], dtype=bool)
-        for pid in excluded:
-            idx = self._pos.get(pid)
-            if idx is not None:
-                allowed[idx] = False
-        weights = dict(cfg.source_weights)
-        if history.is_empty:
-            # A cold customer: only the non-personal sources can say anything.
-            weights["collaborative"] = weights["semantic"] = 0.0
-            if weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0:
-                # Small next to the session source, which should lead when there is context.
-                weights["popularity"], weights["trending"] = 0.2, 0.1
-        dense = self._dense_scores(profile, now=now, weights=weights)
-        dense = {s: v for s, v in dense.items() if weights.get(s, 0) > 0}
-        # The engine's own vectors give every fitted product its exact semantic score (the
-        # same numbers the evaluation ranks with). ``ann`` only adds what they cannot score:
-        # products embedded after the fit (unknown ids, or fitted rows that had no vector then).
-        ann_scores: dict[int, float] = {}
-        if ann is not None and profile.interests and weights.get("semantic", 0) > 0:
-            for interest in profile.interests:
-                for pid, score in ann(interest.vector, cfg.candidates_per_source + len(excluded)):
-                    pid = int(pid)
-                    idx = self._pos.get(pid)
-                    if pid in excluded or (idx is not None and self._has_vector[idx]):
-                        continue
-                    ann_scores[pid] = max(ann_scores.get(pid, -1.0), float(score))
-        # Candidates: the union of each source's best allowed products.
-        parts = [
-            top_k(np.where(allowed & (scores > 0), scores, -np.inf), cfg.candidates_per_source)
-            for scores in dense.values()
-        ]
-        extra_ids: list[int] = []
-        ann_rows: list[int] = []
-        for pid in ann_scores:
-            idx = self._pos.get(pid)
-            if idx is None:
-                extra_ids.append(pid)
-            elif allowed[idx]:
-                ann_rows.append(idx)
-        parts.append(np.asarray(ann_rows, dtype=np.int64))
-        if category is not None:
-            extra_ids = []  # Unknown products have no category the filter could check.
-        rows = np.unique(np.concatenate(parts)).astype(np.int64)
-        size = len(rows) + len(extra_ids)
-        if size == 0:
-            return None
-        source_arrays: dict[str, np.ndarray] = {}
-        for source, scores in dense.items():
-            source_arrays[source] = np.concatenate([scores[rows], np.zeros(len(extra_ids))])
-        if ann_scores:
-            semantic = source_arrays.get("semantic")
-            if semantic is None:
-                semantic = np.zeros(size, dtype=np.float64)
-            for position in np.flatnonzero(~self._has_vector[rows]):
-                semantic[position] = ann_scores.get(int(self._ids[rows[position]]), 0.0)
-            semantic[len(rows) :] = [ann_scores[pid] for pid in extra_ids]
-            source_arrays["semantic"] = semantic
-        total, components = blend(source_arrays, weights, size=size)
-        order = np.lexsort((np.arange(size), -total))
-        return _Fused(
-            rows=rows,
-            extra_ids=extra_ids,
-            total=total,
-            components=components,
-            profile=profile,
-            order=order,
-        )
+        fused = self.fuse(cset)
+        return fused if len(fused.positions) else None
+
+    def source_scores(
+        self,
+        history: History,
+        *,
+        now: float,
+        context_ids: Sequence[int] = (),
+        ann: AnnSearch | None = None,
+    ) -> dict[str, dict[int, float]]:
+        """Every source's raw score by product id on the candidates of every source (stage 1
+        with all sources on): what the inspector and the tests read."""
+        cset = self.candidates(history, now=now, context_ids=context_ids, ann=ann,
+                               all_sources=True)  # fmt: skip
+        ids = [*self._ids[cset.rows].tolist(), *cset.extra_ids]
+        return {
+            source: dict(zip(ids, values.tolist(), strict=True))
+            for source, values in cset.raw.items()
+        }
+
+    # Recommending ------------------------------------------------------------------------
 
     def rank(
         self,
@@ -701,34 +937,39 @@ class HybridEngine:
         category: str | None = None,
         exclude_ids: Collection[int] = (),
         context_ids: Sequence[int] = (),
+        ann: AnnSearch | None = None,
     ) -> np.ndarray:
         """Row indices of the top ``k`` fitted products, as :meth:`recommend` orders them but
         without reasons or rules (the offline evaluation ranks thousands of customers)."""
         if k < 1:
             raise ValueError(f"k: expected an integer >= 1, got {k!r}")
-        fused = self._fused(
-            history,
-            now=now,
-            category=category,
-            exclude_ids=exclude_ids,
-            context_ids=context_ids,
-            ann=None,
-        )
+        fused = self._fused(history, now=now, category=category, exclude_ids=exclude_ids,
+                            context_ids=context_ids, ann=ann)  # fmt: skip
         if fused is None:
             return np.empty(0, dtype=np.int64)
+        return self.rank_fused(fused, k=k)
+
+    def rank_fused(self, fused: _Fused, *, k: int) -> np.ndarray:
+        """The top ``k`` engine rows of a fused candidate set, diversity applied."""
+        cset = fused.cset
+        n_rows = len(cset.rows)
+        order = fused.order
+        known = fused.positions[order] < n_rows
+        ranked = fused.positions[order][known]
+        scores = fused.total[order][known]
+        rows = cset.rows[ranked]
         if self.config.mmr_lambda >= 1.0 and self.config.max_per_category is None:
-            return fused.rows[fused.order[:k]]
-        head = fused.order[: min(len(fused.order), max(5 * k, 50))]
-        rows = fused.rows[head]
+            return rows[:k]
+        head = min(len(rows), max(5 * k, 50))
         chosen = mmr_order(
-            fused.total[head],
-            self._vectors[rows],
+            scores[:head],
+            np.asarray(self._vectors[rows[:head]]),
             k=k,
             lam=self.config.mmr_lambda,
-            categories=[self._categories[r] for r in rows],
+            categories=[self.category_of(int(r)) for r in rows[:head]],
             max_per_category=self.config.max_per_category,
         )
-        return rows[chosen]
+        return rows[:head][chosen]
 
     def recommend(
         self,
@@ -745,34 +986,18 @@ class HybridEngine:
         """The top ``k`` products for a customer (or a session), best first, with reasons.
 
         An empty history falls back to trending and popular products (plus the session
-        sources when ``context_ids`` are given). Fitted products are scored by meaning over
-        the engine's own vectors, exactly as :meth:`rank` does; ``ann(vector, n)`` (the serving
-        index) adds the products those cannot score (see :meth:`ids_without_vector`: embedded
-        after the fit), which become candidates on their semantic score alone. Pass it only
-        when such products exist: it costs a search per interest. ``rules`` (merchandising, a
-        later issue) run on the fused list before diversity. Reasons are written for the
-        returned items only.
+        sources when ``context_ids`` are given). ``ann(vector, n)`` (the serving index) is the
+        semantic source's first stage; fitted products are scored by the engine's own vectors
+        whatever it returns, products newer than the fit by its score. ``rules`` (merchandising)
+        run on the fused list before diversity. Reasons are written for the returned items.
         """
         if k < 1:
             raise ValueError(f"k: expected an integer >= 1, got {k!r}")
         cfg = self.config
-        fused = self._fused(
-            history,
-            now=now,
-            category=category,
-            exclude_ids=exclude_ids,
-            context_ids=context_ids,
-            ann=ann,
-        )
+        fused = self._fused(history, now=now, category=category, exclude_ids=exclude_ids,
+                            context_ids=context_ids, ann=ann)  # fmt: skip
         if fused is None:
             return []
-        rows, extra_ids, total, components, profile = (
-            fused.rows,
-            fused.extra_ids,
-            fused.total,
-            fused.components,
-            fused.profile,
-        )
         order = fused.order
         size = len(order)
         reorders = bool(rules) or cfg.mmr_lambda < 1.0 or cfg.max_per_category is not None
@@ -782,16 +1007,7 @@ class HybridEngine:
         # reasons cost a lookup each, so only the k returned get them.
         head: list[RankedItem] = []
         while True:
-            head.extend(
-                self._ranked_item(
-                    position=int(p),
-                    rows=rows,
-                    extra_ids=extra_ids,
-                    total=total,
-                    components=components,
-                )
-                for p in order[len(head) : depth]
-            )
+            head.extend(self._ranked_item(fused, int(p)) for p in order[len(head) : depth])
             items = apply_rules(head, rules)
             # A filter that removed most of the head (a brand that dominates it, everything
             # out of stock): look deeper rather than return a short list.
@@ -811,10 +1027,10 @@ class HybridEngine:
                 vectors,
                 k=k,
                 lam=cfg.mmr_lambda,
-                categories=[self._category_of(item.index) for item in items],
+                categories=[self.category_of(item.index) for item in items],
                 max_per_category=cfg.max_per_category,
             )
-        return [self._with_reasons(items[i], profile) for i in chosen]
+        return self._with_reasons([items[i] for i in chosen[:k]], fused.cset)
 
     def similar(
         self,
@@ -822,6 +1038,7 @@ class HybridEngine:
         *,
         k: int,
         mode: Literal["semantic", "behavioural", "hybrid"] = "hybrid",
+        ann: AnnSearch | None = None,
     ) -> list[RankedItem]:
         """Products like ``product_id``: by vector, by who bought them, or both (normalised)."""
         self._check_fitted()
@@ -829,17 +1046,20 @@ class HybridEngine:
             raise ValueError(f"mode: expected semantic, behavioural or hybrid, got {mode!r}")
         idx = self.index_of(product_id)
         title = self._titles[idx]
-        parts: dict[str, np.ndarray] = {}
+        parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if mode in ("semantic", "hybrid") and self._has_vector[idx]:
-            sims = np.asarray(self._vectors @ self._vectors[idx], dtype=np.float64)
-            parts["semantic"] = np.where(self._has_vector, sims, 0.0)
+            found = self._search(ann)(self._vectors[idx], k + _SIMILAR_OVERFETCH)
+            rows = self._rows_of([pid for pid, _ in found])
+            rows = np.unique(np.concatenate([rows[rows >= 0], [idx]]))
+            rows = rows[self._has_vector[rows]]
+            # Exact cosines; the product itself stays in for the normalisation (as its best).
+            sims = np.asarray(self._vectors[rows] @ self._vectors[idx], dtype=np.float64)
+            parts["semantic"] = (rows, sims)
         if mode in ("behavioural", "hybrid"):
-            parts["collaborative"] = self._knn.neighbours_of(idx) + self._cooc.related(idx)
-        allowed = self._active.copy()
-        allowed[idx] = False
+            parts["collaborative"] = _summed_rows((self._knn, idx), (self._cooc, idx))
         return self._simple_list(
             parts,
-            allowed=allowed,
+            blocked=idx,
             k=k,
             reason_for={
                 "semantic": lambda _: f"similar to {title}",
@@ -852,11 +1072,10 @@ class HybridEngine:
         self._check_fitted()
         idx = self.index_of(product_id)
         title = self._titles[idx]
-        allowed = self._active.copy()
-        allowed[idx] = False
+        cols, values = self._cooc.row(idx)
         return self._simple_list(
-            {"session": self._cooc.related(idx)},
-            allowed=allowed,
+            {"session": (cols.astype(np.int64), values.astype(np.float64))},
+            blocked=idx,
             k=k,
             reason_for={"session": lambda _: reason_text.bought_together(title=title)},
         )
@@ -864,124 +1083,135 @@ class HybridEngine:
     def trending(self, *, k: int, now: float, category: str | None = None) -> list[RankedItem]:
         """Trending products (as of the fit; ``now`` is accepted for symmetry), then popular."""
         self._check_fitted()
-        allowed = self._active.copy()
-        if category is not None:
-            allowed &= np.array([c == category for c in self._categories], dtype=bool)
-        trend = self.popularity_scores(trending=True)
-        popular = self.popularity_scores()
+        code = self._category_code(category)
+        if code == -2:
+            return []
+        if code >= 0:
+            trend_rows = self._cat_trend.row(code)[0].astype(np.int64)
+            pop_rows = self._cat_pop.row(code)[0].astype(np.int64)
+        else:
+            trend_rows = self._trend_top.astype(np.int64)
+            pop_rows = self._pop_top.astype(np.int64)
         # Popular products fill the list behind the trending ones (a quiet week has few).
-        top = float(popular.max()) if len(popular) and popular.max() > 0 else 1.0
-        parts = {"trending": np.where(trend > 0, trend + 1.0, 0.0), "popularity": popular / top}
-        items = self._simple_list(
+        top = self._pop_max if self._pop_max > 0 else 1.0
+        trend = self._trend[trend_rows]
+        parts = {
+            "trending": (trend_rows, np.where(trend > 0, trend + 1.0, 0.0)),
+            "popularity": (pop_rows, self._pop[pop_rows] / top),
+        }
+        return self._simple_list(
             parts,
-            allowed=allowed,
+            blocked=-1,
             k=k,
             reason_for={
                 "trending": lambda i: reason_text.popular_in(
-                    category=self._categories[i], trending=True
+                    category=self.category_of(i), trending=True
                 ),
                 "popularity": lambda i: reason_text.popular_in(
-                    category=self._categories[i], trending=False
+                    category=self.category_of(i), trending=False
                 ),
             },
             normalise_parts=False,
         )
-        return items
 
     # Persistence -------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted engine to ``path`` (one .npz file) atomically: tmp + os.replace."""
+        """Write the fitted engine to ``path`` (one memory-mappable file) atomically."""
         self._check_fitted()
-        path = Path(path)
         meta = {
             "format": ARTIFACT_FORMAT,
             "version": ARTIFACT_VERSION,
             "config": self.config.to_dict(),
             "fitted_at": self.fitted_at,
-            "titles": self._titles,
-            "categories": self._categories,
+            "categories": self._category_names,
+            "pop_max": self._pop_max,
+            "collaborative_model": self.collaborative_model,
+            "collaborative_note": self.collaborative_note,
         }
         arrays: dict[str, np.ndarray] = {
-            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             "ids": self._ids,
             "vectors": self._vectors,
             "has_vector": self._has_vector,
-            "created": self._created,
             "active": self._active,
             "has_events": self._has_events,
-            "pop_scores": np.asarray(self._popularity.scores),
-            "pop_trend": np.asarray(self._popularity.trend),
-            "cooc_baskets": np.asarray(self._cooc.basket_counts),
+            "created": self._created,
+            "category": self._category,
+            "category_rows": self._category_rows,
+            "category_offsets": self._category_offsets,
+            "titles_blob": self._titles.blob,
+            "titles_offsets": self._titles.offsets,
+            "pop": self._pop,
+            "trend": self._trend,
+            "pop_top": self._pop_top,
+            "trend_top": self._trend_top,
+            "new_top": self._new_top,
+            **self._cat_pop.to_arrays("cat_pop"),
+            **self._cat_trend.to_arrays("cat_trend"),
+            **self._knn.to_arrays("knn"),
+            **self._cooc.to_arrays("cooc"),
+            **self._cold.to_arrays("cold"),
         }
-        if self._ease is not None and self._ease.weights is not None:
-            arrays["ease"] = self._ease.weights
-        for name, matrix in (
-            ("knn", self._knn.similarity),
-            ("cooc", self._cooc.counts),
-            ("cold", self._cold),
-        ):
-            assert matrix is not None
-            csr = sp.csr_matrix(matrix)
-            arrays[f"{name}_data"] = csr.data
-            arrays[f"{name}_indices"] = csr.indices
-            arrays[f"{name}_indptr"] = csr.indptr
-            arrays[f"{name}_shape"] = np.array(csr.shape)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        if self._ease is not None:
+            arrays.update(self._ease.to_arrays("ease"))
+        return save_arrays(path, arrays, meta=meta)
+
+    @staticmethod
+    def artifact_version(path: str | os.PathLike[str]) -> int:
+        """The format version of a saved engine: 2 for this format, 1 for the former ``.npz``
+        files (which cannot be served: refit), 0 for anything else."""
+        if is_array_file(path):
+            try:
+                return int(load_arrays(path).meta.get("version", 0))
+            except (ArrayFileError, OSError):
+                return 0
         try:
-            with os.fdopen(fd, "wb") as handle:
-                buffer = io.BytesIO()
-                np.savez(buffer, **arrays)  # type: ignore[arg-type]
-                handle.write(buffer.getvalue())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)  # Readers see the old artifact or the new one, never half.
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+            with open(path, "rb") as handle:
+                return 1 if handle.read(2) == b"PK" else 0
+        except OSError:
+            return 0
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> HybridEngine:
-        with np.load(Path(path), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-        meta = json.loads(arrays["meta"].tobytes().decode())
+        """Map a saved engine read-only (the arrays stay in the shared page cache)."""
+        try:
+            stored = load_arrays(path)
+        except ArrayFileError as exc:
+            version = cls.artifact_version(path)
+            hint = " (format 1: refit with `manage.py train`)" if version == 1 else ""
+            raise EngineArtifactError(f"{path}: not a {ARTIFACT_FORMAT} file{hint}") from exc
+        meta, arrays = stored.meta, stored.arrays
         if meta.get("format") != ARTIFACT_FORMAT or meta.get("version") != ARTIFACT_VERSION:
-            raise ValueError(f"{path}: not a {ARTIFACT_FORMAT} v{ARTIFACT_VERSION} artifact")
+            raise EngineArtifactError(f"{path}: not a {ARTIFACT_FORMAT} v{ARTIFACT_VERSION} file")
         engine = cls(EngineConfig.from_dict(meta["config"]))
         engine.fitted_at = meta["fitted_at"]
-        engine._titles = meta["titles"]
-        engine._categories = meta["categories"]
+        engine.collaborative_model = meta.get("collaborative_model", "")
+        engine.collaborative_note = meta.get("collaborative_note", "")
+        engine._category_names = list(meta["categories"])
+        engine._pop_max = float(meta["pop_max"])
         engine._ids = arrays["ids"]
         engine._vectors = arrays["vectors"]
         engine._has_vector = arrays["has_vector"]
-        engine._created = arrays["created"]
         engine._active = arrays["active"]
         engine._has_events = arrays["has_events"]
-        engine._pos = {int(pid): i for i, pid in enumerate(engine._ids)}
-        cfg = engine.config
-        engine._popularity = Popularity(
-            half_life_days=cfg.popularity_half_life_days,
-            window_days=cfg.trending_window_days,
-            scores=arrays["pop_scores"],
-            trend=arrays["pop_trend"],
-        )
+        engine._created = arrays["created"]
+        engine._category = arrays["category"]
+        engine._category_rows = arrays["category_rows"]
+        engine._category_offsets = arrays["category_offsets"]
+        engine._titles = StringTable(arrays["titles_blob"], arrays["titles_offsets"])
+        engine._pop = arrays["pop"]
+        engine._trend = arrays["trend"]
+        engine._pop_top = arrays["pop_top"]
+        engine._trend_top = arrays["trend_top"]
+        engine._new_top = arrays["new_top"]
+        engine._cat_pop = nb.Neighbours.from_arrays(arrays, "cat_pop")
+        engine._cat_trend = nb.Neighbours.from_arrays(arrays, "cat_trend")
+        engine._knn = nb.Neighbours.from_arrays(arrays, "knn")
+        engine._cooc = nb.Neighbours.from_arrays(arrays, "cooc")
+        engine._cold = nb.Neighbours.from_arrays(arrays, "cold")
         engine._ease = (
-            EASE(l2=cfg.ease_lambda, weights=arrays["ease"]) if "ease" in arrays else None
+            nb.Neighbours.from_arrays(arrays, "ease") if "ease_indptr" in arrays else None
         )
-
-        def csr(name: str) -> sp.csr_matrix:
-            shape = tuple(int(x) for x in arrays[f"{name}_shape"])
-            return sp.csr_matrix(
-                (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]),
-                shape=shape,
-            )
-
-        engine._knn = ItemKNN(neighbours=cfg.knn_neighbours, similarity=csr("knn"))
-        engine._cooc = CoOccurrence(counts=csr("cooc"), basket_counts=arrays["cooc_baskets"])
-        # Artifacts saved before the look-alikes existed: derive them (vectors and events).
-        engine._cold = csr("cold") if "cold_data" in arrays else engine._cold_lookalikes()
         return engine
 
     # Internals ---------------------------------------------------------------------------
@@ -993,97 +1223,115 @@ class HybridEngine:
     def _vector_of(self, index: int) -> np.ndarray:
         if index < 0:
             return np.zeros(self._vectors.shape[1], dtype=np.float32)
-        return self._vectors[index]
-
-    def _category_of(self, index: int) -> str:
-        return self._categories[index] if index >= 0 else ""
+        return np.asarray(self._vectors[index])
 
     def _simple_list(
         self,
-        parts: Mapping[str, np.ndarray],
+        parts: Mapping[str, tuple[np.ndarray, np.ndarray]],
         *,
-        allowed: np.ndarray,
+        blocked: int,
         k: int,
         reason_for: Mapping[str, Callable[[int], str]],
         normalise_parts: bool = True,
     ) -> list[RankedItem]:
+        """A product list from a few sparse parts ``{source: (rows, scores)}``: normalised
+        (by each part's maximum) and summed over the union of their rows, inactive products
+        and ``blocked`` left out, best ``k`` first (ties by row)."""
         if k < 1:
             raise ValueError(f"k: expected an integer >= 1, got {k!r}")
+        parts = {s: p for s, p in parts.items() if len(p[0])}
         if not parts:
             return []
+        rows = np.unique(np.concatenate([p[0] for p in parts.values()])).astype(np.int64)
+        dense = {s: nb.lookup(*_sorted_part(*p), rows) for s, p in parts.items()}
         if normalise_parts:
-            total, components = blend(parts, dict.fromkeys(parts, 1.0), size=len(allowed))
+            total, components = blend(dense, dict.fromkeys(dense, 1.0), size=len(rows))
         else:
-            components = {s: np.maximum(v, 0.0) for s, v in parts.items()}
-            total = sum(components.values(), np.zeros(len(allowed)))
+            components = {s: np.maximum(v, 0.0) for s, v in dense.items()}
+            total = sum(components.values(), np.zeros(len(rows)))
+        allowed = np.asarray(self._active[rows], dtype=bool) & (rows != blocked)
         masked = np.where(allowed & (total > 0), total, -np.inf)
         items = []
-        for idx in top_k(masked, k):
-            comps = {s: float(c[idx]) for s, c in components.items() if c[idx] > 0}
+        for position in top_k(masked, k):
+            idx = int(rows[position])
+            comps = {s: float(c[position]) for s, c in components.items() if c[position] > 0}
             sources = tuple(sorted(comps, key=lambda s: -comps[s]))
             items.append(
                 RankedItem(
-                    index=int(idx),
+                    index=idx,
                     product_id=int(self._ids[idx]),
-                    score=float(total[idx]),
+                    score=float(total[position]),
                     sources=sources,
                     components=comps,
-                    reasons=tuple(reason_for[s](int(idx)) for s in sources),
+                    reasons=tuple(reason_for[s](idx) for s in sources),
                 )
             )
         return items
 
-    def _ranked_item(
-        self,
-        *,
-        position: int,
-        rows: np.ndarray,
-        extra_ids: list[int],
-        total: np.ndarray,
-        components: Mapping[str, np.ndarray],
-    ) -> RankedItem:
-        """The fused candidate at ``position``, without reasons (see :meth:`_with_reasons`)."""
-        if position < len(rows):
-            index = int(rows[position])
+    def _ranked_item(self, fused: _Fused, place: int) -> RankedItem:
+        """The fused candidate at ``place`` (an index into ``fused.positions``), without
+        reasons (see :meth:`_with_reasons`)."""
+        cset = fused.cset
+        position = int(fused.positions[place])
+        if position < len(cset.rows):
+            index = int(cset.rows[position])
             product_id = int(self._ids[index])
         else:
             index = -1
-            product_id = extra_ids[position - len(rows)]
-        comps = {s: float(c[position]) for s, c in components.items() if c[position] > 0}
+            product_id = cset.extra_ids[position - len(cset.rows)]
+        comps = {s: float(c[place]) for s, c in fused.components.items() if c[place] > 0}
         sources = tuple(sorted(comps, key=lambda s: (-comps[s], _SOURCE_ORDER[s])))
         return RankedItem(
             index=index,
             product_id=product_id,
-            score=float(total[position]),
+            score=float(fused.total[place]),
             sources=sources,
             components=comps,
             reasons=(),
         )
 
-    def _with_reasons(self, item: RankedItem, profile: _Profile) -> RankedItem:
-        reasons = tuple(
-            dict.fromkeys(self._reason(source, item.index, profile) for source in item.sources)
+    def _with_reasons(self, items: list[RankedItem], cset: CandidateSet) -> list[RankedItem]:
+        best_source = self._collaborative_contributors(
+            cset, [item.index for item in items if "collaborative" in item.sources]
         )
-        if not reasons:
-            category = self._category_of(item.index)
-            reasons = (reason_text.popular_in(category=category, trending=False),)
-        return replace(item, reasons=reasons)
-
-    def _reason(self, source: str, index: int, profile: _Profile) -> str:
-        category = self._category_of(index)
-        if source == "collaborative" and index >= 0:
-            touched = np.flatnonzero(profile.history > 0)
-            if len(touched):
-                if self._ease is not None:
-                    contrib = profile.history[touched] * self._ease.weights[touched, index]  # type: ignore[index]
-                else:
-                    assert self._knn.similarity is not None
-                    sim = np.asarray(self._knn.similarity[touched, index].toarray()).ravel()
-                    contrib = profile.history[touched] * sim
-                best = int(touched[int(np.argmax(contrib))])
-                return reason_text.because_you(
-                    event_type=profile.strongest_type.get(best, "view"), title=self._titles[best]
+        out = []
+        for item in items:
+            reasons = tuple(
+                dict.fromkeys(
+                    self._reason(source, item.index, cset.profile, best_source)
+                    for source in item.sources
                 )
+            )
+            if not reasons:
+                category = self.category_of(item.index)
+                reasons = (reason_text.popular_in(category=category, trending=False),)
+            out.append(replace(item, reasons=reasons))
+        return out
+
+    def _collaborative_contributors(self, cset: CandidateSet, rows: list[int]) -> dict[int, int]:
+        """For each of ``rows``, the history row that contributed most to its collaborative
+        score (from the neighbour entries gathered in stage 1)."""
+        cols, values, sources = cset.collaborative_entries
+        wanted = np.array([r for r in rows if r >= 0], dtype=np.int64)
+        if not len(wanted) or not len(cols):
+            return {}
+        mask = np.isin(cols, wanted)
+        best: dict[int, tuple[float, int]] = {}
+        for col, value, source in zip(cols[mask].tolist(), values[mask].tolist(),
+                                      sources[mask].tolist(), strict=True):  # fmt: skip
+            if value > best.get(col, (-np.inf, -1))[0]:
+                best[col] = (value, source)
+        return {col: source for col, (_, source) in best.items()}
+
+    def _reason(
+        self, source: str, index: int, profile: _Profile, best_source: Mapping[int, int]
+    ) -> str:
+        category = self.category_of(index)
+        if source == "collaborative" and index in best_source:
+            best = best_source[index]
+            return reason_text.because_you(
+                event_type=profile.strongest_type.get(best, "view"), title=self._titles[best]
+            )
         if source == "semantic" and len(profile.event_vectors):
             vector = self._vector_of(index)
             if index < 0 or not vector.any():
@@ -1091,20 +1339,19 @@ class HybridEngine:
                 best = profile.interests[0].members[0] if profile.interests else 0
             else:
                 best = int(np.argmax(profile.event_vectors @ vector))
-            kind, title = profile.event_labels[best]
+            kind, title = profile.label(best)
             if kind == "search" and title:
                 return reason_text.matches_search(query=title)
             return reason_text.similar_to(event_type=kind, title=title)
-        if source == "session" and index >= 0:
-            ctx = np.flatnonzero(profile.context > 0)
-            if len(ctx):
-                vector = self._vectors[index]
-                best = int(ctx[int(np.argmax(self._vectors[ctx] @ vector))])
-                related = self._cooc.related(best)[index] if self._cooc.counts is not None else 0
-                title = self._titles[best]
-                if related > 0:
-                    return reason_text.bought_together(title=title)
-                return reason_text.goes_with(title=title)
+        if source == "session" and index >= 0 and len(profile.context):
+            ctx = profile.context
+            vector = self._vector_of(index)
+            best = int(ctx[int(np.argmax(np.asarray(self._vectors[ctx]) @ vector))])
+            cols, values = self._cooc.row(best)
+            title = self._titles[best]
+            if nb.lookup(cols.astype(np.int64), values, np.array([index]))[0] > 0:
+                return reason_text.bought_together(title=title)
+            return reason_text.goes_with(title=title)
         if source == "trending":
             return reason_text.popular_in(category=category, trending=True)
         if source == "new_arrivals":
@@ -1129,99 +1376,416 @@ class HybridEngine:
         diversity: each source's best candidates with its raw score and its weighted share of
         the fused score, the weights in effect, the excluded products and the interests.
 
-        Uses the same candidate set and blend as :meth:`recommend` (``_fused``), so a weighted
-        score here is exactly that source's part of the item's score there.
+        Uses the same candidate set and blend as :meth:`recommend`, so a weighted score here is
+        exactly that source's part of the item's score there.
         """
         self._check_fitted()
-        cfg = self.config
-        fused = self._fused(
-            history,
-            now=now,
-            category=category,
-            exclude_ids=exclude_ids,
-            context_ids=context_ids,
-            ann=ann,
-        )
-        profile = (
-            fused.profile if fused else self._profile(history, now=now, context_ids=context_ids)
-        )
-        # The weights ``_fused`` used: a cold customer's personal sources are off and the
-        # non-personal ones stand in (the same rule as there).
-        weights = dict(cfg.source_weights)
-        if history.is_empty:
-            weights["collaborative"] = weights["semantic"] = 0.0
-            if weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0:
-                weights["popularity"], weights["trending"] = 0.2, 0.1
-        excluded = excluded_products(
-            product_ids=list(history.product_ids),
-            event_types=list(history.event_types),
-            exclude_event_types=cfg.exclude_event_types,
-            also=[*exclude_ids, *context_ids],
-        )
+        cset = self.candidates(history, now=now, category=category, exclude_ids=exclude_ids,
+                               context_ids=context_ids, ann=ann)  # fmt: skip
+        fused = self.fuse(cset)
+        profile = cset.profile
         sources: dict[str, list[SourceCandidate]] = {}
-        n_candidates = 0
-        if fused is not None:
-            n_candidates = len(fused.order)
-            raw = self._dense_scores(profile, now=now, weights=weights)
-            rank_of = np.empty(n_candidates, dtype=np.int64)
-            rank_of[fused.order] = np.arange(n_candidates)
-            n_rows = len(fused.rows)
-            for source, part in fused.components.items():
-                positions = np.flatnonzero(part > 0)
-                best = positions[np.lexsort((positions, -part[positions]))][:per_source]
-                rows_raw = raw.get(source)
-                out = []
-                for p in best:
-                    p = int(p)
-                    if p < n_rows:
-                        index = int(fused.rows[p])
-                        pid = int(self._ids[index])
-                        value = float(rows_raw[index]) if rows_raw is not None else 0.0
-                    else:
-                        pid = fused.extra_ids[p - n_rows]
-                        value = 0.0  # Known only to the ann search; its score is in ``weighted``.
-                    out.append(
-                        SourceCandidate(
-                            product_id=pid,
-                            raw=value,
-                            weighted=float(part[p]),
-                            fused=float(fused.total[p]),
-                            fused_rank=int(rank_of[p]) + 1,
-                        )
+        n_candidates = len(fused.positions)
+        rank_of = np.empty(n_candidates, dtype=np.int64)
+        rank_of[fused.order] = np.arange(n_candidates)
+        n_rows = len(cset.rows)
+        for source, part in fused.components.items():
+            places = np.flatnonzero(part > 0)
+            best = places[np.lexsort((places, -part[places]))][:per_source]
+            raw = cset.raw[source]
+            out = []
+            for place in best:
+                place = int(place)
+                position = int(fused.positions[place])
+                if position < n_rows:
+                    pid = int(self._ids[cset.rows[position]])
+                    value = float(raw[position])
+                else:
+                    pid = cset.extra_ids[position - n_rows]
+                    value = 0.0  # Known only to the ann search; its score is in ``weighted``.
+                out.append(
+                    SourceCandidate(
+                        product_id=pid,
+                        raw=value,
+                        weighted=float(part[place]),
+                        fused=float(fused.total[place]),
+                        fused_rank=int(rank_of[place]) + 1,
                     )
-                sources[source] = out
-        touched = np.flatnonzero(profile.history > 0)
-        heaviest = touched[np.lexsort((touched, -profile.history[touched]))][:top_history]
+                )
+            sources[source] = out
+        order = np.lexsort((profile.rows, -profile.weights))[:top_history]
         categories: dict[str, float] = {}
-        for idx in touched:
-            name = self._categories[idx]
+        for row, weight in zip(profile.rows.tolist(), profile.weights.tolist(), strict=True):
+            name = self.category_of(row)
             if name:
-                categories[name] = categories.get(name, 0.0) + float(profile.history[idx])
+                categories[name] = categories.get(name, 0.0) + float(weight)
         return Explanation(
-            weights={s: float(w) for s, w in weights.items() if w > 0},
+            weights={s: float(w) for s, w in cset.weights.items() if w > 0},
             sources=dict(sorted(sources.items(), key=lambda kv: _SOURCE_ORDER[kv[0]])),
             candidates=n_candidates,
-            excluded=tuple(sorted(excluded)),
-            history_weights=tuple((int(self._ids[i]), float(profile.history[i])) for i in heaviest),
+            excluded=tuple(sorted(cset.excluded)),
+            history_weights=tuple(
+                (int(self._ids[profile.rows[i]]), float(profile.weights[i])) for i in order
+            ),
             category_weights=tuple(
                 sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:top_history]
             ),
             interests=tuple(
                 (
                     float(interest.weight),
-                    tuple(profile.event_labels[m] for m in interest.members[:5]),
+                    tuple(profile.label(m) for m in interest.members[:5]),
                 )
                 for interest in profile.interests
             ),
         )
 
 
+# Over-fetch of the similar-products search: the product itself and inactive ones drop out.
+_SIMILAR_OVERFETCH = 16
+
+
+class _Generation:
+    """Stage 1's sources for one request, and their exact raw scores on any candidate."""
+
+    def __init__(
+        self,
+        engine: HybridEngine,
+        profile: _Profile,
+        category_code: int,
+        excluded_rows: np.ndarray,
+        excluded_ids: set[int],
+        *,
+        now: float,
+    ) -> None:
+        self.engine = engine
+        self.profile = profile
+        self.code = category_code
+        self.excluded_rows = excluded_rows
+        self.excluded_ids = excluded_ids
+        self.now = now
+        self.collaborative_entries: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.empty(0, np.int64),
+            np.empty(0),
+            np.empty(0, np.int64),
+        )
+        self._collab: tuple[np.ndarray, np.ndarray] | None = None
+        self._session_cache: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._ann_scores: dict[str, dict[int, float]] = {}
+        self._row_ann: dict[str, dict[int, float]] = {}
+
+    # Filters ---------------------------------------------------------------------------
+
+    def allowed(self, rows: np.ndarray) -> np.ndarray:
+        engine = self.engine
+        ok = np.asarray(engine._active[rows], dtype=bool)
+        if self.code >= 0:
+            ok &= np.asarray(engine._category[rows]) == self.code
+        if len(self.excluded_rows):
+            ok &= ~np.isin(rows, self.excluded_rows)
+        return ok
+
+    def _best(self, rows: np.ndarray, scores: np.ndarray, size: int) -> np.ndarray:
+        """The ``size`` best allowed rows with a positive score (ties by row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        keep = self.allowed(rows) & (scores > 0)
+        rows, scores = rows[keep], scores[keep]
+        order = np.lexsort((rows, -scores))[:size]
+        return rows[order]
+
+    # Sources ---------------------------------------------------------------------------
+
+    def propose(
+        self, source: str, *, size: int, search: AnnSearch
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """``(rows, their raw scores, extra ids)``: the source's best allowed candidates."""
+        engine = self.engine
+        empty = np.empty(0, dtype=np.int64)
+        if source == "collaborative":
+            cols, sums = self._collaborative()
+            rows = self._best(cols, sums, size)
+            return rows, nb.lookup(cols, sums, rows), []
+        if source == "semantic":
+            return self._semantic(size, search)
+        if source in ("popularity", "trending"):
+            values = engine._pop if source == "popularity" else engine._trend
+            if self.code >= 0:
+                group = engine._cat_pop if source == "popularity" else engine._cat_trend
+                ranked = group.row(self.code)[0]
+            else:
+                ranked = engine._pop_top if source == "popularity" else engine._trend_top
+            listed = np.asarray(ranked, dtype=np.int64)
+            rows = self._best(listed, np.asarray(values[listed], dtype=np.float64), size)
+            return rows, np.asarray(values[rows], dtype=np.float64), []
+        if source == "new_arrivals":
+            listed = engine._new_top.astype(np.int64)
+            scores = self._new_arrival_scores(listed)
+            rows = self._best(listed, scores, size)
+            return rows, self._new_arrival_scores(rows), []
+        if source == "session":
+            return self._session_candidates(size, search)
+        return empty, np.empty(0), []
+
+    def _collaborative(self) -> tuple[np.ndarray, np.ndarray]:
+        """Collaborative sums over every product reachable from the history (sorted cols)."""
+        if self._collab is None:
+            cols, values, _ = self.collaborative_entries
+            if len(cols):
+                unique, inverse = np.unique(cols, return_inverse=True)
+                sums = np.bincount(inverse, weights=values, minlength=len(unique))
+            else:
+                unique, sums = cols, values
+            self._collab = (unique, sums)
+        return self._collab
+
+    def _semantic(self, size: int, search: AnnSearch) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        engine = self.engine
+        interests = self.profile.interests
+        if not interests:
+            return np.empty(0, dtype=np.int64), np.empty(0), []
+        if self.code >= 0 and len(engine.category_rows(self.code)) <= EXACT_SEARCH_MAX:
+            # A category small enough to search exactly.
+            rows = engine.category_rows(self.code).astype(np.int64)
+            rows = rows[engine._has_vector[rows]]
+            scores = self._interest_cosines(rows)
+            best = self._best(rows, scores, size)
+            return best, self._interest_cosines(best), []
+        # Over-fetch what the filters may remove: the excluded products, and with a large
+        # category the products outside it.
+        fetch = size + len(self.excluded_ids)
+        if self.code >= 0:
+            share = len(engine.category_rows(self.code)) / max(engine.n_items, 1)
+            fetch = int(min(fetch / max(share, 1e-3), MAX_CANDIDATES_PER_SOURCE * 4))
+        found: dict[int, float] = {}
+        for interest in interests:
+            for pid, score in search(interest.vector, fetch):
+                if pid not in self.excluded_ids:
+                    found[int(pid)] = max(found.get(int(pid), -1.0), float(score))
+        return self._split_found(found, size, key="semantic")
+
+    def _split_found(
+        self, found: Mapping[int, float], size: int, *, key: str
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Search results as candidates: fitted rows with their exact scores, products newer
+        than the fit (``extra`` ids) with the search's, the ``size`` best of both together.
+
+        A fitted product that had no vector at the fit is scored by the search too, so
+        ``found`` scores count for every product the engine's own vectors cannot score.
+        """
+        engine = self.engine
+        ids = np.fromiter(found, dtype=np.int64, count=len(found))
+        rows = engine._rows_of(ids)
+        fitted = rows[rows >= 0]
+        blind = fitted[~np.asarray(engine._has_vector[fitted], dtype=bool)]
+        self._row_ann[key] = {
+            int(row): found[int(pid)]
+            for row, pid in zip(rows.tolist(), ids.tolist(), strict=True)
+            if row >= 0 and row in set(blind.tolist())
+        }
+        extra = {}
+        if self.code < 0:  # Newer products have no category a filter could check.
+            extra = {int(p): found[int(p)] for p in ids[rows < 0] if found[int(p)] > 0}
+        self._ann_scores[key] = extra
+        fitted_scores = self.raw(key, fitted)
+        keep = self.allowed(fitted) & (fitted_scores > 0)
+        pool = [
+            (float(s), 0, int(r)) for r, s in zip(fitted[keep], fitted_scores[keep], strict=True)
+        ]
+        pool += [(s, 1, pid) for pid, s in extra.items()]
+        pool.sort(key=lambda t: (-t[0], t[1], t[2]))
+        chosen = pool[:size]
+        rows_out = np.array(sorted(r for _, kind, r in chosen if kind == 0), dtype=np.int64)
+        extra_out = [pid for _, kind, pid in chosen if kind == 1]
+        return rows_out, self.raw(key, rows_out), extra_out
+
+    def _interest_cosines(self, rows: np.ndarray) -> np.ndarray:
+        engine = self.engine
+        if not len(rows) or not self.profile.interests:
+            return np.zeros(len(rows), dtype=np.float64)
+        centroids = np.stack([i.vector for i in self.profile.interests]).astype(np.float32)
+        sims = np.asarray(engine._vectors[rows] @ centroids.T, dtype=np.float64).max(axis=1)
+        return np.where(engine._has_vector[rows], sims, 0.0)
+
+    def _new_arrival_scores(self, rows: np.ndarray) -> np.ndarray:
+        engine = self.engine
+        days = engine.config.new_arrival_days
+        # Created after ``now`` (a replayed past) is not an arrival yet.
+        age_days = (self.now - engine._created[rows]) / DAY_SECONDS
+        fresh = (~engine._has_events[rows]) & (age_days >= 0) & (age_days <= days)
+        return np.where(fresh, np.power(0.5, np.maximum(age_days, 0.0) / days), 0.0)
+
+    def _session(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The session source's behavioural part (sorted cols, sums normalised to a maximum of
+        1) and the unit mean vector of the context's products (None without vectors)."""
+        if self._session_cache is None:
+            engine = self.engine
+            ctx = self.profile.context
+            ones = np.ones(len(ctx))
+            cooc_cols, cooc = engine._cooc.accumulate(ctx, ones)
+            collab_cols, collab = engine._collaborative_model.accumulate(ctx, ones)
+            cols = np.union1d(cooc_cols, collab_cols)
+            behavioural = nb.lookup(cooc_cols, cooc, cols) + np.maximum(
+                nb.lookup(collab_cols, collab, cols), 0.0
+            )
+            top = float(behavioural.max()) if len(behavioural) else 0.0
+            if top > 0:
+                behavioural = behavioural / top
+            mean = None
+            with_vector = ctx[engine._has_vector[ctx]] if len(ctx) else ctx
+            if len(with_vector):
+                centre = np.asarray(engine._vectors[with_vector], dtype=np.float64).mean(axis=0)
+                norm = float(np.linalg.norm(centre))
+                mean = (centre / norm).astype(np.float32) if norm > 0 else None
+            self._session_cache = (cols, behavioural, mean)
+        return self._session_cache
+
+    def _session_scores(self, rows: np.ndarray) -> np.ndarray:
+        cols, behavioural, mean = self._session()
+        score = nb.lookup(cols, behavioural, rows)
+        if mean is not None and len(rows):
+            engine = self.engine
+            cosines = np.asarray(engine._vectors[rows] @ mean, dtype=np.float64)
+            score = score + 0.5 * np.maximum(np.where(engine._has_vector[rows], cosines, 0.0), 0)
+        return score
+
+    def _session_candidates(
+        self, size: int, search: AnnSearch
+    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        if not len(self.profile.context):
+            return np.empty(0, dtype=np.int64), np.empty(0), []
+        cols, _, mean = self._session()
+        found: dict[int, float] = {}
+        if mean is not None:
+            for pid, score in search(mean, size + len(self.excluded_ids)):
+                if pid not in self.excluded_ids:
+                    found[int(pid)] = 0.5 * max(float(score), 0.0)
+        behavioural_ids = self.engine._ids[cols]
+        for pid in behavioural_ids.tolist():
+            found.setdefault(int(pid), 0.0)
+        return self._split_found(found, size, key="session")
+
+    # Exact raw scores on the candidate set ----------------------------------------------
+
+    def raw(self, source: str, rows: np.ndarray) -> np.ndarray:
+        """The source's exact raw score of fitted ``rows``."""
+        engine = self.engine
+        rows = np.asarray(rows, dtype=np.int64)
+        if source == "collaborative":
+            cols, sums = self._collaborative()
+            values = self._with_borrowed(rows, nb.lookup(cols, sums, rows), cols, sums)
+        elif source == "semantic":
+            values = self._interest_cosines(rows)
+        elif source == "popularity":
+            values = np.asarray(engine._pop[rows], dtype=np.float64)
+        elif source == "trending":
+            values = np.asarray(engine._trend[rows], dtype=np.float64)
+        elif source == "new_arrivals":
+            values = self._new_arrival_scores(rows)
+        elif source == "session" and len(self.profile.context):
+            values = self._session_scores(rows)
+        else:
+            values = np.zeros(len(rows), dtype=np.float64)
+        searched = self._row_ann.get(source)
+        if searched:
+            # Fitted products without a vector then: the search's score stands in for the
+            # cosine (the semantic score; the session's similarity part).
+            for i, row in enumerate(rows.tolist()):
+                if row in searched:
+                    values[i] = searched[row] if source == "semantic" else values[i] + searched[row]
+        return values
+
+    def score(self, source: str, rows: np.ndarray, extra: list[int]) -> np.ndarray:
+        """The source's raw score at every candidate position: ``rows``, then ``extra`` ids."""
+        known = self._ann_scores.get(source, {})
+        tail = np.array([known.get(pid, 0.0) for pid in extra], dtype=np.float64)
+        return np.concatenate([self.raw(source, rows), tail])
+
+    def _with_borrowed(
+        self, rows: np.ndarray, values: np.ndarray, cols: np.ndarray, sums: np.ndarray
+    ) -> np.ndarray:
+        """A product without events gets ``cold_collaborative`` x the best cosine-weighted
+        collaborative score among its look-alikes (products with events nearest to it)."""
+        engine = self.engine
+        share = engine.config.cold_collaborative
+        if share <= 0 or not engine._cold.nnz or not len(rows):
+            return values
+        lookalikes, cosines, _ = engine._cold.gather(rows, np.ones(len(rows)))
+        if not len(lookalikes):
+            return values
+        borrowed = cosines * np.maximum(nb.lookup(cols, sums, lookalikes), 0.0)
+        best = np.zeros(len(rows), dtype=np.float64)
+        # ``gather`` lists the entries row by row, in the order of ``rows``.
+        cold = engine._cold
+        lengths = cold.indptr[rows + 1] - cold.indptr[rows]
+        position = np.repeat(np.arange(len(rows)), lengths)
+        np.maximum.at(best, position, borrowed)
+        return values + share * best
+
+
+def _summed_rows(*parts: tuple[nb.Neighbours, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The sum of some neighbour rows as ``(sorted cols, values)``."""
+    cols_list, values_list = [], []
+    for neighbours, row in parts:
+        cols, values = neighbours.row(row)
+        cols_list.append(cols.astype(np.int64))
+        values_list.append(values.astype(np.float64))
+    cols = np.concatenate(cols_list)
+    values = np.concatenate(values_list)
+    unique, inverse = np.unique(cols, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values, minlength=len(unique))
+
+
+def _sorted_part(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(rows, kind="stable")
+    return np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=np.float64)[order]
+
+
+def _best_rows(scores: np.ndarray, n: int) -> np.ndarray:
+    """Rows of the ``n`` highest positive scores, best first (ties by row)."""
+    masked = np.where(scores > 0, scores, -np.inf)
+    return top_k(masked, n).astype(np.int32)
+
+
+def _best_rows_per_group(
+    scores: np.ndarray, groups: np.ndarray, n: int, n_groups: int
+) -> nb.Neighbours:
+    """Each group's ``n`` best rows with a positive score, best first, as CSR rows per group
+    (the values are the scores)."""
+    rows = np.flatnonzero(scores > 0)
+    order = rows[np.lexsort((rows, -scores[rows], groups[rows]))]
+    group_of = groups[order]
+    starts = np.searchsorted(group_of, np.arange(n_groups))
+    rank = np.arange(len(order)) - starts[group_of]
+    keep = order[rank < n]
+    counts = np.bincount(groups[keep], minlength=n_groups)
+    indptr = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return nb.Neighbours(
+        indptr=indptr,
+        indices=keep.astype(np.int32),
+        data=scores[keep].astype(np.float32),
+    )
+
+
+def _basket_incidence(inter: Interactions, *, event_types: Sequence[str]) -> sp.csr_matrix:
+    """Baskets x items (1 where a basket holds the item) over events of ``event_types``."""
+    codes = [i for i, t in enumerate(inter.event_types) if t in set(event_types)]
+    mask = np.isin(inter.event_code, codes)
+    baskets = inter.baskets()[mask]
+    items = inter.item_idx[mask]
+    _, basket_idx = np.unique(baskets, return_inverse=True)
+    n_baskets = int(basket_idx.max()) + 1 if len(basket_idx) else 0
+    return sp.csr_matrix(
+        (np.ones(len(items), dtype=np.float32), (basket_idx.reshape(-1), items)),
+        shape=(n_baskets, inter.n_items),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SourceCandidate:
     """One candidate of one source in :meth:`HybridEngine.explain`.
 
-    ``raw``: the source's own score (cosine, EASE score, decayed count...); ``weighted``: the
-    source weight x the raw score normalised over the candidate set, i.e. its part of
+    ``raw``: the source's own score (cosine, collaborative sum, decayed count...); ``weighted``:
+    the source weight x the raw score normalised over the candidate set, i.e. its part of
     ``fused``, the item's blended score; ``fused_rank``: 1-based place in the fused order.
     """
 

@@ -138,6 +138,48 @@ def interactions_from_records(
     )
 
 
+def interactions_from_columns(
+    *,
+    customer: np.ndarray,
+    product: np.ndarray,
+    code: np.ndarray,
+    timestamp: np.ndarray,
+    quantity: np.ndarray,
+    basket: np.ndarray,
+    event_types: Sequence[str],
+    catalogue_ids: np.ndarray,
+) -> Interactions:
+    """:class:`Interactions` from columns of event codes (no Python object per event).
+
+    ``catalogue_ids`` (ascending) fixes the item order; events of other products are dropped.
+    ``code`` indexes ``event_types``.
+    """
+    catalogue = np.asarray(catalogue_ids, dtype=np.int64)
+    if len(catalogue) > 1 and not bool(np.all(np.diff(catalogue) > 0)):
+        raise ValueError("catalogue_ids: must be strictly increasing")
+    items = np.asarray(product, dtype=np.int64)
+    if len(catalogue):
+        pos = np.minimum(np.searchsorted(catalogue, items), len(catalogue) - 1)
+        known = catalogue[pos] == items
+    else:
+        pos = np.zeros(len(items), dtype=np.int64)
+        known = np.zeros(len(items), dtype=bool)
+    everything = bool(known.all())
+    pick = slice(None) if everything else known
+    user_keys, user_idx = np.unique(np.asarray(customer, dtype=np.int64)[pick], return_inverse=True)
+    return Interactions(
+        user_idx=user_idx.reshape(-1).astype(np.int32),
+        item_idx=pos[pick].astype(np.int32),
+        event_code=np.asarray(code, dtype=np.int8)[pick],
+        timestamp=np.asarray(timestamp, dtype=np.float64)[pick],
+        quantity=np.asarray(quantity, dtype=np.float32)[pick],
+        user_ids=user_keys.astype(np.int64),
+        item_ids=catalogue,
+        event_types=tuple(event_types),
+        basket=np.asarray(basket, dtype=np.int64)[pick],
+    )
+
+
 def decay(timestamps: np.ndarray, *, now: float, half_life_days: float) -> np.ndarray:
     """0.5 ** (age / half-life); events in the future count as new. ``inf`` disables decay."""
     if not np.isfinite(half_life_days):

@@ -56,6 +56,14 @@ class EngineBuild(ArtifactBuild):
         null=True, blank=True, help_text="Time of the newest event the engine was fitted on."
     )
     fit_seconds = models.FloatField(null=True, blank=True)
+    collaborative = models.CharField(
+        max_length=300, blank=True, default="", help_text="The collaborative model and why."
+    )
+    memory = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Memory of the fit: the estimate by part, the budget and the measured peak.",
+    )
 
     class Meta(ArtifactBuild.Meta):
         pass

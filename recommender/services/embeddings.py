@@ -34,7 +34,7 @@ def get_embedder() -> Embedder:
     """The process-wide embedder built from settings (loaded once, on first use)."""
     kind = settings.RECSITE_EMBEDDER
     if kind == "hashing":
-        return HashingEmbedder()
+        return HashingEmbedder(dimension=settings.RECSITE_HASHING_DIMENSION)
     if kind == "transformer":
         return TransformerEmbedder(
             # Empty means the packaged all-MiniLM-L6-v2.

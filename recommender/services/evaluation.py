@@ -10,88 +10,71 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
+from django.conf import settings
 
 from recommender.evaluation.cold_tuning import tune_cold_collaborative
 from recommender.evaluation.protocols import Report, evaluate_cold_start, evaluate_leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData
-from recommender.ml.interactions import interactions_from_records
-from recommender.models import Event, Product
+from recommender.ml.interactions import interactions_from_columns
+from recommender.selectors.training import catalogue_columns, embedding_matrix, event_columns
 
-from .embeddings import embeddings_matrix, get_embedder, product_embeddings_refresh
+from .budget import fit_plan
+from .embeddings import get_embedder, product_embeddings_refresh
 
 logger = logging.getLogger(__name__)
 
 
-def engine_data_load(*, embed_missing: bool = True) -> EngineData:
-    """Every product (with its vector of the configured model, if any) and every product event.
+def engine_data_load(
+    *, embed_missing: bool = True, progress: Callable[[float], None] | None = None
+) -> EngineData:
+    """Every product (with its vector of the configured model, if any) and every product event,
+    read in chunks into numpy columns (:mod:`recommender.selectors.training`).
 
     With ``embed_missing`` the products without a current vector are embedded first. Search
-    events without a product are left out (the offline protocols rank products).
+    events without a product are left out (the offline protocols rank products). ``progress``
+    receives fractions from 0 to 1 while the events stream in.
     """
     embedder = get_embedder()
     if embed_missing:
         product_embeddings_refresh(full=True, embedder=embedder)
-    products = list(
-        Product.objects.order_by("pk").values_list(
-            "pk", "title", "category", "created_at", "is_active"
-        )
+    catalogue = catalogue_columns()
+    vectors, has_vector = embedding_matrix(
+        ids=catalogue.ids, model_name=embedder.model_name, dimension=embedder.dimension
     )
-    item_ids = np.array([p[0] for p in products], dtype=np.int64)
-    emb_ids, emb_vectors = embeddings_matrix(model_name=embedder.model_name, active_only=False)
-    dim = emb_vectors.shape[1] if len(emb_ids) else embedder.dimension
-    vectors = np.zeros((len(item_ids), dim), dtype=np.float32)
-    has_vector = np.zeros(len(item_ids), dtype=bool)
-    if len(emb_ids):
-        pos = np.searchsorted(item_ids, emb_ids)
-        vectors[pos] = emb_vectors
-        has_vector[pos] = True
-    rows = (
-        Event.objects.filter(product__isnull=False)
-        .values_list(
-            "customer_id", "product_id", "event_type", "occurred_at", "quantity", "session_id", "pk"
-        )
-        .order_by("pk")
+    events = event_columns(progress=progress)
+    interactions = interactions_from_columns(
+        customer=events.customer,
+        product=events.product,
+        code=events.code,
+        timestamp=events.timestamp,
+        quantity=events.quantity,
+        basket=events.basket,
+        event_types=events.event_types,
+        catalogue_ids=catalogue.ids,
     )
-    users: list[int] = []
-    items: list[int] = []
-    types: list[str] = []
-    times: list[float] = []
-    qty: list[int] = []
-    basket_keys: dict[tuple[object, ...], int] = {}
-    baskets: list[int] = []
-    for customer, product, kind, occurred_at, quantity, session, _ in rows.iterator(
-        chunk_size=20_000
-    ):
-        ts = occurred_at.timestamp()
-        users.append(customer)
-        items.append(product)
-        types.append(kind)
-        times.append(ts)
-        qty.append(quantity)
-        # A session groups a basket; without one, a customer's events at one moment (an invoice
-        # line set, a same-day order) do.
-        key = ("s", session) if session else ("t", customer, ts)
-        baskets.append(basket_keys.setdefault(key, len(basket_keys)))
-    interactions = interactions_from_records(
-        user_ids=users,
-        item_ids=items,
-        event_types=types,
-        timestamps=times,
-        quantities=qty,
-        baskets=baskets,
-        catalogue_ids=item_ids,
-    )
+    del events
     return EngineData(
-        item_ids=item_ids,
+        item_ids=catalogue.ids,
         item_vectors=vectors,
         has_vector=has_vector,
-        item_titles=[p[1] for p in products],
-        item_categories=[p[2] for p in products],
-        item_created_at=np.array([p[3].timestamp() for p in products], dtype=np.float64),
-        item_active=np.array([p[4] for p in products], dtype=bool),
+        item_titles=catalogue.titles,
+        item_categories=catalogue.categories,
+        item_created_at=catalogue.created_at,
+        item_active=catalogue.active,
         interactions=interactions,
     )
+
+
+def fit_options(data: EngineData, config: EngineConfig) -> dict[str, Any]:
+    """What every offline fit of ``data`` is given, as the serving fit is: EASE where the plan
+    of :func:`recommender.services.budget.fit_plan` allows it, the fit threads."""
+    plan = fit_plan(
+        items=len(data.item_ids),
+        events=len(data.interactions),
+        dimension=int(data.item_vectors.shape[1]),
+        neighbours=config.knn_neighbours,
+    )
+    return {"ease_max_items": plan.ease_max_items, "threads": settings.RECSITE_FIT_THREADS}
 
 
 def evaluation_run(
@@ -114,9 +97,16 @@ def evaluation_run(
         f"loaded {len(data.item_ids)} products ({int(data.has_vector.sum())} with vectors), "
         f"{len(data.interactions)} events of {data.interactions.n_users} customers"
     )
-    reports = [evaluate_leave_last_out(data, config=config, ks=ks, tune=tune, seed=seed, log=log)]
+    options = fit_options(data, config)
+    reports = [
+        evaluate_leave_last_out(
+            data, config=config, ks=ks, tune=tune, seed=seed, log=log, fit_options=options
+        )
+    ]
     if cold_start:
-        reports.append(evaluate_cold_start(data, config=config, ks=ks, seed=seed, log=log))
+        reports.append(
+            evaluate_cold_start(data, config=config, ks=ks, seed=seed, log=log, fit_options=options)
+        )
     return reports
 
 

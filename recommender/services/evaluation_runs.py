@@ -28,7 +28,7 @@ from recommender.evaluation.protocols import (
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 from recommender.models import EvaluationRun, Job, RecommendationConfig
 
-from .evaluation import engine_data_load
+from .evaluation import engine_data_load, fit_options
 from .recommendations import engine_config_active
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ def evaluate_sample(
     rankers = baseline_rankers(ctx)
     progress(0.3)
     engine = HybridEngine(cfg).fit(
-        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max())
+        _train_data(data, ctx.train),
+        now=float(ctx.train.timestamp.max()),
+        **fit_options(data, config),
     )
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     progress(0.5)

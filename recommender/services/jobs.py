@@ -85,6 +85,11 @@ def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
         "events": build.event_count,
         "config_version": build.config_version,
         "seconds": build.fit_seconds,
+        "collaborative": build.collaborative,
+        "memory_estimate_mb": round(build.memory["estimate"]["total"] / 2**20),
+        "peak_memory_mb": round(build.memory["peak_rss"] / 2**20)
+        if build.memory["peak_rss"]
+        else None,
     }
 
 

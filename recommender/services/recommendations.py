@@ -40,7 +40,14 @@ from django.utils import timezone
 from threadpoolctl import ThreadpoolController
 
 from recommender.choices import BuildStatus
-from recommender.ml.engine import AnnSearch, ConfigError, EngineConfig, History, HybridEngine
+from recommender.ml.engine import (
+    EXACT_SEARCH_MAX,
+    AnnSearch,
+    ConfigError,
+    EngineConfig,
+    History,
+    HybridEngine,
+)
 from recommender.models import (
     Customer,
     EngineBuild,
@@ -56,13 +63,15 @@ from recommender.ranking.fusion import Rule
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
 from recommender.selectors.recommendations import customer_recent_events
+from recommender.selectors.training import product_event_count
 from recommender.selectors.tuning import engine_build_serving
 
 from .artifact_store import ArtifactStoreError, artifact_store, unique_name
 from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
+from .budget import PeakMemory, fit_plan, memory_budget
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load
-from .index import ServingIndex, serving_index
+from .index import serving_index
 from .merchandising import merchandising_rules_serving
 from .search import product_similar
 from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
@@ -182,28 +191,44 @@ def engine_build(
 ) -> EngineBuild:
     """Fit the engine on every product and event with the active configuration; publish it.
 
-    The engine's clock (``now`` of popularity, trending and new arrivals) is the newest event,
-    so a shop whose data stops in the past (the demo data ends in 2011) still has a "this week".
+    The fit first estimates its memory from counts (:func:`recommender.services.budget.fit_plan`)
+    and stops with :class:`~recommender.services.budget.MemoryBudgetExceeded` before reading the
+    events when it would not fit the budget; the serving build stays as it was. The engine's
+    clock (``now`` of popularity, trending and new arrivals) is the newest event, so a shop whose
+    data stops in the past (the demo data ends in 2011) still has a "this week".
     """
+    report = progress or (lambda _: None)
     version, config = engine_config_active()
-    model_name = get_embedder().model_name
+    embedder = get_embedder()
+    model_name = embedder.model_name
     build = EngineBuild.objects.create(
         status=BuildStatus.BUILDING, config_version=version, model_name=model_name, job=job
     )
     started = time.perf_counter()
     try:
-        # The reindex job embeds; a fit uses the vectors as they are.
-        data = engine_data_load(embed_missing=False)
-        if progress:
-            progress(0.3)
-        stamps = data.interactions.timestamp
-        now = float(stamps.max()) if len(stamps) else time.time()
-        engine = HybridEngine(config).fit(data, now=now)
-        if progress:
-            progress(0.9)
-        name = unique_name("engine", build.pk, ".npz")
-        with artifact_publishing(kind=ENGINE_KIND, name=name) as publication:
-            engine.save(publication.main)
+        with PeakMemory() as peak:
+            plan = fit_plan(
+                items=Product.objects.count(),
+                events=product_event_count(),
+                dimension=embedder.dimension,
+                neighbours=config.knn_neighbours,
+            )
+            plan.estimate.check()
+            # The reindex job embeds; a fit uses the vectors as they are.
+            data = engine_data_load(embed_missing=False, progress=lambda f: report(0.3 * f))
+            stamps = data.interactions.timestamp
+            now = float(stamps.max()) if len(stamps) else time.time()
+            engine = HybridEngine(config).fit(
+                data,
+                now=now,
+                ease_max_items=plan.ease_max_items,
+                threads=settings.RECSITE_FIT_THREADS,
+                ann=_lazy_index_search(model_name),
+                progress=lambda f: report(0.3 + 0.6 * f),
+            )
+            name = unique_name("engine", build.pk, ".npz")
+            with artifact_publishing(kind=ENGINE_KIND, name=name) as publication:
+                engine.save(publication.main)
     except Exception as exc:
         build_mark_failed(model=EngineBuild, pk=build.pk, exc=exc)
         raise
@@ -216,21 +241,38 @@ def engine_build(
         datetime.fromtimestamp(now, tz=timezone.get_current_timezone()) if len(stamps) else None
     )
     build.fit_seconds = round(time.perf_counter() - started, 3)
+    build.collaborative = engine.collaborative_note
+    build.memory = {
+        "estimate": plan.estimate.as_dict(),
+        "budget": memory_budget(),
+        "peak_rss": peak.peak,
+    }
     build.finished_at = timezone.now()
     build.save()
     engine_builds_prune()
-    if progress:
-        progress(1.0)
+    report(1.0)
     logger.info(
-        "Engine build %s: %d products, %d customers, %d events, config v%d, %.1f s",
+        "Engine build %s: %d products, %d customers, %d events, config v%d, %s, %.1f s",
         build.pk,
         build.item_count,
         build.customer_count,
         build.event_count,
         version,
+        build.collaborative,
         build.fit_seconds,
     )
     return build
+
+
+def _lazy_index_search(model_name: str) -> AnnSearch:
+    """The serving index as a search, loaded only if the fit asks (the cold look-alikes of a
+    large catalogue)."""
+
+    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        index = serving_index(model_name=model_name)
+        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
+
+    return search
 
 
 def engine_builds_prune(*, keep: int | None = None) -> int:
@@ -403,34 +445,19 @@ class SessionEvent:
 
 
 def _knows(engine: HybridEngine, product_id: int) -> bool:
-    try:
-        engine.index_of(product_id)
-    except KeyError:
-        return False
-    return True
-
-
-# (serving index, engine path, whether that index holds products the engine cannot score by
-# meaning): recomputed only when either is reloaded.
-_ann_needed: tuple[ServingIndex, str, bool] | None = None
+    return bool(engine.known([product_id])[0])
 
 
 def _ann(serving: ServingEngine) -> AnnSearch | None:
-    """The serving index as the engine's ``ann`` hook, or None when it would add nothing.
+    """The serving vector index as the engine's ``ann`` hook: the semantic source's first stage
+    (and the session's), a bounded graph search whatever the catalogue size. It also holds the
+    products embedded after the fit (its side buffer), so they are recommendable at once.
 
-    The engine scores every product it was fitted with by its own vectors; the index matters
-    only for products embedded after the fit, which are usually none (a search per interest
-    saved on every request).
+    None (the engine then searches its own vectors exactly) only while no index holds anything
+    and the catalogue is small enough for an exact search (``EXACT_SEARCH_MAX``).
     """
-    global _ann_needed
     index = serving_index(model_name=serving.model_name)
-    cached = _ann_needed
-    if cached is None or cached[0] is not index or cached[1] != serving.path:
-        parts = [part.ids for part in (index.index, index.buffer) if part is not None]
-        ids = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-        cached = (index, serving.path, bool(len(serving.engine.ids_without_vector(ids))))
-        _ann_needed = cached
-    if not cached[2]:
+    if index.buffer is None and serving.engine.n_items <= EXACT_SEARCH_MAX:
         return None
 
     def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
@@ -471,7 +498,8 @@ def _history(
     query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
     stamps = [_seconds(e[2]) for e in events]
     now = max([serving.fitted_at, *stamps])
-    unknown = {int(e[0]) for e in product_rows if not _knows(engine, int(e[0]))}  # type: ignore[arg-type]
+    ids = [int(e[0]) for e in product_rows]  # type: ignore[arg-type]
+    unknown = {pid for pid, known in zip(ids, engine.known(ids), strict=True) if not known}
     extra_vectors: dict[int, np.ndarray] = {}
     extra_titles: dict[int, str] = {}
     if unknown:
@@ -818,7 +846,7 @@ def similar_products(
         engine = serving.engine
         items = _product_list(
             surface=RecommendationKind.SIMILAR,
-            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode),
+            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=_ann(serving)),
             k=k,
             blocked={product.pk},
             rules=rules,

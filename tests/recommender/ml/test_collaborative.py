@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from recommender.ml.collaborative import EASE, CoOccurrence, ItemKNN, Popularity, top_k
+from recommender.ml import neighbours as nb
+from recommender.ml.collaborative import Popularity, top_k
 from recommender.ml.interactions import (
     decay,
     interaction_matrix,
@@ -54,37 +56,94 @@ def test_popularity_decays_and_trending_compares_recent_with_long_run():
     assert pop.top(3).tolist() == [1, 0, 2]
 
 
+def _bought():
+    return interaction_matrix(_interactions(), behaviour_weights={"purchase": 1.0}, aggregate="max")
+
+
+def _ease_reference(matrix, l2):
+    """The textbook EASE in float64 (Steck 2019): the in-place float32 solution must match it."""
+    x = matrix.toarray().astype(np.float64)
+    precision = np.linalg.inv(x.T @ x + l2 * np.eye(x.shape[1]))
+    weights = precision / (-np.diag(precision))
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
 def test_ease_recovers_items_bought_by_similar_customers():
-    inter = _interactions()
-    matrix = interaction_matrix(inter, behaviour_weights={"purchase": 1.0}, aggregate="max")
-    ease = EASE(l2=0.5).fit(matrix)
-    assert ease.weights.shape == (4, 4)
-    assert np.diag(ease.weights).tolist() == [0, 0, 0, 0]
-    scores = ease.score(np.array([1.0, 0.0, 0.0, 0.0]))
+    weights = nb.ease_weights(_bought(), l2=0.5)
+    assert weights.shape == (4, 4)
+    assert weights.dtype == np.float32
+    assert np.diag(weights).tolist() == [0, 0, 0, 0]
+    assert np.allclose(weights, _ease_reference(_bought(), 0.5), atol=1e-5)
+    scores = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32) @ weights
     # Whoever bought 10 bought 11 too; 12 was bought only with 11, so EASE weighs it negative.
     assert top_k(scores, 1, exclude=np.array([0])).tolist() == [1]
     assert scores[2] < 0 < scores[1]
 
 
-def test_ease_refuses_catalogues_above_its_dense_limit():
-    import scipy.sparse as sp
+def test_ease_in_place_matches_the_textbook_solution_on_a_larger_matrix():
+    rng = np.random.default_rng(0)
+    matrix = sp.csr_matrix((rng.random((300, 1100)) < 0.02).astype(np.float32))
+    weights = nb.ease_weights(matrix, l2=20.0)
+    assert np.abs(weights - _ease_reference(matrix, 20.0)).max() < 1e-5
 
-    with pytest.raises(ValueError, match="20001 items exceed the dense limit of 20000"):
-        EASE().fit(sp.csr_matrix((1, EASE.MAX_ITEMS + 1), dtype=np.float32))
+
+def test_pruned_ease_keeps_each_rows_largest_weights_by_magnitude():
+    weights = np.array([[0, -3, 1, 2], [1, 0, 0, 0], [5, -6, 0, 1], [0, 0, 0, 0]], np.float32)
+    pruned = nb.prune_dense(weights, k=2)
+    assert [pruned.row(i)[0].tolist() for i in range(4)] == [[1, 3], [0], [0, 1], []]
+    assert pruned.row(2)[1].tolist() == [5.0, -6.0]
+    cols, sums = pruned.accumulate(np.array([0, 2]), np.array([1.0, 0.5]))
+    assert cols.tolist() == [0, 1, 3]
+    assert sums.tolist() == [2.5, -6.0, 2.0]
 
 
-def test_item_knn_is_cosine_with_shrink():
+def test_item_knn_is_the_cosine_of_the_product_columns():
+    knn = nb.item_knn(_bought(), k=10, threads=1)
+    # Items 10 (users 1, 2) and 11 (users 1, 2, 3): 2 / sqrt(2 * 3); no product is its own
+    # neighbour; 13 was never bought and has none.
+    cols, values = knn.row(0)
+    assert cols.tolist() == [1]
+    assert values.tolist() == pytest.approx([2 / np.sqrt(6)], abs=1e-6)
+    assert knn.row(1)[0].tolist() == [0, 2]
+    assert knn.row(3)[0].tolist() == []
+
+
+def test_item_knn_keeps_the_k_nearest():
+    rng = np.random.default_rng(1)
+    matrix = sp.csr_matrix((rng.random((200, 60)) < 0.2).astype(np.float32))
+    knn = nb.item_knn(matrix, k=5, threads=2)
+    dense = matrix.toarray().astype(np.float64)
+    norms = np.linalg.norm(dense, axis=0)
+    cosine = (dense.T @ dense) / np.outer(norms, norms)
+    np.fill_diagonal(cosine, -1.0)
+    for item in range(60):
+        cols, values = knn.row(item)
+        assert len(cols) == 5
+        assert np.sort(values)[::-1] == pytest.approx(np.sort(cosine[item])[::-1][:5], abs=1e-5)
+
+
+def test_co_occurrence_is_a_shrunk_cosine_of_shared_baskets():
     inter = _interactions()
-    matrix = interaction_matrix(inter, behaviour_weights={"purchase": 1.0}, aggregate="max")
-    knn = ItemKNN(neighbours=10, shrink=0.0).fit(matrix)
-    # Items 10 (users 1, 2) and 11 (users 1, 2, 3): 2 / sqrt(2 * 3).
-    assert knn.similarity.toarray()[0, 1] == pytest.approx(2 / np.sqrt(6), abs=1e-6)
-    assert knn.similarity.toarray()[0, 0] == 0.0
+    # Baskets (customer and moment): {10, 11} twice, {11, 12} once; the view of 10 is alone.
+    incidence = sp.csr_matrix(
+        (np.ones(6), ([0, 0, 1, 1, 2, 2], [0, 1, 0, 1, 1, 2])), shape=(3, inter.n_items)
+    )
+    cooc = nb.cooccurrence(incidence, k=10, shrink=1.0, threads=1)
+    cols, values = cooc.row(1)
+    assert cols.tolist() == [0, 2]
+    # c / sqrt((b_i + 1)(b_j + 1)): 11 is in 3 baskets, 10 in 2, 12 in 1.
+    assert values.tolist() == pytest.approx([2 / np.sqrt(4 * 3), 1 / np.sqrt(4 * 2)], abs=1e-6)
 
 
-def test_co_occurrence_counts_shared_baskets():
-    cooc = CoOccurrence(shrink=0.0).fit(_interactions(), event_types=["purchase"])
-    # Baskets: {10, 11} twice, {11, 12} once.
-    assert cooc.counts.toarray()[:3, :3].tolist() == [[0, 2, 0], [2, 0, 1], [0, 1, 0]]
-    related = cooc.related(1)
-    assert related.tolist() == pytest.approx([2 / np.sqrt(2 * 3), 0, 1 / np.sqrt(3), 0])
+def test_neighbour_lists_gather_only_the_rows_asked_for():
+    lists = nb.Neighbours.from_csr(sp.csr_matrix(np.array([[0, 2, 0], [1, 0, 3], [0, 0, 0]])))
+    cols, values, sources = lists.gather(np.array([1, 0]), np.array([2.0, 1.0]))
+    assert cols.tolist() == [0, 2, 1]
+    assert values.tolist() == [2.0, 6.0, 2.0]
+    assert sources.tolist() == [1, 1, 0]
+    assert nb.lookup(np.array([0, 2]), np.array([5.0, 7.0]), np.array([2, 1, 0])).tolist() == [
+        7.0,
+        0.0,
+        5.0,
+    ]

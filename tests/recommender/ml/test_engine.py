@@ -135,10 +135,11 @@ def test_a_product_embedded_after_the_fit_comes_through_the_ann_source(engine):
 
 
 def test_fitted_products_keep_their_exact_semantic_score_when_an_ann_hook_is_given(engine):
-    # The hook (the serving index) may be approximate: for products the engine was fitted
-    # with, its own vectors decide, so the served list is the list the evaluation ranks.
+    # The hook (the serving index) chooses the semantic candidates and may be approximate:
+    # the scores of products the engine was fitted with come from its own vectors, so the
+    # served list is the list the evaluation ranks.
     def ann(query, n):
-        return [(11, 0.01), (12, 0.0)]
+        return [(pid, 0.01) for pid in IDS][:n]
 
     history = History(product_ids=[10], event_types=["view"], timestamps=[NOW])
 
@@ -147,6 +148,19 @@ def test_fitted_products_keep_their_exact_semantic_score_when_an_ann_hook_is_giv
 
     assert with_ann == exact
     assert _ids(exact) == [int(engine.item_ids[r]) for r in engine.rank(history, k=5, now=NOW)]
+
+
+def test_the_semantic_source_proposes_only_what_the_ann_hook_finds(engine):
+    # Stage 1 is bounded: a product the search does not return is not a semantic candidate.
+    def ann(query, n):
+        return [(11, 0.5), (12, 0.4)]
+
+    history = History(product_ids=[10], event_types=["view"], timestamps=[NOW])
+    config = engine.config.replace(source_weights={"semantic": 1.0})
+    only_semantic = engine.with_config(config)
+
+    assert _ids(only_semantic.recommend(history, k=5, now=NOW, ann=ann)) == [11, 12]
+    assert set(_ids(only_semantic.recommend(history, k=5, now=NOW))) == {10, 11, 12, 21, 30}
 
 
 def test_ids_without_vector_are_the_products_only_an_ann_hook_can_score(engine):
@@ -166,11 +180,15 @@ def test_a_product_without_events_borrows_the_collaborative_score_of_its_look_al
     after = borrowing.source_scores(history, now=NOW)["collaborative"]
 
     vectors = _vectors()
-    expected = 0.5 * max(float(vectors[5] @ vectors[i]) * max(before[i], 0.0) for i in range(5))
-    assert before[5] == 0.0
-    assert after[5] == pytest.approx(expected, rel=1e-6)
-    assert after[5] > 0.0
-    assert after[:5].tolist() == before[:5].tolist()
+    expected = 0.5 * max(
+        float(vectors[5] @ vectors[i]) * max(before.get(IDS[i], 0.0), 0.0) for i in range(5)
+    )
+    assert before[30] == 0.0
+    assert after[30] == pytest.approx(expected, rel=1e-6)
+    assert after[30] > 0.0
+    assert {pid: after[pid] for pid in IDS[:5] if pid in after} == {
+        pid: before[pid] for pid in IDS[:5] if pid in before
+    }
 
 
 def test_look_alikes_survive_save_and_load(tmp_path):

@@ -138,9 +138,7 @@ def test_the_metric_rankings_equal_the_engines_own(shop, changes):
     config = SHOP_CONFIG.replace(**changes)
     engine = sample.engine.with_config(tuning._masked(config, sample.event_types))
 
-    fast = [
-        tuning._rank(sample, c, config, k=10).tolist() for c in tuning._candidates(sample, config)
-    ]
+    fast = [tuning._rank(engine, c, k=10).tolist() for c in tuning._candidates(sample, config)]
     slow = [
         engine.rank(h, k=10, now=t).tolist()
         for h, t in zip(sample.histories, sample.times, strict=True)

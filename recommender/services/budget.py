@@ -1,0 +1,196 @@
+"""Memory budgets of fits and builds: estimate first, refuse early, never get killed.
+
+A fit of a large shop that runs out of memory is killed by the kernel half-way, with no error
+anyone can read and nothing to learn from. So every fit (and index build) first estimates its
+peak from counts the database gives cheaply, compares it with ``RECSITE_FIT_MEMORY_BUDGET`` and
+stops before allocating anything large when it would not fit, with an error that names the
+setting, the size needed and what takes it. The serving artifacts stay as they were.
+
+The estimates are upper bounds calibrated on measured fits (``bench/scale.py`` prints the
+estimate beside the measured peak RSS; docs/scale.md has the figures).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from recommender.ml.neighbours import ease_memory_bytes
+
+# Python, Django, numpy, scipy, implicit and the rest of a worker before it reads any data.
+PROCESS_BASE = 400 * 2**20
+# Per event, at the peak of a fit: the columns as read (38 bytes) while the interaction arrays
+# are built (29 bytes) and the unique-customer sort (16 bytes); then the user x item matrix
+# (about 24 bytes an event during its construction, 12 kept) and the neighbour computation's
+# float64 copy and transpose (24 bytes). Not all at once; this is the measured envelope.
+FIT_BYTES_PER_EVENT = 120
+_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+class MemoryBudgetExceeded(Exception):
+    """A fit or build would need more memory than ``RECSITE_FIT_MEMORY_BUDGET`` allows."""
+
+
+def parse_bytes(text: str, *, setting: str = "RECSITE_FIT_MEMORY_BUDGET") -> int:
+    """``"8G"``, ``"512M"``, ``"1.5G"`` or a number of bytes; ``"auto"``: 60% of this machine's
+    memory. A bad value raises ``ValueError`` naming ``setting``."""
+    value = str(text).strip().upper().removesuffix("IB").removesuffix("B") or "AUTO"
+    if value == "AUTO":
+        return int(0.6 * physical_memory())
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)", value)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(
+            f"{setting}: expected a size such as 8G, 512M or a number of bytes, or auto; "
+            f"got {text!r}"
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 * 2**30
+
+
+def memory_budget() -> int:
+    """The budget of one fit or build, in bytes (``RECSITE_FIT_MEMORY_BUDGET``)."""
+    return parse_bytes(settings.RECSITE_FIT_MEMORY_BUDGET)
+
+
+def human(size: float) -> str:
+    """1536 -> '1.5 KiB'; for messages."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What a job expects to hold at its peak, by part (bytes)."""
+
+    what: str
+    parts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+    def as_dict(self) -> dict[str, int]:
+        return {**self.parts, "total": self.total}
+
+    def check(self, budget: int | None = None) -> None:
+        """Raise :class:`MemoryBudgetExceeded` when the estimate exceeds the budget."""
+        budget = memory_budget() if budget is None else budget
+        if self.total <= budget:
+            return
+        biggest = sorted(self.parts.items(), key=lambda kv: -kv[1])[:3]
+        detail = ", ".join(f"{name} {human(size)}" for name, size in biggest)
+        raise MemoryBudgetExceeded(
+            f"{self.what} needs about {human(self.total)} of memory ({detail}), more than "
+            f"RECSITE_FIT_MEMORY_BUDGET allows ({human(budget)}). Raise the setting on a "
+            "machine with more memory; nothing was changed and the current artifacts keep "
+            "serving."
+        )
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """How a fit will run: which collaborative model, and the memory it expects."""
+
+    items: int
+    events: int
+    dimension: int
+    ease_max_items: int
+    estimate: MemoryEstimate
+
+    @property
+    def uses_ease(self) -> bool:
+        return 0 < self.items <= self.ease_max_items
+
+
+def fit_plan(
+    *, items: int, events: int, dimension: int, neighbours: int, budget: int | None = None
+) -> FitPlan:
+    """The fit's plan for a catalogue of ``items`` products and ``events`` events.
+
+    EASE serves when its dense matrix fits beside everything else within the budget and the
+    catalogue is within ``RECSITE_EASE_MAX_ITEMS`` (its O(n^3) time); item-kNN otherwise. The
+    plan's estimate is checked against the budget by the caller (``plan.estimate.check()``).
+    """
+    budget = memory_budget() if budget is None else budget
+    vectors = 4 * items * dimension
+    per_item = 8 * 4 + 200  # Scores, flags, titles and categories while loading.
+    neighbour_lists = 3 * 8 * items * (neighbours + 1) + 8 * items * 2 * 200  # kNN, co-occurrence
+    parts = {
+        "process": PROCESS_BASE,
+        "events": FIT_BYTES_PER_EVENT * events,
+        "product vectors": vectors,
+        "catalogue": per_item * items,
+        "neighbour lists": neighbour_lists,
+    }
+    limit = min(settings.RECSITE_EASE_MAX_ITEMS, items)
+    room = budget - sum(parts.values())
+    while limit > 0 and ease_memory_bytes(limit) > room:
+        limit = int(limit * 0.9)
+    if 0 < items <= limit:
+        parts["EASE matrix"] = ease_memory_bytes(items)
+    return FitPlan(
+        items=items,
+        events=events,
+        dimension=dimension,
+        ease_max_items=limit,
+        estimate=MemoryEstimate(what="Fitting the engine", parts=parts),
+    )
+
+
+def index_build_estimate(*, items: int, dimension: int, m: int) -> MemoryEstimate:
+    """An hnswlib build: the vectors as read plus the graph (vectors, links, labels)."""
+    graph = items * (4 * dimension + 4 * (2 * m + 1) + 8 + 64)
+    return MemoryEstimate(
+        what="Building the vector index",
+        parts={
+            "process": PROCESS_BASE,
+            "vectors read": 4 * items * dimension,
+            "hnswlib graph": graph,
+        },
+    )
+
+
+class PeakMemory:
+    """The process's peak resident memory over a block (Linux: VmHWM, reset at the start
+    through /proc/self/clear_refs; elsewhere ``peak`` stays None)."""
+
+    def __init__(self) -> None:
+        self.peak: int | None = None
+
+    def __enter__(self) -> PeakMemory:
+        try:
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")  # Resets the high-water mark of this process.
+        except OSError:
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.peak = _status_kib("VmHWM")
+
+    @staticmethod
+    def current() -> int | None:
+        return _status_kib("VmRSS")
+
+
+def _status_kib(field_name: str) -> int | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field_name + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

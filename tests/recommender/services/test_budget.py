@@ -1,0 +1,87 @@
+"""Memory budgets of fits: estimated first, refused early with the setting named (issue 13)."""
+
+import pytest
+
+from recommender.choices import BuildStatus
+from recommender.ml.neighbours import ease_memory_bytes
+from recommender.models import EngineBuild
+from recommender.services import recommendations as service
+from recommender.services.budget import (
+    PROCESS_BASE,
+    MemoryBudgetExceeded,
+    MemoryEstimate,
+    fit_plan,
+    index_build_estimate,
+    parse_bytes,
+    physical_memory,
+)
+
+GIB = 2**30
+
+
+def test_budget_sizes_parse_and_a_bad_one_names_the_setting():
+    assert parse_bytes("8G") == 8 * GIB
+    assert parse_bytes("512m") == 512 * 2**20
+    assert parse_bytes("1.5GiB") == int(1.5 * GIB)
+    assert parse_bytes("1048576") == 2**20
+    assert parse_bytes("auto") == int(0.6 * physical_memory())
+    with pytest.raises(ValueError, match=r"^RECSITE_FIT_MEMORY_BUDGET: expected a size such as"):
+        parse_bytes("lots")
+    with pytest.raises(ValueError, match=r"^RECSITE_FIT_MEMORY_BUDGET: .* got '0G'"):
+        parse_bytes("0G")
+
+
+def test_ease_is_planned_while_its_matrix_fits_the_budget_and_item_knn_beyond(settings):
+    settings.RECSITE_EASE_MAX_ITEMS = 20_000
+    small = fit_plan(items=4_000, events=400_000, dimension=384, neighbours=100, budget=8 * GIB)
+    assert small.uses_ease
+    assert small.estimate.parts["EASE matrix"] == ease_memory_bytes(4_000)
+
+    # 20,000 products need a 1.6 GB matrix: not within 2 GB beside everything else.
+    tight = fit_plan(items=20_000, events=1_000_000, dimension=384, neighbours=100, budget=2 * GIB)
+    assert not tight.uses_ease
+    assert "EASE matrix" not in tight.estimate.parts
+    assert ease_memory_bytes(tight.ease_max_items) <= 2 * GIB - (sum(tight.estimate.parts.values()))
+
+    # Above RECSITE_EASE_MAX_ITEMS, item-kNN whatever the budget (EASE takes O(n^3) time).
+    large = fit_plan(items=50_000, events=1_000_000, dimension=384, neighbours=100, budget=64 * GIB)
+    assert not large.uses_ease
+    assert large.ease_max_items == 20_000
+
+
+def test_an_estimate_over_the_budget_names_the_setting_the_size_and_the_biggest_parts():
+    estimate = MemoryEstimate(
+        what="Fitting the engine",
+        parts={"process": PROCESS_BASE, "events": 6 * GIB, "product vectors": GIB // 2},
+    )
+    estimate.check(budget=7 * GIB)  # Within: nothing happens.
+    with pytest.raises(MemoryBudgetExceeded) as caught:
+        estimate.check(budget=4 * GIB)
+    message = str(caught.value)
+    assert message.startswith(
+        "Fitting the engine needs about 6.9 GiB of memory (events 6.0 GiB, product vectors "
+        "512.0 MiB, process 400.0 MiB), more than RECSITE_FIT_MEMORY_BUDGET allows (4.0 GiB)."
+    )
+    assert "the current artifacts keep serving" in message
+
+
+def test_index_build_estimate_covers_the_vectors_read_and_the_graph():
+    estimate = index_build_estimate(items=1_000_000, dimension=384, m=16)
+    assert estimate.parts["vectors read"] == 1_000_000 * 384 * 4
+    assert estimate.parts["hnswlib graph"] == 1_000_000 * (384 * 4 + 4 * 33 + 8 + 64)
+
+
+@pytest.mark.django_db
+def test_a_fit_over_the_budget_stops_before_reading_and_the_serving_build_stays(shop, settings):
+    serving = service.serving_engine()
+    settings.RECSITE_FIT_MEMORY_BUDGET = "64M"  # Less than the process itself is planned at.
+
+    with pytest.raises(MemoryBudgetExceeded, match="more than RECSITE_FIT_MEMORY_BUDGET allows"):
+        service.engine_build()
+
+    failed = EngineBuild.objects.order_by("-pk").first()
+    assert failed.status == BuildStatus.FAILED
+    assert failed.error.startswith("MemoryBudgetExceeded: Fitting the engine needs about ")
+    assert failed.path == ""
+    service.serving_engine_recheck()
+    assert service.serving_engine().build_id == serving.build_id
