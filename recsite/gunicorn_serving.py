@@ -104,8 +104,8 @@ def _preimport_embedder() -> None:
 
     Each worker imports them for its query embedder anyway; imported before the fork, their
     module objects and relocated library pages are shared instead of private to every worker
-    (about 260 MB less per worker, measured). Importing starts no torch thread pool: those start
-    at the first tensor operation, which only a worker runs, after the fork.
+    (about 200 MB less per worker in bench/memory.py). Importing starts no torch thread pool:
+    those start at the first tensor operation, which only a worker runs, after the fork.
     """
     from django.conf import settings
 
