@@ -2,6 +2,8 @@
 
 ``/health/live`` says the process serves requests. ``/health/ready`` also checks that the
 database answers and the Celery broker accepts connections, and answers 503 naming what failed.
+``/health/serving`` says which index and engine builds the answering process serves and whether
+it loaded them or inherited them from the gunicorn master (loads nothing; docs/deployment.md).
 """
 
 import logging
@@ -11,6 +13,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from recommender.services.serving_mode import serving_status
 
 from .celery import app as celery_app
 
@@ -56,3 +60,9 @@ def ready(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "unavailable", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+@never_cache
+@require_GET
+def serving(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(serving_status())

@@ -1,11 +1,13 @@
 """The versioned vector index: building immutable builds, and serving the newest one.
 
 A build reads the stored vectors of active products, builds an hnswlib graph, checks its
-recall@10 against exact search on a sample, saves it atomically under a name of its own, and
-only then marks its :class:`IndexBuild` row READY. Serving processes load the newest READY build
-(rechecking every ``RECSITE_INDEX_REFRESH_SECONDS``, so no restart is needed) and search
-products embedded since that build exactly, in a side buffer. Results are filtered against the
-database, so an inactive or deleted product never comes back.
+recall@10 against exact search on a sample, saves it under a name of its own and publishes it to
+the artifact store (``recommender.services.artifacts``), and only then marks its
+:class:`IndexBuild` row READY. Serving processes load the newest READY build (rechecking every
+``RECSITE_INDEX_REFRESH_SECONDS``, so no restart is needed) and search products embedded since
+that build exactly, in a side buffer. Results are filtered against the database, so an inactive
+or deleted product never comes back. Under gunicorn with preloading, workers inherit the build
+the master loaded and wait for the master to roll in a newer one (``serving_mode``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from recommender.choices import BuildStatus
@@ -27,17 +29,25 @@ from recommender.ml.vector_index import (
     ExactBuffer,
     QueryResult,
     VectorIndex,
+    VectorIndexFileError,
     query_with_buffer,
 )
 from recommender.models import IndexBuild, Job, Product, ProductEmbedding
 from recommender.selectors.catalog import products_awaiting_embedding
 
-from .artifacts import build_mark_failed, builds_prune
+from .artifact_store import ArtifactStoreError, unique_name
+from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
 from .embeddings import embeddings_matrix, get_embedder
+from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
 
 logger = logging.getLogger(__name__)
 
 SELF_CHECK_SAMPLE = 1000
+# The artifact store's folder (or key prefix) of index builds.
+INDEX_KIND = "index"
+# Loading a newer build can fail (a file pruned meanwhile, a store that does not answer): the
+# build already loaded then keeps serving, and the next recheck tries again.
+_LOAD_ERRORS = (ArtifactStoreError, VectorIndexFileError, OSError)
 
 
 def index_dir() -> Path:
@@ -81,13 +91,14 @@ def vector_index_build(
         if progress:
             progress(0.8)
         recall = index.self_check(sample_size=SELF_CHECK_SAMPLE, k=10, seed=0)
-        path = index_dir() / f"build-{build.pk}.json"
-        index.save(path)
+        name = unique_name("build", build.pk, ".json")
+        with artifact_publishing(kind=INDEX_KIND, name=name) as publication:
+            index.save(publication.main)
     except Exception as exc:
         build_mark_failed(model=IndexBuild, pk=build.pk, exc=exc)
         raise
     build.status = BuildStatus.READY
-    build.path = str(path)
+    build.path = publication.location  # The commit point: readers see the build from now on.
     build.dimension = index.dim
     build.item_count = len(index)
     build.self_check_recall = round(recall, 4)
@@ -110,7 +121,7 @@ def vector_index_build(
 
 def index_builds_prune(*, keep: int | None = None) -> int:
     """Remove the files of READY index builds beyond the newest ``keep``; returns how many."""
-    return builds_prune(model=IndexBuild, delete_file=VectorIndex.delete_saved, keep=keep)
+    return builds_prune(model=IndexBuild, kind=INDEX_KIND, keep=keep)
 
 
 def index_build_rollback(*, build: IndexBuild) -> IndexBuild:
@@ -134,10 +145,12 @@ def index_is_current(*, model_name: str) -> bool:
     return not products_awaiting_embedding(model_name=model_name).exists()
 
 
-def index_build_latest_ready() -> IndexBuild | None:
-    return (
-        IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
-    )
+def index_build_latest_ready(*, model_name: str | None = None) -> IndexBuild | None:
+    """The newest READY build (of ``model_name``, if given): the one serving processes load."""
+    builds = IndexBuild.objects.filter(status=BuildStatus.READY)
+    if model_name is not None:
+        builds = builds.filter(model_name=model_name)
+    return builds.order_by("-finished_at", "-pk").first()
 
 
 # Serving ------------------------------------------------------------------------------------
@@ -145,13 +158,14 @@ def index_build_latest_ready() -> IndexBuild | None:
 
 @dataclass(frozen=True, slots=True)
 class ServingIndex:
-    """What a process searches: the newest build plus vectors embedded since it started."""
+    """What a process searches: a READY build plus vectors embedded since it started."""
 
     build_id: int | None
     model_name: str
     index: VectorIndex | None
     buffer: ExactBuffer | None
     buffer_marker: tuple[object, int]
+    build: IndexBuild | None = None
 
     def query(
         self, vectors: np.ndarray, *, k: int, exclude: Collection[int] = ()
@@ -170,18 +184,30 @@ _serving: ServingIndex | None = None
 _checked_at = 0.0
 
 
-def _serving_state(model_name: str) -> tuple[IndexBuild | None, tuple[object, int]]:
-    """The newest READY build of this model and a marker of the vectors embedded since."""
-    build = (
-        IndexBuild.objects.filter(status=BuildStatus.READY, model_name=model_name)
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
+def _embedded_since(model_name: str, build: IndexBuild | None) -> QuerySet[ProductEmbedding]:
     newer = ProductEmbedding.objects.filter(model_name=model_name)
     if build is not None:
         newer = newer.filter(updated_at__gt=build.started_at)
-    summary = newer.aggregate(latest=Max("updated_at"), count=Count("pk"))
-    return build, (summary["latest"], summary["count"])
+    return newer
+
+
+def _buffer_marker(model_name: str, build: IndexBuild | None) -> tuple[object, int]:
+    """A marker of the vectors embedded since ``build`` started: it changes when they do."""
+    summary = _embedded_since(model_name, build).aggregate(
+        latest=Max("updated_at"), count=Count("pk")
+    )
+    return summary["latest"], summary["count"]
+
+
+def _build_to_serve(model_name: str, newest: IndexBuild | None) -> IndexBuild | None:
+    """The newest READY build, or the inherited one while the master rolls a newer one in."""
+    current = _serving
+    if current is None or current.model_name != model_name:
+        return newest
+    newest_id = newest.pk if newest else None
+    if serving_keep_inherited(INDEX_KIND, current=current.build_id, newest=newest_id):
+        return current.build
+    return newest
 
 
 def _load_serving(
@@ -192,13 +218,11 @@ def _load_serving(
         if _serving is not None and _serving.build_id == build.pk:
             index = _serving.index  # Same build: keep the graph already in memory.
         else:
-            index = VectorIndex.load(build.path, ef_search=build.ef_search)
-    newer = ProductEmbedding.objects.filter(model_name=model_name)
-    if build is not None:
-        newer = newer.filter(updated_at__gt=build.started_at)
+            path = artifact_local(model=IndexBuild, kind=INDEX_KIND, location=build.path)
+            index = VectorIndex.load(path, ef_search=build.ef_search)
     ids, vectors = embeddings_matrix(
         model_name=model_name,
-        product_ids=list(newer.values_list("product_id", flat=True)),
+        product_ids=list(_embedded_since(model_name, build).values_list("product_id", flat=True)),
         active_only=False,
     )
     if len(ids):
@@ -213,6 +237,7 @@ def _load_serving(
         index=index,
         buffer=buffer,
         buffer_marker=marker,
+        build=build,
     )
 
 
@@ -220,7 +245,9 @@ def serving_index(*, model_name: str | None = None) -> ServingIndex:
     """The index this process serves, reloaded when a newer build or new vectors exist.
 
     At most one check (two small queries) per ``RECSITE_INDEX_REFRESH_SECONDS`` per process; a
-    reload happens only when the newest READY build or the set of newer vectors changed.
+    reload happens only when the build to serve or the set of newer vectors changed. If a newer
+    build cannot be loaded, the one already loaded keeps serving (logged; retried at the next
+    check).
     """
     global _serving, _checked_at
     model_name = model_name or get_embedder().model_name
@@ -229,16 +256,34 @@ def serving_index(*, model_name: str | None = None) -> ServingIndex:
     if current is not None and current.model_name == model_name and fresh:
         return current
     with _lock:
-        build, marker = _serving_state(model_name)
+        build = _build_to_serve(model_name, index_build_latest_ready(model_name=model_name))
+        marker = _buffer_marker(model_name, build)
+        build_id = build.pk if build else None
         if (
             _serving is None
             or _serving.model_name != model_name
-            or _serving.build_id != (build.pk if build else None)
+            or _serving.build_id != build_id
             or _serving.buffer_marker != marker
         ):
-            _serving = _load_serving(model_name, build, marker)
+            try:
+                _serving = _load_serving(model_name, build, marker)
+            except _LOAD_ERRORS:
+                if _serving is None or _serving.model_name != model_name:
+                    raise
+                logger.exception(
+                    "Cannot load index build %s; build %s keeps serving", build_id,
+                    _serving.build_id,
+                )  # fmt: skip
+            else:
+                serving_noted(INDEX_KIND, _serving.build_id)
         _checked_at = time.monotonic()
         return _serving
+
+
+def serving_index_recheck() -> None:
+    """Make this process's next :func:`serving_index` call look for a newer build at once."""
+    global _checked_at
+    _checked_at = 0.0
 
 
 def serving_index_reset() -> None:
@@ -247,6 +292,7 @@ def serving_index_reset() -> None:
     with _lock:
         _serving = None
         _checked_at = 0.0
+        serving_forgotten(INDEX_KIND)
 
 
 def nearest_active_products(

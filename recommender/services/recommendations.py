@@ -66,13 +66,15 @@ from recommender.selectors.recommendations import customer_recent_events
 from recommender.selectors.training import product_event_count
 from recommender.selectors.tuning import engine_build_serving
 
-from .artifacts import build_mark_failed, builds_prune
+from .artifact_store import ArtifactStoreError, artifact_store, unique_name
+from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
 from .budget import PeakMemory, fit_plan, memory_budget
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load
-from .index import index_dir, serving_index
+from .index import serving_index
 from .merchandising import merchandising_rules_serving
 from .search import product_similar
+from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
 
 logger = logging.getLogger(__name__)
 
@@ -173,10 +175,15 @@ def engine_config_active() -> tuple[int, EngineConfig]:
 # Fitting ------------------------------------------------------------------------------------
 
 
+# The artifact store's folder (or key prefix) of engine builds.
+ENGINE_KIND = "engine"
+# As for the index: a newer build that cannot be loaded leaves the loaded one serving.
+_LOAD_ERRORS = (ArtifactStoreError, OSError, ValueError)
+
+
 def engine_dir() -> Path:
-    directory = index_dir() / "engine"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    """The local folder a new engine build is saved into before it is published."""
+    return artifact_store().staging_dir(ENGINE_KIND)
 
 
 def engine_build(
@@ -219,12 +226,14 @@ def engine_build(
                 ann=_lazy_index_search(model_name),
                 progress=lambda f: report(0.3 + 0.6 * f),
             )
-            path = engine.save(engine_dir() / f"engine-{build.pk}-{uuid.uuid4().hex[:8]}.npz")
+            name = unique_name("engine", build.pk, ".npz")
+            with artifact_publishing(kind=ENGINE_KIND, name=name) as publication:
+                engine.save(publication.main)
     except Exception as exc:
         build_mark_failed(model=EngineBuild, pk=build.pk, exc=exc)
         raise
     build.status = BuildStatus.READY
-    build.path = str(path)
+    build.path = publication.location  # The commit point: readers see the build from now on.
     build.item_count = len(data.item_ids)
     build.customer_count = data.interactions.n_users
     build.event_count = len(data.interactions)
@@ -268,9 +277,7 @@ def _lazy_index_search(model_name: str) -> AnnSearch:
 
 def engine_builds_prune(*, keep: int | None = None) -> int:
     """Remove the files of READY engine builds beyond the newest ``keep``; returns how many."""
-    return builds_prune(
-        model=EngineBuild, delete_file=lambda path: Path(path).unlink(missing_ok=True), keep=keep
-    )
+    return builds_prune(model=EngineBuild, kind=ENGINE_KIND, keep=keep)
 
 
 # Serving ------------------------------------------------------------------------------------
@@ -296,9 +303,10 @@ class ServingEngine:
 
 _lock = threading.Lock()
 _serving: ServingEngine | None = None
-# The loaded build as fitted: (path, engine); the active configuration is applied to it.
-_loaded: tuple[str, HybridEngine] | None = None
-# (build path, active version) behind _serving.
+# The loaded build as fitted: (its row, local path, engine); the active configuration is
+# applied to it.
+_loaded: tuple[EngineBuild, str, HybridEngine] | None = None
+# (build location, active version) behind _serving.
 _serving_key: tuple[str, int] | None = None
 _checked_at = 0.0
 
@@ -310,7 +318,9 @@ def serving_engine() -> ServingEngine:
 
     The configuration's request-time fields apply at once, without a refit (a shallow copy of
     the fitted engine, made once per build and version); its fit-time fields wait for the next
-    fit (``pending_fit_fields``). Raises :class:`EngineNotReady` when no build exists.
+    fit (``pending_fit_fields``). Raises :class:`EngineNotReady` when no build exists. A gunicorn
+    worker that inherited its build from the master keeps it until the master rolls a newer one
+    in (``serving_mode``); a newer build that cannot be loaded leaves the loaded one serving.
     """
     global _serving, _loaded, _serving_key, _checked_at
     current = _serving
@@ -322,23 +332,38 @@ def serving_engine() -> ServingEngine:
         build, version = engine_build_serving()
         if build is None:
             _serving = _loaded = _serving_key = None
+            serving_forgotten(ENGINE_KIND)
             raise EngineNotReady()
-        # Keyed by path, which is unique per build: a reused primary key (SQLite after a
+        if _loaded is not None and serving_keep_inherited(
+            ENGINE_KIND, current=_loaded[0].pk, newest=build.pk
+        ):
+            build = _loaded[0]
+        # Keyed by location, which is unique per build: a reused primary key (SQLite after a
         # rollback) never serves another build's engine.
-        if _loaded is None or _loaded[0] != build.path:
-            _loaded = (build.path, HybridEngine.load(build.path))
-            logger.info("Loaded engine build %s (fitted with config v%d)", build.pk,
-                        build.config_version)  # fmt: skip
+        if _loaded is None or _loaded[0].path != build.path:
+            try:
+                path = artifact_local(model=EngineBuild, kind=ENGINE_KIND, location=build.path)
+                _loaded = (build, str(path), HybridEngine.load(path))
+            except _LOAD_ERRORS:
+                if _loaded is None:
+                    raise
+                logger.exception("Cannot load engine build %s; build %s keeps serving",
+                                 build.pk, _loaded[0].pk)  # fmt: skip
+                build = _loaded[0]
+            else:
+                serving_noted(ENGINE_KIND, build.pk)
+                logger.info("Loaded engine build %s (fitted with config v%d)", build.pk,
+                            build.config_version)  # fmt: skip
         if _serving is None or version is None or _serving_key != (build.path, version):
             active = recommendation_config_active()  # Read in full only when it changed.
-            _serving = _serving_with(build=build, fitted=_loaded[1], active=active)
+            _serving = _serving_with(build=build, path=_loaded[1], fitted=_loaded[2], active=active)
             _serving_key = (build.path, active.version)
         _checked_at = time.monotonic()
         return _serving
 
 
 def _serving_with(
-    *, build: EngineBuild, fitted: HybridEngine, active: RecommendationConfig
+    *, build: EngineBuild, path: str, fitted: HybridEngine, active: RecommendationConfig
 ) -> ServingEngine:
     try:
         config = EngineConfig.from_dict(active.config)
@@ -356,7 +381,9 @@ def _serving_with(
     logger.info("Serving engine build %s with config v%d", build.pk, version)
     return ServingEngine(
         build_id=build.pk,
-        path=build.path,
+        # The local file (in the artifact cache for object storage): the tuning sample is
+        # saved beside it.
+        path=path,
         model_name=build.model_name,
         config_version=version,
         engine=engine,
@@ -379,6 +406,7 @@ def serving_engine_reset() -> None:
     with _lock:
         _serving = _loaded = _serving_key = None
         _checked_at = 0.0
+        serving_forgotten(ENGINE_KIND)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ filesystem, so a laptop needs no server. Production sets ``DATABASE_URL`` (Postg
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -114,7 +115,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -185,6 +186,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport expects its folders to exist.
     for _folder in ("queue", "control"):
         (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+# Every Redis key of the broker starts with this, so several deployments (or test runs) can
+# share one Redis database without taking each other's messages; empty: no prefix.
+RECSITE_BROKER_KEY_PREFIX = env.str("RECSITE_BROKER_KEY_PREFIX", default="")
+if RECSITE_BROKER_KEY_PREFIX and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": RECSITE_BROKER_KEY_PREFIX}
 # Job state lives in the Job table (recommender.models.Job); task return values are not needed.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -302,6 +308,53 @@ RECSITE_INDEX_EF_SEARCH = env.int("RECSITE_INDEX_EF_SEARCH", default=128)
 RECSITE_INDEX_KEEP = env.int("RECSITE_INDEX_KEEP", default=3)
 # How often a serving process checks for a newer build or newly embedded products.
 RECSITE_INDEX_REFRESH_SECONDS = env.float("RECSITE_INDEX_REFRESH_SECONDS", default=5.0)
+# Artifact store (docs/deployment.md) --------------------------------------------------------
+# Where index and engine builds are published: "filesystem" (RECSITE_ARTIFACT_DIR, default
+# RECSITE_INDEX_DIR; on several hosts one shared mount at the same path everywhere) or "s3"
+# (an S3-compatible bucket through django-storages, read through a local cache).
+RECSITE_ARTIFACT_STORE = env.str("RECSITE_ARTIFACT_STORE", default="filesystem")
+# Empty: RECSITE_INDEX_DIR (so deployments from before the store keep their files).
+RECSITE_ARTIFACT_DIR = env.str("RECSITE_ARTIFACT_DIR", default="")
+# Object storage only: each host's copies of the builds it reads (the kept ones, at most).
+RECSITE_ARTIFACT_CACHE_DIR = Path(
+    env.str("RECSITE_ARTIFACT_CACHE_DIR", default=str(VAR_DIR / "artifact-cache"))
+)
+if RECSITE_ARTIFACT_STORE == "s3":
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config as BotoConfig
+
+    _S3_ENDPOINT = env.str("RECSITE_ARTIFACT_S3_ENDPOINT_URL", default="") or None
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("RECSITE_ARTIFACT_S3_BUCKET", default=""),
+            "location": env.str("RECSITE_ARTIFACT_S3_PREFIX", default="recsite").strip("/"),
+            "endpoint_url": _S3_ENDPOINT,
+            "region_name": env.str("RECSITE_ARTIFACT_S3_REGION", default="") or None,
+            # Empty: boto3's usual chain (AWS_* variables, shared config, an instance role).
+            "access_key": env.str("RECSITE_ARTIFACT_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("RECSITE_ARTIFACT_S3_SECRET_ACCESS_KEY", default="") or None,
+            "default_acl": None,
+            "file_overwrite": True,  # Names are unique per build; nothing is ever overwritten.
+            "querystring_auth": False,
+            # Fail within seconds on an unreachable endpoint instead of hanging a worker.
+            "client_config": BotoConfig(
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # MinIO and most S3-compatible servers want path-style URLs.
+                s3={
+                    "addressing_style": env.str("RECSITE_ARTIFACT_S3_ADDRESSING_STYLE", default="")
+                    or ("path" if _S3_ENDPOINT else "auto")
+                },
+            ),
+            "transfer_config": TransferConfig(multipart_chunksize=64 * 1024 * 1024),
+        },
+    }
+# Under gunicorn with preloading (gunicorn.conf.py), how long a worker serves its inherited
+# build after a newer one is published before loading that one itself (a private copy): the
+# master normally rolls the workers within seconds.
+RECSITE_SERVING_ROLL_GRACE_SECONDS = env.float("RECSITE_SERVING_ROLL_GRACE_SECONDS", default=600)
 # How long a process trusts an API token it has verified (0: check the database every request).
 # A token revoked in another process is refused everywhere within this many seconds.
 RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)

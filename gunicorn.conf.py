@@ -1,0 +1,30 @@
+"""gunicorn configuration for recsite's web processes (read from the working directory).
+
+    gunicorn -c gunicorn.conf.py recsite.wsgi --bind 0.0.0.0:8000 --workers 4
+
+The master preloads the application and the serving artifacts (the vector index and the
+engine) before it forks, so the workers share one copy of them, and rolls the workers when newer
+builds are published. Memory model, sizing and failure behaviour: docs/deployment.md.
+"""
+
+import gc
+import os
+
+from recsite.gunicorn_serving import on_exit, on_reload, post_fork, when_ready
+
+__all__ = ["on_exit", "on_reload", "post_fork", "when_ready"]
+
+# Load Django and the serving artifacts once, in the master, then fork.
+preload_app = True
+# WEB_CONCURRENCY is gunicorn's usual variable; --workers on the command line wins.
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+# Workers heartbeat through a file: on tmpfs, a slow disk never makes them look dead.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# A request that takes longer than this is killed; old workers get this long to finish theirs
+# when a roll retires them.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+
+# No cyclic garbage collection in the master: it would leave freed holes in pages the workers
+# share. post_fork turns it back on in each worker; the master collects once before freezing.
+gc.disable()

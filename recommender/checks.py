@@ -1,0 +1,30 @@
+"""System checks (``manage.py check``, and before ``runserver`` and ``migrate``).
+
+The artifact store is checked at startup so a misconfigured store (no bucket, an unreachable
+endpoint, a folder that cannot be written) is reported before the first build or request needs
+it. gunicorn does not run system checks: ``gunicorn.conf.py`` runs the same check in the master
+before it starts serving.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, register
+
+
+@register()
+def artifact_store_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    from recommender.services.artifact_store import ArtifactStoreError, artifact_store
+
+    try:
+        artifact_store().check()
+    except ArtifactStoreError as exc:
+        return [
+            Error(
+                f"The artifact store cannot be used: {exc}",
+                hint="See docs/deployment.md, 'Artifact store'.",
+                id="recommender.E001",
+            )
+        ]
+    return []
