@@ -4,11 +4,15 @@ a gunicorn server on loopback."""
 from __future__ import annotations
 
 import http.client
+import json
+import multiprocessing
 import platform
+import statistics
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -68,3 +72,107 @@ def gunicorn_start(
             time.sleep(0.3)
     server.terminate()
     raise SystemExit("gunicorn did not answer /health/live within 60 s")
+
+
+# Load from client processes ----------------------------------------------------------------
+
+
+def client(
+    port: int, token: str, paths: list[str], start: float, out: multiprocessing.Queue, k: int
+) -> None:
+    """One keep-alive connection; waits for ``start`` (a shared wall clock) then sends in turn.
+    Every answer must be a 200 with ``k`` results."""
+    headers = {"Authorization": f"Bearer {token}"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies: list[float] = []
+    errors: list[str] = []
+    time.sleep(max(0.0, start - time.time()))
+    for path in paths:
+        sent = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        latencies.append(time.perf_counter() - sent)
+        if response.status != 200:
+            errors.append(f"{response.status} {path}: {body[:200]!r}")
+        elif len(json.loads(body)["results"]) != k:
+            errors.append(f"fewer than {k} results for {path}")
+    out.put((latencies, errors, time.time()))
+
+
+def load(port: int, token: str, paths: list[str], clients: int, *, k: int) -> dict[str, float]:
+    """``paths`` from ``clients`` processes in a closed loop: requests/s and latencies."""
+    out: multiprocessing.Queue = multiprocessing.Queue()
+    start = time.time() + 1.0  # Every process started and connected before the clock runs.
+    shares = [paths[i::clients] for i in range(clients)]
+    processes = [
+        multiprocessing.Process(target=client, args=(port, token, share, start, out, k))
+        for share in shares
+    ]
+    for process in processes:
+        process.start()
+    results = [out.get() for _ in processes]
+    for process in processes:
+        process.join()
+    latencies = sorted(x for r in results for x in r[0])
+    errors = [e for r in results for e in r[1]]
+    elapsed = max(r[2] for r in results) - start
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",
+        "rps": len(latencies) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p90_ms": q[89] * 1000,
+        "p99_ms": q[98] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
+# Memory of a server's processes ----------------------------------------------------------
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """smaps_rollup in MiB."""
+    values: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        for line in handle:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                values[parts[0].rstrip(":")] = int(parts[1]) // 1024
+    return values
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(p) for p in handle.read().split()]
+
+
+def is_watcher(pid: int) -> bool:
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return b"recsite.gunicorn_serving" in handle.read()
+
+
+def has_torch(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as handle:
+        return "libtorch_cpu" in handle.read()
+
+
+def process_memory(master: int) -> list[dict[str, Any]]:
+    """Memory of a gunicorn master and its children (MiB): RSS, PSS, shared, private."""
+    rows = []
+    for pid in [master, *children(master)]:
+        try:
+            role = "master" if pid == master else "watcher" if is_watcher(pid) else "worker"
+            r = rollup(pid)
+            torch = has_torch(pid)
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # A retired worker that exited meanwhile.
+        rows.append({
+            "role": role, "pid": pid, "rss": r["Rss"], "pss": r["Pss"],
+            "shared": r["Shared_Clean"] + r["Shared_Dirty"],
+            "private": r["Private_Clean"] + r["Private_Dirty"], "torch": torch,
+        })  # fmt: skip
+    return rows

@@ -70,6 +70,7 @@ from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.
     database_exists,
     drop_database,
     gunicorn_start,
+    process_memory,
     recreate_database,
 )
 
@@ -196,49 +197,6 @@ def publish(graph: Path, ef_construction: int) -> int:
 
 
 # Measuring --------------------------------------------------------------------------------------
-
-
-def rollup(pid: int) -> dict[str, int]:
-    """smaps_rollup in MiB."""
-    values: dict[str, int] = {}
-    with open(f"/proc/{pid}/smaps_rollup") as handle:
-        for line in handle:
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == "kB":
-                values[parts[0].rstrip(":")] = int(parts[1]) // 1024
-    return values
-
-
-def children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as handle:
-        return [int(p) for p in handle.read().split()]
-
-
-def is_watcher(pid: int) -> bool:
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        return b"recsite.gunicorn_serving" in handle.read()
-
-
-def has_torch(pid: int) -> bool:
-    with open(f"/proc/{pid}/maps") as handle:
-        return "libtorch_cpu" in handle.read()
-
-
-def memory(master: int) -> list[dict[str, Any]]:
-    rows = []
-    for pid in [master, *children(master)]:
-        try:
-            role = "master" if pid == master else "watcher" if is_watcher(pid) else "worker"
-            r = rollup(pid)
-            torch = has_torch(pid)
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # A retired worker that exited meanwhile.
-        rows.append({
-            "role": role, "pid": pid, "rss": r["Rss"], "pss": r["Pss"],
-            "shared": r["Shared_Clean"] + r["Shared_Dirty"],
-            "private": r["Private_Clean"] + r["Private_Dirty"], "torch": torch,
-        })  # fmt: skip
-    return rows
 
 
 def print_memory(label: str, rows: list[dict[str, Any]]) -> None:
@@ -374,7 +332,7 @@ def main() -> None:
         figures["start_seconds"] = round(time.perf_counter() - started, 1)
         figures["load_before"] = os.getloadavg()[0]
         figures["traffic_before"] = traffic(args.port, token, paths, args.clients)
-        figures["before"] = memory(server.pid)
+        figures["before"] = process_memory(server.pid)
         print_memory(f"Serving build {first} after {figures['traffic_before']}", figures["before"])
 
         old_workers = {r["pid"] for r in figures["before"] if r["role"] == "worker"}
@@ -382,7 +340,7 @@ def main() -> None:
         published = time.perf_counter()
         peak = 0
         while True:
-            rows = memory(server.pid)
+            rows = process_memory(server.pid)
             peak = max(peak, sum(r["pss"] for r in rows))
             workers = {r["pid"] for r in rows if r["role"] == "worker"}
             if len(workers) == args.workers and not workers & old_workers:
@@ -396,7 +354,7 @@ def main() -> None:
         assert status["builds"]["index"] == {"id": second, "loaded_by": "master"}, status
         figures["load_after"] = os.getloadavg()[0]
         figures["traffic_after"] = traffic(args.port, token, paths, args.clients)
-        figures["after"] = memory(server.pid)
+        figures["after"] = process_memory(server.pid)
         print_memory(
             f"Serving build {second} (rolled in {figures['roll_seconds']} s, total PSS peak "
             f"{peak:,} MiB during the roll) after {figures['traffic_after']}",

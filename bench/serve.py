@@ -25,9 +25,7 @@ ratio of the per-request time to the in-process baseline.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import multiprocessing
 import os
 import platform
 import random
@@ -52,6 +50,7 @@ from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.
     database_exists,
     drop_database,
     gunicorn_start,
+    load,
     recreate_database,
 )
 
@@ -120,58 +119,6 @@ def serve(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[byt
     return gunicorn_start(port=args.port, workers=args.workers, env=env, extra=extra)
 
 
-def client(
-    port: int, token: str, paths: list[str], start: float, out: multiprocessing.Queue
-) -> None:
-    """One keep-alive connection; waits for ``start`` (a shared wall clock) then sends in turn."""
-    headers = {"Authorization": f"Bearer {token}"}
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    latencies: list[float] = []
-    errors: list[str] = []
-    time.sleep(max(0.0, start - time.time()))
-    for path in paths:
-        sent = time.perf_counter()
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-        latencies.append(time.perf_counter() - sent)
-        if response.status != 200:
-            errors.append(f"{response.status} {path}: {body[:200]!r}")
-        elif len(json.loads(body)["results"]) != K:
-            errors.append(f"fewer than {K} results for {path}")
-    out.put((latencies, errors, time.time()))
-
-
-def load(port: int, token: str, paths: list[str], clients: int) -> dict[str, float]:
-    out: multiprocessing.Queue = multiprocessing.Queue()
-    start = time.time() + 1.0  # Every process started and connected before the clock runs.
-    shares = [paths[i::clients] for i in range(clients)]
-    processes = [
-        multiprocessing.Process(target=client, args=(port, token, share, start, out))
-        for share in shares
-    ]
-    for process in processes:
-        process.start()
-    results = [out.get() for _ in processes]
-    for process in processes:
-        process.join()
-    latencies = sorted(x for r in results for x in r[0])
-    errors = [e for r in results for e in r[1]]
-    elapsed = max(r[2] for r in results) - start
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {
-        "clients": clients,
-        "requests": len(latencies),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else "",
-        "rps": len(latencies) / elapsed,
-        "p50_ms": q[49] * 1000,
-        "p90_ms": q[89] * 1000,
-        "p99_ms": q[98] * 1000,
-        "max_ms": latencies[-1] * 1000,
-    }
-
-
 def main() -> None:
     args = parse_args()
     database_url = f"{args.server}/{args.database}"
@@ -234,7 +181,9 @@ def main() -> None:
         ]
         server = serve(args, env)
         try:
-            load(args.port, token, paths[: 50 * args.workers], clients=args.workers)  # Warm-up.
+            load(
+                args.port, token, paths[: 50 * args.workers], clients=args.workers, k=K
+            )  # Warm-up.
             print(
                 f"\nGET customers/<id>/recommendations, gunicorn --workers {args.workers} "
                 f"--threads {args.threads} ({'sync' if args.threads == 1 else 'gthread'}), "
@@ -243,7 +192,7 @@ def main() -> None:
             print("  clients  requests  errors   req/s   p50 ms  p90 ms  p99 ms  max ms  p50/base")
             figures = []
             for clients in (int(c) for c in args.clients.split(",")):
-                f = load(args.port, token, paths, clients)
+                f = load(args.port, token, paths, clients, k=K)
                 figures.append(f)
                 print(
                     f"  {clients:7d}  {f['requests']:8d}  {f['errors']:6d}  {f['rps']:6.0f}  "

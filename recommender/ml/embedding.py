@@ -253,7 +253,7 @@ class TransformerEmbedder:
             gpu_bf16_supported=kind == "cuda" and torch.cuda.is_bf16_supported(),
         )
         self.model_path = path
-        self.model_name = model_name or _default_model_name(path)
+        self.model_name = model_name or default_model_name(path)
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE[kind]
         self.token_budget = token_budget or DEFAULT_TOKEN_BUDGET[kind]
         self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE[kind]
@@ -563,7 +563,7 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"cannot read {path}: {exc}") from exc
 
 
-def _default_model_name(path: Path) -> str:
+def default_model_name(path: Path) -> str:
     """The packaged model's public name, else the model directory's name."""
     try:
         packaged = default_model_path().resolve()

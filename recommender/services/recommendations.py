@@ -226,7 +226,7 @@ def engine_build(
                 ann=_lazy_index_search(model_name),
                 progress=lambda f: report(0.3 + 0.6 * f),
             )
-            name = unique_name("engine", build.pk, ".npz")
+            name = unique_name("engine", build.pk, ".engine")
             with artifact_publishing(kind=ENGINE_KIND, name=name) as publication:
                 engine.save(publication.main)
     except Exception as exc:

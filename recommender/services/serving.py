@@ -17,7 +17,7 @@ from django.db import connections
 
 from recommender.ml.embedding import (
     HashingEmbedder,
-    _default_model_name,  # The transformer's public name, without loading the model.
+    default_model_name,  # The transformer's public name, without loading the model.
     model_dir,
 )
 from recommender.models import EngineBuild, IndexBuild
@@ -43,7 +43,7 @@ def configured_model_name() -> str:
     master must never start torch's thread pools before forking."""
     if settings.RECSITE_EMBEDDER == "hashing":
         return HashingEmbedder().model_name
-    return _default_model_name(model_dir(settings.RECSITE_MODEL_PATH or None))
+    return default_model_name(model_dir(settings.RECSITE_MODEL_PATH or None))
 
 
 def serving_builds_newest() -> Builds:

@@ -327,7 +327,7 @@ class _SampleFiles:
         build = Path(build_path)
         stem = f"{build.stem}.tuning-{size}-{seed}"
         return cls(
-            engine=build.with_name(f"{stem}.engine.npz"),
+            engine=build.with_name(f"{stem}.engine"),
             arrays=build.with_name(f"{stem}.sample.npz"),
             lock=build.with_name(f"{stem}.lock"),
         )
@@ -426,7 +426,7 @@ def _sample_load(files: _SampleFiles, *, build_path: str) -> TuningSample | None
 def _sample_files_prune(directory: Path) -> None:
     """Remove the sample files of builds whose own file is gone (pruned builds)."""
     for path in directory.glob("*.tuning-*"):
-        build = path.with_name(path.name.split(".tuning-")[0] + ".npz")
+        build = path.with_name(path.name.split(".tuning-")[0] + ".engine")
         if not build.exists():
             path.unlink(missing_ok=True)
 

@@ -94,7 +94,7 @@ def test_an_engine_build_goes_through_the_store_and_serves_from_another_host(
     # given the test shop fitted with the S3 store
     build = shop_build()
     name = build.path.rsplit("/", 1)[1]
-    assert re.fullmatch(rf"engine-{build.pk}-[0-9a-f]{{8}}\.npz", name)
+    assert re.fullmatch(rf"engine-{build.pk}-[0-9a-f]{{8}}\.engine", name)
     assert f"art/engine/{name}" in s3_bucket.object_keys()
 
     # when another host serves it

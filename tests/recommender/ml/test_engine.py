@@ -195,7 +195,7 @@ def test_look_alikes_survive_save_and_load(tmp_path):
     engine = HybridEngine(EngineConfig(cold_collaborative=0.5)).fit(_data(), now=NOW)
     history = History(product_ids=[10], event_types=["purchase"], timestamps=[NOW - DAY])
 
-    loaded = HybridEngine.load(engine.save(tmp_path / "engine.npz"))
+    loaded = HybridEngine.load(engine.save(tmp_path / "engine.bin"))
 
     assert loaded.recommend(history, k=5, now=NOW) == engine.recommend(history, k=5, now=NOW)
 
@@ -239,7 +239,7 @@ def test_similar_and_bought_together(engine):
 
 
 def test_save_and_load_give_the_same_recommendations(engine, tmp_path):
-    path = engine.save(tmp_path / "engine.npz")
+    path = engine.save(tmp_path / "engine.bin")
     loaded = HybridEngine.load(path)
     history = History(product_ids=[10, 20], event_types=["purchase", "view"], timestamps=[0, NOW])
     assert loaded.recommend(history, k=4, now=NOW) == engine.recommend(history, k=4, now=NOW)

@@ -41,7 +41,7 @@ def test_engine_build_publishes_a_ready_artifact_with_counts(shop):
     assert (build.item_count, build.customer_count, build.event_count) == (8, 8, 17)
     assert build.config_version == 1
     assert build.events_until == T0 + timedelta(days=22)
-    assert build.path.endswith(".npz")
+    assert build.path.endswith(".engine")
 
 
 def test_purchased_items_are_excluded_and_the_co_bought_ink_comes_first(shop):

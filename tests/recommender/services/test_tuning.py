@@ -186,7 +186,7 @@ def test_the_sample_is_saved_beside_the_build_for_other_processes(shop, monkeypa
     assert tuning.sample_metrics(second, POPULAR) == expected
     stem = Path(shop.path).stem
     assert sorted(p.name for p in Path(shop.path).parent.glob("*.tuning-*")) == [
-        f"{stem}.tuning-300-0.engine.npz",
+        f"{stem}.tuning-300-0.engine",
         f"{stem}.tuning-300-0.lock",
         f"{stem}.tuning-300-0.sample.npz",
     ]
