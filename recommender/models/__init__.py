@@ -1,5 +1,13 @@
 """recommender's models, re-exported so callers write ``from recommender.models import Product``."""
 
+from .activity import (
+    ActiveCustomersDaily,
+    ActiveCustomersWeekly,
+    CustomerActivity,
+    CustomerDay,
+    CustomerWeek,
+    EventDailyCount,
+)
 from .catalog import Product
 from .customers import Customer
 from .embeddings import ProductEmbedding
@@ -16,10 +24,16 @@ from .recommendations import (
 )
 
 __all__ = [
+    "ActiveCustomersDaily",
+    "ActiveCustomersWeekly",
     "Customer",
+    "CustomerActivity",
+    "CustomerDay",
+    "CustomerWeek",
     "EngineBuild",
     "EvaluationRun",
     "Event",
+    "EventDailyCount",
     "IndexBuild",
     "Job",
     "MerchandisingRule",
