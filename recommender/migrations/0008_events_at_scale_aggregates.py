@@ -15,11 +15,14 @@ def postgres_extras(apps, schema_editor):
         "USING brin (received_at)"
     )
     schema_editor.execute("ALTER TABLE recommender_customeractivity SET (fillfactor = 70)")
+    # Advanced by every customer_forget: imports drop the customer keys they remember.
+    schema_editor.execute("CREATE SEQUENCE IF NOT EXISTS recsite_customer_forgets")
 
 
 def postgres_extras_reverse(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP INDEX IF EXISTS event_received_brin")
+        schema_editor.execute("DROP SEQUENCE IF EXISTS recsite_customer_forgets")
 
 
 def count_existing_events(apps, schema_editor):

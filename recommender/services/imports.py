@@ -54,6 +54,7 @@ from recommender.ingestion.records import (
 )
 from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import (
+    CustomerIds,
     UpsertCounts,
     customers_upsert,
     events_insert,
@@ -420,6 +421,7 @@ def events_import_file(
         report.ignored_columns = [c for c in reader.columns or () if c and c not in EVENT_FIELDS]
         # The whole catalogue once: a dict lookup per row beats a query per chunk.
         product_map = product_pk_map()
+        customer_ids = CustomerIds()
         event_types = frozenset(settings.RECSITE_EVENT_TYPES)
         now = timezone.now()
 
@@ -440,7 +442,7 @@ def events_import_file(
         with _read_ahead(chunks) as ahead, _import_transaction(strict=strict):
             for chunk in ahead:
                 chunk.merge_into(report)
-                _events_write(report, chunk, product_map, strict=strict)
+                _events_write(report, chunk, product_map, customer_ids, strict=strict)
                 _report_progress(progress, chunk.fraction)
             if strict and report.rejected:
                 transaction.set_rollback(True)
@@ -452,6 +454,7 @@ def _events_write(
     report: ImportReport,
     chunk: _Chunk[EventRecord],
     product_map: dict[str, int],
+    customer_ids: CustomerIds,
     *,
     strict: bool,
 ) -> None:
@@ -464,7 +467,7 @@ def _events_write(
         records = [record for index, record in enumerate(records) if index not in bad]
     # In strict mode a rejected row dooms the import: skip the remaining writes.
     if records and not (strict and report.rejected):
-        counts = events_insert(records=records, product_map=product_map)
+        counts = events_insert(records=records, product_map=product_map, customer_ids=customer_ids)
         report.events.created += counts.created
         report.events.duplicates += counts.duplicates
         report.customers.created += counts.customers_created
@@ -562,6 +565,7 @@ def _retail_events(
 ) -> None:
     first_share = _RETAIL_FIRST_PASS_SHARE
     product_map = product_pk_map()
+    customer_ids = CustomerIds()
     event_types = frozenset(settings.RECSITE_EVENT_TYPES)
     now = timezone.now()
     event_ids = online_retail.EventIds()
@@ -584,7 +588,7 @@ def _retail_events(
         with _read_ahead(chunks) as ahead:
             for chunk in ahead:
                 chunk.merge_into(report, count_rows=False)
-                _events_write(report, chunk, product_map, strict=strict)
+                _events_write(report, chunk, product_map, customer_ids, strict=strict)
                 _report_progress(progress, first_share + chunk.fraction * (1 - first_share))
 
 
