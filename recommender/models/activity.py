@@ -14,9 +14,28 @@ its period's count. Their keys lead with the period, so events arriving in time 
 only the newest pages of those tables.
 """
 
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.db import models
 
 from .customers import Customer
+
+
+def stats_zone() -> str:
+    """The time zone whose calendar days the aggregates count in."""
+    return str(settings.TIME_ZONE)
+
+
+def event_day(moment: datetime, zone: ZoneInfo | None = None) -> date:
+    """The calendar day of an event in the aggregates' time zone."""
+    return moment.astimezone(zone or ZoneInfo(stats_zone())).date()
+
+
+def week_start(day: date) -> date:
+    """The Monday of the day's week."""
+    return day - timedelta(days=day.weekday())
 
 
 class EventDailyCount(models.Model):

@@ -22,11 +22,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from recommender.models import (
@@ -38,6 +37,7 @@ from recommender.models import (
     Event,
     EventDailyCount,
 )
+from recommender.models.activity import event_day, stats_zone, week_start
 
 EVENTS_LOCK = 0x7265637369746501  # "recsite" + 1
 STATS_LOCK = 0x7265637369746502
@@ -72,21 +72,6 @@ def _stats_lock() -> None:
     if _postgres():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STATS_LOCK])
-
-
-def stats_zone() -> str:
-    """The time zone whose calendar days the aggregates count in."""
-    return str(settings.TIME_ZONE)
-
-
-def event_day(moment: datetime, zone: ZoneInfo | None = None) -> date:
-    """The calendar day of an event in the aggregates' time zone."""
-    return moment.astimezone(zone or ZoneInfo(stats_zone())).date()
-
-
-def week_start(day: date) -> date:
-    """The Monday of the day's week."""
-    return day - timedelta(days=day.weekday())
 
 
 # PostgreSQL: from the rows just inserted ---------------------------------------------------
