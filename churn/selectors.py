@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from django.db import connection
 from django.db.models import Count, Max, Min, QuerySet
 
 from churn.ml.features import CART, OTHER, PURCHASE, VIEW, EventLog
@@ -32,24 +33,11 @@ def event_log_load(*, until: datetime | None = None) -> EventLog:
     embeddings (any model: the drift feature only compares a customer's products with each
     other); products without one get a zero row.
     """
-    events = Event.objects.order_by().values_list(
-        "customer_id", "occurred_at", "event_type", "product_id", "quantity", "value"
-    )
-    if until is not None:
-        events = events.filter(occurred_at__lt=until)
-    rows = list(events.iterator(chunk_size=20_000))
-    n = len(rows)
-    customer_pk = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    time = np.fromiter((to_days(r[1]) for r in rows), dtype=np.float64, count=n)
-    kind = np.fromiter((_KINDS.get(r[2], OTHER) for r in rows), dtype=np.int8, count=n)
-    product_pk = np.fromiter(
-        (r[3] if r[3] is not None else -1 for r in rows), dtype=np.int64, count=n
-    )
-    quantity = np.fromiter((r[4] for r in rows), dtype=np.float64, count=n)
-    value = np.fromiter(
-        (float(r[5]) if r[5] is not None else np.nan for r in rows), dtype=np.float64, count=n
-    )
-    del rows
+    if connection.vendor == "postgresql":
+        customer_pk, time, kind, product_pk, quantity, value = _event_arrays_postgres(until)
+    else:
+        customer_pk, time, kind, product_pk, quantity, value = _event_arrays(until)
+    n = len(time)
     customers, customer_idx = np.unique(customer_pk, return_inverse=True)
 
     products = list(Product.objects.order_by("pk").values_list("pk", "category"))
@@ -72,6 +60,103 @@ def event_log_load(*, until: datetime | None = None) -> EventLog:
         customer_ids=tuple(int(pk) for pk in customers),
         product_category=product_category,
         product_vectors=_product_vectors(product_pks),
+    )
+
+
+_Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _event_arrays(until: datetime | None) -> _Arrays:
+    """(customer pk, days, kind, product pk or -1, quantity, value or NaN), row by row."""
+    events = Event.objects.order_by().values_list(
+        "customer_id", "occurred_at", "event_type", "product_id", "quantity", "value"
+    )
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
+    rows = list(events.iterator(chunk_size=20_000))
+    n = len(rows)
+    return (
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        np.fromiter((to_days(r[1]) for r in rows), dtype=np.float64, count=n),
+        np.fromiter((_KINDS.get(r[2], OTHER) for r in rows), dtype=np.int8, count=n),
+        np.fromiter((r[3] if r[3] is not None else -1 for r in rows), dtype=np.int64, count=n),
+        np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+        np.fromiter(
+            (float(r[5]) if r[5] is not None else np.nan for r in rows), dtype=np.float64, count=n
+        ),
+    )
+
+
+# One row of ``COPY … (FORMAT binary)`` of the query below: a field count, then each field's
+# length and big-endian value (every field is NOT NULL, so the layout is fixed).
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("l0", ">i4"), ("customer", ">i8"),
+        ("l1", ">i4"), ("seconds", ">f8"),
+        ("l2", ">i4"), ("kind", ">i2"),
+        ("l3", ">i4"), ("product", ">i8"),
+        ("l4", ">i4"), ("quantity", ">f8"),
+        ("l5", ">i4"), ("value", ">f8"),
+    ]
+)  # fmt: skip
+_COPY_HEADER = 19  # Signature (11 bytes), flags (4), header extension length (4).
+_ROW = np.dtype(
+    [
+        ("customer", np.int64), ("seconds", np.float64), ("kind", np.int16),
+        ("product", np.int64), ("quantity", np.float64), ("value", np.float64),
+    ]
+)  # fmt: skip
+
+
+def _event_arrays_postgres(until: datetime | None) -> _Arrays:
+    """The same arrays, converted by PostgreSQL and read as one binary COPY.
+
+    At 50 million events the row-by-row read took minutes and held every row as Python objects
+    (gigabytes); this reads fixed-size binary records straight into numpy. The values are the
+    same: the epoch seconds and the money amounts are exact in the database and rounded once
+    to float8, as Python rounds them, and days are seconds / 86400 here as in ``to_days``.
+    """
+    kinds = " ".join(f"WHEN '{name}' THEN {code}" for name, code in _KINDS.items())
+    where = "WHERE occurred_at < %s" if until is not None else ""
+    sql = (
+        f"COPY (SELECT customer_id, EXTRACT(EPOCH FROM occurred_at)::float8, "
+        f"(CASE event_type {kinds} ELSE {OTHER} END)::int2, COALESCE(product_id, -1), "
+        f"quantity::float8, COALESCE(value::float8, 'NaN'::float8) "
+        f"FROM {Event._meta.db_table} {where}) TO STDOUT (FORMAT binary)"
+    )
+    parts: list[np.ndarray] = []
+    pending = bytearray()
+    skip = _COPY_HEADER
+
+    def convert(complete: bytes | bytearray) -> None:
+        rows = np.frombuffer(complete, dtype=_COPY_ROW)
+        part = np.empty(len(rows), dtype=_ROW)
+        for name in _ROW.names or ():
+            part[name] = rows[name]
+        parts.append(part)
+
+    with connection.cursor() as cursor:
+        params = [until] if until is not None else []
+        with cursor.cursor.copy(sql, params) as copy:
+            # Converted 64 MB at a time, so the raw bytes never all sit in memory at once.
+            for block in copy:
+                pending += block
+                if len(pending) >= (64 << 20):
+                    usable = (len(pending) - skip) // _COPY_ROW.itemsize * _COPY_ROW.itemsize
+                    convert(pending[skip : skip + usable])
+                    del pending[: skip + usable]
+                    skip = 0
+    tail = pending[skip : len(pending) - 2]  # The trailer is 2 bytes.
+    convert(tail)
+    table = np.concatenate(parts)
+    return (
+        table["customer"],
+        table["seconds"] / 86400.0,
+        table["kind"].astype(np.int8),
+        table["product"],
+        table["quantity"],
+        table["value"],
     )
 
 
