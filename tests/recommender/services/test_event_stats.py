@@ -1,5 +1,6 @@
 """Event aggregates: maintained by every writer, always equal to a recount from the events."""
 
+import io
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 
 from recommender.ingestion.records import ProductRecord
 from recommender.models import (
@@ -364,3 +366,17 @@ def test_sqlite_keeps_the_same_aggregates(tmp_path):
         ["2024-05-07", "add_to_cart", 1, 1],
         ["2024-05-07", "search", 1, 0],
     ]
+
+
+def test_the_rebuild_command_reports_what_it_counted(tmp_path, catalogue):
+    # given
+    events_import_file(path=_write(tmp_path / "events.csv", ROWS))
+    EventDailyCount.objects.all().delete()
+    out = io.StringIO()
+    # when
+    call_command("rebuild_event_stats", stdout=out)
+    # then
+    assert stored() == recount()
+    assert out.getvalue().split(": ", 1)[1] == (
+        "4 days, 6 customer-days, 5 customer-weeks, 3 customers\n"
+    )
