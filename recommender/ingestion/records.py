@@ -83,6 +83,9 @@ class EventRecord:
     value: Decimal | None = None
     session_id: str = ""
     search_query: str = ""
+    # The row as the bulk writer sends it, less the customer key, when a bulk import prepared
+    # it ahead (in its reader thread); not part of the event's value.
+    copy_tail: str = field(default="", compare=False, repr=False)
 
 
 class _Row:

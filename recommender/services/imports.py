@@ -56,6 +56,7 @@ from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import (
     CustomerIds,
     UpsertCounts,
+    copy_tails_prepare,
     customers_upsert,
     events_insert,
     events_unknown_products,
@@ -439,6 +440,7 @@ def events_import_file(
                 return parse_event(raw, event_types=event_types, now=now, allowed=None)
 
             chunks = _parsed_chunks(reader, parse, size=chunk_size)
+        chunks = _with_copy_tails(chunks, product_map)
         with _read_ahead(chunks) as ahead, _import_transaction(strict=strict):
             for chunk in ahead:
                 chunk.merge_into(report)
@@ -448,6 +450,16 @@ def events_import_file(
                 transaction.set_rollback(True)
                 report.discard_writes()
     return _finish(report, started, progress)
+
+
+def _with_copy_tails(
+    chunks: Iterator[_Chunk[EventRecord]], product_map: dict[str, int]
+) -> Iterator[_Chunk[EventRecord]]:
+    """Prepare each chunk's COPY lines where it is parsed (the reader thread), so that the
+    writing thread only adds the customer keys while the database works."""
+    for chunk in chunks:
+        copy_tails_prepare(chunk.records, product_map)
+        yield chunk
 
 
 def _events_write(
