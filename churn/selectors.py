@@ -101,12 +101,10 @@ _COPY_ROW = np.dtype(
     ]
 )  # fmt: skip
 _COPY_HEADER = 19  # Signature (11 bytes), flags (4), header extension length (4).
-_ROW = np.dtype(
-    [
-        ("customer", np.int64), ("seconds", np.float64), ("kind", np.int16),
-        ("product", np.int64), ("quantity", np.float64), ("value", np.float64),
-    ]
-)  # fmt: skip
+_ROW: dict[str, type[np.generic]] = {
+    "customer": np.int64, "seconds": np.float64, "kind": np.int8,
+    "product": np.int64, "quantity": np.float64, "value": np.float64,
+}  # fmt: skip
 
 
 def _event_arrays_postgres(until: datetime | None) -> _Arrays:
@@ -125,16 +123,14 @@ def _event_arrays_postgres(until: datetime | None) -> _Arrays:
         f"quantity::float8, COALESCE(value::float8, 'NaN'::float8) "
         f"FROM {Event._meta.db_table} {where}) TO STDOUT (FORMAT binary)"
     )
-    parts: list[np.ndarray] = []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in _ROW}
     pending = bytearray()
     skip = _COPY_HEADER
 
     def convert(complete: bytes | bytearray) -> None:
         rows = np.frombuffer(complete, dtype=_COPY_ROW)
-        part = np.empty(len(rows), dtype=_ROW)
-        for name in _ROW.names or ():
-            part[name] = rows[name]
-        parts.append(part)
+        for name, dtype in _ROW.items():
+            columns[name].append(rows[name].astype(dtype))
 
     with connection.cursor() as cursor:
         params = [until] if until is not None else []
@@ -147,16 +143,23 @@ def _event_arrays_postgres(until: datetime | None) -> _Arrays:
                     convert(pending[skip : skip + usable])
                     del pending[: skip + usable]
                     skip = 0
-    tail = pending[skip : len(pending) - 2]  # The trailer is 2 bytes.
-    convert(tail)
-    table = np.concatenate(parts)
+    convert(pending[skip : len(pending) - 2])  # The trailer is 2 bytes.
+    del pending
+
+    def column(name: str) -> np.ndarray:
+        joined = np.concatenate(columns[name])
+        columns[name].clear()  # Each column's parts are freed as soon as it is joined.
+        return joined
+
+    days = column("seconds")
+    days /= 86400.0  # In place: the same division as to_days, without a second array.
     return (
-        table["customer"],
-        table["seconds"] / 86400.0,
-        table["kind"].astype(np.int8),
-        table["product"],
-        table["quantity"],
-        table["value"],
+        column("customer"),
+        days,
+        column("kind"),
+        column("product"),
+        column("quantity"),
+        column("value"),
     )
 
 
