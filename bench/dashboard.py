@@ -62,6 +62,11 @@ def list_pages(client, repeat: int) -> None:  # type: ignore[no-untyped-def]
         "/dashboard/rules/",
         "/dashboard/evaluation/",
     ]
+    time_pages(client, pages, repeat)
+
+
+def time_pages(client, pages: list[str], repeat: int) -> None:  # type: ignore[no-untyped-def]
+    """Print the first answer's time and the median of the next ``repeat`` for each page."""
     print(f"{'page':52} {'first ms':>9} {'median ms':>10}")
     for path in pages:
         first = timed(lambda path=path: client.get(path))
@@ -123,11 +128,7 @@ def main() -> None:
         "/dashboard/churn/",
         "/dashboard/jobs/",
     ]
-    print(f"{'page':52} {'first ms':>9} {'median ms':>10}")
-    for path in pages:
-        first = timed(lambda path=path: client.get(path))
-        rest = [timed(lambda path=path: client.get(path)) for _ in range(args.repeat)]
-        print(f"{path:52} {first:9.0f} {statistics.median(rest):10.0f}")
+    time_pages(client, pages, args.repeat)
 
     _, active = engine_config_active()
     base = {k: ("" if v is None else v) for k, v in TuningForm.initial_for(active).items()}
