@@ -7,6 +7,7 @@ from .activity import (
     CustomerDay,
     CustomerWeek,
     EventDailyCount,
+    ProductEventCount,
 )
 from .catalog import Product
 from .customers import Customer
@@ -39,6 +40,7 @@ __all__ = [
     "MerchandisingRule",
     "Product",
     "ProductEmbedding",
+    "ProductEventCount",
     "RecommendationConfig",
     "RecommendationKind",
     "RecommendationLog",

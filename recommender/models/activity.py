@@ -116,3 +116,17 @@ class CustomerActivity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.events}"
+
+
+class ProductEventCount(models.Model):
+    """Events per product and event type (the product page; the events table has no product
+    index, whose random inserts halved the import rate)."""
+
+    pk = models.CompositePrimaryKey("product_id", "event_type")
+    # A plain column: products are never deleted, and the ORM needs no cascade here.
+    product_id = models.BigIntegerField()
+    event_type = models.CharField(max_length=32)
+    events = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.event_type}: {self.events}"

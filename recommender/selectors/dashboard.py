@@ -27,6 +27,7 @@ from recommender.models import (
     Job,
     Product,
     ProductEmbedding,
+    ProductEventCount,
     RecommendationLog,
 )
 from recommender.models.activity import event_day, week_start
@@ -272,11 +273,11 @@ def product_embedding_get(*, product: Product) -> ProductEmbedding | None:
 
 
 def product_event_counts(*, product: Product) -> dict[str, int]:
+    """Events of each type naming this product, from the maintained per-product aggregate."""
     rows = (
-        Event.objects.filter(product=product)
+        ProductEventCount.objects.filter(product_id=product.pk)
         .order_by("event_type")
-        .values_list("event_type")
-        .annotate(n=Count("pk"))
+        .values_list("event_type", "events")
     )
     return dict(rows)
 

@@ -36,6 +36,7 @@ from recommender.models import (
     CustomerWeek,
     Event,
     EventDailyCount,
+    ProductEventCount,
 )
 from recommender.models.activity import event_day, stats_zone, week_start
 
@@ -48,6 +49,7 @@ _CUSTOMER_WEEK = CustomerWeek._meta.db_table
 _ACTIVE_DAILY = ActiveCustomersDaily._meta.db_table
 _ACTIVE_WEEKLY = ActiveCustomersWeekly._meta.db_table
 _ACTIVITY = CustomerActivity._meta.db_table
+_PRODUCT = ProductEventCount._meta.db_table
 _EVENTS = Event._meta.db_table
 
 
@@ -107,6 +109,11 @@ def stats_add_postgres(*, inserted_table: str) -> None:
         INSERT INTO {_ACTIVE_WEEKLY} AS t (week, customers)
         SELECT week, count(*) FROM new_weeks GROUP BY 1 ORDER BY 1
         ON CONFLICT (week) DO UPDATE SET customers = t.customers + EXCLUDED.customers
+    ), products AS (
+        INSERT INTO {_PRODUCT} AS t (product_id, event_type, events)
+        SELECT product_id, event_type, count(*) FROM d WHERE product_id IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (product_id, event_type) DO UPDATE SET events = t.events + EXCLUDED.events
     )
     INSERT INTO {_ACTIVITY} AS t (customer_id, events, last_event_at)
     SELECT customer_id, count(*), max(occurred_at) FROM d GROUP BY 1 ORDER BY 1
@@ -140,11 +147,13 @@ def stats_add(*, rows: Iterable[StatRow]) -> None:
     with_product: Counter[tuple[date, str]] = Counter()
     pairs: set[tuple[date, int]] = set()
     per_customer: dict[int, tuple[int, datetime]] = {}
+    per_product: Counter[tuple[int, str]] = Counter()
     for row in rows:
         day = event_day(row.occurred_at, zone)
         typed[day, row.event_type] += 1
         if row.product_id is not None:
             with_product[day, row.event_type] += 1
+            per_product[row.product_id, row.event_type] += 1
         pairs.add((day, row.customer_id))
         count, last = per_customer.get(row.customer_id, (0, row.occurred_at))
         per_customer[row.customer_id] = (count + 1, max(last, row.occurred_at))
@@ -186,6 +195,13 @@ def stats_add(*, rows: Iterable[StatRow]) -> None:
                         f"SET customers = t.customers + EXCLUDED.customers",
                         [start, n],
                     )
+        for (product, kind), n in sorted(per_product.items()):
+            cursor.execute(
+                f"INSERT INTO {_PRODUCT} AS t (product_id, event_type, events) "
+                f"VALUES (%s, %s, %s) ON CONFLICT (product_id, event_type) DO UPDATE "
+                f"SET events = t.events + EXCLUDED.events",
+                [product, kind, n],
+            )
         for customer, (n, last) in sorted(per_customer.items()):
             cursor.execute(
                 f"INSERT INTO {_ACTIVITY} AS t (customer_id, events, last_event_at) "
@@ -207,6 +223,7 @@ def stats_remove_customer(*, customer_id: int) -> None:
     zone = ZoneInfo(stats_zone())
     typed: Counter[tuple[date, str]] = Counter()
     with_product: Counter[tuple[date, str]] = Counter()
+    per_product: Counter[tuple[int, str]] = Counter()
     days: set[date] = set()
     events = Event.objects.filter(customer_id=customer_id).order_by()
     for product_id, kind, occurred_at in events.values_list(
@@ -216,6 +233,7 @@ def stats_remove_customer(*, customer_id: int) -> None:
         typed[day, kind] += 1
         if product_id is not None:
             with_product[day, kind] += 1
+            per_product[product_id, kind] += 1
         days.add(day)
     weeks = {week_start(day) for day in days}
     with connection.cursor() as cursor:
@@ -239,6 +257,16 @@ def stats_remove_customer(*, customer_id: int) -> None:
                         f"UPDATE {table} SET customers = customers - 1 WHERE {column} = %s",
                         [start],
                     )
+        for (product, kind), n in sorted(per_product.items()):
+            cursor.execute(
+                f"UPDATE {_PRODUCT} SET events = events - %s "
+                f"WHERE product_id = %s AND event_type = %s",
+                [n, product, kind],
+            )
+            cursor.execute(
+                f"DELETE FROM {_PRODUCT} WHERE product_id = %s AND event_type = %s AND events <= 0",
+                [product, kind],
+            )
         cursor.execute(f"DELETE FROM {_DAILY} WHERE events <= 0")
         cursor.execute(f"DELETE FROM {_ACTIVE_DAILY} WHERE customers <= 0")
         cursor.execute(f"DELETE FROM {_ACTIVE_WEEKLY} WHERE customers <= 0")
@@ -263,7 +291,9 @@ def event_stats_rebuild() -> RebuildCounts:
     (minutes at 50 million events); elsewhere the events are streamed through Python.
     """
     events_lock_exclusive()
-    tables = (_DAILY, _CUSTOMER_DAY, _CUSTOMER_WEEK, _ACTIVE_DAILY, _ACTIVE_WEEKLY, _ACTIVITY)
+    tables = (
+        _DAILY, _CUSTOMER_DAY, _CUSTOMER_WEEK, _ACTIVE_DAILY, _ACTIVE_WEEKLY, _ACTIVITY, _PRODUCT,
+    )  # fmt: skip
     with connection.cursor() as cursor:
         if _postgres():
             cursor.execute("TRUNCATE " + ", ".join(tables))
@@ -316,4 +346,14 @@ def _rebuild_postgres(cursor: Any) -> None:
     cursor.execute(
         f"INSERT INTO {_ACTIVITY} (customer_id, events, last_event_at) "
         f"SELECT customer_id, count(*), max(occurred_at) FROM {_EVENTS} GROUP BY 1"
+    )
+    products_rebuild_postgres(cursor)
+
+
+def products_rebuild_postgres(cursor: Any) -> None:
+    """Recount events per product and type (also the migration that added the table)."""
+    cursor.execute(
+        f"INSERT INTO {_PRODUCT} (product_id, event_type, events) "
+        f"SELECT product_id, event_type, count(*) FROM {_EVENTS} "
+        f"WHERE product_id IS NOT NULL GROUP BY 1, 2"
     )

@@ -69,3 +69,12 @@ def test_windows_end_on_the_newest_events_day(two_weeks):
         (date(2024, 5, 6), 1)
     ]
     assert selectors.events_per_day_by_type(last_event_at=None) == []
+
+
+def test_product_event_counts_come_from_the_aggregate(two_weeks):
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        counts = selectors.product_event_counts(product=Product.objects.get(external_id="P1"))
+    # then
+    assert counts == {"purchase": 1, "view": 2}
+    assert not [q for q in queries if '"recommender_event"' in q["sql"]]

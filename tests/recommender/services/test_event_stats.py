@@ -22,6 +22,8 @@ from recommender.models import (
     CustomerWeek,
     Event,
     EventDailyCount,
+    Product,
+    ProductEventCount,
 )
 from recommender.services.activity import StatRow, event_stats_rebuild, stats_add
 from recommender.services.imports import events_import_file
@@ -58,6 +60,10 @@ def _write(path, rows):
     return path
 
 
+def _product_pk(external_id: str) -> int:
+    return Product.objects.get(external_id=external_id).pk
+
+
 def _customer_pk(external_id: str) -> int:
     return Customer.objects.get(external_id=external_id).pk
 
@@ -75,6 +81,9 @@ def stored() -> dict[str, object]:
         "activity": sorted(
             CustomerActivity.objects.values_list("customer_id", "events", "last_event_at")
         ),
+        "products": sorted(
+            ProductEventCount.objects.values_list("product_id", "event_type", "events")
+        ),
     }
 
 
@@ -85,6 +94,7 @@ def recount(zone: str = "UTC") -> dict[str, object]:
     with_product: Counter[tuple[date, str]] = Counter()
     days: set[tuple[date, int]] = set()
     activity: dict[int, tuple[int, datetime]] = {}
+    products: Counter[tuple[int, str]] = Counter()
     for customer, product, kind, at in Event.objects.values_list(
         "customer_id", "product_id", "event_type", "occurred_at"
     ):
@@ -92,6 +102,8 @@ def recount(zone: str = "UTC") -> dict[str, object]:
         daily[day, kind] += 1
         with_product[day, kind] += product is not None
         days.add((day, customer))
+        if product is not None:
+            products[product, kind] += 1
         n, last = activity.get(customer, (0, at))
         activity[customer] = (n + 1, max(last, at))
     weeks = {(date.fromordinal(d.toordinal() - d.weekday()), c) for d, c in days}
@@ -102,6 +114,7 @@ def recount(zone: str = "UTC") -> dict[str, object]:
         "active_daily": sorted(Counter(d for d, _ in days).items()),
         "active_weekly": sorted(Counter(w for w, _ in weeks).items()),
         "activity": sorted((c, n, last) for c, (n, last) in activity.items()),
+        "products": sorted((p, k, n) for (p, k), n in products.items()),
     }
 
 
@@ -151,6 +164,14 @@ def test_an_import_counts_exactly_what_it_inserted(tmp_path, catalogue):
                 (c1, 4, datetime.fromisoformat("2024-05-07T10:00:00Z")),
                 (c2, 2, datetime.fromisoformat("2024-05-13T10:00:00Z")),
                 (c3, 1, datetime.fromisoformat("2024-05-07T11:00:00Z")),
+            ]
+        ),
+        "products": sorted(
+            [
+                (_product_pk("P1"), "purchase", 2),
+                (_product_pk("P1"), "view", 1),
+                (_product_pk("P2"), "add_to_cart", 1),
+                (_product_pk("P2"), "view", 2),
             ]
         ),
     }
@@ -245,6 +266,7 @@ def test_forgetting_a_customer_takes_their_events_out_of_every_count(tmp_path, c
                 (c3, 1, datetime.fromisoformat("2024-05-07T11:00:00Z")),
             ]
         ),
+        "products": sorted([(_product_pk("P1"), "purchase", 1), (_product_pk("P2"), "view", 1)]),
     }
     assert stored() == recount()
 
@@ -270,6 +292,7 @@ def test_rebuild_recounts_from_the_events(tmp_path, catalogue):
     EventDailyCount.objects.all().delete()
     ActiveCustomersWeekly.objects.update(customers=99)
     CustomerActivity.objects.all().delete()
+    ProductEventCount.objects.update(events=7)
     # when
     counts = event_stats_rebuild()
     # then
@@ -303,6 +326,7 @@ def test_the_portable_writer_counts_like_the_bulk_one(tmp_path, catalogue):
     expected = stored()
     for model in (EventDailyCount, CustomerDay, CustomerWeek, ActiveCustomersDaily):
         model.objects.all().delete()
+    ProductEventCount.objects.all().delete()
     ActiveCustomersWeekly.objects.all().delete()
     CustomerActivity.objects.all().delete()
     # when: the portable path (SQLite's) adds the same events, in two calls
