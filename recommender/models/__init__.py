@@ -7,6 +7,7 @@ from .activity import (
     CustomerDay,
     CustomerWeek,
     EventDailyCount,
+    ProductCountsState,
     ProductEventCount,
 )
 from .catalog import Product
@@ -39,6 +40,7 @@ __all__ = [
     "Job",
     "MerchandisingRule",
     "Product",
+    "ProductCountsState",
     "ProductEmbedding",
     "ProductEventCount",
     "RecommendationConfig",

@@ -119,8 +119,14 @@ class CustomerActivity(models.Model):
 
 
 class ProductEventCount(models.Model):
-    """Events per product and event type (the product page; the events table has no product
-    index, whose random inserts halved the import rate)."""
+    """Events per product and event type, for the product page (the events table has no
+    product index, whose random inserts halved the import rate).
+
+    Not kept by the inserting transactions: updating a few thousand random products per chunk
+    cost more than inserting the events. ``product_counts_refresh`` adds the events with ids
+    above ``ProductCountsState.counted_through`` (every 10 minutes on the beat schedule, and
+    after each file import), and ``customer_forget`` subtracts the counted events it deletes.
+    """
 
     pk = models.CompositePrimaryKey("product_id", "event_type")
     # A plain column: products are never deleted, and the ORM needs no cascade here.
@@ -130,3 +136,14 @@ class ProductEventCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id} {self.event_type}: {self.events}"
+
+
+class ProductCountsState(models.Model):
+    """How far :class:`ProductEventCount` has counted: every event with an id up to
+    ``counted_through`` (a single row, id 1)."""
+
+    counted_through = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"events counted through id {self.counted_through}"

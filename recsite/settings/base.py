@@ -224,6 +224,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600},
     },
+    # The product page's event counts: the events stored since the last run (the other event
+    # aggregates are kept by ingestion itself).
+    "count-product-events": {
+        "task": "recommender.tasks.product_counts_refresh",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
     "fail-stale-jobs": {
         "task": "recommender.tasks.jobs_fail_stale",
         "schedule": 300.0,

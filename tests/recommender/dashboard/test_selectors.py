@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from recommender.models import Customer, Product
 from recommender.selectors import dashboard as selectors
+from recommender.services.activity import product_counts_refresh
 from tests.recommender.shop import add_event
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +73,8 @@ def test_windows_end_on_the_newest_events_day(two_weeks):
 
 
 def test_product_event_counts_come_from_the_aggregate(two_weeks):
+    # given: the counts as of the last refresh (the beat schedule runs it every 10 minutes)
+    product_counts_refresh()
     # when
     with CaptureQueriesContext(connection) as queries:
         counts = selectors.product_event_counts(product=Product.objects.get(external_id="P1"))

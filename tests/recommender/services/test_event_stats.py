@@ -25,7 +25,12 @@ from recommender.models import (
     Product,
     ProductEventCount,
 )
-from recommender.services.activity import StatRow, event_stats_rebuild, stats_add
+from recommender.services.activity import (
+    StatRow,
+    event_stats_rebuild,
+    product_counts_refresh,
+    stats_add,
+)
 from recommender.services.imports import events_import_file
 from recommender.services.ingestion import (
     CustomerIds,
@@ -69,7 +74,9 @@ def _customer_pk(external_id: str) -> int:
 
 
 def stored() -> dict[str, object]:
-    """Every aggregate table, as plain comparable values."""
+    """Every aggregate table, as plain comparable values (the product counts after a refresh,
+    which adds what ingestion stored since the last one)."""
+    product_counts_refresh()
     return {
         "daily": sorted(
             EventDailyCount.objects.values_list("day", "event_type", "events", "product_events")
@@ -326,10 +333,10 @@ def test_the_portable_writer_counts_like_the_bulk_one(tmp_path, catalogue):
     expected = stored()
     for model in (EventDailyCount, CustomerDay, CustomerWeek, ActiveCustomersDaily):
         model.objects.all().delete()
-    ProductEventCount.objects.all().delete()
     ActiveCustomersWeekly.objects.all().delete()
     CustomerActivity.objects.all().delete()
-    # when: the portable path (SQLite's) adds the same events, in two calls
+    # when: the portable path (SQLite's) adds the same events, in two calls (the product counts,
+    # kept by product_counts_refresh, stay as they are)
     rows = [
         StatRow(c, p, k, at)
         for c, p, k, at in Event.objects.order_by("event_id").values_list(
@@ -404,3 +411,21 @@ def test_the_rebuild_command_reports_what_it_counted(tmp_path, catalogue):
     assert out.getvalue().split(": ", 1)[1] == (
         "4 days, 6 customer-days, 5 customer-weeks, 3 customers\n"
     )
+
+
+def test_product_counts_count_each_event_once_around_forgets_and_refreshes(tmp_path, catalogue):
+    # given: c1's first three events counted, then e4..e7 stored but not counted yet
+    events_import_file(path=_write(tmp_path / "a.csv", ROWS[:3]))
+    first = product_counts_refresh()
+    events_import_file(path=_write(tmp_path / "b.csv", ROWS[3:]))
+    # when: c1 (counted and uncounted events) is forgotten before the next refresh
+    customer_forget(customer=Customer.objects.get(external_id="c1"))
+    second = product_counts_refresh()
+    again = product_counts_refresh()
+    # then: only c2's events remain, each counted once
+    assert (first.events, second.events, again.events) == (3, 2, 0)
+    assert sorted(ProductEventCount.objects.values_list("product_id", "event_type", "events")) == [
+        (_product_pk("P1"), "purchase", 1),
+        (_product_pk("P2"), "view", 1),
+    ]
+    assert stored() == recount()
