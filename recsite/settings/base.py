@@ -203,6 +203,7 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.import_job_run": {"queue": "default"},
     "recommender.tasks.jobs_fail_stale": {"queue": "default"},
     "recommender.tasks.refresh_scheduled": {"queue": "default"},
+    "recommender.tasks.product_counts_refresh": {"queue": "default"},
     "recommender.tasks.reindex_embed": {"queue": "gpu"},
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
+from recommender import tasks
 from recommender.ingestion.records import ProductRecord
 from recommender.models import (
     ActiveCustomersDaily,
@@ -429,3 +430,19 @@ def test_product_counts_count_each_event_once_around_forgets_and_refreshes(tmp_p
         (_product_pk("P2"), "view", 1),
     ]
     assert stored() == recount()
+
+
+def test_the_beat_entry_counts_what_the_api_stored_since(ingest_client, catalogue, settings):
+    # given: events stored through the API (not counted per product by the insert itself)
+    item = {"event_id": "a1", "customer_id": "c1", "product_id": "P1", "event_type": "view",
+            "timestamp": "2024-05-06T08:00:00Z"}  # fmt: skip
+    ingest_client.post("/api/v1/events/batch", {"items": [item]}, format="json")
+    assert not ProductEventCount.objects.exists()
+    entry = settings.CELERY_BEAT_SCHEDULE["count-product-events"]
+    # when: the scheduled task runs
+    tasks.product_counts_refresh()
+    # then
+    assert (entry["task"], entry["schedule"]) == ("recommender.tasks.product_counts_refresh", 600.0)
+    assert list(ProductEventCount.objects.values_list("product_id", "event_type", "events")) == [
+        (_product_pk("P1"), "view", 1)
+    ]
