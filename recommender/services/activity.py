@@ -290,23 +290,34 @@ def product_counts_refresh() -> ProductCountsRefresh:
     newest = Event.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     counted = 0
     if newest > state.counted_through:
-        rows = (
-            Event.objects.filter(
-                pk__gt=state.counted_through, pk__lte=newest, product__isnull=False
-            )
-            .order_by()
-            .values_list("product_id", "event_type")
-            .annotate(n=Count("pk"))
-        )
+        window = [state.counted_through, newest]
         with connection.cursor() as cursor:
-            for product, kind, n in sorted(rows):
-                counted += n
+            if _postgres():  # One statement: at 50M events a row per statement took minutes.
                 cursor.execute(
-                    f"INSERT INTO {_PRODUCT} AS t (product_id, event_type, events) "
-                    f"VALUES (%s, %s, %s) ON CONFLICT (product_id, event_type) DO UPDATE "
-                    f"SET events = t.events + EXCLUDED.events",
-                    [product, kind, n],
+                    f"WITH counts AS (SELECT product_id, event_type, count(*) AS n "
+                    f"FROM {_EVENTS} WHERE id > %s AND id <= %s AND product_id IS NOT NULL "
+                    f"GROUP BY 1, 2), upsert AS (INSERT INTO {_PRODUCT} AS t "
+                    f"(product_id, event_type, events) SELECT * FROM counts ORDER BY 1, 2 "
+                    f"ON CONFLICT (product_id, event_type) DO UPDATE "
+                    f"SET events = t.events + EXCLUDED.events) SELECT sum(n) FROM counts",
+                    window,
                 )
+                counted = int(cursor.fetchone()[0] or 0)
+            else:
+                rows = (
+                    Event.objects.filter(pk__gt=window[0], pk__lte=window[1], product__isnull=False)
+                    .order_by()
+                    .values_list("product_id", "event_type")
+                    .annotate(n=Count("pk"))
+                )
+                for product, kind, n in sorted(rows):
+                    counted += n
+                    cursor.execute(
+                        f"INSERT INTO {_PRODUCT} AS t (product_id, event_type, events) "
+                        f"VALUES (%s, %s, %s) ON CONFLICT (product_id, event_type) DO UPDATE "
+                        f"SET events = t.events + EXCLUDED.events",
+                        [product, kind, n],
+                    )
         state.counted_through = newest
     state.refreshed_at = timezone.now()
     state.save()
