@@ -124,8 +124,8 @@ class ProductEventCount(models.Model):
 
     Not kept by the inserting transactions: updating a few thousand random products per chunk
     cost more than inserting the events. ``product_counts_refresh`` adds the events with ids
-    above ``ProductCountsState.counted_through`` (every 10 minutes on the beat schedule, and
-    after each file import), and ``customer_forget`` subtracts the counted events it deletes.
+    above ``ProductCountsState.counted_through`` (every 10 minutes on the beat schedule), and
+    ``customer_forget`` subtracts the counted events it deletes.
     """
 
     pk = models.CompositePrimaryKey("product_id", "event_type")

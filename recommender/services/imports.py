@@ -53,7 +53,6 @@ from recommender.ingestion.records import (
     parse_product,
 )
 from recommender.models import Customer, Event, Product
-from recommender.services.activity import product_counts_refresh
 from recommender.services.ingestion import (
     CustomerIds,
     UpsertCounts,
@@ -233,8 +232,6 @@ def _finish(report: ImportReport, started: float, progress: Progress | None) -> 
     # Bad rows are reported in file order, whatever phase found them.
     report.errors.sort(key=lambda error: error.line)
     _refresh_planner_statistics(report)
-    if report.events.created and not connection.in_atomic_block:
-        product_counts_refresh()  # The product page counts what was just imported.
     report.seconds = round(time.perf_counter() - started, 3)
     _report_progress(progress, 1.0)
     return report
