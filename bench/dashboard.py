@@ -1,6 +1,8 @@
 """Dashboard response times on an imported, fitted database (the demo's, for instance).
 
     DATABASE_URL=sqlite:///$PWD/var/recsite.sqlite3 .venv/bin/python bench/dashboard.py [--repeat 5]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_dbscale_1m \
+        .venv/bin/python bench/dashboard.py --lists-only      # a generated 1M/50M shop
 
 Signs in as a throwaway admin through Django's test client (no HTTP server, so this is the
 time of the view itself) and prints, per page, the first and the median of the following
@@ -34,9 +36,53 @@ def timed(call) -> float:
     return elapsed * 1000
 
 
+def list_pages(client, repeat: int) -> None:  # type: ignore[no-untyped-def]
+    """The pages that must answer within a second at 1M products and 50M events."""
+    from recommender.models import Customer, Product
+
+    category = Product.objects.exclude(category="").values_list("category", flat=True).first() or ""
+    brand = Product.objects.exclude(brand="").values_list("brand", flat=True).first() or ""
+    last_page = max(Product.objects.count() // 50, 1)
+    some_customer = Customer.objects.order_by("-pk").values_list("external_id", flat=True).first()
+    pages = [
+        "/dashboard/",
+        "/dashboard/products/",
+        "/dashboard/products/?page=2",
+        f"/dashboard/products/?page={last_page // 2}",
+        f"/dashboard/products/?category={category}",
+        f"/dashboard/products/?brand={brand}",
+        "/dashboard/products/?active=true&embedded=false",
+        "/dashboard/products/?q=blue",
+        "/dashboard/customers/",
+        "/dashboard/customers/?order=events",
+        "/dashboard/customers/?order=recent",
+        f"/dashboard/customers/?q={(some_customer or '')[-4:]}",
+        "/dashboard/customers/?page=1000",
+        "/dashboard/jobs/",
+        "/dashboard/rules/",
+        "/dashboard/evaluation/",
+    ]
+    time_pages(client, pages, repeat)
+
+
+def time_pages(client, pages: list[str], repeat: int) -> None:  # type: ignore[no-untyped-def]
+    """Print the first answer's time and the median of the next ``repeat`` for each page."""
+    print(f"{'page':52} {'first ms':>9} {'median ms':>10}")
+    for path in pages:
+        first = timed(lambda path=path: client.get(path))
+        rest = [timed(lambda path=path: client.get(path)) for _ in range(repeat)]
+        print(f"{path:52} {first:9.0f} {statistics.median(rest):10.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--lists-only",
+        action="store_true",
+        help="Only the overview and the list pages (no engine needed): products with filters "
+        "and a deep page, customers in each order, jobs, rules, evaluations.",
+    )
     args = parser.parse_args()
 
     import django
@@ -61,6 +107,9 @@ def main() -> None:
         )
     client = Client()
     client.force_login(user)
+    if args.lists_only:
+        list_pages(client, args.repeat)
+        return
     newest = Event.objects.filter(product__isnull=False).select_related("customer", "product")
     event = newest.order_by("-occurred_at").first()
     if event is None:
@@ -79,11 +128,7 @@ def main() -> None:
         "/dashboard/churn/",
         "/dashboard/jobs/",
     ]
-    print(f"{'page':52} {'first ms':>9} {'median ms':>10}")
-    for path in pages:
-        first = timed(lambda path=path: client.get(path))
-        rest = [timed(lambda path=path: client.get(path)) for _ in range(args.repeat)]
-        print(f"{path:52} {first:9.0f} {statistics.median(rest):10.0f}")
+    time_pages(client, pages, args.repeat)
 
     _, active = engine_config_active()
     base = {k: ("" if v is None else v) for k, v in TuningForm.initial_for(active).items()}

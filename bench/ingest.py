@@ -27,6 +27,7 @@ import argparse
 import csv
 import http.client
 import io
+import itertools
 import json
 import os
 import platform
@@ -67,6 +68,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--shop",
+        type=Path,
+        help="A generated shop folder (bench/shopgen.py: products.csv, events.csv): import it "
+        "into --database, time the import and the reads that must stay fast at its size, and "
+        "keep the database.",
+    )
+    parser.add_argument("--replay-rows", type=int, default=1_000_000)
     return parser.parse_args()
 
 
@@ -320,6 +329,142 @@ def bench_api(args: argparse.Namespace, events: Path, env: dict[str, str]) -> di
     return {"events": n, "baseline": n / base, "api": n / seconds, "replay": n / replay}
 
 
+# A generated shop at scale ----------------------------------------------------------------
+def _rss_peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _explain(sql: str, params: list[object]) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return "\n".join("    " + row[0] for row in cursor.fetchall())
+
+
+def _timed_ms(call, repeat: int = 5) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    result = call()  # The first call warms the caches; the median of the next ones counts.
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = call()
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[len(times) // 2], result
+
+
+def bench_shop(args: argparse.Namespace) -> None:
+    """Import a generated shop and time what must stay fast at its size."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from recommender.models import Customer, CustomerActivity, Event
+    from recommender.selectors.recommendations import customer_recent_events
+    from recommender.services.imports import events_import_file
+
+    started = time.perf_counter()
+    out = io.StringIO()
+    call_command("import_products", str(args.shop / "products.csv"), no_progress=True, stdout=out)
+    print(f"products: {time.perf_counter() - started:.1f} s\n{out.getvalue()}")
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+    events = args.shop / "events.csv"
+    marks: list[tuple[float, float]] = []
+    began = time.perf_counter()
+
+    def progress(fraction: float) -> None:
+        if not marks or fraction - marks[-1][0] >= 0.1 or fraction >= 1.0:
+            now = time.perf_counter() - began
+            marks.append((fraction, now))
+            print(
+                f"  {fraction:6.1%} of the file after {now:7.1f} s, "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+
+    report = events_import_file(path=events, progress=progress)
+    seconds = time.perf_counter() - began
+    print(report.summary())
+    print(
+        f"manage.py import_events path: {report.events.created:,} events in {seconds:.1f} s = "
+        f"{report.events.created / seconds:,.0f} events/s (rows {report.rows / seconds:,.0f}/s); "
+        f"peak RSS {_rss_peak_mb():,.0f} MB; load average {os.getloadavg()[0]:.1f}"
+    )
+    for (f0, t0), (f1, t1) in itertools.pairwise(marks):
+        rate = (f1 - f0) * report.rows / max(t1 - t0, 1e-9)
+        print(f"  file {f0:5.0%}-{f1:4.0%}: {rate:,.0f} rows/s")
+
+    with tempfile.TemporaryDirectory(prefix="recsite-replay-") as tmp:
+        head = Path(tmp) / "events.csv"
+        with events.open() as source, head.open("w") as target:
+            for n, line in enumerate(source):
+                if n > args.replay_rows:
+                    break
+                target.write(line)
+        began = time.perf_counter()
+        replay = events_import_file(path=head)
+        seconds = time.perf_counter() - began
+        print(
+            f"replay of the first {replay.rows:,} rows: {replay.events.created:,} created, "
+            f"{replay.events.duplicates:,} duplicates in {seconds:.1f} s = "
+            f"{replay.rows / seconds:,.0f} rows/s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Event._meta.db_table}")
+        cursor.execute(
+            "SELECT c.relname, pg_size_pretty(pg_relation_size(c.oid)) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+            "AND (c.relname LIKE 'recommender_event%%' OR c.relname LIKE 'event_%%' "
+            "OR c.relname LIKE 'recommender_customer%%' OR c.relname LIKE 'recommender_active%%') "
+            "ORDER BY pg_relation_size(c.oid) DESC"
+        )
+        print("sizes: " + ", ".join(f"{name} {size}" for name, size in cursor.fetchall()))
+
+    # The per-request customer history: the heaviest customer and a typical one.
+    heavy = CustomerActivity.objects.order_by("-events").first()
+    counts = sorted(CustomerActivity.objects.values_list("events", flat=True)[:100_000])
+    typical_events = counts[len(counts) // 2]
+    typical = CustomerActivity.objects.filter(events=typical_events).first()
+    for label, activity in (("heaviest", heavy), ("median", typical)):
+        assert activity is not None
+        customer = Customer.objects.get(pk=activity.customer_id)
+        ms, rows = _timed_ms(lambda c=customer: customer_recent_events(customer=c))
+        print(
+            f"customer_recent_events, {label} customer ({activity.events:,} events): "
+            f"{ms:.2f} ms median, {len(rows)} rows"  # type: ignore[arg-type]
+        )
+        print(
+            _explain(
+                f"SELECT product_id, event_type, occurred_at FROM {Event._meta.db_table} "
+                f"WHERE customer_id = %s ORDER BY occurred_at DESC LIMIT 200",
+                [customer.pk],
+            )
+        )
+
+    # The nightly refresh plan's reads: events received since a recent moment, and the total.
+    from django.db.models import Sum
+
+    from recommender.models import EventDailyCount
+
+    newest = Event.objects.order_by("-id").values_list("received_at", flat=True).first()
+    ms, since = _timed_ms(lambda: Event.objects.filter(received_at__gt=newest).count())
+    print(f"refresh plan: events received since the last chunk: {since} in {ms:.1f} ms")
+    print(_explain(f"SELECT count(*) FROM {Event._meta.db_table} WHERE received_at > %s", [newest]))
+    ms, total = _timed_ms(lambda: EventDailyCount.objects.aggregate(n=Sum("product_events"))["n"])
+    print(f"refresh plan: product events from the daily aggregate: {total:,} in {ms:.1f} ms")
+
+    # The daily churn scoring's read of every event.
+    from churn.selectors import event_log_load
+
+    began = time.perf_counter()
+    log = event_log_load()
+    print(
+        f"churn event_log_load: {len(log):,} events in {time.perf_counter() - began:.1f} s; "
+        f"peak RSS {_rss_peak_mb():,.0f} MB"
+    )
+
+
 def main() -> None:
     args = parse_args()
     database_url = f"{args.server}/{args.database}"
@@ -334,6 +479,19 @@ def main() -> None:
     }
     os.environ.update(env)
     recreate_database(args.server, args.database)
+    if args.shop is not None:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        print(
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {cpu_model()}, {os.cpu_count()} CPUs; "
+            f"load average {os.getloadavg()[0]:.1f}; {args.shop} into {args.database} (kept)"
+        )
+        bench_shop(args)
+        return
     import django
 
     django.setup()

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from django.db import connection
 from django.db.models import Count, Max, Min, QuerySet
 
 from churn.ml.features import CART, OTHER, PURCHASE, VIEW, EventLog
 from churn.models import ChurnModelBuild, ChurnScore, RiskBand
 from recommender.models import Customer, Event, Product, ProductEmbedding
+from recommender.selectors.binary_copy import copy_columns
 
 _KINDS = {"purchase": PURCHASE, "view": VIEW, "click": VIEW, "add_to_cart": CART}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,24 +34,11 @@ def event_log_load(*, until: datetime | None = None) -> EventLog:
     embeddings (any model: the drift feature only compares a customer's products with each
     other); products without one get a zero row.
     """
-    events = Event.objects.order_by().values_list(
-        "customer_id", "occurred_at", "event_type", "product_id", "quantity", "value"
-    )
-    if until is not None:
-        events = events.filter(occurred_at__lt=until)
-    rows = list(events.iterator(chunk_size=20_000))
-    n = len(rows)
-    customer_pk = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    time = np.fromiter((to_days(r[1]) for r in rows), dtype=np.float64, count=n)
-    kind = np.fromiter((_KINDS.get(r[2], OTHER) for r in rows), dtype=np.int8, count=n)
-    product_pk = np.fromiter(
-        (r[3] if r[3] is not None else -1 for r in rows), dtype=np.int64, count=n
-    )
-    quantity = np.fromiter((r[4] for r in rows), dtype=np.float64, count=n)
-    value = np.fromiter(
-        (float(r[5]) if r[5] is not None else np.nan for r in rows), dtype=np.float64, count=n
-    )
-    del rows
+    if connection.vendor == "postgresql":
+        customer_pk, time, kind, product_pk, quantity, value = _event_arrays_postgres(until)
+    else:
+        customer_pk, time, kind, product_pk, quantity, value = _event_arrays(until)
+    n = len(time)
     customers, customer_idx = np.unique(customer_pk, return_inverse=True)
 
     products = list(Product.objects.order_by("pk").values_list("pk", "category"))
@@ -72,6 +61,81 @@ def event_log_load(*, until: datetime | None = None) -> EventLog:
         customer_ids=tuple(int(pk) for pk in customers),
         product_category=product_category,
         product_vectors=_product_vectors(product_pks),
+    )
+
+
+_Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _event_arrays(until: datetime | None) -> _Arrays:
+    """(customer pk, days, kind, product pk or -1, quantity, value or NaN), row by row."""
+    events = Event.objects.order_by().values_list(
+        "customer_id", "occurred_at", "event_type", "product_id", "quantity", "value"
+    )
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
+    rows = list(events.iterator(chunk_size=20_000))
+    n = len(rows)
+    return (
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        np.fromiter((to_days(r[1]) for r in rows), dtype=np.float64, count=n),
+        np.fromiter((_KINDS.get(r[2], OTHER) for r in rows), dtype=np.int8, count=n),
+        np.fromiter((r[3] if r[3] is not None else -1 for r in rows), dtype=np.int64, count=n),
+        np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+        np.fromiter(
+            (float(r[5]) if r[5] is not None else np.nan for r in rows), dtype=np.float64, count=n
+        ),
+    )
+
+
+# The columns of the query below as the binary COPY sends them and as numpy keeps them.
+_COPY_FIELDS = (
+    ("customer", ">i8", np.int64),
+    ("seconds", ">f8", np.float64),
+    ("kind", ">i2", np.int8),
+    ("product", ">i8", np.int64),
+    ("quantity", ">f8", np.float64),
+    ("value", ">f8", np.float64),
+)
+
+
+def _event_arrays_postgres(until: datetime | None) -> _Arrays:
+    """The same arrays, converted by PostgreSQL and read as one binary COPY
+    (:func:`recommender.selectors.binary_copy.copy_columns`).
+
+    At 50 million events the row-by-row read took minutes and held every row as Python objects
+    (gigabytes). The values are the same: the epoch seconds and the money amounts are exact in
+    the database and rounded once to float8, as Python rounds them, and days are seconds / 86400
+    here as in ``to_days``.
+    """
+    kinds = " ".join(f"WHEN '{name}' THEN {code}" for name, code in _KINDS.items())
+    where = "WHERE occurred_at < %s" if until is not None else ""
+    query = (
+        f"SELECT customer_id, EXTRACT(EPOCH FROM occurred_at)::float8, "
+        f"(CASE event_type {kinds} ELSE {OTHER} END)::int2, COALESCE(product_id, -1), "
+        f"quantity::float8, COALESCE(value::float8, 'NaN'::float8) "
+        f"FROM {Event._meta.db_table} {where}"
+    )
+    params = [until] if until is not None else []
+    columns: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in _COPY_FIELDS}
+    for block in copy_columns(query, params, _COPY_FIELDS):
+        for name, values in block.items():
+            columns[name].append(values)
+
+    def column(name: str) -> np.ndarray:
+        joined = np.concatenate(columns[name]) if columns[name] else np.empty(0)
+        columns[name].clear()  # Each column's parts are freed as soon as it is joined.
+        return joined
+
+    days = column("seconds")
+    days /= 86400.0  # In place: the same division as to_days, without a second array.
+    return (
+        column("customer").astype(np.int64, copy=False),
+        days,
+        column("kind").astype(np.int8, copy=False),
+        column("product").astype(np.int64, copy=False),
+        column("quantity"),
+        column("value"),
     )
 
 

@@ -10,7 +10,7 @@ from celery import chain, shared_task
 from celery.canvas import Signature
 
 from recommender.choices import JobKind
-from recommender.services import embeddings, jobs, refresh
+from recommender.services import activity, embeddings, jobs, refresh
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ def evaluate(*, job_id: int) -> None:
 def product_embeddings_sweep() -> None:
     """Beat: embed products flagged stale since the last sweep (the side buffer serves them)."""
     embeddings.product_embeddings_refresh()
+
+
+@shared_task(name="recommender.tasks.product_counts_refresh")
+def product_counts_refresh() -> None:
+    """Beat: add the events stored since the last run to the per-product counts."""
+    activity.product_counts_refresh()
 
 
 @shared_task(name="recommender.tasks.jobs_fail_stale")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from django import forms
@@ -24,16 +25,47 @@ class ProductFilterForm(forms.Form):
     active = forms.ChoiceField(choices=_YES_NO, required=False)
     embedded = forms.ChoiceField(choices=_YES_NO, required=False)
 
-    def __init__(self, *args: object, categories: list[str], brands: list[str], **kwargs: object):
+    def __init__(
+        self,
+        *args: object,
+        categories: list[str],
+        brands: list[str],
+        choices_limit: int | None = None,
+        value_exists: Callable[[str, str], bool] | None = None,
+        **kwargs: object,
+    ):
+        """``categories``/``brands``: the values to offer. When a list is longer than
+        ``choices_limit``, that filter is a text field instead, and ``value_exists(field,
+        value)`` refuses a value no product has (a list of 17,000 brands is no use to anyone
+        and costs a second to render)."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        cast(forms.ChoiceField, self.fields["category"]).choices = [
-            ("", "any"),
-            *((c, c) for c in categories),
-        ]
-        cast(forms.ChoiceField, self.fields["brand"]).choices = [
-            ("", "any"),
-            *((b, b) for b in brands),
-        ]
+        self._value_exists = value_exists
+        for name, values in (("category", categories), ("brand", brands)):
+            if choices_limit is not None and len(values) > choices_limit:
+                self.fields[name] = forms.CharField(
+                    required=False,
+                    max_length=255,
+                    widget=forms.TextInput(attrs={"placeholder": f"exact {name}"}),
+                )
+            else:
+                cast(forms.ChoiceField, self.fields[name]).choices = [
+                    ("", "any"),
+                    *((v, v) for v in values),
+                ]
+
+    def _clean_value(self, name: str) -> str:
+        value = cast(str, self.cleaned_data.get(name, ""))
+        checked = not isinstance(self.fields[name], forms.ChoiceField)
+        exists = self._value_exists
+        if value and checked and exists is not None and not exists(name, value):
+            raise forms.ValidationError(f"No product has the {name} {value!r}.")
+        return value
+
+    def clean_category(self) -> str:
+        return self._clean_value("category")
+
+    def clean_brand(self) -> str:
+        return self._clean_value("brand")
 
     def filters(self) -> dict[str, object]:
         """Keyword arguments for ``product_filter`` (call after ``is_valid()``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Max
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
@@ -38,10 +38,7 @@ def customers(request: HttpRequest) -> HttpResponse:
     valid = form.is_bound and form.is_valid()
     q = form.cleaned_data["q"] if valid else ""
     order = (form.cleaned_data["order"] if valid else "") or "id"
-    rows = selectors.customer_filter(q=q).annotate(
-        n_events=Count("events"), last_event_at=Max("events__occurred_at")
-    )
-    rows = rows.order_by(*_ORDERINGS[order])
+    rows = selectors.customer_filter(q=q).order_by(*_ORDERINGS[order])
     page = Paginator(rows, CUSTOMERS_PER_PAGE).get_page(request.GET.get("page"))
     params = {"q": q, "order": "" if order == "id" else order}
     query = urlencode({key: value for key, value in params.items() if value})

@@ -112,6 +112,8 @@ def products(request: HttpRequest) -> HttpResponse:
         request.GET or None,
         categories=selectors.product_categories(),
         brands=selectors.product_brands(),
+        choices_limit=selectors.FILTER_CHOICES_LIMIT,
+        value_exists=lambda field, value: selectors.product_value_exists(field=field, value=value),
     )
     filters: dict[str, Any] = {}
     if form.is_bound and form.is_valid():

@@ -182,11 +182,25 @@ class RecordReader:
         return self._jsonl_rows()
 
     def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
-        assert self._csv is not None
         assert self.columns is not None
         columns = self.columns
-        width = len(columns)
         blank_names = "" in columns
+        for start, values in self.csv_value_rows():
+            if isinstance(values, RowError):
+                yield start, values
+                continue
+            row = dict(zip(columns, values, strict=True))
+            if blank_names:
+                row.pop("", None)  # Unnamed columns (trailing commas of a spreadsheet export).
+            yield start, row
+
+    def csv_value_rows(self) -> Iterator[tuple[int, list[str] | RowError]]:
+        """The CSV records as lists of values in the order of ``columns`` (no dict per row, for
+        the fast events parser); blank lines are skipped and a record with the wrong number of
+        values is a :class:`RowError`, as in iteration."""
+        assert self._csv is not None
+        assert self.columns is not None
+        width = len(self.columns)
         pending = self._pending
         while True:
             self._record_start = 0
@@ -205,10 +219,7 @@ class RecordReader:
                     _row_error(f"expected {width} values (one per column), found {len(values)}"),
                 )
                 continue
-            row = dict(zip(columns, values, strict=True))
-            if blank_names:
-                row.pop("", None)  # Unnamed columns (trailing commas of a spreadsheet export).
-            yield start, row
+            yield start, values
 
     def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
         for data in self._binary_lines():

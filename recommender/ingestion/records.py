@@ -83,6 +83,9 @@ class EventRecord:
     value: Decimal | None = None
     session_id: str = ""
     search_query: str = ""
+    # The row as the bulk writer sends it, less the customer key, when a bulk import prepared
+    # it ahead (in its reader thread); not part of the event's value.
+    copy_tail: str = field(default="", compare=False, repr=False)
 
 
 class _Row:
@@ -312,3 +315,113 @@ def parse_event(
 
 
 Parser = Callable[[Mapping[str, Any]], Any]
+
+
+_MAX_QUANTITY = 2_147_483_647
+_MONEY = Decimal("0.01")
+_MONEY_LIMIT = Decimal("1e10")
+
+
+class EventRowParser:
+    """:func:`parse_event` for CSV records given as lists of strings, about four times faster.
+
+    Bulk imports spend most of their Python time parsing. This parser takes the common shape of
+    a row (clean values: no surrounding spaces, a known non-search type, a whole-number
+    quantity, an ISO 8601 timestamp) straight to an :class:`EventRecord`, and hands any other
+    row to :func:`parse_event`, so a row is accepted or refused with exactly the same record or
+    the same messages as on every other path (tests/recommender/ingestion/test_fast_events.py
+    compares the two on tricky rows). Columns that are not event fields are ignored, as with
+    ``allowed=None``.
+    """
+
+    def __init__(
+        self, columns: tuple[str, ...], *, event_types: Collection[str], now: datetime
+    ) -> None:
+        self.columns = columns
+        self.event_types = frozenset(event_types)
+        self.now = now
+        self.latest = now + FUTURE_TOLERANCE
+        index = {name: i for i, name in enumerate(columns) if name in EVENT_FIELDS}
+        self._type = index.get("event_type")
+        self._customer = index.get("customer_id")
+        self._timestamp = index.get("timestamp")
+        self._event_id = index.get("event_id")
+        self._product = index.get("product_id")
+        self._quantity = index.get("quantity")
+        self._value = index.get("value")
+        self._session = index.get("session_id")
+        self._query = index.get("search_query")
+        self._fast = None not in (self._type, self._customer, self._timestamp, self._product)
+
+    def slow(self, values: list[str]) -> EventRecord:
+        raw = {name: value for name, value in zip(self.columns, values, strict=True) if name}
+        return parse_event(raw, event_types=self.event_types, now=self.now, allowed=None)
+
+    def __call__(self, values: list[str]) -> EventRecord:
+        if not self._fast:
+            return self.slow(values)
+        event_type = values[self._type]  # type: ignore[index]
+        customer = values[self._customer]  # type: ignore[index]
+        product = values[self._product]  # type: ignore[index]
+        stamp = values[self._timestamp]  # type: ignore[index]
+        event_id = "" if self._event_id is None else values[self._event_id]
+        quantity = "" if self._quantity is None else values[self._quantity]
+        value = "" if self._value is None else values[self._value]
+        session = "" if self._session is None else values[self._session]
+        query = "" if self._query is None else values[self._query]
+        if (
+            event_type not in self.event_types
+            or event_type == "search"
+            or not customer
+            or not product
+            or len(customer) > MAX_ID_LENGTH
+            or len(product) > MAX_ID_LENGTH
+            or len(event_id) > MAX_EVENT_ID_LENGTH
+            or len(session) > MAX_ID_LENGTH
+            or len(query) > MAX_SEARCH_QUERY_LENGTH
+            or customer != customer.strip()
+            or product != product.strip()
+            or event_id != event_id.strip()
+            or session != session.strip()
+            or query != query.strip()
+        ):
+            return self.slow(values)
+        try:
+            moment = datetime.fromisoformat(stamp)
+        except ValueError:
+            return self.slow(values)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if stamp != stamp.strip() or moment > self.latest:
+            return self.slow(values)
+        if not quantity:
+            count = 1
+        elif quantity.isdigit() and quantity.isascii() and len(quantity) <= 10:
+            count = int(quantity)
+            if count < 1 or count > _MAX_QUANTITY:
+                return self.slow(values)
+        else:
+            return self.slow(values)
+        amount = None
+        if value:
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                return self.slow(values)
+            if value != value.strip() or not number.is_finite() or not 0 <= number < _MONEY_LIMIT:
+                return self.slow(values)
+            amount = number.quantize(_MONEY)
+        record = EventRecord(
+            event_id=event_id,
+            customer_id=customer,
+            product_id=product,
+            event_type=event_type,
+            occurred_at=moment.astimezone(UTC),
+            quantity=count,
+            value=amount,
+            session_id=session,
+            search_query=query,
+        )
+        if not event_id:
+            record.event_id = derived_event_id(record)
+        return record

@@ -1,5 +1,15 @@
 """recommender's models, re-exported so callers write ``from recommender.models import Product``."""
 
+from .activity import (
+    ActiveCustomersDaily,
+    ActiveCustomersWeekly,
+    CustomerActivity,
+    CustomerDay,
+    CustomerWeek,
+    EventDailyCount,
+    ProductCountsState,
+    ProductEventCount,
+)
 from .catalog import Product
 from .customers import Customer
 from .embeddings import ProductEmbedding
@@ -16,15 +26,23 @@ from .recommendations import (
 )
 
 __all__ = [
+    "ActiveCustomersDaily",
+    "ActiveCustomersWeekly",
     "Customer",
+    "CustomerActivity",
+    "CustomerDay",
+    "CustomerWeek",
     "EngineBuild",
     "EvaluationRun",
     "Event",
+    "EventDailyCount",
     "IndexBuild",
     "Job",
     "MerchandisingRule",
     "Product",
+    "ProductCountsState",
     "ProductEmbedding",
+    "ProductEventCount",
     "RecommendationConfig",
     "RecommendationKind",
     "RecommendationLog",

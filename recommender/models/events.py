@@ -11,23 +11,37 @@ class Event(models.Model):
     with a known ``event_id`` is a no-op. The accepted ``event_type`` values come from the
     ``RECSITE_EVENT_TYPES`` setting and are checked at ingestion, not by a database constraint,
     so a merchant can add types without a migration.
+
+    Sized for tens of millions of rows (docs/ingestion.md, "Events at scale"): the foreign keys
+    are not enforced by the database (``db_constraint=False``), because a per-row check cost as
+    much as the insert itself; the writers in ``recommender.services.ingestion`` guarantee them
+    (products are never deleted, customers are resolved inside the inserting transaction under
+    a lock that ``customer_forget`` takes exclusively). Every index is one that an insert
+    extends at its right-hand end when events arrive in time order, except the customer
+    history index, which the per-request read needs. On PostgreSQL a block-range (BRIN) index on
+    ``received_at`` (created by migration 0008, outside the model state because SQLite has no
+    such index) answers "events received since" in a few kB: ``received_at`` follows the
+    physical order of the table.
     """
 
     # Unique through Meta.constraints rather than unique=True: on PostgreSQL that skips the extra
     # LIKE-pattern index Django adds for unique text columns, which nothing here queries.
     event_id = models.CharField(max_length=191, help_text="Idempotency key.")
-    # No single-column indexes on the foreign keys: the composite indexes below lead with them.
+    # No single-column indexes on the foreign keys: the customer history index leads with the
+    # customer; there is no product index (counts per product come from the aggregates).
     customer = models.ForeignKey(
         Customer,
         on_delete=models.CASCADE,  # Deleting a customer forgets their behaviour too.
         related_name="events",
         db_index=False,
+        db_constraint=False,
     )
     product = models.ForeignKey(
         Product,
         null=True,
         blank=True,
         db_index=False,
+        db_constraint=False,
         # Products are deactivated, not deleted; PROTECT keeps history from vanishing silently.
         on_delete=models.PROTECT,
         related_name="events",
@@ -45,10 +59,9 @@ class Event(models.Model):
         indexes = [
             # A customer's recent events (interest vectors, the inspector timeline).
             models.Index(fields=["customer", "-occurred_at"], name="event_customer_recent"),
-            # A product's events (popularity, co-occurrence).
-            models.Index(fields=["product", "-occurred_at"], name="event_product_recent"),
-            # Events per day by type (dashboard charts, trending).
-            models.Index(fields=["occurred_at", "event_type"], name="event_time_type"),
+            # Events in time order (the API's event list and its since/until windows, the churn
+            # cut-off, the newest and oldest event).
+            models.Index(fields=["occurred_at", "id"], name="event_time"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event_id"], name="event_id_unique"),

@@ -1,40 +1,42 @@
 """Reads behind the merchandiser dashboard: overview aggregates, product and customer lists.
 
 Time series are anchored on the newest event, not on today: a shop whose data stops in the past
-(the demo data ends in 2011) still shows its last weeks rather than an empty chart.
+(the demo data ends in 2011) still shows its last weeks rather than an empty chart. Nothing
+here scans the events table: counts come from the aggregates maintained at ingestion
+(``recommender.models.activity``), so every page costs the same at 50 million events as at 50.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import CharField, Count, F, Func, Max, Min, Q, QuerySet
-from django.db.models.expressions import Combinable
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from recommender.choices import BuildStatus, JobState
 from recommender.models import (
+    ActiveCustomersDaily,
+    ActiveCustomersWeekly,
     Customer,
     EngineBuild,
     Event,
+    EventDailyCount,
     IndexBuild,
     Job,
     Product,
     ProductEmbedding,
+    ProductEventCount,
     RecommendationLog,
 )
+from recommender.models.activity import event_day, week_start
 
 # Days of the per-day charts, ending at the newest event.
 CHART_DAYS = 60
 # Weeks of the weekly active-customers chart.
 CHART_WEEKS = 16
-# The chart series are cached this long (and recomputed at once when events change).
-SERIES_CACHE_SECONDS = 600
 # Served lists read for the recommendation coverage (the newest ones).
 COVERAGE_LOGS = 5000
 
@@ -80,6 +82,8 @@ class RecommendationCoverage:
 
 
 def catalogue_stats() -> CatalogueStats:
+    """Counts for the overview. Events are counted from the daily aggregate, never by scanning
+    the events table; the newest and oldest event come from the time index."""
     span = Event.objects.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
     products = Product.objects.aggregate(
         total=Count("pk"),
@@ -94,96 +98,57 @@ def catalogue_stats() -> CatalogueStats:
         active_products=products["active"],
         embedded_active=products["embedded"],
         customers=Customer.objects.count(),
-        events=Event.objects.count(),
+        events=EventDailyCount.objects.aggregate(n=Sum("events"))["n"] or 0,
         first_event_at=span["first"],
         last_event_at=span["last"],
     )
 
 
-def _window_start(*, last_event_at: datetime | None, days: int) -> datetime | None:
+def _first_day(*, last_event_at: datetime | None, days: int) -> date | None:
+    """The first day of a window of ``days`` calendar days ending on the newest event's day."""
     if last_event_at is None:
         return None
-    return last_event_at - timedelta(days=days)
-
-
-def _sqlite_utc() -> bool:
-    """SQLite in UTC: days and weeks are cut from the stored text in SQL.
-
-    Django's TruncDate/TruncWeek call a Python function per row on SQLite (about 10x slower on
-    the demo's events); SQLite stores datetimes as UTC text, so in UTC the day is the text's
-    first 10 characters and the week's Monday is ``date(t, 'weekday 0', '-6 days')``.
-    """
-    return connection.vendor == "sqlite" and timezone.get_current_timezone_name() == "UTC"
-
-
-def _day(field: str) -> Combinable:
-    if _sqlite_utc():
-        return Func(F(field), template="substr(%(expressions)s, 1, 10)", output_field=CharField())
-    return TruncDate(field)
-
-
-def _week(field: str) -> Combinable:
-    if _sqlite_utc():
-        return Func(
-            F(field),
-            template="date(%(expressions)s, 'weekday 0', '-6 days')",
-            output_field=CharField(),
-        )
-    return TruncWeek(field)
-
-
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, str):
-        return date.fromisoformat(value)
-    return value.date() if isinstance(value, datetime) else value
+    return event_day(last_event_at) - timedelta(days=days - 1)
 
 
 def events_per_day_by_type(
     *, last_event_at: datetime | None, days: int = CHART_DAYS
 ) -> list[DailyCount]:
-    """Events per calendar day and type over the ``days`` before the newest event."""
-    start = _window_start(last_event_at=last_event_at, days=days)
+    """Events per calendar day and type over the ``days`` days up to the newest event's day
+    (from the maintained daily aggregate)."""
+    start = _first_day(last_event_at=last_event_at, days=days)
     if start is None:
         return []
     rows = (
-        Event.objects.filter(occurred_at__gt=start)
-        .annotate(day=_day("occurred_at"))
-        .values_list("day", "event_type")
-        .annotate(n=Count("pk"))
+        EventDailyCount.objects.filter(day__gte=start)
         .order_by("day", "event_type")
+        .values_list("day", "event_type", "events")
     )
-    return [DailyCount(day=_as_date(day), key=kind, count=n) for day, kind, n in rows]
-
-
-def _active_customers(
-    *, start: datetime, bucket: Callable[[str], Combinable]
-) -> list[tuple[date, int]]:
-    rows = (
-        Event.objects.filter(occurred_at__gt=start)
-        .annotate(bucket=bucket("occurred_at"))
-        .values_list("bucket")
-        .annotate(n=Count("customer_id", distinct=True))
-        .order_by("bucket")
-    )
-    return [(_as_date(start_of_bucket), n) for start_of_bucket, n in rows]
+    return [DailyCount(day=day, key=kind, count=n) for day, kind, n in rows]
 
 
 def active_customers_per_day(
     *, last_event_at: datetime | None, days: int = CHART_DAYS
 ) -> list[tuple[date, int]]:
-    """Distinct customers with at least one event, per day, over the ``days`` before the
-    newest event."""
-    start = _window_start(last_event_at=last_event_at, days=days)
-    return [] if start is None else _active_customers(start=start, bucket=_day)
+    """Distinct customers with at least one event, per day, over the ``days`` days up to the
+    newest event's day."""
+    start = _first_day(last_event_at=last_event_at, days=days)
+    if start is None:
+        return []
+    rows = ActiveCustomersDaily.objects.filter(day__gte=start).order_by("day")
+    return list(rows.values_list("day", "customers"))
 
 
 def active_customers_per_week(
     *, last_event_at: datetime | None, weeks: int = CHART_WEEKS
 ) -> list[tuple[date, int]]:
-    """Distinct customers with at least one event, per week (Monday), over the ``weeks`` before
-    the newest event."""
-    start = _window_start(last_event_at=last_event_at, days=7 * weeks)
-    return [] if start is None else _active_customers(start=start, bucket=_week)
+    """Distinct customers with at least one event, per week (Monday), over the ``weeks`` weeks
+    up to the newest event's week."""
+    if last_event_at is None:
+        return []
+    start = week_start(event_day(last_event_at)) - timedelta(weeks=weeks - 1)
+    rows = ActiveCustomersWeekly.objects.filter(week__gte=start).order_by("week")
+    return list(rows.values_list("week", "customers"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,25 +159,14 @@ class OverviewSeries:
 
 
 def overview_series(*, stats: CatalogueStats) -> OverviewSeries:
-    """The overview's three time series, cached per state of the event table.
-
-    Grouping by day and week costs seconds on SQLite with a few hundred thousand events (its
-    date truncation is a Python function called per row), so the series are cached, keyed by
-    the event count, the newest event and the highest event id: any new event changes the key,
-    and the page never shows a stale chart.
-    """
-    newest_pk = Event.objects.aggregate(pk=Max("pk"))["pk"]
+    """The overview's three time series, read from the maintained aggregates (a few dozen rows
+    each, so there is nothing to cache: every event written shows at once)."""
     last = stats.last_event_at
-    key = f"dashboard:overview-series:{stats.events}:{newest_pk}:{last.isoformat() if last else ''}"
-    series = cache.get(key)
-    if series is None:
-        series = OverviewSeries(
-            events_per_day=events_per_day_by_type(last_event_at=last),
-            active_per_day=active_customers_per_day(last_event_at=last),
-            active_per_week=active_customers_per_week(last_event_at=last),
-        )
-        cache.set(key, series, SERIES_CACHE_SECONDS)
-    return series
+    return OverviewSeries(
+        events_per_day=events_per_day_by_type(last_event_at=last),
+        active_per_day=active_customers_per_day(last_event_at=last),
+        active_per_week=active_customers_per_week(last_event_at=last),
+    )
 
 
 def index_build_current() -> IndexBuild | None:
@@ -293,22 +247,51 @@ def product_filter(
     return products
 
 
-def product_categories() -> list[str]:
-    return list(
-        Product.objects.exclude(category="")
-        .order_by("category")
-        .values_list("category", flat=True)
-        .distinct()
-    )
+# Filter values offered as a list; a catalogue with more (17,723 brands in the 1M-product
+# benchmark shop) gets a text field checked against the catalogue instead.
+FILTER_CHOICES_LIMIT = 300
 
 
-def product_brands() -> list[str]:
-    return list(
-        Product.objects.exclude(brand="")
-        .order_by("brand")
-        .values_list("brand", flat=True)
-        .distinct()
+def _distinct_values(field: str, *, limit: int) -> list[str]:
+    """The first ``limit`` distinct non-empty values of an indexed product column, in order.
+
+    On PostgreSQL a recursive query jumps from one value to the next through the column's
+    index (one probe per distinct value) instead of reading a million rows.
+    """
+    if connection.vendor != "postgresql":
+        return list(
+            Product.objects.exclude(**{field: ""})
+            .order_by(field)
+            .values_list(field, flat=True)
+            .distinct()[:limit]
+        )
+    table = connection.ops.quote_name(Product._meta.db_table)
+    column = connection.ops.quote_name(field)
+    sql = (
+        f"WITH RECURSIVE v(x) AS ((SELECT {column} FROM {table} WHERE {column} > '' "
+        f"ORDER BY {column} LIMIT 1) UNION ALL SELECT (SELECT {column} FROM {table} "
+        f"WHERE {column} > v.x ORDER BY {column} LIMIT 1) FROM v WHERE v.x IS NOT NULL) "
+        f"SELECT x FROM v WHERE x IS NOT NULL LIMIT %s"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def product_categories(*, limit: int = FILTER_CHOICES_LIMIT + 1) -> list[str]:
+    """Distinct categories, at most ``limit`` (one more than is offered as a list)."""
+    return _distinct_values("category", limit=limit)
+
+
+def product_brands(*, limit: int = FILTER_CHOICES_LIMIT + 1) -> list[str]:
+    """Distinct brands, at most ``limit`` (one more than is offered as a list)."""
+    return _distinct_values("brand", limit=limit)
+
+
+def product_value_exists(*, field: str, value: str) -> bool:
+    """Whether some product has this category or brand (an index probe)."""
+    assert field in ("category", "brand")
+    return Product.objects.filter(**{field: value}).exists()
 
 
 def product_embedding_get(*, product: Product) -> ProductEmbedding | None:
@@ -320,11 +303,11 @@ def product_embedding_get(*, product: Product) -> ProductEmbedding | None:
 
 
 def product_event_counts(*, product: Product) -> dict[str, int]:
+    """Events of each type naming this product, from the maintained per-product aggregate."""
     rows = (
-        Event.objects.filter(product=product)
+        ProductEventCount.objects.filter(product_id=product.pk)
         .order_by("event_type")
-        .values_list("event_type")
-        .annotate(n=Count("pk"))
+        .values_list("event_type", "events")
     )
     return dict(rows)
 
@@ -333,8 +316,12 @@ def product_event_counts(*, product: Product) -> dict[str, int]:
 
 
 def customer_filter(*, q: str = "") -> QuerySet[Customer]:
-    """Customers whose id contains ``q``, with their event count and last event time."""
-    customers = Customer.objects.order_by("external_id")
+    """Customers whose id contains ``q``, with their event count (``n_events``) and newest event
+    (``last_event_at``) from the maintained per-customer aggregate (no count over the events)."""
+    customers = Customer.objects.order_by("external_id").annotate(
+        n_events=Coalesce(F("activity__events"), 0),
+        last_event_at=F("activity__last_event_at"),
+    )
     if q:
         customers = customers.filter(external_id__icontains=q)
     return customers

@@ -18,10 +18,12 @@ from django.db import connection
 
 from recommender.models import Event, Product, ProductEmbedding
 
+from .binary_copy import copy_columns
+
 # The type name of events whose type is no longer among RECSITE_EVENT_TYPES: kept (so the event
 # counts stay exact) but with no behaviour weight unless a configuration names it.
 OTHER_TYPE = "other"
-_CHUNK_ROWS = 200_000
+_CHUNK_ROWS = 200_000  # Rows per chunk of the ORM path.
 
 
 @dataclass(frozen=True)
@@ -114,20 +116,18 @@ def event_columns(*, progress: Callable[[float], None] | None = None) -> EventCo
     return _collect(chunks, types=types, expected=expected, progress=progress)
 
 
-# The binary COPY record of one event: a 16-bit field count, then per field a 32-bit length and
-# the value, big-endian (https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4).
-_RECORD = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("n1", ">i4"), ("customer", ">i8"),
-        ("n2", ">i4"), ("product", ">i8"),
-        ("n3", ">i4"), ("code", ">i2"),
-        ("n4", ">i4"), ("timestamp", ">f8"),
-        ("n5", ">i4"), ("quantity", ">i4"),
-        ("n6", ">i4"), ("basket", ">i8"),
-    ]
-)  # fmt: skip
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+# The event columns a fit reads, as the binary COPY sends them (big-endian) and as numpy keeps
+# them. The event's id comes too: rows arrive in the table's physical order (no ORDER BY, which
+# would make PostgreSQL walk the primary key), and are put in id order here when they are not.
+_FIELDS = (
+    ("id", ">i8", np.int64),
+    ("customer", ">i8", np.int64),
+    ("product", ">i8", np.int64),
+    ("code", ">i2", np.int8),
+    ("timestamp", ">f8", np.float64),
+    ("quantity", ">i4", np.float32),
+    ("basket", ">i8", np.int64),
+)
 
 
 def _postgres_chunks(types: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
@@ -137,56 +137,17 @@ def _postgres_chunks(types: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
     # A basket is a session; without one, a customer's events at one moment (an invoice's lines,
     # a same-day order) form one. Both keys are 64-bit hashes: a collision between two baskets
     # would merge them, at odds of about 1 in 10^10 for a million baskets.
-    sql = (
-        "COPY (SELECT customer_id::int8, product_id::int8, "
+    query = (
+        "SELECT id::int8, customer_id::int8, product_id::int8, "
         f"COALESCE(array_position(ARRAY[{type_list}]::text[], event_type::text) - 1, "
         f"{len(types) - 1})::int2, "
         "EXTRACT(EPOCH FROM occurred_at)::float8, quantity::int4, "
         "CASE WHEN session_id <> '' THEN hashtextextended('s' || session_id, 0) "
         "ELSE hashtextextended(customer_id::text || '@' || "
         "EXTRACT(EPOCH FROM occurred_at)::text, 0) END "
-        f"FROM {table} WHERE product_id IS NOT NULL ORDER BY id) TO STDOUT (FORMAT binary)"
+        f"FROM {table} WHERE product_id IS NOT NULL"
     )
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
-        params = list(types[:-1])
-        with raw.copy(sql, params) as copy:
-            buffer = bytearray()
-            header_done = False
-            for block in copy:
-                buffer += block
-                if not header_done:
-                    if len(buffer) < 19:
-                        continue
-                    if bytes(buffer[:11]) != _COPY_SIGNATURE:
-                        raise ValueError("unexpected COPY output from PostgreSQL")
-                    extension = int.from_bytes(buffer[15:19], "big")
-                    if len(buffer) < 19 + extension:
-                        continue
-                    del buffer[: 19 + extension]
-                    header_done = True
-                whole = len(buffer) // _RECORD.itemsize * _RECORD.itemsize
-                if whole >= _CHUNK_ROWS * _RECORD.itemsize:
-                    yield _decode(bytes(buffer[:whole]))
-                    del buffer[:whole]
-            # The trailer is a field count of -1 (2 bytes).
-            whole = (len(buffer) - 2) // _RECORD.itemsize * _RECORD.itemsize
-            if whole > 0:
-                yield _decode(bytes(buffer[:whole]))
-
-
-def _decode(data: bytes) -> dict[str, np.ndarray]:
-    records = np.frombuffer(data, dtype=_RECORD)
-    if len(records) and (records["fields"] != 6).any():
-        raise ValueError("unexpected COPY record layout from PostgreSQL")
-    return {
-        "customer": records["customer"].astype(np.int64),
-        "product": records["product"].astype(np.int64),
-        "code": records["code"].astype(np.int8),
-        "timestamp": records["timestamp"].astype(np.float64),
-        "quantity": records["quantity"].astype(np.float32),
-        "basket": records["basket"].astype(np.int64),
-    }
+    yield from copy_columns(query, list(types[:-1]), _FIELDS, block_bytes=8 << 20)
 
 
 def _orm_chunks(types: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
@@ -196,16 +157,24 @@ def _orm_chunks(types: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
         Event.objects.filter(product__isnull=False)
         .order_by("pk")
         .values_list(
-            "customer_id", "product_id", "event_type", "occurred_at", "quantity", "session_id"
+            "pk",
+            "customer_id",
+            "product_id",
+            "event_type",
+            "occurred_at",
+            "quantity",
+            "session_id",
         )
     )
     basket_keys: dict[tuple[object, ...], int] = {}
-    batch: list[tuple[int, int, int, float, int, int]] = []
-    for customer, product, kind, occurred_at, quantity, session in rows.iterator(chunk_size=20_000):
+    batch: list[tuple[int, int, int, int, float, int, int]] = []
+    for pk, customer, product, kind, occurred_at, quantity, session in rows.iterator(
+        chunk_size=20_000
+    ):
         stamp = occurred_at.timestamp()
         key = ("s", session) if session else ("t", customer, stamp)
         basket = basket_keys.setdefault(key, len(basket_keys))
-        batch.append((customer, product, code_of.get(kind, other), stamp, quantity, basket))
+        batch.append((pk, customer, product, code_of.get(kind, other), stamp, quantity, basket))
         if len(batch) == _CHUNK_ROWS:
             yield _columns(batch)
             batch = []
@@ -213,26 +182,10 @@ def _orm_chunks(types: Sequence[str]) -> Iterator[dict[str, np.ndarray]]:
         yield _columns(batch)
 
 
-def _columns(batch: list[tuple[int, int, int, float, int, int]]) -> dict[str, np.ndarray]:
-    customer, product, code, stamp, quantity, basket = zip(*batch, strict=True)
-    return {
-        "customer": np.array(customer, dtype=np.int64),
-        "product": np.array(product, dtype=np.int64),
-        "code": np.array(code, dtype=np.int8),
-        "timestamp": np.array(stamp, dtype=np.float64),
-        "quantity": np.array(quantity, dtype=np.float32),
-        "basket": np.array(basket, dtype=np.int64),
-    }
-
-
-_DTYPES = {
-    "customer": np.int64,
-    "product": np.int64,
-    "code": np.int8,
-    "timestamp": np.float64,
-    "quantity": np.float32,
-    "basket": np.int64,
-}
+def _columns(batch: list[tuple[int, int, int, int, float, int, int]]) -> dict[str, np.ndarray]:
+    columns = zip(*batch, strict=True)
+    return {name: np.array(values, dtype=dtype) for (name, _, dtype), values in
+            zip(_FIELDS, columns, strict=True)}  # fmt: skip
 
 
 def _collect(
@@ -244,7 +197,7 @@ def _collect(
 ) -> EventColumns:
     """Chunks into columns preallocated for ``expected`` rows (grown by half when short)."""
     capacity = max(expected, 1)
-    columns = {name: np.empty(capacity, dtype=dtype) for name, dtype in _DTYPES.items()}
+    columns = {name: np.empty(capacity, dtype=dtype) for name, _, dtype in _FIELDS}
     n = 0
     for chunk in chunks:
         size = len(chunk["customer"])
@@ -262,6 +215,12 @@ def _collect(
     # A copy only when the estimate left spare room, so the spare room is freed.
     trimmed = {name: values[:n].copy() if n < len(values) else values
                for name, values in columns.items()}  # fmt: skip
+    ids: np.ndarray = trimmed.pop("id")
+    if n > 1 and not bool(np.all(np.diff(ids) > 0)):
+        # Physical order differs from id order (rows moved by updates or vacuum): id order,
+        # which the evaluation's ties follow, costs one sort.
+        order = np.argsort(ids, kind="stable")
+        trimmed = {name: values[order] for name, values in trimmed.items()}
     return EventColumns(**trimmed, event_types=types)
 
 

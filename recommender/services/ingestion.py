@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from django.db import connection, transaction
@@ -22,6 +22,15 @@ from recommender.ingestion.records import (
     ProductRecord,
 )
 from recommender.models import Customer, Event, Product
+
+from .activity import (
+    StatRow,
+    events_lock_exclusive,
+    events_lock_shared,
+    stats_add,
+    stats_add_postgres,
+    stats_remove_customer,
+)
 
 # Rows per statement: large enough to amortise round trips, small enough for SQLite's limits.
 _CHUNK = 2000
@@ -168,24 +177,92 @@ def customer_pk_map_ensure(*, external_ids: Iterable[str]) -> tuple[dict[str, in
     return found, len(missing)
 
 
+class CustomerIds:
+    """Merchant customer id → primary key, remembered across the chunks of one import.
+
+    Resolving the customers of a 20,000-event chunk in the database cost as much as inserting
+    the events; a dict lookup costs nothing. A remembered key could only go stale when its
+    customer is forgotten (``customer_forget``), which advances the ``recsite_customer_forgets``
+    sequence while it holds the events lock exclusively: every chunk, holding that lock shared,
+    reads the sequence first and starts afresh when it moved. PostgreSQL only (elsewhere each
+    call resolves its customers anew). Bounded: past ``limit`` entries it starts afresh too.
+    """
+
+    def __init__(self, *, limit: int = 2_000_000) -> None:
+        self.limit = limit
+        self._map: dict[str, int] = {}
+        self._generation: tuple[int, bool] | None = None
+
+    def resolve(self, external_ids: Iterable[str], *, now: datetime) -> tuple[dict[str, int], int]:
+        """Primary keys of these customers, creating unknown ones; (map, created). Call inside
+        the inserting transaction, after :func:`events_lock_shared`."""
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT last_value, is_called FROM recsite_customer_forgets")
+            last_value, is_called = cursor.fetchone()
+            generation = (int(last_value), bool(is_called))
+            if generation != self._generation or len(self._map) > self.limit:
+                self._map = {}
+                self._generation = generation
+            known = self._map
+            missing = sorted({e for e in external_ids if e not in known})
+            created = 0
+            table = Customer._meta.db_table
+            if missing:
+                # Insert first: on a first import most customers are new, and a known one costs
+                # one index probe either way. In id order, so that concurrent writers lock new
+                # customers in the same order.
+                cursor.execute(
+                    f"INSERT INTO {table} (external_id, attributes, created_at, updated_at) "
+                    f"SELECT e, '{{}}'::jsonb, %s, %s FROM unnest(%s::text[]) AS e ORDER BY 1 "
+                    f"ON CONFLICT (external_id) DO NOTHING RETURNING external_id, id",
+                    [now, now, missing],
+                )
+                rows = cursor.fetchall()
+                created = len(rows)
+                known.update(rows)
+            if created < len(missing):  # Customers that existed already.
+                cursor.execute(
+                    f"SELECT external_id, id FROM {table} WHERE external_id = ANY(%s)",
+                    [[e for e in missing if e not in known]],
+                )
+                known.update(cursor.fetchall())
+        return known, created
+
+
 @transaction.atomic
 def events_insert(
-    *, records: Sequence[EventRecord], product_map: Mapping[str, int]
+    *,
+    records: Sequence[EventRecord],
+    product_map: Mapping[str, int],
+    customer_ids: CustomerIds | None = None,
 ) -> EventInsertCounts:
     """Insert events whose ``event_id`` is new; known ids (replays) are counted as duplicates.
 
     Every product must be in ``product_map`` (check with :func:`events_unknown_products`).
-    Customers are created on first sight. Runs in one transaction: all or nothing.
+    Customers are created on first sight (``customer_ids`` remembers their keys between the
+    calls of one import). Runs in one transaction: all or nothing. The event aggregates
+    (``recommender.models.activity``) count the inserted events in the same transaction.
     """
     unique = list({r.event_id: r for r in reversed(records)}.values())
     counts = EventInsertCounts(duplicates=len(records) - len(unique))
+    # Held until commit: a customer forgotten concurrently cannot lose its row under an insert
+    # that names it (the events table has no foreign-key constraint).
+    events_lock_shared()
+    received_at = timezone.now()
+    if connection.vendor == "postgresql":
+        customer_map, counts.customers_created = (customer_ids or CustomerIds()).resolve(
+            (r.customer_id for r in unique), now=received_at
+        )
+        for chunk in _chunks(unique, 20_000):
+            created = _insert_postgres(chunk, product_map, customer_map, received_at)
+            counts.created += created
+            counts.duplicates += len(chunk) - created
+        return counts
     customer_map, counts.customers_created = customer_pk_map_ensure(
         external_ids=(r.customer_id for r in unique)
     )
-    received_at = timezone.now()
-    insert = _insert_postgres if connection.vendor == "postgresql" else _insert_portable
-    for chunk in _chunks(unique, 20_000 if connection.vendor == "postgresql" else _CHUNK):
-        created = insert(chunk, product_map, customer_map, received_at)
+    for chunk in _chunks(unique):
+        created = _insert_portable(chunk, product_map, customer_map, received_at)
         counts.created += created
         counts.duplicates += len(chunk) - created
     return counts
@@ -224,27 +301,49 @@ def _insert_portable(
         for r in chunk
         if r.event_id not in known
     ]
-    # ignore_conflicts covers a concurrent writer inserting the same event_id meanwhile.
-    Event.objects.bulk_create(new, ignore_conflicts=True)
+    # Writers are serialised by the database (SQLite), so every new event is inserted.
+    Event.objects.bulk_create(new)
+    stats_add(rows=(StatRow(e.customer_id, e.product_id, e.event_type, e.occurred_at) for e in new))
     return len(new)
 
 
-# COPY text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
+# COPY text format: backslash, tab, newline and carriage return are escaped; \\N is NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _COPY_NULL = "\\N"
+_STAGE = "recsite_event_stage"
+# The rows the last INSERT really inserted, for the aggregates.
+_INSERTED = "recsite_event_inserted"
 
 
-def _copy_line(r: EventRecord, customer_pk: int, product_pk: int | None, received: str) -> str:
-    # One f-string per row: about twice as fast as escaping every value generically. Numbers
-    # and timestamps never need escaping; only free text goes through the translation table.
+def copy_tail(r: EventRecord, product_pk: int | None) -> str:
+    """The COPY line of an event after its customer key (which only the writer knows).
+
+    One f-string per row: about twice as fast as escaping every value generically. Numbers and
+    timestamps never need escaping; only free text goes through the translation table. A bulk
+    import computes it in its reader thread (:func:`copy_tails_prepare`), in parallel with the
+    database's work on the previous chunk.
+    """
     return (
-        f"{r.event_id.translate(_COPY_ESCAPES)}\t{customer_pk}\t"
+        f"{r.event_id.translate(_COPY_ESCAPES)}\t"
         f"{_COPY_NULL if product_pk is None else product_pk}\t"
         f"{r.event_type.translate(_COPY_ESCAPES)}\t{r.occurred_at.isoformat()}\t{r.quantity}\t"
         f"{_COPY_NULL if r.value is None else r.value}\t"
-        f"{r.session_id.translate(_COPY_ESCAPES)}\t{r.search_query.translate(_COPY_ESCAPES)}\t"
-        f"{received}\n"
+        f"{r.session_id.translate(_COPY_ESCAPES)}\t{r.search_query.translate(_COPY_ESCAPES)}\n"
     )
+
+
+def copy_tails_prepare(records: Sequence[EventRecord], product_map: Mapping[str, int]) -> None:
+    """Prepare the COPY lines of these events ahead of :func:`events_insert` (PostgreSQL only;
+    events naming an unknown product are left alone: they are rejected anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    for r in records:
+        if r.product_id is None:
+            r.copy_tail = copy_tail(r, None)
+        else:
+            pk = product_map.get(r.product_id)
+            if pk is not None:
+                r.copy_tail = copy_tail(r, pk)
 
 
 def _insert_postgres(
@@ -253,20 +352,19 @@ def _insert_postgres(
     customer_map: Mapping[str, int],
     received_at: datetime,
 ) -> int:
-    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
+    """COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING that keeps the
+    inserted rows for the aggregates. Returns the number of events created.
 
     About ten times faster than row-wise INSERTs; the rowcount is exactly the number of new
     events, so duplicates are counted without a second query.
     """
     table = Event._meta.db_table
-    received = received_at.astimezone(UTC).isoformat()
     data = "".join(
         [
-            _copy_line(
-                r,
-                customer_map[r.customer_id],
-                product_map[r.product_id] if r.product_id is not None else None,
-                received,
+            f"{customer_map[r.customer_id]}\t"
+            + (
+                r.copy_tail
+                or copy_tail(r, product_map[r.product_id] if r.product_id is not None else None)
             )
             for r in chunk
         ]
@@ -274,18 +372,29 @@ def _insert_postgres(
     columns = ", ".join(_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS recsite_event_stage "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (customer_id bigint, event_id text, "
+            f"product_id bigint, event_type text, occurred_at timestamptz, quantity integer, "
+            f"value numeric(14, 2), session_id text, search_query text) ON COMMIT DELETE ROWS"
         )
-        cursor.execute("ALTER TABLE recsite_event_stage ALTER COLUMN id DROP NOT NULL")
-        with cursor.cursor.copy(f"COPY recsite_event_stage ({columns}) FROM STDIN") as copy:
-            copy.write(data)
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM recsite_event_stage "
-            f"ON CONFLICT (event_id) DO NOTHING"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INSERTED} (customer_id bigint, "
+            f"product_id bigint, event_type text, occurred_at timestamptz) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
+            copy.write(data)
+        staged = ", ".join(_COLUMNS[:-1])  # All but received_at, which is the same for all.
+        cursor.execute(
+            f"WITH ins AS (INSERT INTO {table} ({columns}) "
+            f"SELECT {staged}, %s::timestamptz FROM {_STAGE} "
+            f"ON CONFLICT (event_id) DO NOTHING "
+            f"RETURNING customer_id, product_id, event_type, occurred_at) "
+            f"INSERT INTO {_INSERTED} SELECT * FROM ins",
+            [received_at],
         )
         created = cursor.rowcount
-        cursor.execute("TRUNCATE recsite_event_stage")
+        if created:
+            stats_add_postgres(inserted_table=_INSERTED)
+        cursor.execute(f"TRUNCATE {_STAGE}, {_INSERTED}")
     return created
 
 
@@ -293,8 +402,16 @@ def _insert_postgres(
 def customer_forget(*, customer: Customer) -> int:
     """Right to be forgotten: delete the customer and every event of theirs.
 
-    Returns the number of events removed.
+    Returns the number of events removed. The event aggregates forget them too: no count of
+    the dashboard keeps them, not even anonymously.
     """
+    # Exclusive: no insert may name this customer until the deletion commits; after it, a new
+    # event for the same id creates a new customer.
+    events_lock_exclusive()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # Imports forget the customer keys they remember.
+            cursor.execute("SELECT nextval('recsite_customer_forgets')")
+    stats_remove_customer(customer_id=customer.pk)
     events_deleted, _ = Event.objects.filter(customer=customer).delete()
     customer.delete()
     return events_deleted

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Sum
+
 from recommender.choices import JobKind, JobState
-from recommender.models import Event, Job, Product, ProductEmbedding
+from recommender.models import Event, EventDailyCount, Job, Product, ProductEmbedding
 from recommender.selectors.catalog import products_awaiting_embedding
 from recommender.selectors.tuning import engine_build_serving
 
@@ -72,9 +74,12 @@ def _engine_reasons(model_name: str) -> list[str]:
         reasons.append(f"{_n(events, 'event')} received since engine build {engine.pk}")
     # The fit read every product event there was; fewer of those received by its end means some
     # were deleted since (a customer forgotten through the API): the engine still holds them.
-    known = Event.objects.filter(
-        product__isnull=False, received_at__lte=engine.finished_at or engine.started_at
-    ).count()
+    # Every product event there is (the maintained daily aggregate) less those received since
+    # the fit ended (the block-range index on received_at): no scan of the events table.
+    fitted_until = engine.finished_at or engine.started_at
+    known = (EventDailyCount.objects.aggregate(n=Sum("product_events"))["n"] or 0) - (
+        Event.objects.filter(product__isnull=False, received_at__gt=fitted_until).count()
+    )
     if known < engine.event_count:
         gone = engine.event_count - known
         reasons.append(f"{_n(gone, 'event')} deleted since engine build {engine.pk}")

@@ -209,6 +209,7 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.import_job_run": {"queue": "default"},
     "recommender.tasks.jobs_fail_stale": {"queue": "default"},
     "recommender.tasks.refresh_scheduled": {"queue": "default"},
+    "recommender.tasks.product_counts_refresh": {"queue": "default"},
     "recommender.tasks.reindex_embed": {"queue": "gpu"},
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},
@@ -227,6 +228,13 @@ RECSITE_REFRESH_HOUR = env.int("RECSITE_REFRESH_HOUR", default=3)
 CELERY_BEAT_SCHEDULE = {
     "embed-stale-products": {
         "task": "recommender.tasks.product_embeddings_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
+    # The product page's event counts: the events stored since the last run (the other event
+    # aggregates are kept by ingestion itself).
+    "count-product-events": {
+        "task": "recommender.tasks.product_counts_refresh",
         "schedule": 600.0,
         "options": {"expires": 600},
     },

@@ -10,6 +10,7 @@ from recommender.ml.engine import EngineConfig
 from recommender.models import Customer, Event, Product, RecommendationConfig
 from recommender.services import index as index_service
 from recommender.services import recommendations as service
+from recommender.services.activity import StatRow, stats_add
 from recommender.services.embeddings import get_embedder, product_embeddings_refresh
 from recommender.services.index import vector_index_build
 from recommender.services.ingestion import products_upsert
@@ -42,9 +43,10 @@ BASKETS = {
 
 
 def add_event(customer, external_id, *, event_type="purchase", at=T0, session=""):
+    """One event, written as ingestion writes it: counted in the event aggregates too."""
     product = Product.objects.get(external_id=external_id)
     n = Event.objects.count()
-    return Event.objects.create(
+    event = Event.objects.create(
         event_id=f"e-{n + 1}",
         customer=customer,
         product=product,
@@ -52,6 +54,8 @@ def add_event(customer, external_id, *, event_type="purchase", at=T0, session=""
         occurred_at=at,
         session_id=session,
     )
+    stats_add(rows=[StatRow(customer.pk, product.pk, event_type, at)])
+    return event
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Data migrations: what a rule already did before an upgrade, it still does after it."""
 
+from datetime import UTC, date, datetime
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -46,3 +48,38 @@ def test_engine_builds_of_the_first_format_are_retired_and_their_files_removed(t
     assert rows[0][1].startswith("Engine format 1 (before the two-stage engine): not served")
     assert rows[1] == ("failed", "x")
     assert not artifact.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_stored_before_the_aggregates_are_counted_by_the_migration():
+    # given: events written before the aggregates existed
+    before = [("recommender", "0007_merchandising_rule_surfaces")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    customer = old.get_model("recommender", "Customer").objects.create(external_id="c1")
+    product = old.get_model("recommender", "Product").objects.create(external_id="P1", title="M")
+    event = old.get_model("recommender", "Event")
+    for n, (day, kind) in enumerate([(5, "view"), (6, "view"), (6, "purchase")]):
+        event.objects.create(
+            event_id=f"e{n}", customer=customer, product=product, event_type=kind,
+            occurred_at=datetime(2024, 5, day, 12, tzinfo=UTC),
+        )  # fmt: skip
+
+    # when
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    # then
+    from recommender.models import ActiveCustomersWeekly, CustomerActivity, EventDailyCount
+
+    assert sorted(EventDailyCount.objects.values_list("day", "event_type", "events")) == [
+        (date(2024, 5, 5), "view", 1),
+        (date(2024, 5, 6), "purchase", 1),
+        (date(2024, 5, 6), "view", 1),
+    ]
+    assert list(ActiveCustomersWeekly.objects.values_list("week", "customers")) == [
+        (date(2024, 4, 29), 1),
+        (date(2024, 5, 6), 1),
+    ]
+    assert list(CustomerActivity.objects.values_list("customer_id", "events")) == [(customer.pk, 3)]

@@ -579,3 +579,25 @@ def test_job_history_says_who_started_a_job_and_why_the_schedule_did(client, adm
         'schedule<div class="muted small">2 events received since engine build 7</div>',
         admin_user.get_username(),
     ]
+
+
+def test_a_long_brand_list_becomes_a_checked_text_field(client, merchandiser, db, monkeypatch):
+    # given: more brands than the page offers as a list
+    from recommender.models import Product
+    from recommender.selectors import dashboard as dashboard_selectors
+
+    monkeypatch.setattr(dashboard_selectors, "FILTER_CHOICES_LIMIT", 1)
+    Product.objects.create(external_id="A", title="Mug", brand="Acme", category="kitchen")
+    Product.objects.create(external_id="B", title="Pot", brand="Bolt", category="kitchen")
+    client.force_login(merchandiser)
+    # when
+    listed = client.get("/dashboard/products/")
+    known = client.get("/dashboard/products/", {"brand": "Bolt"})
+    unknown = client.get("/dashboard/products/", {"brand": "Nope"})
+    # then: a text input, not a list of brands; a known brand filters, an unknown one is refused
+    assert '<input type="text" name="brand"' in listed.content.decode()
+    assert '<select name="category"' in listed.content.decode()
+    assert [p.external_id for p in known.context["page"]] == ["B"]
+    assert known.context["form"].is_valid()
+    assert unknown.context["page"] is None
+    assert unknown.context["form"].errors["brand"] == ["No product has the brand 'Nope'."]
