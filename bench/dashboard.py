@@ -15,6 +15,7 @@ train job already). Uses the newest customer and product with events for the det
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -36,7 +37,7 @@ def timed(call) -> float:
     return elapsed * 1000
 
 
-def list_pages(client, repeat: int) -> None:  # type: ignore[no-untyped-def]
+def list_pages(client, repeat: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
     """The pages that must answer within a second at 1M products and 50M events."""
     from recommender.models import Customer, Product
 
@@ -62,16 +63,21 @@ def list_pages(client, repeat: int) -> None:  # type: ignore[no-untyped-def]
         "/dashboard/rules/",
         "/dashboard/evaluation/",
     ]
-    time_pages(client, pages, repeat)
+    return time_pages(client, pages, repeat)
 
 
-def time_pages(client, pages: list[str], repeat: int) -> None:  # type: ignore[no-untyped-def]
-    """Print the first answer's time and the median of the next ``repeat`` for each page."""
+def time_pages(client, pages: list[str], repeat: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """Print (and return) the first answer's time and the median of the next ``repeat`` for
+    each page."""
     print(f"{'page':52} {'first ms':>9} {'median ms':>10}")
+    figures = {}
     for path in pages:
         first = timed(lambda path=path: client.get(path))
         rest = [timed(lambda path=path: client.get(path)) for _ in range(repeat)]
-        print(f"{path:52} {first:9.0f} {statistics.median(rest):10.0f}", flush=True)
+        median = statistics.median(rest)
+        print(f"{path:52} {first:9.0f} {median:10.0f}", flush=True)
+        figures[path] = {"first_ms": round(first), "median_ms": round(median)}
+    return figures
 
 
 def main() -> None:
@@ -82,6 +88,9 @@ def main() -> None:
         action="store_true",
         help="Only the overview and the list pages (no engine needed): products with filters "
         "and a deep page, customers in each order, jobs, rules, evaluations.",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="End with one line of JSON: every page's times."
     )
     args = parser.parse_args()
 
@@ -107,28 +116,24 @@ def main() -> None:
         )
     client = Client()
     client.force_login(user)
+    figures = list_pages(client, args.repeat)
     if args.lists_only:
-        list_pages(client, args.repeat)
+        if args.json:
+            print(json.dumps(figures))
         return
     newest = Event.objects.filter(product__isnull=False).select_related("customer", "product")
     event = newest.order_by("-occurred_at").first()
     if event is None:
         sys.exit("no events: import and fit first (./scripts/demo.sh --no-serve)")
     pages = [
-        "/dashboard/",
-        "/dashboard/products/",
         "/dashboard/products/?search=red+heart+candle",
         f"/dashboard/products/{event.product.external_id}/",
-        "/dashboard/customers/",
         f"/dashboard/customers/{event.customer.external_id}/",
         "/dashboard/tuning/",
-        "/dashboard/rules/",
-        "/dashboard/evaluation/",
         "/dashboard/tags/",
         "/dashboard/churn/",
-        "/dashboard/jobs/",
     ]
-    time_pages(client, pages, args.repeat)
+    figures.update(time_pages(client, pages, args.repeat))
 
     _, active = engine_config_active()
     base = {k: ("" if v is None else v) for k, v in TuningForm.initial_for(active).items()}
@@ -141,6 +146,10 @@ def main() -> None:
     first = preview()
     rest = [preview() for _ in range(args.repeat)]
     print(f"{'active configuration':52} {first:9.0f} {statistics.median(rest):10.0f}")
+    figures["tuning preview"] = {
+        "first_ms": round(first),
+        "median_ms": round(statistics.median(rest)),
+    }
     semantic = float(base["w_semantic"])
     for label, field, values in (
         ("blend weight (semantic)", "w_semantic", (semantic + 0.1, semantic)),
@@ -148,6 +157,12 @@ def main() -> None:
     ):
         times = [preview(**{field: values[i % 2]}) for i in range(args.repeat + 1)]
         print(f"{label:52} {times[0]:9.0f} {statistics.median(times[1:]):10.0f}")
+        figures[f"tuning preview: {label}"] = {
+            "first_ms": round(times[0]),
+            "median_ms": round(statistics.median(times[1:])),
+        }
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Count, Subquery
+from django.db.models import Subquery
 
 from recommender.choices import BuildStatus, JobKind, JobState
 from recommender.models import Customer, EngineBuild, EvaluationRun, Job, RecommendationConfig
 
 
 def customers_most_active(*, limit: int) -> list[Customer]:
-    """The customers with the most events (ties: the older customer first)."""
+    """The customers with the most events (ties: the older customer first), from the event
+    counts maintained at ingestion (``CustomerActivity``): a top-N over one row per customer,
+    not a count of every event."""
     return list(
-        Customer.objects.annotate(n_events=Count("events")).order_by("-n_events", "pk")[:limit]
+        Customer.objects.filter(activity__events__gt=0).order_by("-activity__events", "pk")[:limit]
     )
 
 
