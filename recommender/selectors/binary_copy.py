@@ -6,14 +6,20 @@ binary)`` of NOT NULL fixed-width columns gives records of one size (a 16-bit fi
 per field a 32-bit length and the big-endian value:
 https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.4), which numpy decodes a
 block at a time, so the raw bytes never all sit in memory at once.
+
+The COPY runs on a connection of its own: between two blocks the caller may use the database
+(a job reports its progress), which the COPY's connection could not do until it ends. Inside a
+transaction (a caller's, or a test's) only the transaction's own connection sees its rows, so
+the COPY runs there and the blocks are handed out once it has ended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = 19  # Signature (11 bytes), flags (4), header extension length (4).
@@ -46,10 +52,31 @@ def copy_columns(
             raise ValueError("unexpected COPY record layout from PostgreSQL")
         return {name: rows[name].astype(out) for name, _, out in fields}
 
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)", list(params)) as copy,
-    ):
+    statement = f"COPY ({query}) TO STDOUT (FORMAT binary)"
+    shared = connections[DEFAULT_DB_ALIAS]
+    if shared.in_atomic_block:
+        yield from list(_copy_blocks(shared, statement, params, size=size, decode=decode,
+                                     block_bytes=block_bytes))  # fmt: skip
+        return
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        yield from _copy_blocks(
+            own, statement, params, size=size, decode=decode, block_bytes=block_bytes
+        )
+    finally:
+        own.close()
+
+
+def _copy_blocks(
+    own: BaseDatabaseWrapper,
+    statement: str,
+    params: Sequence[object],
+    *,
+    size: int,
+    decode: Callable[[bytes | bytearray], dict[str, np.ndarray]],
+    block_bytes: int,
+) -> Iterator[dict[str, np.ndarray]]:
+    with own.cursor() as cursor, cursor.cursor.copy(statement, list(params)) as copy:
         pending = bytearray()
         skip = -1  # Unknown until the header is complete.
         for block in copy:
