@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
@@ -74,7 +75,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep-db", action="store_true", help="Keep the databases afterwards.")
     parser.add_argument("--customers", type=int, default=300, help="Customers timed in-process.")
     parser.add_argument("--requests", type=int, default=4000, help="API requests per run.")
-    parser.add_argument("--clients", type=int, default=4, help="Client processes of the API run.")
+    parser.add_argument(
+        "--clients", default="2,4", help="Client process counts of the API runs, one run each."
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers.")
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--json", dest="json_path", help="Write every figure here.")
@@ -238,7 +241,7 @@ def inprocess(args: argparse.Namespace) -> None:
         served.append(time.perf_counter() - started)
         assert len(result.items) == K, f"{customer.external_id}: {len(result.items)} items"
     serving = service.serving_engine()
-    ann = service._ann(serving)
+    ann = service.serving_ann(serving)
     with threadpool_limits(limits=1, user_api="blas"):
         for customer in chosen:
             events = customer_recent_events(customer=customer)
@@ -283,12 +286,17 @@ def _token() -> str:
 
 
 def api(args: argparse.Namespace, env: dict[str, str], token: str, paths: list[str]) -> dict:
+    """One closed-loop run per client count; the workers' memory after the last."""
     extra = ["-c", str(REPO / "gunicorn.conf.py"), "--keep-alive", "30"]
     server = gunicorn_start(port=args.port, workers=args.workers, env=env, extra=extra)
+    figures: dict[str, Any] = {"runs": []}
     try:
         requests = [paths[i % len(paths)] for i in range(args.requests)]
-        load(args.port, token, requests[: 50 * args.clients], clients=args.clients, k=K)  # Warm.
-        figures = load(args.port, token, requests, clients=args.clients, k=K)
+        load(args.port, token, requests[:200], clients=2, k=K)  # Warm every worker.
+        for clients in (int(c) for c in str(args.clients).split(",")):
+            run_figures = load(args.port, token, requests, clients=clients, k=K)
+            run_figures.pop("first_error", None)
+            figures["runs"].append(run_figures)
         memory = process_memory(server.pid)
     finally:
         server.terminate()
@@ -336,14 +344,16 @@ def main() -> None:
         figures: dict[str, Any] = {"load_average": round(os.getloadavg()[0], 1)}
         database = f"bench_scale_{size}"
         figures.update(prepare(args, size, env))
-        measured = subprocess.run(
+        step = subprocess.run(
             [sys.executable, __file__, "--inprocess", size, "--customers", str(args.customers)],
             cwd=REPO,
             env=env,
-            check=True,
             capture_output=True,
             text=True,
-        ).stdout
+        )
+        if step.returncode != 0:
+            raise SystemExit(f"the in-process measurement failed:\n{step.stderr[-3000:]}")
+        measured = step.stdout
         step4 = json.loads(measured.strip().splitlines()[-1])
         token, paths = step4.pop("token"), step4.pop("paths")
         figures.update(step4)
@@ -355,12 +365,14 @@ def main() -> None:
         )
         if "api" not in skip:
             figures["api"] = api(args, env, token, paths)
-            a = figures["api"]
-            print(
-                f"  API: {a['rps']:.0f} req/s, p50 {a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} "
-                f"ms, {a['errors']} errors; worker private {a['worker_private_mb']} MiB",
-                flush=True,
-            )
+            for a in figures["api"]["runs"]:
+                print(
+                    f"  API, {a['clients']} clients: {a['rps']:.0f} req/s, p50 "
+                    f"{a['p50_ms']:.1f} ms, p99 {a['p99_ms']:.1f} ms, {a['errors']} errors",
+                    flush=True,
+                )
+            print(f"  workers' private memory {figures['api']['worker_private_mb']} MiB, shared "
+                  f"{figures['api']['worker_shared_mb']} MiB", flush=True)  # fmt: skip
         if "dashboard" not in skip:
             figures["dashboard_ms"] = dashboard(env)
             pages = figures["dashboard_ms"]
@@ -385,7 +397,10 @@ def main() -> None:
             if smallest.get(key)
         }
         if "api" in f and "api" in smallest:
-            ratios["api_p99"] = round(f["api"]["p99_ms"] / smallest["api"]["p99_ms"], 2)
+            for mine, base in zip(f["api"]["runs"], smallest["api"]["runs"], strict=False):
+                ratios[f"api_p99_{mine['clients']}_clients"] = round(
+                    mine["p99_ms"] / base["p99_ms"], 2
+                )
         f["relative_to_smallest"] = ratios
         print(f"  {size}: {ratios}")
     if args.json_path:

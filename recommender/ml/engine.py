@@ -455,6 +455,9 @@ class HybridEngine:
         self._cooc = nb.Neighbours.empty(0)
         self._cold = nb.Neighbours.empty(0)
         self._own_ann: AnnSearch | None = None
+        # A fitted engine (offline: the evaluation, a fit's own checks) may build an hnswlib
+        # index of its own vectors when no ``ann`` is given; a loaded one (serving) may not.
+        self._may_build_index = True
 
     # Fitting -----------------------------------------------------------------------------
 
@@ -778,6 +781,11 @@ class HybridEngine:
                                 strict=True))  # fmt: skip
 
             return exact
+        if not self._may_build_index:
+            raise RuntimeError(
+                f"an engine loaded for serving ({len(rows)} products with vectors) searches "
+                "through the ann hook (the serving vector index); it builds no index itself"
+            )
         from .vector_index import VectorIndex  # Offline only: hnswlib over a large catalogue.
 
         index = VectorIndex.build(ids=ids, vectors=self._vectors[rows])
@@ -1184,6 +1192,7 @@ class HybridEngine:
         if meta.get("format") != ARTIFACT_FORMAT or meta.get("version") != ARTIFACT_VERSION:
             raise EngineArtifactError(f"{path}: not a {ARTIFACT_FORMAT} v{ARTIFACT_VERSION} file")
         engine = cls(EngineConfig.from_dict(meta["config"]))
+        engine._may_build_index = False
         engine.fitted_at = meta["fitted_at"]
         engine.collaborative_model = meta.get("collaborative_model", "")
         engine.collaborative_note = meta.get("collaborative_note", "")

@@ -20,6 +20,7 @@ from .recommendations import (
     RecommendedProduct,
     _history,
     customer_recommendations,
+    serving_ann,
     serving_engine,
     similar_products,
 )
@@ -71,7 +72,9 @@ def customer_inspection(
         return CustomerInspection(ready=False, message=str(exc))
     final = customer_recommendations(customer=customer, k=k, log=False).items
     history, now = _history(serving, customer_recent_events(customer=customer))
-    explanation: Explanation = serving.engine.explain(history, now=now, per_source=per_source)
+    explanation: Explanation = serving.engine.explain(
+        history, now=now, per_source=per_source, ann=serving_ann(serving)
+    )
     wanted = {c.product_id for rows in explanation.sources.values() for c in rows}
     wanted |= {pid for pid, _ in explanation.history_weights}
     wanted |= set(explanation.excluded)

@@ -448,7 +448,7 @@ def _knows(engine: HybridEngine, product_id: int) -> bool:
     return bool(engine.known([product_id])[0])
 
 
-def _ann(serving: ServingEngine) -> AnnSearch | None:
+def serving_ann(serving: ServingEngine) -> AnnSearch | None:
     """The serving vector index as the engine's ``ann`` hook: the semantic source's first stage
     (and the session's), a bounded graph search whatever the catalogue size. It also holds the
     products embedded after the fit (its side buffer), so they are recommendable at once.
@@ -632,7 +632,7 @@ def _recommend(
     # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
     # fit is rare. When one turns up, the engine is asked again without it.
     ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
-    ann = _ann(serving)
+    ann = serving_ann(serving)
     hook: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
     head = HeadRecorder() if ruleset.positional else None
     if head is not None:
@@ -843,10 +843,10 @@ def similar_products(
         return _logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
     serving = serving_engine()
     if _knows(serving.engine, product.pk):
-        engine = serving.engine
+        engine, ann = serving.engine, serving_ann(serving)
         items = _product_list(
             surface=RecommendationKind.SIMILAR,
-            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=_ann(serving)),
+            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=ann),
             k=k,
             blocked={product.pk},
             rules=rules,

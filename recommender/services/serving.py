@@ -42,7 +42,7 @@ def configured_model_name() -> str:
     """The embedding model's name as configured, without loading the model (and torch): the
     master must never start torch's thread pools before forking."""
     if settings.RECSITE_EMBEDDER == "hashing":
-        return HashingEmbedder().model_name
+        return HashingEmbedder(dimension=settings.RECSITE_HASHING_DIMENSION).model_name
     return default_model_name(model_dir(settings.RECSITE_MODEL_PATH or None))
 
 

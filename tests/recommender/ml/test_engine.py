@@ -299,3 +299,26 @@ def test_a_filter_that_empties_the_scored_head_is_backfilled_from_deeper_candida
 
     assert len(listed) == 10
     assert {item.product_id for item in listed} <= set(range(n_top + 1, n_top + n_rest + 1))
+
+
+def test_a_loaded_engine_searches_through_the_ann_hook_and_never_builds_an_index(
+    tmp_path, monkeypatch
+):
+    # Above the exact-search size, an engine loaded for serving must be given the serving
+    # index: building an hnswlib index per web process would take minutes and gigabytes.
+    import recommender.ml.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "EXACT_SEARCH_MAX", 3)
+    fitted = HybridEngine(EngineConfig()).fit(_data(), now=NOW)
+    loaded = HybridEngine.load(fitted.save(tmp_path / "engine.bin"))
+    history = History(product_ids=[10], event_types=["view"], timestamps=[NOW])
+
+    with pytest.raises(RuntimeError, match="searches through the ann hook"):
+        loaded.recommend(history, k=3, now=NOW)
+
+    def ann(query, n):
+        scores = _vectors() @ query
+        return sorted(zip(IDS, scores.tolist(), strict=True), key=lambda p: -p[1])[:n]
+
+    offline = fitted.recommend(history, k=3, now=NOW)  # Offline: its own hnswlib index.
+    assert loaded.recommend(history, k=3, now=NOW, ann=ann) == offline

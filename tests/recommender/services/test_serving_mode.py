@@ -111,3 +111,18 @@ def test_a_newer_build_that_cannot_be_loaded_leaves_the_loaded_one_serving(shop)
     assert serving_index().build_id == first
     found = product_search(query="printer ink cartridge", k=1)
     assert [p.external_id for p, _ in found] == ["INK-3"]
+
+
+def test_the_master_names_the_model_the_workers_embed_with(settings):
+    # A master that looked for another model's index preloaded none, and every worker then held
+    # every vector privately (found by bench/scale.py with the 384-dimension stand-in).
+    from recommender.services.embeddings import get_embedder
+    from recommender.services.serving import configured_model_name
+
+    settings.RECSITE_EMBEDDER = "hashing"
+    settings.RECSITE_HASHING_DIMENSION = 384
+    get_embedder.cache_clear()
+    try:
+        assert configured_model_name() == get_embedder().model_name == "hashing-v1-384"
+    finally:
+        get_embedder.cache_clear()
