@@ -696,32 +696,38 @@ class HybridEngine:
             half_life_days=cfg.half_life_days,
             now=now,
         )
-        pids = [int(p) for p in history.product_ids]
+        pids = np.asarray(history.product_ids, dtype=np.int64)
         rows = self._rows_of(pids)
-        strongest: dict[int, tuple[float, str]] = {}
-        known_vectors = rows[rows >= 0]
-        known_vectors = (
-            known_vectors[self._has_vector[known_vectors]] if len(known_vectors) else known_vectors
-        )
-        vector_of = dict(zip(known_vectors.tolist(), self._vectors[known_vectors], strict=True))
-        vec_rows: list[np.ndarray] = []
-        vec_weights: list[float] = []
+        kinds = list(history.event_types)
+        known = rows >= 0
+        # The strongest event of each product (the first of equal weights, in event order).
+        at = np.flatnonzero(known)
+        first = at[np.lexsort((at, -weights[at], rows[at]))]
+        first = first[np.r_[True, rows[first][1:] != rows[first][:-1]]] if len(first) else first
+        strongest = {int(rows[i]): kinds[i] for i in first.tolist()}
+        # Event vectors in event order: fitted products with a vector, and products newer than
+        # the fit whose vectors came with the history.
+        with_vector = known.copy()
+        with_vector[at] = np.asarray(self._has_vector[rows[at]], dtype=bool)
+        extra = [
+            i for i in np.flatnonzero(~known).tolist() if int(pids[i]) in history.extra_vectors
+        ]
+        used = np.sort(np.concatenate([np.flatnonzero(with_vector), extra])).astype(np.int64)
+        dim = self._vectors.shape[1] if self._vectors.ndim == 2 else 0
+        event_vectors = np.empty((len(used), dim), dtype=np.float32)
+        fitted = with_vector[used]
+        if fitted.any():
+            event_vectors[fitted] = self._vectors[rows[used[fitted]]]
         labels: list[tuple[str, int, str]] = []
-        for pid, row, kind, w in zip(
-            pids, rows.tolist(), history.event_types, weights, strict=True
-        ):
-            if row >= 0:
-                if w > strongest.get(row, (-1.0, ""))[0]:
-                    strongest[row] = (float(w), kind)
-                vector = vector_of.get(row)
-                if vector is not None:
-                    vec_rows.append(vector)
-                    vec_weights.append(float(w))
-                    labels.append((kind, row, ""))
-            elif pid in history.extra_vectors:
-                vec_rows.append(np.asarray(history.extra_vectors[pid], dtype=np.float32))
-                vec_weights.append(float(w))
-                labels.append((kind, -1, history.extra_titles.get(pid, f"product {pid}")))
+        for place, i in enumerate(used.tolist()):
+            if fitted[place]:
+                labels.append((kinds[i], int(rows[i]), ""))
+            else:
+                pid = int(pids[i])
+                event_vectors[place] = np.asarray(history.extra_vectors[pid], dtype=np.float32)
+                labels.append((kinds[i], -1, history.extra_titles.get(pid, f"product {pid}")))
+        vec_rows: list[np.ndarray] = [event_vectors]
+        vec_weights: list[float] = weights[used].tolist()
         if history.query_vectors is not None and len(history.query_vectors):
             q_weights = cfg.behaviour_weights.get("search", 0.0) * decay(
                 np.asarray(history.query_timestamps, dtype=np.float64),
@@ -729,21 +735,18 @@ class HybridEngine:
                 half_life_days=cfg.half_life_days,
             )
             texts = list(history.query_texts) or [""] * len(history.query_vectors)
-            for vector, w, text in zip(history.query_vectors, q_weights, texts, strict=True):
-                vec_rows.append(np.asarray(vector, dtype=np.float32))
-                vec_weights.append(float(w))
-                labels.append(("search", -1, text))
-        dim = self._vectors.shape[1] if self._vectors.ndim == 2 else 0
-        vectors = np.stack(vec_rows) if vec_rows else np.empty((0, dim), dtype=np.float32)
+            vec_rows.append(np.asarray(history.query_vectors, dtype=np.float32).reshape(-1, dim))
+            vec_weights.extend(float(w) for w in q_weights)
+            labels.extend(("search", -1, text) for text in texts)
+        vectors = np.concatenate(vec_rows) if len(vec_rows) > 1 else vec_rows[0]
         interests = multi_interest(vectors, np.asarray(vec_weights), n_interests=cfg.n_interests)
-        known = rows >= 0
         touched, inverse = np.unique(rows[known], return_inverse=True)
         summed = np.bincount(inverse.reshape(-1), weights=weights[known], minlength=len(touched))
         context = self._rows_of([int(p) for p in context_ids])
         return _Profile(
             rows=touched.astype(np.int64),
             weights=summed.astype(np.float64),
-            strongest_type={row: kind for row, (_, kind) in strongest.items()},
+            strongest_type=strongest,
             interests=interests,
             event_vectors=vectors,
             event_sources=labels,
@@ -1494,12 +1497,26 @@ class _Generation:
         return ok
 
     def _best(self, rows: np.ndarray, scores: np.ndarray, size: int) -> np.ndarray:
-        """The ``size`` best allowed rows with a positive score (ties by row)."""
+        """The ``size`` best allowed rows with a positive score, best first (ties by row).
+        ``rows`` ascending; a partial sort (``top_k``), not a sort of every row."""
         rows = np.asarray(rows, dtype=np.int64)
         keep = self.allowed(rows) & (scores > 0)
-        rows, scores = rows[keep], scores[keep]
-        order = np.lexsort((rows, -scores))[:size]
-        return rows[order]
+        rows, scores = rows[keep], np.asarray(scores, dtype=np.float64)[keep]
+        return rows[top_k(scores, size)]
+
+    def _first_allowed(self, ranked: np.ndarray, size: int) -> np.ndarray:
+        """The first ``size`` allowed rows of a list ranked at fit time, read a growing prefix
+        at a time (most requests read ``2 x size``)."""
+        found: list[np.ndarray] = []
+        count, start, step = 0, 0, max(2 * size, 64)
+        while count < size and start < len(ranked):
+            chunk = np.asarray(ranked[start : start + step], dtype=np.int64)
+            kept = chunk[self.allowed(chunk)][: size - count]
+            found.append(kept)
+            count += len(kept)
+            start += step
+            step *= 2
+        return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
     # Sources ---------------------------------------------------------------------------
 
@@ -1522,13 +1539,11 @@ class _Generation:
                 ranked = group.row(self.code)[0]
             else:
                 ranked = engine._pop_top if source == "popularity" else engine._trend_top
-            listed = np.asarray(ranked, dtype=np.int64)
-            rows = self._best(listed, np.asarray(values[listed], dtype=np.float64), size)
+            # Ranked best first with positive scores only, ties by row (``_best_rows``).
+            rows = self._first_allowed(ranked, size)
             return rows, np.asarray(values[rows], dtype=np.float64), []
         if source == "new_arrivals":
-            listed = engine._new_top.astype(np.int64)
-            scores = self._new_arrival_scores(listed)
-            rows = self._best(listed, scores, size)
+            rows = self._first_allowed(self._new_arrivals_now(), size)
             return rows, self._new_arrival_scores(rows), []
         if source == "session":
             return self._session_candidates(size, search)
@@ -1613,6 +1628,20 @@ class _Generation:
         centroids = np.stack([i.vector for i in self.profile.interests]).astype(np.float32)
         sims = np.asarray(engine._vectors[rows] @ centroids.T, dtype=np.float64).max(axis=1)
         return np.where(engine._has_vector[rows], sims, 0.0)
+
+    def _new_arrivals_now(self) -> np.ndarray:
+        """The slice of the newest-first list of products without events that is within
+        ``new_arrival_days`` of now (created after now is not an arrival yet): their scores
+        decrease along it, so it is ranked already."""
+        engine = self.engine
+        listed = engine._new_top
+        if not len(listed):
+            return np.empty(0, dtype=np.int64)
+        created = -np.asarray(engine._created[listed], dtype=np.float64)  # Ascending.
+        days = engine.config.new_arrival_days
+        start = int(np.searchsorted(created, -self.now, side="left"))
+        end = int(np.searchsorted(created, -(self.now - days * DAY_SECONDS), side="right"))
+        return np.asarray(listed[start:end], dtype=np.int64)
 
     def _new_arrival_scores(self, rows: np.ndarray) -> np.ndarray:
         engine = self.engine
