@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from recommender.ml.embedding import Embedder, HashingEmbedder, TransformerEmbedder
@@ -72,20 +72,47 @@ def vector_from_bytes(data: bytes | memoryview, dimension: int) -> np.ndarray:
     return vector
 
 
-def embeddings_matrix(
+def embeddings_query(
     *, model_name: str, product_ids: Sequence[int] | None = None, active_only: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors) of the stored embeddings of one model, ordered by product id."""
+) -> QuerySet[ProductEmbedding]:
+    """The stored embeddings of one model (of some products, of active products)."""
     queryset = ProductEmbedding.objects.filter(model_name=model_name)
     if product_ids is not None:
         queryset = queryset.filter(product_id__in=list(product_ids))
     if active_only:
         queryset = queryset.filter(product__is_active=True)
-    rows = list(queryset.order_by("product_id").values_list("product_id", "dimension", "vector"))
-    if not rows:
+    return queryset
+
+
+def embeddings_matrix(
+    *, model_name: str, product_ids: Sequence[int] | None = None, active_only: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the stored embeddings of one model, ordered by product id.
+
+    Streamed into one preallocated matrix, a chunk of rows at a time: a million vectors cost
+    their 1.5 GB, not a list of a million byte strings on top of it.
+    """
+    queryset = embeddings_query(
+        model_name=model_name, product_ids=product_ids, active_only=active_only
+    )
+    first = queryset.order_by("product_id").values_list("dimension", flat=True).first()
+    if first is None:
         return np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    vectors = np.vstack([vector_from_bytes(r[2], r[1]) for r in rows])
+    capacity = queryset.count()
+    ids: np.ndarray = np.empty(capacity, dtype=np.int64)
+    vectors: np.ndarray = np.empty((capacity, first), dtype=np.float32)
+    n = 0
+    rows = queryset.order_by("product_id").values_list("product_id", "dimension", "vector")
+    for product_id, dimension, vector in rows.iterator(chunk_size=10_000):
+        if n == capacity:
+            break  # Embedded while reading: the next build has it.
+        if dimension != first:
+            raise ValueError(f"stored vectors of {model_name!r} differ in dimension: re-embed")
+        ids[n] = product_id
+        vectors[n] = vector_from_bytes(vector, dimension)
+        n += 1
+    if n < capacity:
+        ids, vectors = ids[:n], vectors[:n]
     return ids, vectors
 
 

@@ -37,7 +37,8 @@ from recommender.selectors.catalog import products_awaiting_embedding
 
 from .artifact_store import ArtifactStoreError, unique_name
 from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
-from .embeddings import embeddings_matrix, get_embedder
+from .budget import index_build_estimate
+from .embeddings import embeddings_matrix, embeddings_query, get_embedder
 from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,10 @@ def vector_index_build(
     )
     started = time.perf_counter()
     try:
+        # Refused before anything big is read when it would not fit (docs/scale.md).
+        stored = embeddings_query(model_name=model_name)
+        dimension = stored.values_list("dimension", flat=True).first() or 0
+        index_build_estimate(items=stored.count(), dimension=dimension, m=build.m).check()
         ids, vectors = embeddings_matrix(model_name=model_name)
         if progress:
             progress(0.2)

@@ -85,3 +85,17 @@ def test_a_fit_over_the_budget_stops_before_reading_and_the_serving_build_stays(
     assert failed.path == ""
     service.serving_engine_recheck()
     assert service.serving_engine().build_id == serving.build_id
+
+
+@pytest.mark.django_db
+def test_an_index_build_over_the_budget_stops_before_reading_the_vectors(shop, settings):
+    from recommender.models import IndexBuild
+    from recommender.services.index import vector_index_build
+
+    settings.RECSITE_FIT_MEMORY_BUDGET = "64M"
+    with pytest.raises(MemoryBudgetExceeded, match="^Building the vector index needs about"):
+        vector_index_build()
+    failed = IndexBuild.objects.order_by("-pk").first()
+    assert failed.status == BuildStatus.FAILED
+    assert "RECSITE_FIT_MEMORY_BUDGET" in failed.error
+    assert IndexBuild.objects.filter(status=BuildStatus.READY).count() == 1  # Still serving.
