@@ -57,8 +57,15 @@ class Event(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
-            # A customer's recent events (interest vectors, the inspector timeline).
-            models.Index(fields=["customer", "-occurred_at"], name="event_customer_recent"),
+            # A customer's recent events (interest vectors, the inspector timeline). Covering:
+            # the per-request history read is an index-only scan of a few adjacent leaf pages
+            # instead of one random heap page per event, which is what kept cold reads slow at
+            # 50M events (docs/scale.md). SQLite ignores ``include``.
+            models.Index(
+                fields=["customer", "-occurred_at"],
+                include=["product", "event_type", "search_query"],
+                name="event_customer_history",
+            ),
             # Events in time order (the API's event list and its since/until windows, the churn
             # cut-off, the newest and oldest event).
             models.Index(fields=["occurred_at", "id"], name="event_time"),

@@ -25,8 +25,9 @@ def customer_recent_events(
     """``(product_id, event_type, occurred_at as epoch seconds, search_query)`` of the newest
     events, newest first.
 
-    Ordered by ``-occurred_at`` alone, so PostgreSQL reads the ``(customer, -occurred_at)``
-    index backwards and stops after ``limit`` rows (a tie-breaker column would force a sort).
+    Ordered by ``-occurred_at`` alone, so PostgreSQL reads the covering ``(customer, -occurred_at)``
+    index (``event_customer_history``, index-only) and stops after ``limit`` rows (a tie-breaker
+    column would force a sort).
     """
     epoch = _EPOCH_SQL.get(connection.vendor)
     if epoch is None:  # Another database: the ORM's datetimes, converted here.
