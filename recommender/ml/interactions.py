@@ -79,9 +79,19 @@ class Interactions:
         """A basket key per event: the given basket, else (user, timestamp) pairs numbered."""
         if len(self.basket):
             return self.basket
-        keys = np.stack([self.user_idx.astype(np.float64), self.timestamp], axis=1)
-        _, inverse = np.unique(keys, axis=0, return_inverse=True)
-        return inverse.reshape(-1).astype(np.int64)
+        # Numbered in (user, timestamp) order, as a sort of the pairs would; one stable sort and
+        # a running count, without the pairs' copy that ``np.unique(axis=0)`` sorts.
+        order = np.lexsort((self.timestamp, self.user_idx))
+        starts = np.empty(len(order), dtype=bool)
+        starts[:1] = True
+        if len(order) > 1:
+            user, time = self.user_idx[order], self.timestamp[order]
+            np.not_equal(user[1:], user[:-1], out=starts[1:])
+            starts[1:] |= time[1:] != time[:-1]
+            del user, time
+        keys = np.empty(len(order), dtype=np.int64)
+        keys[order] = np.cumsum(starts) - 1
+        return keys
 
 
 def interactions_from_records(
