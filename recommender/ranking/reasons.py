@@ -25,6 +25,11 @@ def similar_to(*, event_type: str, title: str) -> str:
     return f"similar to what you {verb(event_type)}: {title}"
 
 
+def similar_product(*, title: str) -> str:
+    """A product's similar products: "similar to <title>"."""
+    return f"similar to {title}"
+
+
 def matches_search(*, query: str) -> str:
     return f"matches your search for “{query}”"
 

@@ -58,7 +58,6 @@ from recommender.models import (
     RecommendationKind,
     RecommendationLog,
 )
-from recommender.ranking.exclusions import excluded_products
 from recommender.ranking.fusion import Rule
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
@@ -679,12 +678,7 @@ def _not_insertable(
     """Products a pin or promotion must not insert: what the engine would exclude for this
     customer (bought, ``exclude``, ``context``), what a filter removes, and, with a category,
     products outside it (those the engine proposed already passed its category filter)."""
-    blocked = excluded_products(
-        product_ids=list(history.product_ids),
-        event_types=list(history.event_types),
-        exclude_event_types=serving.engine.config.exclude_event_types,
-        also=[*exclude, *context],
-    )
+    blocked = serving.engine.excluded(history, exclude_ids=exclude, context_ids=context)
     blocked |= ruleset.score_hook.removed  # Prepared once per set of rules (RuleSet.filtered).
     return blocked | _outside_category(ruleset, category, known=known, blocked=blocked)
 

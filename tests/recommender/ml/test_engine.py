@@ -306,7 +306,7 @@ def test_a_loaded_engine_searches_through_the_ann_hook_and_never_builds_an_index
 ):
     # Above the exact-search size, an engine loaded for serving must be given the serving
     # index: building an hnswlib index per web process would take minutes and gigabytes.
-    import recommender.ml.engine as engine_module
+    import recommender.ml.engine.config as engine_module
 
     monkeypatch.setattr(engine_module, "EXACT_SEARCH_MAX", 3)
     fitted = HybridEngine(EngineConfig()).fit(_data(), now=NOW)

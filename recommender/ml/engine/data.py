@@ -1,0 +1,95 @@
+"""What the engine is given: the catalogue and behaviour to fit on (:class:`EngineData`), one
+customer's events per request (:class:`History`), and the shape of a vector search
+(:data:`AnnSearch`). Plain containers with their consistency checks; no model code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recommender.ml.interactions import Interactions
+
+# ``ann(vector, n)``: the ``n`` nearest products to ``vector`` as ``(product id, cosine)``, best
+# first (the serving vector index; offline, the engine's own search).
+AnnSearch = Callable[[np.ndarray, int], list[tuple[int, float]]]
+
+
+@dataclass
+class EngineData:
+    """The catalogue (one row per product, aligned arrays) and the behaviour to learn from.
+
+    ``item_ids`` must be strictly increasing (product keys in key order) and
+    ``interactions.item_ids`` must equal them.
+    """
+
+    item_ids: np.ndarray  # int64 product keys, ascending
+    item_vectors: np.ndarray  # (n, d) float32, L2-normalised; zero rows where has_vector is False
+    has_vector: np.ndarray  # bool
+    item_titles: Sequence[str]
+    item_categories: Sequence[str]
+    item_created_at: np.ndarray  # float64 seconds
+    item_active: np.ndarray  # bool
+    interactions: Interactions
+
+    def __post_init__(self) -> None:
+        n = len(self.item_ids)
+        for name in (
+            "has_vector",
+            "item_titles",
+            "item_categories",
+            "item_created_at",
+            "item_active",
+        ):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name}: expected {n} entries, got {len(getattr(self, name))}")
+        if self.item_vectors.ndim != 2 or len(self.item_vectors) != n:
+            raise ValueError(
+                f"item_vectors: expected shape ({n}, d), got {self.item_vectors.shape}"
+            )
+        if n > 1 and not bool(np.all(np.diff(np.asarray(self.item_ids, dtype=np.int64)) > 0)):
+            raise ValueError("item_ids: must be strictly increasing")
+        if not np.array_equal(self.interactions.item_ids, self.item_ids):
+            raise ValueError("interactions.item_ids: must equal item_ids, in the same order")
+
+
+@dataclass
+class History:
+    """One customer's (or one session's) events, passed with each request.
+
+    ``product_ids``, ``event_types`` and ``timestamps`` are parallel, one entry per event.
+    Search events without a product go in ``query_vectors`` (embedded queries, (m, d)) with
+    ``query_timestamps`` and optional ``query_texts`` for reasons. Products the fitted engine
+    does not know may appear in ``product_ids``: give their vectors in ``extra_vectors`` (and
+    titles in ``extra_titles``) to let them count; otherwise they are ignored.
+    """
+
+    product_ids: Sequence[int] = ()
+    event_types: Sequence[str] = ()
+    timestamps: Sequence[float] = ()
+    query_vectors: np.ndarray | None = None
+    query_timestamps: Sequence[float] = ()
+    query_texts: Sequence[str] = ()
+    extra_vectors: Mapping[int, np.ndarray] = field(default_factory=dict)
+    extra_titles: Mapping[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.product_ids)
+        if len(self.event_types) != n or len(self.timestamps) != n:
+            raise ValueError(
+                "History: product_ids, event_types and timestamps must have equal lengths "
+                f"(got {n}, {len(self.event_types)}, {len(self.timestamps)})"
+            )
+        m = 0 if self.query_vectors is None else len(self.query_vectors)
+        if len(self.query_timestamps) != m:
+            raise ValueError(f"History.query_timestamps: expected {m} entries")
+        if self.query_texts and len(self.query_texts) != m:
+            raise ValueError(f"History.query_texts: expected {m} entries or none")
+
+    @property
+    def is_empty(self) -> bool:
+        return not len(self.product_ids) and (
+            self.query_vectors is None or not len(self.query_vectors)
+        )
