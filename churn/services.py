@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -32,6 +30,7 @@ from churn.ml import features as ml_features
 from churn.ml.model import ChurnModel, NotEnoughHistory, evaluate, fit_model
 from churn.models import ChurnModelBuild, ChurnScore, RiskBand
 from recommender.choices import JobKind
+from recommender.ml.files import write_bytes_atomic
 from recommender.models import Customer, Job, Product, RecommendationKind
 from recommender.services import recommendations as recommendation_service
 from recommender.services.jobs import job_create
@@ -75,18 +74,6 @@ def _artifact_dir() -> Path:
     return Path(settings.RECSITE_CHURN_DIR)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # Training -----------------------------------------------------------------------------------
 
 
@@ -120,7 +107,8 @@ def churn_model_train(
     model, _ = fit_model(log, label_end=label_end, horizon=float(horizon))
     step(0.9)
     path = _artifact_dir() / f"{model.version}.pkl"
-    _write_atomic(path, model.to_bytes())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, model.to_bytes())
     metrics = {
         "backtest": backtest,
         "train_horizon_days": model.train_horizon,

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from recommender.ml.files import atomic_write
 from recommender.ml.text import product_embedding_text
 from recommender.models import Product
 from recommender.services.embeddings import get_embedder
@@ -52,7 +53,7 @@ def _embed_cached(texts: list[str], *, cache: Path | None, progress: Progress | 
     vectors = embedder.embed(texts, progress=progress)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with cache.open("wb") as f:
+        with atomic_write(cache) as f:
             np.savez(f, key=np.array(key), vectors=vectors)
     return np.asarray(vectors, dtype=np.float32)
 

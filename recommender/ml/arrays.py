@@ -10,8 +10,9 @@ Layout: ``MAGIC`` (8 bytes), the header length (8 bytes, little-endian), a UTF-8
 in C order, each starting at a multiple of ``ALIGN`` bytes from the data start, which is itself
 page-aligned. Offsets are relative to the data start, so the header's length does not move them.
 
-:func:`save_arrays` writes to a temporary file beside the target, fsyncs it and renames it over
-the target: a reader sees the old file or the new one, never half of one.
+:func:`save_arrays` writes through :func:`recommender.ml.files.atomic_write` (a temporary file
+beside the target, fsynced, renamed over it): a reader sees the old file or the new one, never
+half of one.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from __future__ import annotations
 import json
 import mmap
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .files import atomic_write
 
 MAGIC = b"RSARRAY1"
 ALIGN = 64
@@ -76,24 +78,16 @@ def save_arrays(
     header = json.dumps({"meta": dict(meta), "arrays": layout}).encode()
     data_start = _aligned(len(MAGIC) + 8 + len(header), _PAGE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(MAGIC)
-            handle.write(len(header).to_bytes(8, "little"))
-            handle.write(header)
-            position = len(MAGIC) + 8 + len(header)
-            for relative, array in prepared:
-                target = data_start + relative
-                handle.write(b"\0" * (target - position))
-                handle.write(array.data.cast("B") if array.nbytes else b"")
-                position = target + array.nbytes
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(MAGIC)
+        handle.write(len(header).to_bytes(8, "little"))
+        handle.write(header)
+        position = len(MAGIC) + 8 + len(header)
+        for relative, array in prepared:
+            target = data_start + relative
+            handle.write(b"\0" * (target - position))
+            handle.write(array.data.cast("B") if array.nbytes else b"")
+            position = target + array.nbytes
     return path
 
 

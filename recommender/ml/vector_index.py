@@ -21,10 +21,10 @@ Saved layout (one writer per path; any number of readers):
 
 :meth:`VectorIndex.save` writes the data file under a temporary name, checks its size (hnswlib's
 writer does not report a failed write), fsyncs it, renames it, then writes the manifest the same
-way and renames it over ``<path>``. A reader therefore sees either the old manifest, whose data
-file is still there, or the new one, whose data file is already complete: never a torn or
-mismatched pair. A crash before the commit leaves the previous index in place plus temporary
-files that the next save of that path removes.
+way and renames it over ``<path>`` (both through :mod:`recommender.ml.files`). A reader
+therefore sees either the old manifest, whose data file is still there, or the new one, whose
+data file is already complete: never a torn or mismatched pair. A crash before the commit leaves
+the previous index in place plus temporary files that the next save of that path removes.
 
 Thread-safety (hnswlib's rules): ``knn_query`` and ``get_items`` may run concurrently from any
 number of threads on an index nobody modifies; ``add_items``, ``mark_deleted``, ``resize_index``
@@ -51,6 +51,8 @@ from typing import Any
 
 import hnswlib
 import numpy as np
+
+from .files import atomic_path, fsync_directory, write_bytes_atomic
 
 SPACE = "cosine"
 # Defaults chosen with bench/ann.py (docs/benchmarks.md, "Vector index") for recall@10 >= 0.95
@@ -219,24 +221,24 @@ class VectorIndex:
         manifest_temp = directory / f".{path.name}.{token}.manifest{TEMP_SUFFIX}"
         committed = False
         try:
-            self._index.save_index(str(data_temp))
-            expected = self._index.index_file_size()
-            written = data_temp.stat().st_size if data_temp.exists() else 0
-            if written != expected:
-                # hnswlib writes through an unchecked std::ofstream: a full disk or a file-size
-                # limit gives a short file, not an exception.
-                raise OSError(f"{data_temp}: wrote {written} of {expected} bytes of the index")
-            _fsync_path(data_temp)
-            os.replace(data_temp, data_path)
+            with atomic_path(data_path, temp=data_temp) as temp:
+                self._index.save_index(str(temp))
+                expected = self._index.index_file_size()
+                written = temp.stat().st_size if temp.exists() else 0
+                if written != expected:
+                    # hnswlib writes through an unchecked std::ofstream: a full disk or a
+                    # file-size limit gives a short file, not an exception.
+                    raise OSError(f"{temp}: wrote {written} of {expected} bytes of the index")
             manifest = _manifest_dict(info=self.info, data_file=data_name, data_bytes=expected)
-            _write_durably(manifest_temp, json.dumps(manifest, indent=2).encode() + b"\n")
-            os.replace(manifest_temp, path)  # The commit point.
+            content = json.dumps(manifest, indent=2).encode() + b"\n"
+            # The commit point. The directory is synced after recording it: from the rename
+            # on, the data file belongs to the new manifest and must stay.
+            write_bytes_atomic(path, content, temp=manifest_temp, sync_directory=False)
             committed = True
-            _fsync_path(directory)
+            fsync_directory(directory)
         finally:
-            leftovers = [data_temp, manifest_temp] + ([] if committed else [data_path])
-            for leftover in leftovers:
-                leftover.unlink(missing_ok=True)
+            if not committed:
+                data_path.unlink(missing_ok=True)
         _remove_superseded(path=path, keep=data_name)
         return path
 
@@ -863,18 +865,3 @@ def _remove_superseded(*, path: Path, keep: str | None) -> None:
             continue
         if data_pattern.fullmatch(entry.name) or temp_pattern.fullmatch(entry.name):
             entry.unlink(missing_ok=True)
-
-
-def _write_durably(path: Path, content: bytes) -> None:
-    with path.open("wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_path(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

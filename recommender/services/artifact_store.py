@@ -46,6 +46,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from recommender.ml.files import atomic_path
+
 logger = logging.getLogger(__name__)
 
 S3_SCHEME = "s3://"
@@ -340,16 +342,15 @@ class S3Store:
                 continue  # A data file an interrupted download already completed.
             temp = directory / f".{filename}.download-{secrets.token_hex(4)}"
             try:
-                # boto3's managed transfer: parallel ranged GETs, no copy held in memory.
-                client.download_file(
-                    self.bucket_name,
-                    self._object_key(f"{kind}/{filename}"),
-                    str(temp),
-                    Config=self.storage.transfer_config,
-                )
-                os.replace(temp, target)
+                with atomic_path(target, temp=temp) as path:
+                    # boto3's managed transfer: parallel ranged GETs, no copy held in memory.
+                    client.download_file(
+                        self.bucket_name,
+                        self._object_key(f"{kind}/{filename}"),
+                        str(path),
+                        Config=self.storage.transfer_config,
+                    )
             except Exception as exc:
-                temp.unlink(missing_ok=True)
                 raise ArtifactStoreError(
                     f"cannot download {self._uri(f'{kind}/{filename}')}: {_explain(exc)}"
                 ) from exc

@@ -31,7 +31,6 @@ import fcntl
 import itertools
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -54,6 +53,7 @@ from recommender.ml.engine import (
     History,
     HybridEngine,
 )
+from recommender.ml.files import atomic_write
 from recommender.models import Customer
 from recommender.ranking.rules import RuleSet
 from recommender.selectors.recommendations import customer_recent_events
@@ -386,10 +386,8 @@ def _sample_save(sample: TuningSample, files: _SampleFiles) -> None:
             "has_vector": sample.has_vector,
             "active": sample.active,
         }
-        tmp = files.arrays.with_name(files.arrays.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_write(files.arrays) as handle:
             np.savez(handle, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, files.arrays)
     except OSError:
         logger.warning("Could not save the tuning sample to %s", files.arrays, exc_info=True)
     _sample_files_prune(files.arrays.parent)
