@@ -161,10 +161,6 @@ def churn_model_build_latest() -> ChurnModelBuild | None:
     return ChurnModelBuild.objects.order_by("-trained_at", "-pk").first()
 
 
-def churn_model_build_get(*, version: str) -> ChurnModelBuild | None:
-    return ChurnModelBuild.objects.filter(version=version).first()
-
-
 def churn_score_latest(*, customer: Customer) -> ChurnScore | None:
     """The customer's newest score (latest ``as_of``, then the latest computation)."""
     return ChurnScore.objects.filter(customer=customer).order_by("-as_of", "-computed_at").first()

@@ -1,9 +1,9 @@
-"""The values ranking works on: candidates with per-source scores, and ranked items."""
+"""The values ranking works on: the candidate sources and ranked items."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # The candidate sources, in the order reasons prefer them when scores tie.
 SOURCES: tuple[str, ...] = (
@@ -14,15 +14,6 @@ SOURCES: tuple[str, ...] = (
     "popularity",
     "new_arrivals",
 )
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A product proposed by one or more sources, with each source's raw score."""
-
-    index: int  # Row of the product in the engine's arrays.
-    product_id: int
-    scores: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -345,7 +345,3 @@ def customer_timeline(*, customer: Customer) -> QuerySet[Event]:
         )
         .order_by("-occurred_at", "-id")
     )
-
-
-def products_by_pk(*, pks: list[int]) -> dict[int, Product]:
-    return Product.objects.in_bulk(pks)

@@ -2,8 +2,7 @@
 
 from django.db import connection
 
-from recommender.choices import BuildStatus
-from recommender.models import Customer, EngineBuild, Event, RecommendationConfig, RecommendationLog
+from recommender.models import Customer, Event, RecommendationConfig
 
 # Events of a customer read per request: enough for the interest vectors and the collaborative
 # history, bounded so a customer with years of events costs the same as any other.
@@ -50,16 +49,5 @@ def customer_recent_events(
         return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
 
 
-def engine_build_latest_ready(*, model_name: str | None = None) -> EngineBuild | None:
-    builds = EngineBuild.objects.filter(status=BuildStatus.READY)
-    if model_name is not None:
-        builds = builds.filter(model_name=model_name)
-    return builds.order_by("-finished_at", "-pk").first()
-
-
 def recommendation_config_list() -> list[RecommendationConfig]:
     return list(RecommendationConfig.objects.select_related("created_by").order_by("-version"))
-
-
-def recommendation_log_get(*, recommendation_id: str) -> RecommendationLog | None:
-    return RecommendationLog.objects.filter(recommendation_id=recommendation_id).first()

@@ -882,7 +882,7 @@ def trending_products(
     engine = serving.engine
     items = _product_list(
         surface=RecommendationKind.TRENDING,
-        ranked_for=lambda n: engine.trending(k=n, now=serving.fitted_at, category=category or None),
+        ranked_for=lambda n: engine.trending(k=n, category=category or None),
         k=k,
         category=category or None,
         rules=rules,

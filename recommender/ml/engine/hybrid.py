@@ -359,8 +359,8 @@ class HybridEngine:
         """Products that share baskets with ``product_id`` (co-occurrence), best first."""
         return lists.bought_together(self, product_id, k=k)
 
-    def trending(self, *, k: int, now: float, category: str | None = None) -> list[RankedItem]:
-        """Trending products (as of the fit; ``now`` is accepted for symmetry), then popular."""
+    def trending(self, *, k: int, category: str | None = None) -> list[RankedItem]:
+        """Trending products as of the fit, then popular ones to fill the list."""
         return lists.trending(self, k=k, category=category)
 
     # Inspection (the dashboard's customer inspector) --------------------------------------

@@ -94,7 +94,7 @@ def test_a_cold_customer_gets_trending_products(engine):
     assert _ids(items) == [20, 21]
     assert items[0].sources == ("popularity", "trending")
     assert items[0].reasons == ("popular in Kitchen", "trending in Kitchen this week")
-    assert _ids(engine.trending(k=2, now=NOW)) == [20, 21]
+    assert _ids(engine.trending(k=2)) == [20, 21]
 
 
 def test_a_session_context_personalises_an_anonymous_visitor(engine):

@@ -174,8 +174,8 @@ def test_every_list_is_computed_without_reading_the_catalogue(engines):
         ),
         lambda e: e.similar(int(data.item_ids[105]), k=10, mode="hybrid", ann=ann),
         lambda e: e.bought_together(int(data.item_ids[105]), k=10),
-        lambda e: e.trending(k=10, now=NOW),
-        lambda e: e.trending(k=10, now=NOW, category="category 3"),
+        lambda e: e.trending(k=10),
+        lambda e: e.trending(k=10, category="category 3"),
         lambda e: e.explain(warm, now=NOW, ann=ann),
         lambda e: e.rank(warm, k=50, now=NOW, ann=ann),
     ]
