@@ -87,7 +87,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "engine_age": selectors.build_age(
             engine_build.finished_at if engine_build else None, now=now
         ),
-        "coverage": selectors.recommendation_coverage(),
+        "coverage": selectors.recommendation_coverage(active_products=stats.active_products),
         "jobs": job_rows(selectors.jobs_recent()),
         "events_chart": charts.events_per_day_chart(series.events_per_day),
         "customers_chart": charts.active_customers_chart(

@@ -85,13 +85,13 @@ def catalogue_stats() -> CatalogueStats:
     """Counts for the overview. Events are counted from the daily aggregate, never by scanning
     the events table; the newest and oldest event come from the time index."""
     span = Event.objects.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    # One pass over the products, no join: a product's ``embedding_stale`` is cleared only after
+    # its vector is stored (recommender.services.embeddings), so "not stale" means "embedded".
+    # The join to the vectors made this 1.2 s at a million products.
     products = Product.objects.aggregate(
         total=Count("pk"),
         active=Count("pk", filter=Q(is_active=True)),
-        embedded=Count(
-            "pk",
-            filter=Q(is_active=True, embedding_stale=False, embedding__isnull=False),
-        ),
+        embedded=Count("pk", filter=Q(is_active=True, embedding_stale=False)),
     )
     return CatalogueStats(
         products=products["total"],
@@ -189,8 +189,11 @@ def build_age(finished_at: datetime | None, *, now: datetime | None = None) -> t
     return (now or timezone.now()) - finished_at
 
 
-def recommendation_coverage(*, logs: int = COVERAGE_LOGS) -> RecommendationCoverage:
-    """How much of the active catalogue the newest ``logs`` served lists showed at least once."""
+def recommendation_coverage(
+    *, logs: int = COVERAGE_LOGS, active_products: int | None = None
+) -> RecommendationCoverage:
+    """How much of the active catalogue the newest ``logs`` served lists showed at least once
+    (``active_products``: the count when the caller has it already, as the overview does)."""
     lists = list(
         RecommendationLog.objects.order_by("-created_at", "-id").values_list(
             "product_ids", flat=True
@@ -202,7 +205,9 @@ def recommendation_coverage(*, logs: int = COVERAGE_LOGS) -> RecommendationCover
     active = Product.objects.filter(is_active=True)
     distinct = active.filter(external_id__in=served).count() if served else 0
     return RecommendationCoverage(
-        logs=len(lists), distinct_products=distinct, active_products=active.count()
+        logs=len(lists),
+        distinct_products=distinct,
+        active_products=active.count() if active_products is None else active_products,
     )
 
 
