@@ -151,39 +151,27 @@ def _all_pairs(matrix: sp.csr_matrix, *, k: int, threads: int) -> Neighbours:
     result = all_pairs_knn(
         sp.csr_matrix(matrix, dtype=np.float64), k + 1, num_threads=threads, show_progress=False
     )
-    # A COO matrix, its entries grouped by row as the C++ code emits them; grouped here when not
-    # (no CSR conversion: its sort would copy the result several times over).
-    coo = result if sp.issparse(result) and result.format == "coo" else sp.coo_matrix(result)
-    rows, cols, data = coo.row, coo.col, coo.data
-    if len(rows) > 1 and not bool(np.all(rows[1:] >= rows[:-1])):
-        order = np.argsort(rows, kind="stable")
-        rows, cols, data = rows[order], cols[order], data[order]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    del coo, result, rows
-    return _top_rows(indptr, cols, data, k=k)
+    return _top_rows(sp.csr_matrix(result), k=k)
 
 
-def _top_rows(
-    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, *, k: int, block: int = 1 << 15
-) -> Neighbours:
-    """Each row's ``k`` largest positive entries off the diagonal of a matrix given as CSR arrays,
-    as float32, columns ascending (ties at the cut: the lower columns go first).
+def _top_rows(result: sp.csr_matrix, *, k: int, block: int = 1 << 15) -> Neighbours:
+    """Each row's ``k`` largest positive entries off the diagonal, as float32, columns ascending
+    (ties at the cut: the lower columns go first).
 
-    Built a block of rows at a time: at a million products a CSR round trip of the all-pairs
-    result (COO to CSR, masked copies, canonical sort) held several more copies of it (GBs) at
-    the fit's peak.
+    Built a block of rows at a time, straight from the CSR arrays: at a million products the
+    previous COO round trip held three more copies of the all-pairs result (several GB) at the
+    fit's peak.
     """
-    n = len(indptr) - 1
-    indptr = np.asarray(indptr, dtype=np.int64)
+    n = result.shape[0]
+    indptr = np.asarray(result.indptr, dtype=np.int64)
     counts = np.zeros(n, dtype=np.int64)
     indices_parts: list[np.ndarray] = []
     data_parts: list[np.ndarray] = []
     for lo in range(0, n, block):
         hi = min(n, lo + block)
         start, end = int(indptr[lo]), int(indptr[hi])
-        cols = np.asarray(indices[start:end], dtype=np.int64)
-        vals = np.asarray(values[start:end]).astype(np.float32)
+        cols = np.asarray(result.indices[start:end], dtype=np.int64)
+        vals = np.asarray(result.data[start:end]).astype(np.float32)
         rows = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(indptr[lo : hi + 1]))
         keep = (cols != rows) & (vals > 0)
         rows, cols, vals = rows[keep], cols[keep], vals[keep]

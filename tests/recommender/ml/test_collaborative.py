@@ -164,7 +164,7 @@ def test_top_rows_keep_each_rows_largest_positive_off_diagonal_entries_in_column
     )
 
     for block in (1, 2, 1 << 15):  # The same lists whatever the block of rows.
-        top = nb._top_rows(result.indptr, result.indices, result.data, k=2, block=block)
+        top = nb._top_rows(result, k=2, block=block)
 
         assert top.indptr.tolist() == [0, 2, 3, 3, 5]
         assert top.indices.tolist() == [2, 3, 0, 1, 2]
