@@ -140,58 +140,38 @@ def lookup(cols: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
 # Fitting ---------------------------------------------------------------------------------------
 
 
-def _all_pairs(matrix: sp.csr_matrix, *, k: int, threads: int) -> Neighbours:
+def _all_pairs(matrix: sp.csr_matrix, *, k: int, threads: int) -> sp.csr_matrix:
     """Top ``k`` of each row of ``matrix.T @ matrix`` (columns as products), diagonal removed."""
     from implicit.nearest_neighbours import all_pairs_knn  # C++; imported only to fit
 
     n = matrix.shape[1]
     if matrix.nnz == 0 or n == 0:
-        return Neighbours.empty(n)
+        return sp.csr_matrix((n, n), dtype=np.float32)
     # The product itself is usually its own best match: ask for one more and drop it.
     result = all_pairs_knn(
         sp.csr_matrix(matrix, dtype=np.float64), k + 1, num_threads=threads, show_progress=False
     )
-    return _top_rows(sp.csr_matrix(result), k=k)
-
-
-def _top_rows(result: sp.csr_matrix, *, k: int, block: int = 1 << 15) -> Neighbours:
-    """Each row's ``k`` largest positive entries off the diagonal, as float32, columns ascending
-    (ties at the cut: the lower columns go first).
-
-    Built a block of rows at a time, straight from the CSR arrays: at a million products the
-    previous COO round trip held three more copies of the all-pairs result (several GB) at the
-    fit's peak.
-    """
-    n = result.shape[0]
-    indptr = np.asarray(result.indptr, dtype=np.int64)
-    counts = np.zeros(n, dtype=np.int64)
-    indices_parts: list[np.ndarray] = []
-    data_parts: list[np.ndarray] = []
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        start, end = int(indptr[lo]), int(indptr[hi])
-        cols = np.asarray(result.indices[start:end], dtype=np.int64)
-        vals = np.asarray(result.data[start:end]).astype(np.float32)
-        rows = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(indptr[lo : hi + 1]))
-        keep = (cols != rows) & (vals > 0)
-        rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        # Each row ascending by value (ties by column); keep its last k.
-        order = np.lexsort((cols, vals, rows))
-        rows, cols, vals = rows[order], cols[order], vals[order]
-        row_end = np.searchsorted(rows, np.arange(lo, hi), side="right")
-        top = (row_end[rows - lo] - np.arange(len(rows))) <= k
-        rows, cols, vals = rows[top], cols[top], vals[top]
-        order = np.lexsort((cols, rows))
-        indices_parts.append(cols[order].astype(np.int32))
-        data_parts.append(vals[order])
-        counts[lo:hi] = np.bincount(rows - lo, minlength=hi - lo)
-    out = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=out[1:])
-    return Neighbours(
-        indptr=out,
-        indices=np.concatenate(indices_parts) if indices_parts else np.empty(0, np.int32),
-        data=np.concatenate(data_parts) if data_parts else np.empty(0, np.float32),
+    coo = sp.coo_matrix(result)
+    keep = (coo.row != coo.col) & (coo.data > 0)
+    pruned = sp.csr_matrix(
+        (coo.data[keep].astype(np.float32), (coo.row[keep], coo.col[keep])), shape=(n, n)
     )
+    return _keep_top(pruned, k)
+
+
+def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """At most ``k`` entries a row (the rows that kept ``k + 1`` lose their smallest)."""
+    lengths = np.diff(matrix.indptr)
+    if not len(lengths) or lengths.max() <= k:
+        return matrix
+    rows = np.flatnonzero(lengths > k)
+    keep = np.ones(matrix.nnz, dtype=bool)
+    for r in rows:  # Only rows where the product was not among its own best: few.
+        start, end = matrix.indptr[r], matrix.indptr[r + 1]
+        smallest = start + np.argsort(matrix.data[start:end], kind="stable")[: end - start - k]
+        keep[smallest] = False
+    coo = matrix.tocoo()
+    return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
 
 
 def item_knn(matrix: sp.spmatrix, *, k: int, threads: int = 0) -> Neighbours:
@@ -201,7 +181,7 @@ def item_knn(matrix: sp.spmatrix, *, k: int, threads: int = 0) -> Neighbours:
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
     scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     unit = sp.csr_matrix(x @ sp.diags(scale))
-    return _all_pairs(unit, k=k, threads=threads)
+    return Neighbours.from_csr(_all_pairs(unit, k=k, threads=threads))
 
 
 def cooccurrence(incidence: sp.spmatrix, *, k: int, shrink: float, threads: int = 0) -> Neighbours:
@@ -217,7 +197,7 @@ def cooccurrence(incidence: sp.spmatrix, *, k: int, shrink: float, threads: int 
     x.data[:] = 1.0
     baskets = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
     scaled = sp.csr_matrix(x @ sp.diags(1.0 / np.sqrt(baskets + shrink)))
-    return _all_pairs(scaled, k=k, threads=threads)
+    return Neighbours.from_csr(_all_pairs(scaled, k=k, threads=threads))
 
 
 def ease_memory_bytes(n_items: int) -> int:

@@ -147,30 +147,3 @@ def test_neighbour_lists_gather_only_the_rows_asked_for():
         0.0,
         5.0,
     ]
-
-
-def test_top_rows_keep_each_rows_largest_positive_off_diagonal_entries_in_column_order():
-    # row 0: diagonal dropped, the tie at the cut loses its lower column; row 1: a negative and
-    # a zero dropped; row 2: empty
-    result = sp.csr_matrix(
-        np.array(
-            [
-                [9.0, 2.0, 2.0, 5.0],
-                [1.0, 7.0, -3.0, 0.0],
-                [0.0, 0.0, 0.0, 0.0],
-                [4.0, 4.0, 4.0, 8.0],
-            ]
-        )
-    )
-
-    for block in (1, 2, 1 << 15):  # The same lists whatever the block of rows.
-        top = nb._top_rows(result, k=2, block=block)
-
-        assert top.indptr.tolist() == [0, 2, 3, 3, 5]
-        assert top.indices.tolist() == [2, 3, 0, 1, 2]
-        assert top.data.tolist() == [2.0, 5.0, 1.0, 4.0, 4.0]
-        assert (top.indptr.dtype, top.indices.dtype, top.data.dtype) == (
-            np.int64,
-            np.int32,
-            np.float32,
-        )
