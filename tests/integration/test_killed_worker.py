@@ -11,21 +11,24 @@ lets it go.
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from recommender.choices import JobKind, JobState
 from recommender.ingestion.records import ProductRecord
 from recommender.models import Job, Product
 from recommender.services.ingestion import products_upsert
 from recommender.services.jobs import job_create
-from recommender.services.liveness import ProcessId
+from recommender.services.liveness import ProcessId, local_process
 from recommender.tasks import import_job_run
 
 from .conftest import LiveWorker, database_url, through_the_broker
@@ -177,3 +180,24 @@ def test_a_step_whose_process_is_killed_every_time_fails_and_a_rerun_succeeds(
     assert job_now(rerun).counts["products"] == {
         "created": 1, "updated": 1, "unchanged": 0, "duplicates": 0,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("pool", ["prefork", "solo"])
+def test_any_worker_fails_the_job_of_a_dead_one_within_seconds(start_worker, pool):
+    """A prefork worker sweeps on its event loop's timer, a solo one in a thread; either fails a
+    job whose process is gone (here: one that ran and exited), whatever queue it consumes."""
+    child = subprocess.Popen(["sleep", "60"])
+    dead = local_process(child.pid)
+    child.kill()
+    child.wait()
+    job = Job.objects.create(
+        kind=JobKind.IMPORT_PRODUCTS, state=JobState.RUNNING, step="import", attempts=1,
+        worker=str(dead), heartbeat_at=timezone.now() - timedelta(seconds=10),
+    )  # fmt: skip
+
+    worker = start_worker(queues=("default",), pool=pool)
+
+    wait_until("the job is failed", lambda: job_now(job).state == JobState.FAILED, worker)
+    assert job_now(job).error == (
+        f"worker lost: process {dead.pid} on {dead.host} died during step 'import'"
+    )
