@@ -9,10 +9,38 @@ builds are published. Memory model, sizing and failure behaviour: docs/deploymen
 
 import gc
 import os
+import shutil
+import tempfile
+from typing import Any
 
-from recsite.gunicorn_serving import on_exit, on_reload, post_fork, when_ready
+# Prometheus (GET /metrics): each worker writes its counters to files in this folder and a scrape
+# sums them, so it sees the whole server whichever worker answers (prometheus_client's multiprocess
+# mode). Set before anything imports prometheus_client. An operator's folder must be emptied
+# before each start; the default is a fresh one, removed when the server stops.
+_OWN_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="recsite-metrics-")
 
-__all__ = ["on_exit", "on_reload", "post_fork", "when_ready"]
+from recsite.gunicorn_serving import on_exit as _serving_on_exit  # noqa: E402
+from recsite.gunicorn_serving import on_reload, post_fork, when_ready  # noqa: E402
+
+__all__ = ["child_exit", "on_exit", "on_reload", "post_fork", "when_ready"]
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # Its live gauges go; its counters stay summed.
+
+
+def on_exit(server: Any) -> None:
+    _serving_on_exit(server)
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+# gunicorn's own logs (errors, access) in the format of the application's (RECSITE_LOG_FORMAT).
+logger_class = "recsite.logs.GunicornLogger"
 
 # Load Django and the serving artifacts once, in the master, then fork.
 preload_app = True

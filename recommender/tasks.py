@@ -64,12 +64,6 @@ def product_counts_refresh() -> None:
     activity.product_counts_refresh()
 
 
-@shared_task(name="recommender.tasks.jobs_fail_stale")
-def jobs_fail_stale() -> None:
-    """Beat: fail jobs whose worker died, so the jobs page never shows one running forever."""
-    jobs.jobs_fail_stale()
-
-
 @shared_task(name="recommender.tasks.refresh_scheduled")
 def refresh_scheduled() -> None:
     """Beat, nightly: queue a reindex and/or a train job for what changed since the last ones

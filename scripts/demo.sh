@@ -79,24 +79,26 @@ then
 fi
 
 say "Starting the Celery worker and the web server"
+# Logs for people here (production logs JSON lines); metrics of both gunicorn workers summed.
+export RECSITE_LOG_FORMAT="${RECSITE_LOG_FORMAT:-plain}"
+export PROMETHEUS_MULTIPROC_DIR="$RECSITE_ROOT/var/prometheus"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+WORKER_LOG=var/worker.log WEB_LOG=var/web.log
 # One worker for every queue, with the beat scheduler inside it (fine for a single machine).
-"$VENV/bin/celery" -A recsite worker -Q default,cpu,gpu --pool=solo --concurrency=1 \
-  --beat --schedule=var/celerybeat-schedule --loglevel=INFO --logfile=var/worker.log &
-worker_pid=$!
-"$VENV/bin/gunicorn" recsite.wsgi --bind "127.0.0.1:$port" --workers 2 --threads 4 \
-  --access-logfile var/access.log --error-logfile var/web.log &
-web_pid=$!
-trap 'kill "$worker_pid" "$web_pid" 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
-
-for _ in $(seq 60); do
-  if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health/ready', timeout=2)" 2>/dev/null; then
-    break
-  fi
-  kill -0 "$web_pid" 2>/dev/null || die "the web server stopped; see var/web.log"
-  sleep 1
-done
-
-cat <<INFO
+start_worker() {
+  start_group worker_pid "$VENV/bin/celery" -A recsite worker -Q default,cpu,gpu --pool=solo \
+    --concurrency=1 --beat --schedule=var/celerybeat-schedule --loglevel=INFO \
+    --logfile="$WORKER_LOG"
+}
+start_web() {
+  start_group web_pid "$VENV/bin/gunicorn" recsite.wsgi --bind "127.0.0.1:$port" --workers 2 \
+    --threads 4 --access-logfile var/access.log --error-logfile "$WEB_LOG"
+}
+# Prints the address once the web server answers (in the background: supervise owns the shell).
+announce() {
+  for _ in $(seq 60); do
+    if "$PY" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/health/ready', timeout=2)" 2>/dev/null; then
+      cat <<INFO
 
   recsite is running on real demo data.
 
@@ -104,9 +106,23 @@ cat <<INFO
     Admin         admin / $RECSITE_ADMIN_PASSWORD   (jobs, tokens, everything)
     Merchandiser  merch / $RECSITE_MERCH_PASSWORD
     API docs      http://127.0.0.1:$port/api/docs/ (after logging in)
+    Metrics       http://127.0.0.1:$port/metrics (as admin)
     Logs          var/web.log, var/worker.log
 
-  Credentials are kept in var/demo.env. Press Ctrl-C to stop.
+  Credentials are kept in var/demo.env. Press Ctrl-C to stop. A worker that stops is restarted.
 
 INFO
-wait -n "$worker_pid" "$web_pid"
+      return 0
+    fi
+    sleep 1
+  done
+  say "The web server does not answer yet; see $WEB_LOG"
+}
+announce &
+announce_pid=$!
+# Restarts a worker that stops (and stops what it left behind); ends everything, with a message,
+# when the web server stops or on Ctrl-C. Leaves no process behind either way.
+status=0
+supervise start_worker start_web || status=$?
+kill "$announce_pid" 2>/dev/null || true
+exit "$status"

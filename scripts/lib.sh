@@ -66,3 +66,91 @@ ensure_chromium() {
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
+
+# Supervising the demo's processes (scripts/demo.sh) ---------------------------------------------
+# Each process runs in a session and process group of its own (setsid), so stopping it stops all
+# it started too (the Celery worker's embedded beat scheduler, gunicorn's workers), even after it
+# died itself: nothing is left behind. Tested by tests/scripts/test_demo_supervisor.py.
+
+# start_group VAR COMMAND...: start COMMAND in a new process group; its pid (the group's id) goes
+# into the variable VAR.
+start_group() {
+  local __var="$1"; shift
+  setsid "$@" &
+  printf -v "$__var" '%s' "$!"
+}
+
+# group_alive PID: whether a process of the group PID leads still runs (zombies do not count).
+group_alive() {
+  ps -s "$1" -o stat= 2>/dev/null | grep -qv '^Z'
+}
+
+# stop_group PID [SECONDS]: SIGTERM every process of the group, SIGKILL what is left after
+# SECONDS (default 20), and collect the leader.
+stop_group() {
+  local pid="$1" grace="${2:-20}" _
+  kill -TERM -- "-$pid" 2>/dev/null || true
+  for _ in $(seq "$((grace * 10))"); do
+    group_alive "$pid" || break
+    sleep 0.1
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# supervise START_WORKER START_WEB: run the worker and the web server, each started by a function
+# that calls start_group (worker_pid, web_pid). A worker that stops is restarted (its leftover
+# children stopped first); more than RECSITE_WORKER_RESTARTS stops within a minute (default 5)
+# end the demo instead. A web server that stops ends the demo: the worker is stopped and this
+# returns 1. Ctrl-C or SIGTERM stops both and returns 0.
+supervise() {
+  local start_worker="$1" start_web="$2" limit="${RECSITE_WORKER_RESTARTS:-5}"
+  local stops=() recent=() status=0 now t
+  worker_pid="" web_pid=""
+  _supervise_stop() {
+    [[ -n "$web_pid" ]] && stop_group "$web_pid"
+    [[ -n "$worker_pid" ]] && stop_group "$worker_pid"
+    web_pid="" worker_pid=""
+  }
+  trap '_supervise_stop; trap - INT TERM; return 0' INT TERM
+  "$start_worker"
+  "$start_web"
+  while true; do
+    # Which one ended is asked of the processes themselves (`kill -0` fails once bash has
+    # collected a child): bash's `wait -n -p` can name the wrong one when a process ended
+    # before the call.
+    if kill -0 "$worker_pid" 2>/dev/null && kill -0 "$web_pid" 2>/dev/null; then
+      wait -n "$worker_pid" "$web_pid" 2>/dev/null || true
+    fi
+    status=0
+    if ! kill -0 "$web_pid" 2>/dev/null; then
+      wait "$web_pid" 2>/dev/null || status=$?
+      say "The web server stopped (exit status $status; see ${WEB_LOG:-its log}); stopping the worker too"
+      _supervise_stop  # Its own leftovers (gunicorn's workers, the build watcher) too.
+      trap - INT TERM
+      return 1
+    fi
+    if ! kill -0 "$worker_pid" 2>/dev/null; then
+      wait "$worker_pid" 2>/dev/null || status=$?
+      stop_group "$worker_pid" 5  # What it started (the beat scheduler) goes with it.
+      now="$(date +%s)"
+      recent=("$now")
+      for t in "${stops[@]}"; do
+        if (( now - t < 60 )); then recent+=("$t"); fi
+      done
+      stops=("${recent[@]}")
+      if (( ${#stops[@]} > limit )); then
+        say "The Celery worker stopped ${#stops[@]} times within a minute (last exit status $status; see ${WORKER_LOG:-its log}); stopping"
+        worker_pid=""
+        _supervise_stop
+        trap - INT TERM
+        return 1
+      fi
+      say "The Celery worker stopped (exit status $status; see ${WORKER_LOG:-its log}); restarting it"
+      sleep 1
+      "$start_worker"
+      continue
+    fi
+    sleep 0.2  # Both still run (wait was interrupted): look again.
+  done
+}

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
@@ -11,6 +12,13 @@ from accounts.services import api_token_create, user_create_with_role
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """Each test starts with no API requests counted (accounts/throttling.py): ids of tokens and
+    people repeat across tests on SQLite, and the counters live in this process's cache."""
+    cache.clear()
 
 
 @pytest.fixture

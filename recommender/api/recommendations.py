@@ -167,6 +167,7 @@ class CustomerRecommendationsApi(APIView):
     """Recommendations for one customer, from their events as they are now."""
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -243,6 +244,7 @@ class SessionRecommendationsApi(APIView):
     """Recommendations for an anonymous session, from the products it touched."""
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -315,6 +317,7 @@ class ProductBoughtTogetherApi(APIView):
     """Products bought in the same baskets as this one."""
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -346,6 +349,7 @@ class ProductTrendingApi(APIView):
     """Trending products (as of the last fit), then popular ones."""
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
     class InputSerializer(serializers.Serializer):
         class Meta:

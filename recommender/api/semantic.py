@@ -39,6 +39,7 @@ class ProductSearchApi(APIView):
     """Semantic product search: products whose meaning is nearest to the query text."""
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -77,6 +78,7 @@ class ProductSimilarApi(APIView):
     """
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -27,6 +27,20 @@ class Job(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life from the worker running it."
     )
+    step = models.CharField(
+        max_length=32, blank=True, default="", help_text="The step running or last started."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times the current step was started (more than once: "
+        "its worker died and the task was delivered again)."
+    )  # fmt: skip
+    worker = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The process running the current step: host, pid, and what tells that pid's "
+        "process from a later one (recommender.services.liveness).",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -3,34 +3,44 @@
 An interface (API, dashboard, command) creates a job; Celery tasks run its steps through
 :func:`job_step_run`. A kind of job is a list of weighted steps (an import has one; a reindex
 embeds on the ``gpu`` queue, then builds the index on the ``cpu`` queue), and progress runs from
-0 to 100 across them. Running is idempotent: a finished job is not run again, and a step
-redelivered after its worker died simply runs again, which is safe because every step's work is
-itself idempotent. Jobs whose worker vanished are failed by :func:`jobs_fail_stale`.
+0 to 100 across them. Running is idempotent: a finished job is not run again, a step already
+done is skipped, and a step redelivered after its worker died runs again (at most
+``RECSITE_JOB_MAX_ATTEMPTS`` times), which is safe because every step's work is itself
+idempotent (a build step first adopts a build its lost attempt already published).
+
+Liveness: the process running a step is recorded on the job (:mod:`.liveness`) and writes a
+heartbeat every ``RECSITE_JOB_HEARTBEAT_SECONDS`` from a thread of its own, whatever the step is
+doing. :func:`jobs_fail_lost`, which every Celery worker runs every ``RECSITE_JOB_SWEEP_SECONDS``
+(``recsite/celery.py``), fails a running job whose process is gone (same host: known at once) or
+silent for ``RECSITE_JOB_LOST_AFTER_SECONDS`` (another host). A job waiting between two steps
+(its next task queued) has no process and is never taken for lost.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from recommender.choices import BuildStatus, JobKind, JobState
 from recommender.models import EngineBuild, IndexBuild, Job
 
+from .liveness import Liveness, ProcessId, process_liveness, this_process
+
 logger = logging.getLogger(__name__)
 
 # Progress is written at most this often, so a fast loop does not hammer the database.
 _PROGRESS_INTERVAL_S = 0.5
-# A running job with no heartbeat for this long has lost its worker.
-STALE_AFTER = timedelta(minutes=15)
 
 Progress = Callable[[float], None]
 
@@ -64,7 +74,10 @@ def _embed(job: Job, progress: Progress) -> Mapping[str, Any]:
 def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
     from recommender.services.index import vector_index_build
 
-    build = vector_index_build(job=job, progress=progress)
+    # A lost attempt of this step may have published its build before it died: adopt it rather
+    # than publish a second one.
+    build = IndexBuild.objects.filter(job=job, status=BuildStatus.READY).first()
+    build = build or vector_index_build(job=job, progress=progress)
     return {
         "index_build": build.pk,
         "items": build.item_count,
@@ -77,7 +90,9 @@ def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
 def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
     from recommender.services.recommendations import engine_build
 
-    build = engine_build(job=job, progress=progress)
+    # As for the index: a build published by a lost attempt of this step is adopted.
+    build = EngineBuild.objects.filter(job=job, status=BuildStatus.READY).first()
+    build = build or engine_build(job=job, progress=progress)
     return {
         "engine_build": build.pk,
         "items": build.item_count,
@@ -191,6 +206,136 @@ class _ProgressWriter:
             self._side = None
 
 
+def _lost_attempt_builds_fail(*, job_ids: list[int], message: str, now: datetime) -> None:
+    """Fail the builds that lost attempts left BUILDING: never published, and so the next
+    build's sweep deletes their files."""
+    for model in (IndexBuild, EngineBuild):
+        model.objects.filter(job_id__in=job_ids, status=BuildStatus.BUILDING).update(
+            status=BuildStatus.FAILED, error=message, finished_at=now
+        )
+
+
+def _worker_liveness(job: Job, *, now: datetime) -> Liveness:
+    """Whether the process that runs (or ran) ``job``'s current step is alive."""
+    process = ProcessId.parse(job.worker)
+    if process is not None:
+        verdict = process_liveness(process)
+        if verdict is not Liveness.UNKNOWN:
+            return verdict
+    lost_after = timedelta(seconds=settings.RECSITE_JOB_LOST_AFTER_SECONDS)
+    if job.heartbeat_at is None or now - job.heartbeat_at > lost_after:
+        return Liveness.DEAD
+    return Liveness.UNKNOWN  # Another host's, heard from recently.
+
+
+def _describe(worker: str) -> str:
+    process = ProcessId.parse(worker)
+    return f"process {process.pid} on {process.host}" if process else "its process"
+
+
+def _step_claim(*, job_id: int, step: str, names: list[str], me: str) -> tuple[Job, bool]:
+    """Take ``step`` of the job for this process; ``(job, False)`` when it must not run here.
+
+    Not run: the job is finished, the step was done already, or another live process runs it
+    (a duplicate delivery). A step whose process died (its task was delivered again: late
+    acknowledgement) is taken over, at most ``RECSITE_JOB_MAX_ATTEMPTS`` times; past that the job
+    fails. While another host's process is unknown, the claim watches its heartbeat: one that
+    moves is alive, one silent for ``RECSITE_JOB_LOST_AFTER_SECONDS`` is lost.
+    """
+    position = names.index(step)
+    seen: datetime | None = None  # The unknown process's heartbeat when the watch began.
+    while True:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            now = timezone.now()
+            if job.state in (JobState.SUCCEEDED, JobState.FAILED):
+                logger.info("Job %s already %s; step %s skipped", job_id, job.state, step)
+                return job, False
+            done = job.step in names and names.index(job.step) > position
+            if done or (len(names) > 1 and step in job.counts):
+                logger.info("Job %s already did step %s; skipped", job_id, step)
+                return job, False
+            verdict = None
+            if job.step == step and job.worker and job.worker != me:
+                verdict = _worker_liveness(job, now=now)
+                if verdict is Liveness.UNKNOWN and seen is not None and job.heartbeat_at != seen:
+                    verdict = Liveness.ALIVE  # Its heartbeat moved while this one watched.
+            if verdict is Liveness.ALIVE:
+                logger.warning(
+                    "Job %s step %s is running in %s; this delivery is skipped",
+                    job_id, step, _describe(job.worker),
+                )  # fmt: skip
+                return job, False
+            if verdict is Liveness.UNKNOWN:
+                seen = seen or job.heartbeat_at
+            else:
+                if verdict is Liveness.DEAD:
+                    if job.attempts >= settings.RECSITE_JOB_MAX_ATTEMPTS:
+                        message = (
+                            f"worker lost: step '{step}' was started {job.attempts} times and "
+                            "its process died each time (killed, or out of memory?); not "
+                            "started again"
+                        )
+                        _jobs_fail(job_ids=[job_id], message=message, now=now)
+                        logger.error("Job %s failed: %s", job_id, message)
+                        job.refresh_from_db()
+                        return job, False
+                    message = f"worker lost: {_describe(job.worker)} died during step '{step}'"
+                    _lost_attempt_builds_fail(job_ids=[job_id], message=message, now=now)
+                    logger.warning("Job %s: %s; starting it again", job_id, message)
+                    job.attempts += 1
+                elif job.step != step:
+                    job.step = step
+                    job.attempts = 1
+                if job.state == JobState.QUEUED:
+                    job.state = JobState.RUNNING
+                    job.started_at = now
+                job.worker = me
+                job.heartbeat_at = now
+                job.save(
+                    update_fields=[
+                        "state", "started_at", "heartbeat_at", "step", "attempts", "worker",
+                    ]
+                )  # fmt: skip
+                return job, True
+        time.sleep(settings.RECSITE_JOB_HEARTBEAT_SECONDS / 2)
+
+
+class _Heartbeat:
+    """Writes a running step's heartbeat every ``RECSITE_JOB_HEARTBEAT_SECONDS`` from a thread of
+    its own, so a step that reports no progress for minutes (a graph build in C++, one large
+    query) still shows it is alive. Only while the job is still this process's to run."""
+
+    def __init__(self, *, job_id: int, worker: str) -> None:
+        self.job_id = job_id
+        self.worker = worker
+        self.interval = settings.RECSITE_JOB_HEARTBEAT_SECONDS
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"job-{job_id}-heartbeat")
+        self._thread.daemon = True
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        # A write blocked by a lock (SQLite's single writer) ends by itself; nobody waits for it.
+        self._thread.join(timeout=self.interval)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    Job.objects.filter(
+                        pk=self.job_id, state=JobState.RUNNING, worker=self.worker
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError as exc:
+                    logger.warning("Job %s: heartbeat not written: %s", self.job_id, exc)
+        finally:
+            connections.close_all()  # This thread's own connections.
+
+
 def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job:
     """Run one step of a job, recording progress, counts, timings and any error.
 
@@ -202,43 +347,47 @@ def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job
     if step not in names:
         raise ValueError(f"step {step!r} is not one of {names}")
     position = names.index(step)
-    with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
-        if job.state in (JobState.SUCCEEDED, JobState.FAILED):
-            logger.info("Job %s already %s; step %s skipped", job_id, job.state, step)
-            return job
-        now = timezone.now()
-        if job.state == JobState.QUEUED:
-            job.state = JobState.RUNNING
-            job.started_at = now
-        job.heartbeat_at = now
-        job.save(update_fields=["state", "started_at", "heartbeat_at"])
+    me = str(this_process())
+    job, claimed = _step_claim(job_id=job_id, step=step, names=names, me=me)
+    if not claimed:
+        return job
     current = steps[position]
     start = sum(s.weight for s in steps[:position])
     writer = _ProgressWriter(job, start, current.weight, echo)
     try:
-        counts = current.run(job, writer)
+        with _Heartbeat(job_id=job.pk, worker=me):
+            counts = current.run(job, writer)
     except Exception as exc:
-        Job.objects.filter(pk=job.pk).update(
+        Job.objects.filter(pk=job.pk, worker=me).update(
             state=JobState.FAILED,
             error=f"{step}: {type(exc).__name__}: {exc}",
             finished_at=timezone.now(),
+            worker="",
         )
         logger.exception("Job %s (%s) failed in step %s", job.pk, job.kind, step)
         raise
     finally:
         writer.close()
-    job.refresh_from_db()
-    job.counts = dict(counts) if len(steps) == 1 else {**job.counts, step: dict(counts)}
-    job.heartbeat_at = timezone.now()
-    fields = ["counts", "heartbeat_at", "progress"]
-    job.progress = round(100 * (start + current.weight), 1)
-    if position == len(steps) - 1:
-        job.state = JobState.SUCCEEDED
-        job.progress = 100.0
-        job.finished_at = job.heartbeat_at
-        fields += ["state", "finished_at"]
-    job.save(update_fields=fields)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state != JobState.RUNNING or job.worker != me:
+            # Failed as lost meanwhile (a heartbeat silent too long), or taken over.
+            logger.warning(
+                "Job %s step %s finished here, but the job is %s and its step runs in %s: "
+                "result not recorded", job.pk, step, job.state, _describe(job.worker),
+            )  # fmt: skip
+            return job
+        job.counts = dict(counts) if len(steps) == 1 else {**job.counts, step: dict(counts)}
+        job.heartbeat_at = timezone.now()
+        job.worker = ""  # Between two steps no process runs the job (the next task is queued).
+        fields = ["counts", "heartbeat_at", "progress", "worker"]
+        job.progress = round(100 * (start + current.weight), 1)
+        if position == len(steps) - 1:
+            job.state = JobState.SUCCEEDED
+            job.progress = 100.0
+            job.finished_at = job.heartbeat_at
+            fields += ["state", "finished_at"]
+        job.save(update_fields=fields)
     logger.info("Job %s (%s) step %s done: %s", job.pk, job.kind, step, counts)
     return job
 
@@ -287,25 +436,56 @@ def job_run(*, job_id: int, echo: Progress | None = None) -> Job:
     return job
 
 
-@transaction.atomic
-def jobs_fail_stale(*, now: Any = None) -> int:
-    """Fail running jobs whose worker stopped sending heartbeats (killed, machine lost).
+def _jobs_fail(*, job_ids: list[int], message: str, now: datetime) -> None:
+    Job.objects.filter(pk__in=job_ids).update(state=JobState.FAILED, error=message, finished_at=now)
+    _lost_attempt_builds_fail(job_ids=job_ids, message=message, now=now)
 
-    An index build such a job left half-done is failed too; its file was never published, so
-    the previous build kept serving throughout.
+
+def _lost_message(job: Job, *, now: datetime) -> str | None:
+    """Why ``job``'s worker is lost, or None while it may be alive."""
+    process = ProcessId.parse(job.worker)
+    verdict = process_liveness(process) if process is not None else Liveness.UNKNOWN
+    if verdict is Liveness.ALIVE:
+        return None
+    silent = (now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
+    if verdict is Liveness.DEAD:
+        # Dead for a heartbeat's interval at least: a task delivered again after its worker
+        # died has that long to take the step over (and then the job is not lost).
+        if silent is not None and silent < settings.RECSITE_JOB_HEARTBEAT_SECONDS:
+            return None
+        return f"worker lost: {_describe(job.worker)} died during step '{job.step}'"
+    if silent is not None and silent <= settings.RECSITE_JOB_LOST_AFTER_SECONDS:
+        return None
+    return (
+        f"worker lost: no heartbeat from {_describe(job.worker)} for "
+        f"{settings.RECSITE_JOB_LOST_AFTER_SECONDS:g} s during step '{job.step}'"
+    )
+
+
+def jobs_fail_lost(*, now: datetime | None = None) -> int:
+    """Fail running jobs whose worker died (killed, out of memory, machine lost); returns how many.
+
+    A step's process is lost when it no longer exists (seen from its own host) or when it wrote
+    no heartbeat for ``RECSITE_JOB_LOST_AFTER_SECONDS`` (seen from another). Builds such a job
+    left half-made are failed too: they were never published, so the previous builds kept
+    serving throughout. Every Celery worker calls this every ``RECSITE_JOB_SWEEP_SECONDS``.
     """
     now = now or timezone.now()
-    lost = list(
-        Job.objects.select_for_update()
-        .filter(state=JobState.RUNNING, heartbeat_at__lt=now - STALE_AFTER)
-        .values_list("pk", flat=True)
-    )
-    message = f"worker lost: no progress for {int(STALE_AFTER.total_seconds() // 60)} minutes"
-    Job.objects.filter(pk__in=lost).update(state=JobState.FAILED, error=message, finished_at=now)
-    IndexBuild.objects.filter(job_id__in=lost, status=BuildStatus.BUILDING).update(
-        status=BuildStatus.FAILED, error=message, finished_at=now
-    )
-    EngineBuild.objects.filter(job_id__in=lost, status=BuildStatus.BUILDING).update(
-        status=BuildStatus.FAILED, error=message, finished_at=now
-    )
-    return len(lost)
+    running = Job.objects.filter(state=JobState.RUNNING).exclude(worker="")
+    suspects = [job.pk for job in running if _lost_message(job, now=now) is not None]
+    if not suspects:
+        return 0
+    lost = 0
+    with transaction.atomic():
+        # Judged again under the lock: a redelivered task may have taken a step over meanwhile.
+        for job in (
+            Job.objects.select_for_update()
+            .filter(pk__in=suspects, state=JobState.RUNNING)
+            .exclude(worker="")
+        ):
+            message = _lost_message(job, now=now)
+            if message is not None:
+                _jobs_fail(job_ids=[job.pk], message=message, now=now)
+                logger.error("Job %s (%s) failed: %s", job.pk, job.kind, message)
+                lost += 1
+    return lost

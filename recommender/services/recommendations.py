@@ -40,6 +40,7 @@ from django.utils import timezone
 from threadpoolctl import ThreadpoolController
 
 from recommender.choices import BuildStatus
+from recommender.metrics import list_served
 from recommender.ml.engine import (
     EXACT_SEARCH_MAX,
     AnnSearch,
@@ -577,6 +578,7 @@ def _logged(
             with transaction.atomic():
                 row.save(force_insert=True)
         recommendation_id = row.recommendation_id
+        list_served(kind=str(kind), item_sources=(item.sources for item in items))
     return Recommendations(
         recommendation_id=recommendation_id,
         kind=kind,

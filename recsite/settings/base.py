@@ -5,11 +5,13 @@ filesystem, so a laptop needs no server. Production sets ``DATABASE_URL`` (Postg
 ``CELERY_BROKER_URL`` (Redis). Every variable is listed in ``.env.example``.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -37,6 +39,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "django_prometheus",
     "accounts",
     "recommender",
     "tagging",
@@ -44,7 +48,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Counts and times every request; its partner closes the list (docs/deployment.md).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The Content-Security-Policy header of every HTML answer (CONTENT_SECURITY_POLICY below).
+    "recsite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -52,6 +60,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Refuses logins locked out by repeated failures (django-axes; "Login lockout" below).
+    "axes.middleware.AxesMiddleware",
+    # django-prometheus' latency and status per view, leaner (recsite/middleware.py).
+    "recsite.middleware.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "recsite.urls"
@@ -68,6 +80,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "recsite.navigation.navigation",
+                # {{ CSP_NONCE }}: the nonce of an inline <script> or <style>, should one be
+                # unavoidable (none is: every script and style is a static file).
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -94,6 +109,11 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Auth ---------------------------------------------------------------------------------------
+# django-axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -103,6 +123,34 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Proxies in front of the web processes that append the client's address to X-Forwarded-For
+# (a load balancer, nginx). 0: the client is the connection's address (REMOTE_ADDR). Login
+# lockouts and the API's per-address rate limits count by this address, so behind a proxy set it,
+# or every client would share the proxy's address.
+RECSITE_PROXY_COUNT = env.int("RECSITE_PROXY_COUNT", default=0)
+
+# Login lockout (django-axes) ------------------------------------------------------------------
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# After this many failed logins in a row (on /accounts/login/ or /admin/login/), the login is
+# refused, even with the right password, for RECSITE_LOGIN_LOCKOUT_MINUTES; a success resets the
+# count. Admins unlock early with `manage.py axes_reset` or in the admin ("Access attempts").
+AXES_FAILURE_LIMIT = env.int("RECSITE_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("RECSITE_LOGIN_LOCKOUT_MINUTES", default=15))
+# What is locked: "username+ip_address" (default) locks that account from that address only, so a
+# stranger cannot lock a colleague out; "username" locks the account everywhere (stops guessing
+# spread over many addresses, but anyone can lock anyone out); "ip_address" locks the address.
+# Several, comma-separated, lock by each.
+AXES_LOCKOUT_PARAMETERS = [
+    part.split("+") if "+" in part else part
+    for part in env.list("RECSITE_LOGIN_LOCKOUT_BY", default=["username+ip_address"])
+]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_IPWARE_PROXY_COUNT = RECSITE_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if RECSITE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
 
 # Internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -120,6 +168,13 @@ STORAGES: dict[str, dict[str, Any]] = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# Cache ----------------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/cache/
+# Holds the API's rate-limit counters. The default is each process's own memory, so with several
+# web processes each counts alone (a client gets the rate once per process); give them a shared
+# Redis (e.g. redis://cache:6379/1, another database than the broker's) to count together.
+CACHES = {"default": env.cache_url("RECSITE_CACHE_URL", default="locmemcache://")}
+
 # Security (effective when served over HTTPS behind a proxy) ---------------------------------
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -132,6 +187,30 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
 # Domain-wide commitments, off unless chosen: HSTS for every subdomain, and the preload list.
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+
+# Content-Security-Policy (django-csp) on every HTML answer.
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+# Everything a page loads is recsite's own (scripts, styles, plotly.js and its stylesheet, Swagger
+# UI); no inline script, style or event handler anywhere, so none is allowed. A nonce exists for
+# an unavoidable inline block ({{ CSP_NONCE }}), and is sent only on a page that uses one.
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # data: for icons (the favicon, Swagger UI's) and plotly's "download as PNG".
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Where browsers send violation reports (e.g. a collector's URL); empty: none are sent.
+if _csp_report_uri := env.str("RECSITE_CSP_REPORT_URI", default=""):
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
 
 # Django REST framework -----------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
@@ -151,8 +230,23 @@ REST_FRAMEWORK = {
     # their path); without it the schema lists no endpoint.
     "DEFAULT_VERSION": "v1",
     "DEFAULT_PARSER_CLASSES": ["recommender.api.parsers.BoundedJSONParser"],
+    # JSON only. People browse the API in Swagger UI (/api/docs/); DRF's own HTML pages carry
+    # inline styles that the Content-Security-Policy refuses.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Every 400 answers {"detail", "errors": [{field, message}]}; see recommender/api/errors.py.
     "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
+    # Rate limits per API token (or login, or address), per scope (accounts/throttling.py):
+    # past its rate a client gets 429 with Retry-After. The serving scope (recommendations,
+    # similar products, search, trending) is generous: one shop back end serves every visitor
+    # through one token, hundreds of requests a second. Set a rate to "none" to lift it.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ScopeRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "serving": env.str("RECSITE_API_RATE_SERVING", default="120000/min"),
+        "read": env.str("RECSITE_API_RATE_READ", default="12000/min"),
+        "write": env.str("RECSITE_API_RATE_WRITE", default="1200/min"),
+        "admin": env.str("RECSITE_API_RATE_ADMIN", default="120/min"),
+    },
+    "NUM_PROXIES": RECSITE_PROXY_COUNT or None,
 }
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
@@ -207,7 +301,6 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues: default (ingestion jobs), gpu (embedding, auto-tagging), cpu (index builds, churn).
 CELERY_TASK_ROUTES = {
     "recommender.tasks.import_job_run": {"queue": "default"},
-    "recommender.tasks.jobs_fail_stale": {"queue": "default"},
     "recommender.tasks.refresh_scheduled": {"queue": "default"},
     "recommender.tasks.product_counts_refresh": {"queue": "default"},
     "recommender.tasks.reindex_embed": {"queue": "gpu"},
@@ -238,11 +331,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 600.0,
         "options": {"expires": 600},
     },
-    "fail-stale-jobs": {
-        "task": "recommender.tasks.jobs_fail_stale",
-        "schedule": 300.0,
-        "options": {"expires": 300},
-    },
     # Nightly: rebuild the index and refit the engine when the data moved (queues the jobs).
     "refresh-nightly": {
         "task": "recommender.tasks.refresh_scheduled",
@@ -263,15 +351,46 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Jobs: liveness (docs/deployment.md, "Failure behaviour") -----------------------------------
+# A running step writes a heartbeat this often, from a thread of its own, whatever it is doing.
+RECSITE_JOB_HEARTBEAT_SECONDS = env.float("RECSITE_JOB_HEARTBEAT_SECONDS", default=5.0)
+# A running job whose worker process is gone (same host), or that has sent no heartbeat for this
+# long (another host), has lost its worker.
+RECSITE_JOB_LOST_AFTER_SECONDS = env.float("RECSITE_JOB_LOST_AFTER_SECONDS", default=20.0)
+# Every Celery worker looks for lost jobs this often (and once when it starts).
+RECSITE_JOB_SWEEP_SECONDS = env.float("RECSITE_JOB_SWEEP_SECONDS", default=5.0)
+# A step is run at most this many times: its task is delivered again when the process running
+# it dies (late acknowledgement), and a step whose worker died that often (a job that kills its
+# worker, e.g. out of memory) fails instead of being retried for ever.
+RECSITE_JOB_MAX_ATTEMPTS = env.int("RECSITE_JOB_MAX_ATTEMPTS", default=2)
+
 # Logging ------------------------------------------------------------------------------------
+# "json": one JSON object a line (time, level, logger, message, process; a Celery task's id and
+# name), for a log collector: the default in production (DEBUG off). "plain": lines for people.
+RECSITE_LOG_FORMAT = env.str("RECSITE_LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "recsite.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": RECSITE_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("RECSITE_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Metrics (Prometheus) -----------------------------------------------------------------------
+# GET /metrics: django-prometheus' request metrics plus recsite's own (docs/deployment.md,
+# "Metrics"). Readable by signed-in admins, and by a scraper sending
+# "Authorization: Bearer <RECSITE_METRICS_TOKEN>"; empty: no token opens it.
+RECSITE_METRICS_TOKEN = env.str("RECSITE_METRICS_TOKEN", default="")
+# Startup queries in every process (migrations applied): not wanted in workers and commands.
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# Request latency buckets (seconds): a recommendation takes milliseconds, a batch seconds.
+PROMETHEUS_LATENCY_BUCKETS = (
+    0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"),
+)  # fmt: skip
 
 # recsite ------------------------------------------------------------------------------------
 # Behaviour event types accepted by ingestion. Recommendation weights per type come later.

@@ -10,6 +10,9 @@ import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
 os.environ.setdefault("RECSITE_VAR_DIR", tempfile.mkdtemp(prefix="recsite-test-var-"))
+# Readable lines in a failing test's captured output (and in its live processes' logs); the
+# JSON format has tests of its own.
+os.environ.setdefault("RECSITE_LOG_FORMAT", "plain")
 
 from .base import *  # noqa: F403  (the one place a star import is the idiom)
 

@@ -1,8 +1,10 @@
 """A real browser (Debian's Chromium, driven by Playwright) against the live test server.
 
-Every page a test opens is watched: a console error, an uncaught exception or a failed request
-to the app fails the test at teardown, and ``shot(page, name)`` saves a full-page screenshot
-under ``artifacts/screenshots/`` (git-ignored) for a person to look at.
+Every page a test opens is watched: a console error, an uncaught exception, a failed request to
+the app, a Content-Security-Policy violation (``securitypolicyviolation`` events, whatever the
+console says) or an HTML page of the app without the policy header fails the test at teardown,
+and ``shot(page, name)`` saves a full-page screenshot under ``artifacts/screenshots/``
+(git-ignored) for a person to look at.
 
 The tests need Chromium at ``RECSITE_CHROMIUM`` (default ``/usr/bin/chromium``); the test
 command installs Debian's package when it is missing. Playwright's own browser download is never
@@ -16,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,11 +39,33 @@ SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 pytestmark = pytest.mark.integration
 
 
+# Reports every violation of the page's Content-Security-Policy to the test (an element blocked
+# at load, a script that tried to inject a style or eval code later, in any frame).
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.recsiteCspViolation(
+    `${event.effectiveDirective} refused ${event.blockedURI || "an inline block"} ` +
+    `(${event.sourceFile || document.location.href}:${event.lineNumber})`
+  );
+}, true);
+"""
+
+
 @dataclass
 class PageWatch:
-    """What went wrong on a page: console errors, page errors, failed app requests."""
+    """What went wrong on a page: console errors, page errors, failed app requests, policy
+    violations, app pages without the policy."""
 
     problems: list[str] = field(default_factory=list)
+
+    def check_policy_header(self, response: Any, app_url: str) -> None:
+        if response.request.resource_type != "document" or not response.url.startswith(app_url):
+            return
+        headers = response.headers
+        if headers.get("content-type", "").startswith("text/html") and (
+            "content-security-policy" not in headers
+        ):
+            self.problems.append(f"no Content-Security-Policy: {response.url}")
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +115,11 @@ def page(browser, live_server) -> Iterator[object]:
         else None,
     )
     page.on("pageerror", lambda exc: watch.problems.append(f"page error: {exc}"))
+    page.expose_function(
+        "recsiteCspViolation", lambda text: watch.problems.append(f"CSP violation: {text}")
+    )
+    page.add_init_script(CSP_WATCH)
+    page.on("response", lambda response: watch.check_policy_header(response, live_server.url))
     page.on(
         "requestfailed",
         lambda req: watch.problems.append(f"request failed: {req.url} ({req.failure})")

@@ -100,10 +100,11 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., LiveWorker]]:
 
     def start(
         *, queues: tuple[str, ...] = ("default",), real_queue_names: bool = False,
-        **env_overrides: str,
+        pool: str = "solo", **env_overrides: str,
     ) -> LiveWorker:  # fmt: skip
         """``real_queue_names``: consume ``queues`` as named; the caller isolates the run with
-        ``RECSITE_BROKER_KEY_PREFIX`` in ``env_overrides``."""
+        ``RECSITE_BROKER_KEY_PREFIX`` in ``env_overrides``. ``pool``: ``solo`` (the task runs in
+        the worker's own process) or ``prefork`` (in one child process the worker watches)."""
         suffix = uuid.uuid4().hex[:8]
         if real_queue_names:
             names = {queue: queue for queue in queues}
@@ -113,7 +114,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., LiveWorker]]:
         log = tmp_path / f"worker-{suffix}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "recsite", "worker",
-             "-Q", ",".join(names.values()), "--pool=solo", "--concurrency=1",
+             "-Q", ",".join(names.values()), f"--pool={pool}", "--concurrency=1",
              "--loglevel=INFO", f"--logfile={log}"],
             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -1,12 +1,15 @@
-"""A worker killed in the middle of an index build: the previous index keeps serving, the job is
-failed once its worker is known to be lost, and a rerun completes. Real model, live worker."""
+"""A worker killed in the middle of an index build (the whole worker, as when its machine is
+lost): the previous index keeps serving, another worker fails the job within seconds, the jobs
+page says why, and a rerun completes. Real model, live workers."""
 
 import csv
-from datetime import timedelta
+import html
+import time
 
 import pytest
 from celery import chain
-from django.utils import timezone
+from django.test import Client
+from django.urls import reverse
 
 from recommender.choices import BuildStatus, JobKind, JobState
 from recommender.ingestion.records import parse_product
@@ -14,7 +17,8 @@ from recommender.models import IndexBuild
 from recommender.services import index as index_service
 from recommender.services.embeddings import get_embedder
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create, job_run, jobs_fail_stale
+from recommender.services.jobs import job_create, job_run
+from recommender.services.liveness import ProcessId
 from recommender.services.search import product_search
 from recommender.tasks import reindex_build, reindex_embed
 from tests.conftest import SHARED_DATA
@@ -44,7 +48,7 @@ def _labeler_found() -> bool:
 
 
 def test_a_worker_killed_mid_build_leaves_the_previous_index_serving(
-    real_model_catalogue, start_worker
+    real_model_catalogue, start_worker, admin_user
 ):
     # given a first index, built and serving
     first = job_run(job_id=job_create(kind=JobKind.REINDEX, params={}).pk)
@@ -57,6 +61,7 @@ def test_a_worker_killed_mid_build_leaves_the_previous_index_serving(
     worker = start_worker(
         queues=("gpu", "cpu"), RECSITE_INDEX_M="64", RECSITE_INDEX_EF_CONSTRUCTION="4000"
     )
+    sweeper = start_worker(queues=("default",))
     job = job_create(kind=JobKind.REINDEX, params={})
     with through_the_broker():
         chain(
@@ -73,19 +78,31 @@ def test_a_worker_killed_mid_build_leaves_the_previous_index_serving(
 
     # then the half-made build never became visible and the old index still answers
     half = IndexBuild.objects.get(job=job)
-    assert half.status == BuildStatus.BUILDING
+    assert half.status != BuildStatus.READY
     assert index_service.index_build_latest_ready() == serving
     assert index_service.serving_index().build_id == serving.pk
     assert _labeler_found()
-    job.refresh_from_db()
-    assert job.state == JobState.RUNNING  # Nobody is left to say otherwise ...
 
-    # ... until the stale-job sweep notices the worker is gone
-    assert jobs_fail_stale(now=timezone.now() + timedelta(minutes=16)) == 1
-    job.refresh_from_db()
+    # ... and another worker (any queue: every worker looks for lost jobs) fails the job within
+    # seconds, with its half-made build
+    deadline = time.monotonic() + 30
+    while job.state == JobState.RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job.refresh_from_db()
     half.refresh_from_db()
-    assert (job.state, half.status) == (JobState.FAILED, BuildStatus.FAILED)
-    assert job.error == "worker lost: no progress for 15 minutes"
+    process = ProcessId.parse(job.worker)
+    assert process is not None
+    assert process.pid == worker.process.pid  # The solo worker ran the step itself.
+    message = f"worker lost: process {process.pid} on {process.host} died during step 'build'"
+    assert (job.state, job.error) == (JobState.FAILED, message), sweeper.log_text()
+    assert (half.status, half.error) == (BuildStatus.FAILED, message)
+    assert f"Job {job.pk} (reindex) failed: {message}" in sweeper.log_text()
+
+    # and the jobs page says so
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("dashboard:jobs-history"))
+    assert message in html.unescape(page.content.decode())
 
     # and a rerun completes and takes over
     rerun = job_run(job_id=job_create(kind=JobKind.REINDEX, params={}).pk)

@@ -1,3 +1,5 @@
+import re
+
 from django.conf import settings
 
 from recsite.celery import app
@@ -17,3 +19,15 @@ def test_celery_is_configured_for_idempotent_late_acknowledged_tasks():
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_serializer == "json"
+
+
+def test_every_variable_the_settings_read_is_in_the_env_example():
+    from tests.conftest import REPO_ROOT
+
+    settings_source = (REPO_ROOT / "recsite" / "settings" / "base.py").read_text()
+    example = (REPO_ROOT / ".env.example").read_text()
+    read = set(re.findall(r"env\.\w+\(\s*\"([A-Z0-9_]+)\"", settings_source))
+    listed = set(re.findall(r"^([A-Z0-9_]+)=", example, re.M))
+
+    assert "RECSITE_API_RATE_SERVING" in read
+    assert read - listed == set()

@@ -1,8 +1,5 @@
-from datetime import timedelta
-
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from recommender.choices import BuildStatus, JobKind, JobState
 from recommender.ingestion.records import ProductRecord
@@ -10,7 +7,7 @@ from recommender.models import IndexBuild, Job
 from recommender.services.embeddings import get_embedder
 from recommender.services.index import serving_index_reset
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create, job_run, job_step_run, jobs_fail_stale
+from recommender.services.jobs import job_create, job_run, job_step_run
 from recommender.tasks import reindex_signature
 
 pytestmark = pytest.mark.django_db
@@ -92,23 +89,6 @@ def test_a_failing_step_marks_the_job_failed_with_the_error(settings):
     assert job.state == JobState.FAILED
     assert job.error.startswith("build: ValueError: ")
     assert job.finished_at is not None
-
-
-def test_jobs_whose_worker_vanished_are_failed():
-    now = timezone.now()
-    lost = Job.objects.create(
-        kind=JobKind.REINDEX, state=JobState.RUNNING, heartbeat_at=now - timedelta(minutes=16)
-    )
-    alive = Job.objects.create(
-        kind=JobKind.REINDEX, state=JobState.RUNNING, heartbeat_at=now - timedelta(minutes=1)
-    )
-
-    assert jobs_fail_stale(now=now) == 1
-
-    lost.refresh_from_db()
-    alive.refresh_from_db()
-    assert (lost.state, lost.error) == (JobState.FAILED, "worker lost: no progress for 15 minutes")
-    assert alive.state == JobState.RUNNING
 
 
 def test_reindex_command_reports_the_build(capsys):
