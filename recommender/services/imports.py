@@ -52,6 +52,7 @@ from recommender.ingestion.records import (
     parse_event,
     parse_product,
 )
+from recommender.ingestion.values import json_text_problems
 from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import (
     CustomerIds,
@@ -349,7 +350,8 @@ def _product_parser(reader: RecordReader) -> Callable[[int, dict[str, Any]], Pro
     header_extras = [c for c in reader.columns or () if c not in known]
 
     def parse(line: int, raw: dict[str, Any]) -> ProductRecord:
-        record = parse_product(raw, allowed=None)
+        # JSON Lines values carry their JSON types; CSV values are text to convert.
+        record = parse_product(raw, allowed=None, typed=reader.columns is None)
         extras = header_extras if reader.columns is not None else [k for k in raw if k not in known]
         conflicts = []
         for name in extras:
@@ -358,6 +360,9 @@ def _product_parser(reader: RecordReader) -> Callable[[int, dict[str, Any]], Pro
                 continue  # An empty cell is an absent attribute.
             if name in record.attributes:
                 conflicts.append(FieldError(name, "also given inside 'attributes'; give it once"))
+            conflicts.extend(
+                FieldError(path, problem) for path, problem in json_text_problems(value, name)
+            )
             record.attributes[name] = value
         if conflicts:
             raise RowError(conflicts)
@@ -556,7 +561,7 @@ def _retail_entities(
     products = []
     for line, raw in catalogue.raw_products():
         try:
-            products.append(parse_product(raw))
+            products.append(parse_product(raw, typed=False))
         except RowError as exc:
             code = raw["product_id"]
             report.reject(
@@ -591,7 +596,7 @@ def _retail_events(
         if online_retail.skip_reason(retail_line) is not None:
             return None
         raw_event = online_retail.raw_event(retail_line, event_id=event_id)
-        return parse_event(raw_event, event_types=event_types, now=now)
+        return parse_event(raw_event, event_types=event_types, now=now, typed=False)
 
     with open_records(path, file_format="csv") as reader:
         # Lines the reader could not read were reported by the first pass.
