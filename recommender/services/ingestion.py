@@ -30,6 +30,7 @@ from .activity import (
     stats_add,
     stats_add_postgres,
     stats_remove_customer,
+    stats_remove_product_events,
 )
 
 # Rows per statement: large enough to amortise round trips, small enough for SQLite's limits.
@@ -151,7 +152,7 @@ def events_unknown_products(
 ) -> list[tuple[int, FieldError]]:
     """(index, error) for each event that names a product the catalogue does not have."""
     return [
-        (index, FieldError("product_id", f"unknown product {record.product_id!r}"))
+        (index, FieldError("product_id", f"unknown product {record.product_id!r}", rule=True))
         for index, record in enumerate(records)
         if record.product_id is not None and record.product_id not in product_map
     ]
@@ -415,3 +416,39 @@ def customer_forget(*, customer: Customer) -> int:
     events_deleted, _ = Event.objects.filter(customer=customer).delete()
     customer.delete()
     return events_deleted
+
+
+@transaction.atomic
+def product_delete(*, product: Product) -> int:
+    """Delete a product and every event about it; returns the number of events removed.
+
+    Its events go with it: an event names a product that must exist (the events table has no
+    foreign-key constraint, so nothing else would stop one pointing at nothing), and a test
+    product's events are test data too. The aggregates forget them (the dashboard's counts,
+    the customers' activity, the product's own counts); the embedding and the product's tags
+    go through their foreign keys. Merchandising rules keep naming the merchant's id (a product
+    sent again later is the same product to them) and simply match nothing meanwhile.
+
+    Every list drops the product at once (lists are filtered by the products that exist and
+    are active); the engine and the vector index forget it at their next build, which the
+    nightly refresh plans for deleted events and indexed products that are gone. The events
+    table has no product index (it halved the import rate), so the deletion reads the table
+    once; ingestion waits meanwhile, as for forgetting a customer.
+    """
+    # Exclusive: no insert may name the product until the deletion commits.
+    events_lock_exclusive()
+    events = Event.objects.filter(product_id=product.pk)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # One pass over the table, returning what it took.
+            cursor.execute(
+                f"DELETE FROM {Event._meta.db_table} WHERE product_id = %s "
+                f"RETURNING customer_id, event_type, occurred_at",
+                [product.pk],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = list(events.order_by().values_list("customer_id", "event_type", "occurred_at"))
+        events.delete()
+    stats_remove_product_events(product_id=product.pk, rows=rows)
+    product.delete()
+    return len(rows)
