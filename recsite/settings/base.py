@@ -48,6 +48,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Empty or malformed query parameters under /api/ get 400 before any view runs.
+    "recommender.api.middleware.QueryParameterGuard",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -144,7 +146,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "recommender.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The shared parts of every operation's schema (error responses, text patterns).
+    "DEFAULT_SCHEMA_CLASS": "recommender.api.schema.RecsiteAutoSchema",
+    # JSON only (no browsable HTML), as the OpenAPI document declares.
+    "DEFAULT_RENDERER_CLASSES": ["recommender.api.renderers.SafeJSONRenderer"],
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
     "ALLOWED_VERSIONS": ["v1"],
     # The version documented by /api/schema/ and `manage.py spectacular` (which have none in

@@ -25,6 +25,7 @@ def test_schema_documents_every_v1_operation(schema):
     assert operations == {
         ("/api/v1/products/", "get"): "products_list",
         ("/api/v1/products/{product_id}/", "get"): "products_retrieve",
+        ("/api/v1/products/{product_id}/", "delete"): "products_destroy",
         ("/api/v1/products/batch", "post"): "products_batch",
         ("/api/v1/products/search", "get"): "products_search",
         ("/api/v1/products/{product_id}/similar", "get"): "products_similar",
