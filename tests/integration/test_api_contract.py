@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -142,3 +143,19 @@ def test_every_operation_keeps_the_openapi_document(contract_shop, start_web, tm
         # The figures (operations, cases, scenarios): pytest -o log_cli=true shows them.
         logger.info("schemathesis, %s:\n%s", label, output[-3_000:])
         assert code == 0, f"schemathesis with the {label} failed:\n{output[-20_000:]}"
+
+
+def test_a_request_line_gunicorn_refuses_is_answered_in_json(start_web):
+    # given: gunicorn's limit is 8190 bytes (gunicorn.conf.py); its own refusal was HTML
+    _, token = api_token_create(name="contract-read", scopes=["read"])
+    web = start_web(workers=1)
+    web.wait_until_up()
+    headers = {"Authorization": f"Bearer {token}"}
+    # when
+    within = requests.get(web.url("/api/v1/products/?q=" + "x" * 7000), headers=headers, timeout=30)
+    beyond = requests.get(web.url("/api/v1/products/?q=" + "x" * 9000), headers=headers, timeout=30)
+    # then
+    assert (within.status_code, within.json()["count"]) == (200, 0)
+    assert beyond.status_code == 400
+    assert beyond.headers["Content-Type"] == "application/json"
+    assert beyond.json() == {"detail": "Bad Request: Request Line is too large (9033 > 8190)"}
