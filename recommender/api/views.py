@@ -47,6 +47,7 @@ from recommender.selectors.catalog import (
     product_list,
 )
 from recommender.services.ingestion import (
+    ProductsDeleted,
     customer_forget,
     customers_upsert,
     events_insert,
@@ -237,7 +238,18 @@ class EventBatchApi(APIView):
             errors.sort(key=lambda e: e[0]["index"])  # Stable: an item's own order is kept.
         if errors:
             raise _refuse(errors, total=len(items))
-        counts = events_insert(records=records, product_map=product_map)
+        try:
+            counts = events_insert(records=records, product_map=product_map)
+        except ProductsDeleted as exc:  # Deleted since product_pk_map read them.
+            remaining = {k: v for k, v in product_map.items() if k not in exc.external_ids}
+            gone = events_unknown_products(records=records, product_map=remaining)
+            raise _refuse(
+                [
+                    (error_entry(index=positions[i], field=e.field, message=e.message), e.rule)
+                    for i, e in gone
+                ],
+                total=len(items),
+            ) from None
         return Response(asdict(counts))
 
 

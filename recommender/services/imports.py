@@ -56,6 +56,7 @@ from recommender.ingestion.values import json_text_problems
 from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import (
     CustomerIds,
+    ProductsDeleted,
     UpsertCounts,
     copy_tails_prepare,
     customers_upsert,
@@ -475,19 +476,31 @@ def _events_write(
     *,
     strict: bool,
 ) -> None:
-    records = chunk.records
-    unknown = events_unknown_products(records=records, product_map=product_map)
-    if unknown:
-        for index, error in unknown:
-            report.reject(chunk.lines[index], [error])
-        bad = {index for index, _ in unknown}
-        records = [record for index, record in enumerate(records) if index not in bad]
-    # In strict mode a rejected row dooms the import: skip the remaining writes.
-    if records and not (strict and report.rejected):
-        counts = events_insert(records=records, product_map=product_map, customer_ids=customer_ids)
+    records, lines = chunk.records, chunk.lines
+    while True:
+        unknown = events_unknown_products(records=records, product_map=product_map)
+        if unknown:
+            for index, error in unknown:
+                report.reject(lines[index], [error])
+            bad = {index for index, _ in unknown}
+            lines = [line for index, line in enumerate(lines) if index not in bad]
+            records = [record for index, record in enumerate(records) if index not in bad]
+        # In strict mode a rejected row dooms the import: skip the remaining writes.
+        if not records or (strict and report.rejected):
+            return
+        try:
+            counts = events_insert(
+                records=records, product_map=product_map, customer_ids=customer_ids
+            )
+        except ProductsDeleted as exc:
+            # Deleted while the file was read: their rows are rows of an unknown product now.
+            for external_id in exc.external_ids:
+                del product_map[external_id]
+            continue
         report.events.created += counts.created
         report.events.duplicates += counts.duplicates
         report.customers.created += counts.customers_created
+        return
 
 
 # UCI Online Retail ----------------------------------------------------------------------------

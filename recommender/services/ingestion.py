@@ -230,6 +230,23 @@ class CustomerIds:
         return known, created
 
 
+class ProductsDeleted(Exception):
+    """Products of ``product_map`` deleted between the caller's lookup and the insert."""
+
+    def __init__(self, external_ids: list[str]) -> None:
+        super().__init__(", ".join(external_ids))
+        self.external_ids = external_ids
+
+
+def _products_deleted(records: Sequence[EventRecord], product_map: Mapping[str, int]) -> list[str]:
+    used = {product_map[r.product_id] for r in records if r.product_id is not None}
+    found: set[int] = set()
+    for chunk in _chunks(sorted(used), 900):  # SQLite's limit on bound variables.
+        found.update(Product.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+    gone = used - found
+    return sorted(external_id for external_id, pk in product_map.items() if pk in gone)
+
+
 @transaction.atomic
 def events_insert(
     *,
@@ -239,16 +256,22 @@ def events_insert(
 ) -> EventInsertCounts:
     """Insert events whose ``event_id`` is new; known ids (replays) are counted as duplicates.
 
-    Every product must be in ``product_map`` (check with :func:`events_unknown_products`).
+    Every product must be in ``product_map`` (check with :func:`events_unknown_products`);
+    :class:`ProductsDeleted` (nothing inserted) names those deleted since it was read.
     Customers are created on first sight (``customer_ids`` remembers their keys between the
     calls of one import). Runs in one transaction: all or nothing. The event aggregates
     (``recommender.models.activity``) count the inserted events in the same transaction.
     """
     unique = list({r.event_id: r for r in reversed(records)}.values())
     counts = EventInsertCounts(duplicates=len(records) - len(unique))
-    # Held until commit: a customer forgotten concurrently cannot lose its row under an insert
-    # that names it (the events table has no foreign-key constraint).
+    # Held until commit: a customer forgotten or a product deleted concurrently cannot lose its
+    # row under an insert that names it (the events table has no foreign-key constraint).
     events_lock_shared()
+    # The caller looked the products up before this lock; one deleted since then would be
+    # named by events that nothing deletes. One indexed query per call.
+    deleted = _products_deleted(unique, product_map)
+    if deleted:
+        raise ProductsDeleted(deleted)
     received_at = timezone.now()
     if connection.vendor == "postgresql":
         customer_map, counts.customers_created = (customer_ids or CustomerIds()).resolve(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from recommender.ingestion.records import ProductRecord, parse_event
 from recommender.models import (
     ActiveCustomersDaily,
     ActiveCustomersWeekly,
@@ -22,12 +23,25 @@ from recommender.models import (
     ProductEventCount,
 )
 from recommender.services.activity import event_stats_rebuild, product_counts_refresh
+from recommender.services.imports import events_import_file
+from recommender.services.ingestion import (
+    ProductsDeleted,
+    events_insert,
+    product_delete,
+    product_pk_map,
+    products_upsert,
+)
 from recommender.services.refresh import refresh_plan
 from tagging.models import ProductTag, ProductTagSource
 from tagging.services import tag_create
 from tests.recommender.shop import T0, add_event, fresh_serving, shop  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalogue_p1_p2(db):
+    products_upsert(records=[ProductRecord("P1", "Mug"), ProductRecord("P2", "Teapot")])
 
 
 def _ids(response) -> list[str]:
@@ -136,3 +150,52 @@ def test_the_nightly_refresh_rebuilds_what_still_holds_the_product(
         f"1 indexed product is deleted or inactive since index build {index.pk}",
         f"1 event deleted since engine build {engine.pk}",
     )
+
+
+# A deletion between an insert's product lookup and the insert -------------------------------
+
+
+def test_an_insert_refuses_products_deleted_since_they_were_looked_up(catalogue_p1_p2):
+    # given: the lookup, then the deletion (the batch API and imports look up first)
+    records = [
+        parse_event(
+            {"customer_id": "C1", "product_id": pid, "event_type": "view",
+             "timestamp": "2024-05-01T10:00:00Z"},
+            event_types={"view"}, now=T0 + timedelta(days=365),
+        )
+        for pid in ("P1", "P2")
+    ]  # fmt: skip
+    product_map = product_pk_map(external_ids=["P1", "P2"])
+    product_delete(product=Product.objects.get(external_id="P2"))
+    # when
+    with pytest.raises(ProductsDeleted) as refused:
+        events_insert(records=records, product_map=product_map)
+    # then: nothing written, no event names a product that is gone
+    assert refused.value.external_ids == ["P2"]
+    assert (Event.objects.count(), Customer.objects.count()) == (0, 0)
+
+
+def test_an_import_rejects_the_rows_of_a_product_deleted_while_it_runs(catalogue_p1_p2, tmp_path):
+    # given: two chunks; P2 is deleted once the first is written
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "event_id,customer_id,product_id,event_type,timestamp\n"
+        "e1,C1,P1,view,2024-05-01T10:00:00Z\n"
+        "e2,C1,P2,view,2024-05-01T10:01:00Z\n"
+        "e3,C2,P1,view,2024-05-01T10:02:00Z\n"
+        "e4,C2,P2,view,2024-05-01T10:03:00Z\n"
+    )
+    deleted = []
+
+    def delete_p2_once(fraction: float) -> None:
+        if not deleted:
+            deleted.append(product_delete(product=Product.objects.get(external_id="P2")))
+
+    # when
+    report = events_import_file(path=path, progress=delete_p2_once, chunk_size=2)
+    # then
+    assert deleted == [1]  # e2, written with the first chunk
+    assert [(e.line, e.field, e.message) for e in report.errors] == [
+        (5, "product_id", "unknown product 'P2'")
+    ]
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == ["e1", "e3"]
