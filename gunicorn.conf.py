@@ -44,6 +44,11 @@ logger_class = "recsite.logs.GunicornLogger"
 
 # Load Django and the serving artifacts once, in the master, then fork.
 preload_app = True
+# The sync worker, answering the requests gunicorn refuses itself in JSON, like the API.
+worker_class = "recsite.gunicorn_errors.JsonErrorSyncWorker"
+# gunicorn's largest request line (4094 by default): the longest query strings the OpenAPI
+# document allows fit; a longer line gets 400 {"detail": ...}.
+limit_request_line = 8190
 # WEB_CONCURRENCY is gunicorn's usual variable; --workers on the command line wins.
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 # Workers heartbeat through a file: on tmpfs, a slow disk never makes them look dead.

@@ -21,6 +21,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from recommender.api import serializers as s
+from recommender.api.fields import StrictInputSerializer, TextField, TimestampField, rule_error
+from recommender.api.lookups import int_or_404
+from recommender.api.schema import refused_by_rule
+
 from .models import ApiToken
 from .permissions import IsAdminRole
 from .roles import TOKEN_SCOPES
@@ -67,16 +72,18 @@ class TokenCreatedOutputSerializer(TokenOutputSerializer):
         fields = [*TokenOutputSerializer.Meta.fields, "token"]
 
 
-class TokenCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, help_text="What uses it, e.g. 'shop-prod'.")
+class TokenCreateInputSerializer(StrictInputSerializer):
+    name = TextField(max_length=100, help_text="What uses it, e.g. 'shop-prod'.")
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=list(TOKEN_SCOPES)), min_length=1
     )
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = TimestampField(
+        required=False, allow_null=True, help_text="In the future (422 otherwise)."
+    )
 
     def validate_expires_at(self, value: Any) -> Any:
         if value is not None and value <= timezone.now():
-            raise serializers.ValidationError("must be in the future")
+            raise rule_error("must be in the future")
         return value
 
 
@@ -91,7 +98,11 @@ class TokenListCreateApi(GenericAPIView):
     def get_queryset(self) -> Any:
         return api_token_list()
 
-    @extend_schema(operation_id="tokens_list", summary="List API tokens")
+    @extend_schema(
+        operation_id="tokens_list",
+        summary="List API tokens",
+        responses={200: TokenOutputSerializer(many=True)},
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(TokenOutputSerializer(page, many=True).data)
@@ -100,7 +111,10 @@ class TokenListCreateApi(GenericAPIView):
         operation_id="tokens_create",
         summary="Create an API token",
         request=TokenCreateInputSerializer,
-        responses={201: TokenCreatedOutputSerializer},
+        responses={
+            201: TokenCreatedOutputSerializer,
+            422: refused_by_rule("expires_at is not in the future."),
+        },
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = TokenCreateInputSerializer(data=request.data)
@@ -128,11 +142,11 @@ class TokenRevokeApi(APIView):
         description="The token stops working at once; its row stays for the record.",
         responses={
             200: TokenOutputSerializer,
-            404: OpenApiResponse(description="Unknown token id."),
+            404: OpenApiResponse(s.ErrorOutputSerializer, description="Unknown token id."),
         },
     )
     def delete(self, request: Request, token_id: int, *args: Any, **kwargs: Any) -> Response:
-        token = api_token_get(pk=token_id)
+        token = api_token_get(pk=int_or_404(token_id, "Token"))
         if token is None:
             raise NotFound(f"Token {token_id} not found.")
         api_token_revoke(token=token)

@@ -25,3 +25,8 @@ urlpatterns = [
     path("api/<str:version>/", include("churn.api.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]
+
+# Under /api/ a URL that names no endpoint, or a failure, answers JSON in the API's error format.
+handler400 = "recommender.api.errors.bad_request"
+handler404 = "recommender.api.errors.not_found"
+handler500 = "recommender.api.errors.server_error"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script):
 # lint, formatting, architecture contracts, types, then pytest on PostgreSQL + Redis with the real
-# MiniLM model and live Celery workers. Extra arguments go to pytest.
+# MiniLM model, live Celery workers and the API contract check (schemathesis against gunicorn,
+# tests/integration/test_api_contract.py). Extra arguments go to pytest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RECSITE_ROOT"

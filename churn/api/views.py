@@ -16,11 +16,11 @@ from churn import selectors, services
 from churn.models import ChurnScore, RiskBand
 from churn.tasks import churn_job_run
 from recommender.api import serializers as s
+from recommender.api.fields import StrictInputSerializer, WholeNumberField
 from recommender.api.lookups import customer_or_404
 
 MAX_LIMIT = 500
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown or unscored customer.")
-_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Bad parameter.")
 _CUSTOMER_ID = OpenApiParameter(
     "customer_id", str, OpenApiParameter.PATH, description="Customer id."
 )
@@ -90,7 +90,7 @@ class AtRiskListApi(APIView):
             required=False,
             help_text="Only this band; without it, high and medium.",
         )
-        limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=50)
+        limit = WholeNumberField(min_value=1, max_value=MAX_LIMIT, default=50)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -105,7 +105,7 @@ class AtRiskListApi(APIView):
         operation_id="customers_at_risk",
         summary="Customers at risk of churning",
         parameters=[InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_REQUEST},
+        responses={200: OutputSerializer},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
@@ -145,7 +145,7 @@ class CustomerWinBackApi(APIView):
         class Meta:
             ref_name = "WinBackInput"
 
-        k = serializers.IntegerField(min_value=1, max_value=100, default=10)
+        k = WholeNumberField(min_value=1, max_value=100, default=10)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -164,7 +164,7 @@ class CustomerWinBackApi(APIView):
         operation_id="customers_win_back",
         summary="Win-back list for a customer",
         parameters=[InputSerializer, _CUSTOMER_ID],
-        responses={200: OutputSerializer, 400: _BAD_REQUEST, 404: _NOT_FOUND},
+        responses={200: OutputSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
@@ -186,7 +186,7 @@ class ChurnJobCreateApi(APIView):
 
     permission_classes = [IsAuthenticated, IsAdminRole]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "ChurnJobInput"
 
@@ -197,7 +197,7 @@ class ChurnJobCreateApi(APIView):
         operation_id="jobs_churn",
         summary="Trigger churn scoring",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer, 400: _BAD_REQUEST},
+        responses={202: s.JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         body = self.InputSerializer(data=request.data)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
 from recommender.api import serializers as s
+from recommender.api.fields import StrictInputSerializer
 from recommender.choices import JobKind
 from recommender.services.evaluation_runs import DEFAULT_SAMPLE, MAX_SAMPLE
 from recommender.services.jobs import job_create
@@ -28,7 +29,7 @@ class EvaluateJobCreateApi(APIView):
 
     permission_classes = [IsAuthenticated, IsAdminRole]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         sample = serializers.IntegerField(
             required=False,
             default=DEFAULT_SAMPLE,
@@ -37,7 +38,11 @@ class EvaluateJobCreateApi(APIView):
             help_text="Customers scored (drawn from the held-out ones; all when fewer).",
         )
         seed = serializers.IntegerField(
-            required=False, default=0, min_value=0, help_text="Seed of the customer draw."
+            required=False,
+            default=0,
+            min_value=0,
+            max_value=2**32 - 1,
+            help_text="Seed of the customer draw.",
         )
 
     @extend_schema(
@@ -45,10 +50,7 @@ class EvaluateJobCreateApi(APIView):
         operation_id="jobs_evaluate",
         summary="Trigger an offline evaluation of the active configuration",
         request=InputSerializer,
-        responses={
-            202: s.JobOutputSerializer,
-            400: OpenApiResponse(s.ErrorOutputSerializer, description="Bad parameter."),
-        },
+        responses={202: s.JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.data)

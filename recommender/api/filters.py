@@ -12,23 +12,21 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from recommender.choices import JobKind, JobState
+from recommender.ingestion.values import TimestampError, parse_timestamp
 from recommender.models import Customer, Event, Job, Product
 
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0"})
+_BOOLEANS = {"true": True, "false": False}
 
 
 class StrictBooleanField(forms.Field):
-    """``true``/``false`` (or ``1``/``0``); anything else is an error, not "no filter"."""
+    """``true`` or ``false``, exactly as the OpenAPI document's boolean parameters are written;
+    anything else is an error, not "no filter"."""
 
     def to_python(self, value: Any) -> bool | None:
         if value in (None, ""):
             return None
-        lowered = str(value).strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
+        if value in _BOOLEANS:
+            return _BOOLEANS[value]
         raise forms.ValidationError(f"expected true or false, got {value!r}")
 
 
@@ -41,6 +39,25 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
         super().__init__(*args, **kwargs)
 
 
+class TimestampFormField(forms.Field):
+    """A bound of a time range, read by the one timestamp parser (``parse_timestamp``). A moment
+    an offset moves outside years 1-9999 in UTC selects what the earliest or latest moment
+    selects, so it is taken as that moment instead of failing."""
+
+    def to_python(self, value: Any) -> Any:
+        if value in (None, ""):
+            return None
+        try:
+            return parse_timestamp(str(value), clamp=True)
+        except TimestampError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class TimestampFilter(django_filters.IsoDateTimeFilter):
+    # Subclassing IsoDateTimeFilter keeps the OpenAPI format "date-time" in drf-spectacular.
+    field_class = TimestampFormField
+
+
 class ProductFilter(django_filters.FilterSet):
     category = django_filters.CharFilter(help_text="Exact category.")
     brand = django_filters.CharFilter(help_text="Exact brand.")
@@ -48,7 +65,7 @@ class ProductFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_q", help_text="Text contained in the title or description (any case)."
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = TimestampFilter(
         field_name="updated_at",
         lookup_expr="gte",
         help_text="ISO 8601; products changed at or after this moment.",
@@ -63,7 +80,7 @@ class ProductFilter(django_filters.FilterSet):
 
 
 class CustomerFilter(django_filters.FilterSet):
-    created_since = django_filters.IsoDateTimeFilter(
+    created_since = TimestampFilter(
         field_name="created_at",
         lookup_expr="gte",
         help_text="ISO 8601; customers first seen at or after this moment.",
@@ -83,12 +100,12 @@ class EventFilter(django_filters.FilterSet):
     )
     event_type = django_filters.CharFilter(help_text="Exact event type, e.g. purchase.")
     session_id = django_filters.CharFilter(help_text="Exact session id.")
-    since = django_filters.IsoDateTimeFilter(
+    since = TimestampFilter(
         field_name="occurred_at",
         lookup_expr="gte",
         help_text="ISO 8601; events that occurred at or after this moment.",
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = TimestampFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         help_text="ISO 8601; events that occurred before this moment (exclusive, so that "

@@ -20,7 +20,17 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
 from recommender.api import serializers as s
+from recommender.api.errors import RULE
+from recommender.api.fields import (
+    IdField,
+    IdListField,
+    StrictInputSerializer,
+    TextField,
+    TimestampField,
+    WholeNumberField,
+)
 from recommender.api.lookups import customer_or_404, product_or_404
+from recommender.api.schema import refused_by_rule
 from recommender.choices import JobKind
 from recommender.models import Product
 from recommender.services import recommendations as service
@@ -30,8 +40,10 @@ from recommender.tasks import engine_train
 
 MAX_K = 100
 MAX_IDS = 200
+# Characters of a comma-separated id list in a query parameter: room for MAX_IDS typical ids
+# while the whole request line stays within what servers accept (8 KiB).
+MAX_ID_LIST_LENGTH = 2000
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
-_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Bad parameter.")
 NO_ENGINE = OpenApiResponse(
     s.DetailOutputSerializer, description="No recommendation engine has been fitted yet."
 )
@@ -50,17 +62,6 @@ def serve(call: Any, **kwargs: Any) -> service.Recommendations:
 
 
 # Serializers --------------------------------------------------------------------------------
-
-
-class IdListField(serializers.CharField):
-    """Comma-separated product ids in a query parameter, e.g. ``exclude=P1,P2``."""
-
-    def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
-        text = super().to_internal_value(data)
-        ids = [part.strip() for part in text.split(",") if part.strip()]
-        if len(ids) > MAX_IDS:
-            raise serializers.ValidationError(f"at most {MAX_IDS} product ids, got {len(ids)}")
-        return ids
 
 
 class RecommendedItemOutputSerializer(serializers.Serializer):
@@ -173,19 +174,21 @@ class CustomerRecommendationsApi(APIView):
         class Meta:
             ref_name = "CustomerRecommendationsInput"
 
-        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
-        category = serializers.CharField(
+        k = WholeNumberField(min_value=1, max_value=MAX_K, default=10)
+        category = TextField(
             required=False, max_length=255, help_text="Only products of this category."
         )
         exclude = IdListField(
             required=False,
-            max_length=20_000,
+            max_ids=MAX_IDS,
+            max_length=MAX_ID_LIST_LENGTH,
             help_text="Comma-separated product ids never to return (e.g. those on the page).",
         )
         # DRF's metaclass pops declared fields, so Serializer.context is not shadowed.
         context = IdListField(  # type: ignore[assignment]
             required=False,
-            max_length=20_000,
+            max_ids=MAX_IDS,
+            max_length=MAX_ID_LIST_LENGTH,
             help_text="Comma-separated ids of the products the customer is looking at now; "
             "they steer the session source and are not returned.",
         )
@@ -200,7 +203,6 @@ class CustomerRecommendationsApi(APIView):
         ],
         responses={
             200: CustomerRecommendationOutputSerializer,
-            400: _BAD_REQUEST,
             404: _NOT_FOUND,
             503: NO_ENGINE,
         },
@@ -221,23 +223,22 @@ class CustomerRecommendationsApi(APIView):
         return render(CustomerRecommendationOutputSerializer, result, customer_id=customer_id)
 
 
-class SessionEventInputSerializer(serializers.Serializer):
+class SessionEventInputSerializer(StrictInputSerializer):
     class Meta:
         ref_name = "SessionEventInput"
 
-    product_id = serializers.CharField(max_length=128)
-    event_type = serializers.CharField(
-        max_length=32, default="view", help_text="One of the RECSITE_EVENT_TYPES setting."
+    product_id = IdField()
+    event_type = serializers.ChoiceField(
+        choices=[], default="view", help_text="One of the RECSITE_EVENT_TYPES setting."
     )
-    timestamp = serializers.DateTimeField(
+    timestamp = TimestampField(
         required=False, help_text="ISO 8601; without one the event counts as happening now."
     )
 
-    def validate_event_type(self, value: str) -> str:
-        allowed = list(settings.RECSITE_EVENT_TYPES)
-        if value not in allowed:
-            raise serializers.ValidationError(f"expected one of {allowed}, got {value!r}")
-        return value
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read when used, not at import: the setting may change.
+        self.fields["event_type"].choices = list(settings.RECSITE_EVENT_TYPES)  # type: ignore[attr-defined]
 
 
 class SessionRecommendationsApi(APIView):
@@ -246,35 +247,32 @@ class SessionRecommendationsApi(APIView):
     permission_classes = [IsAuthenticated, HasReadScope]
     throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "SessionRecommendationsInput"
 
         product_ids = serializers.ListField(
-            child=serializers.CharField(max_length=128),
+            child=IdField(),
             required=False,
             max_length=MAX_IDS,
             help_text="Products of the session, oldest first (each counts as a view). "
             "Ids the catalogue does not know are ignored.",
         )
-        events = SessionEventInputSerializer(
-            many=True, required=False, help_text=f"Or events, at most {MAX_IDS}."
+        events = serializers.ListField(
+            child=SessionEventInputSerializer(),
+            required=False,
+            max_length=MAX_IDS,
+            help_text="Or events. Either list must hold at least one product (422 otherwise).",
         )
         k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
-        category = serializers.CharField(required=False, max_length=255)
-        exclude = serializers.ListField(
-            child=serializers.CharField(max_length=128), required=False, max_length=MAX_IDS
-        )
-
-        def validate_events(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            if len(value) > MAX_IDS:
-                raise serializers.ValidationError(f"at most {MAX_IDS} events, got {len(value)}")
-            return value
+        category = TextField(required=False, max_length=255)
+        exclude = serializers.ListField(child=IdField(), required=False, max_length=MAX_IDS)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if not attrs.get("product_ids") and not attrs.get("events"):
                 raise serializers.ValidationError(
-                    {"product_ids": "give product_ids or events (at least one product)"}
+                    {"product_ids": "give product_ids or events (at least one product)"},
+                    code=RULE,
                 )
             return attrs
 
@@ -283,7 +281,11 @@ class SessionRecommendationsApi(APIView):
         operation_id="recommendations_session",
         summary="Recommendations for a session (no customer needed)",
         request=InputSerializer,
-        responses={200: RecommendationOutputSerializer, 400: _BAD_REQUEST, 503: NO_ENGINE},
+        responses={
+            200: RecommendationOutputSerializer,
+            422: refused_by_rule("Neither product_ids nor events names a product."),
+            503: NO_ENGINE,
+        },
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         body = self.InputSerializer(data=request.data)
@@ -323,7 +325,7 @@ class ProductBoughtTogetherApi(APIView):
         class Meta:
             ref_name = "ProductBoughtTogetherInput"
 
-        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        k = WholeNumberField(min_value=1, max_value=MAX_K, default=10)
 
     @extend_schema(
         tags=["recommendations"],
@@ -332,7 +334,6 @@ class ProductBoughtTogetherApi(APIView):
         parameters=[InputSerializer, _PRODUCT_ID],
         responses={
             200: ProductRecommendationOutputSerializer,
-            400: _BAD_REQUEST,
             404: _NOT_FOUND,
             503: NO_ENGINE,
         },
@@ -355,15 +356,15 @@ class ProductTrendingApi(APIView):
         class Meta:
             ref_name = "ProductTrendingInput"
 
-        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
-        category = serializers.CharField(required=False, max_length=255)
+        k = WholeNumberField(min_value=1, max_value=MAX_K, default=10)
+        category = TextField(required=False, max_length=255)
 
     @extend_schema(
         tags=["recommendations"],
         operation_id="products_trending",
         summary="Trending products",
         parameters=[InputSerializer],
-        responses={200: RecommendationOutputSerializer, 400: _BAD_REQUEST, 503: NO_ENGINE},
+        responses={200: RecommendationOutputSerializer, 503: NO_ENGINE},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)

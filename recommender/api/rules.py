@@ -11,7 +11,7 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -20,9 +20,14 @@ from rest_framework.response import Response
 from accounts.roles import Scope
 from accounts.selectors import request_scopes
 from recommender.api import serializers as s
+from recommender.api.errors import RULE
+from recommender.api.fields import MoneyField, StrictInputSerializer, TextField, TimestampField
+from recommender.api.lookups import int_or_404
+from recommender.api.schema import refused_by_rule
 from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.selectors.merchandising import merchandising_rule_get, merchandising_rule_list
 from recommender.services.merchandising import (
+    MAX_PRIORITY,
     MAX_TARGET_VALUES,
     RuleInvalid,
     merchandising_rule_create,
@@ -30,9 +35,12 @@ from recommender.services.merchandising import (
     merchandising_rule_update,
 )
 
-_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Refused rule.")
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown rule id.")
 _RULE_ID = OpenApiParameter("rule_id", int, OpenApiParameter.PATH, description="Rule id.")
+_MEANING = refused_by_rule(
+    "The fields have the documented types, but the rule they describe is refused: a factor "
+    "or share outside what the action needs, an end before the start, unknown product ids."
+)
 
 
 class CanEditRules(BasePermission):
@@ -71,57 +79,70 @@ class RuleOutputSerializer(serializers.ModelSerializer):
         return rule.created_by.get_username() if rule.created_by else None
 
 
-class RuleInputSerializer(serializers.Serializer):
-    """Shapes only; what a rule means (a boost above 1, a pin on products, an end after the
-    start, products that exist) is checked by the service, which names the field."""
+class RuleInputSerializer(StrictInputSerializer):
+    """Types and ranges; what a rule means (a boost above 1, a pin on products, an end after
+    the start, products that exist) is checked by the service, which names the field (422)."""
 
     class Meta:
         ref_name = "MerchandisingRuleInput"
 
-    name = serializers.CharField(max_length=200)
+    name = TextField(max_length=200)
     action = serializers.ChoiceField(choices=RuleAction.choices)
     target_kind = serializers.ChoiceField(choices=RuleTarget.choices)
     target_values = serializers.ListField(
-        child=serializers.CharField(max_length=255),
+        child=TextField(max_length=255),
         required=False,
         max_length=MAX_TARGET_VALUES,
-        help_text="Product ids (the merchant's), categories, brands or tag names; "
-        "empty for price_range and out_of_stock.",
+        help_text="Product ids (the merchant's; unknown ones are refused, 422), categories, "
+        "brands or tag names; empty for price_range and out_of_stock.",
     )
-    price_min = serializers.DecimalField(
-        max_digits=12, decimal_places=2, required=False, allow_null=True
-    )
-    price_max = serializers.DecimalField(
-        max_digits=12, decimal_places=2, required=False, allow_null=True
+    price_min = MoneyField(required=False, allow_null=True)
+    price_max = MoneyField(
+        required=False, allow_null=True, help_text="At least price_min (422 otherwise)."
     )
     factor = serializers.FloatField(
-        required=False, allow_null=True, help_text="boost: > 1; bury: between 0 and 1."
+        required=False, allow_null=True, help_text="boost: > 1; bury: between 0 and 1 (422)."
     )
     position = serializers.IntegerField(
-        required=False, allow_null=True, help_text="pin: 1 is the first position."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2_147_483_647,
+        help_text="pin: 1 is the first position.",
     )
     share = serializers.FloatField(
         required=False,
         allow_null=True,
-        help_text="promote: the share of positions reserved, in (0, 1].",
+        help_text="promote: the share of positions reserved, in (0, 1] (422 otherwise).",
     )
-    priority = serializers.IntegerField(required=False, help_text="Higher runs first.")
+    priority = serializers.IntegerField(
+        required=False,
+        min_value=-MAX_PRIORITY,
+        max_value=MAX_PRIORITY,
+        help_text="Higher runs first.",
+    )
     surfaces = serializers.ListField(
         child=serializers.ChoiceField(choices=RecommendationKind.choices),
         required=False,
+        min_length=1,
         help_text="The lists the rule applies to; default every list.",
     )
-    starts_at = serializers.DateTimeField(required=False, allow_null=True)
-    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    starts_at = TimestampField(required=False, allow_null=True)
+    ends_at = TimestampField(
+        required=False, allow_null=True, help_text="After starts_at (422 otherwise)."
+    )
     is_active = serializers.BooleanField(required=False)
 
 
 def _refused(exc: RuleInvalid) -> ValidationError:
-    return ValidationError({field: [message] for field, message in exc.errors.items()})
+    # The serializer checked types and ranges; what is left is what the rule means (422).
+    return ValidationError(
+        {field: [ErrorDetail(message, code=RULE)] for field, message in exc.errors.items()}
+    )
 
 
 def _rule_or_404(rule_id: int) -> MerchandisingRule:
-    rule = merchandising_rule_get(pk=rule_id)
+    rule = merchandising_rule_get(pk=int_or_404(rule_id, "Merchandising rule"))
     if rule is None:
         raise NotFound(f"Merchandising rule {rule_id} not found.")
     return rule
@@ -135,7 +156,11 @@ class RuleListCreateApi(GenericAPIView):
     def get_queryset(self) -> Any:
         return merchandising_rule_list()
 
-    @extend_schema(operation_id="rules_list", summary="List merchandising rules")
+    @extend_schema(
+        operation_id="rules_list",
+        summary="List merchandising rules",
+        responses={200: RuleOutputSerializer(many=True)},
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(RuleOutputSerializer(page, many=True).data)
@@ -144,7 +169,7 @@ class RuleListCreateApi(GenericAPIView):
         operation_id="rules_create",
         summary="Create a merchandising rule",
         request=RuleInputSerializer,
-        responses={201: RuleOutputSerializer, 400: _BAD_REQUEST},
+        responses={201: RuleOutputSerializer, 422: _MEANING},
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = RuleInputSerializer(data=request.data)
@@ -176,7 +201,7 @@ class RuleDetailApi(GenericAPIView):
         summary="Change some fields of a merchandising rule",
         description="Fields left out keep their values; the changed rule is checked as a whole.",
         request=RuleInputSerializer,
-        responses={200: RuleOutputSerializer, 400: _BAD_REQUEST, 404: _NOT_FOUND},
+        responses={200: RuleOutputSerializer, 404: _NOT_FOUND, 422: _MEANING},
     )
     def patch(self, request: Request, rule_id: int, *args: Any, **kwargs: Any) -> Response:
         rule = _rule_or_404(rule_id)

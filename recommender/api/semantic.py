@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.permissions import HasReadScope, IsAdminRole
 from recommender.api import recommendations
 from recommender.api import serializers as s
+from recommender.api.fields import TextField, WholeNumberField
 from recommender.api.lookups import product_or_404
 from recommender.choices import JobKind
 from recommender.models import Product
@@ -23,7 +24,6 @@ from recommender.tasks import reindex_signature
 
 MAX_K = 100
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
-_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Bad query parameter.")
 
 
 class ScoredProductOutputSerializer(serializers.Serializer):
@@ -45,8 +45,8 @@ class ProductSearchApi(APIView):
         class Meta:
             ref_name = "ProductSearchInput"
 
-        q = serializers.CharField(max_length=500, help_text="Free text, e.g. 'red party bags'.")
-        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        q = TextField(max_length=500, help_text="Free text, e.g. 'red party bags'.")
+        k = WholeNumberField(min_value=1, max_value=MAX_K, default=10)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -60,7 +60,7 @@ class ProductSearchApi(APIView):
         operation_id="products_search",
         summary="Semantic product search",
         parameters=[InputSerializer],
-        responses={200: OutputSerializer, 400: _BAD_REQUEST},
+        responses={200: OutputSerializer},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
@@ -84,7 +84,7 @@ class ProductSimilarApi(APIView):
         class Meta:
             ref_name = "ProductSimilarInput"
 
-        k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
+        k = WholeNumberField(min_value=1, max_value=MAX_K, default=10)
         mode = serializers.ChoiceField(
             choices=["semantic", "behavioural", "hybrid"], default="semantic"
         )
@@ -105,7 +105,6 @@ class ProductSimilarApi(APIView):
         ],
         responses={
             200: OutputSerializer,
-            400: _BAD_REQUEST,
             404: _NOT_FOUND,
             503: recommendations.NO_ENGINE,
         },

@@ -10,9 +10,11 @@ and ``EVENT_FIELDS``, so the documentation cannot drift from what is accepted.
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from recommender.api.fields import IdField, MoneyField, TextField, TimestampField
 from recommender.ingestion import records
 from recommender.models import Customer, Job, Product
 
@@ -25,94 +27,110 @@ _BATCH_HELP = (
 
 
 class ProductItemSerializer(serializers.Serializer):
-    product_id = serializers.CharField(
-        max_length=records.MAX_ID_LENGTH, help_text="The merchant's product id (SKU)."
-    )
-    title = serializers.CharField(max_length=records.MAX_TITLE_LENGTH)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=100_000)
-    category = serializers.CharField(
-        required=False, allow_blank=True, max_length=records.MAX_NAME_LENGTH
-    )
-    brand = serializers.CharField(
-        required=False, allow_blank=True, max_length=records.MAX_NAME_LENGTH
-    )
-    price = serializers.FloatField(
-        required=False,
-        allow_null=True,
-        min_value=0,
-        help_text="A number >= 0 (a numeric string is accepted too); kept to two decimals.",
+    openapi_closed = True  # An unknown field is refused.
+
+    product_id = IdField(help_text="The merchant's product id (SKU), in the id alphabet.")
+    title = TextField(max_length=records.MAX_TITLE_LENGTH)
+    description = TextField(required=False, allow_blank=True, max_length=100_000)
+    category = TextField(required=False, allow_blank=True, max_length=records.MAX_NAME_LENGTH)
+    brand = TextField(required=False, allow_blank=True, max_length=records.MAX_NAME_LENGTH)
+    price = MoneyField(
+        required=False, allow_null=True, help_text="A number >= 0; kept to two decimals."
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=records.MAX_NAME_LENGTH),
+        child=TextField(max_length=records.MAX_NAME_LENGTH, allow_blank=True),
         required=False,
-        help_text=f"A list of strings, or one string joined with '{records.TAG_SEPARATOR}'.",
+        help_text="A list of strings; blank ones are left out.",
     )
-    attributes = serializers.DictField(required=False, help_text="Free attributes (a JSON object).")
+    attributes = serializers.DictField(
+        required=False,
+        help_text="Free attributes (a JSON object). Its text follows the same rules as any "
+        "text: a control character or an unpaired surrogate anywhere inside is refused (422).",
+    )
     is_active = serializers.BooleanField(
         required=False, default=True, help_text="Inactive products are never recommended."
     )
 
 
 class CustomerItemSerializer(serializers.Serializer):
-    customer_id = serializers.CharField(
-        max_length=records.MAX_ID_LENGTH, help_text="The merchant's customer id."
-    )
+    openapi_closed = True
+
+    customer_id = IdField(help_text="The merchant's customer id, in the id alphabet.")
     attributes = serializers.DictField(
-        required=False, help_text="Free attributes (a JSON object); replaces the stored ones."
+        required=False,
+        help_text="Free attributes (a JSON object); replaces the stored ones. No control "
+        "character or unpaired surrogate anywhere inside (422).",
     )
 
 
 class EventItemSerializer(serializers.Serializer):
-    event_id = serializers.CharField(
+    openapi_closed = True
+
+    event_id = TextField(
         required=False,
+        allow_blank=True,
         max_length=records.MAX_EVENT_ID_LENGTH,
         help_text="Idempotency key: an event with a known id is a no-op. Without one, a key is "
         "derived from the other fields, so an identical replay is still a no-op.",
     )
-    customer_id = serializers.CharField(
-        max_length=records.MAX_ID_LENGTH,
-        help_text="The merchant's customer id; unknown customers are created.",
-    )
-    product_id = serializers.CharField(
+    customer_id = IdField(help_text="The merchant's customer id; unknown customers are created.")
+    product_id = IdField(
         required=False,
-        max_length=records.MAX_ID_LENGTH,
-        help_text="A product already sent to products/batch. Required except for searches.",
+        help_text="A product already sent to products/batch (an unknown one is refused, 422). "
+        "Required except for searches (422 when missing).",
     )
-    event_type = serializers.CharField(
-        max_length=32,
-        help_text="One of the RECSITE_EVENT_TYPES setting "
-        "(by default view, click, add_to_cart, purchase, search).",
+    event_type = serializers.ChoiceField(
+        choices=[], help_text="One of the RECSITE_EVENT_TYPES setting."
     )
-    timestamp = serializers.DateTimeField(
-        help_text="ISO 8601; without an offset it is read as UTC. At most one day ahead."
+    timestamp = TimestampField(
+        help_text="ISO 8601; without an offset it is read as UTC. More than one day ahead, or "
+        "outside years 1-9999 once moved to UTC, is refused (422)."
     )
     quantity = serializers.IntegerField(
         required=False, min_value=1, max_value=2_147_483_647, default=1
     )
-    value = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, help_text="Money value, >= 0."
-    )
-    session_id = serializers.CharField(
-        required=False, allow_blank=True, max_length=records.MAX_ID_LENGTH
-    )
-    search_query = serializers.CharField(
+    value = MoneyField(required=False, allow_null=True, help_text="Money value, >= 0.")
+    session_id = TextField(required=False, allow_blank=True, max_length=records.MAX_ID_LENGTH)
+    search_query = TextField(
         required=False,
         allow_blank=True,
         max_length=records.MAX_SEARCH_QUERY_LENGTH,
-        help_text="Required for event_type 'search'.",
+        help_text="Required for event_type 'search' (422 when missing).",
     )
 
-
-class ProductBatchInputSerializer(serializers.Serializer):
-    items = ProductItemSerializer(many=True, help_text=_BATCH_HELP)
-
-
-class CustomerBatchInputSerializer(serializers.Serializer):
-    items = CustomerItemSerializer(many=True, help_text=_BATCH_HELP)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read when the schema is built, not at import: the setting may change.
+        self.fields["event_type"].choices = list(settings.RECSITE_EVENT_TYPES)  # type: ignore[attr-defined]
 
 
-class EventBatchInputSerializer(serializers.Serializer):
-    items = EventItemSerializer(many=True, help_text=_BATCH_HELP)
+class _BatchInputSerializer(serializers.Serializer):
+    """``{"items": [...]}``: from 1 to RECSITE_API_MAX_BATCH items, nothing else."""
+
+    openapi_closed = True
+    item_serializer: type[serializers.Serializer]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "items": serializers.ListField(
+                child=self.item_serializer(),
+                min_length=1,
+                max_length=settings.RECSITE_API_MAX_BATCH,
+                help_text=_BATCH_HELP,
+            )
+        }
+
+
+class ProductBatchInputSerializer(_BatchInputSerializer):
+    item_serializer = ProductItemSerializer
+
+
+class CustomerBatchInputSerializer(_BatchInputSerializer):
+    item_serializer = CustomerItemSerializer
+
+
+class EventBatchInputSerializer(_BatchInputSerializer):
+    item_serializer = EventItemSerializer
 
 
 class UpsertCountsOutputSerializer(serializers.Serializer):
@@ -206,6 +224,10 @@ class CustomerDetailOutputSerializer(CustomerOutputSerializer):
 
 class CustomerForgetOutputSerializer(serializers.Serializer):
     deleted_events = serializers.IntegerField()
+
+
+class ProductDeleteOutputSerializer(serializers.Serializer):
+    deleted_events = serializers.IntegerField(help_text="Events about the product, deleted.")
 
 
 class EventOutputSerializer(serializers.Serializer):

@@ -2,6 +2,11 @@
 
 Batch endpoints have no trailing slash (``products/batch``), so they can never collide with a
 product whose id is "batch" (``products/batch/``).
+
+Merchant ids are one path segment (their alphabet has no ``/``: ``recommender.ingestion.values``).
+The detail routes of products and customers (read, delete) take the rest of the path even so,
+so a record stored before that alphabet, whose id holds a ``/`` (sent as ``%2F``), can still be
+read and deleted.
 """
 
 from typing import Any
@@ -38,8 +43,8 @@ urlpatterns = [
         name="product-similar",
     ),
     path(
-        "products/<str:product_id>/",
-        views.ProductViewSet.as_view(_detail),
+        "products/<path:product_id>/",
+        views.ProductViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="product-detail",
     ),
     path("customers/", views.CustomerViewSet.as_view(_list), name="customer-list"),
@@ -54,7 +59,7 @@ urlpatterns = [
         name="recommendations-session",
     ),
     path(
-        "customers/<str:customer_id>/",
+        "customers/<path:customer_id>/",
         views.CustomerViewSet.as_view({"get": "retrieve", "delete": "destroy"}),
         name="customer-detail",
     ),

@@ -23,14 +23,16 @@ from accounts.permissions import HasIngestScope, HasReadScope, IsAdminRole, Read
 from recommender.api import serializers as s
 from recommender.api.errors import InvalidRequest, error_entry, summary
 from recommender.api.filters import CustomerFilter, EventFilter, JobFilter, ProductFilter
-from recommender.api.lookups import customer_or_404, product_or_404
+from recommender.api.lookups import customer_or_404, int_or_404, product_or_404
 from recommender.api.pagination import EventCursorPagination
 from recommender.api.parsers import BoundedJSONParser
+from recommender.api.schema import refused_by_rule
 from recommender.ingestion.records import (
     CustomerRecord,
     EventRecord,
     ProductRecord,
     RowError,
+    json_type,
     parse_customer,
     parse_event,
     parse_product,
@@ -45,33 +47,25 @@ from recommender.selectors.catalog import (
     product_list,
 )
 from recommender.services.ingestion import (
+    ProductsDeleted,
     customer_forget,
     customers_upsert,
     events_insert,
     events_unknown_products,
+    product_delete,
     product_pk_map,
     products_upsert,
 )
 
 RecordT = TypeVar("RecordT", ProductRecord, CustomerRecord, EventRecord)
 
-_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
-_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Refused input.")
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def _batch_items(data: Any) -> list[Any]:
     """The ``items`` list of a batch body, or 400 naming ``items`` and what is wrong."""
     if not isinstance(data, dict):
-        message = f"expected a JSON object with an 'items' list, got {_json_type(data)}"
+        message = f"expected a JSON object with an 'items' list, got {json_type(data)}"
         raise InvalidRequest(
             detail=f"items: {message}", errors=[error_entry(field="items", message=message)]
         )
@@ -83,7 +77,7 @@ def _batch_items(data: Any) -> list[Any]:
     if items is None:
         errors.insert(0, error_entry(field="items", message="this field is required"))
     elif not isinstance(items, list):
-        message = f"expected a list of objects, got {_json_type(items)}"
+        message = f"expected a list of objects, got {json_type(items)}"
         errors.insert(0, error_entry(field="items", message=message))
     elif not items:
         errors.insert(0, error_entry(field="items", message="must contain at least 1 item"))
@@ -100,26 +94,28 @@ def _parse_items(
     parse: Callable[[Mapping[str, Any]], RecordT],
     *,
     id_field: str | None,
-) -> tuple[list[RecordT], list[int], list[dict[str, Any]]]:
-    """Parse every item; return the good records, their positions, and every error found.
+) -> tuple[list[RecordT], list[int], list[tuple[dict[str, Any], bool]]]:
+    """Parse every item; return the good records, their positions, and every error found (each
+    with whether it is a rule's refusal rather than a value off the documented schema).
 
     With ``id_field``, a second item with the same id is an error: a batch states each
     product or customer once, so a repeat is almost certainly a client bug.
     """
     parsed: list[RecordT] = []
     positions: list[int] = []
-    errors: list[dict[str, Any]] = []
+    errors: list[tuple[dict[str, Any], bool]] = []
     first_at: dict[str, int] = {}
     for index, raw in enumerate(items):
         if not isinstance(raw, dict):
-            message = f"expected a JSON object, got {_json_type(raw)}"
-            errors.append(error_entry(index=index, field="items", message=message))
+            message = f"expected a JSON object, got {json_type(raw)}"
+            errors.append((error_entry(index=index, field="items", message=message), False))
             continue
         try:
             record = parse(raw)
         except RowError as exc:
             errors.extend(
-                error_entry(index=index, field=e.field, message=e.message) for e in exc.errors
+                (error_entry(index=index, field=e.field, message=e.message), e.rule)
+                for e in exc.errors
             )
             continue
         if id_field is not None:
@@ -127,14 +123,16 @@ def _parse_items(
             first = first_at.setdefault(key, index)
             if first != index:
                 message = f"duplicate {id_field} in this batch (first at index {first})"
-                errors.append(error_entry(index=index, field=id_field, message=message))
+                errors.append((error_entry(index=index, field=id_field, message=message), True))
                 continue
         parsed.append(record)
         positions.append(index)
     return parsed, positions, errors
 
 
-def _refuse(errors: list[dict[str, Any]], *, total: int) -> InvalidRequest:
+def _refuse(found: list[tuple[dict[str, Any], bool]], *, total: int) -> InvalidRequest:
+    """400 when any item is off the documented schema, else 422 (only rules refused items)."""
+    errors = [entry for entry, _ in found]
     bad = len({e["index"] for e in errors})
     noun = "item is" if bad == 1 else "items are"
     first = errors[0]
@@ -142,6 +140,7 @@ def _refuse(errors: list[dict[str, Any]], *, total: int) -> InvalidRequest:
         detail=f"{bad} of {total} {noun} invalid; nothing was written. First: "
         f"items[{first['index']}].{first['field']}: {first['message']}",
         errors=errors,
+        rule=all(rule for _, rule in found),
     )
 
 
@@ -158,7 +157,12 @@ class ProductBatchApi(APIView):
         description="Upsert by product_id: new ids are created, changed products updated, "
         "identical ones left alone. All or nothing.",
         request=s.ProductBatchInputSerializer,
-        responses={200: s.UpsertCountsOutputSerializer, 400: _BAD_REQUEST},
+        responses={
+            200: s.UpsertCountsOutputSerializer,
+            422: refused_by_rule(
+                "A product_id repeated in the batch, or refused text inside 'attributes'."
+            ),
+        },
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -179,7 +183,12 @@ class CustomerBatchApi(APIView):
         summary="Create or update customers",
         description="Upsert by customer_id. All or nothing.",
         request=s.CustomerBatchInputSerializer,
-        responses={200: s.UpsertCountsOutputSerializer, 400: _BAD_REQUEST},
+        responses={
+            200: s.UpsertCountsOutputSerializer,
+            422: refused_by_rule(
+                "A customer_id repeated in the batch, or refused text inside 'attributes'."
+            ),
+        },
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -202,7 +211,14 @@ class EventBatchApi(APIView):
         "and counts its events as duplicates. Products must be known; customers are created "
         "on first sight. All or nothing.",
         request=s.EventBatchInputSerializer,
-        responses={200: s.EventInsertCountsOutputSerializer, 400: _BAD_REQUEST},
+        responses={
+            200: s.EventInsertCountsOutputSerializer,
+            422: refused_by_rule(
+                "An unknown product, a timestamp more than a day ahead or outside years "
+                "1-9999 in UTC, or an event without the product (or, for a search, the query) "
+                "its type needs."
+            ),
+        },
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -216,13 +232,24 @@ class EventBatchApi(APIView):
         unknown = events_unknown_products(records=records, product_map=product_map)
         if unknown:
             errors.extend(
-                error_entry(index=positions[i], field=e.field, message=e.message)
+                (error_entry(index=positions[i], field=e.field, message=e.message), e.rule)
                 for i, e in unknown
             )
-            errors.sort(key=lambda e: e["index"])  # Stable: an item's own order is kept.
+            errors.sort(key=lambda e: e[0]["index"])  # Stable: an item's own order is kept.
         if errors:
             raise _refuse(errors, total=len(items))
-        counts = events_insert(records=records, product_map=product_map)
+        try:
+            counts = events_insert(records=records, product_map=product_map)
+        except ProductsDeleted as exc:  # Deleted since product_pk_map read them.
+            remaining = {k: v for k, v in product_map.items() if k not in exc.external_ids}
+            gone = events_unknown_products(records=records, product_map=remaining)
+            raise _refuse(
+                [
+                    (error_entry(index=positions[i], field=e.field, message=e.message), e.rule)
+                    for i, e in gone
+                ],
+                total=len(items),
+            ) from None
         return Response(asdict(counts))
 
 
@@ -234,8 +261,14 @@ def _external_id_parameter(name: str, description: str) -> OpenApiParameter:
 
 
 @extend_schema(tags=["catalogue"])
-class ProductViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [IsAuthenticated, HasReadScope]
+class ProductViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    # Reading needs 'read'; deleting a product is a write and needs 'ingest'.
+    permission_classes = [IsAuthenticated, ReadOrIngestByMethod]
     serializer_class = s.ProductOutputSerializer
     filterset_class = ProductFilter
     lookup_url_kwarg = "product_id"
@@ -257,6 +290,19 @@ class ProductViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Delete a product",
+        description="Deletes the product and every event about it (its tags and embedding "
+        "too). It leaves every list at once; the engine and the vector index forget it at "
+        "their next build. To keep a product's history, deactivate it instead "
+        "(is_active: false in products/batch).",
+        parameters=[_external_id_parameter("product_id", "The merchant's product id.")],
+        responses={200: s.ProductDeleteOutputSerializer, 404: _NOT_FOUND},
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        deleted = product_delete(product=self.get_object())
+        return Response({"deleted_events": deleted}, status=status.HTTP_200_OK)
 
 
 @extend_schema(tags=["customers"])
@@ -314,7 +360,13 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> Any:
         return event_list()
 
-    @extend_schema(summary="List events, newest first")
+    @extend_schema(
+        summary="List events, newest first",
+        responses={
+            200: s.EventOutputSerializer(many=True),
+            422: refused_by_rule("A cursor this server did not make (use 'next' or 'previous')."),
+        },
+    )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -330,7 +382,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         return job_list()
 
     def get_object(self) -> Job:
-        job = job_get(pk=self.kwargs["pk"])
+        job = job_get(pk=int_or_404(self.kwargs["pk"], "Job"))
         if job is None:
             raise NotFound(f"Job {self.kwargs['pk']} not found.")
         return job

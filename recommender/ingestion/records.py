@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from recommender.ingestion import values
 
 MAX_ID_LENGTH = 128
 MAX_EVENT_ID_LENGTH = 191
@@ -24,6 +27,12 @@ MAX_SEARCH_QUERY_LENGTH = 500
 # Clock skew tolerated on client timestamps; anything later is refused as "in the future".
 FUTURE_TOLERANCE = timedelta(days=1)
 TAG_SEPARATOR = "|"
+# The largest money amount the columns hold (12 digits, 2 of them decimals).
+MAX_MONEY = Decimal("9999999999.99")
+_MONEY = Decimal("0.01")
+_MONEY_LIMIT = Decimal("1e10")
+# Marks a value already reported as refused.
+_REFUSED: Any = object()
 
 PRODUCT_FIELDS = (
     "product_id", "title", "description", "category", "brand", "price", "tags", "attributes",
@@ -41,8 +50,13 @@ REQUIRED_EVENT_COLUMNS = ("customer_id", "event_type", "timestamp")
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
+    """One problem of a row. ``rule`` marks a value of the documented type and shape refused by
+    a rule the API schema cannot state (a timestamp in the future, an unknown product, a
+    duplicate id): the API answers those with 422, every other problem with 400."""
+
     field: str
     message: str
+    rule: bool = False
 
 
 class RowError(ValueError):
@@ -88,49 +102,103 @@ class EventRecord:
     copy_tail: str = field(default="", compare=False, repr=False)
 
 
-class _Row:
-    """Collects field errors while values are read, so one pass reports all of them."""
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", float: "number"}
 
-    def __init__(self, raw: Mapping[str, Any], *, allowed: Collection[str] | None) -> None:
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+class _Row:
+    """Collects field errors while values are read, so one pass reports all of them.
+
+    ``typed`` rows come from JSON (the batch API, JSON Lines files): every value must have its
+    documented JSON type (a string title, a boolean ``is_active``, a number price), and null is
+    accepted only where documented (``price``, ``value``). Other rows (CSV files, the Online
+    Retail converter) hold text that is converted. Either way text is checked by
+    :func:`values.text_problem` and merchant ids by :func:`values.id_problem`.
+    """
+
+    def __init__(
+        self, raw: Mapping[str, Any], *, allowed: Collection[str] | None, typed: bool
+    ) -> None:
         self.raw = raw
+        self.typed = typed
         self.errors: list[FieldError] = []
         if allowed is not None:
             for key in raw:
                 if key not in allowed:
                     self.fail(str(key), "unknown field")
 
-    def fail(self, name: str, message: str) -> None:
-        self.errors.append(FieldError(name, message))
+    def fail(self, name: str, message: str, *, rule: bool = False) -> None:
+        self.errors.append(FieldError(name, message, rule))
 
-    def _get(self, name: str) -> Any:
+    def _get(self, name: str, expected: str, *, nullable: bool = False) -> Any:
+        """The value; ``None`` when absent, an empty CSV cell or an accepted null, and
+        ``_REFUSED`` (already reported) for a null a typed row may not give."""
         value = self.raw.get(name)
-        if isinstance(value, str):
-            value = value.strip()
-            if value == "":
-                return None
+        if value is None:
+            if self.typed and not nullable and name in self.raw:
+                self.fail(name, f"expected {expected}, got null")
+                return _REFUSED
+            return None
+        if isinstance(value, str) and not self.typed:
+            value = value.strip()  # Surrounding spaces of a CSV cell are not data.
+            return value or None
         return value
 
-    def text(self, name: str, *, max_length: int, required: bool = False) -> str:
-        value = self._get(name)
+    def text(
+        self, name: str, *, max_length: int, required: bool = False, merchant_id: bool = False
+    ) -> str:
+        value = self._get(name, "a string")
+        if value is _REFUSED:
+            return ""
         if value is None:
             if required:
                 self.fail(name, "this field is required")
             return ""
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.fail(name, f"expected a string, got {type(value).__name__}")
+        if not isinstance(value, str):
+            if self.typed or isinstance(value, bool) or not isinstance(value, int):
+                self.fail(name, f"expected a string, got {json_type(value)}")
+                return ""
+            value = str(value)
+        # The raw length: the documented maxLength counts the characters sent.
+        if len(value) > max_length:
+            self.fail(name, f"longer than {max_length} characters ({len(value)})")
             return ""
-        text = str(value)
-        if len(text) > max_length:
-            self.fail(name, f"longer than {max_length} characters ({len(text)})")
+        # isprintable() first: a C-level scan that clears almost every value (hot path).
+        if not value.isprintable():
+            problem = values.text_problem(value)
+            if problem is not None:
+                self.fail(name, problem)
+                return ""
+        text = value.strip()
+        if not text:
+            if required:
+                self.fail(name, "this field is required")
             return ""
+        # Checked as sent: an id is never trimmed into another one. Most ids are alphanumeric.
+        if merchant_id and not (value.isascii() and value.isalnum()):
+            problem = values.id_problem(value)
+            if problem is not None:
+                self.fail(name, problem)
+                return ""
         return text
 
     def decimal(self, name: str) -> Decimal | None:
-        value = self._get(name)
-        if value is None:
+        value = self._get(name, "a number", nullable=True)
+        if value is None or value is _REFUSED:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.fail(name, f"expected a number, got {type(value).__name__}")
+            self.fail(name, f"expected a number, got {json_type(value)}")
+            return None
+        if self.typed and isinstance(value, str):
+            self.fail(name, f"expected a number, got a string ({value!r})")
             return None
         try:
             number = Decimal(str(value))
@@ -140,17 +208,20 @@ class _Row:
         if not number.is_finite() or number < 0:
             self.fail(name, f"must be a finite number >= 0, got {value!r}")
             return None
-        if number >= Decimal("1e10"):
-            self.fail(name, f"too large: {value!r}")
+        # Compared again after rounding to two decimals: 9999999999.995 rounds past the column.
+        if number >= _MONEY_LIMIT or number.quantize(_MONEY) > MAX_MONEY:
+            self.fail(name, f"too large: {value!r} (at most {MAX_MONEY})")
             return None
-        return number.quantize(Decimal("0.01"))  # Money has two decimals.
+        return number.quantize(_MONEY)  # Money has two decimals.
 
     def positive_int(self, name: str, *, default: int) -> int:
-        value = self._get(name)
-        if value is None:
+        value = self._get(name, "an integer")
+        if value is None or value is _REFUSED:
             return default
         try:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            if self.typed and not isinstance(value, int | float):
                 raise ValueError
             number = int(value) if not isinstance(value, str) else int(Decimal(value))
             if isinstance(value, str) and Decimal(value) != number:
@@ -164,70 +235,84 @@ class _Row:
         return number
 
     def boolean(self, name: str, *, default: bool) -> bool:
-        value = self._get(name)
-        if value is None:
+        value = self._get(name, "true or false")
+        if value is None or value is _REFUSED:
             return default
         if isinstance(value, bool):
             return value
-        lowered = str(value).lower()
-        if lowered in ("1", "true", "yes", "y", "t"):
-            return True
-        if lowered in ("0", "false", "no", "n", "f"):
-            return False
+        if not self.typed:
+            lowered = str(value).lower()
+            if lowered in ("1", "true", "yes", "y", "t"):
+                return True
+            if lowered in ("0", "false", "no", "n", "f"):
+                return False
         self.fail(name, f"expected true or false, got {value!r}")
         return default
 
     def tags(self, name: str) -> list[str]:
-        value = self._get(name)
-        if value is None:
+        value = self._get(name, "a list of strings")
+        if value is None or value is _REFUSED:
             return []
-        if isinstance(value, str):
+        if isinstance(value, str) and not self.typed:
             items = value.split(TAG_SEPARATOR)
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             items = value
         else:
-            self.fail(name, f"expected a list of strings or a '{TAG_SEPARATOR}'-joined string")
+            expected = (
+                "a list of strings"
+                if self.typed
+                else (f"a list of strings or a '{TAG_SEPARATOR}'-joined string")
+            )
+            self.fail(name, f"expected {expected}")
             return []
-        tags = list(dict.fromkeys(t.strip() for t in items if t.strip()))
-        if any(len(t) > MAX_NAME_LENGTH for t in tags):
+        if any(len(t) > MAX_NAME_LENGTH for t in items):
             self.fail(name, f"a tag is longer than {MAX_NAME_LENGTH} characters")
             return []
-        return tags
+        for tag in items:
+            problem = values.text_problem(tag)
+            if problem is not None:
+                self.fail(name, f"a tag {problem}")
+                return []
+        return list(dict.fromkeys(t.strip() for t in items if t.strip()))
 
     def json_object(self, name: str) -> dict[str, Any]:
-        value = self._get(name)
-        if value is None:
+        value = self._get(name, "a JSON object")
+        if value is None or value is _REFUSED:
             return {}
-        if isinstance(value, str):
+        if isinstance(value, str) and not self.typed:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
                 self.fail(name, f"not valid JSON: {exc.msg}")
                 return {}
         if not isinstance(value, dict):
-            self.fail(name, f"expected a JSON object, got {type(value).__name__}")
+            self.fail(name, f"expected a JSON object, got {json_type(value)}")
             return {}
-        return value
+        # Free-form, so its text is not in the API schema: a refusal there is a rule (422).
+        problems = list(values.json_text_problems(value, name))
+        for path, problem in problems:
+            self.fail(path, problem, rule=True)
+        return {} if problems else value
 
     def timestamp(self, name: str, *, now: datetime) -> datetime | None:
-        value = self._get(name)
+        value = self._get(name, "a string")
+        if value is _REFUSED:
+            return None
         if value is None:
             self.fail(name, "this field is required")
             return None
         if not isinstance(value, str):
-            self.fail(name, f"expected an ISO 8601 string, got {type(value).__name__}")
+            self.fail(name, f"expected an ISO 8601 string, got {json_type(value)}")
             return None
         try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            self.fail(name, f"not an ISO 8601 timestamp: {value!r}")
+            moment = values.parse_timestamp(value)
+        except values.TimestampError as exc:
+            self.fail(name, str(exc), rule=exc.out_of_range)
             return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)  # The interchange format is UTC.
         if moment > now + FUTURE_TOLERANCE:
-            self.fail(name, f"in the future: {value!r}")
+            self.fail(name, f"in the future: {value!r}", rule=True)
             return None
-        return moment.astimezone(UTC)
+        return moment
 
     def done(self) -> None:
         if self.errors:
@@ -235,12 +320,17 @@ class _Row:
 
 
 def parse_product(
-    raw: Mapping[str, Any], *, allowed: Collection[str] | None = PRODUCT_FIELDS
+    raw: Mapping[str, Any],
+    *,
+    allowed: Collection[str] | None = PRODUCT_FIELDS,
+    typed: bool = True,
 ) -> ProductRecord:
     """Parse one product. With ``allowed=None``, unknown keys are left to the caller."""
-    row = _Row(raw, allowed=allowed)
+    row = _Row(raw, allowed=allowed, typed=typed)
     record = ProductRecord(
-        external_id=row.text("product_id", max_length=MAX_ID_LENGTH, required=True),
+        external_id=row.text(
+            "product_id", max_length=MAX_ID_LENGTH, required=True, merchant_id=True
+        ),
         title=row.text("title", max_length=MAX_TITLE_LENGTH, required=True),
         description=row.text("description", max_length=100_000),
         category=row.text("category", max_length=MAX_NAME_LENGTH),
@@ -255,11 +345,16 @@ def parse_product(
 
 
 def parse_customer(
-    raw: Mapping[str, Any], *, allowed: Collection[str] | None = CUSTOMER_FIELDS
+    raw: Mapping[str, Any],
+    *,
+    allowed: Collection[str] | None = CUSTOMER_FIELDS,
+    typed: bool = True,
 ) -> CustomerRecord:
-    row = _Row(raw, allowed=allowed)
+    row = _Row(raw, allowed=allowed, typed=typed)
     record = CustomerRecord(
-        external_id=row.text("customer_id", max_length=MAX_ID_LENGTH, required=True),
+        external_id=row.text(
+            "customer_id", max_length=MAX_ID_LENGTH, required=True, merchant_id=True
+        ),
         attributes=row.json_object("attributes"),
     )
     row.done()
@@ -286,20 +381,30 @@ def parse_event(
     event_types: Collection[str],
     now: datetime,
     allowed: Collection[str] | None = EVENT_FIELDS,
+    typed: bool = True,
 ) -> EventRecord:
     """Parse one event. ``product_id`` is required except for searches, which need a query."""
-    row = _Row(raw, allowed=allowed)
+    row = _Row(raw, allowed=allowed, typed=typed)
     event_type = row.text("event_type", max_length=32, required=True)
     if event_type and event_type not in event_types:
         row.fail(
             "event_type", f"unknown type {event_type!r}; expected one of {sorted(event_types)}"
         )
     is_search = event_type == "search"
-    product_id = row.text("product_id", max_length=MAX_ID_LENGTH, required=not is_search)
-    search_query = row.text("search_query", max_length=MAX_SEARCH_QUERY_LENGTH, required=is_search)
+    # Which of the two an event needs depends on its type: a rule the schema cannot state.
+    reported = len(row.errors)
+    product_id = row.text("product_id", max_length=MAX_ID_LENGTH, merchant_id=True)
+    if not is_search and not product_id and len(row.errors) == reported:
+        row.fail("product_id", "this field is required", rule=True)
+    reported = len(row.errors)
+    search_query = row.text("search_query", max_length=MAX_SEARCH_QUERY_LENGTH)
+    if is_search and not search_query and len(row.errors) == reported:
+        row.fail("search_query", "this field is required", rule=True)
     record = EventRecord(
         event_id=row.text("event_id", max_length=MAX_EVENT_ID_LENGTH),
-        customer_id=row.text("customer_id", max_length=MAX_ID_LENGTH, required=True),
+        customer_id=row.text(
+            "customer_id", max_length=MAX_ID_LENGTH, required=True, merchant_id=True
+        ),
         product_id=product_id or None,
         event_type=event_type,
         occurred_at=row.timestamp("timestamp", now=now) or now,
@@ -318,8 +423,7 @@ Parser = Callable[[Mapping[str, Any]], Any]
 
 
 _MAX_QUANTITY = 2_147_483_647
-_MONEY = Decimal("0.01")
-_MONEY_LIMIT = Decimal("1e10")
+_ID = re.compile(values.ID_PATTERN)
 
 
 class EventRowParser:
@@ -355,7 +459,9 @@ class EventRowParser:
 
     def slow(self, values: list[str]) -> EventRecord:
         raw = {name: value for name, value in zip(self.columns, values, strict=True) if name}
-        return parse_event(raw, event_types=self.event_types, now=self.now, allowed=None)
+        return parse_event(
+            raw, event_types=self.event_types, now=self.now, allowed=None, typed=False
+        )
 
     def __call__(self, values: list[str]) -> EventRecord:
         if not self._fast:
@@ -379,8 +485,12 @@ class EventRowParser:
             or len(event_id) > MAX_EVENT_ID_LENGTH
             or len(session) > MAX_ID_LENGTH
             or len(query) > MAX_SEARCH_QUERY_LENGTH
-            or customer != customer.strip()
-            or product != product.strip()
+            # One C-level check of both ids and one of the other text: the common row passes.
+            or not (
+                ((ids := customer + product).isascii() and ids.isalnum())
+                or (_ID.match(customer) and _ID.match(product))
+            )
+            or not (event_id + session + query).isprintable()
             or event_id != event_id.strip()
             or session != session.strip()
             or query != query.strip()
@@ -388,10 +498,9 @@ class EventRowParser:
             return self.slow(values)
         try:
             moment = datetime.fromisoformat(stamp)
-        except ValueError:
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):
             return self.slow(values)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
         if stamp != stamp.strip() or moment > self.latest:
             return self.slow(values)
         if not quantity:
@@ -411,12 +520,14 @@ class EventRowParser:
             if value != value.strip() or not number.is_finite() or not 0 <= number < _MONEY_LIMIT:
                 return self.slow(values)
             amount = number.quantize(_MONEY)
+            if amount > MAX_MONEY:
+                return self.slow(values)
         record = EventRecord(
             event_id=event_id,
             customer_id=customer,
             product_id=product,
             event_type=event_type,
-            occurred_at=moment.astimezone(UTC),
+            occurred_at=moment,
             quantity=count,
             value=amount,
             session_id=session,

@@ -15,13 +15,13 @@ class Event(models.Model):
     Sized for tens of millions of rows (docs/ingestion.md, "Events at scale"): the foreign keys
     are not enforced by the database (``db_constraint=False``), because a per-row check cost as
     much as the insert itself; the writers in ``recommender.services.ingestion`` guarantee them
-    (products are never deleted, customers are resolved inside the inserting transaction under
-    a lock that ``customer_forget`` takes exclusively). Every index is one that an insert
-    extends at its right-hand end when events arrive in time order, except the customer
-    history index, which the per-request read needs. On PostgreSQL a block-range (BRIN) index on
-    ``received_at`` (created by migration 0008, outside the model state because SQLite has no
-    such index) answers "events received since" in a few kB: ``received_at`` follows the
-    physical order of the table.
+    (customers and products are resolved inside the inserting transaction under a lock that
+    ``customer_forget`` and ``product_delete`` take exclusively, deleting the events first).
+    Every index is one that an insert extends at its right-hand end when events arrive in time
+    order, except the customer history index, which the per-request read needs. On PostgreSQL a
+    block-range (BRIN) index on ``received_at`` (created by migration 0008, outside the model
+    state because SQLite has no such index) answers "events received since" in a few kB:
+    ``received_at`` follows the physical order of the table.
     """
 
     # Unique through Meta.constraints rather than unique=True: on PostgreSQL that skips the extra
@@ -42,8 +42,10 @@ class Event(models.Model):
         blank=True,
         db_index=False,
         db_constraint=False,
-        # Products are deactivated, not deleted; PROTECT keeps history from vanishing silently.
-        on_delete=models.PROTECT,
+        # Deleting a product deletes its events, in ``product_delete`` (one statement over the
+        # table, which has no product index); Django's cascade or protection would first select
+        # them all row by row.
+        on_delete=models.DO_NOTHING,
         related_name="events",
     )
     event_type = models.CharField(max_length=32)

@@ -2,9 +2,9 @@
 
 Writers of events call in here inside their own transaction: :func:`stats_add_postgres` for
 the rows the PostgreSQL bulk insert really inserted, :func:`stats_add` for the portable path,
-:func:`stats_remove_customer` when a customer is forgotten. :func:`event_stats_rebuild` recounts
-everything from the events table (``manage.py rebuild_event_stats``, and the migration that
-introduced the tables).
+:func:`stats_remove_customer` when a customer is forgotten, :func:`stats_remove_product_events`
+when a product is deleted. :func:`event_stats_rebuild` recounts everything from the events table
+(``manage.py rebuild_event_stats``, and the migration that introduced the tables).
 
 Locks (PostgreSQL; no-ops elsewhere, where SQLite serialises writers anyway):
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -262,6 +262,82 @@ def stats_remove_customer(*, customer_id: int) -> None:
         cursor.execute(f"DELETE FROM {_ACTIVE_DAILY} WHERE customers <= 0")
         cursor.execute(f"DELETE FROM {_ACTIVE_WEEKLY} WHERE customers <= 0")
         cursor.execute(f"DELETE FROM {_ACTIVITY} WHERE customer_id = %s", [customer_id])
+
+
+def stats_remove_product_events(
+    *, product_id: int, rows: Iterable[tuple[int, str, datetime]]
+) -> None:
+    """Take a deleted product's events out of the aggregates, once they are deleted.
+
+    ``rows`` are ``(customer_id, event_type, occurred_at)`` of every deleted event. Runs in the
+    caller's transaction, which must hold ``EVENTS_LOCK`` exclusively. A customer leaves a day's
+    or a week's active set only when no event of theirs remains in it; their event count drops
+    by what was deleted, and their newest event is looked up again when it was one of these.
+    The product's own counts go. Counters that reach zero are deleted, as a recount would have
+    no row for them.
+    """
+    _stats_lock()
+    zone = ZoneInfo(stats_zone())
+    typed: Counter[tuple[date, str]] = Counter()
+    per_customer: dict[int, tuple[int, datetime]] = {}
+    days: set[tuple[date, int]] = set()
+    for customer, kind, occurred_at in rows:
+        day = event_day(occurred_at, zone)
+        typed[day, kind] += 1
+        days.add((day, customer))
+        count, newest = per_customer.get(customer, (0, occurred_at))
+        per_customer[customer] = (count + 1, max(newest, occurred_at))
+    weeks = {(week_start(day), customer) for day, customer in days}
+    with connection.cursor() as cursor:
+        for (day, kind), n in sorted(typed.items()):  # Every one of them had the product.
+            cursor.execute(
+                f"UPDATE {_DAILY} SET events = events - %s, product_events = product_events - %s "
+                f"WHERE day = %s AND event_type = %s",
+                [n, n, day, kind],
+            )
+        for member, table, column, pairs, length in (
+            (_CUSTOMER_DAY, _ACTIVE_DAILY, "day", days, timedelta(days=1)),
+            (_CUSTOMER_WEEK, _ACTIVE_WEEKLY, "week", weeks, timedelta(days=7)),
+        ):
+            for start, customer in sorted(pairs):
+                begins = datetime.combine(start, time.min, tzinfo=zone)
+                ends = datetime.combine(start + length, time.min, tzinfo=zone)
+                remaining = Event.objects.filter(
+                    customer_id=customer, occurred_at__gte=begins, occurred_at__lt=ends
+                ).exists()
+                if remaining:
+                    continue
+                cursor.execute(
+                    f"DELETE FROM {member} WHERE {column} = %s AND customer_id = %s",
+                    [start, customer],
+                )
+                if cursor.rowcount:
+                    cursor.execute(
+                        f"UPDATE {table} SET customers = customers - 1 WHERE {column} = %s",
+                        [start],
+                    )
+        for customer, (n, newest) in sorted(per_customer.items()):
+            cursor.execute(
+                f"UPDATE {_ACTIVITY} SET events = events - %s WHERE customer_id = %s",
+                [n, customer],
+            )
+            remaining_newest: datetime | None = (
+                Event.objects.filter(customer_id=customer)
+                .order_by("-occurred_at")
+                .values_list("occurred_at", flat=True)
+                .first()
+            )
+            if remaining_newest is None:
+                cursor.execute(f"DELETE FROM {_ACTIVITY} WHERE customer_id = %s", [customer])
+            elif remaining_newest < newest:
+                cursor.execute(
+                    f"UPDATE {_ACTIVITY} SET last_event_at = %s WHERE customer_id = %s",
+                    [remaining_newest, customer],
+                )
+        cursor.execute(f"DELETE FROM {_PRODUCT} WHERE product_id = %s", [product_id])
+        cursor.execute(f"DELETE FROM {_DAILY} WHERE events <= 0")
+        cursor.execute(f"DELETE FROM {_ACTIVE_DAILY} WHERE customers <= 0")
+        cursor.execute(f"DELETE FROM {_ACTIVE_WEEKLY} WHERE customers <= 0")
 
 
 # Product counts ----------------------------------------------------------------------------

@@ -52,9 +52,11 @@ from recommender.ingestion.records import (
     parse_event,
     parse_product,
 )
+from recommender.ingestion.values import json_text_problems
 from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import (
     CustomerIds,
+    ProductsDeleted,
     UpsertCounts,
     copy_tails_prepare,
     customers_upsert,
@@ -349,7 +351,8 @@ def _product_parser(reader: RecordReader) -> Callable[[int, dict[str, Any]], Pro
     header_extras = [c for c in reader.columns or () if c not in known]
 
     def parse(line: int, raw: dict[str, Any]) -> ProductRecord:
-        record = parse_product(raw, allowed=None)
+        # JSON Lines values carry their JSON types; CSV values are text to convert.
+        record = parse_product(raw, allowed=None, typed=reader.columns is None)
         extras = header_extras if reader.columns is not None else [k for k in raw if k not in known]
         conflicts = []
         for name in extras:
@@ -358,6 +361,9 @@ def _product_parser(reader: RecordReader) -> Callable[[int, dict[str, Any]], Pro
                 continue  # An empty cell is an absent attribute.
             if name in record.attributes:
                 conflicts.append(FieldError(name, "also given inside 'attributes'; give it once"))
+            conflicts.extend(
+                FieldError(path, problem) for path, problem in json_text_problems(value, name)
+            )
             record.attributes[name] = value
         if conflicts:
             raise RowError(conflicts)
@@ -470,19 +476,31 @@ def _events_write(
     *,
     strict: bool,
 ) -> None:
-    records = chunk.records
-    unknown = events_unknown_products(records=records, product_map=product_map)
-    if unknown:
-        for index, error in unknown:
-            report.reject(chunk.lines[index], [error])
-        bad = {index for index, _ in unknown}
-        records = [record for index, record in enumerate(records) if index not in bad]
-    # In strict mode a rejected row dooms the import: skip the remaining writes.
-    if records and not (strict and report.rejected):
-        counts = events_insert(records=records, product_map=product_map, customer_ids=customer_ids)
+    records, lines = chunk.records, chunk.lines
+    while True:
+        unknown = events_unknown_products(records=records, product_map=product_map)
+        if unknown:
+            for index, error in unknown:
+                report.reject(lines[index], [error])
+            bad = {index for index, _ in unknown}
+            lines = [line for index, line in enumerate(lines) if index not in bad]
+            records = [record for index, record in enumerate(records) if index not in bad]
+        # In strict mode a rejected row dooms the import: skip the remaining writes.
+        if not records or (strict and report.rejected):
+            return
+        try:
+            counts = events_insert(
+                records=records, product_map=product_map, customer_ids=customer_ids
+            )
+        except ProductsDeleted as exc:
+            # Deleted while the file was read: their rows are rows of an unknown product now.
+            for external_id in exc.external_ids:
+                del product_map[external_id]
+            continue
         report.events.created += counts.created
         report.events.duplicates += counts.duplicates
         report.customers.created += counts.customers_created
+        return
 
 
 # UCI Online Retail ----------------------------------------------------------------------------
@@ -556,7 +574,7 @@ def _retail_entities(
     products = []
     for line, raw in catalogue.raw_products():
         try:
-            products.append(parse_product(raw))
+            products.append(parse_product(raw, typed=False))
         except RowError as exc:
             code = raw["product_id"]
             report.reject(
@@ -591,7 +609,7 @@ def _retail_events(
         if online_retail.skip_reason(retail_line) is not None:
             return None
         raw_event = online_retail.raw_event(retail_line, event_id=event_id)
-        return parse_event(raw_event, event_types=event_types, now=now)
+        return parse_event(raw_event, event_types=event_types, now=now, typed=False)
 
     with open_records(path, file_format="csv") as reader:
         # Lines the reader could not read were reported by the first pass.

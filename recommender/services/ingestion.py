@@ -30,6 +30,7 @@ from .activity import (
     stats_add,
     stats_add_postgres,
     stats_remove_customer,
+    stats_remove_product_events,
 )
 
 # Rows per statement: large enough to amortise round trips, small enough for SQLite's limits.
@@ -151,7 +152,7 @@ def events_unknown_products(
 ) -> list[tuple[int, FieldError]]:
     """(index, error) for each event that names a product the catalogue does not have."""
     return [
-        (index, FieldError("product_id", f"unknown product {record.product_id!r}"))
+        (index, FieldError("product_id", f"unknown product {record.product_id!r}", rule=True))
         for index, record in enumerate(records)
         if record.product_id is not None and record.product_id not in product_map
     ]
@@ -229,6 +230,23 @@ class CustomerIds:
         return known, created
 
 
+class ProductsDeleted(Exception):
+    """Products of ``product_map`` deleted between the caller's lookup and the insert."""
+
+    def __init__(self, external_ids: list[str]) -> None:
+        super().__init__(", ".join(external_ids))
+        self.external_ids = external_ids
+
+
+def _products_deleted(records: Sequence[EventRecord], product_map: Mapping[str, int]) -> list[str]:
+    used = {product_map[r.product_id] for r in records if r.product_id is not None}
+    found: set[int] = set()
+    for chunk in _chunks(sorted(used), 900):  # SQLite's limit on bound variables.
+        found.update(Product.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+    gone = used - found
+    return sorted(external_id for external_id, pk in product_map.items() if pk in gone)
+
+
 @transaction.atomic
 def events_insert(
     *,
@@ -238,16 +256,22 @@ def events_insert(
 ) -> EventInsertCounts:
     """Insert events whose ``event_id`` is new; known ids (replays) are counted as duplicates.
 
-    Every product must be in ``product_map`` (check with :func:`events_unknown_products`).
+    Every product must be in ``product_map`` (check with :func:`events_unknown_products`);
+    :class:`ProductsDeleted` (nothing inserted) names those deleted since it was read.
     Customers are created on first sight (``customer_ids`` remembers their keys between the
     calls of one import). Runs in one transaction: all or nothing. The event aggregates
     (``recommender.models.activity``) count the inserted events in the same transaction.
     """
     unique = list({r.event_id: r for r in reversed(records)}.values())
     counts = EventInsertCounts(duplicates=len(records) - len(unique))
-    # Held until commit: a customer forgotten concurrently cannot lose its row under an insert
-    # that names it (the events table has no foreign-key constraint).
+    # Held until commit: a customer forgotten or a product deleted concurrently cannot lose its
+    # row under an insert that names it (the events table has no foreign-key constraint).
     events_lock_shared()
+    # The caller looked the products up before this lock; one deleted since then would be
+    # named by events that nothing deletes. One indexed query per call.
+    deleted = _products_deleted(unique, product_map)
+    if deleted:
+        raise ProductsDeleted(deleted)
     received_at = timezone.now()
     if connection.vendor == "postgresql":
         customer_map, counts.customers_created = (customer_ids or CustomerIds()).resolve(
@@ -415,3 +439,39 @@ def customer_forget(*, customer: Customer) -> int:
     events_deleted, _ = Event.objects.filter(customer=customer).delete()
     customer.delete()
     return events_deleted
+
+
+@transaction.atomic
+def product_delete(*, product: Product) -> int:
+    """Delete a product and every event about it; returns the number of events removed.
+
+    Its events go with it: an event names a product that must exist (the events table has no
+    foreign-key constraint, so nothing else would stop one pointing at nothing), and a test
+    product's events are test data too. The aggregates forget them (the dashboard's counts,
+    the customers' activity, the product's own counts); the embedding and the product's tags
+    go through their foreign keys. Merchandising rules keep naming the merchant's id (a product
+    sent again later is the same product to them) and simply match nothing meanwhile.
+
+    Every list drops the product at once (lists are filtered by the products that exist and
+    are active); the engine and the vector index forget it at their next build, which the
+    nightly refresh plans for deleted events and indexed products that are gone. The events
+    table has no product index (it halved the import rate), so the deletion reads the table
+    once; ingestion waits meanwhile, as for forgetting a customer.
+    """
+    # Exclusive: no insert may name the product until the deletion commits.
+    events_lock_exclusive()
+    events = Event.objects.filter(product_id=product.pk)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # One pass over the table, returning what it took.
+            cursor.execute(
+                f"DELETE FROM {Event._meta.db_table} WHERE product_id = %s "
+                f"RETURNING customer_id, event_type, occurred_at",
+                [product.pk],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = list(events.order_by().values_list("customer_id", "event_type", "occurred_at"))
+        events.delete()
+    stats_remove_product_events(product_id=product.pk, rows=rows)
+    product.delete()
+    return len(rows)

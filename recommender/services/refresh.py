@@ -20,7 +20,7 @@ from recommender.models import Event, EventDailyCount, Job, Product, ProductEmbe
 from recommender.selectors.catalog import products_awaiting_embedding
 from recommender.selectors.tuning import engine_build_serving
 
-from .embeddings import get_embedder
+from .embeddings import embeddings_query, get_embedder
 from .index import index_build_latest_ready
 
 
@@ -54,6 +54,13 @@ def _index_reasons(model_name: str) -> list[str]:
     ).count()
     if since:
         reasons.append(f"{_n(since, 'product')} embedded since index build {index.pk}")
+    else:
+        # Nothing embedded since: every vector the index could still serve is one it holds, so
+        # fewer of them than it holds means products deleted (or deactivated) since.
+        gone = index.item_count - embeddings_query(model_name=model_name).count()
+        if gone > 0:
+            noun = "indexed product is" if gone == 1 else "indexed products are"
+            reasons.append(f"{gone} {noun} deleted or inactive since index build {index.pk}")
     return reasons
 
 

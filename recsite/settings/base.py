@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Empty or malformed query parameters under /api/ get 400 before any view runs.
+    "recommender.api.middleware.QueryParameterGuard",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -223,16 +225,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "recommender.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The shared parts of every operation's schema (error responses, text patterns).
+    "DEFAULT_SCHEMA_CLASS": "recommender.api.schema.RecsiteAutoSchema",
+    # JSON only (no browsable HTML), as the OpenAPI document declares; people browse the API in
+    # Swagger UI (/api/docs/), and DRF's own HTML pages carry inline styles the CSP refuses.
+    "DEFAULT_RENDERER_CLASSES": ["recommender.api.renderers.SafeJSONRenderer"],
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
     "ALLOWED_VERSIONS": ["v1"],
     # The version documented by /api/schema/ and `manage.py spectacular` (which have none in
     # their path); without it the schema lists no endpoint.
     "DEFAULT_VERSION": "v1",
     "DEFAULT_PARSER_CLASSES": ["recommender.api.parsers.BoundedJSONParser"],
-    # JSON only. People browse the API in Swagger UI (/api/docs/); DRF's own HTML pages carry
-    # inline styles that the Content-Security-Policy refuses.
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Every 400 answers {"detail", "errors": [{field, message}]}; see recommender/api/errors.py.
     "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
     # Rate limits per API token (or login, or address), per scope (accounts/throttling.py):

@@ -14,8 +14,10 @@ from rest_framework.views import APIView
 from accounts.permissions import HasReadScope, IsAdminRole
 from recommender.api import serializers as s
 from recommender.api.errors import InvalidRequest, error_entry
-from recommender.api.lookups import customer_or_404, product_or_404
+from recommender.api.fields import StrictInputSerializer, TextField, WholeNumberField
+from recommender.api.lookups import MAX_PK, customer_or_404, product_or_404
 from recommender.api.pagination import DefaultPagination
+from recommender.api.schema import refused_by_rule
 from recommender.choices import JobKind
 from recommender.services.jobs import job_create
 from tagging.models import ProductTagStatus
@@ -33,13 +35,20 @@ from tagging.tasks import tag_job_run
 from .permissions import CanManageTags, IsMerchandiser
 
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
-_BAD_REQUEST = OpenApiResponse(s.ErrorOutputSerializer, description="Bad input.")
+
+
+class TagExists(InvalidRequest):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
 
 
 def _refuse(error: TagError) -> InvalidRequest:
-    return InvalidRequest(
-        detail=str(error), errors=[error_entry(field=error.field, message=error.message)]
-    )
+    """A tag service's refusal in the house format: 409 for a name already taken, else 422 (the
+    input had the documented shape; the vocabulary refuses it)."""
+    errors = [error_entry(field=error.field, message=error.message)]
+    if error.message.startswith("a tag named"):
+        return TagExists(detail=str(error), errors=errors)
+    return InvalidRequest(detail=str(error), errors=errors, rule=True)
 
 
 class TagOutputSerializer(serializers.Serializer):
@@ -78,13 +87,17 @@ class TagListCreateApi(APIView):
     """The tag vocabulary. Creating ``a/b`` creates its parent ``a`` when missing."""
 
     permission_classes = [IsAuthenticated, CanManageTags]
+    pagination_class = DefaultPagination
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "TagCreateInput"
 
-        name = serializers.CharField(max_length=255, help_text='A path, e.g. "kitchen/mugs".')
-        description = serializers.CharField(
+        name = TextField(
+            max_length=255,
+            help_text='A path, e.g. "kitchen/mugs"; one of only slashes is refused (422).',
+        )
+        description = TextField(
             required=False,
             allow_blank=True,
             default="",
@@ -99,7 +112,7 @@ class TagListCreateApi(APIView):
         responses={200: TagOutputSerializer(many=True)},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
-        paginator = DefaultPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(tags_all(), request, view=self)
         return paginator.get_paginated_response(TagOutputSerializer(page, many=True).data)
 
@@ -108,7 +121,11 @@ class TagListCreateApi(APIView):
         operation_id="tags_create",
         summary="Create a tag",
         request=InputSerializer,
-        responses={201: TagOutputSerializer, 400: _BAD_REQUEST},
+        responses={
+            201: TagOutputSerializer,
+            409: OpenApiResponse(s.ErrorOutputSerializer, description="A tag of that name exists."),
+            422: refused_by_rule("The name is empty once its slashes and spaces are tidied."),
+        },
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -144,6 +161,7 @@ class SuggestionListApi(APIView):
     """The review queue: auto-tagging's suggestions, most confident first."""
 
     permission_classes = [IsAuthenticated, HasReadScope]
+    pagination_class = DefaultPagination
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -152,14 +170,21 @@ class SuggestionListApi(APIView):
         status = serializers.ChoiceField(
             choices=ProductTagStatus.choices, default=ProductTagStatus.PENDING
         )
-        tag = serializers.CharField(required=False, help_text="Only this tag (its full name).")
+        tag = TextField(
+            required=False,
+            max_length=255,
+            help_text="Only this tag (its full name); an unknown tag is refused (422).",
+        )
 
     @extend_schema(
         tags=["tags"],
         operation_id="tags_suggestions",
         summary="Tag suggestions to review",
         parameters=[InputSerializer],
-        responses={200: ProductTagOutputSerializer(many=True), 400: _BAD_REQUEST},
+        responses={
+            200: ProductTagOutputSerializer(many=True),
+            422: refused_by_rule("No tag has that name."),
+        },
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
@@ -171,9 +196,10 @@ class SuggestionListApi(APIView):
                 raise InvalidRequest(
                     detail=f"tag: no tag named {params.validated_data['tag']!r}",
                     errors=[error_entry(field="tag", message="no such tag")],
+                    rule=True,
                 )
         rows = suggestion_queue(status=params.validated_data["status"], tag=tag)
-        paginator = DefaultPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(ProductTagOutputSerializer(page, many=True).data)
 
@@ -183,15 +209,16 @@ class SuggestionDecideApi(APIView):
 
     permission_classes = [IsAuthenticated, IsMerchandiser]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "SuggestionDecideInput"
 
         ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1),
+            child=serializers.IntegerField(min_value=1, max_value=MAX_PK),
             min_length=1,
             max_length=1000,
-            help_text="Product tag ids (the ``id`` of the suggestions).",
+            help_text="Product tag ids (the ``id`` of the suggestions); an unknown one refuses "
+            "the whole decision (422).",
         )
         decision = serializers.ChoiceField(
             choices=[ProductTagStatus.ACCEPTED, ProductTagStatus.REJECTED]
@@ -209,7 +236,7 @@ class SuggestionDecideApi(APIView):
         operation_id="tags_suggestions_decide",
         summary="Accept or reject suggestions",
         request=InputSerializer,
-        responses={200: OutputSerializer, 400: _BAD_REQUEST},
+        responses={200: OutputSerializer, 422: refused_by_rule("An unknown product tag id.")},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -233,7 +260,7 @@ class CustomerInterestsApi(APIView):
         class Meta:
             ref_name = "CustomerInterestsInput"
 
-        k = serializers.IntegerField(min_value=1, max_value=100, default=10)
+        k = WholeNumberField(min_value=1, max_value=100, default=10)
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -250,7 +277,7 @@ class CustomerInterestsApi(APIView):
             InputSerializer,
             OpenApiParameter("customer_id", str, OpenApiParameter.PATH, description="Customer id."),
         ],
-        responses={200: OutputSerializer, 400: _BAD_REQUEST, 404: _NOT_FOUND},
+        responses={200: OutputSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
@@ -269,7 +296,7 @@ class TagJobCreateApi(APIView):
 
     permission_classes = [IsAuthenticated, IsAdminRole]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "TagJobInput"
 
@@ -284,10 +311,10 @@ class TagJobCreateApi(APIView):
         operation_id="jobs_tag",
         summary="Trigger auto-tagging",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer, 400: _BAD_REQUEST},
+        responses={202: s.JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        data = self.InputSerializer(data=request.data or {})
+        data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = job_create(kind=JobKind.TAG, params=data.validated_data, triggered_by=request.user)
         # Queued only once the job row is committed, so a fast worker always finds it.

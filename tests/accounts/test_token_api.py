@@ -81,30 +81,39 @@ def test_expired_token_is_listed_as_inactive(admin_client_api):
 
 
 @pytest.mark.parametrize(
-    ("body", "errors"),
+    ("body", "status", "errors"),
     [
         (
             {"name": "x", "scopes": ["admin"]},
+            400,
             [{"field": "scopes[0]", "message": '"admin" is not a valid choice.'}],
         ),
         (
             {"name": "x", "scopes": []},
+            400,
             [{"field": "scopes", "message": "Ensure this field has at least 1 elements."}],
         ),
         (
             {"scopes": ["read"]},
+            400,
             [{"field": "name", "message": "This field is required."}],
         ),
         (
+            {"name": 5, "scopes": ["read"]},
+            400,
+            [{"field": "name", "message": "expected a string, got integer"}],
+        ),
+        (
             {"name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"},
+            422,
             [{"field": "expires_at", "message": "must be in the future"}],
         ),
     ],
-    ids=["admin-scope", "no-scope", "no-name", "expired"],
+    ids=["admin-scope", "no-scope", "no-name", "integer-name", "expired"],
 )
-def test_bad_token_requests_are_refused_naming_the_field(admin_client_api, body, errors):
+def test_bad_token_requests_are_refused_naming_the_field(admin_client_api, body, status, errors):
     response = admin_client_api.post("/api/v1/tokens/", body, format="json")
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.json() == {
         "detail": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
         "errors": errors,

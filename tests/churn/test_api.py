@@ -83,7 +83,9 @@ def test_at_risk_without_band_lists_high_and_medium(read_client, scored):
         ({"band": "severe"}, "band", '"severe" is not a valid choice.'),
         ({"limit": "0"}, "limit", "Ensure this value is greater than or equal to 1."),
         ({"limit": "501"}, "limit", "Ensure this value is less than or equal to 500."),
-        ({"limit": "many"}, "limit", "A valid integer is required."),
+        ({"limit": "many"}, "limit", "expected a whole number, got 'many'"),
+        # An empty value was read as "no band" (every band); it is a mistake, named as such.
+        ({"band": ""}, "band", "must not be empty; leave the parameter out instead"),
     ],
 )
 def test_at_risk_bad_parameters_are_400_naming_the_parameter(read_client, params, field, message):

@@ -35,7 +35,7 @@ def real_model_catalogue(settings, tmp_path):
     get_embedder.cache_clear()
     index_service.serving_index_reset()
     with open(SHARED_DATA / "amazon_office" / "products.csv", newline="") as f:
-        products_upsert(records=[parse_product(row) for row in csv.DictReader(f)])
+        products_upsert(records=[parse_product(row, typed=False) for row in csv.DictReader(f)])
     yield
     get_embedder.cache_clear()
     index_service.serving_index_reset()

@@ -31,7 +31,7 @@ def catalogue(django_db_setup, django_db_blocker, shared_data_dir, tmp_path_fact
     index_service.serving_index_reset()
     with django_db_blocker.unblock():
         with open(shared_data_dir / "amazon_office" / "products.csv", newline="") as f:
-            records = [parse_product(row) for row in csv.DictReader(f)]
+            records = [parse_product(row, typed=False) for row in csv.DictReader(f)]
         products_upsert(records=records)
         job = job_run(job_id=job_create(kind=JobKind.REINDEX, params={}).pk)
     yield job

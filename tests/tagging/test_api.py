@@ -42,12 +42,12 @@ def test_a_merchandiser_creates_a_tag_with_its_parent(merchandiser_client):
     assert Tag.objects.get(name="garden/tools").description == "Spades."
 
 
-def test_creating_a_duplicate_tag_answers_400_naming_the_field(ingest_client):
+def test_creating_a_duplicate_tag_answers_409_naming_the_field(ingest_client):
     ingest_client.post("/api/v1/tags/", {"name": "mugs"}, format="json")
 
     response = ingest_client.post("/api/v1/tags/", {"name": "mugs"}, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {
         "detail": "name: a tag named 'mugs' already exists",
         "errors": [{"field": "name", "message": "a tag named 'mugs' already exists"}],
@@ -105,10 +105,10 @@ def test_suggestions_come_most_confident_first_and_filter_by_tag(catalogue, read
     assert body["results"][0]["confidence"] > body["results"][1]["confidence"]
 
 
-def test_suggestions_of_an_unknown_tag_answer_400(read_client):
+def test_suggestions_of_an_unknown_tag_answer_422(read_client):
     response = read_client.get("/api/v1/tags/suggestions", {"tag": "nope"})
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "tag", "message": "no such tag"}]
 
 
@@ -144,23 +144,30 @@ _MIN_ONE = "Ensure this field has at least 1 elements."
 
 
 @pytest.mark.parametrize(
-    ("body", "errors"),
+    ("body", "status", "errors"),
     [
-        ({"ids": [], "decision": "accepted"}, [{"field": "ids", "message": _MIN_ONE}]),
+        ({"ids": [], "decision": "accepted"}, 400, [{"field": "ids", "message": _MIN_ONE}]),
         (
             {"ids": [1], "decision": "maybe"},
+            400,
             [{"field": "decision", "message": '"maybe" is not a valid choice.'}],
         ),
         (
+            {"ids": ["1"], "decision": "accepted"},
+            400,
+            [{"field": "ids", "message": "item 0: expected an integer, got string"}],
+        ),
+        (
             {"ids": [424242], "decision": "rejected"},
+            422,
             [{"field": "ids", "message": "no product tag with id 424242"}],
         ),
     ],
 )
-def test_bad_decisions_answer_400_naming_the_field(merchandiser_client, body, errors):
+def test_bad_decisions_are_refused_naming_the_field(merchandiser_client, body, status, errors):
     response = merchandiser_client.post("/api/v1/tags/suggestions/decide", body, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.json()["errors"] == errors
 
 

@@ -48,7 +48,9 @@ def test_an_admin_starts_an_evaluation_that_stores_a_run(
     ("body", "detail"),
     [
         ({"sample": 0}, "sample: Ensure this value is greater than or equal to 1."),
-        ({"sample": "many"}, "sample: A valid integer is required."),
+        ({"sample": "many"}, "sample: expected an integer, got string"),
+        ({"sample": "5"}, "sample: expected an integer, got string"),  # Not converted.
+        ({"seed": 2**32}, "seed: Ensure this value is less than or equal to 4294967295."),
         ({"seed": -1}, "seed: Ensure this value is greater than or equal to 0."),
     ],
 )

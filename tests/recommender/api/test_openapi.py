@@ -5,7 +5,7 @@ import yaml
 from django.core.management import call_command
 
 from recommender.api import serializers
-from recommender.ingestion import records
+from recommender.ingestion import records, values
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,7 @@ def test_schema_documents_every_v1_operation(schema):
     assert operations == {
         ("/api/v1/products/", "get"): "products_list",
         ("/api/v1/products/{product_id}/", "get"): "products_retrieve",
+        ("/api/v1/products/{product_id}/", "delete"): "products_destroy",
         ("/api/v1/products/batch", "post"): "products_batch",
         ("/api/v1/products/search", "get"): "products_search",
         ("/api/v1/products/{product_id}/similar", "get"): "products_similar",
@@ -121,3 +122,155 @@ def test_schema_and_docs_need_authentication(anon_client, read_client):
     served = read_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert served.status_code == 200
     assert "/api/v1/events/batch" in served.json()["paths"]
+
+
+# What every operation shares (recommender/api/schema.py) -----------------------------------
+
+
+def _operations(schema):
+    for path, methods in schema["paths"].items():
+        for method, spec in methods.items():
+            yield path, method, spec
+
+
+def _resolve(schema, node):
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def test_every_operation_documents_the_refusals_it_can_answer(schema):
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOutput"}}}
+    for path, method, spec in _operations(schema):
+        expected = {"400", "401", "403", "429"}
+        if "{" in path:
+            expected.add("404")
+        if "requestBody" in spec:
+            expected |= {"413", "415"}
+        assert expected <= set(spec["responses"]), (method, path)
+        for code in ("400", "401", "403", "429"):
+            assert spec["responses"][code]["content"] == error, (method, path, code)
+
+
+def test_every_answer_is_json(schema):
+    for path, method, spec in _operations(schema):
+        for code, response in spec["responses"].items():
+            assert set(response.get("content", {})) <= {"application/json"}, (method, path, code)
+
+
+@pytest.mark.parametrize(
+    ("path", "component"),
+    [
+        ("/api/v1/tags/", "PaginatedTagOutputList"),
+        ("/api/v1/tags/suggestions", "PaginatedProductTagOutputList"),
+        ("/api/v1/rules/", "PaginatedMerchandisingRuleOutputList"),
+        ("/api/v1/tokens/", "PaginatedTokenOutputList"),
+        ("/api/v1/products/", "PaginatedProductOutputList"),
+        ("/api/v1/events/", "PaginatedEventOutputList"),
+    ],
+)
+def test_lists_are_documented_as_the_pages_they_answer(schema, path, component):
+    spec = schema["paths"][path]["get"]
+    body = spec["responses"]["200"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": f"#/components/schemas/{component}"}
+    page = schema["components"]["schemas"][component]
+    assert page["properties"]["results"]["type"] == "array"
+    names = {p["name"] for p in spec["parameters"]}
+    assert {"limit"} <= names
+    assert ("cursor" in names) == (path == "/api/v1/events/")
+
+
+def _strings(schema, node, where):
+    node = _resolve(schema, node)
+    if node.get("type") == "string" and "enum" not in node and "format" not in node:
+        yield where, node
+    for name, child in node.get("properties", {}).items():
+        yield from _strings(schema, child, f"{where}.{name}")
+    if "items" in node:
+        yield from _strings(schema, node["items"], f"{where}[]")
+    for branch in node.get("allOf", []) + node.get("oneOf", []):
+        yield from _strings(schema, branch, where)
+
+
+def test_every_request_text_declares_what_is_refused_in_it(schema):
+    # Control characters and (for ids) the alphabet: the document must say what a 400 checks.
+    for path, method, spec in _operations(schema):
+        for parameter in spec.get("parameters", []):
+            for where, node in _strings(schema, parameter["schema"], parameter["name"]):
+                assert "pattern" in node, (method, path, where)
+                if parameter["in"] == "query":
+                    assert node["minLength"] >= 1, (method, path, where)
+        body = spec.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            for where, node in _strings(schema, body["schema"], "body"):
+                assert "pattern" in node, (method, path, where)
+
+
+def _integers(schema, node, where):
+    node = _resolve(schema, node)
+    if node.get("type") == "integer":
+        yield where, node
+    for name, child in node.get("properties", {}).items():
+        yield from _integers(schema, child, f"{where}.{name}")
+    if "items" in node:
+        yield from _integers(schema, node["items"], f"{where}[]")
+
+
+def test_every_request_integer_is_bounded(schema):
+    # An unbounded integer reached the database as an out-of-range value (a 500).
+    for path, method, spec in _operations(schema):
+        nodes = [
+            found
+            for parameter in spec.get("parameters", [])
+            for found in _integers(schema, parameter["schema"], parameter["name"])
+        ]
+        body = spec.get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            nodes += list(_integers(schema, body["schema"], "body"))
+        for where, node in nodes:
+            if where == "limit":
+                assert node["minimum"] == 1, (method, path)  # Larger ones are capped.
+                continue
+            assert {"minimum", "maximum"} <= set(node), (method, path, where)
+
+
+def test_merchant_id_path_parameters_declare_the_alphabet(schema):
+    for path, method, spec in _operations(schema):
+        for parameter in spec.get("parameters", []):
+            if parameter["in"] == "path" and parameter["name"] in ("product_id", "customer_id"):
+                assert parameter["schema"] == {
+                    "type": "string",
+                    "pattern": values.ID_PATTERN,
+                    "maxLength": records.MAX_ID_LENGTH,
+                }, (method, path)
+
+
+@pytest.mark.parametrize(
+    "component", ["ProductBatchInputRequest", "CustomerBatchInputRequest", "EventBatchInputRequest"]
+)
+def test_batches_declare_their_size_and_refuse_unknown_fields(schema, component):
+    envelope = schema["components"]["schemas"][component]
+    assert envelope["additionalProperties"] is False
+    assert (envelope["properties"]["items"]["minItems"], envelope["properties"]["items"][
+        "maxItems"]) == (1, 1000)  # fmt: skip
+    item = _resolve(schema, envelope["properties"]["items"]["items"])
+    assert item["additionalProperties"] is False
+
+
+def test_operations_with_a_rule_the_document_cannot_state_document_their_422(schema):
+    with_422 = {
+        (path, method) for path, method, spec in _operations(schema) if "422" in spec["responses"]
+    }
+    assert with_422 == {
+        ("/api/v1/products/batch", "post"),
+        ("/api/v1/customers/batch", "post"),
+        ("/api/v1/events/batch", "post"),
+        ("/api/v1/events/", "get"),
+        ("/api/v1/recommendations/session", "post"),
+        ("/api/v1/rules/", "post"),
+        ("/api/v1/rules/{rule_id}/", "patch"),
+        ("/api/v1/tags/", "post"),
+        ("/api/v1/tags/suggestions", "get"),
+        ("/api/v1/tags/suggestions/decide", "post"),
+        ("/api/v1/tokens/", "post"),
+    }

@@ -90,6 +90,7 @@ ENDPOINTS = {
         },
     ),
     "customers-delete": Endpoint("delete", "/api/v1/customers/C1/", INGEST),
+    "products-delete": Endpoint("delete", "/api/v1/products/P1/", INGEST),
     "jobs-list": Endpoint("get", "/api/v1/jobs/", ADMIN),
     "jobs-detail": Endpoint("get", "/api/v1/jobs/{job}/", ADMIN),
     "jobs-reindex": Endpoint("post", "/api/v1/jobs/reindex", ADMIN_ACCEPTED),

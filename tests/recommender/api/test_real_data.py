@@ -4,12 +4,17 @@ import csv
 
 from recommender.models import Customer, Event, Product
 
+# The API takes JSON types: a shop exporting its CSV through the API converts the cells.
+_JSON_TYPES = {"price": float, "value": float, "quantity": int, "tags": lambda v: v.split("|")}
 
-def _rows(path) -> list[dict[str, str]]:
+
+def _rows(path) -> list[dict[str, object]]:
     with path.open(newline="", encoding="utf-8") as handle:
-        # CSV cells arrive as strings, exactly as a shop exporting its CSV through the API would
-        # send them; empty cells are dropped like absent JSON keys.
-        return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+        # Empty cells are dropped like absent JSON keys.
+        return [
+            {k: _JSON_TYPES.get(k, str)(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(handle)
+        ]
 
 
 def test_amazon_office_catalogue_and_events_load_through_the_api(ingest_client, shared_data):

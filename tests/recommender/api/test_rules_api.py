@@ -58,26 +58,35 @@ def test_a_merchandiser_creates_reads_changes_and_deletes_a_rule(shop, merchandi
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "message"),
+    ("body", "status", "field", "message"),
     [
+        # Off the documented types and ranges: 400.
+        ({**PIN, "position": 0}, 400, "position",
+         "Ensure this value is greater than or equal to 1."),
+        ({**PIN, "action": "dance"}, 400, "action", '"dance" is not a valid choice.'),
+        ({**PIN, "surfaces": []}, 400, "surfaces", "Ensure this field has at least 1 elements."),
+        ({**PIN, "name": 7}, 400, "name", "expected a string, got integer"),
+        ({**PIN, "is_active": None}, 400, "is_active", "expected a value, got null"),
+        ({**PIN, "priority": 1_000_001}, 400, "priority",
+         "Ensure this value is less than or equal to 1000000."),
+        ({**PIN, "starts_at": "0001-01-01T00:00:00+01:00"}, 422, "starts_at",
+         "outside years 1 to 9999 once moved to UTC: '0001-01-01T00:00:00+01:00'"),
+        # Documented types, refused by what the rule means: 422.
         ({**PIN, "action": "boost", "target_kind": "category", "target_values": ["Home"],
-          "factor": -2}, "factor", "must be greater than 1, got -2 (a bury sinks products)"),
-        ({**PIN, "position": 0}, "position", "must be 1 or more, got 0"),
-        ({**PIN, "target_values": ["NOPE"]}, "target_values", "unknown product ids: NOPE"),
-        ({**PIN, "starts_at": "2026-07-02T00:00:00Z", "ends_at": "2026-07-01T00:00:00Z"},
+          "factor": -2}, 422, "factor", "must be greater than 1, got -2 (a bury sinks products)"),
+        ({**PIN, "target_values": ["NOPE"]}, 422, "target_values", "unknown product ids: NOPE"),
+        ({**PIN, "starts_at": "2026-07-02T00:00:00Z", "ends_at": "2026-07-01T00:00:00Z"}, 422,
          "ends_at", "must be after the start"),
-        ({**PIN, "action": "promote", "share": 2}, "share",
+        ({**PIN, "action": "promote", "share": 2}, 422, "share",
          "must be greater than 0 and at most 1, got 2"),
-        ({**PIN, "action": "dance"}, "action", '"dance" is not a valid choice.'),
-        ({**PIN, "surfaces": []}, "surfaces", "choose at least one list for the rule to apply to"),
     ],
 )  # fmt: skip
-def test_a_bad_rule_is_a_400_naming_the_field_and_nothing_is_saved(
-    shop, merchandiser_client, body, field, message
+def test_a_bad_rule_is_refused_naming_the_field_and_nothing_is_saved(
+    shop, merchandiser_client, body, status, field, message
 ):
     response = merchandiser_client.post("/api/v1/rules/", body, format="json")
 
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.json() == {
         "detail": f"{field}: {message}",
         "errors": [{"field": field, "message": message}],
@@ -94,7 +103,7 @@ def test_a_refused_change_leaves_the_rule_as_it_was(shop, merchandiser_client):
 
     assert response.status_code == 400
     assert response.json()["errors"] == [
-        {"field": "position", "message": "must be 1 or more, got -1"}
+        {"field": "position", "message": "Ensure this value is greater than or equal to 1."}
     ]
     assert MerchandisingRule.objects.get().position == 1
 

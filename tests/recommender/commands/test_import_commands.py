@@ -215,3 +215,58 @@ def test_online_retail_command_prints_skipped_counts(tmp_path):
         "  skipped:   1 guest, 1 cancellation, 0 non_product, 0 invalid",
         "  rejected:  0 rows",
     ]
+
+
+# The values the API refuses are refused here too, with their line (issue 15) -------------------
+
+
+def test_csv_rows_with_refused_values_are_reported_by_line(tmp_path, catalogue):
+    # given: a control character, ids outside the alphabet, a moment before year 1 in UTC
+    path = _write(
+        tmp_path / "events.csv",
+        [
+            "event_id,customer_id,product_id,event_type,timestamp",
+            "e1,c1,P1,view,2024-05-01T10:00:00Z",
+            "e2,shop/42,P1,view,2024-05-01T10:00:00Z",
+            "e3\x01,c1,P1,view,2024-05-01T10:00:00Z",
+            "e4,c1,P1,view,0001-01-01T00:00:00+01:00",
+            '"e5","c 5","P1","view","2024-05-01T10:00:00Z"',
+        ],
+    )
+    # when
+    _, err = _run("import_events", str(path))
+    # then
+    alphabet = "must use only ASCII letters, digits and - . _ ~ : @ (at least one letter or digit)"
+    assert err.splitlines() == [
+        f"line 3: customer_id: {alphabet}, got 'shop/42'",
+        "line 4: event_id: contains a control character (U+0001)",
+        "line 5: timestamp: outside years 1 to 9999 once moved to UTC: '0001-01-01T00:00:00+01:00'",
+        f"line 6: customer_id: {alphabet}, got 'c 5'",
+        "warning: 4 rows rejected (see above); the other rows were imported",
+    ]
+    assert list(Event.objects.values_list("event_id", flat=True)) == ["e1"]
+
+
+def test_json_lines_keep_their_types_as_in_the_api(tmp_path):
+    # given: what the batch API refuses (an integer title, a null is_active, a surrogate)
+    path = _write(
+        tmp_path / "products.jsonl",
+        [
+            '{"product_id": "P1", "title": "Mug"}',
+            '{"product_id": "P2", "title": 5}',
+            '{"product_id": "P3", "title": "Cup", "is_active": null}',
+            '{"product_id": "P4", "title": "Pot", "attributes": {"note": "\\ud800"}}',
+            '{"product_id": "P5", "title": "Jug", "colour": "bl\\u0000ue"}',
+        ],
+    )
+    # when
+    _, err = _run("import_products", str(path))
+    # then
+    assert err.splitlines() == [
+        "line 2: title: expected a string, got integer",
+        "line 3: is_active: expected true or false, got null",
+        "line 4: attributes.note: contains an unpaired UTF-16 surrogate (U+D800)",
+        "line 5: colour: contains a control character (U+0000)",
+        "warning: 4 rows rejected (see above); the other rows were imported",
+    ]
+    assert list(Product.objects.values_list("external_id", flat=True)) == ["P1"]

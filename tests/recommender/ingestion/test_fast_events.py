@@ -62,6 +62,22 @@ CHANGES = [
     {"search_query": "q" * 501},
     {"search_query": "free text"},
     {"customer_id": "", "timestamp": "nope", "quantity": "-2"},  # several errors at once
+    # Ids outside the URL-safe alphabet, and refused text.
+    {"customer_id": "c-1.a_b~c:d@e"},
+    {"customer_id": "a/b"},
+    {"product_id": "P 1"},
+    {"product_id": ".."},
+    {"customer_id": "kund\u00e9"},
+    {"event_id": "e\x00"},
+    {"session_id": "s\x1f"},
+    {"search_query": "red\x7fmug"},
+    {"search_query": "tab\tand\u00a0space"},
+    # Moments that an offset moves out of years 1-9999 in UTC.
+    {"timestamp": "0001-01-01T00:00:00+01:00"},
+    {"timestamp": "9999-12-31T23:59:59-01:00"},
+    # Rounds past the largest amount a column holds.
+    {"value": "9999999999.995"},
+    {"value": "9999999999.994"},
 ]
 
 
@@ -75,7 +91,7 @@ def _row(change: dict[str, str]) -> list[str]:
 def _slow(values: list[str]):
     raw = {name: value for name, value in zip(COLUMNS, values, strict=True) if name}
     try:
-        return parse_event(raw, event_types=TYPES, now=NOW, allowed=None)
+        return parse_event(raw, event_types=TYPES, now=NOW, allowed=None, typed=False)
     except RowError as exc:
         return exc.errors
 
