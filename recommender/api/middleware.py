@@ -8,6 +8,9 @@ from recommender.api.errors import error_entry, is_api_request, json_error, summ
 from recommender.ingestion.values import text_problem
 
 EMPTY = "must not be empty; leave the parameter out instead"
+# Swagger UI's page asks for its settings script as ``/api/docs/?script=``: a page, not an
+# operation of the API.
+DOCS_PATH = "/api/docs/"
 
 
 class QueryParameterGuard:
@@ -25,7 +28,11 @@ class QueryParameterGuard:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.META.get("QUERY_STRING") and is_api_request(request):
+        if (
+            request.META.get("QUERY_STRING")
+            and is_api_request(request)
+            and request.path != DOCS_PATH
+        ):
             errors = []
             for name, given in request.GET.lists():
                 problem = text_problem(name)
