@@ -103,7 +103,14 @@ def products_upsert(*, records: Sequence[ProductRecord]) -> UpsertCounts:
                 setattr(product, name, value)
             product.updated_at = timezone.now()
             to_update.append(product)
-        Product.objects.bulk_create(to_create)
+        # A product created meanwhile by a concurrent batch is updated, not a unique-key error
+        # (counted as created: the race is rare and the values are this batch's either way).
+        Product.objects.bulk_create(
+            to_create,
+            update_conflicts=True,
+            unique_fields=["external_id"],
+            update_fields=[*_PRODUCT_FIELDS, "embedding_stale", "updated_at"],
+        )
         Product.objects.bulk_update(to_update, [*_PRODUCT_FIELDS, "embedding_stale", "updated_at"])
         counts.created += len(to_create)
         counts.updated += len(to_update)
@@ -132,7 +139,14 @@ def customers_upsert(*, records: Sequence[CustomerRecord]) -> UpsertCounts:
                 to_update.append(customer)
             else:
                 counts.unchanged += 1
-        Customer.objects.bulk_create(to_create)
+        # Events create customers too: one created meanwhile by a concurrent events batch is
+        # updated, not a unique-key error (and counted as created).
+        Customer.objects.bulk_create(
+            to_create,
+            update_conflicts=True,
+            unique_fields=["external_id"],
+            update_fields=["attributes", "updated_at"],
+        )
         Customer.objects.bulk_update(to_update, ["attributes", "updated_at"])
         counts.created += len(to_create)
         counts.updated += len(to_update)
