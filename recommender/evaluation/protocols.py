@@ -111,16 +111,18 @@ def leave_last_out(
 ) -> Split:
     """Hold out each eligible customer's last product; ``steps=2`` gives the validation split."""
     mask = np.ones(len(inter), dtype=bool) if base is None else base.copy()
+    # Every customer's events, grouped once (a sort of all events): eligibility reads them, and
+    # so does the first step when no base mask narrows it.
+    everyone = list(_user_groups(inter, np.ones(len(inter), dtype=bool)))
     eligible = {
-        user
-        for user, events in _user_groups(inter, np.ones(len(inter), dtype=bool))
-        if len(np.unique(inter.item_idx[events])) >= min_items
+        user for user, events in everyone if len(np.unique(inter.item_idx[events])) >= min_items
     }
     held: list[HeldOut] = []
-    for _ in range(steps):
+    for step in range(steps):
         held = []
         drop: list[np.ndarray] = []
-        for user, events in _user_groups(inter, mask):
+        groups = everyone if step == 0 and base is None else _user_groups(inter, mask)
+        for user, events in groups:
             if user not in eligible:
                 continue
             items = inter.item_idx[events]
