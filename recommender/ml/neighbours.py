@@ -11,7 +11,7 @@ allocated):
 - :func:`item_knn`: cosine similarity of the products' columns of the user x item matrix, the
   ``k`` nearest per product, computed by the ``implicit`` library's ``all_pairs_knn`` (C++,
   multi-threaded, one row of the product at a time: O(items x k) memory, never the full item x
-  item product).
+  item product), or a block of products at a time where that is as fast (:func:`_all_pairs`).
 - :func:`cooccurrence`: baskets shared by two products, as a cosine with a shrink term
   (``c_ij / sqrt((b_i + s)(b_j + s))``), computed the same way on the basket incidence matrix.
 - :func:`ease`: Steck's EASE (WWW 2019) solved exactly in float32 and in place (one dense
@@ -32,6 +32,9 @@ import scipy.sparse as sp
 
 # Rows of the dense EASE matrix processed at a time when building the Gram matrix and pruning.
 _BLOCK_ROWS = 1024
+# Entries of the sparse product (before merging duplicates) computed at a time by the blocked
+# neighbour fit: about 70 bytes each while a block is pruned, so a block holds 0.5 GB at most.
+_BLOCK_ENTRIES = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,10 @@ class Neighbours:
         csr = sp.csr_matrix(matrix)
         csr.sum_duplicates()
         csr.eliminate_zeros()
-        return cls(
-            indptr=csr.indptr.astype(np.int64),
-            indices=csr.indices.astype(np.int32),
-            data=csr.data.astype(np.float32),
+        return cls(  # No copies where the types already match: the lists can be large.
+            indptr=csr.indptr.astype(np.int64, copy=False),
+            indices=csr.indices.astype(np.int32, copy=False),
+            data=csr.data.astype(np.float32, copy=False),
         )
 
     @property
@@ -140,17 +143,66 @@ def lookup(cols: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
 # Fitting ---------------------------------------------------------------------------------------
 
 
-def _all_pairs(matrix: sp.csr_matrix, *, k: int, threads: int) -> sp.csr_matrix:
-    """Top ``k`` of each row of ``matrix.T @ matrix`` (columns as products), diagonal removed."""
+def _all_pairs(
+    matrix: sp.csr_matrix, *, k: int, threads: int, block_entries: int = _BLOCK_ENTRIES
+) -> sp.csr_matrix:
+    """Top ``k`` of each row of ``matrix.T @ matrix`` (columns as products), diagonal removed.
+
+    Two ways, chosen by the work each needs (``bench/neighbours.py`` measures both):
+
+    - ``implicit``'s ``all_pairs_knn`` (C++, all cores, one dense accumulator a thread) when the
+      product has many entries to merge, as item-kNN on customers' histories does: 5-6x faster
+      than numpy there, but it allocates ``products x (k + 1)`` triples of float64 and int64
+      whatever the data (2.4 GB for a million products at k = 100);
+    - blocks of products through scipy's sparse product, each block pruned to its ``k`` best
+      before the next, when the entries before merging are fewer than those triples, as
+      co-occurrence on baskets of two or three products is: as fast, and the memory is the
+      result (8 bytes an entry) plus one bounded block (``block_entries``): 0.15x the peak.
+    """
+    n = matrix.shape[1]
+    x = sp.csr_matrix(matrix, dtype=np.float64)
+    if x.nnz == 0 or n == 0:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    bound = merge_bound(x)
+    if not prefers_blocks(bound, k):
+        del bound
+        return _all_pairs_implicit(x, k=k, threads=threads)
+    xt = x.T.tocsr()  # Products x customers: the rows of a block.
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    start = 0
+    for end in _block_ends(bound, block_entries):
+        rows, cols, values = _top_of_block(xt[start:end] @ x, offset=start, k=k)
+        indptr[start + 1 : end + 1] = np.bincount(rows - start, minlength=end - start)
+        indices.append(cols)
+        data.append(values)
+        start = end
+    np.cumsum(indptr, out=indptr)
+    return sp.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), indptr), shape=(n, n), copy=False
+    )
+
+
+def merge_bound(x: sp.csr_matrix) -> np.ndarray:
+    """An upper bound of each product's row of ``x.T @ x`` before merging: the events of the
+    customers (rows of ``x``) who touched it, at most the number of products."""
+    lengths = np.diff(x.indptr)
+    weights = np.repeat(lengths, lengths).astype(np.float64)
+    return np.minimum(np.bincount(x.indices, weights=weights, minlength=x.shape[1]), x.shape[1])
+
+
+def prefers_blocks(bound: np.ndarray, k: int) -> bool:
+    """Blocks when their entries before merging are fewer than implicit's fixed triples."""
+    return float(bound.sum()) <= len(bound) * (k + 1)
+
+
+def _all_pairs_implicit(x: sp.csr_matrix, *, k: int, threads: int) -> sp.csr_matrix:
     from implicit.nearest_neighbours import all_pairs_knn  # C++; imported only to fit
 
-    n = matrix.shape[1]
-    if matrix.nnz == 0 or n == 0:
-        return sp.csr_matrix((n, n), dtype=np.float32)
+    n = x.shape[1]
     # The product itself is usually its own best match: ask for one more and drop it.
-    result = all_pairs_knn(
-        sp.csr_matrix(matrix, dtype=np.float64), k + 1, num_threads=threads, show_progress=False
-    )
+    result = all_pairs_knn(x, k + 1, num_threads=threads, show_progress=False)
     coo = sp.coo_matrix(result)
     keep = (coo.row != coo.col) & (coo.data > 0)
     pruned = sp.csr_matrix(
@@ -174,14 +226,46 @@ def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
 
 
+def _block_ends(bound: np.ndarray, block_entries: int) -> list[int]:
+    """Row ranges whose bounds sum to about ``block_entries`` (a bigger row gets its own)."""
+    cumulative = np.cumsum(bound)
+    ends: list[int] = []
+    start, n = 0, len(bound)
+    while start < n:
+        base = cumulative[start - 1] if start else 0.0
+        end = int(np.searchsorted(cumulative, base + block_entries, side="right"))
+        end = min(max(end, start + 1), n)
+        ends.append(end)
+        start = end
+    return ends
+
+
+def _top_of_block(
+    block: sp.csr_matrix, *, offset: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest positive entries of each row of ``block`` (rows ``offset`` onwards of
+    the full product), its own product excluded: ``(rows, columns, values)`` grouped by row."""
+    block = sp.csr_matrix(block)
+    block.sum_duplicates()  # Canonical: sorted columns, so a stable sort keeps the lower one.
+    rows = np.repeat(np.arange(offset, offset + block.shape[0], dtype=np.int64),
+                     np.diff(block.indptr))  # fmt: skip
+    keep = (block.indices != rows) & (block.data > 0)
+    rows, cols, values = rows[keep], block.indices[keep], block.data[keep]
+    del block, keep
+    counts = np.bincount(rows - offset)
+    if not len(counts) or counts.max() <= k:
+        return rows, cols.astype(np.int32), values.astype(np.float32)
+    order = np.lexsort((-values, rows))  # By row, then best first; ties in column order.
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    order = order[np.arange(len(order)) - starts < k]
+    order.sort()  # Back to column order within each row.
+    return rows[order], cols[order].astype(np.int32), values[order].astype(np.float32)
+
+
 def item_knn(matrix: sp.spmatrix, *, k: int, threads: int = 0) -> Neighbours:
     """The ``k`` most cosine-similar products of each product (columns of ``matrix``, a user x
     item matrix of behaviour weights)."""
-    x = sp.csr_matrix(matrix, dtype=np.float64)
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    unit = sp.csr_matrix(x @ sp.diags(scale))
-    return Neighbours.from_csr(_all_pairs(unit, k=k, threads=threads))
+    return Neighbours.from_csr(_all_pairs(_unit_columns(matrix), k=k, threads=threads))
 
 
 def cooccurrence(incidence: sp.spmatrix, *, k: int, shrink: float, threads: int = 0) -> Neighbours:
@@ -191,13 +275,26 @@ def cooccurrence(incidence: sp.spmatrix, *, k: int, shrink: float, threads: int 
     counts baskets holding both products and ``b_i`` those holding ``i``. The shrink term keeps
     a product found in every basket from going with everything.
     """
+    return Neighbours.from_csr(_all_pairs(_basket_scaled(incidence, shrink), k=k, threads=threads))
+
+
+def _unit_columns(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """``matrix`` with every column scaled to unit length (cosines as dot products)."""
+    x = sp.csr_matrix(matrix, dtype=np.float64)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sp.csr_matrix(x @ sp.diags(scale))
+
+
+def _basket_scaled(incidence: sp.spmatrix, shrink: float) -> sp.csr_matrix:
+    """Baskets x items, 1 where a basket holds the item, each column divided by
+    ``sqrt(baskets holding it + shrink)``."""
     x = sp.csr_matrix(incidence, dtype=np.float64)
     x.data[:] = 1.0
     x.sum_duplicates()
     x.data[:] = 1.0
     baskets = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
-    scaled = sp.csr_matrix(x @ sp.diags(1.0 / np.sqrt(baskets + shrink)))
-    return Neighbours.from_csr(_all_pairs(scaled, k=k, threads=threads))
+    return sp.csr_matrix(x @ sp.diags(1.0 / np.sqrt(baskets + shrink)))
 
 
 def ease_memory_bytes(n_items: int) -> int:

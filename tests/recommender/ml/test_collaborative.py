@@ -147,3 +147,61 @@ def test_neighbour_lists_gather_only_the_rows_asked_for():
         0.0,
         5.0,
     ]
+
+
+def _top_k_by_dense(matrix: sp.csr_matrix, k: int) -> list[list[tuple[int, float]]]:
+    """Each row's k best positive entries of ``matrix.T @ matrix``, itself excluded, ties to
+    the lower column: the definition both ways of computing the lists must meet."""
+    dense = matrix.toarray().astype(np.float64)
+    product = dense.T @ dense
+    np.fill_diagonal(product, 0.0)
+    rows = []
+    for item in range(product.shape[0]):
+        order = np.lexsort((np.arange(product.shape[1]), -product[item]))
+        best = [int(c) for c in order[:k] if product[item, c] > 0]
+        rows.append(sorted((c, float(product[item, c])) for c in best))
+    return rows
+
+
+def _as_rows(result: sp.csr_matrix) -> list[list[tuple[int, float]]]:
+    result.sort_indices()
+    return [
+        [(int(c), float(v)) for c, v in zip(*_row(result, item), strict=True)]
+        for item in range(result.shape[0])
+    ]
+
+
+def _row(result: sp.csr_matrix, item: int) -> tuple[np.ndarray, np.ndarray]:
+    start, end = result.indptr[item], result.indptr[item + 1]
+    return result.indices[start:end], result.data[start:end]
+
+
+@pytest.mark.parametrize("block_entries", [1, 7, 10**9])
+def test_blocked_all_pairs_keeps_each_rows_k_best_across_block_sizes(block_entries):
+    # Baskets of two or three products: few entries to merge, so the blocked way serves.
+    rng = np.random.default_rng(3)
+    rows = np.repeat(np.arange(120), rng.integers(2, 4, size=120))
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows)), (rows, rng.integers(0, 200, size=len(rows)))), shape=(120, 200)
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0  # Integer counts: many exact ties at the k-th place.
+    assert nb.prefers_blocks(nb.merge_bound(matrix), 3)  # Fewer entries than 200 x (3 + 1).
+    result = nb._all_pairs(matrix, k=3, threads=1, block_entries=block_entries)
+    expected = _top_k_by_dense(matrix, 3)
+    assert [len(r) for r in _as_rows(result)] == [len(r) for r in expected]
+    assert _as_rows(result) == [[(c, pytest.approx(v)) for c, v in r] for r in expected]
+    assert result.data.dtype == np.float32
+    assert result.indices.dtype == np.int32
+
+
+def test_dense_histories_use_implicit_and_agree_with_the_definition():
+    rng = np.random.default_rng(4)
+    matrix = sp.csr_matrix(rng.random((60, 30)) * (rng.random((60, 30)) < 0.5))
+    assert not nb.prefers_blocks(nb.merge_bound(matrix), 4)  # implicit's way is chosen.
+    result = nb._all_pairs(matrix, k=4, threads=1)
+    expected = _top_k_by_dense(matrix, 4)  # Random weights: no ties.
+    got = _as_rows(result)
+    for have, want in zip(got, expected, strict=True):
+        assert [c for c, _ in have] == [c for c, _ in want]
+        assert [v for _, v in have] == pytest.approx([v for _, v in want], rel=1e-5)
