@@ -3,6 +3,12 @@
 from django.db import models
 
 
+class ChurnJobKind(models.TextChoices):
+    """churn's job kind, registered with the jobs app by ``ChurnConfig.ready``."""
+
+    CHURN_SCORE = "churn_score", "Score churn risk"
+
+
 class RiskBand(models.TextChoices):
     LOW = "low", "Low"
     MEDIUM = "medium", "Medium"

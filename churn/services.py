@@ -28,12 +28,12 @@ from django.utils import timezone
 from churn import selectors
 from churn.ml import features as ml_features
 from churn.ml.model import ChurnModel, NotEnoughHistory, evaluate, fit_model
-from churn.models import ChurnModelBuild, ChurnScore, RiskBand
-from recommender.choices import JobKind
+from churn.models import ChurnJobKind, ChurnModelBuild, ChurnScore, RiskBand
+from jobs.models import Job
+from jobs.services.runs import job_create
 from recommender.ml.files import write_bytes_atomic
-from recommender.models import Customer, Job, Product, RecommendationKind
+from recommender.models import Customer, Product, RecommendationKind
 from recommender.services import recommendations as recommendation_service
-from recommender.services.jobs import job_create
 from recommender.services.merchandising import merchandising_rules_serving
 
 logger = logging.getLogger(__name__)
@@ -262,16 +262,27 @@ def churn_scores_refresh(
 # Jobs ---------------------------------------------------------------------------------------
 
 
+def churn_job_params(*, retrain: bool = False, as_of: datetime | None = None) -> dict[str, Any]:
+    """A churn job's params: train first even when the model is current; score as of when."""
+    params: dict[str, Any] = {"retrain": retrain}
+    if as_of is not None:
+        params["as_of"] = as_of.isoformat()
+    return params
+
+
 def churn_job_create(
     *,
     triggered_by: User | AnonymousUser | None = None,
     retrain: bool = False,
     as_of: datetime | None = None,
 ) -> Job:
-    params: dict[str, Any] = {"retrain": retrain}
-    if as_of is not None:
-        params["as_of"] = as_of.isoformat()
-    return job_create(kind=JobKind.CHURN_SCORE, params=params, triggered_by=triggered_by)
+    """A queued churn job, for a command to run here or follow (the API, the dashboard and the
+    beat task start one with ``job_start``)."""
+    return job_create(
+        kind=ChurnJobKind.CHURN_SCORE,
+        params=churn_job_params(retrain=retrain, as_of=as_of),
+        triggered_by=triggered_by,
+    )
 
 
 def _job_as_of(job: Job) -> datetime | None:

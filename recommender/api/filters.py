@@ -11,9 +11,11 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from recommender.choices import JobKind, JobState
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.registry import job_kind_choices
 from recommender.ingestion.values import TimestampError, parse_timestamp
-from recommender.models import Customer, Event, Job, Product
+from recommender.models import Customer, Event, Product
 
 _BOOLEANS = {"true": True, "false": False}
 
@@ -118,7 +120,7 @@ class EventFilter(django_filters.FilterSet):
 
 
 class JobFilter(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=JobKind.choices)
+    kind = django_filters.ChoiceFilter(choices=job_kind_choices())
     state = django_filters.ChoiceFilter(choices=JobState.choices)
 
     class Meta:

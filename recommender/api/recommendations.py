@@ -10,7 +10,6 @@ an unknown id in the path is a 404.
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -19,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
+from jobs.services.runs import job_start
 from recommender.api import serializers as s
 from recommender.api.errors import RULE
 from recommender.api.fields import (
@@ -35,7 +35,6 @@ from recommender.choices import JobKind
 from recommender.models import Product
 from recommender.services import recommendations as service
 from recommender.services.ingestion import product_pk_map
-from recommender.services.jobs import job_create
 from recommender.tasks import engine_train
 
 MAX_K = 100
@@ -390,7 +389,5 @@ class TrainJobCreateApi(APIView):
         responses={202: s.JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        job = job_create(kind=JobKind.TRAIN, params={}, triggered_by=request.user)
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: engine_train.delay(job_id=job.pk))
+        job = job_start(kind=JobKind.TRAIN, task=engine_train, triggered_by=request.user)
         return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

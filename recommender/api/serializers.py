@@ -14,9 +14,11 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jobs.models import Job
+from jobs.registry import job_kind_choices
 from recommender.api.fields import IdField, MoneyField, TextField, TimestampField
 from recommender.ingestion import records
-from recommender.models import Customer, Job, Product
+from recommender.models import Customer, Product
 
 _BATCH_HELP = (
     "From 1 to RECSITE_API_MAX_BATCH items (1,000 by default). Every item is checked before "
@@ -246,6 +248,8 @@ class EventOutputSerializer(serializers.Serializer):
 
 
 class JobOutputSerializer(serializers.ModelSerializer):
+    # The kinds apps registered (the column holds no choice list: jobs.registry).
+    kind = serializers.ChoiceField(choices=job_kind_choices())
     triggered_by = serializers.SerializerMethodField()
     duration = serializers.SerializerMethodField()
 

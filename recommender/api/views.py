@@ -20,6 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasIngestScope, HasReadScope, IsAdminRole, ReadOrIngestByMethod
+from jobs.models import Job
+from jobs.selectors import job_get, job_list
 from recommender.api import serializers as s
 from recommender.api.errors import InvalidRequest, error_entry, summary
 from recommender.api.filters import CustomerFilter, EventFilter, JobFilter, ProductFilter
@@ -37,13 +39,11 @@ from recommender.ingestion.records import (
     parse_event,
     parse_product,
 )
-from recommender.models import Customer, Job, Product
+from recommender.models import Customer, Product
 from recommender.selectors.catalog import (
     customer_event_counts,
     customer_list,
     event_list,
-    job_get,
-    job_list,
     product_list,
 )
 from recommender.services.ingestion import (

@@ -16,7 +16,8 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from recommender.choices import BuildStatus, JobState
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
 from recommender.models import (
     ActiveCustomersDaily,
     ActiveCustomersWeekly,
@@ -25,7 +26,6 @@ from recommender.models import (
     Event,
     EventDailyCount,
     IndexBuild,
-    Job,
     Product,
     ProductEmbedding,
     ProductEventCount,

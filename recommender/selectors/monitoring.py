@@ -9,8 +9,9 @@ from datetime import datetime
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 
-from recommender.choices import BuildStatus, JobState
-from recommender.models import EngineBuild, IndexBuild, Job
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
+from recommender.models import EngineBuild, IndexBuild
 
 
 def builds_newest_finished() -> dict[str, datetime | None]:

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from django.db.models import Subquery
 
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import Customer, EngineBuild, EvaluationRun, Job, RecommendationConfig
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
+from recommender.choices import JobKind
+from recommender.models import Customer, EngineBuild, EvaluationRun, RecommendationConfig
 
 
 def customers_most_active(*, limit: int) -> list[Customer]:

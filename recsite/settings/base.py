@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "django_prometheus",
+    # The platform app: background jobs and build artifacts (the apps below register kinds).
+    "jobs",
     "accounts",
     "recommender",
     "tagging",
