@@ -14,10 +14,11 @@ from accounts.permissions import HasReadScope, IsAdminRole
 from churn import selectors, services
 from churn.models import ChurnJobKind, ChurnScore, RiskBand
 from churn.tasks import churn_job_run
+from jobs.api.serializers import JobOutputSerializer
 from jobs.services.runs import job_start
-from recommender.api import serializers as s
-from recommender.api.fields import StrictInputSerializer, WholeNumberField
-from recommender.api.lookups import customer_or_404
+from recsite.api import serializers as s
+from recsite.api.catalog import ProductOutputSerializer, customer_or_404
+from recsite.api.fields import StrictInputSerializer, WholeNumberField
 
 MAX_LIMIT = 500
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown or unscored customer.")
@@ -127,7 +128,7 @@ class WinBackItemOutputSerializer(serializers.Serializer):
     class Meta:
         ref_name = "WinBackItemOutput"
 
-    product = s.ProductOutputSerializer()
+    product = ProductOutputSerializer()
     # Popped by DRF's metaclass like ``label`` above.
     source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["repurchase", "recommendation"]
@@ -197,7 +198,7 @@ class ChurnJobCreateApi(APIView):
         operation_id="jobs_churn",
         summary="Trigger churn scoring",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         body = self.InputSerializer(data=request.data)
@@ -208,4 +209,4 @@ class ChurnJobCreateApi(APIView):
             params=services.churn_job_params(retrain=body.validated_data["retrain"]),
             triggered_by=request.user,
         )
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

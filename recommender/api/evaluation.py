@@ -10,12 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
+from jobs.api.serializers import JobOutputSerializer
 from jobs.services.runs import job_start
-from recommender.api import serializers as s
-from recommender.api.fields import StrictInputSerializer
 from recommender.choices import JobKind
 from recommender.services.evaluation_runs import DEFAULT_SAMPLE, MAX_SAMPLE
 from recommender.tasks import evaluate
+from recsite.api.fields import StrictInputSerializer
 
 
 class EvaluateJobCreateApi(APIView):
@@ -49,7 +49,7 @@ class EvaluateJobCreateApi(APIView):
         operation_id="jobs_evaluate",
         summary="Trigger an offline evaluation of the active configuration",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.data)
@@ -60,4 +60,4 @@ class EvaluateJobCreateApi(APIView):
             params=dict(params.validated_data),
             triggered_by=request.user,
         )
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

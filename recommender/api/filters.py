@@ -11,9 +11,6 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from jobs.choices import JobState
-from jobs.models import Job
-from jobs.registry import job_kind_choices
 from recommender.ingestion.values import TimestampError, parse_timestamp
 from recommender.models import Customer, Event, Product
 
@@ -117,12 +114,3 @@ class EventFilter(django_filters.FilterSet):
     class Meta:
         model = Event
         fields = ["customer", "product", "event_type", "session_id", "since", "until"]
-
-
-class JobFilter(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=job_kind_choices())
-    state = django_filters.ChoiceFilter(choices=JobState.choices)
-
-    class Meta:
-        model = Job
-        fields = ["kind", "state"]

@@ -1,5 +1,5 @@
 """Tagging's v1 API: the vocabulary, a product's tags, the review queue, decisions, interests,
-and the tagging job. Errors use the house format (``recommender.api.errors``)."""
+and the tagging job. Errors use the house format (``recsite.api.errors``)."""
 
 from typing import Any
 
@@ -11,13 +11,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
+from jobs.api.serializers import JobOutputSerializer
 from jobs.services.runs import job_start
-from recommender.api import serializers as s
-from recommender.api.errors import InvalidRequest, error_entry
-from recommender.api.fields import StrictInputSerializer, TextField, WholeNumberField
-from recommender.api.lookups import MAX_PK, customer_or_404, product_or_404
-from recommender.api.pagination import DefaultPagination
-from recommender.api.schema import refused_by_rule
+from recsite.api import serializers as s
+from recsite.api.catalog import customer_or_404, product_or_404
+from recsite.api.errors import InvalidRequest, error_entry
+from recsite.api.fields import StrictInputSerializer, TextField, WholeNumberField
+from recsite.api.lookups import MAX_PK
+from recsite.api.pagination import DefaultPagination
+from recsite.api.schema import refused_by_rule
 from tagging.models import ProductTagStatus, TaggingJobKind
 from tagging.selectors import customer_interest_tags, product_tag_list, suggestion_queue, tag_get
 from tagging.selectors import tag_list as tags_all
@@ -309,7 +311,7 @@ class TagJobCreateApi(APIView):
         operation_id="jobs_tag",
         summary="Trigger auto-tagging",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -320,4 +322,4 @@ class TagJobCreateApi(APIView):
             params=data.validated_data,
             triggered_by=request.user,
         )
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
