@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from jobs.choices import BuildStatus
 from jobs.models import ArtifactBuild
+from jobs.selectors import builds_ready
 
 from .artifact_store import FilesystemStore, artifact_store, build_base, build_pk_of
 
@@ -82,9 +83,7 @@ def builds_prune(*, model: BuildModel, kind: str, keep: int | None = None) -> in
     """
     keep = settings.RECSITE_INDEX_KEEP if keep is None else keep
     store = artifact_store()
-    old = model._default_manager.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk")[
-        keep:
-    ]
+    old = builds_ready(model)[keep:]
     retired = 0
     for build in old:
         # Retired first: a reader that still finds the row READY must not find its files gone.

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from jobs.choices import BuildStatus
 from jobs.models import Job
+from jobs.selectors import build_latest_ready
 from jobs.services.artifact_store import ArtifactStoreError, unique_name
 from jobs.services.artifacts import (
     artifact_local,
@@ -158,10 +159,8 @@ def index_is_current(*, model_name: str) -> bool:
 
 def index_build_latest_ready(*, model_name: str | None = None) -> IndexBuild | None:
     """The newest READY build (of ``model_name``, if given): the one serving processes load."""
-    builds = IndexBuild.objects.filter(status=BuildStatus.READY)
-    if model_name is not None:
-        builds = builds.filter(model_name=model_name)
-    return builds.order_by("-finished_at", "-pk").first()
+    filters = {} if model_name is None else {"model_name": model_name}
+    return build_latest_ready(IndexBuild, **filters)
 
 
 # Serving ------------------------------------------------------------------------------------
