@@ -26,6 +26,15 @@ def build_latest_ready(model: type[B], **filters: Any) -> B | None:
     return builds_ready(model).filter(**filters).first()
 
 
+def build_previous_ready(model: type[B]) -> B | None:
+    """The READY build published before the one that serves: where a rollback goes back to."""
+    return builds_ready(model)[1:2].first()
+
+
+def build_get(model: type[B], *, pk: int) -> B | None:
+    return model._default_manager.filter(pk=pk).first()
+
+
 def job_list() -> QuerySet[Job]:
     return Job.objects.select_related("triggered_by").order_by("-created_at", "-id")
 
