@@ -519,4 +519,4 @@ RECSITE_CHURN_HORIZON_DAYS = env.int("RECSITE_CHURN_HORIZON_DAYS", default=90)
 RECSITE_CHURN_HIGH_RISK = env.float("RECSITE_CHURN_HIGH_RISK", default=0.7)
 RECSITE_CHURN_MEDIUM_RISK = env.float("RECSITE_CHURN_MEDIUM_RISK", default=0.4)
 RECSITE_CHURN_RETRAIN_DAYS = env.int("RECSITE_CHURN_RETRAIN_DAYS", default=7)
-RECSITE_CHURN_DIR = Path(env.str("RECSITE_CHURN_DIR", default=str(VAR_DIR / "churn")))
+# Churn models are builds in the artifact store (kind "churn"), kept like index builds.
