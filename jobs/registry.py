@@ -75,6 +75,11 @@ def job_kind_label(kind: str) -> str:
     return spec.label if spec is not None else str(kind)
 
 
+def registry() -> dict[str, JobKindSpec]:
+    """The registered kinds by name (tests register a kind of their own and remove it)."""
+    return _KINDS
+
+
 def job_kind_choices() -> list[tuple[str, str]]:
     """``(kind, label)`` of every registered kind, in registration order (INSTALLED_APPS)."""
     return [(spec.kind, spec.label) for spec in _KINDS.values()]
