@@ -21,10 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender.api import serializers as s
-from recommender.api.fields import StrictInputSerializer, TextField, TimestampField, rule_error
-from recommender.api.lookups import int_or_404
-from recommender.api.schema import refused_by_rule
+from recsite.api import serializers as s
+from recsite.api.fields import StrictInputSerializer, TextField, TimestampField, rule_error
+from recsite.api.lookups import int_or_404
+from recsite.api.schema import refused_by_rule
 
 from .models import ApiToken
 from .permissions import IsAdminRole

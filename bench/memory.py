@@ -172,11 +172,11 @@ def publish(graph: Path, ef_construction: int) -> int:
     """Publish the cached graph as a new READY index build, through the artifact store."""
     from django.utils import timezone
 
+    from jobs.services.artifact_store import unique_name
+    from jobs.services.artifacts import artifact_publishing
     from recommender.choices import BuildStatus
     from recommender.ml.vector_index import VectorIndex
     from recommender.models import IndexBuild
-    from recommender.services.artifact_store import unique_name
-    from recommender.services.artifacts import artifact_publishing
     from recommender.services.index import index_builds_prune
 
     build = IndexBuild.objects.create(

@@ -13,15 +13,16 @@ class ChurnConfig(AppConfig):
     verbose_name = "Churn"
 
     def ready(self) -> None:
-        # The churn job shares recommender's job table, progress and history: register its
-        # steps there (recommender never imports churn).
-        from recommender.choices import JobKind
-        from recommender.services.jobs import Step, job_kind_register
+        # The churn job shares the jobs app's table, progress and history: register its steps
+        # there (the jobs app never imports churn).
+        from jobs.registry import Step, job_kind_register
 
         from . import services
+        from .models import ChurnJobKind
 
         job_kind_register(
-            JobKind.CHURN_SCORE,
+            ChurnJobKind.CHURN_SCORE,
+            ChurnJobKind.CHURN_SCORE.label,
             (
                 Step("train", 0.5, services.job_step_train),
                 Step("score", 0.5, services.job_step_score),

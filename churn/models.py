@@ -2,6 +2,14 @@
 
 from django.db import models
 
+from jobs.models import ArtifactBuild
+
+
+class ChurnJobKind(models.TextChoices):
+    """churn's job kind, registered with the jobs app by ``ChurnConfig.ready``."""
+
+    CHURN_SCORE = "churn_score", "Score churn risk"
+
 
 class RiskBand(models.TextChoices):
     LOW = "low", "Low"
@@ -9,22 +17,25 @@ class RiskBand(models.TextChoices):
     HIGH = "high", "High"
 
 
-class ChurnModelBuild(models.Model):
-    """One trained churn model: its artifact on disk, its version and its backtest.
+class ChurnModelBuild(ArtifactBuild):
+    """One trained churn model: an immutable build in the artifact store, its version and its
+    backtest.
 
-    ``metrics`` holds the evaluation made when it was trained (the model and the baselines on
-    the latest cutoff whose labels were complete, with ROC and calibration curves), which the
-    dashboard charts; ``version`` names the model in every score it produced.
+    Published like every build (:class:`jobs.models.ArtifactBuild`): the model's files (a JSON
+    manifest and an npz of arrays, ``churn.ml.persistence``) are written under a name of their
+    own, then the row is marked READY; scoring reads the newest READY build. ``metrics`` holds
+    the evaluation made when it was trained (the model and the baselines on the latest cutoff
+    whose labels were complete, with ROC and calibration curves), which the dashboard charts;
+    ``version`` names the model in every score it produced.
     """
 
     version = models.CharField(max_length=64, unique=True)
-    path = models.CharField(max_length=500, help_text="The pickled model, under the var dir.")
     horizon_days = models.PositiveIntegerField()
     as_of = models.DateTimeField(help_text="Labels known up to here were used for training.")
     metrics = models.JSONField(default=dict, blank=True)
     trained_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    class Meta:
+    class Meta(ArtifactBuild.Meta):
         ordering = ["-trained_at", "-id"]
         constraints = [
             models.CheckConstraint(

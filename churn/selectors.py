@@ -11,6 +11,7 @@ from django.db.models import Count, Max, Min, QuerySet
 
 from churn.ml.features import CART, OTHER, PURCHASE, VIEW, EventLog
 from churn.models import ChurnModelBuild, ChurnScore, RiskBand
+from jobs.selectors import build_latest_ready
 from recommender.models import Customer, Event, Product, ProductEmbedding
 from recommender.selectors.binary_copy import copy_columns
 
@@ -158,7 +159,8 @@ def event_time_range() -> tuple[datetime | None, datetime | None]:
 
 
 def churn_model_build_latest() -> ChurnModelBuild | None:
-    return ChurnModelBuild.objects.order_by("-trained_at", "-pk").first()
+    """The newest READY model build: the one scoring uses."""
+    return build_latest_ready(ChurnModelBuild)
 
 
 def churn_score_latest(*, customer: Customer) -> ChurnScore | None:

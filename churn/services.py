@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,12 +27,20 @@ from django.utils import timezone
 from churn import selectors
 from churn.ml import features as ml_features
 from churn.ml.model import ChurnModel, NotEnoughHistory, evaluate, fit_model
-from churn.models import ChurnModelBuild, ChurnScore, RiskBand
-from recommender.choices import JobKind
-from recommender.ml.files import write_bytes_atomic
-from recommender.models import Customer, Job, Product, RecommendationKind
+from churn.ml.persistence import model_load, model_save
+from churn.models import ChurnJobKind, ChurnModelBuild, ChurnScore, RiskBand
+from jobs.choices import BuildStatus
+from jobs.models import Job
+from jobs.services.artifact_store import ArtifactStoreError, unique_name
+from jobs.services.artifacts import (
+    artifact_local,
+    artifact_publishing,
+    build_mark_failed,
+    builds_prune,
+)
+from jobs.services.runs import job_create
+from recommender.models import Customer, Product, RecommendationKind
 from recommender.services import recommendations as recommendation_service
-from recommender.services.jobs import job_create
 from recommender.services.merchandising import merchandising_rules_serving
 
 logger = logging.getLogger(__name__)
@@ -42,6 +49,8 @@ Progress = Callable[[float], None]
 
 # Horizon, risk bands, retraining age and the model folder are settings (RECSITE_CHURN_*).
 DRIVERS = 3
+# The artifact store's folder (or prefix) of churn model builds.
+CHURN_KIND = "churn"
 _CHUNK = 2_000
 
 
@@ -70,10 +79,6 @@ def churn_clock() -> datetime:
     return min(day_after, now)
 
 
-def _artifact_dir() -> Path:
-    return Path(settings.RECSITE_CHURN_DIR)
-
-
 # Training -----------------------------------------------------------------------------------
 
 
@@ -82,6 +87,7 @@ def churn_model_train(
     as_of: datetime | None = None,
     horizon: int | None = None,
     progress: Progress | None = None,
+    job: Job | None = None,
 ) -> ChurnModelBuild:
     """Train on snapshots whose labels are known by ``as_of``; store artifact and backtest.
 
@@ -106,9 +112,6 @@ def churn_model_train(
     step(0.6)
     model, _ = fit_model(log, label_end=label_end, horizon=float(horizon))
     step(0.9)
-    path = _artifact_dir() / f"{model.version}.pkl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, model.to_bytes())
     metrics = {
         "backtest": backtest,
         "train_horizon_days": model.train_horizon,
@@ -117,13 +120,49 @@ def churn_model_train(
         "training_cutoffs": [selectors.from_days(c).isoformat() for c in model.plan.cutoffs],
         "importances": model.importances,
     }
-    build, _ = ChurnModelBuild.objects.update_or_create(
-        version=model.version,
-        defaults={"path": str(path), "horizon_days": horizon, "as_of": as_of, "metrics": metrics},
+    build = _churn_model_publish(
+        model, job=job, fields={"horizon_days": horizon, "as_of": as_of, "metrics": metrics}
     )
     step(1.0)
     logger.info("Churn model %s trained on %s rows", model.version, model.training_rows)
     return build
+
+
+def _churn_model_publish(
+    model: ChurnModel, *, job: Job | None, fields: dict[str, Any]
+) -> ChurnModelBuild:
+    """Save ``model`` as a build in the artifact store and mark it READY (the commit point).
+
+    The same data trains the same model (its version is a hash of them): a READY build of that
+    version keeps its files, which never change, and only its backtest and ``as_of`` are
+    updated. A row of that version left FAILED, BUILDING or RETIRED is built again.
+    """
+    ready = ChurnModelBuild.objects.filter(version=model.version, status=BuildStatus.READY)
+    if ready.update(**fields):
+        return ready.get()
+    build, _ = ChurnModelBuild.objects.update_or_create(
+        version=model.version,
+        defaults={**fields, "status": BuildStatus.BUILDING, "path": "", "error": "", "job": job},
+    )
+    try:
+        name = unique_name("model", build.pk, ".json")
+        with artifact_publishing(kind=CHURN_KIND, name=name) as publication:
+            model_save(model, publication.main)
+    except Exception as exc:
+        build_mark_failed(model=ChurnModelBuild, pk=build.pk, exc=exc)
+        raise
+    build.status = BuildStatus.READY
+    build.path = publication.location
+    build.finished_at = timezone.now()
+    build.save(update_fields=["status", "path", "finished_at"])
+    churn_models_prune()
+    return build
+
+
+def churn_models_prune(*, keep: int | None = None) -> int:
+    """Retire READY model builds beyond the newest ``keep`` (``RECSITE_INDEX_KEEP``) and delete
+    their files; returns how many."""
+    return builds_prune(model=ChurnModelBuild, kind=CHURN_KIND, keep=keep)
 
 
 _models: dict[str, ChurnModel] = {}
@@ -135,7 +174,8 @@ def churn_model_load(*, build: ChurnModelBuild) -> ChurnModel:
     with _models_lock:
         model = _models.get(build.version)
         if model is None:
-            model = ChurnModel.from_bytes(Path(build.path).read_bytes())
+            path = artifact_local(model=ChurnModelBuild, kind=CHURN_KIND, location=build.path)
+            model = model_load(path)
             _models.clear()  # One model at a time is all a process needs.
             _models[build.version] = model
         return model
@@ -143,12 +183,12 @@ def churn_model_load(*, build: ChurnModelBuild) -> ChurnModel:
 
 def churn_model_needs_training(*, horizon: int, now: datetime | None = None) -> bool:
     build = selectors.churn_model_build_latest()
-    if build is None or build.horizon_days != horizon or not Path(build.path).is_file():
+    if build is None or build.horizon_days != horizon:
         return True
     try:
         churn_model_load(build=build)
-    except ValueError:  # An artifact of an earlier model format: train anew.
-        return True
+    except (ValueError, OSError, ArtifactStoreError):
+        return True  # An artifact of an earlier format, or its files are gone: train anew.
     retrain = int(settings.RECSITE_CHURN_RETRAIN_DAYS)
     return (now or timezone.now()) - build.trained_at > timedelta(days=retrain)
 
@@ -262,16 +302,27 @@ def churn_scores_refresh(
 # Jobs ---------------------------------------------------------------------------------------
 
 
+def churn_job_params(*, retrain: bool = False, as_of: datetime | None = None) -> dict[str, Any]:
+    """A churn job's params: train first even when the model is current; score as of when."""
+    params: dict[str, Any] = {"retrain": retrain}
+    if as_of is not None:
+        params["as_of"] = as_of.isoformat()
+    return params
+
+
 def churn_job_create(
     *,
     triggered_by: User | AnonymousUser | None = None,
     retrain: bool = False,
     as_of: datetime | None = None,
 ) -> Job:
-    params: dict[str, Any] = {"retrain": retrain}
-    if as_of is not None:
-        params["as_of"] = as_of.isoformat()
-    return job_create(kind=JobKind.CHURN_SCORE, params=params, triggered_by=triggered_by)
+    """A queued churn job, for a command to run here or follow (the API, the dashboard and the
+    beat task start one with ``job_start``)."""
+    return job_create(
+        kind=ChurnJobKind.CHURN_SCORE,
+        params=churn_job_params(retrain=retrain, as_of=as_of),
+        triggered_by=triggered_by,
+    )
 
 
 def _job_as_of(job: Job) -> datetime | None:
@@ -286,7 +337,7 @@ def job_step_train(job: Job, progress: Progress) -> Mapping[str, Any]:
         build = selectors.churn_model_build_latest()
         assert build is not None
         return {"trained": False, "model_version": build.version}
-    build = churn_model_train(as_of=_job_as_of(job), horizon=horizon, progress=progress)
+    build = churn_model_train(as_of=_job_as_of(job), horizon=horizon, progress=progress, job=job)
     return {"trained": True, "model_version": build.version}
 
 

@@ -6,4 +6,9 @@ class RecommenderConfig(AppConfig):
     verbose_name = "Recommender"
 
     def ready(self) -> None:
-        from recommender import checks  # noqa: F401  (registers the system checks)
+        from recommender import (
+            checks,  # noqa: F401  (registers the system checks)
+            jobs,
+        )
+
+        jobs.register()  # Its job kinds and their steps, with the jobs app.

@@ -15,7 +15,7 @@ from django.core.checks import CheckMessage, Error, register
 
 @register()
 def artifact_store_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    from recommender.services.artifact_store import ArtifactStoreError, artifact_store
+    from jobs.services.artifact_store import ArtifactStoreError, artifact_store
 
     try:
         artifact_store().check()

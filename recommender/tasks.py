@@ -9,8 +9,9 @@ import logging
 from celery import chain, shared_task
 from celery.canvas import Signature
 
+from jobs.services.runs import delay_on_commit, job_create, job_signature, job_steps_run
 from recommender.choices import JobKind
-from recommender.services import activity, embeddings, jobs, refresh
+from recommender.services import activity, embeddings, refresh
 
 logger = logging.getLogger(__name__)
 
@@ -18,19 +19,19 @@ logger = logging.getLogger(__name__)
 @shared_task(name="recommender.tasks.import_job_run")
 def import_job_run(*, job_id: int) -> None:
     """Run one import job. Safe to run twice: a finished job is skipped, imports are idempotent."""
-    jobs.job_step_run(job_id=job_id, step="import")
+    job_steps_run(job_id=job_id)
 
 
 @shared_task(name="recommender.tasks.reindex_embed")
 def reindex_embed(*, job_id: int) -> None:
     """Reindex step 1 (gpu queue): embed new and changed products."""
-    jobs.job_step_run(job_id=job_id, step="embed")
+    job_steps_run(job_id=job_id, steps=("embed",))
 
 
 @shared_task(name="recommender.tasks.reindex_build")
 def reindex_build(*, job_id: int) -> None:
     """Reindex step 2 (cpu queue): build, check and publish a new index."""
-    jobs.job_step_run(job_id=job_id, step="build")
+    job_steps_run(job_id=job_id, steps=("build",))
 
 
 def reindex_signature(*, job_id: int) -> Signature:
@@ -42,14 +43,13 @@ def reindex_signature(*, job_id: int) -> Signature:
 def engine_train(*, job_id: int) -> None:
     """Train job (cpu queue): fit the recommendation engine, publish the build, and prepare the
     tuning page's metric sample of it."""
-    jobs.job_step_run(job_id=job_id, step="fit")
-    jobs.job_step_run(job_id=job_id, step="tuning-sample")
+    job_steps_run(job_id=job_id)
 
 
 @shared_task(name="recommender.tasks.evaluate")
 def evaluate(*, job_id: int) -> None:
     """Evaluate job (cpu queue): offline metrics of the active configuration on a sample."""
-    jobs.job_step_run(job_id=job_id, step="evaluate")
+    job_steps_run(job_id=job_id)
 
 
 @shared_task(name="recommender.tasks.product_embeddings_sweep")
@@ -73,12 +73,13 @@ def refresh_scheduled() -> None:
         logger.info("Nightly refresh: nothing to do (%s)", "; ".join(plan.reasons) or "current")
         return
     params = {"source": "schedule", "reasons": list(plan.reasons)}
+    # One chain, so a train waits for the reindex before it (both jobs are queued at once).
     steps: list[Signature] = []
     if plan.reindex:
-        reindex = jobs.job_create(kind=JobKind.REINDEX, params=params)
-        steps.append(reindex_signature(job_id=reindex.pk))
+        reindex = job_create(kind=JobKind.REINDEX, params=params)
+        steps.append(job_signature(reindex_signature, job_id=reindex.pk))
     if plan.train:
-        train = jobs.job_create(kind=JobKind.TRAIN, params=params)
-        steps.append(engine_train.si(job_id=train.pk))
+        train = job_create(kind=JobKind.TRAIN, params=params)
+        steps.append(job_signature(engine_train, job_id=train.pk))
     logger.info("Nightly refresh: %s", "; ".join(plan.reasons))
-    chain(*steps).apply_async()
+    delay_on_commit(chain(*steps))

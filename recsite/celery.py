@@ -21,7 +21,7 @@ app.autodiscover_tasks()
 
 
 class LostJobSweep(bootsteps.StartStopStep):
-    """Fails the jobs of dead workers (``recommender.services.jobs.jobs_fail_lost``) when the
+    """Fails the jobs of dead workers (``jobs.services.runs.jobs_fail_lost``) when the
     worker starts and every ``RECSITE_JOB_SWEEP_SECONDS`` after.
 
     Every worker does it, whatever queues it consumes, so a killed worker's job fails within
@@ -76,7 +76,7 @@ class LostJobSweep(bootsteps.StartStopStep):
     def sweep() -> None:
         from django.db import close_old_connections
 
-        from recommender.services.jobs import jobs_fail_lost
+        from jobs.services.runs import jobs_fail_lost
 
         try:
             close_old_connections()  # One the database dropped is replaced, not reused.

@@ -21,12 +21,13 @@ urlpatterns = [
     path("dashboard/tags/", include("tagging.dashboard.urls")),
     path("dashboard/churn/", include("churn.dashboard.urls")),
     path("dashboard/", include("recommender.dashboard.urls")),
+    path("api/<str:version>/", include("jobs.api.urls")),
     path("api/<str:version>/", include("tagging.api.urls")),
     path("api/<str:version>/", include("churn.api.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]
 
 # Under /api/ a URL that names no endpoint, or a failure, answers JSON in the API's error format.
-handler400 = "recommender.api.errors.bad_request"
-handler404 = "recommender.api.errors.not_found"
-handler500 = "recommender.api.errors.server_error"
+handler400 = "recsite.api.errors.bad_request"
+handler404 = "recsite.api.errors.not_found"
+handler500 = "recsite.api.errors.server_error"

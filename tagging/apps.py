@@ -6,11 +6,8 @@ class TaggingConfig(AppConfig):
     verbose_name = "Tagging"
 
     def ready(self) -> None:
-        # The job table, its progress and stale-job sweep belong to recommender; tagging adds
-        # its job kind's steps here, so recommender never imports tagging.
-        from recommender.choices import JobKind
-        from recommender.services.jobs import job_kind_register
+        # The job table, its progress and lost-worker sweep belong to the jobs app; tagging
+        # registers its job kind's steps there, so the jobs app never imports tagging.
+        from . import jobs
 
-        from .jobs import TAG_STEPS
-
-        job_kind_register(JobKind.TAG, TAG_STEPS)
+        jobs.register()

@@ -1,4 +1,4 @@
-"""The steps of a tagging job (``JobKind.TAG``), run by :mod:`recommender.services.jobs`.
+"""The steps of a tagging job (``TaggingJobKind.TAG``), run by :mod:`jobs.services.runs`.
 
 ``embed`` brings product vectors up to date (new and edited products); ``tag`` scores them
 against the vocabulary and stores suggestions. Job params: ``only_new`` (bool), ``threshold``,
@@ -8,8 +8,10 @@ against the vocabulary and stores suggestions. Job params: ``only_new`` (bool), 
 from collections.abc import Mapping
 from typing import Any
 
-from recommender.models import Job
-from recommender.services.jobs import Progress, Step
+from jobs.models import Job
+from jobs.registry import Progress, Step, job_kind_register
+
+from .models import TaggingJobKind
 
 
 def _embed(job: Job, progress: Progress) -> Mapping[str, Any]:
@@ -30,3 +32,7 @@ def _tag(job: Job, progress: Progress) -> Mapping[str, Any]:
 
 
 TAG_STEPS = (Step("embed", 0.4, _embed), Step("tag", 0.6, _tag))
+
+
+def register() -> None:
+    job_kind_register(TaggingJobKind.TAG, TaggingJobKind.TAG.label, TAG_STEPS)

@@ -10,6 +10,12 @@ from django.conf import settings
 from django.db import models
 
 
+class TaggingJobKind(models.TextChoices):
+    """tagging's job kind, registered with the jobs app by ``TaggingConfig.ready``."""
+
+    TAG = "tag", "Auto-tag products"
+
+
 class Tag(models.Model):
     """One tag of the vocabulary. ``name`` is the whole path (``parent name/leaf``)."""
 

@@ -21,13 +21,14 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from recommender.choices import JobKind, JobState
+from jobs.choices import JobState
+from jobs.models import Job
 from recommender.ml.text import product_embedding_text
-from recommender.models import Job, Product, ProductEmbedding
+from recommender.models import Product, ProductEmbedding
 from recommender.services.embeddings import embeddings_matrix, get_embedder
 
 from . import ml
-from .models import ProductTag, ProductTagSource, ProductTagStatus, Tag
+from .models import ProductTag, ProductTagSource, ProductTagStatus, Tag, TaggingJobKind
 from .selectors import AUTO_SOURCES, tags_leaf
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def _last_tagging_scored_from() -> datetime | None:
     Not the job's start: its own embed step embeds new products after that, and the tag step
     then scores them."""
     job = (
-        Job.objects.filter(kind=JobKind.TAG, state=JobState.SUCCEEDED)
+        Job.objects.filter(kind=TaggingJobKind.TAG, state=JobState.SUCCEEDED)
         .order_by("-started_at")
         .only("started_at", "counts")
         .first()
@@ -228,7 +229,8 @@ def tagging_new_reasons() -> tuple[str, ...]:
     nightly (``tag-new-nightly``)."""
     if not Tag.objects.filter(children__isnull=True).exists():
         return ()
-    if Job.objects.filter(kind=JobKind.TAG, state__in=[JobState.QUEUED, JobState.RUNNING]).exists():
+    busy = [JobState.QUEUED, JobState.RUNNING]
+    if Job.objects.filter(kind=TaggingJobKind.TAG, state__in=busy).exists():
         return ()
     since = _last_tagging_scored_from()
     if since is None:

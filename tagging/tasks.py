@@ -4,10 +4,9 @@ import logging
 
 from celery import shared_task
 
-from recommender.choices import JobKind
-from recommender.services.jobs import job_create, job_step_run
+from jobs.services.runs import job_start, job_steps_run
 
-from .jobs import TAG_STEPS
+from .models import TaggingJobKind
 from .services import tagging_new_reasons
 
 logger = logging.getLogger(__name__)
@@ -16,8 +15,7 @@ logger = logging.getLogger(__name__)
 @shared_task(name="tagging.tasks.tag_job_run")
 def tag_job_run(*, job_id: int) -> None:
     """Run a tagging job's steps in order. A finished job is skipped, so a redelivery is safe."""
-    for step in TAG_STEPS:
-        job_step_run(job_id=job_id, step=step.name)
+    job_steps_run(job_id=job_id)
 
 
 @shared_task(name="tagging.tasks.tag_new_scheduled")
@@ -28,7 +26,8 @@ def tag_new_scheduled() -> None:
     if not reasons:
         logger.info("Nightly tagging: nothing new to tag")
         return
-    job = job_create(
-        kind=JobKind.TAG, params={"only_new": True, "source": "schedule", "reasons": list(reasons)}
+    job_start(
+        kind=TaggingJobKind.TAG,
+        task=tag_job_run,
+        params={"only_new": True, "source": "schedule", "reasons": list(reasons)},
     )
-    tag_job_run.delay(job_id=job.pk)

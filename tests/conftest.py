@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -78,3 +79,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"shared datasets not found at {SHARED_DATA}; tests need ../shared/data")
     return SHARED_DATA
+
+
+@pytest.fixture
+def beat_run(django_capture_on_commit_callbacks) -> Callable[[Any], None]:
+    """Run a beat task as beat would (eagerly, in the test settings), with what it sends to the
+    workers once its transaction commits run too: a test's own transaction never commits."""
+
+    def run(task: Any) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            task.delay()
+
+    return run

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -13,11 +12,13 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
 from churn import selectors, services
-from churn.models import ChurnScore, RiskBand
+from churn.models import ChurnJobKind, ChurnScore, RiskBand
 from churn.tasks import churn_job_run
-from recommender.api import serializers as s
-from recommender.api.fields import StrictInputSerializer, WholeNumberField
-from recommender.api.lookups import customer_or_404
+from jobs.api.serializers import JobOutputSerializer
+from jobs.services.runs import job_start
+from recsite.api import serializers as s
+from recsite.api.catalog import ProductOutputSerializer, customer_or_404
+from recsite.api.fields import StrictInputSerializer, WholeNumberField
 
 MAX_LIMIT = 500
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown or unscored customer.")
@@ -127,7 +128,7 @@ class WinBackItemOutputSerializer(serializers.Serializer):
     class Meta:
         ref_name = "WinBackItemOutput"
 
-    product = s.ProductOutputSerializer()
+    product = ProductOutputSerializer()
     # Popped by DRF's metaclass like ``label`` above.
     source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["repurchase", "recommendation"]
@@ -197,14 +198,15 @@ class ChurnJobCreateApi(APIView):
         operation_id="jobs_churn",
         summary="Trigger churn scoring",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        job = services.churn_job_create(
-            triggered_by=request.user, retrain=body.validated_data["retrain"]
+        job = job_start(
+            kind=ChurnJobKind.CHURN_SCORE,
+            task=churn_job_run,
+            params=services.churn_job_params(retrain=body.validated_data["retrain"]),
+            triggered_by=request.user,
         )
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: churn_job_run.delay(job_id=job.pk))
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

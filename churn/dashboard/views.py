@@ -1,7 +1,6 @@
 """The churn page, its "Score now" action, the customer-risk fragment and win-back lists."""
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -12,9 +11,12 @@ from accounts.selectors import user_scopes
 from churn import selectors, services
 from churn.dashboard import charts
 from churn.dashboard.forms import AtRiskFilterForm, ScoreNowForm
+from churn.models import ChurnJobKind
 from churn.tasks import churn_job_run
+from jobs.selectors import job_get
+from jobs.services.runs import job_start
 from recommender.dashboard.access import admin_view, dashboard_view
-from recommender.selectors.catalog import customer_get, job_get
+from recommender.selectors.catalog import customer_get
 
 HISTORY_POINTS = 30
 
@@ -60,9 +62,12 @@ def index(request: HttpRequest) -> HttpResponse:
 def score_now(request: HttpRequest) -> HttpResponse:
     form = ScoreNowForm(request.POST)
     retrain = form.is_valid() and form.cleaned_data["retrain"]
-    job = services.churn_job_create(triggered_by=request.user, retrain=retrain)
-    # Queued only once the job row is committed, so a fast worker always finds it.
-    transaction.on_commit(lambda: churn_job_run.delay(job_id=job.pk))
+    job = job_start(
+        kind=ChurnJobKind.CHURN_SCORE,
+        task=churn_job_run,
+        params=services.churn_job_params(retrain=retrain),
+        triggered_by=request.user,
+    )
     messages.success(request, f"Churn scoring started as job #{job.pk}.")
     return redirect(f"{reverse('churn-dashboard:index')}?job={job.pk}")
 

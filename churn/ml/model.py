@@ -17,8 +17,6 @@ datasets. Scoring always asks for the main task's window.
 from __future__ import annotations
 
 import hashlib
-import io
-import pickle
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,7 +35,8 @@ from . import bgnbd
 from .features import FEATURE_NAMES, RFM_FEATURES, EventLog, Snapshot, churn_labels, snapshot
 
 # 2: the booster takes the label window as one more input (extra training tasks).
-ARTIFACT_FORMAT = 2
+# 3: saved as a JSON manifest and npz arrays, not a pickle (churn.ml.persistence).
+ARTIFACT_FORMAT = 3
 
 
 class NotEnoughHistory(ValueError):
@@ -226,19 +225,6 @@ class ChurnModel:
             changed[:, j] = median
             out[:, j] = base - self.predict(changed)
         return out
-
-    def to_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        pickle.dump(self, buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        return buffer.getvalue()
-
-    @staticmethod
-    def from_bytes(data: bytes) -> ChurnModel:
-        # Artifacts are written by this code into the project's own var directory only.
-        model = pickle.loads(data)
-        if not isinstance(model, ChurnModel) or model.format != ARTIFACT_FORMAT:
-            raise ValueError("not a churn model artifact of this version")
-        return model
 
 
 def training_data(log: EventLog, plan: TrainingPlan) -> list[tuple[Snapshot, np.ndarray]]:

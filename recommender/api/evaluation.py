@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -11,12 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsAdminRole
-from recommender.api import serializers as s
-from recommender.api.fields import StrictInputSerializer
+from jobs.api.serializers import JobOutputSerializer
+from jobs.services.runs import job_start
 from recommender.choices import JobKind
 from recommender.services.evaluation_runs import DEFAULT_SAMPLE, MAX_SAMPLE
-from recommender.services.jobs import job_create
 from recommender.tasks import evaluate
+from recsite.api.fields import StrictInputSerializer
 
 
 class EvaluateJobCreateApi(APIView):
@@ -50,14 +49,15 @@ class EvaluateJobCreateApi(APIView):
         operation_id="jobs_evaluate",
         summary="Trigger an offline evaluation of the active configuration",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        job = job_create(
-            kind=JobKind.EVALUATE, params=dict(params.validated_data), triggered_by=request.user
+        job = job_start(
+            kind=JobKind.EVALUATE,
+            task=evaluate,
+            params=dict(params.validated_data),
+            triggered_by=request.user,
         )
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: evaluate.delay(job_id=job.pk))
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

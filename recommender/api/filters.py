@@ -11,9 +11,8 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from recommender.choices import JobKind, JobState
 from recommender.ingestion.values import TimestampError, parse_timestamp
-from recommender.models import Customer, Event, Job, Product
+from recommender.models import Customer, Event, Product
 
 _BOOLEANS = {"true": True, "false": False}
 
@@ -115,12 +114,3 @@ class EventFilter(django_filters.FilterSet):
     class Meta:
         model = Event
         fields = ["customer", "product", "event_type", "session_id", "since", "until"]
-
-
-class JobFilter(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=JobKind.choices)
-    state = django_filters.ChoiceFilter(choices=JobState.choices)
-
-    class Meta:
-        model = Job
-        fields = ["kind", "state"]

@@ -10,7 +10,6 @@ an unknown id in the path is a 404.
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -19,9 +18,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
+from jobs.api.serializers import JobOutputSerializer
+from jobs.services.runs import job_start
 from recommender.api import serializers as s
-from recommender.api.errors import RULE
-from recommender.api.fields import (
+from recommender.choices import JobKind
+from recommender.models import Product
+from recommender.services import recommendations as service
+from recommender.services.ingestion import product_pk_map
+from recommender.tasks import engine_train
+from recsite.api import serializers as shared
+from recsite.api.catalog import ProductOutputSerializer, customer_or_404, product_or_404
+from recsite.api.errors import RULE
+from recsite.api.fields import (
     IdField,
     IdListField,
     StrictInputSerializer,
@@ -29,23 +37,16 @@ from recommender.api.fields import (
     TimestampField,
     WholeNumberField,
 )
-from recommender.api.lookups import customer_or_404, product_or_404
-from recommender.api.schema import refused_by_rule
-from recommender.choices import JobKind
-from recommender.models import Product
-from recommender.services import recommendations as service
-from recommender.services.ingestion import product_pk_map
-from recommender.services.jobs import job_create
-from recommender.tasks import engine_train
+from recsite.api.schema import refused_by_rule
 
 MAX_K = 100
 MAX_IDS = 200
 # Characters of a comma-separated id list in a query parameter: room for MAX_IDS typical ids
 # while the whole request line stays within what servers accept (8 KiB).
 MAX_ID_LIST_LENGTH = 2000
-_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
+_NOT_FOUND = OpenApiResponse(shared.DetailOutputSerializer, description="Unknown id.")
 NO_ENGINE = OpenApiResponse(
-    s.DetailOutputSerializer, description="No recommendation engine has been fitted yet."
+    shared.DetailOutputSerializer, description="No recommendation engine has been fitted yet."
 )
 
 
@@ -68,7 +69,7 @@ class RecommendedItemOutputSerializer(serializers.Serializer):
     class Meta:
         ref_name = "RecommendedItemOutput"
 
-    product = s.ProductOutputSerializer()
+    product = ProductOutputSerializer()
     score = serializers.FloatField(help_text="Fused score; higher is better.")
     sources = serializers.ListField(
         child=serializers.CharField(),
@@ -387,10 +388,8 @@ class TrainJobCreateApi(APIView):
         operation_id="jobs_train",
         summary="Trigger a fit of the recommendation engine",
         request=None,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        job = job_create(kind=JobKind.TRAIN, params={}, triggered_by=request.user)
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: engine_train.delay(job_id=job.pk))
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        job = job_start(kind=JobKind.TRAIN, task=engine_train, triggered_by=request.user)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

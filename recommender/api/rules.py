@@ -19,11 +19,6 @@ from rest_framework.response import Response
 
 from accounts.roles import Scope
 from accounts.selectors import request_scopes
-from recommender.api import serializers as s
-from recommender.api.errors import RULE
-from recommender.api.fields import MoneyField, StrictInputSerializer, TextField, TimestampField
-from recommender.api.lookups import int_or_404
-from recommender.api.schema import refused_by_rule
 from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.selectors.merchandising import merchandising_rule_get, merchandising_rule_list
 from recommender.services.merchandising import (
@@ -34,8 +29,13 @@ from recommender.services.merchandising import (
     merchandising_rule_delete,
     merchandising_rule_update,
 )
+from recsite.api import serializers as shared
+from recsite.api.errors import RULE
+from recsite.api.fields import MoneyField, StrictInputSerializer, TextField, TimestampField
+from recsite.api.lookups import int_or_404
+from recsite.api.schema import refused_by_rule
 
-_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown rule id.")
+_NOT_FOUND = OpenApiResponse(shared.DetailOutputSerializer, description="Unknown rule id.")
 _RULE_ID = OpenApiParameter("rule_id", int, OpenApiParameter.PATH, description="Rule id.")
 _MEANING = refused_by_rule(
     "The fields have the documented types, but the rule they describe is refused: a factor "

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -11,23 +10,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
+from jobs.api.serializers import JobOutputSerializer
+from jobs.services.runs import job_start
 from recommender.api import recommendations
-from recommender.api import serializers as s
-from recommender.api.fields import TextField, WholeNumberField
-from recommender.api.lookups import product_or_404
 from recommender.choices import JobKind
 from recommender.models import Product
-from recommender.services.jobs import job_create
 from recommender.services.recommendations import similar_products
 from recommender.services.search import product_search
 from recommender.tasks import reindex_signature
+from recsite.api import serializers as shared
+from recsite.api.catalog import ProductOutputSerializer, product_or_404
+from recsite.api.fields import TextField, WholeNumberField
 
 MAX_K = 100
-_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
+_NOT_FOUND = OpenApiResponse(shared.DetailOutputSerializer, description="Unknown id.")
 
 
 class ScoredProductOutputSerializer(serializers.Serializer):
-    product = s.ProductOutputSerializer()
+    product = ProductOutputSerializer()
     score = serializers.FloatField(help_text="Cosine similarity, -1 to 1.")
 
 
@@ -132,10 +132,8 @@ class ReindexJobCreateApi(APIView):
         operation_id="jobs_reindex",
         summary="Trigger a reindex",
         request=None,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        job = job_create(kind=JobKind.REINDEX, params={}, triggered_by=request.user)
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: reindex_signature(job_id=job.pk).apply_async())
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        job = job_start(kind=JobKind.REINDEX, task=reindex_signature, triggered_by=request.user)
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -11,12 +11,12 @@ and ``EVENT_FIELDS``, so the documentation cannot drift from what is accepted.
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from recommender.api.fields import IdField, MoneyField, TextField, TimestampField
 from recommender.ingestion import records
-from recommender.models import Customer, Job, Product
+from recommender.models import Customer, Product
+from recsite.api.catalog import ProductOutputSerializer
+from recsite.api.fields import IdField, MoneyField, TextField, TimestampField
 
 _BATCH_HELP = (
     "From 1 to RECSITE_API_MAX_BATCH items (1,000 by default). Every item is checked before "
@@ -148,39 +148,7 @@ class EventInsertCountsOutputSerializer(serializers.Serializer):
     customers_created = serializers.IntegerField()
 
 
-# Errors ----------------------------------------------------------------------------------------
-
-
-class ErrorItemSerializer(serializers.Serializer):
-    index = serializers.IntegerField(
-        required=False, help_text="Position in 'items', for an error about one batch item."
-    )
-    field = serializers.CharField(help_text="The body field or query parameter at fault.")
-    message = serializers.CharField()
-
-
-class ErrorOutputSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    # DRF's metaclass pops declared fields, so Serializer.errors is not shadowed at run time.
-    errors = ErrorItemSerializer(many=True, required=False)  # type: ignore[assignment]
-
-
-class DetailOutputSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
 # Reads -----------------------------------------------------------------------------------------
-
-
-class ProductOutputSerializer(serializers.ModelSerializer):
-    product_id = serializers.CharField(source="external_id")
-
-    class Meta:
-        model = Product
-        fields = [
-            "product_id", "title", "description", "category", "brand", "price", "tags",
-            "attributes", "is_active", "created_at", "updated_at",
-        ]  # fmt: skip
 
 
 _payloads: dict[tuple[int, object], dict[str, Any]] = {}
@@ -243,29 +211,3 @@ class EventOutputSerializer(serializers.Serializer):
     session_id = serializers.CharField()
     search_query = serializers.CharField()
     received_at = serializers.DateTimeField()
-
-
-class JobOutputSerializer(serializers.ModelSerializer):
-    triggered_by = serializers.SerializerMethodField()
-    duration = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Job
-        fields = [
-            "id", "kind", "state", "params", "triggered_by", "progress", "counts", "error",
-            "created_at", "started_at", "heartbeat_at", "finished_at", "duration",
-        ]  # fmt: skip
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_triggered_by(self, job: Job) -> str | None:
-        return job.triggered_by.get_username() if job.triggered_by else None
-
-    @extend_schema_field(
-        serializers.FloatField(
-            allow_null=True,
-            help_text="Seconds from start to finish; while running, to the last heartbeat; "
-            "null before it starts.",
-        )
-    )
-    def get_duration(self, job: Job) -> float | None:
-        return job.duration_seconds

@@ -20,7 +20,6 @@ from . import evaluation, recommendations, rules, semantic, views
 app_name = "api"
 
 _list: dict[str, Any] = {"get": "list"}
-_detail: dict[str, Any] = {"get": "retrieve"}
 
 urlpatterns = [
     path("products/batch", views.ProductBatchApi.as_view(), name="product-batch"),
@@ -64,11 +63,10 @@ urlpatterns = [
         name="customer-detail",
     ),
     path("events/", views.EventViewSet.as_view(_list), name="event-list"),
-    path("jobs/", views.JobViewSet.as_view(_list), name="job-list"),
     path("jobs/reindex", semantic.ReindexJobCreateApi.as_view(), name="job-reindex"),
     path("jobs/train", recommendations.TrainJobCreateApi.as_view(), name="job-train"),
     path("jobs/evaluate", evaluation.EvaluateJobCreateApi.as_view(), name="job-evaluate"),
-    path("jobs/<int:pk>/", views.JobViewSet.as_view(_detail), name="job-detail"),
+    # The job history (jobs/, jobs/<id>/) is the jobs app's: jobs/api/urls.py.
     path("rules/", rules.RuleListCreateApi.as_view(), name="rule-list"),
     path("rules/<int:rule_id>/", rules.RuleDetailApi.as_view(), name="rule-detail"),
     # Token management lives with the accounts app; it shares this prefix and version.

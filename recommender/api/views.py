@@ -13,20 +13,14 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import HasIngestScope, HasReadScope, IsAdminRole, ReadOrIngestByMethod
+from accounts.permissions import HasIngestScope, HasReadScope, ReadOrIngestByMethod
 from recommender.api import serializers as s
-from recommender.api.errors import InvalidRequest, error_entry, summary
-from recommender.api.filters import CustomerFilter, EventFilter, JobFilter, ProductFilter
-from recommender.api.lookups import customer_or_404, int_or_404, product_or_404
-from recommender.api.pagination import EventCursorPagination
-from recommender.api.parsers import BoundedJSONParser
-from recommender.api.schema import refused_by_rule
+from recommender.api.filters import CustomerFilter, EventFilter, ProductFilter
 from recommender.ingestion.records import (
     CustomerRecord,
     EventRecord,
@@ -37,13 +31,11 @@ from recommender.ingestion.records import (
     parse_event,
     parse_product,
 )
-from recommender.models import Customer, Job, Product
+from recommender.models import Customer, Product
 from recommender.selectors.catalog import (
     customer_event_counts,
     customer_list,
     event_list,
-    job_get,
-    job_list,
     product_list,
 )
 from recommender.services.ingestion import (
@@ -56,10 +48,16 @@ from recommender.services.ingestion import (
     product_pk_map,
     products_upsert,
 )
+from recsite.api import serializers as shared
+from recsite.api.catalog import ProductOutputSerializer, customer_or_404, product_or_404
+from recsite.api.errors import InvalidRequest, error_entry, summary
+from recsite.api.pagination import EventCursorPagination
+from recsite.api.parsers import BoundedJSONParser
+from recsite.api.schema import refused_by_rule
 
 RecordT = TypeVar("RecordT", ProductRecord, CustomerRecord, EventRecord)
 
-_NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown id.")
+_NOT_FOUND = OpenApiResponse(shared.DetailOutputSerializer, description="Unknown id.")
 
 
 def _batch_items(data: Any) -> list[Any]:
@@ -269,7 +267,7 @@ class ProductViewSet(
 ):
     # Reading needs 'read'; deleting a product is a write and needs 'ingest'.
     permission_classes = [IsAuthenticated, ReadOrIngestByMethod]
-    serializer_class = s.ProductOutputSerializer
+    serializer_class = ProductOutputSerializer
     filterset_class = ProductFilter
     lookup_url_kwarg = "product_id"
 
@@ -286,7 +284,7 @@ class ProductViewSet(
     @extend_schema(
         summary="One product",
         parameters=[_external_id_parameter("product_id", "The merchant's product id.")],
-        responses={200: s.ProductOutputSerializer, 404: _NOT_FOUND},
+        responses={200: ProductOutputSerializer, 404: _NOT_FOUND},
     )
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().retrieve(request, *args, **kwargs)
@@ -369,28 +367,3 @@ class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
-
-
-@extend_schema(tags=["jobs"])
-class JobViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [IsAuthenticated, IsAdminRole]
-    serializer_class = s.JobOutputSerializer
-    filterset_class = JobFilter
-    queryset = Job.objects.none()  # For the schema's path parameter type; see get_queryset.
-
-    def get_queryset(self) -> Any:
-        return job_list()
-
-    def get_object(self) -> Job:
-        job = job_get(pk=int_or_404(self.kwargs["pk"], "Job"))
-        if job is None:
-            raise NotFound(f"Job {self.kwargs['pk']} not found.")
-        return job
-
-    @extend_schema(summary="Job history, newest first")
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(summary="One job", responses={200: s.JobOutputSerializer, 404: _NOT_FOUND})
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().retrieve(request, *args, **kwargs)

@@ -17,7 +17,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
@@ -26,6 +25,7 @@ from plotly.subplots import make_subplots
 
 from accounts.roles import Scope
 from accounts.selectors import user_scopes
+from jobs.services.runs import job_start
 from recommender.choices import JobKind
 from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.dashboard.charts import figure_spec
@@ -40,7 +40,6 @@ from recommender.selectors.tuning import (
     evaluation_run_list,
 )
 from recommender.services.evaluation_runs import DEFAULT_SAMPLE
-from recommender.services.jobs import job_create
 from recommender.services.recommendations import (
     EngineNotReady,
     recommendation_config_active,
@@ -476,13 +475,12 @@ def evaluation_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_view
 def evaluation_run(request: HttpRequest) -> HttpResponse:
-    job = job_create(
+    job = job_start(
         kind=JobKind.EVALUATE,
+        task=evaluate,
         params={"sample": DEFAULT_SAMPLE, "seed": 0},
         triggered_by=request.user,
     )
-    # Queued only once the job row is committed, so a fast worker always finds it.
-    transaction.on_commit(lambda: evaluate.delay(job_id=job.pk))
     messages.success(request, f"Evaluation job #{job.pk} queued.")
     return redirect("dashboard:evaluation")
 

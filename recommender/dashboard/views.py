@@ -15,7 +15,6 @@ from typing import Any
 import plotly
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -23,15 +22,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.selectors import user_role
+from jobs.models import Job
+from jobs.selectors import job_get
+from jobs.services.runs import job_start
 from recommender.choices import JobKind
 from recommender.dashboard import charts
 from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.dashboard.forms import JobTriggerForm, ProductFilterForm, SemanticSearchForm
-from recommender.models import Job
 from recommender.selectors import dashboard as selectors
-from recommender.selectors.catalog import job_get, product_get
+from recommender.selectors.catalog import product_get
 from recommender.services.inspection import product_similar_lists
-from recommender.services.jobs import job_create
 from recommender.services.search import product_search
 from recommender.tasks import engine_train, reindex_signature
 
@@ -168,13 +168,8 @@ def product_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 
 def _start_job(kind: str, request: HttpRequest) -> int:
     """Queue a job the way the API does (recommender/api: jobs/reindex, jobs/train)."""
-    job = job_create(kind=JobKind(kind), params={}, triggered_by=request.user)
-    if kind == JobKind.REINDEX:
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: reindex_signature(job_id=job.pk).apply_async())
-    else:
-        transaction.on_commit(lambda: engine_train.delay(job_id=job.pk))
-    return job.pk
+    task = reindex_signature if kind == JobKind.REINDEX else engine_train
+    return job_start(kind=JobKind(kind), task=task, triggered_by=request.user).pk
 
 
 @admin_view

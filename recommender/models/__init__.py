@@ -16,7 +16,6 @@ from .embeddings import ProductEmbedding
 from .evaluations import EvaluationRun
 from .events import Event
 from .index import IndexBuild
-from .jobs import Job
 from .merchandising import MerchandisingRule, RuleAction, RuleTarget
 from .recommendations import (
     EngineBuild,
@@ -37,7 +36,6 @@ __all__ = [
     "Event",
     "EventDailyCount",
     "IndexBuild",
-    "Job",
     "MerchandisingRule",
     "Product",
     "ProductCountsState",

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from .jobs import Job
+from jobs.models import Job
 
 
 class EvaluationRun(models.Model):

@@ -1,6 +1,6 @@
 from django.db import models
 
-from .builds import ArtifactBuild
+from jobs.models import ArtifactBuild
 
 
 class IndexBuild(ArtifactBuild):

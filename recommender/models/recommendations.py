@@ -5,7 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from .builds import ArtifactBuild
+from jobs.models import ArtifactBuild
+
 from .customers import Customer
 
 

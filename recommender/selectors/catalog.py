@@ -5,7 +5,7 @@ Querysets are returned unevaluated so that the API can filter and paginate them 
 
 from django.db.models import Count, Q, QuerySet
 
-from recommender.models import Customer, Event, Job, Product
+from recommender.models import Customer, Event, Product
 
 
 def products_awaiting_embedding(*, model_name: str) -> QuerySet[Product]:
@@ -57,11 +57,3 @@ def event_list() -> QuerySet[Event]:
         "customer__external_id",
         "product__external_id",
     )
-
-
-def job_list() -> QuerySet[Job]:
-    return Job.objects.select_related("triggered_by").order_by("-created_at", "-id")
-
-
-def job_get(*, pk: int) -> Job | None:
-    return job_list().filter(pk=pk).first()

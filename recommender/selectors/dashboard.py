@@ -16,7 +16,9 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from recommender.choices import BuildStatus, JobState
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.selectors import build_latest_ready
 from recommender.models import (
     ActiveCustomersDaily,
     ActiveCustomersWeekly,
@@ -25,7 +27,6 @@ from recommender.models import (
     Event,
     EventDailyCount,
     IndexBuild,
-    Job,
     Product,
     ProductEmbedding,
     ProductEventCount,
@@ -171,16 +172,12 @@ def overview_series(*, stats: CatalogueStats) -> OverviewSeries:
 
 def index_build_current() -> IndexBuild | None:
     """The newest READY vector index build (the one searches use)."""
-    return (
-        IndexBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
-    )
+    return build_latest_ready(IndexBuild)
 
 
 def engine_build_current() -> EngineBuild | None:
     """The newest READY engine build (the one recommendations use)."""
-    return (
-        EngineBuild.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk").first()
-    )
+    return build_latest_ready(EngineBuild)
 
 
 def build_age(finished_at: datetime | None, *, now: datetime | None = None) -> timedelta | None:

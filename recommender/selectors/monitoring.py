@@ -9,21 +9,17 @@ from datetime import datetime
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 
-from recommender.choices import BuildStatus, JobState
-from recommender.models import EngineBuild, IndexBuild, Job
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.selectors import builds_ready
+from recommender.models import EngineBuild, IndexBuild
 
 
 def builds_newest_finished() -> dict[str, datetime | None]:
     """When the newest READY index and engine builds were published (None: no build yet)."""
     return {
-        "index": IndexBuild.objects.filter(status=BuildStatus.READY)
-        .order_by("-finished_at")
-        .values_list("finished_at", flat=True)
-        .first(),
-        "engine": EngineBuild.objects.filter(status=BuildStatus.READY)
-        .order_by("-finished_at")
-        .values_list("finished_at", flat=True)
-        .first(),
+        "index": builds_ready(IndexBuild).values_list("finished_at", flat=True).first(),
+        "engine": builds_ready(EngineBuild).values_list("finished_at", flat=True).first(),
     }
 
 

@@ -6,8 +6,11 @@ from collections.abc import Sequence
 
 from django.db.models import Subquery
 
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import Customer, EngineBuild, EvaluationRun, Job, RecommendationConfig
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.selectors import builds_ready
+from recommender.choices import JobKind
+from recommender.models import Customer, EngineBuild, EvaluationRun, RecommendationConfig
 
 
 def customers_most_active(*, limit: int) -> list[Customer]:
@@ -45,12 +48,7 @@ def engine_build_serving() -> tuple[EngineBuild | None, int | None]:
     """The newest READY engine build and the active configuration version, in one query (the
     serving path asks for both every few seconds)."""
     active = RecommendationConfig.objects.filter(is_active=True).values("version")[:1]
-    build = (
-        EngineBuild.objects.filter(status=BuildStatus.READY)
-        .annotate(active_version=Subquery(active))
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
+    build = builds_ready(EngineBuild).annotate(active_version=Subquery(active)).first()
     if build is None:
         return None, None
     return build, build.active_version

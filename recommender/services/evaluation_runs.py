@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from django.contrib.auth.models import User
 
+from jobs.models import Job
 from recommender.evaluation.protocols import (
     Report,
     _context,
@@ -26,7 +27,7 @@ from recommender.evaluation.protocols import (
     score_rankers,
 )
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
-from recommender.models import EvaluationRun, Job, RecommendationConfig
+from recommender.models import EvaluationRun, RecommendationConfig
 
 from .evaluation import engine_data_load, fit_options
 from .recommendations import engine_config_active

@@ -2,7 +2,7 @@
 
 A build reads the stored vectors of active products, builds an hnswlib graph, checks its
 recall@10 against exact search on a sample, saves it under a name of its own and publishes it to
-the artifact store (``recommender.services.artifacts``), and only then marks its
+the artifact store (``jobs.services.artifacts``), and only then marks its
 :class:`IndexBuild` row READY. Serving processes load the newest READY build (rechecking every
 ``RECSITE_INDEX_REFRESH_SECONDS``, so no restart is needed) and search products embedded since
 that build exactly, in a side buffer. Results are filtered against the database, so an inactive
@@ -24,7 +24,16 @@ from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
-from recommender.choices import BuildStatus
+from jobs.choices import BuildStatus
+from jobs.models import Job
+from jobs.selectors import build_latest_ready
+from jobs.services.artifact_store import ArtifactStoreError, unique_name
+from jobs.services.artifacts import (
+    artifact_local,
+    artifact_publishing,
+    build_mark_failed,
+    builds_prune,
+)
 from recommender.ml.vector_index import (
     ExactBuffer,
     QueryResult,
@@ -32,11 +41,9 @@ from recommender.ml.vector_index import (
     VectorIndexFileError,
     query_with_buffer,
 )
-from recommender.models import IndexBuild, Job, Product, ProductEmbedding
+from recommender.models import IndexBuild, Product, ProductEmbedding
 from recommender.selectors.catalog import products_awaiting_embedding
 
-from .artifact_store import ArtifactStoreError, unique_name
-from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
 from .budget import index_build_estimate
 from .embeddings import embeddings_matrix, embeddings_query, get_embedder
 from .serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
@@ -152,10 +159,8 @@ def index_is_current(*, model_name: str) -> bool:
 
 def index_build_latest_ready(*, model_name: str | None = None) -> IndexBuild | None:
     """The newest READY build (of ``model_name``, if given): the one serving processes load."""
-    builds = IndexBuild.objects.filter(status=BuildStatus.READY)
-    if model_name is not None:
-        builds = builds.filter(model_name=model_name)
-    return builds.order_by("-finished_at", "-pk").first()
+    filters = {} if model_name is None else {"model_name": model_name}
+    return build_latest_ready(IndexBuild, **filters)
 
 
 # Serving ------------------------------------------------------------------------------------

@@ -39,7 +39,15 @@ from django.db.models.sql import InsertQuery
 from django.utils import timezone
 from threadpoolctl import ThreadpoolController
 
-from recommender.choices import BuildStatus
+from jobs.choices import BuildStatus
+from jobs.models import Job
+from jobs.services.artifact_store import ArtifactStoreError, artifact_store, unique_name
+from jobs.services.artifacts import (
+    artifact_local,
+    artifact_publishing,
+    build_mark_failed,
+    builds_prune,
+)
 from recommender.metrics import list_served
 from recommender.ml.engine import (
     EXACT_SEARCH_MAX,
@@ -52,7 +60,6 @@ from recommender.ml.engine import (
 from recommender.models import (
     Customer,
     EngineBuild,
-    Job,
     Product,
     ProductEmbedding,
     RecommendationConfig,
@@ -66,8 +73,6 @@ from recommender.selectors.recommendations import customer_recent_events
 from recommender.selectors.training import product_event_count
 from recommender.selectors.tuning import engine_build_serving
 
-from .artifact_store import ArtifactStoreError, artifact_store, unique_name
-from .artifacts import artifact_local, artifact_publishing, build_mark_failed, builds_prune
 from .budget import PeakMemory, fit_plan, memory_budget
 from .embeddings import get_embedder, vector_from_bytes
 from .evaluation import engine_data_load

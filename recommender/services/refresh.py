@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 from django.db.models import Sum
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Event, EventDailyCount, Job, Product, ProductEmbedding
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.choices import JobKind
+from recommender.models import Event, EventDailyCount, Product, ProductEmbedding
 from recommender.selectors.catalog import products_awaiting_embedding
 from recommender.selectors.tuning import engine_build_serving
 

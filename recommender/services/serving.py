@@ -15,6 +15,8 @@ import logging
 from django.conf import settings
 from django.db import connections
 
+from jobs.services.artifact_store import artifact_store
+from jobs.services.artifacts import artifact_local
 from recommender.ml.embedding import (
     HashingEmbedder,
     default_model_name,  # The transformer's public name, without loading the model.
@@ -23,8 +25,6 @@ from recommender.ml.embedding import (
 from recommender.models import EngineBuild, IndexBuild
 from recommender.selectors.tuning import engine_build_serving
 
-from .artifact_store import artifact_store
-from .artifacts import artifact_local
 from .index import INDEX_KIND, index_build_latest_ready, serving_index, serving_index_recheck
 from .recommendations import (
     ENGINE_KIND,

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "django_prometheus",
+    # The platform app: background jobs and build artifacts (the apps below register kinds).
+    "jobs",
     "accounts",
     "recommender",
     "tagging",
@@ -57,7 +59,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Empty or malformed query parameters under /api/ get 400 before any view runs.
-    "recommender.api.middleware.QueryParameterGuard",
+    "recsite.api.middleware.QueryParameterGuard",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -222,22 +224,22 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "recommender.api.pagination.DefaultPagination",
+    "DEFAULT_PAGINATION_CLASS": "recsite.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # The shared parts of every operation's schema (error responses, text patterns).
-    "DEFAULT_SCHEMA_CLASS": "recommender.api.schema.RecsiteAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "recsite.api.schema.RecsiteAutoSchema",
     # JSON only (no browsable HTML), as the OpenAPI document declares; people browse the API in
     # Swagger UI (/api/docs/), and DRF's own HTML pages carry inline styles the CSP refuses.
-    "DEFAULT_RENDERER_CLASSES": ["recommender.api.renderers.SafeJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["recsite.api.renderers.SafeJSONRenderer"],
     "DEFAULT_VERSIONING_CLASS": "rest_framework.versioning.URLPathVersioning",
     "ALLOWED_VERSIONS": ["v1"],
     # The version documented by /api/schema/ and `manage.py spectacular` (which have none in
     # their path); without it the schema lists no endpoint.
     "DEFAULT_VERSION": "v1",
-    "DEFAULT_PARSER_CLASSES": ["recommender.api.parsers.BoundedJSONParser"],
-    # Every 400 answers {"detail", "errors": [{field, message}]}; see recommender/api/errors.py.
-    "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["recsite.api.parsers.BoundedJSONParser"],
+    # Every 400 answers {"detail", "errors": [{field, message}]}; see recsite/api/errors.py.
+    "EXCEPTION_HANDLER": "recsite.api.errors.api_exception_handler",
     # Rate limits per API token (or login, or address), per scope (accounts/throttling.py):
     # past its rate a client gets 429 with Retry-After. The serving scope (recommendations,
     # similar products, search, trending) is generous: one shop back end serves every visitor
@@ -517,4 +519,4 @@ RECSITE_CHURN_HORIZON_DAYS = env.int("RECSITE_CHURN_HORIZON_DAYS", default=90)
 RECSITE_CHURN_HIGH_RISK = env.float("RECSITE_CHURN_HIGH_RISK", default=0.7)
 RECSITE_CHURN_MEDIUM_RISK = env.float("RECSITE_CHURN_MEDIUM_RISK", default=0.4)
 RECSITE_CHURN_RETRAIN_DAYS = env.int("RECSITE_CHURN_RETRAIN_DAYS", default=7)
-RECSITE_CHURN_DIR = Path(env.str("RECSITE_CHURN_DIR", default=str(VAR_DIR / "churn")))
+# Churn models are builds in the artifact store (kind "churn"), kept like index builds.

@@ -1,9 +1,8 @@
 """Tagging's v1 API: the vocabulary, a product's tags, the review queue, decisions, interests,
-and the tagging job. Errors use the house format (``recommender.api.errors``)."""
+and the tagging job. Errors use the house format (``recsite.api.errors``)."""
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -12,15 +11,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasReadScope, IsAdminRole
-from recommender.api import serializers as s
-from recommender.api.errors import InvalidRequest, error_entry
-from recommender.api.fields import StrictInputSerializer, TextField, WholeNumberField
-from recommender.api.lookups import MAX_PK, customer_or_404, product_or_404
-from recommender.api.pagination import DefaultPagination
-from recommender.api.schema import refused_by_rule
-from recommender.choices import JobKind
-from recommender.services.jobs import job_create
-from tagging.models import ProductTagStatus
+from jobs.api.serializers import JobOutputSerializer
+from jobs.services.runs import job_start
+from recsite.api import serializers as s
+from recsite.api.catalog import customer_or_404, product_or_404
+from recsite.api.errors import InvalidRequest, error_entry
+from recsite.api.fields import StrictInputSerializer, TextField, WholeNumberField
+from recsite.api.lookups import MAX_PK
+from recsite.api.pagination import DefaultPagination
+from recsite.api.schema import refused_by_rule
+from tagging.models import ProductTagStatus, TaggingJobKind
 from tagging.selectors import customer_interest_tags, product_tag_list, suggestion_queue, tag_get
 from tagging.selectors import tag_list as tags_all
 from tagging.services import (
@@ -311,12 +311,15 @@ class TagJobCreateApi(APIView):
         operation_id="jobs_tag",
         summary="Trigger auto-tagging",
         request=InputSerializer,
-        responses={202: s.JobOutputSerializer},
+        responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = job_create(kind=JobKind.TAG, params=data.validated_data, triggered_by=request.user)
-        # Queued only once the job row is committed, so a fast worker always finds it.
-        transaction.on_commit(lambda: tag_job_run.delay(job_id=job.pk))
-        return Response(s.JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        job = job_start(
+            kind=TaggingJobKind.TAG,
+            task=tag_job_run,
+            params=data.validated_data,
+            triggered_by=request.user,
+        )
+        return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -3,8 +3,8 @@ neither see the page in the menu nor open it."""
 
 import pytest
 
-from recommender.choices import JobState
-from recommender.models import Job
+from jobs.choices import JobState
+from jobs.models import Job
 from tests.integration.conftest import LiveWorker, start_worker, through_the_broker
 from tests.recommender.shop import fresh_serving, shop
 

@@ -73,7 +73,7 @@ def churn_shop_build(*, customers: int = 160, seed: int = 7) -> dict[str, Custom
 @pytest.fixture
 def churn_settings(settings, tmp_path):
     settings.RECSITE_CHURN_HORIZON_DAYS = HORIZON
-    settings.RECSITE_CHURN_DIR = tmp_path / "churn"
+    settings.RECSITE_ARTIFACT_DIR = tmp_path / "artifacts"
     from churn import services
 
     services._models.clear()

@@ -1,13 +1,12 @@
 """The churn API: a customer's score, the at-risk list, win-back lists, the scoring job."""
 
-from unittest import mock
-
 import pytest
 
 from churn import services
-from churn.models import ChurnScore, RiskBand
-from recommender.choices import JobKind
-from recommender.models import Customer, Job
+from churn.models import ChurnJobKind, ChurnScore, RiskBand
+from churn.tasks import churn_job_run
+from jobs.models import Job
+from recommender.models import Customer
 from tests.churn.shop import AS_OF
 
 pytestmark = pytest.mark.django_db
@@ -136,25 +135,25 @@ def test_merchandisers_read_with_their_login(merchandiser_client, scored):
     assert merchandiser_client.get(CHURN.format("ACTIVE")).json()["band"] == "low"
 
 
-def test_only_admins_start_a_churn_job(merchandiser_client, read_client, admin_client_api):
+def test_only_admins_start_a_churn_job(
+    merchandiser_client, read_client, admin_client_api, django_capture_on_commit_callbacks
+):
     assert merchandiser_client.post("/api/v1/jobs/churn").status_code == 403
     assert read_client.post("/api/v1/jobs/churn").status_code == 403
 
-    with (
-        mock.patch("churn.api.views.churn_job_run.delay") as delay,
-        mock.patch("churn.api.views.transaction.on_commit", side_effect=lambda f: f()),
-    ):
+    with django_capture_on_commit_callbacks() as queued:
         response = admin_client_api.post("/api/v1/jobs/churn", {"retrain": True}, format="json")
 
     assert response.status_code == 202
     job = Job.objects.get()
     assert (job.kind, job.params, job.triggered_by.username) == (
-        JobKind.CHURN_SCORE,
+        ChurnJobKind.CHURN_SCORE,
         {"retrain": True},
         "boss",
     )
     assert response.json()["id"] == job.pk
-    delay.assert_called_once_with(job_id=job.pk)
+    # Sent to the workers once the job row is committed, not before.
+    assert [callback.__self__ for callback in queued] == [churn_job_run.si(job_id=job.pk)]
 
 
 def test_the_recommender_customer_routes_still_answer(read_client, scored):

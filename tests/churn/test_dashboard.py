@@ -1,14 +1,14 @@
 """The churn page, its Score-now action, the customer-risk fragment and the win-back page."""
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.test import Client
 
 from churn import services
-from recommender.choices import JobKind
-from recommender.models import Job
+from churn.models import ChurnJobKind
+from churn.tasks import churn_job_run
+from jobs.models import Job
 from tests.churn.shop import AS_OF
 
 pytestmark = pytest.mark.django_db
@@ -79,18 +79,16 @@ def test_the_page_before_any_model_says_so(merch_web):
     assert "No model has been trained yet." in html
 
 
-def test_admins_score_now_and_watch_the_job(admin_web):
+def test_admins_score_now_and_watch_the_job(admin_web, django_capture_on_commit_callbacks):
     assert 'action="/dashboard/churn/score"' in admin_web.get(INDEX).content.decode()
-    with (
-        mock.patch("churn.dashboard.views.churn_job_run.delay") as delay,
-        mock.patch("churn.dashboard.views.transaction.on_commit", side_effect=lambda f: f()),
-    ):
+    with django_capture_on_commit_callbacks() as queued:
         response = admin_web.post("/dashboard/churn/score")
     job = Job.objects.get()
-    assert job.kind == JobKind.CHURN_SCORE
+    assert job.kind == ChurnJobKind.CHURN_SCORE
     assert response.status_code == 302
     assert response["Location"] == f"/dashboard/churn/?job={job.pk}"
-    delay.assert_called_once_with(job_id=job.pk)
+    # Sent to the workers once the job row is committed, not before.
+    assert [callback.__self__ for callback in queued] == [churn_job_run.si(job_id=job.pk)]
     html = admin_web.get(response["Location"]).content.decode()
     assert f'data-poll-url="/api/v1/jobs/{job.pk}/"' in html
 

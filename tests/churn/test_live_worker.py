@@ -5,7 +5,7 @@ import pytest
 from churn.models import ChurnModelBuild, ChurnScore
 from churn.services import churn_job_create
 from churn.tasks import churn_job_run
-from recommender.choices import JobState
+from jobs.choices import JobState
 from tests.churn.shop import churn_shop_build
 from tests.integration.conftest import start_worker, through_the_broker, wait_for
 

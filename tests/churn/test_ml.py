@@ -6,13 +6,13 @@ import pytest
 from churn.ml import bgnbd
 from churn.ml.features import FEATURE_NAMES, PURCHASE, VIEW, EventLog, churn_labels, snapshot
 from churn.ml.model import (
-    ChurnModel,
     NotEnoughHistory,
     TrainingConfig,
     evaluate,
     fit_model,
     training_plan,
 )
+from churn.ml.persistence import model_load, model_save
 
 
 def _log(rows, vectors=None):
@@ -231,10 +231,11 @@ def test_evaluate_refuses_incomplete_labels():
         evaluate(log, cutoff=log.last_time - 10, horizon=60.0)
 
 
-def test_model_round_trips_through_bytes_and_explains_itself():
+def test_model_round_trips_through_its_files_and_explains_itself(tmp_path):
     log = _synthetic_log()
     model, _ = fit_model(log, label_end=330.0, horizon=60.0)
-    again = ChurnModel.from_bytes(model.to_bytes())
+    model_save(model, tmp_path / "model-1-ab.json")
+    again = model_load(tmp_path / "model-1-ab.json")
     snap = snapshot(log, cutoff=330.0, horizon=model.train_horizon)
     np.testing.assert_array_equal(model.predict(snap.X), again.predict(snap.X))
     assert again.version == model.version

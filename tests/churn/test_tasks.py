@@ -4,14 +4,14 @@ import pytest
 from django.conf import settings
 
 from churn import tasks
-from churn.models import ChurnModelBuild, ChurnScore
-from recommender.choices import JobKind, JobState
-from recommender.models import Job
-from recommender.services.jobs import STEPS
+from churn.models import ChurnJobKind, ChurnModelBuild, ChurnScore
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.registry import job_kind_steps
 
 
 def test_the_churn_job_kind_is_registered_with_train_then_score():
-    assert [step.name for step in STEPS[JobKind.CHURN_SCORE]] == ["train", "score"]
+    assert [step.name for step in job_kind_steps(ChurnJobKind.CHURN_SCORE)] == ["train", "score"]
 
 
 def test_churn_tasks_are_routed_to_the_cpu_queue():
@@ -31,11 +31,15 @@ def test_the_scheduled_job_is_in_the_beat_schedule_daily_and_expires():
 
 
 @pytest.mark.django_db
-def test_the_scheduled_task_trains_scores_and_records_a_job(churn_shop):
-    tasks.churn_score_scheduled.delay()  # Eager in the test settings.
+def test_the_scheduled_task_trains_scores_and_records_a_job(churn_shop, beat_run):
+    beat_run(tasks.churn_score_scheduled)  # Eager in the test settings.
 
     job = Job.objects.get()
-    assert (job.kind, job.state, job.progress) == (JobKind.CHURN_SCORE, JobState.SUCCEEDED, 100.0)
+    assert (job.kind, job.state, job.progress) == (
+        ChurnJobKind.CHURN_SCORE,
+        JobState.SUCCEEDED,
+        100.0,
+    )
     assert job.counts["train"]["trained"] is True
     assert job.counts["score"]["customers"] == 162
     assert job.counts["score"]["as_of"] == "2024-08-27T00:00:00+00:00"  # Day after last event.
@@ -43,7 +47,7 @@ def test_the_scheduled_task_trains_scores_and_records_a_job(churn_shop):
     assert ChurnScore.objects.count() == 162
 
     # A second run reuses the week-old-at-most model and rewrites the same rows.
-    tasks.churn_score_scheduled.delay()
+    beat_run(tasks.churn_score_scheduled)
     second = Job.objects.order_by("-pk").first()
     version = job.counts["score"]["model_version"]
     assert second.counts["train"] == {"trained": False, "model_version": version}

@@ -26,8 +26,8 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from recommender.choices import JobState
-from recommender.models import Job
+from jobs.choices import JobState
+from jobs.models import Job
 from tests.conftest import REPO_ROOT
 
 

@@ -9,13 +9,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from jobs.choices import BuildStatus
+from jobs.services.artifact_store import ArtifactStoreError, build_base
+from jobs.services.artifacts import artifact_publishing
 from recommender.checks import artifact_store_check
-from recommender.choices import BuildStatus
 from recommender.models import IndexBuild
 from recommender.services import index as index_service
 from recommender.services import recommendations as recommendation_service
-from recommender.services.artifact_store import ArtifactStoreError, build_base
-from recommender.services.artifacts import artifact_publishing
 from recommender.services.embeddings import product_embeddings_refresh
 from recommender.services.index import index_build_latest_ready, vector_index_build
 from recommender.services.ingestion import products_upsert

@@ -11,14 +11,15 @@ from celery import chain
 from django.test import Client
 from django.urls import reverse
 
-from recommender.choices import BuildStatus, JobKind, JobState
+from jobs.choices import BuildStatus, JobState
+from jobs.liveness import ProcessId
+from jobs.services.runs import job_create, job_run
+from recommender.choices import JobKind
 from recommender.ingestion.records import parse_product
 from recommender.models import IndexBuild
 from recommender.services import index as index_service
 from recommender.services.embeddings import get_embedder
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create, job_run
-from recommender.services.liveness import ProcessId
 from recommender.services.search import product_search
 from recommender.tasks import reindex_build, reindex_embed
 from tests.conftest import SHARED_DATA

@@ -23,12 +23,14 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from recommender.choices import JobKind, JobState
+from jobs.choices import JobState
+from jobs.liveness import ProcessId, local_process
+from jobs.models import Job
+from jobs.services.runs import job_create
+from recommender.choices import JobKind
 from recommender.ingestion.records import ProductRecord
-from recommender.models import Job, Product
+from recommender.models import Product
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create
-from recommender.services.liveness import ProcessId, local_process
 from recommender.tasks import import_job_run
 
 from .conftest import LiveWorker, database_url, through_the_broker

@@ -3,11 +3,12 @@ configured database (Redis and PostgreSQL in CI; the filesystem broker and SQLit
 
 import pytest
 
-from recommender.choices import JobKind, JobState
+from jobs.choices import JobState
+from jobs.services.runs import job_create
+from recommender.choices import JobKind
 from recommender.ingestion.records import ProductRecord
 from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create
 from recommender.tasks import import_job_run
 
 from .conftest import through_the_broker, wait_for

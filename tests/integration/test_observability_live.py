@@ -8,8 +8,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from recommender.choices import JobKind, JobState
-from recommender.services.jobs import job_create
+from jobs.choices import JobState
+from jobs.services.runs import job_create
+from recommender.choices import JobKind
 from recommender.tasks import import_job_run
 
 from .conftest import through_the_broker, wait_for

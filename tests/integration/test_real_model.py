@@ -8,13 +8,15 @@ import csv
 
 import pytest
 
-from recommender.choices import BuildStatus, JobKind, JobState
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
+from jobs.services.runs import job_create, job_run
+from recommender.choices import JobKind
 from recommender.ingestion.records import ProductRecord, parse_product
-from recommender.models import IndexBuild, Job, Product, ProductEmbedding
+from recommender.models import IndexBuild, Product, ProductEmbedding
 from recommender.services import index as index_service
 from recommender.services.embeddings import get_embedder, product_embeddings_refresh
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create, job_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -19,12 +19,14 @@ import requests
 
 from accounts.roles import Role
 from accounts.services import api_token_create, user_create_with_role
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import IndexBuild, Job, ProductEmbedding
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
+from jobs.services.runs import job_create, job_run
+from recommender.choices import JobKind
+from recommender.models import IndexBuild, ProductEmbedding
 from recommender.services import index as index_service
 from recommender.services.embeddings import get_embedder
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create, job_run
 from tests.recommender.shop import CATALOGUE
 
 from .conftest import LiveWeb, LiveWorker, S3Bucket, free_port

@@ -7,13 +7,15 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.services.runs import job_create
 from recommender import tasks
-from recommender.choices import JobKind, JobState
+from recommender.choices import JobKind
 from recommender.ingestion.records import ProductRecord
-from recommender.models import Customer, EngineBuild, IndexBuild, Job, Product
+from recommender.models import Customer, EngineBuild, IndexBuild, Product
 from recommender.services.embeddings import product_embeddings_refresh
 from recommender.services.ingestion import customer_forget, products_upsert
-from recommender.services.jobs import job_create
 from recommender.services.refresh import RefreshPlan, refresh_plan
 from tests.recommender.shop import T0, add_event, fresh_serving, shop
 
@@ -70,11 +72,11 @@ def test_nothing_is_planned_while_a_reindex_or_train_job_is_queued(shop):
     assert refresh_plan() == RefreshPlan(False, False, (f"job {job.pk} (train) is queued",))
 
 
-def test_the_nightly_task_refits_what_changed_and_records_the_jobs(shop):
+def test_the_nightly_task_refits_what_changed_and_records_the_jobs(shop, beat_run):
     add_event(Customer.objects.get(external_id="C1"), "MUG-1", at=T0)
     before = engine_pk()
 
-    tasks.refresh_scheduled.delay()  # Eager in the test settings: the jobs run at once.
+    beat_run(tasks.refresh_scheduled)  # Eager in the test settings: the jobs run at once.
 
     job = Job.objects.get()
     assert (job.kind, job.state) == (JobKind.TRAIN, JobState.SUCCEEDED)
@@ -84,14 +86,14 @@ def test_the_nightly_task_refits_what_changed_and_records_the_jobs(shop):
     }
     assert EngineBuild.objects.filter(status="ready").count() == 2
     assert refresh_plan() == RefreshPlan(False, False, ())
-    tasks.refresh_scheduled.delay()
+    beat_run(tasks.refresh_scheduled)
     assert Job.objects.count() == 1  # Nothing changed since: no job.
 
 
-def test_the_nightly_task_reindexes_before_it_refits(shop):
+def test_the_nightly_task_reindexes_before_it_refits(shop, beat_run):
     products_upsert(records=[ProductRecord("TEA-1", "Green tea", category="Kitchen")])
 
-    tasks.refresh_scheduled.delay()
+    beat_run(tasks.refresh_scheduled)
 
     kinds = list(Job.objects.order_by("pk").values_list("kind", "state"))
     assert kinds == [(JobKind.REINDEX, JobState.SUCCEEDED), (JobKind.TRAIN, JobState.SUCCEEDED)]

@@ -7,8 +7,10 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import EngineBuild, IndexBuild, Job
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
+from recommender.choices import JobKind
+from recommender.models import EngineBuild, IndexBuild
 from tests.recommender.shop import fresh_serving, shop
 
 __all__ = ["fresh_serving", "shop"]

@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Customer, Event, Job, Product
-from tagging.models import ProductTag, Tag
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.models import Customer, Event, Product
+from tagging.models import ProductTag, Tag, TaggingJobKind
 from tagging.services import product_tags_decide, tagging_run
 
 
@@ -207,7 +208,7 @@ def test_an_admin_triggers_tagging_and_the_job_runs(
     assert response.status_code == 202
     job = Job.objects.get(pk=response.json()["id"])
     assert (job.kind, job.state, job.params) == (
-        JobKind.TAG,
+        TaggingJobKind.TAG,
         JobState.SUCCEEDED,
         {"only_new": False, "threshold": 0.3, "top_k": 1},
     )

@@ -6,9 +6,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Job, Product
-from tagging.models import ProductTag
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.models import Product
+from tagging.models import ProductTag, TaggingJobKind
 
 
 def test_tag_products_runs_a_job_and_reports_it(catalogue):
@@ -16,7 +17,7 @@ def test_tag_products_runs_a_job_and_reports_it(catalogue):
 
     call_command("tag_products", "--no-progress", "--top-k", "1", stdout=out)
 
-    job = Job.objects.get(kind=JobKind.TAG)
+    job = Job.objects.get(kind=TaggingJobKind.TAG)
     assert job.state == JobState.SUCCEEDED
     assert job.params == {
         "only_new": False,

@@ -2,23 +2,26 @@
 
 from django.conf import settings
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Job, Product
+from jobs.choices import JobState
+from jobs.models import Job
+from jobs.services.runs import job_create
+from recommender.models import Product
 from recommender.services.embeddings import product_embeddings_refresh
-from recommender.services.jobs import job_create
 from tagging import tasks
-from tagging.models import ProductTag, Tag
+from tagging.models import ProductTag, Tag, TaggingJobKind
 from tagging.services import tagging_new_reasons
 
 
-def test_a_catalogue_never_tagged_is_tagged_then_left_alone_until_products_change(catalogue):
+def test_a_catalogue_never_tagged_is_tagged_then_left_alone_until_products_change(
+    catalogue, beat_run
+):
     first = tagging_new_reasons()
-    tasks.tag_new_scheduled.delay()  # Eager in the test settings.
+    beat_run(tasks.tag_new_scheduled)  # Eager in the test settings.
     after = tagging_new_reasons()
 
     job = Job.objects.get()
     assert first == ("no tagging job has run yet",)
-    assert (job.kind, job.state) == (JobKind.TAG, JobState.SUCCEEDED)
+    assert (job.kind, job.state) == (TaggingJobKind.TAG, JobState.SUCCEEDED)
     assert job.params == {
         "only_new": True,
         "source": "schedule",
@@ -26,18 +29,18 @@ def test_a_catalogue_never_tagged_is_tagged_then_left_alone_until_products_chang
     }
     assert ProductTag.objects.count() > 0
     assert after == ()
-    tasks.tag_new_scheduled.delay()
+    beat_run(tasks.tag_new_scheduled)
     assert Job.objects.count() == 1
 
 
-def test_a_new_product_is_tagged_the_next_night_and_only_it(catalogue):
-    tasks.tag_new_scheduled.delay()
+def test_a_new_product_is_tagged_the_next_night_and_only_it(catalogue, beat_run):
+    beat_run(tasks.tag_new_scheduled)
     Product.objects.create(external_id="p-yog-3", title="Vanilla yogurt cups")
     waiting = tagging_new_reasons()
     product_embeddings_refresh()
     embedded = tagging_new_reasons()
 
-    tasks.tag_new_scheduled.delay()
+    beat_run(tasks.tag_new_scheduled)
 
     second = Job.objects.order_by("-pk").first()
     assert waiting == ("1 product awaits embedding",)
@@ -52,7 +55,7 @@ def test_a_new_product_is_tagged_the_next_night_and_only_it(catalogue):
 
 
 def test_nothing_is_tagged_without_a_vocabulary_or_while_a_tagging_job_runs(catalogue):
-    busy = job_create(kind=JobKind.TAG, params={})
+    busy = job_create(kind=TaggingJobKind.TAG, params={})
 
     assert tagging_new_reasons() == ()
     busy.delete()

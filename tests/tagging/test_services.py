@@ -4,11 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recommender.choices import JobKind, JobState
+from jobs.choices import JobState
+from jobs.services.runs import job_create, job_run
 from recommender.models import Customer, Event, Product
 from recommender.services.embeddings import product_embeddings_refresh
-from recommender.services.jobs import job_create, job_run
-from tagging.models import ProductTag, ProductTagSource, ProductTagStatus, Tag
+from tagging.models import ProductTag, ProductTagSource, ProductTagStatus, Tag, TaggingJobKind
 from tagging.selectors import customer_interest_tags, tag_precision_estimates
 from tagging.services import (
     TagError,
@@ -147,7 +147,7 @@ def test_a_rerun_drops_pending_suggestions_it_no_longer_makes(catalogue):
 
 
 def test_only_new_scores_only_products_embedded_since_the_last_run(catalogue):
-    job_run(job_id=job_create(kind=JobKind.TAG, params={}).pk)
+    job_run(job_id=job_create(kind=TaggingJobKind.TAG, params={}).pk)
     fresh = Product.objects.create(external_id="p-new", title="Vanilla yogurt")
     product_embeddings_refresh()
 
@@ -161,7 +161,7 @@ def test_only_new_after_a_job_that_embedded_new_products_scores_none_of_them(cat
     # The job's own embed step embeds these after the job started; its tag step scores them.
     for i in range(3):
         Product.objects.create(external_id=f"p-late-{i}", title=f"Greek yogurt {i}")
-    job = job_run(job_id=job_create(kind=JobKind.TAG, params={}).pk)
+    job = job_run(job_id=job_create(kind=TaggingJobKind.TAG, params={}).pk)
     assert (job.counts["embed"]["embedded"], job.counts["tag"]["products"]) == (3, 11)
 
     counts = tagging_run(only_new=True)
@@ -247,7 +247,7 @@ def test_precision_estimates_count_reviews_of_suggestions(catalogue, merchandise
 def test_the_tag_job_embeds_then_tags(catalogue):
     Product.objects.create(external_id="p-late", title="Blue cheese")
 
-    job = job_run(job_id=job_create(kind=JobKind.TAG, params={"threshold": 0.3}).pk)
+    job = job_run(job_id=job_create(kind=TaggingJobKind.TAG, params={"threshold": 0.3}).pk)
 
     assert job.state == JobState.SUCCEEDED
     assert job.counts["embed"]["embedded"] == 1

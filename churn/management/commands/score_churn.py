@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from churn.services import churn_job_create
 from churn.tasks import churn_job_run
-from recommender.management.jobs import job_run_with_bar
+from jobs.management.bar import job_run_with_bar
 
 
 def _moment(text: str) -> datetime:
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         job = job_run_with_bar(
             job,
             name="churn",
-            enqueue=(lambda: churn_job_run.delay(job_id=job.pk)) if options["background"] else None,
+            enqueue=churn_job_run.si(job_id=job.pk) if options["background"] else None,
             progress=not options["no_progress"],
             stream=self.stderr,
         )

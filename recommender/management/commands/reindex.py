@@ -4,11 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.management.bar import job_run_with_bar
+from jobs.services.runs import job_create
 from recommender.choices import JobKind
-from recommender.management.jobs import job_run_with_bar
 from recommender.services.embeddings import get_embedder
 from recommender.services.index import index_build_latest_ready, index_is_current
-from recommender.services.jobs import job_create
 from recommender.tasks import reindex_signature
 
 
@@ -47,9 +47,7 @@ class Command(BaseCommand):
         job = job_run_with_bar(
             job,
             name="reindex",
-            enqueue=(lambda: reindex_signature(job_id=job.pk).apply_async())
-            if options["background"]
-            else None,
+            enqueue=reindex_signature(job_id=job.pk) if options["background"] else None,
             progress=not options["no_progress"],
             stream=self.stderr,
         )

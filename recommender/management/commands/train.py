@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.management.bar import job_run_with_bar
+from jobs.services.runs import job_create
 from recommender.choices import JobKind
-from recommender.management.jobs import job_run_with_bar
-from recommender.services.jobs import job_create
 from recommender.services.refresh import refresh_plan
 from recommender.tasks import engine_train
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         job = job_run_with_bar(
             job,
             name="train",
-            enqueue=(lambda: engine_train.delay(job_id=job.pk)) if options["background"] else None,
+            enqueue=engine_train.si(job_id=job.pk) if options["background"] else None,
             progress=not options["no_progress"],
             stream=self.stderr,
         )

@@ -4,9 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.choices import JobKind
-from recommender.management.jobs import job_run_with_bar
-from recommender.services.jobs import job_create
+from jobs.management.bar import job_run_with_bar
+from jobs.services.runs import job_create
+from tagging.models import TaggingJobKind
 from tagging.services import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from tagging.tasks import tag_job_run
 
@@ -49,11 +49,11 @@ class Command(BaseCommand):
             "top_k": options["top_k"],
             "source": "manage.py tag_products",
         }
-        job = job_create(kind=JobKind.TAG, params=params)
+        job = job_create(kind=TaggingJobKind.TAG, params=params)
         job = job_run_with_bar(
             job,
             name="tagging",
-            enqueue=(lambda: tag_job_run.delay(job_id=job.pk)) if options["background"] else None,
+            enqueue=tag_job_run.si(job_id=job.pk) if options["background"] else None,
             progress=not options["no_progress"],
             stream=self.stderr,
         )

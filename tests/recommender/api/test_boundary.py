@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recommender.api.renderers import SafeJSONRenderer
 from recommender.models import Customer, Event, Product
+from recsite.api.renderers import SafeJSONRenderer
 
 pytestmark = pytest.mark.django_db
 

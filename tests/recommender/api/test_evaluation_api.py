@@ -2,8 +2,10 @@
 
 import pytest
 
-from recommender.choices import JobKind, JobState
-from recommender.models import EvaluationRun, Job
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.choices import JobKind
+from recommender.models import EvaluationRun
 
 pytestmark = pytest.mark.django_db
 

@@ -124,7 +124,7 @@ def test_schema_and_docs_need_authentication(anon_client, read_client):
     assert "/api/v1/events/batch" in served.json()["paths"]
 
 
-# What every operation shares (recommender/api/schema.py) -----------------------------------
+# What every operation shares (recsite/api/schema.py) -----------------------------------
 
 
 def _operations(schema):

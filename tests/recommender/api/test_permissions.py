@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from accounts.services import api_token_create, api_token_revoke, user_create_with_role
+from jobs.models import Job
 from recommender.choices import JobKind
-from recommender.models import Customer, Event, Job, Product
+from recommender.models import Customer, Event, Product
 from recommender.services.recommendations import engine_build
 
 PRINCIPALS = (

@@ -7,8 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Customer, Event, Job, Product
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.choices import JobKind
+from recommender.models import Customer, Event, Product
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 import pytest
 
+from jobs.models import Job
 from recommender.api.recommendations import CustomerRecommendationOutputSerializer
 from recommender.choices import JobKind
-from recommender.models import Customer, Job, Product, RecommendationLog
+from recommender.models import Customer, Product, RecommendationLog
 from recommender.services.recommendations import customer_recommendations
 from tests.recommender.shop import T0, add_event
 

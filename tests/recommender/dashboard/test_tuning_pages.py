@@ -5,9 +5,11 @@ import re
 
 import pytest
 
-from recommender.choices import JobKind, JobState
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.choices import JobKind
 from recommender.dashboard.tuning import TuningForm
-from recommender.models import EvaluationRun, Job, RecommendationConfig
+from recommender.models import EvaluationRun, RecommendationConfig
 from recommender.services import tuning
 from recommender.services.recommendations import recommendation_config_save
 from tests.recommender.shop import SHOP_CONFIG

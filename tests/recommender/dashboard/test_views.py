@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import User
 
-from recommender.choices import JobKind, JobState
-from recommender.models import Customer, IndexBuild, Job, Product, RecommendationLog
+from jobs.choices import JobState
+from jobs.models import Job
+from recommender.choices import JobKind
+from recommender.models import Customer, IndexBuild, Product, RecommendationLog
 from recommender.services.recommendations import customer_recommendations, similar_products
 from recommender.services.search import product_search
 from tests.recommender.shop import T0, add_event

@@ -2,7 +2,7 @@
 
 import pytest
 
-from recommender.choices import BuildStatus
+from jobs.choices import BuildStatus
 from recommender.ml.neighbours import ease_memory_bytes
 from recommender.models import EngineBuild
 from recommender.services import recommendations as service

@@ -6,7 +6,7 @@ The real model runs in tests/integration/test_real_model.py.
 import numpy as np
 import pytest
 
-from recommender.choices import BuildStatus
+from jobs.choices import BuildStatus
 from recommender.ingestion.records import ProductRecord
 from recommender.models import IndexBuild, Product, ProductEmbedding
 from recommender.services.embeddings import get_embedder, product_embeddings_refresh

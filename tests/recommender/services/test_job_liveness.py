@@ -12,20 +12,22 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.ingestion.records import ProductRecord
-from recommender.models import IndexBuild, Job
-from recommender.services.embeddings import get_embedder
-from recommender.services.index import serving_index_reset
-from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import _Heartbeat, job_create, job_step_run, jobs_fail_lost
-from recommender.services.liveness import (
+from jobs.choices import BuildStatus, JobState
+from jobs.liveness import (
     Liveness,
     ProcessId,
     local_process,
     process_liveness,
     this_process,
 )
+from jobs.models import Job
+from jobs.services.runs import _Heartbeat, job_create, job_step_run, jobs_fail_lost
+from recommender.choices import JobKind
+from recommender.ingestion.records import ProductRecord
+from recommender.models import IndexBuild
+from recommender.services.embeddings import get_embedder
+from recommender.services.index import serving_index_reset
+from recommender.services.ingestion import products_upsert
 
 pytestmark = pytest.mark.django_db
 

@@ -1,13 +1,15 @@
 import pytest
 from django.core.management import call_command
 
-from recommender.choices import BuildStatus, JobKind, JobState
+from jobs.choices import BuildStatus, JobState
+from jobs.models import Job
+from jobs.services.runs import job_create, job_run, job_step_run
+from recommender.choices import JobKind
 from recommender.ingestion.records import ProductRecord
-from recommender.models import IndexBuild, Job
+from recommender.models import IndexBuild
 from recommender.services.embeddings import get_embedder
 from recommender.services.index import serving_index_reset
 from recommender.services.ingestion import products_upsert
-from recommender.services.jobs import job_create, job_run, job_step_run
 from recommender.tasks import reindex_signature
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +110,7 @@ def test_reindex_command_reports_the_build(capsys):
 def test_progress_inside_a_transaction_is_visible_at_once_on_postgresql():
     from django.db import connection, connections, transaction
 
-    from recommender.services.jobs import _ProgressWriter
+    from jobs.services.runs import _ProgressWriter
 
     job = job_create(kind=JobKind.IMPORT_EVENTS, params={})
     writer = _ProgressWriter(job, 0.0, 1.0, None)

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from recommender.choices import BuildStatus
+from jobs.choices import BuildStatus
 from recommender.ingestion.records import ProductRecord
 from recommender.ml.engine import ConfigError, EngineConfig, History
 from recommender.models import (

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from jobs.services.artifact_store import FilesystemStore, build_base
 from recommender.ingestion.records import ProductRecord
 from recommender.ml.engine import EngineConfig
 from recommender.models import Product
 from recommender.services import index as index_service
 from recommender.services import recommendations as service
-from recommender.services.artifact_store import FilesystemStore, build_base
 from recommender.services.embeddings import product_embeddings_refresh
 from recommender.services.index import serving_index, vector_index_build
 from recommender.services.ingestion import products_upsert

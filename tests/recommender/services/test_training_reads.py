@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from django.db import connection
 
-from recommender.models import Customer, Event, Job, Product
+from jobs.models import Job
+from recommender.models import Customer, Event, Product
 from recommender.selectors import training
 from recommender.selectors.binary_copy import copy_columns
 

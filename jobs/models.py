@@ -1,17 +1,25 @@
+"""The job table and the abstract build every versioned artifact extends.
+
+The ``Job`` table kept its name (``recommender_job``) when it moved here from ``recommender``:
+the move was a change of Django state only, no data moved.
+"""
+
 from django.conf import settings
 from django.db import models
 
-from recommender.choices import JobKind, JobState
+from .choices import BuildStatus, JobState
 
 
 class Job(models.Model):
     """One run of a background job: who asked, with what, how far it got and how it ended.
 
     Workers update ``progress`` and ``counts`` as they go, so the API and the dashboard can show
-    a live progress bar; a failed run keeps its error for the history.
+    a live progress bar; a failed run keeps its error for the history. ``kind`` is one of the
+    kinds apps registered (:mod:`jobs.registry`), checked when a job is created
+    (:func:`jobs.services.runs.job_create`), not by a database choice list.
     """
 
-    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    kind = models.CharField(max_length=32)
     state = models.CharField(
         max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True
     )
@@ -39,11 +47,12 @@ class Job(models.Model):
         blank=True,
         default="",
         help_text="The process running the current step: host, pid, and what tells that pid's "
-        "process from a later one (recommender.services.liveness).",
+        "process from a later one (jobs.liveness).",
     )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "recommender_job"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -55,9 +64,39 @@ class Job(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
 
+    def get_kind_display(self) -> str:
+        """The registered kind's label (the kind itself for one no app registers any more)."""
+        from .registry import job_kind_label
+
+        return job_kind_label(self.kind)
+
     @property
     def duration_seconds(self) -> float | None:
         if self.started_at is None:
             return None
         end = self.finished_at or self.heartbeat_at or self.started_at
         return round((end - self.started_at).total_seconds(), 3)
+
+
+class ArtifactBuild(models.Model):
+    """One build of an artifact: a file written under its own name, then marked READY.
+
+    Readers take the newest READY build (:func:`jobs.selectors.build_latest_ready`), so a build
+    becomes visible only once its file is complete and a crash mid-build leaves the previous
+    one serving. Publishing, failure recording and pruning are shared too
+    (:mod:`jobs.services.artifacts`).
+    """
+
+    status = models.CharField(
+        max_length=16, choices=BuildStatus.choices, default=BuildStatus.BUILDING, db_index=True
+    )
+    path = models.CharField(max_length=500, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-started_at", "-id"]
+        get_latest_by = "finished_at"

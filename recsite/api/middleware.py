@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from recommender.api.errors import error_entry, is_api_request, json_error, summary
 from recommender.ingestion.values import text_problem
+from recsite.api.errors import error_entry, is_api_request, json_error, summary
 
 EMPTY = "must not be empty; leave the parameter out instead"
 # Swagger UI's page asks for its settings script as ``/api/docs/?script=``: a page, not an
@@ -21,7 +21,7 @@ class QueryParameterGuard:
 
     Middleware rather than a check in each view: every endpoint of every app gets it, including
     the paginators' and filters' parameters, and the OpenAPI document declares it once
-    (``minLength`` and ``pattern`` on every string parameter, ``recommender.api.schema``).
+    (``minLength`` and ``pattern`` on every string parameter, ``recsite.api.schema``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

@@ -7,7 +7,7 @@ false, ``"k": "3"`` becomes 3. A request body is JSON, whose values carry their 
 before DRF converts anything. Query parameters are text and are converted as usual.
 
 Each field here also says which ``pattern`` the OpenAPI document declares for it
-(``openapi_pattern``, read by :mod:`recommender.api.schema`), taken from
+(``openapi_pattern``, read by :mod:`recsite.api.schema`), taken from
 :mod:`recommender.ingestion.values`, the same definitions the row parser uses.
 """
 
@@ -20,16 +20,16 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from recommender.api.errors import RULE
 from recommender.ingestion import values
 from recommender.ingestion.records import MAX_ID_LENGTH, MAX_MONEY, json_type
+from recsite.api.errors import RULE
 
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 def rule_error(message: str) -> serializers.ValidationError:
     """A refusal by a rule the schema cannot state: answered with 422 when every error of the
-    request is one (``recommender.api.errors``)."""
+    request is one (``recsite.api.errors``)."""
     return serializers.ValidationError(message, code=RULE)
 
 

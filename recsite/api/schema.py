@@ -2,10 +2,10 @@
 what every operation shares stated once:
 
 * the refusals every operation can answer, in the house error format
-  (:mod:`recommender.api.errors`): 400 (the request does not match this document, including
-  any query parameter, see :mod:`recommender.api.middleware`), 401, 403, 429, 404 where the
+  (:mod:`recsite.api.errors`): 400 (the request does not match this document, including
+  any query parameter, see :mod:`recsite.api.middleware`), 401, 403, 429, 404 where the
   path names a record, 413 and 415 where there is a request body;
-* the ``pattern`` of every request text field (:mod:`recommender.api.fields`), and on every
+* the ``pattern`` of every request text field (:mod:`recsite.api.fields`), and on every
   string query parameter a ``minLength`` of 1 and the text pattern, as the query guard
   enforces;
 * the merchant-id alphabet on ``product_id`` and ``customer_id`` path parameters;
@@ -18,9 +18,9 @@ from typing import Any
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
-from recommender.api import serializers as s
-from recommender.api.lookups import MAX_PK
 from recommender.ingestion import records, values
+from recsite.api import serializers as s
+from recsite.api.lookups import MAX_PK
 
 _ERRORS = {
     "400": "The request does not match this document (a query parameter or a body field, "

@@ -1,24 +1,25 @@
 """What the job commands share: run a job here or follow it on the workers, with a progress bar."""
 
-from collections.abc import Callable
 from typing import Any, TextIO
 
+from celery.canvas import Signature
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from recommender.models import Job
-from recommender.services.jobs import JobFailed, job_run_or_follow
+from jobs.models import Job
+from jobs.services.runs import JobFailed, job_run_or_follow
 
 
 def job_run_with_bar(
     job: Job,
     *,
     name: str,
-    enqueue: Callable[[], Any] | None,
+    enqueue: Signature | None,
     progress: bool,
     stream: Any,
 ) -> Job:
-    """Run ``job`` in this process, or enqueue it with ``enqueue`` and follow it, showing a
+    """Run ``job`` in this process, or enqueue ``enqueue`` (the signature that runs it on the
+    workers) once the transaction commits and follow it, showing a
     0-100 % bar on ``stream`` (a command's stderr) unless ``progress`` is off.
 
     A failed job is a :class:`CommandError` naming the job and its error.

@@ -5,7 +5,7 @@ and what tells that pid's process from a later one reusing the number (the pid n
 process's start time, from ``/proc``). Any process on the same host and in the same pid
 namespace can then tell exactly whether the step's process still exists
 (:func:`process_liveness`); elsewhere the answer is :attr:`Liveness.UNKNOWN` and the job's
-heartbeat decides (``recommender.services.jobs``).
+heartbeat decides (:mod:`jobs.services.runs`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 NON_FIELD = "non_field_errors"
-# The code of a refusal by a rule the schema cannot state (see recommender.api.fields).
+# The code of a refusal by a rule the schema cannot state (see recsite.api.fields).
 RULE = "rule"
 
 

@@ -1,14 +1,16 @@
 """Job records: one row per background run, updated by the worker as it goes.
 
-An interface (API, dashboard, command) creates a job; Celery tasks run its steps through
-:func:`job_step_run`. A kind of job is a list of weighted steps (an import has one; a reindex
-embeds on the ``gpu`` queue, then builds the index on the ``cpu`` queue), and progress runs from
-0 to 100 across them. Running is idempotent: a finished job is not run again, a step already
+An interface (API, dashboard, command, beat task) starts a job with :func:`job_start`: the row is
+created and its task sent to the workers once the transaction commits (:func:`delay_on_commit`).
+Celery tasks run its steps through :func:`job_steps_run`. A kind of job is a list of weighted
+steps that its app registers (:mod:`jobs.registry`; an import has one; a reindex embeds on the
+``gpu`` queue, then builds the index on the ``cpu`` queue), and progress runs from 0 to 100
+across them. Running is idempotent: a finished job is not run again, a step already
 done is skipped, and a step redelivered after its worker died runs again (at most
 ``RECSITE_JOB_MAX_ATTEMPTS`` times), which is safe because every step's work is itself
 idempotent (a build step first adopts a build its lost attempt already published).
 
-Liveness: the process running a step is recorded on the job (:mod:`.liveness`) and writes a
+Liveness: the process running a step is recorded on the job (:mod:`jobs.liveness`) and writes a
 heartbeat every ``RECSITE_JOB_HEARTBEAT_SECONDS`` from a thread of its own, whatever the step is
 doing. :func:`jobs_fail_lost`, which every Celery worker runs every ``RECSITE_JOB_SWEEP_SECONDS``
 (``recsite/celery.py``), fails a running job whose process is gone (same host: known at once) or
@@ -22,145 +24,77 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
+from celery import Task
+from celery.canvas import Signature
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from recommender.choices import BuildStatus, JobKind, JobState
-from recommender.models import EngineBuild, IndexBuild, Job
-
-from .liveness import Liveness, ProcessId, process_liveness, this_process
+from jobs.choices import BuildStatus, JobState
+from jobs.liveness import Liveness, ProcessId, process_liveness, this_process
+from jobs.models import ArtifactBuild, Job
+from jobs.registry import Progress, job_kind_get, job_kind_steps
 
 logger = logging.getLogger(__name__)
 
 # Progress is written at most this often, so a fast loop does not hammer the database.
 _PROGRESS_INTERVAL_S = 0.5
 
-Progress = Callable[[float], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    name: str
-    weight: float
-    run: Callable[[Job, Progress], Mapping[str, Any]]
-
-
-def _import_step(service_name: str) -> Step:
-    def run(job: Job, progress: Progress) -> Mapping[str, Any]:
-        # Imported here: the import services pull in file readers only workers need.
-        from recommender.services import imports
-
-        service = getattr(imports, service_name)
-        return service(
-            path=job.params["path"], strict=job.params.get("strict", False), progress=progress
-        ).as_dict()
-
-    return Step("import", 1.0, run)
-
-
-def _embed(job: Job, progress: Progress) -> Mapping[str, Any]:
-    from recommender.services.embeddings import product_embeddings_refresh
-
-    return product_embeddings_refresh(full=True, progress=progress).as_dict()
-
-
-def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
-    from recommender.services.index import vector_index_build
-
-    # A lost attempt of this step may have published its build before it died: adopt it rather
-    # than publish a second one.
-    build = IndexBuild.objects.filter(job=job, status=BuildStatus.READY).first()
-    build = build or vector_index_build(job=job, progress=progress)
-    return {
-        "index_build": build.pk,
-        "items": build.item_count,
-        "dimension": build.dimension,
-        "self_check_recall": build.self_check_recall,
-        "seconds": build.build_seconds,
-    }
-
-
-def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
-    from recommender.services.recommendations import engine_build
-
-    # As for the index: a build published by a lost attempt of this step is adopted.
-    build = EngineBuild.objects.filter(job=job, status=BuildStatus.READY).first()
-    build = build or engine_build(job=job, progress=progress)
-    return {
-        "engine_build": build.pk,
-        "items": build.item_count,
-        "customers": build.customer_count,
-        "events": build.event_count,
-        "config_version": build.config_version,
-        "seconds": build.fit_seconds,
-        "collaborative": build.collaborative,
-        "memory_estimate_mb": round(build.memory["estimate"]["total"] / 2**20),
-        "peak_memory_mb": round(build.memory["peak_rss"] / 2**20)
-        if build.memory["peak_rss"]
-        else None,
-    }
-
-
-def _tuning_sample(job: Job, progress: Progress) -> Mapping[str, Any]:
-    """Prepare the tuning page's metric sample of the new build now, in the worker, so the
-    first merchandiser to move a slider does not wait for it (about 20 s on the demo data)."""
-    from recommender.services.recommendations import serving_engine_recheck
-    from recommender.services.tuning import tuning_sample
-
-    serving_engine_recheck()  # The build the fit step just published.
-    sample = tuning_sample()
-    return {"tuning_sample_customers": sample.customers}
-
-
-def _evaluate(job: Job, progress: Progress) -> Mapping[str, Any]:
-    from recommender.services.evaluation_runs import evaluation_job_run
-
-    return evaluation_job_run(job=job, progress=progress)
-
-
-STEPS: dict[str, tuple[Step, ...]] = {
-    JobKind.IMPORT_PRODUCTS: (_import_step("products_import_file"),),
-    JobKind.IMPORT_EVENTS: (_import_step("events_import_file"),),
-    JobKind.IMPORT_ONLINE_RETAIL: (_import_step("online_retail_import_file"),),
-    JobKind.REINDEX: (Step("embed", 0.8, _embed), Step("build", 0.2, _build)),
-    JobKind.TRAIN: (Step("fit", 0.6, _fit), Step("tuning-sample", 0.4, _tuning_sample)),
-    JobKind.EVALUATE: (Step("evaluate", 1.0, _evaluate),),
-}
-
-
-def job_kind_register(kind: JobKind, steps: tuple[Step, ...]) -> None:
-    """Register the steps of a job kind another app runs (tagging, churn).
-
-    Called from that app's ``AppConfig.ready()``: ``recommender`` never imports the apps built
-    on it, yet their jobs share this table, its progress bar, history and stale-job sweep.
-    """
-    if not steps:
-        raise ValueError(f"{kind}: a job kind needs at least one step")
-    registered = STEPS.get(kind)
-    if registered is not None and [s.name for s in registered] != [s.name for s in steps]:
-        raise ValueError(f"{kind}: already registered with other steps")
-    STEPS[kind] = steps
-
 
 def job_create(
     *,
-    kind: JobKind,
+    kind: str,
     params: Mapping[str, Any],
     triggered_by: User | AnonymousUser | None = None,
 ) -> Job:
-    """A queued job. Token principals and anonymous users are recorded as nobody."""
+    """A queued job of a registered kind (:class:`jobs.registry.UnknownJobKind` otherwise).
+    Token principals and anonymous users are recorded as nobody."""
+    spec = job_kind_get(kind)
     return Job.objects.create(
-        kind=kind,
+        kind=spec.kind,
         params=dict(params),
         triggered_by=triggered_by if isinstance(triggered_by, User) else None,
     )
+
+
+# What runs a job's steps on the workers: a task taking ``job_id``, or a function of ``job_id``
+# returning a signature (a chain of tasks on several queues, like the reindex).
+JobTask: TypeAlias = Task | Callable[..., Signature]
+
+
+def delay_on_commit(task: Task | Signature, *args: Any, **kwargs: Any) -> None:
+    """Send ``task(*args, **kwargs)`` (or a ready signature) to the workers once the current
+    transaction commits, at once outside one: a worker never looks for a row not yet committed,
+    and a rolled-back request sends nothing."""
+    signature = task if isinstance(task, Signature) else task.si(*args, **kwargs)
+    transaction.on_commit(signature.apply_async)
+
+
+def job_signature(task: JobTask, *, job_id: int) -> Signature:
+    """The signature that runs job ``job_id`` with ``task`` (see :data:`JobTask`)."""
+    if isinstance(task, Task):
+        return task.si(job_id=job_id)
+    return task(job_id=job_id)
+
+
+def job_start(
+    *,
+    kind: str,
+    task: JobTask,
+    params: Mapping[str, Any] | None = None,
+    triggered_by: User | AnonymousUser | None = None,
+) -> Job:
+    """Create a queued job and send it to the workers with ``task`` once the transaction
+    commits: how the API, the dashboard and the beat tasks start every job."""
+    job = job_create(kind=kind, params=params or {}, triggered_by=triggered_by)
+    delay_on_commit(job_signature(task, job_id=job.pk))
+    return job
 
 
 class _ProgressWriter:
@@ -206,11 +140,16 @@ class _ProgressWriter:
             self._side = None
 
 
+def _build_models() -> list[type[ArtifactBuild]]:
+    """Every app's concrete build model (index builds, engine builds, churn models, ...)."""
+    return [m for m in apps.get_models() if issubclass(m, ArtifactBuild)]
+
+
 def _lost_attempt_builds_fail(*, job_ids: list[int], message: str, now: datetime) -> None:
     """Fail the builds that lost attempts left BUILDING: never published, and so the next
     build's sweep deletes their files."""
-    for model in (IndexBuild, EngineBuild):
-        model.objects.filter(job_id__in=job_ids, status=BuildStatus.BUILDING).update(
+    for model in _build_models():
+        model._default_manager.filter(job_id__in=job_ids, status=BuildStatus.BUILDING).update(
             status=BuildStatus.FAILED, error=message, finished_at=now
         )
 
@@ -342,7 +281,7 @@ def job_step_run(*, job_id: int, step: str, echo: Progress | None = None) -> Job
     The last step marks the job SUCCEEDED. ``echo`` also receives the job's overall progress
     (0..1), for a command-line progress bar.
     """
-    steps = STEPS[Job.objects.values_list("kind", flat=True).get(pk=job_id)]
+    steps = job_kind_steps(Job.objects.values_list("kind", flat=True).get(pk=job_id))
     names = [s.name for s in steps]
     if step not in names:
         raise ValueError(f"step {step!r} is not one of {names}")
@@ -400,11 +339,11 @@ def job_run_or_follow(
     *,
     job: Job,
     name: str,
-    enqueue: Callable[[], Any] | None = None,
+    enqueue: Signature | None = None,
     echo: Progress | None = None,
     poll_seconds: float = 0.5,
 ) -> Job:
-    """Run ``job`` in this process, or, with ``enqueue`` (a callable that sends it to the
+    """Run ``job`` in this process, or, with ``enqueue`` (the signature that runs it on the
     workers), enqueue it once the current transaction commits and follow its progress.
 
     The commands' shared path: ``echo`` receives the overall progress (0..1) for a progress bar.
@@ -412,7 +351,7 @@ def job_run_or_follow(
     """
     try:
         if enqueue is not None:
-            transaction.on_commit(enqueue)
+            delay_on_commit(enqueue)
             while job.state in (JobState.QUEUED, JobState.RUNNING):
                 time.sleep(poll_seconds)
                 job.refresh_from_db()
@@ -428,12 +367,28 @@ def job_run_or_follow(
     return job
 
 
+def job_steps_run(
+    *, job_id: int, steps: tuple[str, ...] | None = None, echo: Progress | None = None
+) -> Job:
+    """Run the job's registered steps in order, or only ``steps`` of them (a task of a kind
+    whose steps run on several queues). Every task body is this call; a finished job or a step
+    already done is skipped, so a redelivered task is harmless."""
+    kind = Job.objects.values_list("kind", flat=True).get(pk=job_id)
+    names = [s.name for s in job_kind_steps(kind)]
+    unknown = sorted(set(steps or ()) - set(names))
+    if unknown:
+        raise ValueError(f"steps {unknown} are not steps of {kind} ({names})")
+    job: Job | None = None
+    for name in names:
+        if steps is None or name in steps:
+            job = job_step_run(job_id=job_id, step=name, echo=echo)
+    assert job is not None
+    return job
+
+
 def job_run(*, job_id: int, echo: Progress | None = None) -> Job:
     """Run every step of a job in this process (commands, eager mode)."""
-    job = Job.objects.get(pk=job_id)
-    for step in STEPS[job.kind]:
-        job = job_step_run(job_id=job_id, step=step.name, echo=echo)
-    return job
+    return job_steps_run(job_id=job_id, echo=echo)
 
 
 def _jobs_fail(*, job_ids: list[int], message: str, now: datetime) -> None:

@@ -5,8 +5,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination, LimitOffsetPagination
 from rest_framework.request import Request
 
-from recommender.api.errors import RULE
 from recommender.ingestion.values import TimestampError, parse_timestamp
+from recsite.api.errors import RULE
 
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 # Beyond this an offset only costs the database a scan; a list that long is read with filters.

@@ -1,20 +1,22 @@
-"""Path ids to rows for every API that takes one: one 404 text per kind of record."""
+"""The shared catalogue in every app's API: merchant ids to products and customers (one 404
+text each), and the product representation tagging and recommender both answer with."""
 
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from recommender.models import Customer, Product
 from recommender.selectors.catalog import customer_get, product_get
 
-# Primary keys are 64-bit; a larger number in a path names no record (and must not reach the
-# database, which would refuse the comparison).
-MAX_PK = 2**63 - 1
 
+class ProductOutputSerializer(serializers.ModelSerializer):
+    product_id = serializers.CharField(source="external_id")
 
-def int_or_404(pk: int, noun: str) -> int:
-    """``pk`` when a record could have it; otherwise 404 "<noun> <pk> not found."."""
-    if not 1 <= pk <= MAX_PK:
-        raise NotFound(f"{noun} {pk} not found.")
-    return pk
+    class Meta:
+        model = Product
+        fields = [
+            "product_id", "title", "description", "category", "brand", "price", "tags",
+            "attributes", "is_active", "created_at", "updated_at",
+        ]  # fmt: skip
 
 
 def product_or_404(product_id: str) -> Product:

@@ -1,7 +1,8 @@
-"""Housekeeping shared by the immutable build artifacts (vector index builds, engine builds).
+"""Housekeeping shared by the immutable build artifacts (vector index builds, engine builds,
+churn models): every subclass of :class:`jobs.models.ArtifactBuild`.
 
 Every kind of build publishes, reads and prunes its files the same way, through the configured
-artifact store (:mod:`recommender.services.artifact_store`):
+artifact store (:mod:`jobs.services.artifact_store`):
 
 - :func:`artifact_publishing` gives the writer a local path for the build's main file, publishes
   the file set when the writer is done, and removes it if the writer fails. The caller then marks
@@ -24,14 +25,15 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from recommender.choices import BuildStatus
-from recommender.models import EngineBuild, IndexBuild
+from jobs.choices import BuildStatus
+from jobs.models import ArtifactBuild
+from jobs.selectors import builds_ready
 
 from .artifact_store import FilesystemStore, artifact_store, build_base, build_pk_of
 
 logger = logging.getLogger(__name__)
 
-BuildModel = type[IndexBuild] | type[EngineBuild]
+BuildModel = type[ArtifactBuild]
 
 
 @dataclass
@@ -71,7 +73,7 @@ def artifact_local(*, model: BuildModel, kind: str, location: str) -> Path:
 
 def _live_pks(model: BuildModel) -> set[int]:
     statuses = [BuildStatus.BUILDING, BuildStatus.READY]
-    return set(model.objects.filter(status__in=statuses).values_list("pk", flat=True))
+    return set(model._default_manager.filter(status__in=statuses).values_list("pk", flat=True))
 
 
 def builds_prune(*, model: BuildModel, kind: str, keep: int | None = None) -> int:
@@ -81,11 +83,11 @@ def builds_prune(*, model: BuildModel, kind: str, keep: int | None = None) -> in
     """
     keep = settings.RECSITE_INDEX_KEEP if keep is None else keep
     store = artifact_store()
-    old = model.objects.filter(status=BuildStatus.READY).order_by("-finished_at", "-pk")[keep:]
+    old = builds_ready(model)[keep:]
     retired = 0
     for build in old:
         # Retired first: a reader that still finds the row READY must not find its files gone.
-        model.objects.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
+        model._default_manager.filter(pk=build.pk).update(status=BuildStatus.RETIRED)
         if build.path:
             store.delete(build.path, kind=kind)
         retired += 1
@@ -110,6 +112,6 @@ def artifacts_sweep(*, model: BuildModel, kind: str) -> int:
 
 def build_mark_failed(*, model: BuildModel, pk: int, exc: BaseException) -> None:
     """Record why a build failed; its file was never published, so the previous one serves."""
-    model.objects.filter(pk=pk).update(
+    model._default_manager.filter(pk=pk).update(
         status=BuildStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
     )

@@ -10,7 +10,7 @@ Publication is atomic across hosts because nothing names a build before all of i
 complete: a writer saves the files (each by an atomic rename), uploads them when the store is
 remote, and only then marks the build row READY in the database, which is the single commit
 point every reader goes through. A failed build deletes what it wrote; one killed mid-way leaves
-unnamed files that :func:`~recommender.services.artifacts.artifacts_sweep` removes later.
+unnamed files that :func:`~jobs.services.artifacts.artifacts_sweep` removes later.
 
 Stores (``RECSITE_ARTIFACT_STORE``):
 
