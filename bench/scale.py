@@ -218,6 +218,7 @@ def inprocess(args: argparse.Namespace) -> None:
     from recommender.models import Customer, CustomerActivity, EngineBuild, IndexBuild
     from recommender.selectors.recommendations import customer_recent_events
     from recommender.services import recommendations as service
+    from recommender.services.recommendations.lists import _history
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -248,7 +249,7 @@ def inprocess(args: argparse.Namespace) -> None:
     with threadpool_limits(limits=1, user_api="blas"):
         for customer in chosen:
             events = customer_recent_events(customer=customer)
-            history, now = service._history(serving, events)
+            history, now = _history(serving, events)
             history_lengths.append(len(history.product_ids))
             started = time.perf_counter()
             serving.engine.recommend(history, k=K, now=now, ann=ann)

@@ -63,11 +63,10 @@ from .index import serving_index
 from .recommendations import (
     RecommendedProduct,
     ServingEngine,
-    _history,
-    _recommend,
     engine_config_active,
     serving_engine,
 )
+from .recommendations.lists import _history, _recommend
 
 logger = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from recommender.services.merchandising import (
     merchandising_rules_serving,
     rules_compile,
 )
+from recommender.services.recommendations.lists import _product_list
 
 pytestmark = pytest.mark.django_db
 
@@ -566,7 +567,7 @@ def test_a_product_list_whose_head_a_filter_empties_is_filled_from_deeper(db):
     rule(name="No Big", action="filter", target_kind="brand", target_values=["Big"],
          surfaces=["trending"])  # fmt: skip
 
-    items = service._product_list(surface="trending", ranked_for=ranked_for, k=10)
+    items = _product_list(surface="trending", ranked_for=ranked_for, k=10)
 
     assert [item.product.external_id for item in items] == [f"P{i:03d}" for i in range(60, 70)]
     assert asked == [50, 200]
