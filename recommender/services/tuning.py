@@ -15,7 +15,7 @@ evaluation split (metrics); its fit-time fields keep their fitted values, are re
 (``pending_fit_fields``) and take effect at the next fit.
 
 Metric protocol (docs/tuning.md): leave-last-out exactly as ``manage.py evaluate`` defines it
-(:func:`recommender.evaluation.protocols.leave_last_out`, customers with at least
+(:func:`recommender.evaluation.splits.leave_last_out`, customers with at least
 ``MIN_ITEMS`` distinct products, every history product masked); the engine is fitted once on that
 training split with the serving build's fit-time configuration; ``SAMPLE_SIZE`` of the held-out
 customers are drawn with ``numpy.random.default_rng(SAMPLE_SEED)`` (all of them when fewer). The
@@ -38,7 +38,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from recommender.evaluation import metrics
-from recommender.evaluation.protocols import leave_last_out
+from recommender.evaluation.splits import leave_last_out
 from recommender.ml.engine import (
     EXACT_SEARCH_MAX,
     AnnSearch,
@@ -237,7 +237,7 @@ def _sample_build(
 
 
 def _masked(config: EngineConfig, event_types: Sequence[str]) -> EngineConfig:
-    """As :func:`recommender.evaluation.protocols.masked_config`: the protocol masks the whole
+    """As :func:`recommender.evaluation.rankers.masked_config`: the protocol masks the whole
     history, so the exclusion policy does not change offline metrics."""
     return config.replace(exclude_event_types=list(event_types))
 
