@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from recommender.caching import Reloading
 from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.ranking.rules import (
     AnyRule,
@@ -407,13 +407,10 @@ class _Compiled:
         return prepared
 
 
-_lock = threading.Lock()
-_compiled: _Compiled | None = None
-_checked_at = 0.0
-
-
-def _refresh_seconds() -> float:
-    return float(settings.RECSITE_RULES_REFRESH_SECONDS)
+# The compiled rules of this process (one value), checked every RECSITE_RULES_REFRESH_SECONDS.
+_compiled: Reloading[None, _Compiled] = Reloading(
+    lambda: float(settings.RECSITE_RULES_REFRESH_SECONDS), max_entries=1
+)
 
 
 def merchandising_rules_serving(
@@ -425,37 +422,38 @@ def merchandising_rules_serving(
     Costs nothing on most requests (a cached set filtered by time), one aggregate query every
     few seconds, and a compile (a query per rule) only after a change or once a minute.
     """
-    global _compiled, _checked_at
     when = (at or timezone.now()).timestamp()
-    current = _compiled
-    now = time.monotonic()
-    if current is not None and now - _checked_at < _refresh_seconds():
-        return current.at(when, surface)
-    with _lock:
-        version = merchandising_rules_version()
-        current = _compiled
-        if current is None or current.version != version or now - current.compiled_at > _MAX_AGE_S:
-            started = time.perf_counter()
-            rules = (
-                rules_compile(rules=merchandising_rules_enabled(at=timezone.now()))
-                if version[0]
-                else RuleSet()
-            )
-            current = _Compiled(version=version, rules=rules, compiled_at=now)
-            _compiled = current
-            if version[0]:
-                logger.info(
-                    "Compiled %d merchandising rules in %.1f ms",
-                    len(rules),
-                    (time.perf_counter() - started) * 1000,
-                )
-        _checked_at = now
+    current = _compiled.get(None, _rules_recompiled)
+    assert current is not None  # _rules_recompiled always gives a set (maybe empty).
     return current.at(when, surface)
+
+
+def _rules_recompiled(current: _Compiled | None) -> _Compiled:
+    """``current`` while the saved rules are unchanged and it is under a minute old, else the
+    saved rules compiled anew."""
+    now = time.monotonic()
+    version = merchandising_rules_version()
+    if (
+        current is not None
+        and current.version == version
+        and now - current.compiled_at <= _MAX_AGE_S
+    ):
+        return current
+    started = time.perf_counter()
+    rules = (
+        rules_compile(rules=merchandising_rules_enabled(at=timezone.now()))
+        if version[0]
+        else RuleSet()
+    )
+    if version[0]:
+        logger.info(
+            "Compiled %d merchandising rules in %.1f ms",
+            len(rules),
+            (time.perf_counter() - started) * 1000,
+        )
+    return _Compiled(version=version, rules=rules, compiled_at=now)
 
 
 def merchandising_rules_cache_reset() -> None:
     """Forget the compiled rules of this process (after a write; tests)."""
-    global _compiled, _checked_at
-    with _lock:
-        _compiled = None
-        _checked_at = 0.0
+    _compiled.forget()

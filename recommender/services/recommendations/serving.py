@@ -6,13 +6,13 @@ configuration version applied, loaded once per process and rechecked every
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 
+from recommender.caching import Reloading
 from recommender.ml.engine import (
     EXACT_SEARCH_MAX,
     AnnSearch,
@@ -64,14 +64,23 @@ class ServingEngine:
     pending_fit_fields: tuple[str, ...]
 
 
-_lock = threading.Lock()
-_serving: ServingEngine | None = None
-# The loaded build as fitted: (its row, local path, engine); the active configuration is
-# applied to it.
-_loaded: tuple[EngineBuild, str, HybridEngine] | None = None
-# (build location, active version) behind _serving.
-_serving_key: tuple[str, int] | None = None
-_checked_at = 0.0
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What this process holds: the loaded build as fitted (its row, local path, engine), and
+    the engine that serves, that build with the active configuration version applied."""
+
+    build: EngineBuild
+    path: str
+    fitted: HybridEngine
+    serving: ServingEngine
+    # (build location, active version) behind ``serving``.
+    key: tuple[str, int]
+
+
+# One value, checked every RECSITE_INDEX_REFRESH_SECONDS.
+_held: Reloading[None, _Held] = Reloading(
+    lambda: settings.RECSITE_INDEX_REFRESH_SECONDS, max_entries=1
+)
 
 
 def serving_engine() -> ServingEngine:
@@ -85,44 +94,52 @@ def serving_engine() -> ServingEngine:
     worker that inherited its build from the master keeps it until the master rolls a newer one
     in (``serving_mode``); a newer build that cannot be loaded leaves the loaded one serving.
     """
-    global _serving, _loaded, _serving_key, _checked_at
-    current = _serving
-    if current is not None and time.monotonic() - _checked_at < (
-        settings.RECSITE_INDEX_REFRESH_SECONDS
+    held = _held.get(None, _reloaded)
+    if held is None:
+        raise EngineNotReady()
+    return held.serving
+
+
+def _reloaded(held: _Held | None) -> _Held | None:
+    """``held`` with the build to serve and the active version applied, each loaded only when
+    it changed; None when no build exists."""
+    build, version = engine_build_serving()
+    if build is None:
+        serving_forgotten(ENGINE_KIND)
+        return None
+    if held is not None and serving_keep_inherited(
+        ENGINE_KIND, current=held.build.pk, newest=build.pk
     ):
-        return current
-    with _lock:
-        build, version = engine_build_serving()
-        if build is None:
-            _serving = _loaded = _serving_key = None
-            serving_forgotten(ENGINE_KIND)
-            raise EngineNotReady()
-        if _loaded is not None and serving_keep_inherited(
-            ENGINE_KIND, current=_loaded[0].pk, newest=build.pk
-        ):
-            build = _loaded[0]
-        # Keyed by location, which is unique per build: a reused primary key (SQLite after a
-        # rollback) never serves another build's engine.
-        if _loaded is None or _loaded[0].path != build.path:
-            try:
-                path = artifact_local(model=EngineBuild, kind=ENGINE_KIND, location=build.path)
-                _loaded = (build, str(path), HybridEngine.load(path))
-            except _LOAD_ERRORS:
-                if _loaded is None:
-                    raise
-                logger.exception("Cannot load engine build %s; build %s keeps serving",
-                                 build.pk, _loaded[0].pk)  # fmt: skip
-                build = _loaded[0]
-            else:
-                serving_noted(ENGINE_KIND, build.pk)
-                logger.info("Loaded engine build %s (fitted with config v%d)", build.pk,
-                            build.config_version)  # fmt: skip
-        if _serving is None or version is None or _serving_key != (build.path, version):
-            active = recommendation_config_active()  # Read in full only when it changed.
-            _serving = _serving_with(build=build, path=_loaded[1], fitted=_loaded[2], active=active)
-            _serving_key = (build.path, active.version)
-        _checked_at = time.monotonic()
-        return _serving
+        build = held.build
+    # Keyed by location, which is unique per build: a reused primary key (SQLite after a
+    # rollback) never serves another build's engine.
+    if held is None or held.build.path != build.path:
+        try:
+            local = artifact_local(model=EngineBuild, kind=ENGINE_KIND, location=build.path)
+            loaded = (build, str(local), HybridEngine.load(local))
+        except _LOAD_ERRORS:
+            if held is None:
+                raise
+            logger.exception("Cannot load engine build %s; build %s keeps serving",
+                             build.pk, held.build.pk)  # fmt: skip
+            build = held.build
+            loaded = (held.build, held.path, held.fitted)
+        else:
+            serving_noted(ENGINE_KIND, build.pk)
+            logger.info("Loaded engine build %s (fitted with config v%d)", build.pk,
+                        build.config_version)  # fmt: skip
+    else:
+        loaded = (held.build, held.path, held.fitted)
+    # The row that serves is this check's (the loaded one is kept only for its file).
+    path, fitted = loaded[1], loaded[2]
+    if held is not None and version is not None and held.key == (build.path, version):
+        serving = held.serving
+        key = held.key
+    else:
+        active = recommendation_config_active()  # Read in full only when it changed.
+        serving = _serving_with(build=build, path=path, fitted=fitted, active=active)
+        key = (build.path, active.version)
+    return _Held(build=loaded[0], path=path, fitted=fitted, serving=serving, key=key)
 
 
 def _serving_with(
@@ -159,17 +176,12 @@ def _serving_with(
 def serving_engine_recheck() -> None:
     """Make this process's next :func:`serving_engine` call look for a new build and version
     at once (after saving a configuration here; other processes follow within the refresh)."""
-    global _checked_at
-    _checked_at = 0.0
+    _held.recheck()
 
 
 def serving_engine_reset() -> None:
     """Forget the loaded engine (tests)."""
-    global _serving, _loaded, _serving_key, _checked_at
-    with _lock:
-        _serving = _loaded = _serving_key = None
-        _checked_at = 0.0
-        serving_forgotten(ENGINE_KIND)
+    _held.forget(then=lambda: serving_forgotten(ENGINE_KIND))
 
 
 def serving_ann(serving: ServingEngine) -> AnnSearch | None:
