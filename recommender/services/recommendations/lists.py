@@ -23,6 +23,7 @@ from threadpoolctl import ThreadpoolController
 
 from recommender.ml.engine import History, HybridEngine
 from recommender.models import Customer, Product, ProductEmbedding, RecommendationKind
+from recommender.ranking import reasons
 from recommender.ranking.fusion import Rule
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
@@ -350,7 +351,7 @@ def similar_products(
                     score=score,
                     sources=("semantic",),
                     components={"semantic": score},
-                    reasons=(f"similar to {product.title}",),
+                    reasons=(reasons.similar_product(title=product.title),),
                 )
                 for other, score in product_similar(product=product, k=n)
             ]
