@@ -152,8 +152,8 @@ def _recommend(
     surface: RecommendationKind = RecommendationKind.CUSTOMER,
 ) -> list[RecommendedProduct]:
     """The engine's list with the merchandising ``rules`` applied (default: the rules valid
-    now, by the wall clock; a preview passes its own, e.g. from ``rules_compile``), those of
-    them that apply to ``surface`` lists.
+    now, by the wall clock; a preview passes its own, e.g. from ``merchandising_rules_compile``),
+    those of them that apply to ``surface`` lists.
 
     Boosts, buries and filters run in the engine's hook, on the scored head before diversity;
     pins and promotion slots run here, on the final list, so diversity cannot move them.
