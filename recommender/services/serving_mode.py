@@ -60,10 +60,6 @@ def serving_inherit_end() -> None:
         _state.warned.clear()
 
 
-def serving_inherited() -> bool:
-    return _state.inherited
-
-
 def serving_noted(kind: str, build_id: int | None) -> None:
     """Record the build of ``kind`` this process serves now, loaded by this process."""
     with _lock:

@@ -59,10 +59,6 @@ class Profile:
         kind, row, text = self.event_sources[i]
         return kind, self.titles[row] if row >= 0 else text
 
-    def weight_of(self, row: int) -> float:
-        at = int(np.searchsorted(self.rows, row))
-        return float(self.weights[at]) if at < len(self.rows) and self.rows[at] == row else 0.0
-
 
 @dataclass
 class CandidateSet:
