@@ -3,7 +3,7 @@
     flock /tmp/recsite-heavy.lock nice -n 5 .venv/bin/python bench/memory.py \
         [--products 100000] [--workers 4] [--requests 400] [--reuse-db] [--keep-db] [--json F]
 
-Target (issue 13): with 4 gunicorn workers at 1M products, each worker's private memory
+Target (docs/deployment.md): with 4 gunicorn workers at 1M products, each worker's private memory
 (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) stays at or under 1 GB.
 
 What it does, in its own database (``bench_topology_memory_<products>``; dropped at the end

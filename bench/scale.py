@@ -1,4 +1,4 @@
-"""The scale benchmark of issue 13: a shop of 10k, 100k and 1M products, from import to API.
+"""The scale benchmark: a shop of 10k, 100k and 1M products, from import to API.
 
     flock /tmp/recsite-heavy.lock nice -n 5 .venv/bin/python bench/scale.py \
         [--sizes 10k,100k,1m] [--shops /work/bench-data] [--reuse-db] [--keep-db] [--json F]

@@ -1,6 +1,6 @@
-"""Leave-last-out and cold-start protocols, the baselines, and blend tuning on validation.
+"""The evaluation protocols, leave-last-out and cold start, run over every ranker, and their report.
 
-Leave-last-out (the issue's protocol): every customer with at least ``min_items`` distinct
+Leave-last-out (docs/evaluation.md): every customer with at least ``min_items`` distinct
 products holds out the product they touched last (the product whose first event is latest; ties
 in time are broken by event order). That product's events and every later event of the customer
 are removed from training; the customer's remaining events are the history. Each model ranks

@@ -119,7 +119,7 @@ def baseline_rankers(ctx: _Context, *, names: Sequence[str] = BASELINES) -> dict
         vectors = ctx.data.item_vectors
 
         def content(h: HeldOut, ev: np.ndarray) -> np.ndarray:
-            # The seed's formula: q_u = sum_t w_t v_i, scored by cosine.
+            # The interest vector of recommender.ml.interest: q_u = sum_t w_t v_i, scored by cosine.
             weights = event_vector_weights(
                 event_types=[inter.event_types[c] for c in inter.event_code[ev]],
                 timestamps=inter.timestamp[ev],

@@ -31,7 +31,7 @@ from recommender.selectors.recommendations import customer_recent_events
 
 from ..embeddings import get_embedder, vector_from_bytes
 from ..merchandising import merchandising_rules_serving
-from ..search import product_similar
+from ..search import product_semantic_neighbours
 from .logged import Recommendations, RecommendedProduct, logged
 from .serving import EngineNotReady, ServingEngine, serving_ann, serving_engine
 
@@ -353,7 +353,7 @@ def similar_products(
                     components={"semantic": score},
                     reasons=(reasons.similar_product(title=product.title),),
                 )
-                for other, score in product_similar(product=product, k=n)
+                for other, score in product_semantic_neighbours(product=product, k=n)
             ]
 
         items = _product_list(

@@ -1,6 +1,6 @@
 """DELETE products/<id>/: the product and every event about it go, every list drops it at once,
 the aggregates stay equal to a recount, and the next nightly refresh rebuilds what still holds
-it (issue 15, item 9)."""
+it."""
 
 from datetime import timedelta
 

@@ -1,4 +1,5 @@
-"""The serving path never touches an array over the whole catalogue (issue 13).
+"""The serving path never touches an array over the whole catalogue (so a request costs the
+same at 1M products as at 10k).
 
 Every per-product array of a fitted engine is replaced by a guard that raises when a numpy
 operation reads it whole (a reduction, an arithmetic over all products, a full slice, a mask).

@@ -1,4 +1,4 @@
-"""Memory budgets of fits: estimated first, refused early with the setting named (issue 13)."""
+"""Memory budgets of fits: estimated first, refused early with the setting named."""
 
 import pytest
 

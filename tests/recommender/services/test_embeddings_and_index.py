@@ -17,7 +17,7 @@ from recommender.services.index import (
     vector_index_build,
 )
 from recommender.services.ingestion import products_upsert
-from recommender.services.search import product_search, product_similar
+from recommender.services.search import product_search, product_semantic_neighbours
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,7 @@ def test_similar_excludes_the_product_itself_and_inactive_products():
     Product.objects.filter(external_id="INK-2").update(is_active=False)
     ink = Product.objects.get(external_id="INK-1")
 
-    similar = _ids(product_similar(product=ink, k=4))
+    similar = _ids(product_semantic_neighbours(product=ink, k=4))
 
     assert "INK-1" not in similar
     assert "INK-2" not in similar
