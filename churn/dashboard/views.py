@@ -7,13 +7,13 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import admin_view, dashboard_view
 from accounts.roles import Scope
 from accounts.selectors import user_scopes
 from churn import selectors, services
 from churn.dashboard import charts
 from churn.dashboard.forms import AtRiskFilterForm, ScoreNowForm
 from churn.tasks import churn_job_run
-from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.selectors.catalog import customer_get, job_get
 
 HISTORY_POINTS = 30

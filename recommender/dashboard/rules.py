@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from recommender.dashboard.access import dashboard_view
+from accounts.access import dashboard_view
 from recommender.models import (
     Customer,
     MerchandisingRule,

@@ -22,10 +22,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import admin_view, dashboard_view
 from accounts.selectors import user_role
 from recommender.choices import JobKind
 from recommender.dashboard import charts
-from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.dashboard.forms import JobTriggerForm, ProductFilterForm, SemanticSearchForm
 from recommender.models import Job
 from recommender.selectors import dashboard as selectors
