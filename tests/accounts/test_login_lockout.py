@@ -3,6 +3,7 @@ wrong passwords in a row the login is refused, even with the right password, for
 RECSITE_LOGIN_LOCKOUT_MINUTES after the last attempt."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 LOGIN_PAGES = ["/accounts/login/", "/admin/login/"]
 
 
-def _attempt(client: Client, url: str, password: str, **extra: str):
+def _attempt(client: Client, url: str, password: str, **extra: Any):
     return client.post(url, {"username": "boss", "password": password}, **extra)
 
 

@@ -148,6 +148,7 @@ def test_only_admins_start_a_churn_job(merchandiser_client, read_client, admin_c
 
     assert response.status_code == 202
     job = Job.objects.get()
+    assert job.triggered_by is not None
     assert (job.kind, job.params, job.triggered_by.username) == (
         JobKind.CHURN_SCORE,
         {"retrain": True},

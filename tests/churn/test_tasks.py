@@ -45,6 +45,7 @@ def test_the_scheduled_task_trains_scores_and_records_a_job(churn_shop):
     # A second run reuses the week-old-at-most model and rewrites the same rows.
     tasks.churn_score_scheduled.delay()
     second = Job.objects.order_by("-pk").first()
+    assert second is not None
     version = job.counts["score"]["model_version"]
     assert second.counts["train"] == {"trained": False, "model_version": version}
     assert ChurnScore.objects.count() == 162

@@ -185,7 +185,7 @@ def test_an_import_rejects_the_rows_of_a_product_deleted_while_it_runs(catalogue
         "e3,C2,P1,view,2024-05-01T10:02:00Z\n"
         "e4,C2,P2,view,2024-05-01T10:03:00Z\n"
     )
-    deleted = []
+    deleted: list[int] = []
 
     def delete_p2_once(fraction: float) -> None:
         if not deleted:

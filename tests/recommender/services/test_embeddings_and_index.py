@@ -3,6 +3,8 @@
 The real model runs in tests/integration/test_real_model.py.
 """
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
@@ -85,7 +87,7 @@ def test_reimporting_unchanged_products_embeds_nothing():
     product_embeddings_refresh()
     # An edit that does not touch the embedding text (price) must not cost model time.
     products_upsert(
-        records=[ProductRecord("INK-1", CATALOGUE[0].title, category="Office", price=9)]
+        records=[ProductRecord("INK-1", CATALOGUE[0].title, category="Office", price=Decimal(9))]
     )
 
     counts = product_embeddings_refresh()

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from recommender.models import Customer, MerchandisingRule, Product
+from recommender.models import Customer, MerchandisingRule, Product, RecommendationKind
 from recommender.ranking.rules import Boost, Filter, Pin, PromotionSlots, RuleSet
 from recommender.ranking.types import RankedItem
 from recommender.selectors.merchandising import merchandising_rule_names
@@ -567,7 +567,7 @@ def test_a_product_list_whose_head_a_filter_empties_is_filled_from_deeper(db):
     rule(name="No Big", action="filter", target_kind="brand", target_values=["Big"],
          surfaces=["trending"])  # fmt: skip
 
-    items = _product_list(surface="trending", ranked_for=ranked_for, k=10)
+    items = _product_list(surface=RecommendationKind.TRENDING, ranked_for=ranked_for, k=10)
 
     assert [item.product.external_id for item in items] == [f"P{i:03d}" for i in range(60, 70)]
     assert asked == [50, 200]
