@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
-from django.conf import settings as django_settings
 from django.db.models import F
 from django.test import Client
 
@@ -23,12 +22,6 @@ def _attempt(client: Client, url: str, password: str, **extra: Any):
 def _age_attempts(by: timedelta) -> None:
     """The failed attempts happened ``by`` earlier (instead of waiting that long)."""
     AccessAttempt.objects.update(attempt_time=F("attempt_time") - by)
-
-
-def test_the_defaults_are_ten_failures_and_fifteen_minutes():
-    assert django_settings.AXES_FAILURE_LIMIT == 10
-    assert timedelta(minutes=15) == django_settings.AXES_COOLOFF_TIME
-    assert django_settings.AXES_LOCKOUT_PARAMETERS == [["username", "ip_address"]]
 
 
 @pytest.mark.parametrize("url", LOGIN_PAGES)

@@ -14,11 +14,6 @@ def test_the_churn_job_kind_is_registered_with_train_then_score():
     assert [step.name for step in STEPS[JobKind.CHURN_SCORE]] == ["train", "score"]
 
 
-def test_churn_tasks_are_routed_to_the_cpu_queue():
-    assert settings.CELERY_TASK_ROUTES["churn.tasks.churn_job_run"] == {"queue": "cpu"}
-    assert settings.CELERY_TASK_ROUTES["churn.tasks.churn_score_scheduled"] == {"queue": "cpu"}
-
-
 def test_the_scheduled_job_is_in_the_beat_schedule_daily_and_expires():
     entry = settings.CELERY_BEAT_SCHEDULE["churn-score-daily"]
     assert entry == {
