@@ -1,3 +1,5 @@
+"""API tokens in Django's admin (for admins; people manage tokens on the dashboard)."""
+
 from django.contrib import admin
 
 from .models import ApiToken

@@ -1,3 +1,5 @@
+"""The accounts app: roles, API tokens, their authentication, permissions and page access."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""API tokens: stored as a hash of the raw token, with their scopes, expiry and revocation."""
+
 import hashlib
 import secrets
 

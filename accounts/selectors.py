@@ -1,41 +1,31 @@
 """Reads: which scopes a request's principal holds."""
 
-import threading
-import time
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from recommender.caching import Reloading
+
 from .models import ApiToken, hash_token
 from .roles import ROLE_SCOPES, Role, Scope
 
-# Verified tokens per process: key hash -> (token, monotonic time it was read). Shop back ends
-# send the same token on every request; reading it from the database each time was a tenth of
-# the recommendations endpoint's time. Revocation through ``api_token_revoke`` clears this
-# process's entry at once; other processes notice within RECSITE_TOKEN_CACHE_SECONDS.
-_tokens: dict[str, tuple[ApiToken, float]] = {}
-_tokens_lock = threading.Lock()
-_TOKENS_MAX = 10_000
+# Verified tokens per process, by key hash. Shop back ends send the same token on every request;
+# reading it from the database each time was a tenth of the recommendations endpoint's time.
+# Revocation through ``api_token_revoke`` clears this process's entry at once; other processes
+# notice within RECSITE_TOKEN_CACHE_SECONDS. An unknown or revoked key is never held.
+_tokens: Reloading[str, ApiToken] = Reloading(
+    lambda: settings.RECSITE_TOKEN_CACHE_SECONDS, max_entries=10_000
+)
 
 
 def api_token_get_active(*, raw: str) -> ApiToken | None:
     key_hash = hash_token(raw)
-    ttl = settings.RECSITE_TOKEN_CACHE_SECONDS
-    cached = _tokens.get(key_hash) if ttl > 0 else None
-    if cached is not None and time.monotonic() - cached[1] < ttl:
-        token: ApiToken | None = cached[0]
-    else:
-        token = ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
-        if ttl > 0:
-            with _tokens_lock:
-                if token is None:
-                    _tokens.pop(key_hash, None)
-                else:
-                    if len(_tokens) >= _TOKENS_MAX:
-                        _tokens.clear()
-                    _tokens[key_hash] = (token, time.monotonic())
+    token = _tokens.get(
+        key_hash,
+        lambda _held: ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first(),
+    )
     if token is None or (token.expires_at is not None and token.expires_at <= timezone.now()):
         return None
     return token
@@ -43,11 +33,7 @@ def api_token_get_active(*, raw: str) -> ApiToken | None:
 
 def api_token_cache_forget(*, key_hash: str | None = None) -> None:
     """Drop one token (by its hash) or all from this process's cache of verified tokens."""
-    with _tokens_lock:
-        if key_hash is None:
-            _tokens.clear()
-        else:
-            _tokens.pop(key_hash, None)
+    _tokens.forget(key_hash)
 
 
 def user_scopes(user: Any) -> frozenset[str]:

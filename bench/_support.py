@@ -100,7 +100,9 @@ def client(
     out.put((latencies, errors, time.time()))
 
 
-def load(port: int, token: str, paths: list[str], clients: int, *, k: int) -> dict[str, float]:
+def load(
+    port: int, token: str, paths: list[str], clients: int, *, k: int
+) -> dict[str, float | str]:
     """``paths`` from ``clients`` processes in a closed loop: requests/s and latencies."""
     out: multiprocessing.Queue = multiprocessing.Queue()
     start = time.time() + 1.0  # Every process started and connected before the clock runs.

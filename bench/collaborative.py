@@ -43,16 +43,15 @@ def main() -> None:
     django.setup()
     from implicit.als import AlternatingLeastSquares
 
-    from recommender.evaluation.protocols import (
-        HeldOut,
+    from recommender.evaluation.rankers import (
         _context,
         _masked_top,
         _train_data,
         hybrid_ranker,
-        leave_last_out,
         masked_config,
         score_rankers,
     )
+    from recommender.evaluation.splits import HeldOut, leave_last_out
     from recommender.ml import neighbours as nb
     from recommender.ml.collaborative import user_item_matrix
     from recommender.ml.engine import EngineConfig, HybridEngine

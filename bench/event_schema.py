@@ -6,7 +6,7 @@
 Raw SQL, no Django: a scratch database (``bench_event_schema``, dropped at the end) with 1M
 customers and 1M products, and an events table in one of these layouts:
 
-* ``fk-all``: the layout before issue 13: deferred foreign keys, unique ``event_id``,
+* ``fk-all``: the layout before the 50M-event work: deferred foreign keys, unique ``event_id``,
   ``(customer, occurred_at)``, ``(product, occurred_at)``, ``(occurred_at, event_type)``;
 * ``nofk-all``: the same without the foreign-key constraints;
 * ``nofk-slim``: today's: no foreign keys, unique ``event_id``, ``(customer, occurred_at)``,

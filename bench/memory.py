@@ -3,7 +3,7 @@
     flock /tmp/recsite-heavy.lock nice -n 5 .venv/bin/python bench/memory.py \
         [--products 100000] [--workers 4] [--requests 400] [--reuse-db] [--keep-db] [--json F]
 
-Target (issue 13): with 4 gunicorn workers at 1M products, each worker's private memory
+Target (docs/deployment.md): with 4 gunicorn workers at 1M products, each worker's private memory
 (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup) stays at or under 1 GB.
 
 What it does, in its own database (``bench_topology_memory_<products>``; dropped at the end
@@ -172,9 +172,9 @@ def publish(graph: Path, ef_construction: int) -> int:
     """Publish the cached graph as a new READY index build, through the artifact store."""
     from django.utils import timezone
 
+    from jobs.choices import BuildStatus
     from jobs.services.artifact_store import unique_name
     from jobs.services.artifacts import artifact_publishing
-    from recommender.choices import BuildStatus
     from recommender.ml.vector_index import VectorIndex
     from recommender.models import IndexBuild
     from recommender.services.index import index_builds_prune
@@ -307,7 +307,7 @@ def main() -> None:
     from django.db import connections
 
     from accounts.services import api_token_create
-    from recommender.choices import BuildStatus
+    from jobs.choices import BuildStatus
     from recommender.models import EngineBuild
 
     graph = graph_build(args.products, args.ef_construction)

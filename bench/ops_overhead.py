@@ -1,5 +1,5 @@
-"""What the production hardening of issue 15 costs a recommendation request, measured in one
-process so that machine load cannot tell the arms apart.
+"""What the production hardening (rate limits, CSP, metrics, JSON logs) costs a recommendation
+request, measured in one process so that machine load cannot tell the arms apart.
 
     .venv/bin/python bench/ops_overhead.py [--database recsite_bench_serve] [--requests 2000]
 
@@ -8,7 +8,7 @@ index and engine). Times, for the same fixed sample of customers:
 
 1. ``GET /api/v1/customers/<id>/recommendations?k=10`` through Django's full request stack
    (test client, no sockets), alternating request by request between two handlers: the
-   project's middleware, and the same without what issue 15 added (django-prometheus' before
+   project's middleware, and the same without that hardening (django-prometheus' before
    middleware and recsite's request-metrics one, the Content-Security-Policy middleware,
    django-axes' middleware). Metrics run in prometheus_client's multiprocess mode, as under
    gunicorn.

@@ -1,4 +1,4 @@
-"""The scale benchmark of issue 13: a shop of 10k, 100k and 1M products, from import to API.
+"""The scale benchmark: a shop of 10k, 100k and 1M products, from import to API.
 
     flock /tmp/recsite-heavy.lock nice -n 5 .venv/bin/python bench/scale.py \
         [--sizes 10k,100k,1m] [--shops /work/bench-data] [--reuse-db] [--keep-db] [--json F]
@@ -218,6 +218,7 @@ def inprocess(args: argparse.Namespace) -> None:
     from recommender.models import Customer, CustomerActivity, EngineBuild, IndexBuild
     from recommender.selectors.recommendations import customer_recent_events
     from recommender.services import recommendations as service
+    from recommender.services.recommendations.lists import _history
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
@@ -248,7 +249,7 @@ def inprocess(args: argparse.Namespace) -> None:
     with threadpool_limits(limits=1, user_api="blas"):
         for customer in chosen:
             events = customer_recent_events(customer=customer)
-            history, now = service._history(serving, events)
+            history, now = _history(serving, events)
             history_lengths.append(len(history.product_ids))
             started = time.perf_counter()
             serving.engine.recommend(history, k=K, now=now, ann=ann)

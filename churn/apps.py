@@ -1,3 +1,5 @@
+"""The churn app: customer churn risk from events, its models, scores and pages."""
+
 from django.apps import AppConfig
 
 

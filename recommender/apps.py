@@ -1,3 +1,5 @@
+"""The recommender app: catalogue, events, embeddings, the engine, merchandising and serving."""
+
 from django.apps import AppConfig
 
 

@@ -1,3 +1,5 @@
+"""The project's URLs: every app's API, dashboard and pages, health, metrics and the API docs."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

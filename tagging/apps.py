@@ -1,3 +1,5 @@
+"""The tagging app: a tag vocabulary, products tagged by models or people, customer interests."""
+
 from django.apps import AppConfig
 
 

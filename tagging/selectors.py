@@ -10,7 +10,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, W
 
 from recommender.ml.interest import event_vector_weights
 from recommender.models import Customer, Event, Product
-from recommender.services.recommendations import engine_config_active
+from recommender.selectors.recommendations import engine_config_current
 
 from .models import ProductTag, ProductTagSource, ProductTagStatus, Tag
 
@@ -133,7 +133,7 @@ def customer_interest_tags(*, customer: Customer, limit: int = 10) -> list[Inter
     accepted tags and the merchant's own ``Product.tags``; each carries the event's full
     weight, and a tag's weight is its share of the total event weight.
     """
-    _, config = engine_config_active()
+    config = engine_config_current()
     events = list(
         Event.objects.filter(customer=customer, product__isnull=False)
         .order_by("-occurred_at", "-id")

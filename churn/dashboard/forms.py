@@ -1,3 +1,5 @@
+"""Forms of the churn pages: the at-risk list's filters and the score-now trigger."""
+
 from django import forms
 
 from churn.models import RiskBand

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import admin_view, dashboard_view
 from accounts.roles import Scope
 from accounts.selectors import user_scopes
 from churn import selectors, services
@@ -15,7 +16,6 @@ from churn.models import ChurnJobKind
 from churn.tasks import churn_job_run
 from jobs.selectors import job_get
 from jobs.services.runs import job_start
-from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.selectors.catalog import customer_get
 
 HISTORY_POINTS = 30

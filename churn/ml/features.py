@@ -163,6 +163,22 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _Purchases:
+    """The purchase lines of a snapshot's customers and their transactions (customer, day);
+    transaction keys are sorted by customer, then day."""
+
+    n: int  # Customers of the snapshot.
+    row: np.ndarray  # Per line: the customer's row.
+    time: np.ndarray
+    product: np.ndarray
+    t_row: np.ndarray  # Per transaction: the customer's row, the day, lines, quantity, value.
+    t_day: np.ndarray
+    t_lines: np.ndarray
+    t_qty: np.ndarray
+    t_value: np.ndarray
+
+
 def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
     """Features as of ``cutoff`` (days since the epoch) of every customer who bought before it.
 
@@ -178,32 +194,54 @@ def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
     # Dense row index per customer of this snapshot; -1 for customers without a purchase.
     row_of = np.full(len(log.customer_ids), -1, dtype=np.int64)
     row_of[customers] = np.arange(n)
+    purchases = _purchases(past, is_purchase, row_of, n)
+    columns = _purchase_columns(purchases, cutoff)
+    columns.update(_order_columns(purchases, cutoff, tenure=columns["tenure_days"]))
+    columns.update(_browsing_columns(past, row_of, n, cutoff))
+    columns.update(_breadth_columns(log, purchases))
+    columns["interest_drift"] = _interest_drift(log, past, row_of, n, cutoff)
+    bgnbd_columns, params = _bgnbd_columns(
+        purchases, columns["frequency"], cutoff=cutoff, horizon=horizon
+    )
+    columns.update(bgnbd_columns)
+    X = np.column_stack([columns[name] for name in FEATURE_NAMES]).astype(np.float64)
+    return Snapshot(cutoff, horizon, customers, X, params)
 
-    # Purchase lines -> transactions (customer, day).
+
+def _purchases(past: EventLog, is_purchase: np.ndarray, row_of: np.ndarray, n: int) -> _Purchases:
+    """Purchase lines -> transactions (customer, day)."""
     p_time = past.time[is_purchase]
-    p_row = row_of[p_cust]
+    p_row = row_of[past.customer[is_purchase]]
     p_value = np.nan_to_num(past.value[is_purchase], nan=0.0)
     p_qty = past.quantity[is_purchase]
-    p_prod = past.product[is_purchase]
     keys = p_row * _DAY_KEY + np.floor(p_time).astype(np.int64)
     t_keys, t_inv = np.unique(keys, return_inverse=True)
-    t_row = t_keys // _DAY_KEY
-    t_day = (t_keys % _DAY_KEY).astype(np.float64)
     n_t = len(t_keys)
-    t_lines = np.bincount(t_inv, minlength=n_t).astype(np.float64)
-    t_qty = np.bincount(t_inv, weights=p_qty, minlength=n_t)
-    t_value = np.bincount(t_inv, weights=p_value, minlength=n_t)
+    return _Purchases(
+        n=n,
+        row=p_row,
+        time=p_time,
+        product=past.product[is_purchase],
+        t_row=t_keys // _DAY_KEY,
+        t_day=(t_keys % _DAY_KEY).astype(np.float64),
+        t_lines=np.bincount(t_inv, minlength=n_t).astype(np.float64),
+        t_qty=np.bincount(t_inv, weights=p_qty, minlength=n_t),
+        t_value=np.bincount(t_inv, weights=p_value, minlength=n_t),
+    )
 
+
+def _purchase_columns(p: _Purchases, cutoff: float) -> dict[str, np.ndarray]:
+    """Recency, frequency, tenure, money, the gaps between purchase days and the windows."""
+    n, t_row, t_day = p.n, p.t_row, p.t_day
     first = np.full(n, np.inf)
-    np.minimum.at(first, p_row, p_time)
+    np.minimum.at(first, p.row, p.time)
     last = np.full(n, -np.inf)
-    np.maximum.at(last, p_row, p_time)
+    np.maximum.at(last, p.row, p.time)
     frequency = np.bincount(t_row, minlength=n).astype(np.float64)
     recency = cutoff - last
     tenure = cutoff - first
 
-    # Gaps between consecutive purchase days of the same customer (keys are sorted by
-    # customer, then day).
+    # Gaps between consecutive purchase days of the same customer.
     same = t_row[1:] == t_row[:-1]
     gaps = np.diff(t_day)[same]
     g_row = t_row[1:][same]
@@ -215,8 +253,6 @@ def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
     ipt_last = np.full(n, np.nan)
     latest = np.r_[g_row[1:] != g_row[:-1], True] if len(g_row) else np.zeros(0, dtype=bool)
     ipt_last[g_row[latest]] = gaps[latest]
-    ipt_trend = _safe_div(ipt_last, ipt_mean)
-    overdue = _safe_div(recency, ipt_mean)
 
     def purchase_days_within(days: float) -> np.ndarray:
         recent = t_day >= np.floor(cutoff - days)
@@ -228,10 +264,56 @@ def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
         np.log((counts[RECENT] + 1) / (earlier + 1)) if earlier is not None else np.zeros(n)
     )
     recent_t = t_day >= np.floor(cutoff - RECENT)
-    spend_90 = np.bincount(t_row[recent_t], weights=t_value[recent_t], minlength=n)
-    monetary_total = np.bincount(t_row, weights=t_value, minlength=n)
+    monetary_total = np.bincount(t_row, weights=p.t_value, minlength=n)
+    return {
+        "recency_days": recency,
+        "frequency": frequency,
+        "tenure_days": tenure,
+        "purchase_rate": 30.0 * frequency / np.maximum(tenure, 1.0),
+        "recency_share": recency / np.maximum(tenure, 1e-9),
+        "monetary_total": monetary_total,
+        "monetary_mean": monetary_total / frequency,
+        "ipt_mean": ipt_mean,
+        "ipt_std": ipt_std,
+        "ipt_last": ipt_last,
+        "ipt_trend": _safe_div(ipt_last, ipt_mean),
+        "overdue": _safe_div(recency, ipt_mean),
+        "purchases_30d": counts[30.0],
+        "purchases_90d": counts[90.0],
+        "purchases_180d": counts[180.0],
+        "spend_90d": np.bincount(t_row[recent_t], weights=p.t_value[recent_t], minlength=n),
+        "recent_vs_earlier": recent_vs_earlier,
+        "basket_lines": _per_customer(p.t_lines, t_row, n) / frequency,
+        "basket_quantity": _per_customer(p.t_qty, t_row, n) / frequency,
+    }
 
-    # Every event type, for the browsing signals.
+
+def _order_columns(p: _Purchases, cutoff: float, *, tenure: np.ndarray) -> dict[str, np.ndarray]:
+    """Second-to-last purchase day, first and last day's spend, active 30-day periods."""
+    n, t_row, t_day = p.n, p.t_row, p.t_day
+    is_last = np.r_[t_row[1:] != t_row[:-1], True]
+    is_first = np.r_[True, t_row[1:] != t_row[:-1]]
+    recency_2 = np.full(n, np.nan)
+    second = np.r_[is_last[1:], False] & ~is_last
+    recency_2[t_row[second]] = cutoff - t_day[second]
+    first_spend = np.zeros(n)
+    first_spend[t_row[is_first]] = p.t_value[is_first]
+    last_spend = np.zeros(n)
+    last_spend[t_row[is_last]] = p.t_value[is_last]
+    periods = np.unique(t_row * _DAY_KEY + np.floor((cutoff - t_day) / 30.0).astype(np.int64))
+    active_periods = np.bincount(periods // _DAY_KEY, minlength=n).astype(float)
+    return {
+        "recency_2_days": recency_2,
+        "active_period_share": active_periods / np.maximum(np.ceil(tenure / 30.0), 1.0),
+        "first_spend": first_spend,
+        "last_spend": last_spend,
+    }
+
+
+def _browsing_columns(
+    past: EventLog, row_of: np.ndarray, n: int, cutoff: float
+) -> dict[str, np.ndarray]:
+    """Every event type, for the browsing signals."""
     a_row = row_of[past.customer]
     known = a_row >= 0  # Only customers of the snapshot (with a purchase) get rows.
     a_row, a_kind, a_time = a_row[known], past.kind[known], past.time[known]
@@ -241,12 +323,22 @@ def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
     bought_90 = np.bincount(a_row[in_recent & (a_kind == PURCHASE)], minlength=n).astype(float)
     all_events = np.bincount(a_row, minlength=n).astype(float)
     purchases_all = np.bincount(a_row[a_kind == PURCHASE], minlength=n).astype(float)
-    browse_share = 1.0 - purchases_all / np.maximum(all_events, 1.0)
-    cart_abandon = _safe_div(np.maximum(carts_90 - bought_90, 0.0), carts_90 + bought_90)
     last_any = np.full(n, -np.inf)
     np.maximum.at(last_any, a_row, a_time)
+    return {
+        "views_90d": views_90,
+        "carts_90d": carts_90,
+        "browse_share": 1.0 - purchases_all / np.maximum(all_events, 1.0),
+        "cart_abandon_share_90d": _safe_div(
+            np.maximum(carts_90 - bought_90, 0.0), carts_90 + bought_90
+        ),
+        "activity_recency_days": cutoff - last_any,
+    }
 
-    # Breadth of what they bought.
+
+def _breadth_columns(log: EventLog, p: _Purchases) -> dict[str, np.ndarray]:
+    """Breadth of what they bought: distinct products and categories."""
+    n, p_row, p_prod = p.n, p.row, p.product
     has_prod = p_prod >= 0
     pairs = np.unique(p_row[has_prod] * (len(log.product_category) + 1) + p_prod[has_prod])
     product_breadth = np.bincount(pairs // (len(log.product_category) + 1), minlength=n).astype(
@@ -257,10 +349,14 @@ def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
     n_cats = int(log.product_category.max()) + 2 if len(log.product_category) else 1
     cat_pairs = np.unique(p_row[has_cat] * n_cats + cats[has_cat])
     category_breadth = np.bincount(cat_pairs // n_cats, minlength=n).astype(float)
+    return {"product_breadth": product_breadth, "category_breadth": category_breadth}
 
-    drift = _interest_drift(log, past, row_of, n, cutoff)
 
-    # BG/NBD summary (x, t_x, T) in weeks, fitted on this snapshot alone.
+def _bgnbd_columns(
+    p: _Purchases, frequency: np.ndarray, *, cutoff: float, horizon: float
+) -> tuple[dict[str, np.ndarray], bgnbd.BgNbdParams | None]:
+    """BG/NBD summary (x, t_x, T) in weeks, fitted on this snapshot alone."""
+    n, t_row, t_day = p.n, p.t_row, p.t_day
     x = frequency - 1
     first_day = np.full(n, np.inf)
     np.minimum.at(first_day, t_row, t_day)
@@ -274,58 +370,7 @@ def snapshot(log: EventLog, *, cutoff: float, horizon: float) -> Snapshot:
         expected = bgnbd.expected_purchases(params, horizon / 7.0, x, t_x, T)
     else:
         alive = expected = np.full(n, np.nan)
-
-    # Second-to-last purchase day, first and last day's spend (keys are sorted by customer, day).
-    is_last = np.r_[t_row[1:] != t_row[:-1], True]
-    is_first = np.r_[True, t_row[1:] != t_row[:-1]]
-    recency_2 = np.full(n, np.nan)
-    second = np.r_[is_last[1:], False] & ~is_last
-    recency_2[t_row[second]] = cutoff - t_day[second]
-    first_spend = np.zeros(n)
-    first_spend[t_row[is_first]] = t_value[is_first]
-    last_spend = np.zeros(n)
-    last_spend[t_row[is_last]] = t_value[is_last]
-    periods = np.unique(t_row * _DAY_KEY + np.floor((cutoff - t_day) / 30.0).astype(np.int64))
-    active_periods = np.bincount(periods // _DAY_KEY, minlength=n).astype(float)
-    active_share = active_periods / np.maximum(np.ceil(tenure / 30.0), 1.0)
-
-    columns = {
-        "recency_days": recency,
-        "frequency": frequency,
-        "tenure_days": tenure,
-        "purchase_rate": 30.0 * frequency / np.maximum(tenure, 1.0),
-        "recency_share": recency / np.maximum(tenure, 1e-9),
-        "monetary_total": monetary_total,
-        "monetary_mean": monetary_total / frequency,
-        "recency_2_days": recency_2,
-        "active_period_share": active_share,
-        "first_spend": first_spend,
-        "last_spend": last_spend,
-        "ipt_mean": ipt_mean,
-        "ipt_std": ipt_std,
-        "ipt_last": ipt_last,
-        "ipt_trend": ipt_trend,
-        "overdue": overdue,
-        "purchases_30d": counts[30.0],
-        "purchases_90d": counts[90.0],
-        "purchases_180d": counts[180.0],
-        "spend_90d": spend_90,
-        "recent_vs_earlier": recent_vs_earlier,
-        "views_90d": views_90,
-        "carts_90d": carts_90,
-        "browse_share": browse_share,
-        "cart_abandon_share_90d": cart_abandon,
-        "activity_recency_days": cutoff - last_any,
-        "basket_lines": _per_customer(t_lines, t_row, n) / frequency,
-        "basket_quantity": _per_customer(t_qty, t_row, n) / frequency,
-        "product_breadth": product_breadth,
-        "category_breadth": category_breadth,
-        "interest_drift": drift,
-        "bgnbd_p_alive": alive,
-        "bgnbd_expected": expected,
-    }
-    X = np.column_stack([columns[name] for name in FEATURE_NAMES]).astype(np.float64)
-    return Snapshot(cutoff, horizon, customers, X, params)
+    return {"bgnbd_p_alive": alive, "bgnbd_expected": expected}, params
 
 
 def _interest_drift(

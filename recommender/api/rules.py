@@ -22,12 +22,14 @@ from accounts.selectors import request_scopes
 from recommender.models import MerchandisingRule, RecommendationKind, RuleAction, RuleTarget
 from recommender.selectors.merchandising import merchandising_rule_get, merchandising_rule_list
 from recommender.services.merchandising import (
-    MAX_PRIORITY,
-    MAX_TARGET_VALUES,
-    RuleInvalid,
     merchandising_rule_create,
     merchandising_rule_delete,
     merchandising_rule_update,
+)
+from recommender.services.merchandising_validation import (
+    MAX_PRIORITY,
+    MAX_TARGET_VALUES,
+    MerchandisingRuleInvalid,
 )
 from recsite.api import serializers as shared
 from recsite.api.errors import RULE
@@ -134,7 +136,7 @@ class RuleInputSerializer(StrictInputSerializer):
     is_active = serializers.BooleanField(required=False)
 
 
-def _refused(exc: RuleInvalid) -> ValidationError:
+def _refused(exc: MerchandisingRuleInvalid) -> ValidationError:
     # The serializer checked types and ranges; what is left is what the rule means (422).
     return ValidationError(
         {field: [ErrorDetail(message, code=RULE)] for field, message in exc.errors.items()}
@@ -178,7 +180,7 @@ class RuleListCreateApi(GenericAPIView):
             rule = merchandising_rule_create(
                 data=body.validated_data, created_by=cast(User, request.user)
             )
-        except RuleInvalid as exc:
+        except MerchandisingRuleInvalid as exc:
             raise _refused(exc) from None
         return Response(RuleOutputSerializer(rule).data, status=status.HTTP_201_CREATED)
 
@@ -209,7 +211,7 @@ class RuleDetailApi(GenericAPIView):
         body.is_valid(raise_exception=True)
         try:
             rule = merchandising_rule_update(rule=rule, data=body.validated_data)
-        except RuleInvalid as exc:
+        except MerchandisingRuleInvalid as exc:
             raise _refused(exc) from None
         return Response(RuleOutputSerializer(rule).data)
 

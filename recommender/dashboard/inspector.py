@@ -15,8 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 
+from accounts.access import dashboard_view
 from recommender.dashboard import charts
-from recommender.dashboard.access import dashboard_view
 from recommender.dashboard.forms import CustomerSearchForm
 from recommender.selectors import dashboard as selectors
 from recommender.selectors.catalog import customer_event_counts, customer_get

@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from recommender.dashboard.access import dashboard_view
+from accounts.access import dashboard_view
 from recommender.models import (
     Customer,
     MerchandisingRule,
@@ -37,18 +37,21 @@ from recommender.selectors.merchandising import (
     product_ids_matching,
 )
 from recommender.services.merchandising import (
-    RuleInvalid,
     merchandising_rule_create,
     merchandising_rule_delete,
     merchandising_rule_update,
-    rule_clean,
-    rules_compile,
+    merchandising_rules_compile,
 )
 from recommender.services.merchandising_preview import (
     NEEDS_CUSTOMER,
     NEEDS_PRODUCT,
     RulesPreview,
-    rules_preview,
+    merchandising_rules_preview,
+)
+from recommender.services.merchandising_validation import (
+    MerchandisingRuleFields,
+    MerchandisingRuleInvalid,
+    merchandising_rule_validate,
 )
 from recommender.services.recommendations import EngineNotReady
 
@@ -158,7 +161,7 @@ class RuleForm(forms.Form):
             if rule is None:
                 return merchandising_rule_create(data=self.cleaned_data, created_by=user)
             return merchandising_rule_update(rule=rule, data=self.cleaned_data)
-        except RuleInvalid as exc:
+        except MerchandisingRuleInvalid as exc:
             for field, message in exc.errors.items():
                 self.add_error(field if field in self.fields else None, message)
             return None
@@ -188,31 +191,31 @@ def _preview_subject(form: RuleForm, surface: RecommendationKind) -> dict[str, A
 def _preview(form: RuleForm, rule: MerchandisingRule | None) -> RulesPreview | str | None:
     """The draft rule's effect on the chosen list (call after ``is_valid()``): a preview, a
     message when there is nothing to preview on, or None with the errors put on the form."""
-    fields: dict[str, Any] | None = None
+    fields: MerchandisingRuleFields | None = None
     try:
-        fields = rule_clean(form.cleaned_data)
-    except RuleInvalid as exc:
+        fields = merchandising_rule_validate(data=form.cleaned_data)
+    except MerchandisingRuleInvalid as exc:
         for field, message in exc.errors.items():
             form.add_error(field if field in form.fields else None, message)
     surface = RecommendationKind(form.cleaned_data["preview_list"] or RecommendationKind.CUSTOMER)
     subject = _preview_subject(form, surface)
     if fields is None or subject is None:
         return None
-    if surface not in fields["surfaces"]:
+    if surface not in fields.surfaces:
         return (
             f"This rule does not apply to “{surface.label}” lists, so that list cannot show it; "
             "tick it under “Applies to” or preview another list."
         )
     # The draft shows its effect whatever its own window; the saved rules as they are now.
-    draft = MerchandisingRule(**{**fields, "starts_at": None, "ends_at": None})
+    draft = MerchandisingRule(**{**fields.as_dict(), "starts_at": None, "ends_at": None})
     now = timezone.now()
     others = merchandising_rules_active(at=now)
     if rule is not None:
         draft.pk = rule.pk
         others = others.exclude(pk=rule.pk)
-    compiled = rules_compile(rules=[*others, draft], at=now)
+    compiled = merchandising_rules_compile(rules=[*others, draft], at=now)
     try:
-        return rules_preview(rules=compiled, surface=surface, **subject)
+        return merchandising_rules_preview(rules=compiled, surface=surface, **subject)
     except EngineNotReady as exc:
         return str(exc)
 

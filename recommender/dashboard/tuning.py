@@ -23,11 +23,11 @@ from django.urls import URLPattern, path
 from django.views.decorators.http import require_POST
 from plotly.subplots import make_subplots
 
+from accounts.access import admin_view, dashboard_view
 from accounts.roles import Scope
 from accounts.selectors import user_scopes
 from jobs.services.runs import job_start
 from recommender.choices import JobKind
-from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.dashboard.charts import figure_spec
 from recommender.ml.engine import ConfigError, EngineConfig, HybridEngine
 from recommender.models import Customer, EvaluationRun, RecommendationConfig

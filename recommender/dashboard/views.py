@@ -21,13 +21,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import admin_view, dashboard_view
 from accounts.selectors import user_role
 from jobs.models import Job
 from jobs.selectors import job_get
 from jobs.services.runs import job_start
 from recommender.choices import JobKind
 from recommender.dashboard import charts
-from recommender.dashboard.access import admin_view, dashboard_view
 from recommender.dashboard.forms import JobTriggerForm, ProductFilterForm, SemanticSearchForm
 from recommender.selectors import dashboard as selectors
 from recommender.selectors.catalog import product_get

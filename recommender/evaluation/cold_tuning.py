@@ -24,16 +24,8 @@ import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 
-from .protocols import (
-    HeldOut,
-    _context,
-    _train_data,
-    cold_start_split,
-    hybrid_ranker,
-    leave_last_out,
-    masked_config,
-    score_rankers,
-)
+from .rankers import _context, _train_data, hybrid_ranker, masked_config, score_rankers
+from .splits import HeldOut, cold_start_split, leave_last_out
 
 SHARES = (0.0, 0.25, 0.5, 1.0)
 

@@ -1,6 +1,6 @@
-"""Customer interest vectors from product vectors (the seed's formula) and multi-interest.
+"""Customer interest vectors from product vectors (the recency-weighted mean) and multi-interest.
 
-The seed's formula: q_u = sum_t w_t * v_i(t) over the customer's events t, where v_i is the
+The interest vector: q_u = sum_t w_t * v_i(t) over the customer's events t, where v_i is the
 product's L2-normalised vector and w_t = behaviour_weight(type_t) * 0.5 ** (age_t / half-life).
 A product then scores cos(q_u, v_i) = q_u . v_i / |q_u|. Search events contribute the vector of
 their embedded query instead of a product's. Framework-free.

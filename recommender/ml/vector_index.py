@@ -1,5 +1,8 @@
 """Approximate nearest-neighbour search over product embeddings (hnswlib). Framework-free.
 
+One cohesive class and its file format, kept whole on purpose: the only module of the apps over
+600 lines (the index, its side buffer, and the manifest that makes them one artifact).
+
 A :class:`VectorIndex` is an immutable artifact: a worker builds it from the current product
 vectors and saves it; web processes load it read-only and query it. Products embedded after the
 last build live in a small :class:`ExactBuffer` searched by brute force, and

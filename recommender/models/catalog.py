@@ -1,3 +1,5 @@
+"""The catalogue: products as the merchant describes them."""
+
 from django.db import models
 
 

@@ -1,3 +1,5 @@
+"""Customers, known by the merchant's id."""
+
 from django.db import models
 
 

@@ -1,3 +1,5 @@
+"""Product embeddings: one vector per product and model, with the hash of the text embedded."""
+
 from django.db import models
 
 from .catalog import Product

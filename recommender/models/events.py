@@ -1,3 +1,5 @@
+"""Events: what customers did with products (views, carts, purchases, searches)."""
+
 from django.db import models
 
 from .catalog import Product

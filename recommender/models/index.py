@@ -1,3 +1,5 @@
+"""Vector index builds: the immutable, versioned artifacts of the semantic search."""
+
 from django.db import models
 
 from jobs.models import ArtifactBuild

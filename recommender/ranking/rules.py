@@ -342,68 +342,98 @@ def apply_positional(
     """
     if k < 1:
         raise ValueError(f"k: expected an integer >= 1, got {k!r}")
-    pool = pool or {}
-    in_list = {item.product_id: item for item in items}
-    locked: dict[int, RankedItem] = {}  # position (1-based) -> item
-    pinned_by: dict[int, Pin] = {}  # position -> the pin that put it there
-    placed: set[int] = set()
-
-    def free_from(position: int) -> int | None:
-        while position <= k and position in locked:
-            position += 1
-        return position if position <= k else None
-
-    def take(product_id: int) -> RankedItem:
-        return in_list.get(product_id) or pool.get(product_id) or _bare(product_id)
-
+    placement = _Placement(items, k=k, pool=pool or {}, blocked=blocked)
     for rule in in_priority_order(r for r in rules if isinstance(r, Pin | PromotionSlots)):
         if isinstance(rule, Pin):
-            wanted = rule.position
-            for pid in rule.product_ids:
-                if pid in blocked or pid in placed:
-                    continue
-                position = free_from(wanted)
-                if position is None:
-                    break
-                locked[position] = take(pid)
-                pinned_by[position] = rule
-                placed.add(pid)
-                wanted = position + 1
+            placement.pin(rule)
         else:
-            members = rule.members
-            present = [item.product_id for item in items if item.product_id in members]
-            known = sorted(
-                (p for p in pool if p in members and p not in in_list),
-                key=lambda p: -pool[p].score,
-            )
-            others = (p for p in rule.product_ids if p not in in_list and p not in pool)
-            # Lazy: only as many as there are slots are looked at; ``placed`` grows as it goes.
-            queue = (
-                p for p in chain(present, known, others) if p not in blocked and p not in placed
-            )
-            for slot in rule.positions(k):
-                position = free_from(slot)
-                chosen = next(queue, None) if position is not None else None
-                if position is None or chosen is None:
-                    break
-                locked[position] = rule._mark(take(chosen), rule.reason, first=True, promoted=True)
-                placed.add(chosen)
+            placement.promote(rule)
+    return placement.assembled()
 
-    rest = iter(item for item in items if item.product_id not in placed)
-    out: list[RankedItem] = []
-    pins: list[tuple[int, Pin]] = []
-    for position in range(1, k + 1):
-        if position in locked:
-            if position in pinned_by:
-                pins.append((len(out), pinned_by[position]))
-            out.append(locked[position])
-            continue
-        item = next(rest, None)
-        if item is None:
-            # The list ran short: later locked items move up rather than leave a hole.
-            continue
-        out.append(item)
-    for index, pin in pins:
-        reason = f"pinned at position {index + 1} by rule {_quoted(pin.name)}"
-        out[index] = pin._mark(out[index], reason, first=True)
-    return out
+
+class _Placement:
+    """One run of :func:`apply_positional`: the positions locked so far and by which rule."""
+
+    def __init__(
+        self,
+        items: Sequence[RankedItem],
+        *,
+        k: int,
+        pool: Mapping[int, RankedItem],
+        blocked: Collection[int],
+    ) -> None:
+        self.items = items
+        self.k = k
+        self.pool = pool
+        self.blocked = blocked
+        self.in_list = {item.product_id: item for item in items}
+        self.locked: dict[int, RankedItem] = {}  # position (1-based) -> item
+        self.pinned_by: dict[int, Pin] = {}  # position -> the pin that put it there
+        self.placed: set[int] = set()
+
+    def _free_from(self, position: int) -> int | None:
+        while position <= self.k and position in self.locked:
+            position += 1
+        return position if position <= self.k else None
+
+    def _take(self, product_id: int) -> RankedItem:
+        return self.in_list.get(product_id) or self.pool.get(product_id) or _bare(product_id)
+
+    def pin(self, rule: Pin) -> None:
+        wanted = rule.position
+        for pid in rule.product_ids:
+            if pid in self.blocked or pid in self.placed:
+                continue
+            position = self._free_from(wanted)
+            if position is None:
+                break
+            self.locked[position] = self._take(pid)
+            self.pinned_by[position] = rule
+            self.placed.add(pid)
+            wanted = position + 1
+
+    def promote(self, rule: PromotionSlots) -> None:
+        members, pool, in_list = rule.members, self.pool, self.in_list
+        present = [item.product_id for item in self.items if item.product_id in members]
+        known = sorted(
+            (p for p in pool if p in members and p not in in_list),
+            key=lambda p: -pool[p].score,
+        )
+        others = (p for p in rule.product_ids if p not in in_list and p not in pool)
+        # Lazy: only as many as there are slots are looked at; ``placed`` grows as it goes.
+        queue = (
+            p
+            for p in chain(present, known, others)
+            if p not in self.blocked and p not in self.placed
+        )
+        for slot in rule.positions(self.k):
+            position = self._free_from(slot)
+            chosen = next(queue, None) if position is not None else None
+            if position is None or chosen is None:
+                break
+            self.locked[position] = rule._mark(
+                self._take(chosen), rule.reason, first=True, promoted=True
+            )
+            self.placed.add(chosen)
+
+    def assembled(self) -> list[RankedItem]:
+        """The list: locked positions, the other items in order around them, then the pins'
+        reasons with the positions they ended up at."""
+        rest = iter(item for item in self.items if item.product_id not in self.placed)
+        out: list[RankedItem] = []
+        pins: list[tuple[int, Pin]] = []
+        for position in range(1, self.k + 1):
+            if position in self.locked:
+                if position in self.pinned_by:
+                    pins.append((len(out), self.pinned_by[position]))
+                out.append(self.locked[position])
+                continue
+            item = next(rest, None)
+            if item is None:
+                # The list ran short: later locked items move up rather than leave a hole.
+                continue
+            out.append(item)
+        for index, pin in pins:
+            reason = f"pinned at position {index + 1} by rule {_quoted(pin.name)}"
+            out[index] = pin._mark(out[index], reason, first=True)
+        return out

@@ -2,6 +2,7 @@
 
 from django.db import connection
 
+from recommender.ml.engine import EngineConfig
 from recommender.models import Customer, Event, RecommendationConfig
 
 # Events of a customer read per request: enough for the interest vectors and the collaborative
@@ -51,3 +52,10 @@ def customer_recent_events(
 
 def recommendation_config_list() -> list[RecommendationConfig]:
     return list(RecommendationConfig.objects.select_related("created_by").order_by("-version"))
+
+
+def engine_config_current() -> EngineConfig:
+    """The active recommendation configuration, read only: the engine's defaults (what version 1
+    holds) while none is saved. ``recommendation_config_active`` (a service) creates version 1."""
+    active = RecommendationConfig.objects.filter(is_active=True).only("config").first()
+    return EngineConfig.from_dict(active.config) if active is not None else EngineConfig()

@@ -16,16 +16,16 @@ import numpy as np
 from django.contrib.auth.models import User
 
 from jobs.models import Job
-from recommender.evaluation.protocols import (
-    Report,
+from recommender.evaluation.protocols import Report
+from recommender.evaluation.rankers import (
     _context,
     _train_data,
     baseline_rankers,
     hybrid_ranker,
-    leave_last_out,
     masked_config,
     score_rankers,
 )
+from recommender.evaluation.splits import leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 from recommender.models import EvaluationRun, RecommendationConfig
 

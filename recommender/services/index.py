@@ -13,7 +13,6 @@ the master loaded and wait for the master to roll in a newer one (``serving_mode
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from jobs.services.artifacts import (
     build_mark_failed,
     builds_prune,
 )
+from recommender.caching import Reloading
 from recommender.ml.vector_index import (
     ExactBuffer,
     QueryResult,
@@ -189,9 +189,11 @@ class ServingIndex:
         )
 
 
-_lock = threading.Lock()
-_serving: ServingIndex | None = None
-_checked_at = 0.0
+# The index this process serves, by embedding model (one held at a time), checked every
+# RECSITE_INDEX_REFRESH_SECONDS.
+_serving: Reloading[str, ServingIndex] = Reloading(
+    lambda: settings.RECSITE_INDEX_REFRESH_SECONDS, max_entries=1
+)
 
 
 def _embedded_since(model_name: str, build: IndexBuild | None) -> QuerySet[ProductEmbedding]:
@@ -209,10 +211,9 @@ def _buffer_marker(model_name: str, build: IndexBuild | None) -> tuple[object, i
     return summary["latest"], summary["count"]
 
 
-def _build_to_serve(model_name: str, newest: IndexBuild | None) -> IndexBuild | None:
+def _build_to_serve(current: ServingIndex | None, newest: IndexBuild | None) -> IndexBuild | None:
     """The newest READY build, or the inherited one while the master rolls a newer one in."""
-    current = _serving
-    if current is None or current.model_name != model_name:
+    if current is None:
         return newest
     newest_id = newest.pk if newest else None
     if serving_keep_inherited(INDEX_KIND, current=current.build_id, newest=newest_id):
@@ -221,12 +222,15 @@ def _build_to_serve(model_name: str, newest: IndexBuild | None) -> IndexBuild | 
 
 
 def _load_serving(
-    model_name: str, build: IndexBuild | None, marker: tuple[object, int]
+    current: ServingIndex | None,
+    model_name: str,
+    build: IndexBuild | None,
+    marker: tuple[object, int],
 ) -> ServingIndex:
     index = None
     if build is not None:
-        if _serving is not None and _serving.build_id == build.pk:
-            index = _serving.index  # Same build: keep the graph already in memory.
+        if current is not None and current.build_id == build.pk:
+            index = current.index  # Same build: keep the graph already in memory.
         else:
             path = artifact_local(model=IndexBuild, kind=INDEX_KIND, location=build.path)
             index = VectorIndex.load(path, ef_search=build.ef_search)
@@ -259,50 +263,41 @@ def serving_index(*, model_name: str | None = None) -> ServingIndex:
     build cannot be loaded, the one already loaded keeps serving (logged; retried at the next
     check).
     """
-    global _serving, _checked_at
-    model_name = model_name or get_embedder().model_name
-    current = _serving
-    fresh = time.monotonic() - _checked_at < settings.RECSITE_INDEX_REFRESH_SECONDS
-    if current is not None and current.model_name == model_name and fresh:
+    model = model_name or get_embedder().model_name
+    serving = _serving.get(model, lambda current: _serving_reloaded(current, model))
+    assert serving is not None  # _serving_reloaded always gives an index (maybe empty).
+    return serving
+
+
+def _serving_reloaded(current: ServingIndex | None, model_name: str) -> ServingIndex:
+    """``current`` (the index held for ``model_name``) unless the build to serve or the set of
+    newer vectors changed; then the index loaded anew, or ``current`` if that fails."""
+    build = _build_to_serve(current, index_build_latest_ready(model_name=model_name))
+    marker = _buffer_marker(model_name, build)
+    build_id = build.pk if build else None
+    if current is not None and current.build_id == build_id and current.buffer_marker == marker:
         return current
-    with _lock:
-        build = _build_to_serve(model_name, index_build_latest_ready(model_name=model_name))
-        marker = _buffer_marker(model_name, build)
-        build_id = build.pk if build else None
-        if (
-            _serving is None
-            or _serving.model_name != model_name
-            or _serving.build_id != build_id
-            or _serving.buffer_marker != marker
-        ):
-            try:
-                _serving = _load_serving(model_name, build, marker)
-            except _LOAD_ERRORS:
-                if _serving is None or _serving.model_name != model_name:
-                    raise
-                logger.exception(
-                    "Cannot load index build %s; build %s keeps serving", build_id,
-                    _serving.build_id,
-                )  # fmt: skip
-            else:
-                serving_noted(INDEX_KIND, _serving.build_id)
-        _checked_at = time.monotonic()
-        return _serving
+    try:
+        loaded = _load_serving(current, model_name, build, marker)
+    except _LOAD_ERRORS:
+        if current is None:
+            raise
+        logger.exception(
+            "Cannot load index build %s; build %s keeps serving", build_id, current.build_id
+        )
+        return current
+    serving_noted(INDEX_KIND, loaded.build_id)
+    return loaded
 
 
 def serving_index_recheck() -> None:
     """Make this process's next :func:`serving_index` call look for a newer build at once."""
-    global _checked_at
-    _checked_at = 0.0
+    _serving.recheck()
 
 
 def serving_index_reset() -> None:
     """Forget the loaded index (tests, and after a rollback in this process)."""
-    global _serving, _checked_at
-    with _lock:
-        _serving = None
-        _checked_at = 0.0
-        serving_forgotten(INDEX_KIND)
+    _serving.forget(then=lambda: serving_forgotten(INDEX_KIND))
 
 
 def nearest_active_products(

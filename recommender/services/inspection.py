@@ -18,12 +18,12 @@ from recommender.selectors.recommendations import customer_recent_events
 from .recommendations import (
     EngineNotReady,
     RecommendedProduct,
-    _history,
     customer_recommendations,
     serving_ann,
     serving_engine,
     similar_products,
 )
+from .recommendations.lists import _history
 
 
 @dataclass(frozen=True)

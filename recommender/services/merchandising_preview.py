@@ -2,9 +2,9 @@
 
 A preview is not a served list: nothing is logged (a preview must not count as an impression
 for click attribution), and the rules are whatever the caller compiled, e.g. the saved active
-rules plus a draft that is not saved yet (``rules_compile``). Any kind of list can be previewed:
-a customer's, a session that looked at a product, a product's similar or bought-together
-products, or trending; each takes the rules that apply to its kind.
+rules plus a draft that is not saved yet (``merchandising_rules_compile``). Any kind of list
+can be previewed: a customer's, a session that looked at a product, a product's similar or
+bought-together products, or trending; each takes the rules that apply to its kind.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class RulesPreview:
         return sum(b != a for b, a in zip_longest(before, after))
 
 
-def rules_preview(
+def merchandising_rules_preview(
     *,
     rules: RuleSet,
     surface: RecommendationKind = RecommendationKind.CUSTOMER,

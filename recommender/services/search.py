@@ -27,8 +27,10 @@ def product_vector(*, product: Product) -> np.ndarray:
     return embedder.embed([product_text(product)])[0]
 
 
-def product_similar(*, product: Product, k: int) -> list[tuple[Product, float]]:
-    """Active products semantically nearest to ``product``, excluding itself."""
+def product_semantic_neighbours(*, product: Product, k: int) -> list[tuple[Product, float]]:
+    """Active products semantically nearest to ``product``, excluding itself, with their cosine
+    scores: the raw neighbours of the vector index. The served "similar products" list (with
+    merchandising rules and logging) is ``recommendations.similar_products``."""
     return nearest_active_products(
         vector=product_vector(product=product), k=k, exclude={product.pk}
     )

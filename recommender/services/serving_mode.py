@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -58,10 +59,6 @@ def serving_inherit_end() -> None:
         _state.inherited = False
         _state.pending.clear()
         _state.warned.clear()
-
-
-def serving_inherited() -> bool:
-    return _state.inherited
 
 
 def serving_noted(kind: str, build_id: int | None) -> None:
@@ -116,7 +113,7 @@ def serving_keep_inherited(kind: str, *, current: int | None, newest: int | None
         return False
 
 
-def serving_status() -> dict[str, object]:
+def serving_status() -> dict[str, Any]:
     """What this process serves, without loading anything (``GET /health/serving``)."""
     with _lock:
         return {

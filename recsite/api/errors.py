@@ -141,10 +141,3 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     if is_api_request(request):
         return json_error(400, "Bad request.")
     return defaults.bad_request(request, exception or SuspiciousOperation())
-
-
-class HouseErrorsMixin:
-    """Gives a view the house error format without touching the project-wide settings."""
-
-    def get_exception_handler(self) -> Any:
-        return api_exception_handler

@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from recommender.dashboard.access import dashboard_view
+from accounts.access import dashboard_view
 from recommender.selectors.catalog import customer_get, product_get
 from tagging.models import ProductTagStatus
 from tagging.selectors import (

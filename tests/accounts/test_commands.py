@@ -43,6 +43,7 @@ def test_create_api_token_can_expire():
     before = timezone.now()
     _run("create_api_token", "--name", "trial", "--scopes", "read", "--expires-days", "7")
     token = ApiToken.objects.get()
+    assert token.expires_at is not None
     assert before + timedelta(days=7) <= token.expires_at <= timezone.now() + timedelta(days=7)
 
 

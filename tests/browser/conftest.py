@@ -126,7 +126,7 @@ def page(browser, live_server) -> Iterator[object]:
         if req.url.startswith(live_server.url)
         else None,
     )
-    page.watch = watch  # type: ignore[attr-defined]
+    page.watch = watch
     yield page
     context.close()
     assert watch.problems == [], "the browser reported problems:\n" + "\n".join(watch.problems)

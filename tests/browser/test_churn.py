@@ -34,6 +34,7 @@ def test_merchandiser_opens_churn_sees_at_risk_and_follows_a_customer(
     rows = page.locator("#at-risk-table tbody tr")
     assert rows.count() == min(at_risk.count(), 50)
     riskiest = at_risk.order_by("-score", "customer__external_id").first()
+    assert riskiest is not None
     first = rows.nth(0)
     assert first.locator("td").nth(0).inner_text() == riskiest.customer.external_id
     assert first.locator("td").nth(1).inner_text() == f"{riskiest.score:.2f}"

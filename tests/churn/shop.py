@@ -53,7 +53,8 @@ def churn_shop_build(*, customers: int = 160, seed: int = 7) -> dict[str, Custom
         gap = rng.uniform(5, 25)
         day, n = start, 0
         while day < stop:
-            for product in rng.choice(products, size=int(rng.integers(1, 4)), replace=False):
+            chosen = rng.choice(products, size=int(rng.integers(1, 4)), replace=False)  # type: ignore[arg-type]
+            for product in chosen:
                 n += 1
                 at = T0 + timedelta(days=float(day))
                 events.append(_purchase(customer, product, at, n, int(rng.integers(1, 4))))

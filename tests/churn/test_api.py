@@ -146,6 +146,7 @@ def test_only_admins_start_a_churn_job(
 
     assert response.status_code == 202
     job = Job.objects.get()
+    assert job.triggered_by is not None
     assert (job.kind, job.params, job.triggered_by.username) == (
         ChurnJobKind.CHURN_SCORE,
         {"retrain": True},

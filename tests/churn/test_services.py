@@ -46,6 +46,8 @@ def test_a_customer_who_stopped_buying_scores_higher_than_an_active_one(churn_sh
 
     stopped = selectors.churn_score_latest(customer=churn_shop["STOPPED"])
     active = selectors.churn_score_latest(customer=churn_shop["ACTIVE"])
+    assert stopped is not None
+    assert active is not None
     assert stopped.score > active.score
     assert (stopped.band, active.band) == (RiskBand.HIGH, RiskBand.LOW)
     # The stopped customer's first driver is about how long ago they last bought.
@@ -102,6 +104,7 @@ def test_at_risk_list_is_the_latest_run_riskiest_first(churn_shop):
 
     high = selectors.churn_at_risk_list(band=RiskBand.HIGH, limit=500)
     run = selectors.churn_run_latest()
+    assert run is not None
 
     assert run.as_of == AS_OF
     assert {s.as_of for s in high} == {AS_OF}

@@ -18,11 +18,13 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 import requests
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -114,7 +116,7 @@ def test_every_operation_keeps_the_openapi_document(contract_shop, start_web, tm
         username="contract-admin", password=get_random_string(20), role=Role.ADMIN
     )
     client = Client()
-    client.force_login(admin)
+    client.force_login(cast(User, admin))
     csrf = get_random_string(32)
     admin_headers = {
         "Cookie": f"sessionid={client.cookies['sessionid'].value}; csrftoken={csrf}",

@@ -131,7 +131,9 @@ def test_a_killed_pool_process_has_its_job_run_again_to_completion(start_worker,
         first = kill_the_process_running(job)
         # The worker refuses the message of the task its child died in, and takes it again.
         wait_until("the import runs again", blocked_in_attempt(job, 2), worker)
-        assert ProcessId.parse(job_now(job).worker).pid != first
+        again = ProcessId.parse(job_now(job).worker)
+        assert again is not None
+        assert again.pid != first
 
     wait_until("the job completes", lambda: job_now(job).state == JobState.SUCCEEDED, worker)
     job = job_now(job)

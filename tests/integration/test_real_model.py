@@ -54,6 +54,7 @@ def shared_data_dir():
 
 def test_the_reindex_embeds_every_product_with_the_real_model(catalogue, db):
     build = IndexBuild.objects.get(status=BuildStatus.READY)
+    assert build.self_check_recall is not None
     assert catalogue.state == JobState.SUCCEEDED
     assert catalogue.counts["embed"]["embedded"] == 2420
     assert (build.item_count, build.dimension, build.model_name) == (2420, 384, "all-MiniLM-L6-v2")

@@ -192,7 +192,7 @@ def test_a_reindex_published_by_one_worker_is_served_by_both_web_processes(
     for web in (web_a, web_b):
         search = requests.get(
             web.url("/api/v1/products/search"),
-            params={"q": QUERY, "k": 3},
+            params={"q": QUERY, "k": "3"},
             headers=read_headers,
             timeout=30,
         )

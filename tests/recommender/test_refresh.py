@@ -120,6 +120,7 @@ def test_train_if_needed_says_why_it_does_nothing_or_refits(shop):
     call_command("train", "--if-needed", stdout=refit, stderr=bar)  # A new event: it refits.
 
     newest = EngineBuild.objects.order_by("-pk").first()
+    assert newest is not None
     assert quiet.getvalue() == "Nothing to do: the newest engine build is current.\n"
     assert EngineBuild.objects.count() == 2
     assert refit.getvalue().startswith(f"Engine build {newest.pk}: 8 products, 8 customers, 18 ")

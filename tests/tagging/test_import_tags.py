@@ -24,6 +24,7 @@ def test_the_demo_vocabulary_imports_with_its_parents_and_a_rerun_creates_nothin
     # "home/..." and "kitchen/..." tags bring their parents "home" and "kitchen".
     assert Tag.objects.count() == 17
     candles = Tag.objects.get(name="home/candles and lights")
+    assert candles.parent is not None
     assert (candles.parent.name, candles.description[:19]) == ("home", "candles, tea lights")
 
 

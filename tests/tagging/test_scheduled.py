@@ -43,6 +43,7 @@ def test_a_new_product_is_tagged_the_next_night_and_only_it(catalogue, beat_run)
     beat_run(tasks.tag_new_scheduled)
 
     second = Job.objects.order_by("-pk").first()
+    assert second is not None
     assert waiting == ("1 product awaits embedding",)
     assert embedded == ("1 product embedded anew since the last tagging job",)
     assert second.state == JobState.SUCCEEDED

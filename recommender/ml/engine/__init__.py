@@ -11,9 +11,9 @@ next list at once, without refitting.
 bounded structure, never from an array over the catalogue:
 
 - ``semantic``: the ``ann`` search (the serving vector index; offline, the engine's own search)
-  per interest vector of the customer (the seed's q_u, split into up to ``n_interests``
-  clusters). A product is recommendable as soon as it is embedded, also when it is newer than
-  the fit.
+  per interest vector of the customer (q_u of :mod:`recommender.ml.interest`, split into up to
+  ``n_interests`` clusters). A product is recommendable as soon as it is embedded, also when it
+  is newer than the fit.
 - ``collaborative``: the neighbour lists (:mod:`recommender.ml.neighbours`: EASE pruned to its
   largest weights where the dense model fits the memory budget, item-kNN above it) of the
   products in the history, weighted by behaviour and recency.

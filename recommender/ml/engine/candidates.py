@@ -59,10 +59,6 @@ class Profile:
         kind, row, text = self.event_sources[i]
         return kind, self.titles[row] if row >= 0 else text
 
-    def weight_of(self, row: int) -> float:
-        at = int(np.searchsorted(self.rows, row))
-        return float(self.weights[at]) if at < len(self.rows) and self.rows[at] == row else 0.0
-
 
 @dataclass
 class CandidateSet:
@@ -99,13 +95,20 @@ class CandidateSet:
         return np.unique(np.concatenate(parts)).astype(np.int64)
 
 
+def silent_sources(history: History) -> tuple[str, ...]:
+    """The sources with nothing to say about ``history``: the personal ones for a cold customer
+    (no history). They get weight 0 and generate no candidates."""
+    return PERSONAL_SOURCES if history.is_empty else ()
+
+
 def source_weights(cfg: EngineConfig, history: History) -> dict[str, float]:
     """The source weights in effect for ``history``: the configured ones, except that a cold
     customer (no history) gets 0 for the personal sources and, when the configuration gives
     the non-personal ones nothing, the cold-customer weights."""
     weights = dict(cfg.source_weights)
-    if history.is_empty:
-        for source in PERSONAL_SOURCES:
+    silent = silent_sources(history)
+    if silent:
+        for source in silent:
             weights[source] = 0.0
         if weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0:
             weights.update(_COLD_CUSTOMER_WEIGHTS)
@@ -146,7 +149,7 @@ def candidate_set(
     profile = build_profile(engine, history, now=now, context_ids=context_ids)
     excluded = excluded_ids(cfg, history, exclude_ids=exclude_ids, context_ids=context_ids)
     weights = source_weights(cfg, history)
-    silent = PERSONAL_SOURCES if history.is_empty else ()
+    silent = silent_sources(history)
     wanted = [s for s in SOURCES if s not in silent and (all_sources or weights.get(s, 0.0) > 0)]
     code = engine._category_code(category)
     if category is not None and code < 0:

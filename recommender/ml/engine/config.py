@@ -110,6 +110,14 @@ class EngineConfig:
     cooccurrence_event_types: tuple[str, ...] = ("purchase", "add_to_cart")
 
     def __post_init__(self) -> None:
+        # Each check raises ConfigError naming the field; numbers are stored as floats.
+        self._check_weights()
+        self._check_positive_numbers()
+        self._check_shares()
+        self._check_counts()
+        self._check_event_type_lists()
+
+    def _check_weights(self) -> None:
         for name in ("source_weights", "behaviour_weights"):
             mapping = getattr(self, name)
             if not isinstance(mapping, Mapping):
@@ -125,6 +133,8 @@ class EngineConfig:
             raise ConfigError(
                 f"source_weights: unknown source(s) {sorted(unknown)}; expected {list(SOURCES)}"
             )
+
+    def _check_positive_numbers(self) -> None:
         for name in (
             "half_life_days",
             "popularity_half_life_days",
@@ -136,6 +146,8 @@ class EngineConfig:
             if not _is_number(value) or not value > 0 or not math.isfinite(value):
                 raise ConfigError(f"{name}: expected a number > 0, got {value!r}")
             object.__setattr__(self, name, float(value))
+
+    def _check_shares(self) -> None:
         cold = self.cold_collaborative
         if not _is_number(cold) or cold < 0 or not math.isfinite(cold):
             raise ConfigError(f"cold_collaborative: expected a number >= 0, got {cold!r}")
@@ -143,6 +155,8 @@ class EngineConfig:
         if not _is_number(self.mmr_lambda) or not 0.0 <= self.mmr_lambda <= 1.0:
             raise ConfigError(f"mmr_lambda: expected a number from 0 to 1, got {self.mmr_lambda!r}")
         object.__setattr__(self, "mmr_lambda", float(self.mmr_lambda))
+
+    def _check_counts(self) -> None:
         for name, largest in (
             ("n_interests", MAX_INTERESTS),
             ("candidates_per_source", MAX_CANDIDATES_PER_SOURCE),
@@ -154,6 +168,8 @@ class EngineConfig:
         cap = self.max_per_category
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise ConfigError(f"max_per_category: expected null or an integer >= 1, got {cap!r}")
+
+    def _check_event_type_lists(self) -> None:
         for name in ("exclude_event_types", "cooccurrence_event_types"):
             value = getattr(self, name)
             if isinstance(value, str) or not all(isinstance(v, str) for v in value):

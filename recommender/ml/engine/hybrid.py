@@ -144,9 +144,6 @@ class HybridEngine:
             raise KeyError(f"product {product_id} is not in the fitted engine")
         return row
 
-    def title_of(self, row: int) -> str:
-        return self._titles[row]
-
     def category_of(self, row: int) -> str:
         return self._category_names[int(self._category[row])] if row >= 0 else ""
 

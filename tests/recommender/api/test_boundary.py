@@ -39,7 +39,7 @@ def history(db):
     )
 
 
-# Timestamps out of years 1-9999 (issue 15, item 1) ---------------------------------------------
+# Timestamps out of years 1-9999 (Python's datetime range) ---------------------------------------
 
 
 @pytest.mark.parametrize(

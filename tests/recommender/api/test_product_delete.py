@@ -1,6 +1,6 @@
 """DELETE products/<id>/: the product and every event about it go, every list drops it at once,
 the aggregates stay equal to a recount, and the next nightly refresh rebuilds what still holds
-it (issue 15, item 9)."""
+it."""
 
 from datetime import timedelta
 
@@ -185,7 +185,7 @@ def test_an_import_rejects_the_rows_of_a_product_deleted_while_it_runs(catalogue
         "e3,C2,P1,view,2024-05-01T10:02:00Z\n"
         "e4,C2,P2,view,2024-05-01T10:03:00Z\n"
     )
-    deleted = []
+    deleted: list[int] = []
 
     def delete_p2_once(fraction: float) -> None:
         if not deleted:

@@ -1,11 +1,17 @@
 """The Amazon Office sample, sent through the batch API as a shop back end would send it."""
 
 import csv
+from collections.abc import Callable
 
 from recommender.models import Customer, Event, Product
 
 # The API takes JSON types: a shop exporting its CSV through the API converts the cells.
-_JSON_TYPES = {"price": float, "value": float, "quantity": int, "tags": lambda v: v.split("|")}
+_JSON_TYPES: dict[str, Callable[[str], object]] = {
+    "price": float,
+    "value": float,
+    "quantity": int,
+    "tags": lambda v: v.split("|"),
+}
 
 
 def _rows(path) -> list[dict[str, object]]:

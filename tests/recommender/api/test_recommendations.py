@@ -35,6 +35,7 @@ def test_customer_recommendations_carry_ids_sources_components_and_reasons(shop,
     assert first["reason"] == "because you bought Canon black printer ink cartridge"
     assert first["reasons"][0] == first["reason"]
     log = RecommendationLog.objects.get(recommendation_id=uuid.UUID(body["recommendation_id"]))
+    assert log.customer is not None
     assert (log.customer.external_id, log.product_ids) == ("C1", ["INK-3"])
 
 

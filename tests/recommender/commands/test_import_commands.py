@@ -217,7 +217,7 @@ def test_online_retail_command_prints_skipped_counts(tmp_path):
     ]
 
 
-# The values the API refuses are refused here too, with their line (issue 15) -------------------
+# The values the API refuses are refused here too, with their line ----------------------------
 
 
 def test_csv_rows_with_refused_values_are_reported_by_line(tmp_path, catalogue):

@@ -5,7 +5,8 @@ import pytest
 from recommender.models import Customer, Product, RecommendationLog
 from recommender.selectors.recommendations import customer_recent_events
 from recommender.services.inspection import customer_inspection, product_similar_lists
-from recommender.services.recommendations import _history, serving_engine
+from recommender.services.recommendations import serving_engine
+from recommender.services.recommendations.lists import _history
 
 pytestmark = pytest.mark.django_db
 

@@ -241,7 +241,9 @@ def test_preview_of_a_rule_off_the_chosen_list_says_it_cannot_show_it(client, me
 
     html = client.post("/dashboard/rules/new/", draft).content.decode()
 
-    assert re.search(r'<p class="empty" id="preview-message">(.*?)</p>', html).group(1) == (
+    message = re.search(r'<p class="empty" id="preview-message">(.*?)</p>', html)
+    assert message is not None
+    assert message.group(1) == (
         "This rule does not apply to “For a customer” lists, so that list cannot show it; "
         "tick it under “Applies to” or preview another list."
     )
@@ -296,9 +298,11 @@ def test_preview_without_a_fitted_engine_says_so(merch, products, fresh_serving)
         "/dashboard/rules/new/", {**FORM, "preview_customer": "C1", "preview": "1"}
     )
 
-    assert re.search(
+    message = re.search(
         r'<p class="empty" id="preview-message">(.*?)</p>', response.content.decode()
-    ).group(1) == (
+    )
+    assert message is not None
+    assert message.group(1) == (
         "No recommendation engine has been fitted yet: run `manage.py train` "
         "or POST /api/v1/jobs/train."
     )

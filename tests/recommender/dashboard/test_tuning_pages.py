@@ -26,7 +26,7 @@ def _fresh_sample():
 
 def form_data(config=SHOP_CONFIG, **changes):
     """The tuning form as the page posts it, with ``changes`` typed over the values."""
-    data = {}
+    data: dict[str, object] = {}
     for name, value in TuningForm.initial_for(config).items():
         if value is None:
             data[name] = ""
@@ -89,7 +89,9 @@ def test_the_preview_fragment_shows_before_and_after(client, merchandiser, shop)
     before, after = preview_lists(html, "C4")
     assert before == ["MUG-2", "LAMP-1", "LAMP-2", "INK-2", "INK-3", "INK-1"]
     assert after == ["LAMP-1", "MUG-2", "LAMP-2", "INK-2", "INK-3", "INK-1"]
-    ndcg = re.search(r'data-metric="ndcg@10">(.*?)</tr>', html, re.S).group(1)
+    row = re.search(r'data-metric="ndcg@10">(.*?)</tr>', html, re.S)
+    assert row is not None
+    ndcg = row.group(1)
     assert re.findall(r'<td class="num[^"]*">([^<]+)</td>', ndcg) == ["1.0000", "0.6309", "-0.3691"]
     assert RecommendationConfig.objects.count() == 1
 

@@ -53,6 +53,7 @@ def section(html, section_id):
 
 def nav_labels(response):
     nav = re.search(r'<nav class="main-nav".*?</nav>', response.content.decode(), re.S)
+    assert nav is not None
     return re.findall(r">([^<]+)</a>", nav.group(0))
 
 

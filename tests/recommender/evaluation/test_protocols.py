@@ -1,6 +1,6 @@
 import numpy as np
 
-from recommender.evaluation.protocols import HeldOut, cold_start_split, leave_last_out
+from recommender.evaluation.splits import HeldOut, cold_start_split, leave_last_out
 from recommender.ml.interactions import interactions_from_records
 
 

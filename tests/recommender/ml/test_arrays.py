@@ -1,6 +1,7 @@
 """The memory-mapped array file of the engine artifact."""
 
 import mmap
+from typing import Any
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from recommender.ml.arrays import ArrayFileError, StringTable, load_arrays, save
 
 
 def test_arrays_round_trip_as_read_only_views_of_one_mapping(tmp_path):
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "ids": np.array([3, 5, 9], dtype=np.int64),
         "vectors": np.arange(12, dtype=np.float32).reshape(3, 4),
         "flags": np.array([True, False, True]),
@@ -26,7 +27,7 @@ def test_arrays_round_trip_as_read_only_views_of_one_mapping(tmp_path):
     assert stored["big_endian"].dtype == np.dtype("<f8")
     assert stored["vectors"].shape == (3, 4)
     # Views of the file's mapping, not copies: every process shares the same pages.
-    base = stored["ids"]
+    base: Any = stored["ids"]
     while isinstance(base, np.ndarray):
         base = base.base
     assert isinstance(base.obj, mmap.mmap)

@@ -50,6 +50,7 @@ def test_popularity_decays_and_trending_compares_recent_with_long_run():
     pop = Popularity(half_life_days=10.0, window_days=7.0).fit(
         _interactions(), behaviour_weights=WEIGHTS, now=30 * DAY
     )
+    assert pop.scores is not None
     assert pop.scores.tolist() == pytest.approx([0.125 + 0.25 + 0.25, 0.125 + 0.25 + 0.5, 0.5, 0])
     # Only the view of product 10 is in the last week: (0.25 + 1) / (expected + 1) * log(1.25).
     assert pop.top(2, trending=True).tolist() == [0]

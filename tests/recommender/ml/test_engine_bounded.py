@@ -1,4 +1,5 @@
-"""The serving path never touches an array over the whole catalogue (issue 13).
+"""The serving path never touches an array over the whole catalogue (so a request costs the
+same at 1M products as at 10k).
 
 Every per-product array of a fitted engine is replaced by a guard that raises when a numpy
 operation reads it whole (a reduction, an arithmetic over all products, a full slice, a mask).
@@ -51,10 +52,10 @@ class CatalogueGuard(np.ndarray):
             self._refuse("reading every entry")
         return result
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self):
         self._refuse("iterating")
 
-    def tolist(self) -> Any:  # type: ignore[override]
+    def tolist(self) -> Any:
         self._refuse("tolist")
 
 
@@ -74,7 +75,7 @@ def _shop(seed: int = 0) -> EngineData:
         sessions = rng.uniform(0, NOW, size=4)  # Events of a session share a basket.
         for _ in range(rng.integers(3, 30)):
             if rng.random() < 0.7:
-                item = taste * 100 + rng.integers(0, 100)
+                item = int(taste * 100 + rng.integers(0, 100))
             else:
                 item = rng.choice(N_PRODUCTS, p=popularity)
             users.append(user)

@@ -87,7 +87,7 @@ def test_score_rules_run_in_priority_order_and_both_reasons_are_kept():
 
 def test_the_score_table_equals_the_rules_run_one_by_one_in_priority_order():
     given = [item(1, 0.9), item(2, 0.6), item(3, 0.5), item(4, 0.4)]
-    rules = [
+    rules: list[Boost | Bury | Filter] = [
         Boost(rule_id=1, name="a", product_ids=frozenset({2, 3}), factor=1.5, priority=1),
         Bury(rule_id=2, name="b", product_ids=frozenset({3, 1}), factor=0.5, priority=4),
         Filter(rule_id=3, name="c", product_ids=frozenset({4})),

@@ -1,4 +1,4 @@
-"""Memory budgets of fits: estimated first, refused early with the setting named (issue 13)."""
+"""Memory budgets of fits: estimated first, refused early with the setting named."""
 
 import pytest
 
@@ -80,6 +80,7 @@ def test_a_fit_over_the_budget_stops_before_reading_and_the_serving_build_stays(
         service.engine_build()
 
     failed = EngineBuild.objects.order_by("-pk").first()
+    assert failed is not None
     assert failed.status == BuildStatus.FAILED
     assert failed.error.startswith("MemoryBudgetExceeded: Fitting the engine needs about ")
     assert failed.path == ""
@@ -96,6 +97,7 @@ def test_an_index_build_over_the_budget_stops_before_reading_the_vectors(shop, s
     with pytest.raises(MemoryBudgetExceeded, match="^Building the vector index needs about"):
         vector_index_build()
     failed = IndexBuild.objects.order_by("-pk").first()
+    assert failed is not None
     assert failed.status == BuildStatus.FAILED
     assert "RECSITE_FIT_MEMORY_BUDGET" in failed.error
     assert IndexBuild.objects.filter(status=BuildStatus.READY).count() == 1  # Still serving.

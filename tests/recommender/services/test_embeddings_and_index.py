@@ -3,6 +3,8 @@
 The real model runs in tests/integration/test_real_model.py.
 """
 
+from decimal import Decimal
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,7 @@ from recommender.services.index import (
     vector_index_build,
 )
 from recommender.services.ingestion import products_upsert
-from recommender.services.search import product_search, product_similar
+from recommender.services.search import product_search, product_semantic_neighbours
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +87,7 @@ def test_reimporting_unchanged_products_embeds_nothing():
     product_embeddings_refresh()
     # An edit that does not touch the embedding text (price) must not cost model time.
     products_upsert(
-        records=[ProductRecord("INK-1", CATALOGUE[0].title, category="Office", price=9)]
+        records=[ProductRecord("INK-1", CATALOGUE[0].title, category="Office", price=Decimal(9))]
     )
 
     counts = product_embeddings_refresh()
@@ -126,7 +128,7 @@ def test_similar_excludes_the_product_itself_and_inactive_products():
     Product.objects.filter(external_id="INK-2").update(is_active=False)
     ink = Product.objects.get(external_id="INK-1")
 
-    similar = _ids(product_similar(product=ink, k=4))
+    similar = _ids(product_semantic_neighbours(product=ink, k=4))
 
     assert "INK-1" not in similar
     assert "INK-2" not in similar

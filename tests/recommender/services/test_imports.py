@@ -531,6 +531,7 @@ def test_a_truncated_gzip_keeps_whole_chunks_without_strict_and_nothing_with_it(
     with pytest.raises(FileRefused) as probe:
         events_import_file(path=path, strict=True, chunk_size=500)
     assert Event.objects.count() == 0
+    assert probe.value.line is not None
     readable = probe.value.line - 2  # data lines before the one that could not be read
     # when
     with pytest.raises(FileRefused, match=r"cannot read beyond this line"):

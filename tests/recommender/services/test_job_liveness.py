@@ -303,10 +303,13 @@ def test_the_heartbeat_thread_beats_while_the_step_is_this_process(settings):
     ):
         for _ in range(3000):  # A bound, should it never beat.
             ours.refresh_from_db()
+            assert ours.heartbeat_at is not None
             if ours.heartbeat_at > then + timedelta(minutes=4):
                 break
             time.sleep(0.01)
 
     theirs.refresh_from_db()
+    assert ours.heartbeat_at is not None
+    assert theirs.heartbeat_at is not None
     assert ours.heartbeat_at > then + timedelta(minutes=4)
     assert theirs.heartbeat_at < then + timedelta(seconds=1)  # Not this process's to beat.

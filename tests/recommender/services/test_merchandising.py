@@ -14,20 +14,21 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from recommender.models import Customer, MerchandisingRule, Product
+from recommender.models import Customer, MerchandisingRule, Product, RecommendationKind
 from recommender.ranking.rules import Boost, Filter, Pin, PromotionSlots, RuleSet
 from recommender.ranking.types import RankedItem
 from recommender.selectors.merchandising import merchandising_rule_names
 from recommender.services import recommendations as service
 from recommender.services.merchandising import (
-    RuleInvalid,
     merchandising_rule_create,
     merchandising_rule_delete,
     merchandising_rule_update,
     merchandising_rules_cache_reset,
+    merchandising_rules_compile,
     merchandising_rules_serving,
-    rules_compile,
 )
+from recommender.services.merchandising_validation import MerchandisingRuleInvalid
+from recommender.services.recommendations.lists import _product_list
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +129,7 @@ def pk(external_id):
     ],
 )  # fmt: skip
 def test_bad_rules_are_refused_naming_each_field_and_nothing_is_saved(shop, fields, errors):
-    with pytest.raises(RuleInvalid) as refused:
+    with pytest.raises(MerchandisingRuleInvalid) as refused:
         merchandising_rule_create(data={"name": "bad", **fields})
 
     assert refused.value.errors == errors
@@ -154,7 +155,7 @@ def test_a_valid_rule_is_saved_normalised_with_the_other_actions_parameters_clea
 def test_an_update_is_checked_as_a_whole_and_a_refused_one_changes_nothing(shop):
     saved = rule(action="bury", target_kind="category", target_values=["Home"], factor=0.5)
 
-    with pytest.raises(RuleInvalid) as refused:
+    with pytest.raises(MerchandisingRuleInvalid) as refused:
         merchandising_rule_update(rule=saved, data={"action": "boost"})
 
     assert refused.value.errors == {
@@ -183,7 +184,7 @@ def test_targets_resolve_to_the_active_products_they_match(shop):
                           target_values=["Home"]),
     ]  # fmt: skip
 
-    compiled = rules_compile(rules=rows)
+    compiled = merchandising_rules_compile(rules=rows)
 
     assert [r.product_ids for r in compiled.rules] == [
         frozenset({pk("MUG-1")}),
@@ -199,7 +200,7 @@ def test_a_tag_rule_matches_merchant_tags(shop):
     Product.objects.filter(external_id="LAMP-2").update(tags=["candles", "summer"])
     Product.objects.filter(external_id="MUG-1").update(tags=["Candles"])  # Tags are exact.
 
-    compiled = rules_compile(
+    compiled = merchandising_rules_compile(
         rules=[MerchandisingRule(name="t", action="filter", target_kind="tag",
                                  target_values=["candles"])]
     )  # fmt: skip
@@ -227,7 +228,7 @@ def test_a_tag_rule_matches_accepted_auto_tags_and_their_children_only(shop):
     )  # fmt: skip
     Product.objects.filter(external_id="INK-1").update(tags=["kitchen"])
 
-    compiled = rules_compile(
+    compiled = merchandising_rules_compile(
         rules=[MerchandisingRule(name="t", action="filter", target_kind="tag",
                                  target_values=["kitchen", "home/lights"])]
     )  # fmt: skip
@@ -236,7 +237,7 @@ def test_a_tag_rule_matches_accepted_auto_tags_and_their_children_only(shop):
 
 
 def test_a_pin_keeps_the_order_of_its_products(shop):
-    compiled = rules_compile(
+    compiled = merchandising_rules_compile(
         rules=[MerchandisingRule(name="p", action="pin", target_kind="product",
                                  target_values=["MUG-2", "INK-1"], position=2)]
     )  # fmt: skip
@@ -497,7 +498,7 @@ def test_a_rule_serves_only_the_lists_it_names(shop):
 def test_explicit_rules_replace_the_saved_ones_on_product_lists_too(shop):
     rule(name="Lantern", action="pin", target_kind="product", target_values=["LAMP-2"],
          position=1)  # fmt: skip
-    draft = rules_compile(
+    draft = merchandising_rules_compile(
         rules=[MerchandisingRule(name="Draft", action="filter", target_kind="category",
                                  target_values=["Home"])]
     )  # fmt: skip
@@ -512,7 +513,7 @@ def test_explicit_rules_replace_the_saved_ones_on_product_lists_too(shop):
 
 def test_explicit_rules_replace_the_saved_ones_for_a_preview(shop):
     rule(name="Saved", action="filter", target_kind="category", target_values=["Home"])
-    preview = rules_compile(
+    preview = merchandising_rules_compile(
         rules=[MerchandisingRule(name="Draft", action="pin", target_kind="product",
                                  target_values=["COF-1"], position=1)],
         at=timezone.now(),
@@ -566,7 +567,7 @@ def test_a_product_list_whose_head_a_filter_empties_is_filled_from_deeper(db):
     rule(name="No Big", action="filter", target_kind="brand", target_values=["Big"],
          surfaces=["trending"])  # fmt: skip
 
-    items = service._product_list(surface="trending", ranked_for=ranked_for, k=10)
+    items = _product_list(surface=RecommendationKind.TRENDING, ranked_for=ranked_for, k=10)
 
     assert [item.product.external_id for item in items] == [f"P{i:03d}" for i in range(60, 70)]
     assert asked == [50, 200]

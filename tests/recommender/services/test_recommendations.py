@@ -7,6 +7,7 @@ tests/integration/test_real_model_recommendations.py.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from django.db import connection
@@ -117,6 +118,8 @@ def test_every_list_is_logged_with_its_recommendation_id(shop):
 
     result = service.customer_recommendations(customer=customer, k=2)
 
+    assert result.recommendation_id is not None
+
     log = RecommendationLog.objects.get(recommendation_id=result.recommendation_id)
     assert (log.kind, log.customer, log.config_version) == ("customer", customer, 1)
     assert log.engine_build == EngineBuild.objects.get().pk
@@ -146,6 +149,7 @@ def test_a_list_served_outside_a_transaction_is_logged_in_one_statement(shop):
         result = service.customer_recommendations(customer=customer, k=2)
 
     writes = [q["sql"] for q in queries.captured_queries if "recommendationlog" in q["sql"]]
+    assert result.recommendation_id is not None
     log = RecommendationLog.objects.get(recommendation_id=result.recommendation_id)
     assert len(writes) == 1
     assert (log.kind, log.customer, log.config_version) == ("customer", customer, 1)
@@ -161,7 +165,7 @@ def test_the_served_list_is_the_engine_ranking_the_evaluation_measures(shop):
     serving = service.serving_engine()
     events = Event.objects.filter(customer=customer).order_by("-occurred_at")
     history = History(
-        product_ids=[e.product_id for e in events],
+        product_ids=[cast(int, e.product_id) for e in events],
         event_types=[e.event_type for e in events],
         timestamps=[e.occurred_at.timestamp() for e in events],
     )

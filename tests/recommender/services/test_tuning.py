@@ -45,6 +45,7 @@ def test_a_saved_config_serves_at_once_without_a_refit(shop):
     assert _ids(result) == ["LAMP-1", "MUG-2", "LAMP-2", "INK-2"]
     assert EngineBuild.objects.count() == 1
     assert (result.config_version, result.engine_build) == (2, shop.pk)
+    assert result.recommendation_id is not None
     log = RecommendationLog.objects.get(recommendation_id=result.recommendation_id)
     assert (log.config_version, log.engine_build) == (2, shop.pk)
     serving = service.serving_engine()

@@ -1,4 +1,5 @@
-"""Who may open a dashboard page: decorators for the plain Django views of every dashboard app.
+"""Who may open a dashboard page: decorators for the plain Django views of every app's dashboard
+(they check the roles of this app, so every app uses them without importing another's pages).
 
 Signed-out visitors are sent to the login page; a signed-in person without the needed scope gets
 403 (rendered by ``templates/403.html``), so a link hidden from the menu is also closed.

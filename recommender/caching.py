@@ -1,0 +1,89 @@
+"""Per-process values reloaded at most every few seconds: the one helper behind the verified API
+tokens (``accounts``), the compiled merchandising rules and the serving engine and vector index.
+
+Each holds values read on almost every request whose source changes rarely. Between checks a
+value is returned without a lock or a query; once ``seconds()`` have passed since its last check
+the next read calls ``reload`` under the cache's lock, with the value it holds (so a reload can
+keep what did not change, or keep serving it when a newer one cannot be loaded). Framework-free:
+the callers pass their setting as ``seconds``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# A key never checked, or asked to be checked again at the next read.
+_STALE = -float("inf")
+
+
+class Reloading(Generic[K, V]):
+    """Values by key, each checked again at most every ``seconds()`` (read at every call, so a
+    changed setting applies at once). ``max_entries`` bounds the keys held: adding a key to a
+    full cache first forgets every other one (a single-value cache passes 1)."""
+
+    def __init__(self, seconds: Callable[[], float], *, max_entries: int | None = None) -> None:
+        self._seconds = seconds
+        self._max_entries = max_entries
+        # key -> (value, monotonic time of its last check). Replaced whole, never mutated in
+        # place, so a read without the lock sees a consistent entry.
+        self._entries: dict[K, tuple[V, float]] = {}
+        self._lock = threading.Lock()
+
+    def fresh(self, key: K) -> V | None:
+        """The value held for ``key`` if it was checked within ``seconds()``, else None."""
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry[1] < self._seconds():
+            return entry[0]
+        return None
+
+    def get(self, key: K, reload: Callable[[V | None], V | None]) -> V | None:
+        """The value for ``key``: the held one while fresh, else ``reload(held or None)``.
+
+        What ``reload`` returns is held (and checked again after ``seconds()``); None forgets
+        the key, so the next read reloads. An exception from ``reload`` leaves the held value
+        as it was, due for a check at the next read.
+        """
+        value = self.fresh(key)
+        if value is not None:
+            return value
+        with self._lock:
+            entry = self._entries.get(key)
+            value = reload(entry[0] if entry is not None else None)
+            if value is None:
+                self._entries.pop(key, None)
+                return None
+            if (
+                self._max_entries is not None
+                and key not in self._entries
+                and len(self._entries) >= self._max_entries
+            ):
+                self._entries.clear()
+            self._entries[key] = (value, time.monotonic())
+            return value
+
+    def held(self, key: K) -> V | None:
+        """The value held for ``key`` however old, without a check."""
+        entry = self._entries.get(key)
+        return entry[0] if entry is not None else None
+
+    def recheck(self) -> None:
+        """Make the next read of every key check again (keeping the values for the reload)."""
+        with self._lock:
+            self._entries = {key: (value, _STALE) for key, (value, _) in self._entries.items()}
+
+    def forget(self, key: K | None = None, *, then: Callable[[], None] | None = None) -> None:
+        """Drop ``key``'s value, or every value without one; ``then`` runs under the same lock
+        (so no reload sees a half-forgotten state)."""
+        with self._lock:
+            if key is None:
+                self._entries = {}
+            else:
+                self._entries.pop(key, None)
+            if then is not None:
+                then()

@@ -1,0 +1,420 @@
+"""Request-time lists: a customer's, a session's, similar products, bought together and
+trending, each read now from the serving engine, with the merchandising rules applied and only
+active products returned.
+
+Everything personal is read at request time: the customer's newest events (bounded by
+``HISTORY_LIMIT``) become the engine's ``History``, so a new event changes the next list without
+any batch job. The engine's semantic source searches the serving vector index (which also holds
+products embedded since its build), so a product embedded after the last fit is recommendable at
+once. Every returned product is checked against the database: an inactive product never comes
+back. Every served list is logged with a recommendation id for click attribution (``logged``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from django.utils import timezone
+from threadpoolctl import ThreadpoolController
+
+from recommender.ml.engine import History, HybridEngine
+from recommender.models import Customer, Product, ProductEmbedding, RecommendationKind
+from recommender.ranking import reasons
+from recommender.ranking.fusion import Rule
+from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
+from recommender.ranking.types import RankedItem
+from recommender.selectors.recommendations import customer_recent_events
+
+from ..embeddings import get_embedder, vector_from_bytes
+from ..merchandising import merchandising_rules_serving
+from ..search import product_semantic_neighbours
+from .logged import Recommendations, RecommendedProduct, logged
+from .serving import EngineNotReady, ServingEngine, serving_ann, serving_engine
+
+SimilarMode = Literal["semantic", "behavioural", "hybrid"]
+# Extra results asked of the engine for product-to-product lists, so products deactivated since
+# the fit can be dropped and the list still holds k.
+_OVERFETCH = 10
+# Times a product list's head is deepened (x4 each) when filters leave fewer than k.
+_MAX_DEEPENING = 5
+# Search queries of a history embedded per request (the newest distinct ones).
+_MAX_QUERIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One event of an anonymous session, as sent in a request body."""
+
+    product: Product
+    event_type: str = "view"
+    occurred_at: datetime | None = None
+
+
+def _knows(engine: HybridEngine, product_id: int) -> bool:
+    return bool(engine.known([product_id])[0])
+
+
+_blas: ThreadpoolController | None = None
+
+
+def _one_blas_thread() -> Any:
+    """One BLAS thread for this request's matrix products.
+
+    A web server runs several requests at once (workers x threads, about one per core); BLAS
+    threads on top of them only fight for the same cores. The controller is built once (it
+    scans the loaded libraries); each limit costs microseconds.
+    """
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
+
+
+def _seconds(at: datetime | float) -> float:
+    return at if isinstance(at, float) else at.timestamp()
+
+
+def _history(
+    serving: ServingEngine,
+    events: Sequence[tuple[int | None, str, datetime | float, str]],
+) -> tuple[History, float]:
+    """The engine's History of ``(product_id, event_type, occurred_at, search_query)`` rows
+    (``occurred_at`` an aware datetime or epoch seconds), and the request's clock: the newer of
+    the fit's clock and the newest event."""
+    engine = serving.engine
+    product_rows = [e for e in events if e[0] is not None]
+    query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
+    stamps = [_seconds(e[2]) for e in events]
+    now = max([serving.fitted_at, *stamps])
+    ids = [int(e[0]) for e in product_rows]  # type: ignore[arg-type]
+    unknown = {pid for pid, known in zip(ids, engine.known(ids), strict=True) if not known}
+    extra_vectors: dict[int, np.ndarray] = {}
+    extra_titles: dict[int, str] = {}
+    if unknown:
+        # Products embedded after the fit: their vectors let them shape the interests.
+        for pid, dimension, vector, title in ProductEmbedding.objects.filter(
+            product_id__in=unknown, model_name=serving.model_name
+        ).values_list("product_id", "dimension", "vector", "product__title"):
+            extra_vectors[pid] = vector_from_bytes(vector, dimension)
+            extra_titles[pid] = title
+    query_vectors = None
+    if query_rows:
+        query_vectors = get_embedder().embed([e[3] for e in query_rows])
+    history = History(
+        product_ids=[int(e[0]) for e in product_rows],  # type: ignore[arg-type]
+        event_types=[e[1] for e in product_rows],
+        timestamps=[_seconds(e[2]) for e in product_rows],
+        query_vectors=query_vectors,
+        query_timestamps=[_seconds(e[2]) for e in query_rows],
+        query_texts=[e[3] for e in query_rows],
+        extra_vectors=extra_vectors,
+        extra_titles=extra_titles,
+    )
+    return history, now
+
+
+def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[RecommendedProduct]:
+    ranked = list(ranked)
+    active = Product.objects.filter(
+        pk__in=[item.product_id for item in ranked], is_active=True
+    ).in_bulk()
+    out = [
+        RecommendedProduct(
+            product=active[item.product_id],
+            score=round(item.score, 6),
+            sources=tuple(item.sources),
+            components={s: round(v, 6) for s, v in item.components.items()},
+            # What a rule did explains the position best, so it comes first.
+            reasons=(*item.rule_reasons, *item.reasons),
+            rule_ids=tuple(dict.fromkeys(item.rule_ids)),
+            promoted=item.promoted,
+        )
+        for item in ranked
+        if item.product_id in active
+    ]
+    return out[:k]
+
+
+def _recommend(
+    serving: ServingEngine,
+    history: History,
+    *,
+    now: float,
+    k: int,
+    category: str | None,
+    exclude: Collection[int],
+    context: Sequence[int],
+    rules: RuleSet | None = None,
+    surface: RecommendationKind = RecommendationKind.CUSTOMER,
+) -> list[RecommendedProduct]:
+    """The engine's list with the merchandising ``rules`` applied (default: the rules valid
+    now, by the wall clock; a preview passes its own, e.g. from ``merchandising_rules_compile``),
+    those of them that apply to ``surface`` lists.
+
+    Boosts, buries and filters run in the engine's hook, on the scored head before diversity;
+    pins and promotion slots run here, on the final list, so diversity cannot move them.
+    """
+    # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
+    # fit is rare. When one turns up, the engine is asked again without it.
+    ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
+    ann = serving_ann(serving)
+    hook: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
+    head = HeadRecorder() if ruleset.positional else None
+    if head is not None:
+        hook.append(head)
+    with _one_blas_thread():
+        ranked = serving.engine.recommend(
+            history,
+            k=k,
+            now=now,
+            category=category or None,
+            exclude_ids=exclude,
+            context_ids=context,
+            ann=ann,
+            rules=hook,
+        )
+    if head is not None:
+        pool = {item.product_id: item for item in head.items}
+        blocked = _not_insertable(
+            serving, history, ruleset, exclude=exclude, context=context, category=category,
+            known={*pool, *(item.product_id for item in ranked)},
+        )  # fmt: skip
+        ranked = apply_positional(ranked, ruleset.positional, k=k, pool=pool, blocked=blocked)
+    items = _active_products(ranked, k=k)
+    if len(items) < len(ranked):
+        kept = {item.product.pk for item in items}
+        gone = {item.product_id for item in ranked if item.product_id not in kept}
+        return _recommend(
+            serving, history, now=now, k=k, category=category,
+            exclude={*exclude, *gone}, context=context, rules=ruleset, surface=surface,
+        )  # fmt: skip
+    return items
+
+
+def _not_insertable(
+    serving: ServingEngine,
+    history: History,
+    ruleset: RuleSet,
+    *,
+    exclude: Collection[int],
+    context: Sequence[int],
+    category: str | None,
+    known: Collection[int],
+) -> set[int]:
+    """Products a pin or promotion must not insert: what the engine would exclude for this
+    customer (bought, ``exclude``, ``context``), what a filter removes, and, with a category,
+    products outside it (those the engine proposed already passed its category filter)."""
+    blocked = serving.engine.excluded(history, exclude_ids=exclude, context_ids=context)
+    blocked |= ruleset.score_hook.removed  # Prepared once per set of rules (RuleSet.filtered).
+    return blocked | _outside_category(ruleset, category, known=known, blocked=blocked)
+
+
+def _outside_category(
+    ruleset: RuleSet, category: str | None, *, known: Collection[int], blocked: Collection[int]
+) -> set[int]:
+    """The products the pins and promotions of ``ruleset`` would insert that lie outside
+    ``category`` (none without one). ``known`` candidates already passed the category filter;
+    ``blocked`` ones are not inserted anyway."""
+    if not category:
+        return set()
+    outside = {
+        pid for rule in ruleset.positional for pid in rule.product_ids if pid not in known
+    } - set(blocked)
+    if not outside:
+        return set()
+    return outside - set(
+        Product.objects.filter(pk__in=outside, category=category).values_list("pk", flat=True)
+    )
+
+
+def customer_recommendations(
+    *,
+    customer: Customer,
+    k: int,
+    category: str | None = None,
+    exclude: Collection[int] = (),
+    context: Sequence[int] = (),
+    rules: RuleSet | None = None,
+    log: bool = True,
+) -> Recommendations:
+    """The top ``k`` products for ``customer`` from their newest events, read now.
+
+    ``exclude`` and ``context`` are product primary keys: never return these / the products the
+    customer is looking at now (they also steer the session source). A customer without events
+    gets trending and popular products (and session-based ones with a context). ``rules``
+    replaces the merchandising rules valid now (a preview's). ``log=False`` leaves the list out
+    of the recommendation log (the dashboard's view of it is not an impression).
+    """
+    serving = serving_engine()
+    history, now = _history(serving, customer_recent_events(customer=customer))
+    items = _recommend(
+        serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
+        rules=rules,
+    )  # fmt: skip
+    return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
+                   customer=customer, log=log)  # fmt: skip
+
+
+def session_recommendations(
+    *,
+    events: Sequence[SessionEvent],
+    k: int,
+    category: str | None = None,
+    exclude: Collection[int] = (),
+    rules: RuleSet | None = None,
+    log: bool = True,
+) -> Recommendations:
+    """Recommendations for an anonymous session from the products it touched (newest last or
+    with times); those products steer the session source and are never returned. ``rules``
+    and ``log`` as for customer lists."""
+    serving = serving_engine()
+    rows = [(e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events]
+    history, now = _history(serving, rows)
+    context = list(dict.fromkeys(e.product.pk for e in events))
+    items = _recommend(
+        serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
+        rules=rules, surface=RecommendationKind.SESSION,
+    )  # fmt: skip
+    return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log)
+
+
+def _fit_time(serving: ServingEngine) -> datetime:
+    return datetime.fromtimestamp(serving.fitted_at, tz=timezone.get_current_timezone())
+
+
+def _product_list(
+    *,
+    surface: RecommendationKind,
+    ranked_for: Callable[[int], list[RankedItem]],
+    k: int,
+    blocked: Collection[int] = (),
+    category: str | None = None,
+    rules: RuleSet | None = None,
+) -> list[RecommendedProduct]:
+    """A product-to-product or trending list with the merchandising rules of ``surface`` (those
+    valid now, or of ``rules`` when given).
+
+    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
+    head is asked for (as for customer lists) so a boost can lift a product from below the
+    first k; boosts, buries and filters re-score it (a head that filters leave short of k is
+    asked for again, four times deeper), pins and promotions place products in the first k.
+    ``blocked`` products (the product the list is about) are never inserted.
+    """
+    ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
+    depth = max(5 * k, 50) if ruleset else k + _OVERFETCH
+    for _ in range(_MAX_DEEPENING):
+        fetched = ranked_for(depth)
+        head = fetched
+        if ruleset.score_rules:
+            head = sorted(ruleset.score_hook(fetched), key=lambda item: -item.score)
+        # A filter that removed most of the head: look deeper rather than list fewer than k.
+        if len(head) >= k or len(fetched) < depth:
+            break
+        depth *= 4
+    if ruleset.positional:
+        # Placing happens within k, so products deactivated since the fit go first.
+        active = set(
+            Product.objects.filter(
+                pk__in=[item.product_id for item in head], is_active=True
+            ).values_list("pk", flat=True)
+        )
+        head = [item for item in head if item.product_id in active]
+        pool = {item.product_id: item for item in head}
+        stop = {*blocked, *ruleset.score_hook.removed}
+        stop |= _outside_category(ruleset, category, known=pool, blocked=stop)
+        head = apply_positional(head[:k], ruleset.positional, k=k, pool=pool, blocked=stop)
+    return _active_products(head, k=k)
+
+
+def similar_products(
+    *,
+    product: Product,
+    k: int,
+    mode: SimilarMode = "semantic",
+    log: bool = True,
+    rules: RuleSet | None = None,
+) -> Recommendations:
+    """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
+    ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself. The
+    merchandising rules for similar lists apply; ``log`` and ``rules`` as for customer lists."""
+    if mode == "semantic":
+
+        def nearest(n: int) -> list[RankedItem]:
+            return [
+                RankedItem(
+                    index=-1,
+                    product_id=other.pk,
+                    score=score,
+                    sources=("semantic",),
+                    components={"semantic": score},
+                    reasons=(reasons.similar_product(title=product.title),),
+                )
+                for other, score in product_semantic_neighbours(product=product, k=n)
+            ]
+
+        items = _product_list(
+            surface=RecommendationKind.SIMILAR, ranked_for=nearest, k=k, blocked={product.pk},
+            rules=rules,
+        )  # fmt: skip
+        try:
+            serving: ServingEngine | None = serving_engine()
+        except EngineNotReady:
+            serving = None
+        return logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
+    serving = serving_engine()
+    if _knows(serving.engine, product.pk):
+        engine, ann = serving.engine, serving_ann(serving)
+        items = _product_list(
+            surface=RecommendationKind.SIMILAR,
+            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=ann),
+            k=k,
+            blocked={product.pk},
+            rules=rules,
+        )
+    elif mode == "hybrid":
+        # A product newer than the fit has no behaviour yet: its meaning is all there is.
+        return similar_products(product=product, k=k, mode="semantic", log=log, rules=rules)
+    else:
+        items = []
+    return logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
+
+
+def bought_together(
+    *, product: Product, k: int, rules: RuleSet | None = None, log: bool = True
+) -> Recommendations:
+    """Products that share baskets with ``product``, most often first, with the merchandising
+    rules for bought-together lists (``rules`` and ``log`` as for customer lists)."""
+    serving = serving_engine()
+    items: list[RecommendedProduct] = []
+    if _knows(serving.engine, product.pk):
+        engine = serving.engine
+        items = _product_list(
+            surface=RecommendationKind.BOUGHT_TOGETHER,
+            ranked_for=lambda n: engine.bought_together(product.pk, k=n),
+            k=k,
+            blocked={product.pk},
+            rules=rules,
+        )
+    return logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items, log=log)
+
+
+def trending_products(
+    *, k: int, category: str | None = None, rules: RuleSet | None = None, log: bool = True
+) -> Recommendations:
+    """Trending products as of the last fit, then popular ones, optionally in one category,
+    with the merchandising rules for trending lists (``rules`` and ``log`` as for customer
+    lists)."""
+    serving = serving_engine()
+    engine = serving.engine
+    items = _product_list(
+        surface=RecommendationKind.TRENDING,
+        ranked_for=lambda n: engine.trending(k=n, category=category or None),
+        k=k,
+        category=category or None,
+        rules=rules,
+    )
+    return logged(kind=RecommendationKind.TRENDING, serving=serving, items=items, log=log)
