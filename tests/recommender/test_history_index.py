@@ -30,6 +30,19 @@ def test_the_customer_history_read_is_an_index_only_scan_of_the_covering_index()
         )
         for i in range(3)
     )
+    # Another customer's newer events: reading the time index backwards and filtering would
+    # have to pass them all, so the plan cannot tie with that one (it did on an idle table).
+    other = Customer.objects.create(external_id="c2")
+    Event.objects.bulk_create(
+        Event(
+            event_id=f"o{i}",
+            customer=other,
+            product=product,
+            event_type="view",
+            occurred_at=start + timedelta(days=1, minutes=i),
+        )
+        for i in range(2000)
+    )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) recommender_event")
         # when: the selector's own statement is planned (scans that would beat the index on a
