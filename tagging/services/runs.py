@@ -123,6 +123,15 @@ def tagging_run(
         chunk = todo[start : start + CHUNK]
         proba = built.score(chunk)
         suggestions = ml.suggest(proba, threshold=threshold, top_k=top_k)
+        # A product a merchant reviewed keeps its other suggestions for review: auto-accept
+        # tags the products nobody looked at.
+        looked_at = set(
+            ProductTag.objects.filter(
+                product_id__in=[int(ids[i]) for i in chunk], decided_by_model=False
+            )
+            .exclude(status=ProductTagStatus.PENDING)
+            .values_list("product_id", flat=True)
+        )
         top = {s.row: s for s in reversed(suggestions)}  # Each product's first (best) one.
         _store(
             product_ids=[int(ids[i]) for i in chunk],
@@ -134,7 +143,9 @@ def tagging_run(
                     ProductTagSource.SUPERVISED
                     if built.supervised[s.tag]
                     else ProductTagSource.ZERO_SHOT,
-                    top[s.row] is s and s.confidence >= built.thresholds[s.tag],
+                    top[s.row] is s
+                    and s.confidence >= built.thresholds[s.tag]
+                    and int(ids[chunk[s.row]]) not in looked_at,
                 )
                 for s in suggestions
             ],

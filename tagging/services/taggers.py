@@ -193,14 +193,25 @@ def _fit_finetuned(
 
 
 def _thresholds(
-    proba: np.ndarray, truth: np.ndarray, tags: Sequence[Tag], counts: TaggingCounts
+    proba: np.ndarray,
+    truth: np.ndarray,
+    tags: Sequence[Tag],
+    counts: TaggingCounts,
+    reviewed: np.ndarray,
 ) -> np.ndarray:
-    """Auto-accept thresholds from held-out reviewed rows (all "never" when switched off)."""
+    """Auto-accept thresholds from held-out reviewed rows (all "never" when switched off).
+
+    A tag no merchant ever confirmed is never auto-accepted: nothing measured how its
+    suggestions fare (the global threshold comes from other tags' reviews)."""
     target = float(settings.RECSITE_TAGGING_TARGET_PRECISION)
     counts.target_precision = target
     if target <= 0 or not len(truth):
         return np.full(len(tags), ml.NEVER)
     chosen = ml.auto_accept_thresholds(proba, truth, target=min(target, 1.0))
+    unconfirmed = np.bincount(reviewed, minlength=len(tags)) == 0
+    chosen.per_tag[unconfirmed] = ml.NEVER
+    chosen.support[unconfirmed] = 0
+    chosen.precision[unconfirmed] = np.nan
     finite = np.isfinite(chosen.global_threshold)
     counts.auto_accept_global = round(chosen.global_threshold, 6) if finite else None
     for i, tag in enumerate(tags):
@@ -275,7 +286,9 @@ def taggers_build(
             except ValueError as exc:  # E.g. TF-IDF on texts with no word seen twice.
                 logger.info("Stacked tagger: member %s left out (%s)", name, exc)
         weights = ml.choose_weights(held_proba, truth) if len(held) else {"zero_shot": 1.0}
-        thresholds = _thresholds(ml.blend(held_proba, weights), truth, tags, counts)
+        thresholds = _thresholds(
+            ml.blend(held_proba, weights), truth, tags, counts, targets[positive]
+        )
         counts.weights = weights
         # Refitted on every review: the weights and thresholds were measured on the split fit.
         members = {name: fitters[name](rows, targets) for name in weights}
@@ -305,7 +318,7 @@ def taggers_build(
         )
     counts.supervised_tags = int(winner.sum())
     held_combined = ml.combine(zero_shot_scorer(rows[held]), single(rows[held]), winner)
-    thresholds = _thresholds(held_combined, truth, tags, counts)
+    thresholds = _thresholds(held_combined, truth, tags, counts, targets[positive])
     if not winner.any():
         return Taggers(zero_shot_scorer, no_supervision, thresholds)
     if kind == "logistic":
