@@ -240,7 +240,9 @@ def main() -> None:
     parser.add_argument(
         "--model", type=Path, help="model directory (default: the packaged all-MiniLM-L6-v2)"
     )
-    parser.add_argument("--dtypes", help="our embedder's dtypes, comma-separated (CPU: float32,auto)")
+    parser.add_argument(
+        "--dtypes", help="our embedder's dtypes, comma-separated (CPU default: float32,auto)"
+    )
     parser.add_argument("--datasets", help="subset of titles,descriptions")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 
-from recommender.ml.interest import event_vector_weights
 from recommender.choices import JobKind, JobState
+from recommender.ml.interest import event_vector_weights
 from recommender.models import Customer, Event, Job, Product
 from recommender.services.recommendations import engine_config_active
 

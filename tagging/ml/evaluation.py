@@ -300,8 +300,8 @@ def evaluate_taggers(
             chosen[name] = {"members": list(members), "weights": "equal"}
 
     if STACK in methods and val_proba:
-        members = [n for n in val_proba if n not in ENSEMBLES]
-        weights = choose_weights(val_proba, y[val], candidates=members)
+        stack_members = [n for n in val_proba if n not in ENSEMBLES]
+        weights = choose_weights(val_proba, y[val], candidates=stack_members)
         chosen[STACK] = {"weights": weights, "chosen_on": "validation"}
         report(
             STACK,

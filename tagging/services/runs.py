@@ -186,7 +186,9 @@ def _store(
         ).values_list("pk", "product_id", "tag_id", "status", "source", "decided_by_model")
     }
     now = timezone.now()
-    fresh, accept, unaccept = [], [], []
+    fresh: list[ProductTag] = []
+    accept: list[int] = []
+    unaccept: list[int] = []
     suggested_pairs = set()
     for product_id, tag_id, confidence, source, auto in suggestions:
         suggested_pairs.add((product_id, tag_id))

@@ -68,7 +68,7 @@ def test_confident_suggestions_are_auto_accepted_at_the_target_precision(reviewe
         name: (c["own"], c["support"], c["precision"])
         for name, c in counts.auto_accept.items()
         if name in WORDS
-    } == {name: (False, 30, 1.0) for name in WORDS}
+    } == dict.fromkeys(WORDS, (False, 30, 1.0))
     assert new == {pid: reviewed[pid] for pid in new}
     row = ProductTag.objects.get(product__external_id=min(new), tag__name=new[min(new)])
     assert (row.status, row.auto_accepted, row.decided_by, row.decided_at is not None) == (
