@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -56,7 +57,10 @@ def get_embedder(purpose: str = "index") -> Embedder:
         return get_embedder("index")
     kind = settings.RECSITE_EMBEDDER
     if kind == "hashing":
-        return HashingEmbedder(dimension=settings.RECSITE_HASHING_DIMENSION)
+        # Tests give a purpose a hashing model of its own by naming it (``hashing-v1-32``).
+        named = re.fullmatch(r"hashing-v1-(\d+)", model_path or "")
+        dimension = int(named.group(1)) if named else settings.RECSITE_HASHING_DIMENSION
+        return HashingEmbedder(dimension=dimension)
     if kind == "transformer":
         return TransformerEmbedder(
             # None means the packaged all-MiniLM-L6-v2.
