@@ -59,8 +59,8 @@ def test_confident_suggestions_are_auto_accepted_at_the_target_precision(reviewe
     new = {pid: tag for pid, tag in auto.items() if pid.startswith("n-")}
     assert counts.target_precision == 0.95
     assert counts.auto_accept_global is not None
-    # 31 of the 40 new products are confident enough; the others wait for review.
-    assert counts.auto_accepted == len(auto) == len(new) == 31
+    # The stacked tagger is sure of all 40 new products (and right).
+    assert counts.auto_accepted == len(auto) == len(new) == 40
     # 30 held-out reviews per tag, all right, do not show 95% on their own (Wilson lower bound
     # 0.92); the 90 together do (0.97), so each tag takes the global threshold. On the new
     # products with known tags, every auto-accepted tag is right.
@@ -153,9 +153,9 @@ def test_the_review_page_shows_per_tag_auto_accept_precision_and_waiting(reviewe
 
     assert response.status_code == 200
     mugs = {p.tag: p for p in response.context["precision"]}["kitchen/mugs"]
-    # 8 new mugs auto-accepted, 1 of them then kept by a merchant; 2 wait for review.
-    assert (mugs.auto_accepted, mugs.audited_kept, mugs.auto_accept_precision) == (7, 1, 1.0)
-    assert mugs.pending == 2
+    # All 10 new mugs auto-accepted, 1 of them then kept by a merchant; none waits.
+    assert (mugs.auto_accepted, mugs.audited_kept, mugs.auto_accept_precision) == (9, 1, 1.0)
+    assert mugs.pending == 0
     assert mugs.threshold == job.counts["tag"]["auto_accept"]["kitchen/mugs"]["threshold"]
     assert mugs.held_out_precision == 1.0
     html = response.content.decode()
