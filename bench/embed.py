@@ -127,11 +127,16 @@ def measure(
     best: dict[str, list[float]] = {name: [float("inf")] * len(slices) for name in methods}
     empty = np.empty((0, 0), dtype=np.float32)
     parts: dict[str, list[np.ndarray]] = {name: [empty] * len(slices) for name in methods}
+    from tqdm import tqdm
+
+    bar = tqdm(total=repeats * len(texts) * len(methods), desc=dataset, unit="text")
     for _ in range(repeats):
         for index, part in enumerate(slices):
             for name, run in methods.items():
                 seconds, parts[name][index] = timed(run, part)
                 best[name][index] = min(best[name][index], seconds)
+                bar.update(len(part))
+    bar.close()
     reference = np.vstack(parts[BASELINE])
     rows = []
     for name in methods:
@@ -158,7 +163,7 @@ def bench_device(device: str, args: argparse.Namespace) -> list[Row]:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    model_path = str(default_model_path())
+    model_path = str(args.model or default_model_path())
     st = SentenceTransformer(model_path, device=device)
 
     def baseline(texts: list[str]) -> np.ndarray:
@@ -167,12 +172,14 @@ def bench_device(device: str, args: argparse.Namespace) -> list[Row]:
     candidates: dict[str, Callable[[list[str]], np.ndarray]] = {}
     embedders = {}
     dtypes = ["float32", "auto"] if device == "cpu" else ["auto"]
+    if args.dtypes:
+        dtypes = args.dtypes.split(",")
     for dtype in dtypes:
-        embedder = TransformerEmbedder(device=device, dtype=dtype)
+        embedder = TransformerEmbedder(model_path=model_path, device=device, dtype=dtype)
         embedders[dtype] = embedder
         candidates[f"TransformerEmbedder {embedder.dtype}"] = embedder.embed
     if args.compile:
-        embedder = TransformerEmbedder(device=device, compile=True)
+        embedder = TransformerEmbedder(model_path=model_path, device=device, compile=True)
         started = time.perf_counter()
         embedder.embed(take(titles_pool(), 2048))
         print(f"  torch.compile warm-up: {time.perf_counter() - started:.1f} s", flush=True)
@@ -185,6 +192,8 @@ def bench_device(device: str, args: argparse.Namespace) -> list[Row]:
     }
     if device != "cpu":
         datasets["descriptions"] = take(datasets["descriptions"], max(n // 10, 5000))
+    if args.datasets:
+        datasets = {name: datasets[name] for name in args.datasets.split(",")}
     rows = []
     threads = torch.get_num_threads()
     print(f"{device}: torch {torch.__version__}, {threads} threads", flush=True)
@@ -228,6 +237,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--slice", type=int, help="texts per timed call (CPU 1,000, GPU all)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument(
+        "--model", type=Path, help="model directory (default: the packaged all-MiniLM-L6-v2)"
+    )
+    parser.add_argument(
+        "--dtypes", help="our embedder's dtypes, comma-separated (CPU default: float32,auto)"
+    )
+    parser.add_argument("--datasets", help="subset of titles,descriptions")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
 

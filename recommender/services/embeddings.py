@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,22 +25,46 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from recommender.ml.embedding import Embedder, HashingEmbedder, TransformerEmbedder
+from recommender.ml.model_install import resolve_model
 from recommender.ml.text import embedding_text_hash, product_embedding_text
 from recommender.models import Product, ProductEmbedding
 
 logger = logging.getLogger(__name__)
 
 
+PURPOSES = ("index", "tagging")
+
+
+def encoder_model_path(purpose: str = "index") -> str | None:
+    """The model directory of the encoder configured for ``purpose`` (None: the packaged
+    all-MiniLM-L6-v2): ``index`` (vector index, search, recommendations) reads
+    RECSITE_EMBED_MODEL (else RECSITE_MODEL_PATH), ``tagging`` RECSITE_TAGGING_MODEL (else
+    the index's). A registered name resolves into RECSITE_MODEL_DIR."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose: expected one of {', '.join(PURPOSES)}, got {purpose!r}")
+    value = settings.RECSITE_EMBED_MODEL or settings.RECSITE_MODEL_PATH
+    if purpose == "tagging" and settings.RECSITE_TAGGING_MODEL:
+        value = settings.RECSITE_TAGGING_MODEL
+    return resolve_model(value, Path(settings.RECSITE_MODEL_DIR))
+
+
 @functools.cache
-def get_embedder() -> Embedder:
-    """The process-wide embedder built from settings (loaded once, on first use)."""
+def get_embedder(purpose: str = "index") -> Embedder:
+    """The process-wide embedder of ``purpose`` built from settings (loaded once, on first
+    use); one instance when both purposes name the same model."""
+    model_path = encoder_model_path(purpose)
+    if purpose != "index" and model_path == encoder_model_path("index"):
+        return get_embedder("index")
     kind = settings.RECSITE_EMBEDDER
     if kind == "hashing":
-        return HashingEmbedder(dimension=settings.RECSITE_HASHING_DIMENSION)
+        # Tests give a purpose a hashing model of its own by naming it (``hashing-v1-32``).
+        named = re.fullmatch(r"hashing-v1-(\d+)", model_path or "")
+        dimension = int(named.group(1)) if named else settings.RECSITE_HASHING_DIMENSION
+        return HashingEmbedder(dimension=dimension)
     if kind == "transformer":
         return TransformerEmbedder(
-            # Empty means the packaged all-MiniLM-L6-v2.
-            model_path=settings.RECSITE_MODEL_PATH or None,
+            # None means the packaged all-MiniLM-L6-v2.
+            model_path=model_path,
             device=settings.RECSITE_DEVICE,
             dtype=settings.RECSITE_EMBED_DTYPE,
             batch_size=settings.RECSITE_EMBED_BATCH_SIZE or None,

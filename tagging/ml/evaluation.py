@@ -10,12 +10,15 @@ catalogue and embeds the texts, then calls this.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .calibration import DEFAULT_TARGET_PRECISION, auto_accept_thresholds, coverage_at_precision
 from .finetune import FineTunedTagger
+from .stacking import blend, choose_weights
 from .taggers import SupervisedTagger, ZeroShotTagger, f1_per_class
 
 
@@ -80,14 +83,34 @@ def _proba_full(model: Any, x: Any, n_classes: int) -> np.ndarray:
 
 
 @dataclass
+class EncoderVectors:
+    """One encoder's vectors of the catalogue texts and of the label texts."""
+
+    name: str
+    vectors: np.ndarray
+    label_vectors: np.ndarray
+
+
+@dataclass
 class EvaluationData:
-    """One labelled catalogue: texts, vectors of those texts, label vectors, class indexes."""
+    """One labelled catalogue: texts, vectors of those texts, label vectors, class indexes.
+
+    ``vectors``/``label_vectors`` come from the encoder named ``encoder``; ``others`` holds
+    further encoders' vectors of the same texts, so one run compares the methods on each
+    encoder (their names then carry the encoder: ``knn[all-mpnet-base-v2]``) and the stacked
+    ensemble can draw on all of them.
+    """
 
     texts: list[str]
     vectors: np.ndarray
     targets: np.ndarray
     labels: list[str]
     label_vectors: np.ndarray
+    encoder: str = ""
+    others: Sequence[EncoderVectors] = field(default_factory=tuple)
+
+    def encoders(self) -> list[EncoderVectors]:
+        return [EncoderVectors(self.encoder, self.vectors, self.label_vectors), *self.others]
 
 
 Log = Callable[[str], None]
@@ -96,6 +119,8 @@ ENSEMBLES: Mapping[str, tuple[str, ...]] = {
     "ensemble_embeddings": ("finetune", "knn"),
     "ensemble_hybrid": ("finetune", "knn", "tfidf_lr"),
 }
+STACK = "stacked"  # The stacked ensemble's method name.
+EMBEDDING_METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune")
 
 
 def evaluate_taggers(
@@ -109,16 +134,20 @@ def evaluate_taggers(
     c_grid: Sequence[float] = (10.0, 100.0),
     tfidf_c_grid: Sequence[float] = (3.0, 30.0),
     k_grid: Sequence[int] = (10, 25),
-    methods: Sequence[str] = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr"),
+    methods: Sequence[str] = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr", STACK),
     finetune_model_path: str | None = None,
     finetune_options: Mapping[str, Any] | None = None,
+    target_precision: float = DEFAULT_TARGET_PRECISION,
     log: Log | None = None,
 ) -> dict[str, Any]:
-    """Every method side by side on one stratified split.
+    """Every method side by side on one stratified split, on each encoder of ``data``.
 
-    Hyperparameters (C, k, zero-shot temperature and standardisation) are chosen on a
-    validation split carved out of the training rows; the test rows are scored once, at the end,
-    by models refitted on the whole training split.
+    Hyperparameters (C, k, zero-shot temperature and standardisation), the stacked ensemble's
+    weights and each method's auto-accept threshold (the lowest confidence reaching
+    ``target_precision``) are chosen on a validation split carved out of the training rows;
+    the test rows are scored once, at the end, by models refitted on the whole training split.
+    Each method reports accuracy, macro-F1, top-3 accuracy and ``coverage``: the share of test
+    rows its validation threshold accepts, with the precision reached on them.
     """
     say = log or (lambda message: None)
     n_classes = len(data.labels)
@@ -129,75 +158,91 @@ def evaluate_taggers(
     if not len(val):
         # Too few rows for a validation split (tiny catalogues): choose on the training rows.
         sub = val = train
-    x = np.asarray(data.vectors, dtype=np.float32)
     results: dict[str, Any] = {}
     chosen: dict[str, Any] = {}
+    val_proba: dict[str, np.ndarray] = {}
     test_proba: dict[str, np.ndarray] = {}
+    encoders = data.encoders()
+    several = len(encoders) > 1
 
-    def report(name: str, proba: np.ndarray) -> None:
+    def report(name: str, encoder: str, proba: np.ndarray, validation: np.ndarray | None) -> None:
         test_proba[name] = proba
-        results[name] = classification_metrics(proba, y[test])
-        say(f"{name}: {results[name]}")
+        metrics: dict[str, Any] = classification_metrics(proba, y[test])
+        metrics["encoder"] = encoder
+        if validation is not None:
+            val_proba[name] = validation
+            threshold = auto_accept_thresholds(validation, y[val], target=target_precision)
+            reached = coverage_at_precision(proba, y[test], threshold.global_threshold)
+            metrics["coverage"] = {
+                "target_precision": target_precision,
+                "threshold": _rounded(threshold.global_threshold),
+                **reached,
+            }
+        results[name] = metrics
+        say(f"{name}: {metrics}")
 
-    if "zero_shot" in methods:
-        best: tuple[float, bool, float] | None = None
-        for standardise in (False, True):
-            zs = ZeroShotTagger(data.label_vectors, standardise=standardise).fit(x)
+    for enc in encoders:
+        x = np.asarray(enc.vectors, dtype=np.float32)
+
+        def named(method: str, _enc: EncoderVectors = enc) -> str:
+            return f"{method}[{_enc.name}]" if several else method
+
+        if "zero_shot" in methods:
+            best: tuple[float, bool] | None = None
+            for standardise in (False, True):
+                zs = ZeroShotTagger(enc.label_vectors, standardise=standardise).fit(x)
+                zs.calibrate(x[sub], y[sub])
+                accuracy = float((np.argmax(zs.logits(x[val]), axis=1) == y[val]).mean())
+                say(f"{named('zero-shot')} standardise={standardise}: validation {accuracy:.4f}")
+                if best is None or accuracy > best[0]:
+                    best = (accuracy, standardise)
+            assert best is not None
+            zs = ZeroShotTagger(enc.label_vectors, standardise=best[1]).fit(x)
             zs.calibrate(x[sub], y[sub])
-            accuracy = float((np.argmax(zs.logits(x[val]), axis=1) == y[val]).mean())
-            say(f"zero-shot standardise={standardise}: validation accuracy {accuracy:.4f}")
-            if best is None or accuracy > best[0]:
-                best = (accuracy, standardise, zs.temperature)
-        assert best is not None
-        zs = ZeroShotTagger(data.label_vectors, standardise=best[1]).fit(x)
-        zs.calibrate(x[train], y[train])
-        chosen["zero_shot"] = {"standardise": best[1], "temperature": zs.temperature}
-        report("zero_shot", zs.predict_proba(x[test]))
-        # The uncalibrated, unstandardised cosine, for honesty about what standardising buys.
-        raw = ZeroShotTagger(data.label_vectors, standardise=False).fit(x)
-        report("zero_shot_raw_cosine", raw.predict_proba(x[test]))
+            validation = zs.predict_proba(x[val])
+            zs.calibrate(x[train], y[train])
+            chosen[named("zero_shot")] = {"standardise": best[1], "temperature": zs.temperature}
+            report(named("zero_shot"), enc.name, zs.predict_proba(x[test]), validation)
+            # The uncalibrated, unstandardised cosine, for honesty about what standardising buys.
+            raw = ZeroShotTagger(enc.label_vectors, standardise=False).fit(x)
+            report(named("zero_shot_raw_cosine"), enc.name, raw.predict_proba(x[test]), None)
 
-    def pick(name: str, grid: Sequence[Any], build: Callable[[Any], Any]) -> Any:
-        if len(grid) == 1:
-            return grid[0]  # Nothing to choose: skip the validation fits.
-        scores = []
-        for value in grid:
-            model = build(value).fit(x[sub], y[sub])
-            proba = model.predict_proba(x[val])
-            accuracy = float((np.argmax(proba, axis=1) == y[val]).mean())
-            say(f"{name} {value}: validation accuracy {accuracy:.4f}")
-            scores.append(accuracy)
-        return grid[int(np.argmax(scores))]
+        def pick(
+            name: str, grid: Sequence[Any], build: Callable[[Any], Any], _x: np.ndarray = x
+        ) -> tuple[Any, np.ndarray]:
+            """The grid value with the best validation accuracy, and its validation proba."""
+            scores, probas = [], []
+            for value in grid:
+                proba = build(value).fit(_x[sub], y[sub]).predict_proba(_x[val])
+                accuracy = float((np.argmax(proba, axis=1) == y[val]).mean())
+                say(f"{name} {value}: validation accuracy {accuracy:.4f}")
+                scores.append(accuracy)
+                probas.append(proba)
+            best_at = int(np.argmax(scores))
+            return grid[best_at], probas[best_at]
 
-    if "logistic" in methods:
-        c = pick("logistic C", c_grid, lambda v: SupervisedTagger(n_classes, c=v))
-        model = SupervisedTagger(n_classes, c=c).fit(x[train], y[train], seed=seed)
-        chosen["logistic"] = {"C": c}
-        report("logistic", model.predict_proba(x[test]))
+        if "logistic" in methods:
+            c, validation = pick(
+                named("logistic C"), c_grid, lambda v: SupervisedTagger(n_classes, c=v)
+            )
+            model = SupervisedTagger(n_classes, c=c).fit(x[train], y[train], seed=seed)
+            chosen[named("logistic")] = {"C": c}
+            report(named("logistic"), enc.name, model.predict_proba(x[test]), validation)
 
-    if "knn" in methods:
-        k = pick("knn k", k_grid, lambda v: SupervisedTagger(n_classes, method="knn", k=v))
-        model = SupervisedTagger(n_classes, method="knn", k=k).fit(x[train], y[train])
-        chosen["knn"] = {"k": k}
-        report("knn", model.predict_proba(x[test]))
+        if "knn" in methods:
+            k, validation = pick(
+                named("knn k"), k_grid, lambda v: SupervisedTagger(n_classes, method="knn", k=v)
+            )
+            model = SupervisedTagger(n_classes, method="knn", k=k).fit(x[train], y[train])
+            chosen[named("knn")] = {"k": k}
+            report(named("knn"), enc.name, model.predict_proba(x[test]), validation)
 
-    if "mlp" in methods:
-        from sklearn.neural_network import MLPClassifier
-
-        # Early stopping holds out its own 10% of the training rows: never the test rows.
-        mlp = MLPClassifier(
-            hidden_layer_sizes=(1024,),
-            alpha=1e-4,
-            batch_size=256,
-            learning_rate_init=1e-3,
-            max_iter=60,
-            early_stopping=True,
-            n_iter_no_change=4,
-            random_state=seed,
-        )
-        mlp.fit(x[train], y[train])
-        chosen["mlp"] = {"hidden": 1024, "epochs": int(mlp.n_iter_)}
-        report("mlp", _proba_full(mlp, x[test], n_classes))
+        if "mlp" in methods:
+            mlp = _mlp(seed).fit(x[sub], y[sub])
+            validation = _proba_full(mlp, x[val], n_classes)
+            mlp = _mlp(seed).fit(x[train], y[train])
+            chosen[named("mlp")] = {"hidden": 1024, "epochs": int(mlp.n_iter_)}
+            report(named("mlp"), enc.name, _proba_full(mlp, x[test], n_classes), validation)
 
     if "finetune" in methods:
         if finetune_model_path is None:
@@ -221,29 +266,49 @@ def evaluate_taggers(
             "epochs": tuned.epochs,
             "best_epoch": tuned.best_epoch,
         }
-        report("finetune", tuned.predict_proba([texts_all[i] for i in test]))
+        report(
+            "finetune",
+            Path(finetune_model_path).name,
+            tuned.predict_proba([texts_all[i] for i in test]),
+            tuned.predict_proba([texts_all[i] for i in val]),
+        )
 
     if "tfidf_lr" in methods:
         texts = np.array(data.texts, dtype=object)
-        scores = []
-        for value in tfidf_c_grid if len(tfidf_c_grid) > 1 else ():
+        scores, probas = [], []
+        for value in tfidf_c_grid:
             model = tfidf_lr_fit(texts[sub], y[sub], c=value, seed=seed)
             proba = _proba_full(model, texts[val], n_classes)
             accuracy = float((np.argmax(proba, axis=1) == y[val]).mean())
             say(f"tfidf_lr C {value}: validation accuracy {accuracy:.4f}")
             scores.append(accuracy)
-        c = tfidf_c_grid[int(np.argmax(scores))] if scores else tfidf_c_grid[0]
-        model = tfidf_lr_fit(texts[train], y[train], c=c, seed=seed)
-        chosen["tfidf_lr"] = {"C": c}
-        report("tfidf_lr", _proba_full(model, texts[test], n_classes))
+            probas.append(proba)
+        best_at = int(np.argmax(scores))
+        model = tfidf_lr_fit(texts[train], y[train], c=tfidf_c_grid[best_at], seed=seed)
+        chosen["tfidf_lr"] = {"C": tfidf_c_grid[best_at]}
+        report("tfidf_lr", "none", _proba_full(model, texts[test], n_classes), probas[best_at])
 
-    # Equal-weight averages of the members' probabilities: nothing is fitted or chosen, so they
-    # need no validation rows. The first uses the language model only; the second adds the
-    # lexical baseline, to show what each kind of evidence adds to the other.
+    # Equal-weight averages of the members' probabilities (issue 6's ensembles).
     for name, members in ENSEMBLES.items():
         if all(member in test_proba for member in members):
-            report(name, np.mean([test_proba[member] for member in members], axis=0))
+            report(
+                name,
+                "+".join(sorted({results[m]["encoder"] for m in members})),
+                np.mean([test_proba[member] for member in members], axis=0),
+                np.mean([val_proba[member] for member in members], axis=0),
+            )
             chosen[name] = {"members": list(members), "weights": "equal"}
+
+    if STACK in methods and val_proba:
+        stack_members = [n for n in val_proba if n not in ENSEMBLES]
+        weights = choose_weights(val_proba, y[val], candidates=stack_members)
+        chosen[STACK] = {"weights": weights, "chosen_on": "validation"}
+        report(
+            STACK,
+            "+".join(sorted({results[m]["encoder"] for m in weights})),
+            blend(test_proba, weights),
+            blend(val_proba, weights),
+        )
 
     per_class = np.bincount(y[train], minlength=n_classes)
     return {
@@ -264,6 +329,27 @@ def evaluate_taggers(
             "by_class": {data.labels[i]: int(n) for i, n in enumerate(per_class)},
         },
     }
+
+
+def _rounded(value: float) -> float | None:
+    """A threshold for JSON: None for "never" (no confidence reaches the target)."""
+    return None if not np.isfinite(value) else round(float(value), 6)
+
+
+def _mlp(seed: int) -> Any:
+    from sklearn.neural_network import MLPClassifier
+
+    # Early stopping holds out its own 10% of the fitting rows: never the test rows.
+    return MLPClassifier(
+        hidden_layer_sizes=(1024,),
+        alpha=1e-4,
+        batch_size=256,
+        learning_rate_init=1e-3,
+        max_iter=60,
+        early_stopping=True,
+        n_iter_no_change=4,
+        random_state=seed,
+    )
 
 
 def label_index(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:

@@ -197,7 +197,8 @@ def test_deciding_an_unknown_id_is_refused_and_decides_nothing(catalogue):
     assert _row(catalogue["p-mug-1"], "kitchen/mugs").status == "pending"
 
 
-def test_supervised_tagger_takes_over_tags_where_it_wins_on_held_out_reviews(catalogue):
+def test_supervised_tagger_takes_over_tags_where_it_wins_on_held_out_reviews(catalogue, settings):
+    settings.RECSITE_TAGGING_SUPERVISED = "logistic"
     # Given 40 reviewed yogurts/cheeses whose titles never name their tag...
     yogurt, cheese = Tag.objects.get(name="dairy/yogurt"), Tag.objects.get(name="dairy/cheese")
     for i in range(20):
@@ -225,7 +226,7 @@ def test_an_unknown_supervised_tagger_setting_is_refused_naming_it(catalogue, se
         tagging_run()
 
     assert str(refused.value) == (
-        "RECSITE_TAGGING_SUPERVISED: expected one of logistic, finetune, got 'svm'"
+        "RECSITE_TAGGING_SUPERVISED: expected one of stacked, logistic, finetune, got 'svm'"
     )
     assert ProductTag.objects.count() == 0
 

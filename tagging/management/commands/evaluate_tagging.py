@@ -4,14 +4,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from tagging.evaluation import tagging_evaluate
 
-METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune", "tfidf_lr")
+METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune", "tfidf_lr", "stacked")
 # Fine-tuning needs the transformer and minutes of CPU: asked for by name only.
-DEFAULT_METHODS = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr")
+DEFAULT_METHODS = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr", "stacked")
 LABELS = {
     "zero_shot": "zero-shot (tag text vs product text)",
     "zero_shot_raw_cosine": "zero-shot, raw cosine (no standardisation)",
@@ -22,7 +23,14 @@ LABELS = {
     "tfidf_lr": "baseline: TF-IDF (word + char n-grams) + LR",
     "ensemble_embeddings": "ensemble: fine-tuned + kNN (embeddings only)",
     "ensemble_hybrid": "ensemble: fine-tuned + kNN + TF-IDF LR",
+    "stacked": "stacked: weighted members, weights on validation",
 }
+
+
+def _label(name: str) -> str:
+    method, _, encoder = name.partition("[")
+    label = LABELS.get(method, method)
+    return f"{label} [{encoder}" if encoder else label
 
 
 class Command(BaseCommand):
@@ -57,6 +65,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--tfidf-c-grid", help="The same for the TF-IDF + LR baseline.")
         parser.add_argument("--k-grid", help="Comma-separated k values of the kNN.")
+        parser.add_argument(
+            "--encoders",
+            help="Comma-separated encoders to compare (installed model names, all-MiniLM-L6-v2 "
+            "or model directories); default: the tagging encoder (RECSITE_TAGGING_MODEL). The "
+            "stacked ensemble draws on every encoder's methods.",
+        )
+        parser.add_argument(
+            "--target-precision",
+            type=float,
+            default=None,
+            help="Precision the auto-accept threshold must reach (default "
+            "RECSITE_TAGGING_TARGET_PRECISION, 0.95); coverage is reported at it.",
+        )
         parser.add_argument("--json", dest="json_path", help="Write the full report here.")
         parser.add_argument(
             "--vectors-cache",
@@ -71,6 +92,16 @@ class Command(BaseCommand):
             raise CommandError(f"--methods: unknown {sorted(unknown)}; choose from {METHODS}")
         if not 0 < options["test_size"] < 1:
             raise CommandError("--test-size: must be between 0 and 1")
+        target = options["target_precision"]
+        if target is None:
+            target = settings.RECSITE_TAGGING_TARGET_PRECISION
+        if not 0 < target <= 1:
+            raise CommandError("--target-precision: must be within (0, 1]")
+        encoders = None
+        if options["encoders"]:
+            encoders = tuple(e.strip() for e in options["encoders"].split(",") if e.strip())
+            if not encoders:
+                raise CommandError("--encoders: name at least one encoder")
         bar = tqdm(desc="embedding", unit="text", disable=options["no_progress"])
 
         def progress(done: int, total: int) -> None:
@@ -96,6 +127,8 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 level=options["level"],
                 methods=methods,
+                encoders=encoders,
+                target_precision=target,
                 vectors_cache=cache,
                 grids=grids,
                 progress=progress,
@@ -112,11 +145,21 @@ class Command(BaseCommand):
             f"test {split['test']}; labelled training examples per class: min {per_class['min']}, "
             f"median {per_class['median']:g}, max {per_class['max']}"
         )
-        self.stdout.write(f"{'method':<48} {'accuracy':>9} {'macro-F1':>9} {'top-3':>7}")
+        self.stdout.write(f"Encoders: {', '.join(report['dataset']['encoders'])}")
+        self.stdout.write(
+            f"{'method':<72} {'accuracy':>9} {'macro-F1':>9} {'top-3':>7} "
+            f"{f'coverage@{target:g}':>14} {'precision':>9}"
+        )
         for name, metrics in report["methods"].items():
+            coverage = metrics.get("coverage")
+            tail = (
+                f" {coverage['coverage']:>14.4f} {coverage['precision']:>9.4f}"
+                if coverage
+                else f" {'-':>14} {'-':>9}"
+            )
             self.stdout.write(
-                f"{LABELS.get(name, name):<48} {metrics['accuracy']:>9.4f} "
-                f"{metrics['macro_f1']:>9.4f} {metrics['top3_accuracy']:>7.4f}"
+                f"{_label(name):<72} {metrics['accuracy']:>9.4f} "
+                f"{metrics['macro_f1']:>9.4f} {metrics['top3_accuracy']:>7.4f}{tail}"
             )
         if options["json_path"]:
             Path(options["json_path"]).write_text(json.dumps(report, indent=2) + "\n")

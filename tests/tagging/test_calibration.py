@@ -1,0 +1,76 @@
+"""Auto-accept thresholds and the stacked ensemble's weights (framework-free)."""
+
+import numpy as np
+
+from tagging import ml
+
+
+def test_the_threshold_is_the_lowest_confidence_whose_upper_set_reaches_the_target():
+    # Sorted by confidence: right, right, wrong, right, right, wrong, wrong.
+    confidence = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    correct = np.array([1, 1, 0, 1, 1, 0, 0], dtype=bool)
+
+    # Measured shares (z=0). At 0.5: 4 of 5 right (0.8); at 0.4: 4 of 6 (0.67).
+    assert ml.precision_threshold(confidence, correct, target=0.8, z=0) == 0.5
+    assert ml.precision_threshold(confidence, correct, target=0.95, z=0) == 0.8
+    assert ml.precision_threshold(confidence, correct, target=0.95, z=0, min_support=3) == ml.NEVER
+    # With the default margin (Wilson lower bound, z 1.645): 2 right of 2 shows 0.42, 4 of 5
+    # 0.44, 4 of 6 0.35.
+    assert ml.precision_threshold(confidence, correct, target=0.43) == 0.5
+    assert ml.precision_threshold(confidence, correct, target=0.42) == 0.5
+    assert ml.precision_threshold(confidence, correct, target=0.44) == ml.NEVER
+
+
+def test_tied_confidences_are_all_in_or_all_out():
+    confidence = np.array([0.9, 0.7, 0.7, 0.7])
+    correct = np.array([1, 1, 1, 0], dtype=bool)
+
+    assert ml.precision_threshold(confidence, correct, target=0.9, z=0) == 0.9
+
+
+def test_a_threshold_chosen_on_reviewed_rows_reaches_its_precision_on_new_rows():
+    # A fixture with known labels: 40 tags; each row's top tag is right with probability equal
+    # to its confidence (a calibrated model). 10,000 reviewed rows choose the thresholds; they
+    # are checked on 200,000 new rows (many, so the check itself is precise).
+    rng = np.random.default_rng(7)
+    n, tags = 210_000, 40
+    truth = rng.integers(0, tags, n)
+    confidence = rng.uniform(0.3, 1.0, n)
+    right = rng.uniform(size=n) < confidence
+    predicted = np.where(right, truth, (truth + rng.integers(1, tags, n)) % tags)
+    proba = np.zeros((n, tags), dtype=np.float32)
+    proba[np.arange(n), predicted] = confidence
+    reviewed, new = np.arange(10_000), np.arange(10_000, n)
+
+    chosen = ml.auto_accept_thresholds(proba[reviewed], truth[reviewed], target=0.95)
+    reached = ml.coverage_at_precision(proba[new], truth[new], chosen.global_threshold)
+    per_tag = ml.coverage_at_precision(proba[new], truth[new], chosen.per_tag)
+
+    # Precision at threshold t is (1 + t) / 2 here: 0.95 needs t >= 0.9.
+    assert round(chosen.global_threshold, 4) == 0.9275
+    assert reached == {"coverage": 0.1024, "precision": 0.9648, "covered": 20_479}
+    assert per_tag == {"coverage": 0.099, "precision": 0.9635, "covered": 19_807}
+
+
+def test_tags_with_few_reviews_fall_back_to_the_global_threshold():
+    # 63 of 63 right shows 95% precision (Wilson lower bound 0.959), 60 of 60 too (0.957).
+    proba = np.array([[0.9, 0.1]] * 60 + [[0.2, 0.8]] * 3)
+    truth = np.array([0] * 60 + [1] * 3)
+
+    chosen = ml.auto_accept_thresholds(proba, truth, target=0.95)
+
+    assert chosen.global_threshold == 0.8
+    assert list(chosen.own) == [True, False]
+    assert list(chosen.per_tag) == [0.9, 0.8]
+    assert list(chosen.support) == [60, 3]
+
+
+def test_stacking_weights_favour_the_member_that_is_right_where_the_other_is_wrong():
+    y = np.array([0, 1, 0, 1])
+    good = np.array([[0.6, 0.4], [0.4, 0.6], [0.6, 0.4], [0.45, 0.55]])
+    bad = np.array([[0.2, 0.8], [0.8, 0.2], [0.6, 0.4], [0.6, 0.4]])
+
+    weights = ml.choose_weights({"bad": bad, "good": good}, y)
+
+    assert weights == {"good": 1.0}
+    assert np.allclose(ml.blend({"bad": bad, "good": good}, weights), good)
