@@ -219,6 +219,11 @@ def api_batches(events: Path, *, prefix: str, count: int) -> list[list[dict[str,
         for row in csv.DictReader(handle):
             item: dict[str, object] = {k: v for k, v in row.items() if v != ""}
             item["event_id"] = f"{prefix}-{row['event_id']}"
+            # JSON as a shop sends it: the API takes numbers as numbers (strings are refused).
+            if "quantity" in item:
+                item["quantity"] = int(row["quantity"])
+            if "value" in item:
+                item["value"] = float(row["value"])
             items.append(item)
             if len(items) == count * BATCH:
                 break
