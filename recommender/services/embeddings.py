@@ -13,7 +13,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,48 @@ def products_mark_stale_for_model(*, model_name: str) -> int:
     )
 
 
+def product_vectors_changed(
+    model: type[Any], texts: Mapping[int, str], *, embedder: Embedder
+) -> list[Any]:
+    """Unsaved ``model`` rows (one vector a product: ``ProductEmbedding`` or tagging's own
+    vectors) for the products whose text or model changed since their stored vector, embedded
+    now; the others are left out. A stored row counts only when both its model and its text
+    hash are the embedder's."""
+    hashes = {pk: embedding_text_hash(text, embedder.model_name) for pk, text in texts.items()}
+    current = dict(
+        model.objects.filter(
+            product_id__in=list(texts), model_name=embedder.model_name
+        ).values_list("product_id", "text_hash")
+    )
+    todo = [pk for pk in texts if current.get(pk) != hashes[pk]]
+    if not todo:
+        return []
+    vectors = embedder.embed([texts[pk] for pk in todo])
+    now = timezone.now()
+    return [
+        model(
+            product_id=pk,
+            model_name=embedder.model_name,
+            text_hash=hashes[pk],
+            dimension=embedder.dimension,
+            vector=vector_to_bytes(vector),
+            updated_at=now,
+        )
+        for pk, vector in zip(todo, vectors, strict=True)
+    ]
+
+
+def product_vectors_save(model: type[Any], rows: Sequence[Any]) -> None:
+    """Insert or replace each product's one vector row (from :func:`product_vectors_changed`)."""
+    if rows:
+        model.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["product"],
+            update_fields=["model_name", "text_hash", "dimension", "vector", "updated_at"],
+        )
+
+
 def product_embeddings_refresh(
     *,
     full: bool = False,
@@ -201,38 +243,14 @@ def product_embeddings_refresh(
             break
         last_pk = rows[-1]["pk"]
         texts = {row["pk"]: product_text(row) for row in rows}
-        hashes = {pk: embedding_text_hash(text, embedder.model_name) for pk, text in texts.items()}
-        current = dict(
-            ProductEmbedding.objects.filter(
-                product_id__in=list(texts), model_name=embedder.model_name
-            ).values_list("product_id", "text_hash")
-        )
-        todo = [pk for pk in texts if current.get(pk) != hashes[pk]]
-        vectors = embedder.embed([texts[pk] for pk in todo]) if todo else None
-        now = timezone.now()
+        changed = product_vectors_changed(ProductEmbedding, texts, embedder=embedder)
         with transaction.atomic():
-            if todo:
-                ProductEmbedding.objects.bulk_create(
-                    [
-                        ProductEmbedding(
-                            product_id=pk,
-                            model_name=embedder.model_name,
-                            text_hash=hashes[pk],
-                            dimension=embedder.dimension,
-                            vector=vector_to_bytes(vector),
-                            updated_at=now,
-                        )
-                        for pk, vector in zip(todo, vectors, strict=True)  # type: ignore[arg-type]
-                    ],
-                    update_conflicts=True,
-                    unique_fields=["product"],
-                    update_fields=["model_name", "text_hash", "dimension", "vector", "updated_at"],
-                )
+            product_vectors_save(ProductEmbedding, changed)
             Product.objects.filter(pk__in=list(texts), updated_at__lte=sweep_started_at).update(
                 embedding_stale=False
             )
-        counts.embedded += len(todo)
-        counts.unchanged += len(texts) - len(todo)
+        counts.embedded += len(changed)
+        counts.unchanged += len(texts) - len(changed)
         done += len(rows)
         if progress is not None:
             progress(done / counts.products if counts.products else 1.0)

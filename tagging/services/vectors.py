@@ -14,16 +14,15 @@ from datetime import datetime
 
 import numpy as np
 from django.db import transaction
-from django.utils import timezone
 
-from recommender.ml.text import embedding_text_hash
 from recommender.models import Product, ProductEmbedding
 from recommender.services.embeddings import (
     embeddings_matrix,
     get_embedder,
     product_text,
+    product_vectors_changed,
+    product_vectors_save,
     vector_from_bytes,
-    vector_to_bytes,
 )
 
 from ..models import TaggingVector
@@ -55,34 +54,10 @@ def tagging_vectors_refresh(*, progress: Callable[[float], None] | None = None) 
             break
         last_pk = rows[-1]["pk"]
         texts = {row["pk"]: product_text(row) for row in rows}
-        hashes = {pk: embedding_text_hash(text, embedder.model_name) for pk, text in texts.items()}
-        current = dict(
-            TaggingVector.objects.filter(product_id__in=list(texts)).values_list(
-                "product_id", "text_hash"
-            )
-        )
-        todo = [pk for pk in texts if current.get(pk) != hashes[pk]]
-        if todo:
-            vectors = embedder.embed([texts[pk] for pk in todo])
-            now = timezone.now()
-            with transaction.atomic():
-                TaggingVector.objects.bulk_create(
-                    [
-                        TaggingVector(
-                            product_id=pk,
-                            model_name=embedder.model_name,
-                            text_hash=hashes[pk],
-                            dimension=embedder.dimension,
-                            vector=vector_to_bytes(vector),
-                            updated_at=now,
-                        )
-                        for pk, vector in zip(todo, vectors, strict=True)
-                    ],
-                    update_conflicts=True,
-                    unique_fields=["product"],
-                    update_fields=["model_name", "text_hash", "dimension", "vector", "updated_at"],
-                )
-        embedded += len(todo)
+        changed = product_vectors_changed(TaggingVector, texts, embedder=embedder)
+        with transaction.atomic():
+            product_vectors_save(TaggingVector, changed)
+        embedded += len(changed)
         done += len(rows)
         if progress is not None:
             progress(done / total)
