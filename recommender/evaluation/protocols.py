@@ -33,6 +33,7 @@ import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 
+from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
 from .blend_tuning import tune_blend
 from .rankers import (
     ModelResult,
@@ -83,9 +84,14 @@ def evaluate_leave_last_out(
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
+    autotune: AutotuneSpec | None = None,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
-    :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit)."""
+    :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
+
+    With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
+    (its validation products are the second-to-last ones; the test items are never seen):
+    ``hybrid`` is what it would serve, ``hybrid_defaults`` is ``config`` as given."""
     options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
@@ -105,6 +111,15 @@ def evaluate_leave_last_out(
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
+    if autotune is not None:
+        tuned = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
+                           seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
+        if tuned is not None:
+            tuned_engine = HybridEngine(masked_config(tuned, inter)).fit(
+                _train_data(data, ctx.train), now=now, **options
+            )
+            rankers["hybrid"] = hybrid_ranker(ctx, tuned_engine)
+        rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine)
     if tune:
         tuned, table = tune_blend(
             data,
@@ -123,6 +138,44 @@ def evaluate_leave_last_out(
         rankers["hybrid_tuned"] = hybrid_ranker(ctx, tuned_engine)
     report.results = score_rankers(ctx, rankers, split.held_out, ks)
     return report
+
+
+def _autotuned(
+    data: EngineData,
+    config: EngineConfig,
+    spec: AutotuneSpec,
+    *,
+    base: np.ndarray,
+    min_items: int,
+    seed: int,
+    log: Callable[[str], None],
+    options: Mapping[str, Any],
+    notes: dict[str, Any],
+) -> EngineConfig | None:
+    """The configuration ``train`` would activate from ``config`` on this training split (None:
+    it would keep ``config``), with the search in ``notes["autotune"]``."""
+    try:
+        found = search_blend(
+            data,
+            config=config,
+            locked=spec.locked,
+            budget_seconds=spec.budget_seconds,
+            base=base,
+            min_items=min_items,
+            seed=seed,
+            log=log,
+            fit_options=options,
+        )
+    except TooLittleData as exc:
+        notes["autotune"] = {"verdict": f"kept: too little behaviour to tune on: {exc}"}
+        return None
+    verdict = search_verdict(found, active=config, min_gain=spec.min_gain)
+    notes["autotune"] = {
+        **found.as_dict(),
+        "verdict": "tuned" if verdict is None else f"kept: {verdict}",
+        "config": found.config.to_dict(),
+    }
+    return found.config if verdict is None else None
 
 
 def evaluate_cold_start(

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from recommender.evaluation.blend_search import AutotuneSpec
 from recommender.evaluation.cold_tuning import tune_cold_collaborative
 from recommender.evaluation.protocols import Report, evaluate_cold_start, evaluate_leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData
@@ -87,8 +88,13 @@ def evaluation_run(
     config: EngineConfig | None = None,
     embed_missing: bool = True,
     log: Callable[[str], None] = lambda _: None,
+    autotune: bool = False,
+    locked: Sequence[str] = (),
 ) -> list[Report]:
-    """Run the leave-last-out protocol (and the cold-start one) on the imported data."""
+    """Run the leave-last-out protocol (and the cold-start one) on the imported data. With
+    ``autotune``, leave-last-out runs ``train``'s automatic tuning on its own training split
+    (``RECSITE_AUTOTUNE_*`` settings, ``locked`` settings left alone): ``hybrid`` is what it
+    would serve, ``hybrid_defaults`` is ``config`` as given."""
     if protocol != "leave-last-out":
         raise ValueError(f"protocol: expected 'leave-last-out', got {protocol!r}")
     config = config or EngineConfig()
@@ -98,9 +104,23 @@ def evaluation_run(
         f"{len(data.interactions)} events of {data.interactions.n_users} customers"
     )
     options = fit_options(data, config)
+    spec = None
+    if autotune and settings.RECSITE_AUTOTUNE_SECONDS > 0:
+        spec = AutotuneSpec(
+            budget_seconds=settings.RECSITE_AUTOTUNE_SECONDS,
+            min_gain=settings.RECSITE_AUTOTUNE_MIN_GAIN,
+            locked=tuple(locked),
+        )
     reports = [
         evaluate_leave_last_out(
-            data, config=config, ks=ks, tune=tune, seed=seed, log=log, fit_options=options
+            data,
+            config=config,
+            ks=ks,
+            tune=tune,
+            seed=seed,
+            log=log,
+            fit_options=options,
+            autotune=spec,
         )
     ]
     if cold_start:
