@@ -33,6 +33,7 @@ import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 
+from .baseline_tuning import tune_baselines
 from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
 from .blend_tuning import tune_blend
 from .rankers import (
@@ -85,13 +86,17 @@ def evaluate_leave_last_out(
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
     autotune: AutotuneSpec | None = None,
+    tune_baselines_on_validation: bool = True,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
     :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
 
     With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
     (its validation products are the second-to-last ones; the test items are never seen):
-    ``hybrid`` is what it would serve, ``hybrid_defaults`` is ``config`` as given."""
+    ``hybrid`` is what it would serve, ``hybrid_defaults`` is ``config`` as given.
+
+    The baselines' own settings (EASE's λ, item-kNN's neighbours) are chosen on the same kind of
+    validation split (``baseline_tuning``) unless ``tune_baselines_on_validation`` is off."""
     options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
@@ -106,7 +111,18 @@ def evaluate_leave_last_out(
         config=config.to_dict(),
     )
     log(f"leave-last-out: {len(split.held_out)} customers, {len(inter)} events")
-    rankers = baseline_rankers(ctx)
+    if tune_baselines_on_validation:
+        tuned_baselines, rows = tune_baselines(
+            data, config=cfg, base=split.train, min_items=min_items, seed=seed, log=log
+        )
+        report.notes["baselines"] = {
+            "ease_lambda": tuned_baselines.ease_lambda,
+            "knn_neighbours": tuned_baselines.knn_neighbours,
+            "validation": rows,
+        }
+        rankers = baseline_rankers(_context(data, split.train, tuned_baselines))
+    else:
+        rankers = baseline_rankers(ctx)
     now = float(ctx.train.timestamp.max())
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note

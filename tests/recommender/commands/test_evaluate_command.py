@@ -67,6 +67,13 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
     tuned = leave_last_out["notes"]["autotune"]
     assert tuned["verdict"].startswith(("tuned", "kept: the best point found scored"))
     assert tuned["users"] == USERS
+    # The baselines' settings were chosen on validation too: the best row of each grid
+    baselines = leave_last_out["notes"]["baselines"]
+    rows = baselines["validation"]
+    assert [row["model"] for row in rows] == ["item_knn"] * 6 + ["ease"] * 8
+    for model, name in (("item_knn", "knn_neighbours"), ("ease", "ease_lambda")):
+        best = max((r for r in rows if r["model"] == model), key=lambda r: r["ndcg@10"])
+        assert baselines[name] == best[name]
     assert 0 < hybrid["candidate_recall"] <= 1
     assert hybrid["recall@20"] <= hybrid["candidate_recall"]
     assert lines[-1] == f"Wrote {path}"
