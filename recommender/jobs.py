@@ -71,6 +71,7 @@ def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
         "config_version": build.config_version,
         "seconds": build.fit_seconds,
         "collaborative": build.collaborative,
+        "reranker": (build.reranker or {}).get("verdict", "off"),
         "memory_estimate_mb": round(build.memory["estimate"]["total"] / 2**20),
         "peak_memory_mb": round(build.memory["peak_rss"] / 2**20)
         if build.memory["peak_rss"]

@@ -46,12 +46,14 @@ _SOURCES = ("collaborative", *TUNED_SOURCES)
 
 @dataclass(frozen=True)
 class AutotuneSpec:
-    """How a fit tunes itself: the search's time budget, the gain a new point needs over the
-    active one, and the settings it must leave alone."""
+    """How a fit learns from the shop: the search's time budget, the gain a new point (or the
+    reranker) needs over what it replaces, the settings it must leave alone, and whether it
+    learns a reranker."""
 
     budget_seconds: float
     min_gain: float
     locked: tuple[str, ...] = ()
+    rerank: bool = True  # Also learn the reranker, kept where it beats the blend.
 
 
 class TooLittleData(Exception):

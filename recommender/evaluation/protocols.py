@@ -45,6 +45,7 @@ from .rankers import (
     masked_config,
     score_rankers,
 )
+from .reranker_training import learn_reranker
 from .splits import cold_start_split, leave_last_out
 
 
@@ -130,11 +131,25 @@ def evaluate_leave_last_out(
     if autotune is not None:
         tuned = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
                            seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
+        served = engine
         if tuned is not None:
-            tuned_engine = HybridEngine(masked_config(tuned, inter)).fit(
+            served = HybridEngine(masked_config(tuned, inter)).fit(
                 _train_data(data, ctx.train), now=now, **options
             )
-            rankers["hybrid"] = hybrid_ranker(ctx, tuned_engine)
+        if autotune.rerank:
+            reranker, report.notes["reranker"] = learn_reranker(
+                data,
+                config=tuned or config,
+                base=split.train,
+                min_items=min_items,
+                min_gain=autotune.min_gain,
+                seed=seed,
+                fit_options=options,
+            )
+            if reranker is not None:
+                served = served.with_config(served.config)  # A copy: the defaults stay linear.
+                served.reranker = reranker
+        rankers["hybrid"] = hybrid_ranker(ctx, served)
         rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine)
     if tune:
         tuned, table = tune_blend(

@@ -62,6 +62,12 @@ class EngineBuild(ArtifactBuild):
 
     config_version = models.PositiveIntegerField(help_text="RecommendationConfig.version used.")
     model_name = models.CharField(max_length=255, help_text="Embedding model of the vectors.")
+    reranker = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The learned reranker's validation figures and whether it serves (verdict); "
+        "empty when RECSITE_RERANKER is off.",
+    )
     item_count = models.PositiveIntegerField(default=0)
     customer_count = models.PositiveIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)

@@ -14,13 +14,11 @@ the search ran is never replaced. docs/tuning.md.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 
 from recommender.evaluation.blend_search import (
@@ -30,6 +28,7 @@ from recommender.evaluation.blend_search import (
     search_verdict,
 )
 from recommender.ml.engine import EngineConfig, EngineData
+from recommender.ml.engine.data import customer_sample
 from recommender.models import Product
 from recommender.selectors.training import product_event_count
 
@@ -126,18 +125,6 @@ def config_autotune(
         f"{found.active_ndcg:.4f} ({found.users} customers)"
     )
     return AutotuneOutcome(active.version, saved.version, reason, search)
-
-
-def customer_sample(data: EngineData, size: int, *, seed: int = 0) -> EngineData:
-    """``data`` with the events of at most ``size`` customers (a seeded draw), every product
-    kept: the search's cost stays bounded on a large shop."""
-    inter = data.interactions
-    users = np.unique(inter.user_idx)
-    if len(users) <= size:
-        return data
-    chosen = np.random.default_rng(seed).choice(users, size=size, replace=False)
-    mask = np.isin(inter.user_idx, chosen)
-    return dataclasses.replace(data, interactions=inter.subset(mask))
 
 
 def _kept(version: int, reason: str) -> AutotuneOutcome:

@@ -110,6 +110,7 @@ def evaluation_run(
             budget_seconds=settings.RECSITE_AUTOTUNE_SECONDS,
             min_gain=settings.RECSITE_AUTOTUNE_MIN_GAIN,
             locked=tuple(locked),
+            rerank=settings.RECSITE_RERANKER,
         )
     reports = [
         evaluate_leave_last_out(

@@ -71,3 +71,5 @@ class Command(BaseCommand):
             f"{fit['memory_estimate_mb']} MiB"
             + (f", peak {peak} MiB." if peak is not None else ".")
         )
+        if fit.get("reranker") not in (None, "off"):
+            self.stdout.write(f"Reranker: {fit['reranker']}.")
