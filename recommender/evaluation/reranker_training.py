@@ -2,12 +2,13 @@
 it wins (framework-free; the fit and ``evaluate`` run the same function).
 
 Each validation customer (the last product held out, or with ``base`` the last one inside that
-training mask) is one query: the candidates the engine admits to its blend for the customer's
-history, labelled 1 for the held-out product. Customers are split by a seeded draw: 70% train a
-LambdaRank model (LightGBM), 30% compare it with the linear blend by NDCG@k (the rank of the
-held-out product among the admitted candidates, without diversity). The model is kept only when
-it beats the blend there by more than ``min_gain`` and the paired per-customer difference has a
-t statistic above 1.645 (one-sided 5%): a small validation split does not make noise a model.
+training mask) is one query: the blend's best ``DEPTH`` candidates for the customer's history,
+labelled 1 for the held-out product (a customer whose product is outside them counts 0 for both
+orders). Customers are split by a seeded draw: 70% train a LambdaRank model (LightGBM), 30%
+compare it with the linear blend by NDCG@k (the held-out product's rank in the head, without
+diversity). The model is kept only when it beats the blend there by more than ``min_gain`` and
+the paired per-customer difference has a t statistic above 1.645 (one-sided 5%): a small
+validation split does not make noise a model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
-from recommender.ml.engine.reranker import Reranker, candidate_features
+from recommender.ml.engine.reranker import DEPTH, Reranker, candidate_features
 
 from . import metrics
 from .rankers import _context, _history, _train_data, masked_config
@@ -78,43 +79,29 @@ def learn_reranker(
     engine = HybridEngine(cfg).fit(
         _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
     )
-    # (features, target place, each candidate's place in the blend's order)
-    queries: list[tuple[np.ndarray, int, np.ndarray]] = []
-    with threadpool_limits(limits=1, user_api="blas"):
-        for h in held:
-            events = ctx.user_events.get(h.user)
-            if events is None or not len(events):
-                continue
-            cset = engine.candidates(_history(data, events), now=h.time)
-            fused = engine.fuse(cset)
-            at = int(np.searchsorted(cset.rows, h.item))
-            if at >= len(cset.rows) or int(cset.rows[at]) != h.item:
-                continue
-            place = np.flatnonzero(fused.positions == at)
-            if not len(place):
-                continue
-            features = candidate_features(engine, cset, fused.positions, fused.total)
-            queries.append((features, int(place[0]), np.argsort(fused.order)))
-    note: dict[str, Any] = {"validation_customers": len(held), "queries": len(queries)}
-    if len(queries) < MIN_QUERIES:
+    queries = _queries(engine, ctx, held)
+    usable = sum(q is not None for q in queries)
+    note: dict[str, Any] = {"validation_customers": len(held), "queries": usable}
+    if usable < MIN_QUERIES:
         note["verdict"] = (
-            f"kept the linear blend: {len(queries)} validation customers have their product "
-            f"among the candidates, at least {MIN_QUERIES} are needed to learn a reranker"
+            f"kept the linear blend: {usable} validation customers have their product among "
+            f"the blend's best {DEPTH}, at least {MIN_QUERIES} are needed to learn a reranker"
         )
         return None, note
     cut = int(0.7 * len(queries))
-    train, test = queries[:cut], queries[cut:]
-    labels = [np.eye(1, len(f), place).reshape(-1) for f, place, _ in train]
+    train = [q for q in queries[:cut] if q is not None]
+    test = queries[cut:]
+    labels = [np.eye(1, len(f), place).reshape(-1) for f, place in train]
     dataset = lightgbm.Dataset(
-        np.concatenate([f for f, _, _ in train]),
+        np.concatenate([f for f, _ in train]),
         label=np.concatenate(labels),
-        group=[len(f) for f, _, _ in train],
+        group=[len(f) for f, _ in train],
     )
     booster = lightgbm.train({**PARAMS, "seed": seed}, dataset, num_boost_round=ROUNDS)
     reranker = Reranker(booster.model_to_string(), {})
-    blend_q = np.array([metrics.ndcg_at_k(int(b[p]) + 1, k) for _, p, b in test])
+    blend_q = np.array([metrics.ndcg_at_k(q[1] + 1, k) if q else 0.0 for q in test])
     learned_q = np.array(
-        [metrics.ndcg_at_k(_rank(reranker.predict(f), p, b), k) for f, p, b in test]
+        [metrics.ndcg_at_k(_rank(reranker.predict(q[0]), q[1]), k) if q else 0.0 for q in test]
     )
     blend, learned = float(blend_q.mean()), float(learned_q.mean())
     gain = learned / blend - 1.0 if blend > 0 else 0.0
@@ -125,7 +112,7 @@ def learn_reranker(
     note.update(
         {
             "train_queries": len(train),
-            "test_queries": len(test),
+            "test_customers": len(test),
             f"blend_ndcg@{k}": round(blend, 5),
             f"reranker_ndcg@{k}": round(learned, 5),
             "gain": round(gain, 5),
@@ -149,9 +136,33 @@ def learn_reranker(
     return reranker, note
 
 
-def _rank(predicted: np.ndarray, place: int, blend_place: np.ndarray) -> int:
-    """1-based rank of ``place`` by ``predicted``, ties in the blend's order (as
-    :meth:`Reranker.rescore` orders them)."""
+def _rank(predicted: np.ndarray, place: int) -> int:
+    """1-based rank of ``place`` by ``predicted`` over the blend's head, ties in the blend's
+    order (as :meth:`Reranker.rescore` orders them)."""
     target = predicted[place]
-    tied_before = (predicted == target) & (blend_place < blend_place[place])
-    return 1 + int((predicted > target).sum()) + int(tied_before.sum())
+    return 1 + int((predicted > target).sum()) + int((predicted[:place] == target).sum())
+
+
+def _queries(
+    engine: HybridEngine, ctx: Any, held: list[Any]
+) -> list[tuple[np.ndarray, int] | None]:
+    """Per validation customer: the features of the blend's head and the held-out product's
+    place in it (None: outside the head, where neither order can reach the top k)."""
+    queries: list[tuple[np.ndarray, int] | None] = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for h in held:
+            events = ctx.user_events.get(h.user)
+            if events is None or not len(events):
+                continue
+            cset = engine.candidates(_history(ctx.data, events), now=h.time)
+            fused = engine.fuse(cset)
+            head = fused.order[:DEPTH]
+            at = int(np.searchsorted(cset.rows, h.item))
+            found = at < len(cset.rows) and int(cset.rows[at]) == h.item
+            place = np.flatnonzero(fused.positions[head] == at) if found else np.empty(0)
+            if not len(place):
+                queries.append(None)
+                continue
+            features = candidate_features(engine, cset, fused.positions[head], fused.total[head])
+            queries.append((features, int(place[0])))
+    return queries

@@ -8,10 +8,10 @@ product's popularity and trending scores, its age at the fit, the share of the c
 (recency-weighted) history in the product's category, and the history's length. The model is
 LightGBM's LambdaRank (gradient-boosted trees with a ranking objective).
 
-At request time the reranker only reorders: the candidates take the linear blend's scores in
-the reranker's order (:meth:`Reranker.rescore`), so merchandising boosts, diversity and every
-threshold see the same score distribution as without it. It is saved inside the engine
-artifact as LightGBM's text model.
+At request time the reranker only reorders the blend's best ``DEPTH`` candidates: they take
+the linear blend's scores in the reranker's order (:meth:`Reranker.rescore`), so merchandising
+boosts, diversity and every threshold see the same score distribution as without it. It is
+saved inside the engine artifact as LightGBM's text model.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from .scoring import Fused
 
 DAY_SECONDS = 86_400.0
+# The blend's best candidates the reranker reorders (its cost per request is bounded by this,
+# not by the few hundred candidates of stage 1); the rest stay in the blend's order after them.
+DEPTH = 100
 FEATURES = (
     *(f"{s}_score" for s in SOURCES),
     *(f"{s}_rank" for s in SOURCES),
@@ -115,17 +118,18 @@ class Reranker:
         return np.asarray(self._booster.predict(features, num_threads=1), dtype=np.float64)
 
     def rescore(self, engine: HybridEngine, fused: Fused) -> None:
-        """Reorder ``fused`` by the model: the blend's scores, sorted, given out in the model's
-        order (ties by the blend's order)."""
-        if len(fused.positions) < 2:
+        """Reorder the blend's best :data:`DEPTH` candidates of ``fused`` by the model: their
+        scores, sorted, given out in the model's order (ties by the blend's order); the rest
+        keep the blend's order after them."""
+        head = fused.order[:DEPTH]
+        if len(head) < 2:
             return
-        features = candidate_features(engine, fused.cset, fused.positions, fused.total)
-        predicted = self.predict(features)
-        order = np.lexsort((np.argsort(fused.order), -predicted))
-        total = np.empty_like(fused.total)
-        total[order] = np.sort(fused.total)[::-1]
+        features = candidate_features(engine, fused.cset, fused.positions[head], fused.total[head])
+        new_head = head[np.lexsort((np.arange(len(head)), -self.predict(features)))]
+        total = fused.total.copy()
+        total[new_head] = fused.total[head]  # Descending: the head is in the blend's order.
         fused.total = total
-        fused.order = order
+        fused.order = np.concatenate([new_head, fused.order[DEPTH:]])
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model_text, "note": self.note, "features": list(FEATURES)}
