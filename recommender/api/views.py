@@ -40,6 +40,7 @@ from recommender.selectors.catalog import (
 )
 from recommender.services.ingestion import (
     ProductsDeleted,
+    customer_attribute_policy,
     customer_forget,
     customers_upsert,
     events_insert,
@@ -191,7 +192,8 @@ class CustomerBatchApi(APIView):
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         items = _batch_items(request.data)
-        records, _, errors = _parse_items(items, parse_customer, id_field="customer_id")
+        parse = partial(parse_customer, policy=customer_attribute_policy())
+        records, _, errors = _parse_items(items, parse, id_field="customer_id")
         if errors:
             raise _refuse(errors, total=len(items))
         counts = customers_upsert(records=records)

@@ -6,6 +6,7 @@ Querysets are returned unevaluated so that the API can filter and paginate them 
 from django.db.models import Count, Q, QuerySet
 
 from recommender.models import Customer, Event, Product
+from recommender.pseudonyms import customer_id_lookups
 
 
 def products_awaiting_embedding(*, model_name: str) -> QuerySet[Product]:
@@ -28,7 +29,8 @@ def customer_list() -> QuerySet[Customer]:
 
 
 def customer_get(*, external_id: str) -> Customer | None:
-    return Customer.objects.filter(external_id=external_id).first()
+    """The customer with the shop's id ``external_id`` (hashed first with pseudonymous ids)."""
+    return Customer.objects.filter(external_id__in=customer_id_lookups(external_id)).first()
 
 
 def customer_event_counts(*, customer: Customer) -> dict[str, int]:
