@@ -8,7 +8,8 @@ For each forget request of the id (found by its key, :func:`privacy.keys.custome
   left on disk of one retired (tuning samples beside an engine build included);
 
 and, for the id itself, a scan of every file of the artifact store for the id as a whole token
-(so ``12346`` is not found inside ``0.123467``), and of the job history and the audit log's text.
+(between delimiters of text: ``12346`` is not found inside ``0.123467`` or random bytes), and
+of the job history and the audit log's text.
 """
 
 from __future__ import annotations
@@ -85,10 +86,15 @@ def _files() -> Iterator[Path]:
         yield from (p for p in sorted(root.rglob("*")) if p.is_file())
 
 
+# What may stand beside an id where text names it (JSON, CSV, logs, key=value): so that a short
+# id is neither found inside a longer token ("12346" in "0.123467") nor in random bytes.
+_DELIMITERS = rb"\t\n\r \"',:;=\[\]{}()/"
+
+
 def _token(value: str) -> re.Pattern[bytes]:
-    edge = rb"A-Za-z0-9_.~\-"
     body = re.escape(value.encode())
-    return re.compile(rb"(?<![" + edge + rb"])" + body + rb"(?![" + edge + rb"])")
+    return re.compile(rb"(?:^|(?<=[" + _DELIMITERS + rb"]))" + body + rb"(?=[" + _DELIMITERS
+                      + rb"]|$)")  # fmt: skip
 
 
 def files_containing(value: str) -> list[str]:
