@@ -70,10 +70,11 @@ class AuditContextMiddleware:
             except Resolver404:
                 audited = False
         if audited and match is not None and match.view_name not in _NOT_AUDITED:
-            try:  # Read now: after DRF's parser consumed the stream it cannot be read again.
-                body = request.body
-            except Exception:  # noqa: BLE001 - too big or unreadable: recorded without fields.
-                body = None
+            if request.content_type == "application/json":
+                try:  # Read now: after DRF's parser consumed the stream it cannot be read again.
+                    body = request.body
+                except Exception:  # noqa: BLE001 - too big or unreadable: no fields recorded.
+                    body = None
         else:
             audited = False
         with serving(request):

@@ -57,7 +57,7 @@ class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise AuditLogAppendOnly("the audit log is append-only: entries are never updated")
 
-    def delete(self) -> NoReturn:  # type: ignore[override]
+    def delete(self) -> NoReturn:
         raise AuditLogAppendOnly("the audit log is append-only: entries are never deleted")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from privacy.context import Actor, current_actor, current_request
@@ -25,10 +24,11 @@ def audit_record(
     """
     actor = actor or current_actor()
     user = actor.user
+    person = user is not None and getattr(user, "is_authenticated", False)
     entry = AuditEntry.objects.create(
         at=timezone.now(),
         actor=actor.label[:200],
-        user_id=user.pk if isinstance(getattr(user, "_wrapped", user), User) else None,
+        user_id=user.pk if person else None,
         action=action[:64],
         target=target[:200],
         detail=detail or {},

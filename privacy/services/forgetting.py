@@ -22,7 +22,7 @@ burst of requests costs one refit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -169,7 +169,7 @@ def stale_engine_builds(before: datetime) -> list[int]:
     )
 
 
-def stale_churn_builds(before: datetime, *, kept: set[int] = frozenset()) -> list[int]:  # type: ignore[assignment]
+def stale_churn_builds(before: datetime, *, kept: Collection[int] = ()) -> list[int]:
     from churn.models import ChurnModelBuild
 
     return list(
@@ -191,15 +191,15 @@ def step_engine(job: Job, progress: Progress) -> Mapping[str, Any]:
     before = _newest(_requests(job))
     if before is None or not stale_engine_builds(before):
         return {"engine_refit": False}
-    # A build published by a lost attempt of this step is adopted rather than fitted twice.
-    build = EngineBuild.objects.filter(
-        job=job, status=BuildStatus.READY, started_at__gte=before
-    ).first()
+    # The build serving now, when it was fitted after the requests (the nightly refit came
+    # first), or one a lost attempt of this step published, is kept rather than fitted again.
+    build = EngineBuild.objects.filter(status=BuildStatus.READY, started_at__gte=before).first()
+    refit = build is None
     build = build or engine_build(job=job, progress=progress)
     retired = _retire(EngineBuild, ENGINE_KIND, before=before, keep={build.pk})
     serving_engine_recheck()
     tuning_sample_reset()
-    return {"engine_refit": True, "engine_build": build.pk, "engine_builds_retired": retired}
+    return {"engine_refit": refit, "engine_build": build.pk, "engine_builds_retired": retired}
 
 
 def step_churn(job: Job, progress: Progress) -> Mapping[str, Any]:
