@@ -58,17 +58,6 @@ class AuditEntryFilter(django_filters.FilterSet):
         fields = ["action", "actor"]
 
 
-class ForgetRequestFilter(django_filters.FilterSet):
-    applied = django_filters.BooleanFilter(
-        field_name="applied_at", lookup_expr="isnull", exclude=True,
-        help_text="true: applied; false: pending.",
-    )  # fmt: skip
-
-    class Meta:
-        model = ForgetRequest
-        fields = ["applied"]
-
-
 _ADMIN_ONLY = [IsAuthenticated, IsAdminRole]
 
 
@@ -90,7 +79,6 @@ class AuditEntryListApi(ListAPIView):
 class ForgetRequestListApi(ListAPIView):
     permission_classes = _ADMIN_ONLY
     serializer_class = ForgetRequestOutputSerializer
-    filterset_class = ForgetRequestFilter
 
     def get_queryset(self) -> Any:
         return forget_request_list()
