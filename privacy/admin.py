@@ -5,10 +5,21 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.roles import Scope
+from accounts.selectors import user_scopes
+
 from .models import AuditEntry, ForgetRequest
 
 
 class _ReadOnly(admin.ModelAdmin):
+    """Admins (the role, or superusers) read; nobody adds, changes or deletes."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return Scope.ADMIN in user_scopes(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return Scope.ADMIN in user_scopes(request.user)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -22,7 +22,7 @@ class PrivacyConfig(AppConfig):
         from recommender.models import MerchandisingRule, RecommendationConfig
         from recommender.signals import customer_forgotten
 
-        from . import checks, receivers
+        from . import checks, receivers  # noqa: F401 (checks: registered on import)
         from .registry import forget_handler_register
         from .services import builtin, forgetting
 
@@ -38,7 +38,6 @@ class PrivacyConfig(AppConfig):
         )
         for handler in builtin.handlers():
             forget_handler_register(handler)
-        del checks  # Registered by importing it.
         uid = "privacy"
         customer_forgotten.connect(receivers.on_customer_forgotten, dispatch_uid=uid)
         post_save.connect(receivers.on_config_saved, sender=RecommendationConfig, dispatch_uid=uid)

@@ -113,15 +113,22 @@ def files_containing(value: str) -> list[str]:
 
 
 def _text_holding(value: str) -> list[str]:
+    """Jobs and audit entries whose text holds ``value`` as a whole token (the database finds
+    the candidates by substring; a timestamp's digits may hold a short numeric id)."""
+    pattern = _token(value)
     found = []
     jobs = Job.objects.annotate(
         p=Cast("params", TextField()), c=Cast("counts", TextField())
     ).filter(Q(p__contains=value) | Q(c__contains=value) | Q(error__contains=value))
-    found += [f"job #{pk} names it" for pk in jobs.values_list("pk", flat=True)]
+    for pk, *texts in jobs.values_list("pk", "p", "c", "error"):
+        if any(pattern.search(t.encode()) for t in texts if t):
+            found.append(f"job #{pk} names it")
     audit = AuditEntry.objects.annotate(d=Cast("detail", TextField())).filter(
         Q(d__contains=value) | Q(target__contains=value)
     )
-    found += [f"audit entry #{pk} names it" for pk in audit.values_list("pk", flat=True)]
+    for pk, *texts in audit.values_list("pk", "d", "target"):
+        if any(pattern.search(t.encode()) for t in texts if t):
+            found.append(f"audit entry #{pk} names it")
     return found
 
 

@@ -186,3 +186,8 @@ def test_the_admin_pages_of_the_audit_log_are_read_only(admin_user, client):
     page = client.get(f"/admin/privacy/auditentry/{entry.pk}/change/")
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
+
+
+def test_a_merchandiser_cannot_read_the_audit_log_in_the_admin(merchandiser, client):
+    client.force_login(merchandiser)
+    assert client.get("/admin/privacy/auditentry/").status_code == 403
