@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -24,7 +25,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from jobs.choices import BuildStatus
-from jobs.models import Job
+from jobs.models import ArtifactBuild, Job
 from jobs.services.artifact_store import FilesystemStore, artifact_store
 from privacy.keys import shop_customer_keys
 from privacy.models import AuditEntry, ForgetRequest
@@ -35,7 +36,7 @@ from .forgetting import stale_churn_builds, stale_engine_builds
 _CHUNK = 8 << 20
 
 
-def _retired_files(model: type, before: object) -> list[str]:
+def _retired_files(model: type[ArtifactBuild], before: datetime) -> list[str]:
     left = []
     for path in (
         model._default_manager.filter(status=BuildStatus.RETIRED, started_at__lt=before)

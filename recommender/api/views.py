@@ -185,7 +185,10 @@ class CustomerBatchApi(APIView):
         responses={
             200: s.UpsertCountsOutputSerializer,
             422: refused_by_rule(
-                "A customer_id repeated in the batch, or refused text inside 'attributes'."
+                "A customer_id repeated in the batch, refused text inside 'attributes', or an "
+                "attribute the allow-list refuses: a name not in RECSITE_CUSTOMER_ATTRIBUTES, "
+                "or a value that looks like an e-mail address or a phone number "
+                "(docs/privacy.md)."
             ),
         },
         tags=["ingestion"],

@@ -356,14 +356,30 @@ class AttributePolicy:
 
 
 _EMAIL = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"\+?[\d\s().\-/]{7,24}")
+# A phone number: digits in groups, with a leading +, 0 or ( or separators between the groups;
+# not a date (2024-05-01, 01/05/2024) nor a bare number (an order or loyalty number).
+_PHONE = re.compile(r"[+(]?\d[\d\s().\-/]{5,22}\d\)?")
+_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d[\d\s().\-]{5,20}\d")  # +44 20 7946 0958, anywhere.
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+
+
+def _phone_like(text: str) -> bool:
+    text = text.strip()
+    if _INTERNATIONAL.search(text):
+        return True
+    if not _PHONE.fullmatch(text) or _DATE.fullmatch(text):
+        return False
+    if not 7 <= sum(c.isdigit() for c in text) <= 15:
+        return False
+    return text[0] in "+(0" or any(c in text for c in " -.()/")
 
 
 def contact_problem(text: str) -> str | None:
-    """Why ``text`` looks like contact details, or None."""
+    """Why ``text`` looks like contact details (an e-mail address or an international phone
+    number anywhere in it, or another phone number as the whole value), or None."""
     if _EMAIL.search(text):
         return "looks like an e-mail address"
-    if _PHONE.fullmatch(text.strip()) and sum(c.isdigit() for c in text) >= 7:
+    if _phone_like(text):
         return "looks like a phone number"
     return None
 

@@ -118,14 +118,19 @@ CONTACT = "contact details are not stored (RECSITE_CUSTOMER_CONTACT_ATTRIBUTES=1
     ("attributes", "field", "message"),
     [
         ({"email": "ann.lee@example.com"}, "attributes.email", "looks like an e-mail address"),
-        ({"note": "call +44 20 7946 0958"}, None, None),
+        ({"note": "call +44 20 7946 0958"}, "attributes.note", "looks like a phone number"),
         ({"phone": "+44 20 7946 0958"}, "attributes.phone", "looks like a phone number"),
         ({"contacts": ["x", "(020) 7946-0958"]}, "attributes.contacts[1]",
          "looks like a phone number"),
         ({"profile": {"mail": "a@b.co"}}, "attributes.profile.mail",
          "looks like an e-mail address"),
         ({"loyalty": 1234567890}, None, None),
+        ({"loyalty": "1234567890"}, None, None),
+        ({"signup": "2024-05-01"}, None, None),
+        ({"birthday": "01/05/1990"}, None, None),
         ({"size": "42"}, None, None),
+        ({"home": "020 7946 0958"}, "attributes.home", "looks like a phone number"),
+        ({"mobile": "07700900123"}, "attributes.mobile", "looks like a phone number"),
     ],
 )  # fmt: skip
 def test_attributes_that_look_like_contact_details_are_refused_naming_the_field(
