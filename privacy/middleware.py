@@ -1,7 +1,9 @@
 """Who acts, for the audit log, and one audit entry per change made over HTTP.
 
 Every request runs with itself in :mod:`privacy.context`. A write (POST, PUT, PATCH, DELETE)
-under ``/api/``, ``/dashboard/`` or ``/admin/`` that succeeded and recorded no entry of its own
+under ``/api/``, ``/dashboard/`` or ``/admin/`` that succeeded (a 2xx answer of the API; a
+redirect of the pages, which redirect after a change and answer 200 to show a form's errors) and
+recorded no entry of its own
 (forgetting, exporting, a rule, a token, a configuration version: see
 :mod:`privacy.receivers`) gets one here: the route, its path arguments, and the request's
 fields (JSON or form; secrets masked). Ingestion (the batch endpoints) and the serving POSTs are
@@ -26,7 +28,7 @@ _PREFIXES = ("/api/", "/dashboard/", "/admin/")
 # Writes that are data or serving, not changes of configuration.
 _NOT_AUDITED = frozenset({
     "api:product-batch", "api:customer-batch", "api:event-batch", "api:recommendations-session",
-    "admin:login", "admin:logout", "login", "logout",
+    "dashboard:tuning-preview", "admin:login", "admin:logout", "login", "logout",
 })  # fmt: skip
 _SECRET_WORDS = ("password", "secret", "csrf", "token_value", "raw")
 _MAX_FIELDS = 4000
@@ -56,6 +58,12 @@ def _fields(request: HttpRequest, body: bytes | None) -> Any:
     return fields if len(text) <= _MAX_FIELDS else {"truncated": text[:_MAX_FIELDS]}
 
 
+def _succeeded(request: HttpRequest, status: int) -> bool:
+    if request.path.startswith("/api/"):
+        return 200 <= status < 300
+    return 300 <= status < 400
+
+
 class AuditContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -82,7 +90,7 @@ class AuditContextMiddleware:
             if (
                 audited
                 and match is not None
-                and response.status_code < 400
+                and _succeeded(request, response.status_code)
                 and not getattr(request, "privacy_audited", False)
             ):
                 kwargs = {
