@@ -191,3 +191,28 @@ def test_the_admin_pages_of_the_audit_log_are_read_only(admin_user, client):
 def test_a_merchandiser_cannot_read_the_audit_log_in_the_admin(merchandiser, client):
     client.force_login(merchandiser)
     assert client.get("/admin/privacy/auditentry/").status_code == 403
+
+
+def test_a_tag_decision_on_the_dashboard_is_audited_once_it_is_made(shop, merchandiser, client):
+    suggestion = ProductTag.objects.create(
+        product=Product.objects.get(external_id="MUG-1"),
+        tag=Tag.objects.create(name="mugs"),
+        source="zero_shot",
+        confidence=0.9,
+    )
+    client.force_login(merchandiser)
+    mark = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+    refused = client.post("/dashboard/tags/", {"decision": "accepted"})  # No suggestion ticked.
+    made = client.post("/dashboard/tags/", {"ids": [suggestion.pk], "decision": "rejected"})
+
+    assert (refused.status_code, made.status_code) == (200, 302)
+    entries = [
+        (e.actor, e.action, e.target, e.detail) for e in AuditEntry.objects.filter(id__gt=mark)
+    ]
+    assert entries == [
+        ("user:merch", "http.post", "tagging-dashboard:review", {
+            "path_args": {}, "status": 302,
+            "fields": {"ids": str(suggestion.pk), "decision": "rejected"},
+        }),
+    ]  # fmt: skip
