@@ -15,10 +15,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.permissions import HasPrivacyScope, IsAdminRole
 from recsite.api.catalog import customer_or_404
@@ -92,7 +93,7 @@ class ForgetRequestListApi(ListAPIView):
 
 
 @extend_schema(tags=["privacy"])
-class CustomerExportApi(GenericAPIView):
+class CustomerExportApi(APIView):
     permission_classes = [IsAuthenticated, HasPrivacyScope]
 
     @extend_schema(
