@@ -13,6 +13,7 @@ not configuration and are not recorded; a customer id in the path is recorded as
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from django.urls import Resolver404, resolve
 from .context import serving
 from .keys import shop_customer_key
 from .services.audit import audit_record
+
+logger = logging.getLogger(__name__)
 
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _PREFIXES = ("/api/", "/dashboard/", "/admin/")
@@ -53,9 +56,12 @@ def _fields(request: HttpRequest, body: bytes | None) -> Any:
             return None
     else:
         fields = {k: v if len(v) > 1 else v[0] for k, v in request.POST.lists()}
-    fields = _masked(fields)
-    text = json.dumps(fields, default=str)
-    return fields if len(text) <= _MAX_FIELDS else {"truncated": text[:_MAX_FIELDS]}
+    # As JSON text without NUL (PostgreSQL's jsonb has none) and unpaired surrogates.
+    text = json.dumps(_masked(fields), default=str, ensure_ascii=False).replace("\\u0000", "")
+    text = text.encode("utf-8", "replace").decode("utf-8")  # A lone surrogate becomes "?".
+    if len(text) > _MAX_FIELDS:
+        return {"truncated": text[:_MAX_FIELDS]}
+    return json.loads(text)
 
 
 def _succeeded(request: HttpRequest, status: int) -> bool:
@@ -98,13 +104,17 @@ class AuditContextMiddleware:
                     for k, v in match.kwargs.items()
                     if k != "version"
                 }
-                audit_record(
-                    action=f"http.{request.method.lower()}" if request.method else "http",
-                    target=match.view_name,
-                    detail={
-                        "path_args": kwargs,
-                        "status": response.status_code,
-                        "fields": _fields(request, body),
-                    },
-                )
+                try:
+                    audit_record(
+                        action=f"http.{request.method.lower()}" if request.method else "http",
+                        target=match.view_name,
+                        detail={
+                            "path_args": kwargs,
+                            "status": response.status_code,
+                            "fields": _fields(request, body),
+                        },
+                    )
+                except Exception:  # noqa: BLE001 - the change is made: say so, answer as it is.
+                    logger.exception("Audit entry of %s %s not written", request.method,
+                                     match.view_name)  # fmt: skip
         return response
