@@ -114,7 +114,7 @@ class AuditContextMiddleware:
                             "fields": _fields(request, body),
                         },
                     )
-                except Exception:  # noqa: BLE001 - the change is made: say so, answer as it is.
+                except Exception:  # The change is made: say so in the log, answer as it is.
                     logger.exception("Audit entry of %s %s not written", request.method,
                                      match.view_name)  # fmt: skip
         return response
