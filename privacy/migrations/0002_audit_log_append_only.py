@@ -27,12 +27,12 @@ DROP FUNCTION IF EXISTS privacy_audit_append_only();
 
 def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_CREATE)
+        schema_editor.execute(_CREATE, params=None)
 
 
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(_DROP)
+        schema_editor.execute(_DROP, params=None)
 
 
 class Migration(migrations.Migration):

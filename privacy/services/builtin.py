@@ -50,7 +50,7 @@ def rows_purge(request: ForgetRequest) -> Mapping[str, Any]:
         n, _ = _rows(model, request.customer_pk).delete()
         if n:
             deleted[label] = n
-    return {"rows_deleted": deleted}
+    return {"rows_deleted": deleted} if deleted else {}
 
 
 def rows_check(request: ForgetRequest) -> list[str]:
@@ -77,16 +77,12 @@ def _event(row: Event) -> dict[str, Any]:
 
 
 def recommender_export(customer: Customer) -> Mapping[str, Any]:
-    from recommender.models import Product
-
     events = (
         Event.objects.filter(customer=customer)
         .select_related("product")
         .order_by("occurred_at", "id")
     )
-    logs = list(RecommendationLog.objects.filter(customer=customer).order_by("created_at", "id"))
-    shown = {pid for log in logs for pid in log.product_ids}
-    external = dict(Product.objects.filter(pk__in=shown).values_list("pk", "external_id"))
+    logs = RecommendationLog.objects.filter(customer=customer).order_by("created_at", "id")
     activity = CustomerActivity.objects.filter(customer=customer).first()
     return {
         "customer": {
@@ -109,8 +105,7 @@ def recommender_export(customer: Customer) -> Mapping[str, Any]:
                 "served_at": log.created_at.isoformat(),
                 "config_version": log.config_version,
                 "engine_build": log.engine_build,
-                # A product deleted since is listed as null.
-                "product_ids": [external.get(pid) for pid in log.product_ids],
+                "product_ids": log.product_ids,  # The shop's ids, as served.
             }
             for log in logs
         ],

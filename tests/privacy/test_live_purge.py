@@ -119,6 +119,6 @@ def test_a_forgotten_demo_customer_is_purged_from_everything_on_a_live_worker(
     serving_engine_reset()
     after = reader.get(f"/api/v1/customers/{similar}/recommendations").json()
     assert after["engine_build"] == new.pk
-    assert [r["product_id"] for r in after["results"]] != [
-        r["product_id"] for r in before["results"]
+    assert [r["product"]["product_id"] for r in after["results"]] != [
+        r["product"]["product_id"] for r in before["results"]
     ]
