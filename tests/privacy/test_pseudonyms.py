@@ -202,9 +202,9 @@ def test_a_pseudonymous_online_retail_import_stores_no_shop_customer_id(
     shop_ids = {value.removesuffix(".0") for value in column if value}
     # A stock code may read like a customer id (17003 is both): the product keeps its code.
     products = set(Product.objects.values_list("external_id", flat=True))
-    assert Customer.objects.count() == len(shop_ids)
     shop_ids -= products
-    assert len(shop_ids) > 100
+    # Customers with only cancelled or non-product lines are skipped by the import.
+    assert 100 < Customer.objects.count() <= len(shop_ids)
 
     # When the database is dumped
     values = text_values(database_dump())
@@ -215,4 +215,7 @@ def test_a_pseudonymous_online_retail_import_stores_no_shop_customer_id(
     # The same import without pseudonyms does hold them (the dump search finds ids).
     pseudonymous.RECSITE_PSEUDONYMOUS_IDS = False
     online_retail_import_file(path=path)
-    assert holding(text_values(database_dump()), shop_ids) == shop_ids
+    plain = set(Customer.objects.exclude(external_id__startswith="p_").values_list(
+        "external_id", flat=True))  # fmt: skip
+    assert len(plain) == Customer.objects.filter(external_id__startswith="p_").count()
+    assert holding(text_values(database_dump()), shop_ids) == plain - products
