@@ -65,7 +65,7 @@ def rows_check(request: ForgetRequest) -> list[str]:
 def _event(row: Event) -> dict[str, Any]:
     return {
         "event_id": row.event_id,
-        "product_id": row.product.external_id if row.product_id else None,
+        "product_id": row.product.external_id if row.product else None,
         "event_type": row.event_type,
         "occurred_at": row.occurred_at.isoformat(),
         "quantity": row.quantity,

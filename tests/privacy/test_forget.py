@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 def _forget(external_id: str) -> ForgetRequest:
     customer_forget(customer=Customer.objects.get(external_id=external_id))
-    return ForgetRequest.objects.order_by("-pk").first()
+    return ForgetRequest.objects.latest("pk")
 
 
 def test_delete_records_a_forget_request_and_the_customer_leaves_every_view_at_once(
@@ -204,7 +204,9 @@ def test_an_app_plugs_its_own_data_into_export_purge_and_check(shop):
             f"request #{request.pk}: social: 1 relationship rows",
             f"request #{request.pk}: engine build #{shop.pk} was fitted before the request",
         ]
-        job = job_run(job_id=purge_job_create().pk)
+        created = purge_job_create()
+        assert created is not None
+        job = job_run(job_id=created.pk)
 
         # Then the app's purge ran inside the job and nothing holds them
         assert job.counts["rows"]["purged"] == {
@@ -221,6 +223,7 @@ def test_a_purge_that_cannot_prove_it_fails_and_the_request_stays_pending(shop):
     try:
         request = _forget("C5")
         job = purge_job_create()
+        assert job is not None
         with pytest.raises(Exception, match="still held after the purge"):
             job_run(job_id=job.pk)
         job.refresh_from_db()

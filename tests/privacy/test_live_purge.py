@@ -90,6 +90,7 @@ def test_a_forgotten_demo_customer_is_purged_from_everything_on_a_live_worker(
     request = ForgetRequest.objects.get()
     worker = start_worker(queues=("cpu",))
     job = purge_job_create()
+    assert job is not None
     with through_the_broker():
         privacy_purge_run.apply_async(kwargs={"job_id": job.pk}, queue=worker.queues["cpu"])
     job = wait_for(job, worker, lambda j: j.state == JobState.SUCCEEDED, timeout_s=400)
