@@ -27,6 +27,13 @@ class HasIngestScope(_ScopePermission):
     message = "This endpoint needs the 'ingest' scope."
 
 
+class HasPrivacyScope(_ScopePermission):
+    """Admins, and tokens made for privacy requests (the access export)."""
+
+    scope = Scope.PRIVACY
+    message = "This endpoint needs the 'privacy' scope (admins hold it)."
+
+
 class IsAdminRole(_ScopePermission):
     scope = Scope.ADMIN
     message = "This endpoint is for admins."

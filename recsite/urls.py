@@ -26,6 +26,8 @@ urlpatterns = [
     path("api/<str:version>/", include("jobs.api.urls")),
     path("api/<str:version>/", include("tagging.api.urls")),
     path("api/<str:version>/", include("churn.api.urls")),
+    # Before recommender's: its customers/<id>/ route takes the rest of the path.
+    path("api/<str:version>/", include("privacy.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]
 

@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 
 from recommender.ingestion.values import TimestampError, parse_timestamp
 from recommender.models import Customer, Event, Product
+from recommender.pseudonyms import customer_id_lookups
 
 _BOOLEANS = {"true": True, "false": False}
 
@@ -92,7 +93,7 @@ class CustomerFilter(django_filters.FilterSet):
 
 class EventFilter(django_filters.FilterSet):
     customer = django_filters.CharFilter(
-        field_name="customer__external_id", help_text="The merchant's customer id."
+        method="filter_customer", help_text="The merchant's customer id."
     )
     product = django_filters.CharFilter(
         field_name="product__external_id", help_text="The merchant's product id."
@@ -114,3 +115,7 @@ class EventFilter(django_filters.FilterSet):
     class Meta:
         model = Event
         fields = ["customer", "product", "event_type", "session_id", "since", "until"]
+
+    def filter_customer(self, queryset: QuerySet[Event], name: str, value: str) -> QuerySet[Event]:
+        # Hashed like every lookup when ids are pseudonymous (recommender.pseudonyms).
+        return queryset.filter(customer__external_id__in=customer_id_lookups(value))

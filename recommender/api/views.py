@@ -40,6 +40,7 @@ from recommender.selectors.catalog import (
 )
 from recommender.services.ingestion import (
     ProductsDeleted,
+    customer_attribute_policy,
     customer_forget,
     customers_upsert,
     events_insert,
@@ -184,14 +185,18 @@ class CustomerBatchApi(APIView):
         responses={
             200: s.UpsertCountsOutputSerializer,
             422: refused_by_rule(
-                "A customer_id repeated in the batch, or refused text inside 'attributes'."
+                "A customer_id repeated in the batch, refused text inside 'attributes', or an "
+                "attribute the allow-list refuses: a name not in RECSITE_CUSTOMER_ATTRIBUTES, "
+                "or a value that looks like an e-mail address or a phone number "
+                "(docs/privacy.md)."
             ),
         },
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         items = _batch_items(request.data)
-        records, _, errors = _parse_items(items, parse_customer, id_field="customer_id")
+        parse = partial(parse_customer, policy=customer_attribute_policy())
+        records, _, errors = _parse_items(items, parse, id_field="customer_id")
         if errors:
             raise _refuse(errors, total=len(items))
         counts = customers_upsert(records=records)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -344,12 +344,90 @@ def parse_product(
     return record
 
 
+@dataclass(frozen=True, slots=True)
+class AttributePolicy:
+    """Which free-form customer attributes are kept: ``names`` (None: any name) and whether
+    values that look like contact details (an e-mail address, a phone number) are accepted.
+    The services build it from ``RECSITE_CUSTOMER_ATTRIBUTES`` and
+    ``RECSITE_CUSTOMER_CONTACT_ATTRIBUTES`` (docs/privacy.md)."""
+
+    names: frozenset[str] | None = None
+    allow_contact: bool = False
+
+
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+\.[A-Za-z]{2,}")
+# A phone number: digits in groups, with a leading +, 0 or ( or separators between the groups;
+# not a date (2024-05-01, 01/05/2024) nor a bare number (an order or loyalty number).
+_PHONE = re.compile(r"[+(]?\d[\d\s().\-/]{5,22}\d\)?")
+_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d[\d\s().\-]{5,20}\d")  # +44 20 7946 0958, anywhere.
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+
+
+def _phone_like(text: str) -> bool:
+    text = text.strip()
+    if _INTERNATIONAL.search(text):
+        return True
+    if not _PHONE.fullmatch(text) or _DATE.fullmatch(text):
+        return False
+    if not 7 <= sum(c.isdigit() for c in text) <= 15:
+        return False
+    return text[0] in "+(0" or any(c in text for c in " -.()/")
+
+
+def contact_problem(text: str) -> str | None:
+    """Why ``text`` looks like contact details (an e-mail address or an international phone
+    number anywhere in it, or another phone number as the whole value), or None."""
+    if _EMAIL.search(text):
+        return "looks like an e-mail address"
+    if _phone_like(text):
+        return "looks like a phone number"
+    return None
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def attribute_problems(
+    attributes: Mapping[str, Any], policy: AttributePolicy
+) -> Iterator[tuple[str, str]]:
+    """``(path, problem)`` for each attribute the policy refuses."""
+    for key, value in attributes.items():
+        path = f"attributes.{key}"
+        if policy.names is not None and key not in policy.names:
+            allowed = ", ".join(sorted(policy.names)) or "none"
+            yield path, f"not an allowed attribute (RECSITE_CUSTOMER_ATTRIBUTES: {allowed})"
+            continue
+        if policy.allow_contact:
+            continue
+        for where, text in _strings(value, path):
+            problem = contact_problem(text)
+            if problem is not None:
+                yield (
+                    where,
+                    (
+                        f"{problem}; contact details are not stored "
+                        "(RECSITE_CUSTOMER_CONTACT_ATTRIBUTES=1 allows them)"
+                    ),
+                )
+
+
 def parse_customer(
     raw: Mapping[str, Any],
     *,
     allowed: Collection[str] | None = CUSTOMER_FIELDS,
     typed: bool = True,
+    policy: AttributePolicy | None = None,
 ) -> CustomerRecord:
+    """A customer record. ``policy``: the attribute allow-list (default: any name, no contact
+    details); a refused attribute is a rule (422 in the API), named by its path."""
     row = _Row(raw, allowed=allowed, typed=typed)
     record = CustomerRecord(
         external_id=row.text(
@@ -357,6 +435,8 @@ def parse_customer(
         ),
         attributes=row.json_object("attributes"),
     )
+    for path, problem in attribute_problems(record.attributes, policy or AttributePolicy()):
+        row.fail(path, problem, rule=True)
     row.done()
     return record
 

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from recommender.models import Customer, Event, Product
+from recommender.pseudonyms import customer_id_lookups
 
 # Product rows by (pk, updated_at), per process: recommendation lists repeat the same products
 # all day, and building model instances (JSON fields, two timestamps) cost more than the query.
@@ -73,7 +74,8 @@ def customer_list() -> QuerySet[Customer]:
 
 
 def customer_get(*, external_id: str) -> Customer | None:
-    return Customer.objects.filter(external_id=external_id).first()
+    """The customer with the shop's id ``external_id`` (hashed first with pseudonymous ids)."""
+    return Customer.objects.filter(external_id__in=customer_id_lookups(external_id)).first()
 
 
 def customer_event_counts(*, customer: Customer) -> dict[str, int]:

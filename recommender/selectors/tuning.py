@@ -11,6 +11,7 @@ from jobs.models import Job
 from jobs.selectors import builds_ready
 from recommender.choices import JobKind
 from recommender.models import Customer, EngineBuild, EvaluationRun, RecommendationConfig
+from recommender.pseudonyms import customer_id_lookups
 
 
 def customers_most_active(*, limit: int) -> list[Customer]:
@@ -23,7 +24,10 @@ def customers_most_active(*, limit: int) -> list[Customer]:
 
 
 def customers_by_external_ids(*, external_ids: Sequence[str]) -> dict[str, Customer]:
-    return {c.external_id: c for c in Customer.objects.filter(external_id__in=external_ids)}
+    """Keyed by the ids given (hashed for the lookup when ids are pseudonymous)."""
+    wanted = {s: e for e in external_ids for s in customer_id_lookups(e)}
+    found = Customer.objects.filter(external_id__in=list(wanted))
+    return {wanted[c.external_id]: c for c in found}
 
 
 def evaluation_run_list(*, limit: int = 200) -> list[EvaluationRun]:

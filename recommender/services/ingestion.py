@@ -8,20 +8,25 @@ Products and customers are upserted by the merchant's id; events are inserted on
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from recommender.ingestion.records import (
+    AttributePolicy,
     CustomerRecord,
     EventRecord,
     FieldError,
     ProductRecord,
+    derived_event_id,
 )
 from recommender.models import Customer, Event, Product
+from recommender.pseudonyms import customer_id_stored, pseudonymous_ids
+from recommender.signals import customer_forgotten
 
 from .activity import (
     StatRow,
@@ -117,10 +122,21 @@ def products_upsert(*, records: Sequence[ProductRecord]) -> UpsertCounts:
     return counts
 
 
+def customer_attribute_policy() -> AttributePolicy:
+    """The customer attribute allow-list of the settings (docs/privacy.md)."""
+    names = settings.RECSITE_CUSTOMER_ATTRIBUTES
+    return AttributePolicy(
+        names=frozenset(names) if names else None,
+        allow_contact=settings.RECSITE_CUSTOMER_CONTACT_ATTRIBUTES,
+    )
+
+
 @transaction.atomic
 def customers_upsert(*, records: Sequence[CustomerRecord]) -> UpsertCounts:
     """Create new customers; replace the attributes of known ones when they differ."""
     counts = UpsertCounts()
+    if pseudonymous_ids():  # Stored under their pseudonyms (recommender.pseudonyms).
+        records = [replace(r, external_id=customer_id_stored(r.external_id)) for r in records]
     for chunk in _chunks(_last_wins(records)):
         existing = Customer.objects.in_bulk(
             [r.external_id for r in chunk], field_name="external_id"
@@ -173,7 +189,16 @@ def events_unknown_products(
 
 
 def customer_pk_map_ensure(*, external_ids: Iterable[str]) -> tuple[dict[str, int], int]:
-    """Primary keys for these customer ids, creating the unknown ones. Returns (map, created)."""
+    """Primary keys for these customer ids, creating the unknown ones. Returns (map, created),
+    the map keyed by the ids given (the shop's, also when they are stored as pseudonyms)."""
+    if pseudonymous_ids():
+        stored = {e: customer_id_stored(e) for e in set(external_ids)}
+        found, created = _customer_pk_map_ensure(stored.values())
+        return {e: found[s] for e, s in stored.items() if s in found}, created
+    return _customer_pk_map_ensure(external_ids)
+
+
+def _customer_pk_map_ensure(external_ids: Iterable[str]) -> tuple[dict[str, int], int]:
     wanted = set(external_ids)
     found: dict[str, int] = {}
     for chunk in _chunks(sorted(wanted)):
@@ -209,8 +234,15 @@ class CustomerIds:
         self._generation: tuple[int, bool] | None = None
 
     def resolve(self, external_ids: Iterable[str], *, now: datetime) -> tuple[dict[str, int], int]:
-        """Primary keys of these customers, creating unknown ones; (map, created). Call inside
-        the inserting transaction, after :func:`events_lock_shared`."""
+        """Primary keys of these customers, creating unknown ones; (map, created), keyed by the
+        ids given. Call inside the inserting transaction, after :func:`events_lock_shared`."""
+        if pseudonymous_ids():  # Remembered under their pseudonyms; answered by the shop's ids.
+            stored = {e: customer_id_stored(e) for e in set(external_ids)}
+            known, created = self._resolve(stored.values(), now=now)
+            return {e: known[s] for e, s in stored.items()}, created
+        return self._resolve(external_ids, now=now)
+
+    def _resolve(self, external_ids: Iterable[str], *, now: datetime) -> tuple[dict[str, int], int]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT last_value, is_called FROM recsite_customer_forgets")
             last_value, is_called = cursor.fetchone()
@@ -276,6 +308,8 @@ def events_insert(
     calls of one import). Runs in one transaction: all or nothing. The event aggregates
     (``recommender.models.activity``) count the inserted events in the same transaction.
     """
+    if pseudonymous_ids():
+        _derived_event_ids_pseudonymous(records)
     unique = list({r.event_id: r for r in reversed(records)}.values())
     counts = EventInsertCounts(duplicates=len(records) - len(unique))
     # Held until commit: a customer forgotten or a product deleted concurrently cannot lose its
@@ -351,6 +385,16 @@ _COPY_NULL = "\\N"
 _STAGE = "recsite_event_stage"
 # The rows the last INSERT really inserted, for the aggregates.
 _INSERTED = "recsite_event_inserted"
+
+
+def _derived_event_ids_pseudonymous(records: Sequence[EventRecord]) -> None:
+    """With pseudonymous ids, an event sent without an id gets one derived from the customer's
+    pseudonym, not the shop's id: a hash of the shop's id and the row's other values could be
+    matched against a dump by trying every id."""
+    for r in records:
+        if r.event_id.startswith("auto-") and r.event_id == derived_event_id(r):
+            r.event_id = derived_event_id(replace(r, customer_id=customer_id_stored(r.customer_id)))
+            r.copy_tail = ""  # Prepared with the former id.
 
 
 def copy_tail(r: EventRecord, product_pk: int | None) -> str:
@@ -451,7 +495,15 @@ def customer_forget(*, customer: Customer) -> int:
             cursor.execute("SELECT nextval('recsite_customer_forgets')")
     stats_remove_customer(customer_id=customer.pk)
     events_deleted, _ = Event.objects.filter(customer=customer).delete()
+    customer_pk, external_id = customer.pk, customer.external_id
     customer.delete()
+    # Apps built on recommender (privacy: the tombstone and the purge of derived artifacts).
+    customer_forgotten.send(
+        sender=Customer,
+        customer_pk=customer_pk,
+        external_id=external_id,
+        events_deleted=events_deleted,
+    )
     return events_deleted
 
 

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "recommender",
     "tagging",
     "churn",
+    # Forgetting, the audit log, the access export, retention (docs/privacy.md).
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "recsite.api.middleware.QueryParameterGuard",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who acts, for the audit log, and one audit entry per change made over HTTP.
+    "privacy.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Refuses logins locked out by repeated failures (django-axes; "Login lockout" below).
@@ -317,6 +321,9 @@ CELERY_TASK_ROUTES = {
     "churn.tasks.churn_score_scheduled": {"queue": "cpu"},
     "tagging.tasks.tag_job_run": {"queue": "gpu"},
     "tagging.tasks.tag_new_scheduled": {"queue": "default"},
+    "privacy.tasks.privacy_purge_run": {"queue": "cpu"},
+    "privacy.tasks.privacy_purge_sweep": {"queue": "default"},
+    "privacy.tasks.retention_sweep": {"queue": "default"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE
@@ -354,7 +361,38 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 86400.0,
         "options": {"expires": 3600},
     },
+    # Forgotten customers: a purge job once requests are due (docs/privacy.md).
+    "privacy-forget-sweep": {
+        "task": "privacy.tasks.privacy_purge_sweep",
+        "schedule": 600.0,
+        "options": {"expires": 600},
+    },
+    # Events and served-list logs past their retention age (off unless configured).
+    "privacy-retention-daily": {
+        "task": "privacy.tasks.retention_sweep",
+        "schedule": crontab(hour=RECSITE_REFRESH_HOUR, minute=45),
+        "options": {"expires": 3600},
+    },
 }
+
+# Privacy (docs/privacy.md) ----------------------------------------------------------------------
+# Forgetting: every derived artifact is purged within this many hours of a forget request; the
+# purge job starts once the oldest pending request has waited RECSITE_FORGET_BATCH_MINUTES.
+RECSITE_FORGET_DEADLINE_HOURS = env.float("RECSITE_FORGET_DEADLINE_HOURS", default=24.0)
+RECSITE_FORGET_BATCH_MINUTES = env.float("RECSITE_FORGET_BATCH_MINUTES", default=60.0)
+# The key naming customers in forget requests and audit entries (default: from the secret key).
+RECSITE_PRIVACY_KEY = env.str("RECSITE_PRIVACY_KEY", default="")
+# Retention: events and served-list logs older than this many days are deleted (0: kept).
+RECSITE_EVENT_RETENTION_DAYS = env.int("RECSITE_EVENT_RETENTION_DAYS", default=0)
+RECSITE_LOG_RETENTION_DAYS = env.int("RECSITE_LOG_RETENTION_DAYS", default=0)
+# Pseudonymous customer ids: stored as a keyed hash (recommender/pseudonyms.py); the key chain,
+# comma-separated, oldest first, is extended by `manage.py rotate_id_key`.
+RECSITE_PSEUDONYMOUS_IDS = env.bool("RECSITE_PSEUDONYMOUS_IDS", default=False)
+RECSITE_ID_KEY = env.str("RECSITE_ID_KEY", default="")
+# Customer attributes: the names kept (empty: any) and whether contact details (values that
+# look like an e-mail address or a phone number) are accepted.
+RECSITE_CUSTOMER_ATTRIBUTES = env.list("RECSITE_CUSTOMER_ATTRIBUTES", default=[])
+RECSITE_CUSTOMER_CONTACT_ATTRIBUTES = env.bool("RECSITE_CUSTOMER_CONTACT_ATTRIBUTES", default=False)
 
 # Jobs: liveness (docs/deployment.md, "Failure behaviour") -----------------------------------
 # A running step writes a heartbeat this often, from a thread of its own, whatever it is doing.

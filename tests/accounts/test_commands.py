@@ -53,11 +53,11 @@ def test_create_api_token_can_expire():
     [
         (
             ["--name", "x", "--scopes", "read,admin"],
-            "--scopes: expected a comma-separated list of read, ingest; got 'read,admin'",
+            "--scopes: expected a comma-separated list of read, ingest, privacy; got 'read,admin'",
         ),
         (
             ["--name", "x", "--scopes", ","],
-            "--scopes: expected a comma-separated list of read, ingest; got ','",
+            "--scopes: expected a comma-separated list of read, ingest, privacy; got ','",
         ),
         (["--name", " ", "--scopes", "read"], "--name: must not be empty"),
         (

@@ -119,6 +119,8 @@ def test_a_scope_set_to_none_is_not_limited(rates, make_token_client):
         ("/api/v1/jobs/train", "POST", "admin"),
         ("/api/v1/tokens/", "POST", "admin"),
         ("/api/v1/tokens/", "GET", "read"),
+        ("/api/v1/customers/c1/export", "GET", "read"),
+        ("/api/v1/privacy/audit", "GET", "read"),
     ],
 )
 def test_every_endpoint_falls_in_the_scope_its_callers_need(path, method, scope):

@@ -16,7 +16,7 @@ from accounts.services import TokenScopeError, api_token_create
 
 
 class Command(BaseCommand):
-    help = "Create an API token (scopes: read, ingest) and print it once."
+    help = "Create an API token (scopes: read, ingest, privacy) and print it once."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", required=True, help="What uses the token, e.g. shop-prod.")

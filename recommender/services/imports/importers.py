@@ -39,6 +39,7 @@ from recommender.services.ingestion import (
     CustomerIds,
     ProductsDeleted,
     copy_tails_prepare,
+    customer_attribute_policy,
     customers_upsert,
     events_insert,
     events_unknown_products,
@@ -302,7 +303,8 @@ def _retail_entities(
             report.reject(
                 line, [FieldError(e.field, f"product {code!r}: {e.message}") for e in exc.errors]
             )
-    customer_records = [parse_customer(raw) for raw in customers.raw_customers()]
+    policy = customer_attribute_policy()
+    customer_records = [parse_customer(raw, policy=policy) for raw in customers.raw_customers()]
     return products, customer_records
 
 

@@ -65,6 +65,10 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/customers/{customer_id}/churn", "get"): "customers_churn",
         ("/api/v1/customers/{customer_id}/win-back", "get"): "customers_win_back",
         ("/api/v1/jobs/churn", "post"): "jobs_churn",
+        # The privacy app's routes.
+        ("/api/v1/customers/{customer_id}/export", "get"): "customers_export",
+        ("/api/v1/privacy/audit", "get"): "privacy_audit_list",
+        ("/api/v1/privacy/forget-requests", "get"): "privacy_forget_requests_list",
     }
 
 
@@ -167,6 +171,8 @@ def test_every_answer_is_json(schema):
         ("/api/v1/tokens/", "PaginatedTokenOutputList"),
         ("/api/v1/products/", "PaginatedProductOutputList"),
         ("/api/v1/events/", "PaginatedEventOutputList"),
+        ("/api/v1/privacy/audit", "PaginatedAuditEntryOutputList"),
+        ("/api/v1/privacy/forget-requests", "PaginatedForgetRequestOutputList"),
     ],
 )
 def test_lists_are_documented_as_the_pages_they_answer(schema, path, component):
