@@ -61,6 +61,7 @@ SOURCE_HELP = {
     "popularity": "best sellers, time-decayed",
     "trending": "products selling faster this week than usual",
     "new_arrivals": "recent products without events yet",
+    "social": "what the people the customer follows or trusts (and theirs) touched",
 }
 # Request-time fields in "More settings"; fit-time fields have their own box.
 _MORE = ("n_interests", "candidates_per_source", "new_arrival_days", "cold_collaborative")

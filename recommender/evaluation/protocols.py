@@ -43,6 +43,15 @@ from .rankers import (
     masked_config,
     score_rankers,
 )
+from .social import (
+    Networks,
+    SocialGraph,
+    segment_metrics,
+    segment_users,
+    social_only,
+    tune_social_weight,
+    with_social_weight,
+)
 from .splits import cold_start_split, leave_last_out
 
 
@@ -56,6 +65,8 @@ class Report:
     results: list[ModelResult] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    # With relationships: the metrics per customer segment (recommender.evaluation.social).
+    segments: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +80,7 @@ class Report:
             },
             "config": self.config,
             "notes": self.notes,
+            **({"segments": self.segments} if self.segments else {}),
         }
 
 
@@ -83,9 +95,16 @@ def evaluate_leave_last_out(
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
+    graph: SocialGraph | None = None,
+    tune_social: bool = False,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
-    :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit)."""
+    :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
+
+    With relationships (``graph``), ``hybrid`` has the social source (at the configuration's
+    weight), and ``hybrid_without_social`` and ``social_only`` are reported beside it, with the
+    ``segments`` (:mod:`.social`); ``tune_social`` first chooses the social weight on the
+    validation split and evaluates ``hybrid`` with it (the chosen weight is in the notes)."""
     options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
@@ -102,9 +121,27 @@ def evaluate_leave_last_out(
     log(f"leave-last-out: {len(split.held_out)} customers, {len(inter)} events")
     rankers = baseline_rankers(ctx)
     now = float(ctx.train.timestamp.max())
+    networks = Networks(graph, inter, ctx.user_events) if graph is not None and len(graph) else None
+    if networks is not None and tune_social:
+        weight, table = tune_social_weight(
+            data, config=config, graph=graph,  # type: ignore[arg-type]
+            engine_for=lambda train: HybridEngine(masked_config(config, inter)).fit(
+                train, now=float(train.interactions.timestamp.max()), **options
+            ),
+            min_items=min_items, log=log,
+        )  # fmt: skip
+        report.notes["social_validation"] = table
+        report.notes["social_weight"] = weight
+        cfg = with_social_weight(cfg, weight)
+        report.config = with_social_weight(config, weight).to_dict()
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note
-    rankers["hybrid"] = hybrid_ranker(ctx, engine)
+    rankers["hybrid"] = hybrid_ranker(ctx, engine, networks)
+    if networks is not None:
+        rankers["hybrid_without_social"] = hybrid_ranker(
+            ctx, engine.with_config(with_social_weight(cfg, 0.0)), networks
+        )
+        rankers["social_only"] = hybrid_ranker(ctx, engine.with_config(social_only(cfg)), networks)
     if tune:
         tuned, table = tune_blend(
             data,
@@ -122,6 +159,14 @@ def evaluate_leave_last_out(
         )
         rankers["hybrid_tuned"] = hybrid_ranker(ctx, tuned_engine)
     report.results = score_rankers(ctx, rankers, split.held_out, ks)
+    if networks is not None:
+        segments = segment_users(split.held_out, networks, ctx.user_events)
+        scored = {u for r in report.results for u in r.ranks}
+        report.notes["customers_with_relationships"] = len(segments["with_relationships"])
+        report.notes["share_with_relationships"] = round(
+            len(segments["with_relationships"]) / max(len(scored), 1), 5
+        )
+        report.segments = segment_metrics({r.name: r.ranks for r in report.results}, segments, ks)
     return report
 
 

@@ -20,6 +20,7 @@ from recommender.selectors.training import catalogue_columns, embedding_matrix, 
 
 from .budget import fit_plan
 from .embeddings import get_embedder, product_embeddings_refresh
+from .networks import relationship_graph
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,11 @@ def evaluation_run(
     config: EngineConfig | None = None,
     embed_missing: bool = True,
     log: Callable[[str], None] = lambda _: None,
+    tune_social: bool = False,
 ) -> list[Report]:
-    """Run the leave-last-out protocol (and the cold-start one) on the imported data."""
+    """Run the leave-last-out protocol (and the cold-start one) on the imported data; with
+    relationships stored, with the social source's models and segments (``tune_social``: its
+    weight chosen on validation first)."""
     if protocol != "leave-last-out":
         raise ValueError(f"protocol: expected 'leave-last-out', got {protocol!r}")
     config = config or EngineConfig()
@@ -98,9 +102,20 @@ def evaluation_run(
         f"{len(data.interactions)} events of {data.interactions.n_users} customers"
     )
     options = fit_options(data, config)
+    graph = relationship_graph()
+    if graph is not None:
+        log(f"relationships: {len(graph)} edges")
     reports = [
         evaluate_leave_last_out(
-            data, config=config, ks=ks, tune=tune, seed=seed, log=log, fit_options=options
+            data,
+            config=config,
+            ks=ks,
+            tune=tune,
+            seed=seed,
+            log=log,
+            fit_options=options,
+            graph=graph,
+            tune_social=tune_social,
         )
     ]
     if cold_start:

@@ -67,6 +67,23 @@ def report_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def segments_table(report: Report) -> str:
+    """A Markdown table of the segments: one row per segment and model, NDCG and recall."""
+    header = ["segment", "customers", "model"]
+    for k in report.ks:
+        header += [f"Recall@{k}", f"NDCG@{k}"]
+    header += ["MRR"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for segment, part in report.segments.items():
+        for model, m in part["models"].items():
+            row = [segment, str(part["users"]), model]
+            for k in report.ks:
+                row += [f"{m[f'recall@{k}']:.4f}", f"{m[f'ndcg@{k}']:.4f}"]
+            row += [f"{m['mrr']:.4f}"]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 class Command(BaseCommand):
     help = (
         "Evaluate popularity, item-kNN, EASE, content-only and the hybrid engine side by side "
@@ -102,6 +119,12 @@ class Command(BaseCommand):
             "--if-missing",
             action="store_true",
             help="Do nothing when the configuration version already has a stored run.",
+        )
+        parser.add_argument(
+            "--tune-social",
+            action="store_true",
+            help="With relationships: choose the social weight on the validation split first and "
+            "evaluate the hybrid with it (docs/evaluation.md).",
         )
         parser.add_argument(
             "--tune-cold",
@@ -147,6 +170,7 @@ class Command(BaseCommand):
                 config=config,
                 embed_missing=not options["no_embed"],
                 log=lambda line: self.stderr.write(line),
+                tune_social=options["tune_social"],
             )
         for report in reports:
             self.stdout.write(
@@ -154,6 +178,12 @@ class Command(BaseCommand):
                 f"{report.events} events\n"
             )
             self.stdout.write(report_table(report) + "\n")
+            if report.segments:
+                self.stdout.write(segments_table(report) + "\n")
+            if "social_weight" in report.notes:
+                self.stdout.write(
+                    f"social weight chosen on validation: {report.notes['social_weight']}\n"
+                )
         seconds = time.perf_counter() - clock
         if version is None:
             self.stderr.write("Not stored: --config equals no saved configuration version.")
