@@ -61,7 +61,9 @@ def parse_relationship(
                  rule=True)  # fmt: skip
     weight = _weight(row, raw.get("weight"))
     created_at = now
-    if raw.get("created_at") not in (None, ""):
+    # Absent (or, in CSV, an empty cell): when received. A JSON null is refused like any.
+    given = raw.get("created_at")
+    if "created_at" in raw and (row.typed or (isinstance(given, str) and given.strip())):
         created_at = row.timestamp("created_at", now=now) or now
     row.done()
     return RelationshipRecord(source, target, kind, weight, created_at)

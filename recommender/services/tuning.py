@@ -303,6 +303,8 @@ _SCORE_FIELDS = (
     "cold_collaborative",
     "new_arrival_days",
     "candidates_per_source",
+    "social_hop_decay",
+    "social_half_life_days",
 )
 # Candidate sets kept per sample (one per distinct combination of the fields above).
 _SCORES_CACHE = 3

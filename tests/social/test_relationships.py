@@ -170,3 +170,18 @@ def test_batch_api_needs_the_ingest_scope(read_client):
     body = {"items": [{"customer_id": "A", "target_customer_id": "B", "type": "follows"}]}
     assert read_client.post(BATCH, body, format="json").status_code == 403
     assert Relationship.objects.count() == 0
+
+
+def test_created_at_is_optional_but_never_null_in_json():
+    assert _parse(customer_id="A", target_customer_id="B", type="follows").created_at == NOW
+    with pytest.raises(RowError) as caught:
+        _parse(customer_id="A", target_customer_id="B", type="follows", created_at=None)
+    assert [(e.field, e.message) for e in caught.value.errors] == [
+        ("created_at", "expected a string, got null")
+    ]
+    csv_row = parse_relationship(
+        {"customer_id": "A", "target_customer_id": "B", "type": "follows", "created_at": ""},
+        now=NOW,
+        typed=False,
+    )
+    assert csv_row.created_at == NOW
