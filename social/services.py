@@ -135,11 +135,12 @@ def _upsert_orm(
     for start in range(0, len(sources), 900):  # SQLite's limit on bound variables.
         for edge in Relationship.objects.filter(source_id__in=sources[start : start + 900]):
             known[(edge.source_id, edge.target_id, edge.type)] = edge
-    new, changed = [], []
+    new: list[Relationship] = []
+    changed: list[Relationship] = []
     for key, record in edges.items():
         pk_key = (pks[key[0]], pks[key[1]], key[2])
-        edge = known.get(pk_key)
-        if edge is None:
+        found = known.get(pk_key)
+        if found is None:
             new.append(
                 Relationship(
                     source_id=pk_key[0],
@@ -149,9 +150,9 @@ def _upsert_orm(
                     created_at=record.created_at,
                 )
             )
-        elif edge.weight != record.weight:
-            edge.weight = record.weight
-            changed.append(edge)
+        elif found.weight != record.weight:
+            found.weight = record.weight
+            changed.append(found)
         else:
             counts.unchanged += 1
     Relationship.objects.bulk_create(new, batch_size=500)
