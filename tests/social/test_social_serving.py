@@ -4,6 +4,7 @@ the Ciao importer and the evaluation with relationships."""
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,13 @@ def test_import_ciao_then_evaluate_reports_the_social_models_and_segments(tmp_pa
     assert set(segments["with_relationships"]["models"]["hybrid"]) == {
         "recall@10", "ndcg@10", "mrr", "users"
     }  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tuning_page_has_a_social_slider_and_its_settings(social_shop, merchandiser_client):
+    html = merchandiser_client.get("/dashboard/tuning/").content.decode()
+    assert re.search(r'name="w_social" value="1.0"[^>]*data-slider="0:3:0.05"', html) or re.search(
+        r'data-slider="0:3:0.05"[^>]*name="w_social" value="1.0"', html
+    )
+    assert re.search(r'name="social_hop_decay" value="0.5"', html)
+    assert re.search(r'name="social_half_life_days" value="180.0"', html)
