@@ -103,18 +103,27 @@ def _upsert_postgres(
 ) -> None:
     table = Relationship._meta.db_table
     keys = sorted(edges, key=lambda k: (pks[k[0]], pks[k[1]], k[2]))  # One lock order.
-    columns: list[list[Any]] = [
-        [pks[k[0]] for k in keys],
-        [pks[k[1]] for k in keys],
-        [k[2] for k in keys],
-        [edges[k].weight for k in keys],
-        [edges[k].created_at for k in keys],
+    # Each column as one array literal: the driver quotes five strings instead of adapting
+    # 100,000 values one by one (that took two thirds of an import's time). Ids are integers,
+    # types one of RELATIONSHIP_TYPES, weights and times floats (epoch seconds): nothing to
+    # escape.
+    records = [edges[k] for k in keys]
+    moments: dict[object, str] = {}  # Most edges of a call share their time (when received).
+    for record in records:
+        if record.created_at not in moments:
+            moments[record.created_at] = repr(record.created_at.timestamp())
+    columns = [
+        _array([str(pks[k[0]]) for k in keys]),
+        _array([str(pks[k[1]]) for k in keys]),
+        _array([k[2] for k in keys]),
+        _array([repr(r.weight) for r in records]),
+        _array([moments[r.created_at] for r in records]),
     ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} AS r (source_id, target_id, type, weight, created_at) "
-            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::float8[], "
-            "%s::timestamptz[]) "
+            "SELECT s, t, k, w, to_timestamp(c) FROM unnest(%s::bigint[], %s::bigint[], "
+            "%s::text[], %s::float8[], %s::float8[]) AS u(s, t, k, w, c) "
             "ON CONFLICT (source_id, target_id, type) DO UPDATE SET weight = EXCLUDED.weight "
             "WHERE r.weight IS DISTINCT FROM EXCLUDED.weight RETURNING (xmax = 0)",
             columns,
@@ -123,6 +132,10 @@ def _upsert_postgres(
     counts.created += sum(1 for inserted in returned if inserted)
     counts.updated += sum(1 for inserted in returned if not inserted)
     counts.unchanged += len(keys) - len(returned)
+
+
+def _array(values: list[str]) -> str:
+    return "{" + ",".join(values) + "}"
 
 
 def _upsert_orm(
