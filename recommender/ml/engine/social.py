@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 # What one request's network may hold, whoever builds it (the serving selectors, the offline
 # evaluation): the customer's strongest edges, the strongest second-hop members reached through
 # them, and each member's newest events.
-MAX_DIRECT = 50
-MAX_SECOND_HOP = 100
-MAX_MEMBER_EVENTS = 50
+# At most 50 members and 1,000 events per request: the network read and the scoring cost a few
+# milliseconds (bench/social.py).
+MAX_DIRECT = 20
+MAX_SECOND_HOP = 30
+MAX_MEMBER_EVENTS = 20
 
 # The tie strength of a member who shares nothing with the customer (or of any member when the
 # customer has no history): the network still counts, shared taste counts more.
@@ -69,30 +71,6 @@ def tie_strength(own: set[int], theirs: set[int]) -> float:
     return TIE_FLOOR + len(own & theirs) / math.sqrt(len(own) * len(theirs))
 
 
-def member_products(
-    member: NetworkMember,
-    *,
-    behaviour_weights: Mapping[str, float],
-    half_life_days: float,
-    now: float,
-) -> dict[int, tuple[float, str]]:
-    """Product id -> (the strongest behaviour x recency weight of the member's events on it,
-    that event's type); events after ``now`` and of types with no weight are left out."""
-    out: dict[int, tuple[float, str]] = {}
-    scale = half_life_days * DAY_SECONDS
-    for pid, kind, at in zip(member.product_ids, member.event_types, member.timestamps,
-                             strict=True):  # fmt: skip
-        if at > now:
-            continue
-        weight = behaviour_weights.get(kind, 0.0) * 0.5 ** ((now - at) / scale)
-        if weight <= 0:
-            continue
-        best = out.get(int(pid))
-        if best is None or weight > best[0]:
-            out[int(pid)] = (weight, kind)
-    return out
-
-
 def social_scores(
     engine: HybridEngine,
     network: Sequence[NetworkMember],
@@ -100,45 +78,54 @@ def social_scores(
     *,
     now: float,
 ) -> SocialScores:
-    """Every product the network touched (known to the fit), scored as the module says."""
+    """Every product the network touched (known to the fit), scored as the module says.
+
+    Vectorised over the network's events (at most ``MAX_DIRECT + MAX_SECOND_HOP`` members x
+    ``MAX_MEMBER_EVENTS`` events): one weight per event, the strongest per (member, product),
+    summed per product."""
     if not network:
         return SocialScores.empty()
     cfg = engine.config
     own = {int(p) for p in own_product_ids}
-    totals: dict[int, float] = {}
-    supporters: dict[int, list[tuple[int, str]]] = {}
-    for position, member in enumerate(network):
-        hop = 1.0 if member.hop == 1 else cfg.social_hop_decay
-        if hop <= 0 or member.weight <= 0:
-            continue
-        touched = member_products(
-            member,
-            behaviour_weights=cfg.behaviour_weights,
-            half_life_days=cfg.social_half_life_days,
-            now=now,
-        )
-        if not touched:
-            continue
-        factor = (
-            hop * float(member.weight) * tie_strength(own, {int(p) for p in member.product_ids})
-        )
-        for pid, (weight, kind) in touched.items():
-            totals[pid] = totals.get(pid, 0.0) + factor * weight
-            supporters.setdefault(pid, []).append((position, kind))
-    if not totals:
+    factors = np.array(
+        [
+            (1.0 if m.hop == 1 else cfg.social_hop_decay)
+            * float(m.weight)
+            * tie_strength(own, {int(p) for p in m.product_ids})
+            for m in network
+        ],
+        dtype=np.float64,
+    )
+    lengths = np.array([len(m.product_ids) for m in network], dtype=np.int64)
+    if not lengths.sum():
         return SocialScores.empty()
-    ids = np.fromiter(totals, dtype=np.int64, count=len(totals))
-    rows = engine._rows_of(ids)
-    known = rows >= 0
-    order = np.argsort(rows[known], kind="stable")
-    rows_known = rows[known][order]
-    ids_known = ids[known][order]
-    scores = np.array([totals[int(p)] for p in ids_known.tolist()], dtype=np.float64)
-    by_row = {
-        int(r): supporters[int(p)]
-        for r, p in zip(rows_known.tolist(), ids_known.tolist(), strict=True)
-    }
-    return SocialScores(rows_known.astype(np.int64), scores, by_row)
+    member = np.repeat(np.arange(len(network)), lengths)
+    pids = np.fromiter((p for m in network for p in m.product_ids), dtype=np.int64)
+    kinds = [k for m in network for k in m.event_types]
+    times = np.fromiter((t for m in network for t in m.timestamps), dtype=np.float64)
+    behaviour = np.array([cfg.behaviour_weights.get(k, 0.0) for k in kinds], dtype=np.float64)
+    scale = cfg.social_half_life_days * DAY_SECONDS
+    weight = behaviour * np.power(0.5, np.maximum(now - times, 0.0) / scale)
+    rows = engine._rows_of(pids)
+    keep = (times <= now) & (weight > 0) & (factors[member] > 0) & (rows >= 0)
+    if not keep.any():
+        return SocialScores.empty()
+    member, rows, weight = member[keep], rows[keep], weight[keep]
+    kind_at = np.flatnonzero(keep)
+    # The strongest event of each (member, product): sorted by member, row, weight descending
+    # (ties: the earlier event), the first of each pair.
+    order = np.lexsort((kind_at, -weight, rows, member))
+    first = np.r_[True, (member[order][1:] != member[order][:-1])
+                  | (rows[order][1:] != rows[order][:-1])]  # fmt: skip
+    chosen = order[first]
+    member, rows, weight, kind_at = member[chosen], rows[chosen], weight[chosen], kind_at[chosen]
+    unique, inverse = np.unique(rows, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights=factors[member] * weight,
+                         minlength=len(unique))  # fmt: skip
+    supporters: dict[int, list[tuple[int, str]]] = {}
+    for row, who, at in zip(rows.tolist(), member.tolist(), kind_at.tolist(), strict=True):
+        supporters.setdefault(int(row), []).append((int(who), kinds[at]))
+    return SocialScores(unique.astype(np.int64), totals.astype(np.float64), supporters)
 
 
 def social_proof(
