@@ -70,7 +70,7 @@ def customer_inspection(
     except EngineNotReady as exc:
         return CustomerInspection(ready=False, message=str(exc))
     final = customer_recommendations(customer=customer, k=k, log=False).items
-    history, now = customer_history(serving, customer)
+    history, now = customer_history(serving, customer, with_network=True)
     explanation: Explanation = serving.engine.explain(
         history, now=now, per_source=per_source, ann=serving_ann(serving)
     )

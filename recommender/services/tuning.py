@@ -149,7 +149,14 @@ def customer_lists_preview(
     candidate = _candidate_serving(serving, config)
     out = []
     for customer in customers:
-        history, now = customer_history(serving, customer)
+        history, now = customer_history(
+            serving,
+            customer,
+            with_network=any(
+                c.source_weights.get("social", 0.0) > 0
+                for c in (serving.engine.config, candidate.engine.config)
+            ),
+        )
         before = _recommend(serving, history, now=now, k=k, category=None, exclude=(), context=())
         after = _recommend(
             candidate, history, now=now, k=k, category=None, exclude=(), context=(), rules=rules

@@ -118,11 +118,18 @@ def _history(
     return history, now
 
 
-def customer_history(serving: ServingEngine, customer: Customer) -> tuple[History, float]:
+def customer_history(
+    serving: ServingEngine, customer: Customer, *, with_network: bool | None = None
+) -> tuple[History, float]:
     """The customer's History as the engine sees it now: their newest events and their network
-    (the social source, bounded by the relationships app's reader), and the request's clock."""
+    (the social source, bounded by the relationships app's reader), and the request's clock.
+
+    The network is read when the serving configuration gives the social source a weight (or
+    ``with_network`` says so): a shop that does not use it pays no query for it."""
     history, now = _history(serving, customer_recent_events(customer=customer))
-    network = customer_network(customer_id=customer.pk, now=now)
+    if with_network is None:
+        with_network = serving.engine.config.source_weights.get("social", 0.0) > 0
+    network = customer_network(customer_id=customer.pk, now=now) if with_network else ()
     return (replace(history, network=network) if network else history), now
 
 
@@ -262,7 +269,7 @@ def customer_recommendations(
     (the people they follow or trust) touched it (``RecommendedProduct.social_proof``).
     """
     serving = serving_engine()
-    history, now = customer_history(serving, customer)
+    history, now = customer_history(serving, customer, with_network=with_social_proof or None)
     items = _recommend(
         serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
         rules=rules,
