@@ -49,6 +49,14 @@ def _build(job: Job, progress: Progress) -> Mapping[str, Any]:
     }
 
 
+def _autotune(job: Job, progress: Progress) -> Mapping[str, Any]:
+    from recommender.services.autotune import config_autotune
+
+    if job.params.get("autotune") is False:
+        return {"autotune": "skipped", "reason": "asked not to tune (--no-autotune)"}
+    return config_autotune(progress=progress).as_dict()
+
+
 def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
     from recommender.services.recommendations import engine_build
 
@@ -63,6 +71,7 @@ def _fit(job: Job, progress: Progress) -> Mapping[str, Any]:
         "config_version": build.config_version,
         "seconds": build.fit_seconds,
         "collaborative": build.collaborative,
+        "reranker": (build.reranker or {}).get("verdict", "off"),
         "memory_estimate_mb": round(build.memory["estimate"]["total"] / 2**20),
         "peak_memory_mb": round(build.memory["peak_rss"] / 2**20)
         if build.memory["peak_rss"]
@@ -92,7 +101,11 @@ STEPS: dict[JobKind, tuple[Step, ...]] = {
     JobKind.IMPORT_EVENTS: (_import_step("events_import_file"),),
     JobKind.IMPORT_ONLINE_RETAIL: (_import_step("online_retail_import_file"),),
     JobKind.REINDEX: (Step("embed", 0.8, _embed), Step("build", 0.2, _build)),
-    JobKind.TRAIN: (Step("fit", 0.6, _fit), Step("tuning-sample", 0.4, _tuning_sample)),
+    JobKind.TRAIN: (
+        Step("autotune", 0.3, _autotune),
+        Step("fit", 0.45, _fit),
+        Step("tuning-sample", 0.25, _tuning_sample),
+    ),
     JobKind.EVALUATE: (Step("evaluate", 1.0, _evaluate),),
 }
 

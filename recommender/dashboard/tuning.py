@@ -29,6 +29,8 @@ from accounts.selectors import user_scopes
 from jobs.services.runs import job_start
 from recommender.choices import JobKind
 from recommender.dashboard.charts import figure_spec
+from recommender.evaluation.blend_search import SEARCHED
+from recommender.evaluation.blend_tuning import TUNED_SOURCES
 from recommender.ml.engine import ConfigError, EngineConfig, HybridEngine
 from recommender.models import Customer, EvaluationRun, RecommendationConfig
 from recommender.ranking.types import SOURCES
@@ -86,6 +88,13 @@ def _number(step: str, *, slider: str | None = None) -> forms.NumberInput:
     if slider:
         attrs["data-slider"] = slider  # min:max:step of the range tuning.js adds beside it
     return forms.NumberInput(attrs=attrs)
+
+
+LOCK_LABELS = {
+    **{f"source_weights.{s}": f"{s} weight" for s in TUNED_SOURCES},
+    "half_life_days": "decay half-life",
+    "n_interests": "interests per customer",
+}
 
 
 def _event_types(config: EngineConfig) -> list[str]:
@@ -158,6 +167,14 @@ class TuningForm(forms.Form):
         help_text=f"Customer ids, comma-separated (at most {MAX_CUSTOMERS}).",
     )
     note = forms.CharField(label="Note", required=False, max_length=500)
+    locked = forms.MultipleChoiceField(
+        label="Never change automatically",
+        required=False,
+        choices=[(name, LOCK_LABELS[name]) for name in SEARCHED],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each fit searches these settings on the shop's own validation split and "
+        "activates a better version when it wins there; ticked ones keep your values.",
+    )
 
     def __init__(self, *args: Any, active: EngineConfig, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -315,7 +332,10 @@ def tuning_page(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             config = form.config()
             saved = recommendation_config_save(
-                config=config, created_by=_user(request), note=form.cleaned_data["note"]
+                config=config,
+                created_by=_user(request),
+                note=form.cleaned_data["note"],
+                locked=form.cleaned_data["locked"],
             )
             pending = _fit_notice(config)
             text = f"Saved configuration version {saved.version}; it serves now."
@@ -325,6 +345,7 @@ def tuning_page(request: HttpRequest) -> HttpResponse:
             return redirect("dashboard:tuning")
     else:
         initial = TuningForm.initial_for(active)
+        initial["locked"] = list(row.locked)
         initial["customers"] = ", ".join(c.external_id for c in _default_customers())
         form = TuningForm(initial=initial, active=active)
     try:
@@ -416,7 +437,9 @@ CHART_METRICS = (
     ("coverage@10", "Coverage@10"),
     ("ild@10", "Diversity (ILD@10)"),
 )
-METHOD_ORDER = ("hybrid", "hybrid_tuned", "ease", "item_knn", "content", "popularity")
+METHOD_ORDER = (
+    "hybrid", "hybrid_defaults", "hybrid_tuned", "ease", "item_knn", "content", "popularity",
+)  # fmt: skip
 _COLOURS = ("#2f6fe4", "#e4572e", "#29a36a", "#9b5de5", "#f0a202", "#6c757d", "#17becf")
 
 

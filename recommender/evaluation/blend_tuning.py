@@ -103,9 +103,10 @@ def _grid(
             found = at < len(cset.rows) and int(cset.rows[at]) == h.item
             users.append((cset, at if found else -1))
         totals = np.zeros(len(grid), dtype=np.float64)
+        rows = [(1.0, *combo) for combo in grid]  # Collaborative is the reference: weight 1.
         for cset, target in users:
             if target >= 0:
-                totals += _grid_ndcg(cset, target, sources, grid, k=k)
+                totals += _grid_ndcg(cset, target, sources, rows, k=k)
         for combo, total in zip(grid, totals, strict=True):
             table.append(
                 {
@@ -123,17 +124,17 @@ def _grid_ndcg(
     cset: CandidateSet,
     target: int,
     sources: Sequence[str],
-    grid: Sequence[tuple[float, ...]],
+    grid: Sequence[Sequence[float]] | np.ndarray,
     *,
     k: int,
 ) -> np.ndarray:
-    """One customer's NDCG@k at every grid point (collaborative weight 1, the tuned sources'
-    weights from the grid). The admitted candidates depend only on which weights are positive,
+    """One customer's NDCG@k at every grid point (one weight per source of ``sources``).
+    The admitted candidates depend only on which weights are positive,
     so the normalised score matrix is built once per such pattern and re-weighted per point."""
     out = np.zeros(len(grid), dtype=np.float64)
     prepared: dict[tuple[bool, ...], tuple[np.ndarray, int] | None] = {}
     for i, combo in enumerate(grid):
-        weights = np.array([1.0, *combo])
+        weights = np.asarray(combo, dtype=np.float64)
         pattern = tuple(bool(w > 0) for w in weights)
         if pattern not in prepared:
             on = {s: 1.0 for s, p in zip(sources, pattern, strict=True) if p}

@@ -33,6 +33,8 @@ import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 
+from .baseline_tuning import tune_baselines
+from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
 from .blend_tuning import tune_blend
 from .rankers import (
     ModelResult,
@@ -43,6 +45,7 @@ from .rankers import (
     masked_config,
     score_rankers,
 )
+from .reranker_training import learn_reranker
 from .social import (
     Networks,
     SocialGraph,
@@ -97,6 +100,8 @@ def evaluate_leave_last_out(
     fit_options: Mapping[str, Any] | None = None,
     graph: SocialGraph | None = None,
     tune_social: bool = False,
+    autotune: AutotuneSpec | None = None,
+    tune_baselines_on_validation: bool = True,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
     :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
@@ -104,7 +109,14 @@ def evaluate_leave_last_out(
     With relationships (``graph``), ``hybrid`` has the social source (at the configuration's
     weight), and ``hybrid_without_social`` and ``social_only`` are reported beside it, with the
     ``segments`` (:mod:`.social`); ``tune_social`` first chooses the social weight on the
-    validation split and evaluates ``hybrid`` with it (the chosen weight is in the notes)."""
+    validation split and evaluates ``hybrid`` with it (the chosen weight is in the notes).
+
+    With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
+    (its validation products are the second-to-last ones; the test items are never seen):
+    ``hybrid`` is what it would serve, ``hybrid_defaults`` is ``config`` as given.
+
+    The baselines' own settings (EASE's λ, item-kNN's neighbours) are chosen on the same kind of
+    validation split (``baseline_tuning``) unless ``tune_baselines_on_validation`` is off."""
     options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
@@ -119,29 +131,52 @@ def evaluate_leave_last_out(
         config=config.to_dict(),
     )
     log(f"leave-last-out: {len(split.held_out)} customers, {len(inter)} events")
-    rankers = baseline_rankers(ctx)
+    if tune_baselines_on_validation:
+        tuned_baselines, rows = tune_baselines(
+            data, config=cfg, base=split.train, min_items=min_items, seed=seed, log=log
+        )
+        report.notes["baselines"] = {
+            "ease_lambda": tuned_baselines.ease_lambda,
+            "knn_neighbours": tuned_baselines.knn_neighbours,
+            "validation": rows,
+        }
+        rankers = baseline_rankers(_context(data, split.train, tuned_baselines))
+    else:
+        rankers = baseline_rankers(ctx)
     now = float(ctx.train.timestamp.max())
     networks = Networks(graph, inter, ctx.user_events) if graph is not None and len(graph) else None
-    if networks is not None and tune_social:
-        weight, table = tune_social_weight(
-            data, config=config, graph=graph,  # type: ignore[arg-type]
-            engine_for=lambda train: HybridEngine(masked_config(config, inter)).fit(
-                train, now=float(train.interactions.timestamp.max()), **options
-            ),
-            min_items=min_items, log=log,
-        )  # fmt: skip
-        report.notes["social_validation"] = table
-        report.notes["social_weight"] = weight
-        cfg = with_social_weight(cfg, weight)
-        report.config = with_social_weight(config, weight).to_dict()
+    if networks is not None and tune_social and graph is not None:
+        cfg = _social_weight_tuned(data, config, graph, report, options, min_items, log)
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note
     rankers["hybrid"] = hybrid_ranker(ctx, engine, networks)
+    served_engine = engine
+    if autotune is not None:
+        tuned = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
+                           seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
+        served = engine
+        if tuned is not None:
+            served = HybridEngine(masked_config(tuned, inter)).fit(
+                _train_data(data, ctx.train), now=now, **options
+            )
+        if autotune.rerank:
+            reranker, report.notes["reranker"] = learn_reranker(
+                data,
+                config=tuned or config,
+                base=split.train,
+                min_items=min_items,
+                min_gain=autotune.min_gain,
+                seed=seed,
+                fit_options=options,
+            )
+            if reranker is not None:
+                served = served.with_config(served.config)  # A copy: the defaults stay linear.
+                served.reranker = reranker
+        rankers["hybrid"] = hybrid_ranker(ctx, served, networks)
+        rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine, networks)
+        served_engine = served
     if networks is not None:
-        rankers["hybrid_without_social"] = hybrid_ranker(
-            ctx, engine.with_config(with_social_weight(cfg, 0.0)), networks
-        )
-        rankers["social_only"] = hybrid_ranker(ctx, engine.with_config(social_only(cfg)), networks)
+        rankers.update(_social_rankers(ctx, served_engine, networks))
     if tune:
         tuned, table = tune_blend(
             data,
@@ -168,6 +203,79 @@ def evaluate_leave_last_out(
         )
         report.segments = segment_metrics({r.name: r.ranks for r in report.results}, segments, ks)
     return report
+
+
+def _autotuned(
+    data: EngineData,
+    config: EngineConfig,
+    spec: AutotuneSpec,
+    *,
+    base: np.ndarray,
+    min_items: int,
+    seed: int,
+    log: Callable[[str], None],
+    options: Mapping[str, Any],
+    notes: dict[str, Any],
+) -> EngineConfig | None:
+    """The configuration ``train`` would activate from ``config`` on this training split (None:
+    it would keep ``config``), with the search in ``notes["autotune"]``."""
+    try:
+        found = search_blend(
+            data,
+            config=config,
+            locked=spec.locked,
+            budget_seconds=spec.budget_seconds,
+            base=base,
+            min_items=min_items,
+            seed=seed,
+            log=log,
+            fit_options=options,
+        )
+    except TooLittleData as exc:
+        notes["autotune"] = {"verdict": f"kept: too little behaviour to tune on: {exc}"}
+        return None
+    verdict = search_verdict(found, active=config, min_gain=spec.min_gain)
+    notes["autotune"] = {
+        **found.as_dict(),
+        "verdict": "tuned" if verdict is None else f"kept: {verdict}",
+        "config": found.config.to_dict(),
+    }
+    return found.config if verdict is None else None
+
+
+def _social_weight_tuned(
+    data: EngineData,
+    config: EngineConfig,
+    graph: SocialGraph,
+    report: Report,
+    options: Mapping[str, Any],
+    min_items: int,
+    log: Callable[[str], None],
+) -> EngineConfig:
+    """The masked configuration with the social weight chosen on validation (in the notes)."""
+    inter = data.interactions
+    weight, table = tune_social_weight(
+        data, config=config, graph=graph,
+        engine_for=lambda train: HybridEngine(masked_config(config, inter)).fit(
+            train, now=float(train.interactions.timestamp.max()), **options
+        ),
+        min_items=min_items, log=log,
+    )  # fmt: skip
+    report.notes["social_validation"] = table
+    report.notes["social_weight"] = weight
+    report.config = with_social_weight(config, weight).to_dict()
+    return with_social_weight(masked_config(config, inter), weight)
+
+
+def _social_rankers(ctx: Any, engine: HybridEngine, networks: Networks) -> dict[str, Any]:
+    """The served engine with the social weight at 0, and with the social source alone."""
+    served = engine.config
+    return {
+        "hybrid_without_social": hybrid_ranker(
+            ctx, engine.with_config(with_social_weight(served, 0.0)), networks
+        ),
+        "social_only": hybrid_ranker(ctx, engine.with_config(social_only(served)), networks),
+    }
 
 
 def evaluate_cold_start(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,16 +209,7 @@ def _context(data: EngineData, train_mask: np.ndarray, config: EngineConfig) -> 
 
 
 def _train_data(data: EngineData, train: Interactions) -> EngineData:
-    return EngineData(
-        item_ids=data.item_ids,
-        item_vectors=data.item_vectors,
-        has_vector=data.has_vector,
-        item_titles=data.item_titles,
-        item_categories=data.item_categories,
-        item_created_at=data.item_created_at,
-        item_active=data.item_active,
-        interactions=train,
-    )
+    return replace(data, interactions=train)
 
 
 def score_rankers(

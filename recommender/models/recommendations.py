@@ -26,6 +26,18 @@ class RecommendationConfig(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=False)
+    locked = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Settings automatic tuning never changes, e.g. ['half_life_days', "
+        "'source_weights.semantic'] (recommender.evaluation.blend_search.SEARCHED).",
+    )
+    tuning = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="How automatic tuning chose this version: the validation search, its best "
+        "point and the gain over the version it replaced. Empty for versions saved by hand.",
+    )
 
     class Meta:
         ordering = ["-version"]
@@ -50,6 +62,12 @@ class EngineBuild(ArtifactBuild):
 
     config_version = models.PositiveIntegerField(help_text="RecommendationConfig.version used.")
     model_name = models.CharField(max_length=255, help_text="Embedding model of the vectors.")
+    reranker = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The learned reranker's validation figures and whether it serves (verdict); "
+        "empty when RECSITE_RERANKER is off.",
+    )
     item_count = models.PositiveIntegerField(default=0)
     customer_count = models.PositiveIntegerField(default=0)
     event_count = models.PositiveIntegerField(default=0)

@@ -3,9 +3,17 @@
 Querysets are returned unevaluated so that the API can filter and paginate them in the database.
 """
 
+from collections.abc import Iterable
+
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from recommender.models import Customer, Event, Product
+
+# Product rows by (pk, updated_at), per process: recommendation lists repeat the same products
+# all day, and building model instances (JSON fields, two timestamps) cost more than the query.
+_products: dict[tuple[int, object], Product] = {}
+_PRODUCTS_MAX = 50_000
 
 
 def products_awaiting_embedding(*, model_name: str) -> QuerySet[Product]:
@@ -13,6 +21,43 @@ def products_awaiting_embedding(*, model_name: str) -> QuerySet[Product]:
     ``model_name``."""
     unembedded = Q(is_active=True) & ~Q(embedding__model_name=model_name)
     return Product.objects.filter(Q(embedding_stale=True) | unembedded).distinct()
+
+
+def products_active(*, ids: Iterable[int]) -> dict[int, Product]:
+    """The active products among ``ids``, by pk, read now (a deactivated product is never
+    returned).
+
+    One light query of ``(pk, updated_at)``; full rows only for products this process has not
+    seen at that ``updated_at`` (``auto_now``, set by every change and by the bulk importers,
+    so a changed product is never served stale). Callers must not mutate the instances.
+    """
+    wanted = [int(pk) for pk in ids]
+    if not wanted:
+        return {}
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('id')}, {quote('updated_at')} FROM {quote(Product._meta.db_table)} "
+        f"WHERE {quote('is_active')} AND {quote('id')} IN ({', '.join(['%s'] * len(wanted))})"
+    )  # Raw: the ORM's query building cost more than the query (0.5 vs 0.3 ms of CPU).
+    with connection.cursor() as cursor:
+        cursor.execute(sql, wanted)
+        current = cursor.fetchall()
+    out: dict[int, Product] = {}
+    missing: dict[int, object] = {}
+    for pk, updated_at in current:
+        product = _products.get((pk, updated_at))
+        if product is None:
+            missing[pk] = updated_at
+        else:
+            out[pk] = product
+    if missing:
+        if len(_products) + len(missing) > _PRODUCTS_MAX:
+            _products.clear()
+        for product in Product.objects.filter(pk__in=missing, is_active=True):
+            out[product.pk] = product
+            # Keyed by the value the light query read, whatever type the database returns.
+            _products[(product.pk, missing[product.pk])] = product
+    return out
 
 
 def product_list() -> QuerySet[Product]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from recommender.evaluation.blend_search import AutotuneSpec
 from recommender.evaluation.cold_tuning import tune_cold_collaborative
 from recommender.evaluation.protocols import Report, evaluate_cold_start, evaluate_leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData
@@ -89,10 +90,15 @@ def evaluation_run(
     embed_missing: bool = True,
     log: Callable[[str], None] = lambda _: None,
     tune_social: bool = False,
+    autotune: bool = False,
+    locked: Sequence[str] = (),
 ) -> list[Report]:
-    """Run the leave-last-out protocol (and the cold-start one) on the imported data; with
-    relationships stored, with the social source's models and segments (``tune_social``: its
-    weight chosen on validation first)."""
+    """Run the leave-last-out protocol (and the cold-start one) on the imported data. With
+    ``autotune``, leave-last-out runs ``train``'s automatic tuning on its own training split
+    (``RECSITE_AUTOTUNE_*`` settings, ``locked`` settings left alone): ``hybrid`` is what it
+    would serve, ``hybrid_defaults`` is ``config`` as given. With relationships stored, the
+    social source's models and segments are reported too (``tune_social``: its weight chosen
+    on validation first)."""
     if protocol != "leave-last-out":
         raise ValueError(f"protocol: expected 'leave-last-out', got {protocol!r}")
     config = config or EngineConfig()
@@ -105,6 +111,14 @@ def evaluation_run(
     graph = relationship_graph()
     if graph is not None:
         log(f"relationships: {len(graph)} edges")
+    spec = None
+    if autotune and settings.RECSITE_AUTOTUNE_SECONDS > 0:
+        spec = AutotuneSpec(
+            budget_seconds=settings.RECSITE_AUTOTUNE_SECONDS,
+            min_gain=settings.RECSITE_AUTOTUNE_MIN_GAIN,
+            locked=tuple(locked),
+            rerank=settings.RECSITE_RERANKER,
+        )
     reports = [
         evaluate_leave_last_out(
             data,
@@ -116,6 +130,7 @@ def evaluation_run(
             fit_options=options,
             graph=graph,
             tune_social=tune_social,
+            autotune=spec,
         )
     ]
     if cold_start:

@@ -519,6 +519,16 @@ RECSITE_EASE_MAX_ITEMS = env.int("RECSITE_EASE_MAX_ITEMS", default=20_000)
 # Threads of the neighbour computations of a fit (0: every core of the worker's machine).
 RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
 
+# Automatic tuning in every fit (docs/tuning.md): seconds the blend search may spend on the
+# shop's own validation split before each fit (0: off); the relative NDCG@10 gain on validation
+# a new version needs before it replaces the active one; customers sampled for the search.
+RECSITE_AUTOTUNE_SECONDS = env.float("RECSITE_AUTOTUNE_SECONDS", default=120.0)
+RECSITE_AUTOTUNE_MIN_GAIN = env.float("RECSITE_AUTOTUNE_MIN_GAIN", default=0.01)
+RECSITE_AUTOTUNE_MAX_CUSTOMERS = env.int("RECSITE_AUTOTUNE_MAX_CUSTOMERS", default=20_000)
+# A learned reranker (LightGBM LambdaRank) trained on the validation split in every fit, serving
+# in place of the linear blend's order only where it beats it there (docs/tuning.md).
+RECSITE_RERANKER = env.bool("RECSITE_RERANKER", default=True)
+
 # Auto-tagging (docs/tagging.md) -------------------------------------------------------------
 # The supervised tagger that takes over tags once merchants confirmed enough of them:
 # "stacked" (zero-shot, logistic, kNN and TF-IDF + LR averaged with weights chosen on held-out

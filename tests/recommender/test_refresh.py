@@ -123,10 +123,19 @@ def test_train_if_needed_says_why_it_does_nothing_or_refits(shop):
     assert newest is not None
     assert quiet.getvalue() == "Nothing to do: the newest engine build is current.\n"
     assert EngineBuild.objects.count() == 2
-    assert refit.getvalue().startswith(f"Engine build {newest.pk}: 8 products, 8 customers, 18 ")
+    tuned, fitted, second, reranker = refit.getvalue().splitlines()
+    # Three customers are too few to tune on: the job says so and fits the active version.
+    assert tuned == (
+        "Automatic tuning: too little behaviour to tune on: 3 customers have a validation "
+        "product (at least 3 distinct products each); at least 50 are needed to tune on."
+    )
+    assert fitted.startswith(f"Engine build {newest.pk}: 8 products, 8 customers, 18 ")
+    assert reranker == (
+        "Reranker: kept the linear blend: 3 validation customers, at least 100 are needed to "
+        "learn a reranker."
+    )
     # The fit says which collaborative model it chose and what memory it planned and used.
     assert newest.collaborative == "EASE on 8 products, 200 weights a product"
-    second = refit.getvalue().splitlines()[1]
     estimate = round(newest.memory["estimate"]["total"] / 2**20)
     assert second.startswith(
         f"Collaborative model: {newest.collaborative}. Memory: estimated {estimate} MiB, peak "

@@ -26,7 +26,10 @@ from recommender.services.evaluation_runs import (
     evaluate_sample,
     evaluation_run_record,
 )
-from recommender.services.recommendations import engine_config_active
+from recommender.services.recommendations import (
+    recommendation_config_active,
+    recommendation_config_untuned,
+)
 
 COLUMNS = ("recall", "ndcg")
 
@@ -102,6 +105,13 @@ class Command(BaseCommand):
             help="Also tune the blend on the validation split and report it as hybrid_tuned.",
         )
         parser.add_argument(
+            "--no-autotune",
+            action="store_true",
+            help="Report the configuration as it is as hybrid, without train's automatic "
+            "tuning on the training split (by default hybrid is what train would serve and "
+            "hybrid_defaults the configuration as given).",
+        )
+        parser.add_argument(
             "--config",
             help="A JSON file with an engine configuration (default: the active version). Its "
             "runs are stored only when it equals a saved version.",
@@ -132,6 +142,20 @@ class Command(BaseCommand):
             help="Also choose cold_collaborative on validation splits (docs/evaluation.md).",
         )
 
+    def _print_reports(self, reports: list[Report]) -> None:
+        for report in reports:
+            self.stdout.write(
+                f"\n{report.protocol}: {report.users} customers, {report.items} products, "
+                f"{report.events} events\n"
+            )
+            self.stdout.write(report_table(report) + "\n")
+            if report.segments:
+                self.stdout.write(segments_table(report) + "\n")
+            if "social_weight" in report.notes:
+                self.stdout.write(
+                    f"social weight chosen on validation: {report.notes['social_weight']}\n"
+                )
+
     def handle(self, *args: Any, **options: Any) -> None:
         ks = _ks(options["k"])
         if options["config"]:
@@ -140,8 +164,24 @@ class Command(BaseCommand):
             except (OSError, ConfigError) as exc:
                 raise CommandError(f"--config: {exc}") from exc
             version = config_version_of(config)
+            locked: list[str] = []
         else:
-            version, config = engine_config_active()
+            active = recommendation_config_active()
+            version, locked = active.version, list(active.locked)
+            # Tuned versions have seen the test items: tuning is evaluated from where it began.
+            start = recommendation_config_untuned(active) if not options["no_autotune"] else active
+            config = EngineConfig.from_dict(start.config)
+            if options["no_autotune"] and active.tuning:
+                self.stderr.write(
+                    f"Warning: version {version} was tuned automatically on every customer's "
+                    "last product, this protocol's test items: its figures are optimistic. "
+                    "Without --no-autotune the tuning itself is evaluated."
+                )
+            if start.version != version:
+                self.stderr.write(
+                    f"Version {version} was tuned automatically; the tuning is evaluated from "
+                    f"version {start.version}, where it began."
+                )
         if options["if_missing"] and version is not None and evaluation_run_exists(version=version):
             self.stdout.write(f"Configuration v{version} already has an evaluation run.")
             return
@@ -171,19 +211,10 @@ class Command(BaseCommand):
                 embed_missing=not options["no_embed"],
                 log=lambda line: self.stderr.write(line),
                 tune_social=options["tune_social"],
+                autotune=not options["no_autotune"],
+                locked=locked,
             )
-        for report in reports:
-            self.stdout.write(
-                f"\n{report.protocol}: {report.users} customers, {report.items} products, "
-                f"{report.events} events\n"
-            )
-            self.stdout.write(report_table(report) + "\n")
-            if report.segments:
-                self.stdout.write(segments_table(report) + "\n")
-            if "social_weight" in report.notes:
-                self.stdout.write(
-                    f"social weight chosen on validation: {report.notes['social_weight']}\n"
-                )
+        self._print_reports(reports)
         seconds = time.perf_counter() - clock
         if version is None:
             self.stderr.write("Not stored: --config equals no saved configuration version.")

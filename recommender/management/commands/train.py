@@ -25,6 +25,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
         parser.add_argument(
+            "--no-autotune",
+            action="store_true",
+            help="Fit with the active configuration as it is, without the validation search "
+            "(RECSITE_AUTOTUNE_SECONDS sets its budget; docs/tuning.md).",
+        )
+        parser.add_argument(
             "--if-needed",
             action="store_true",
             help="Do nothing when the newest engine build already covers every event, product "
@@ -38,7 +44,10 @@ class Command(BaseCommand):
                 reasons = "; ".join(plan.reasons) or "the newest engine build is current"
                 self.stdout.write(f"Nothing to do: {reasons}.")
                 return
-        job = job_create(kind=JobKind.TRAIN, params={"source": "manage.py train"})
+        params: dict[str, Any] = {"source": "manage.py train"}
+        if options["no_autotune"]:
+            params["autotune"] = False
+        job = job_create(kind=JobKind.TRAIN, params=params)
         job = job_run_with_bar(
             job,
             name="train",
@@ -46,6 +55,9 @@ class Command(BaseCommand):
             progress=not options["no_progress"],
             stream=self.stderr,
         )
+        tuned = job.counts.get("autotune") or {}
+        if tuned.get("reason"):
+            self.stdout.write(f"Automatic tuning: {tuned['reason']}.")
         fit = job.counts["fit"]
         self.stdout.write(
             f"Engine build {fit['engine_build']}: {fit['items']} products, {fit['customers']} "
@@ -59,3 +71,5 @@ class Command(BaseCommand):
             f"{fit['memory_estimate_mb']} MiB"
             + (f", peak {peak} MiB." if peak is not None else ".")
         )
+        if fit.get("reranker") not in (None, "off"):
+            self.stdout.write(f"Reranker: {fit['reranker']}.")

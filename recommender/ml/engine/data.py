@@ -6,7 +6,7 @@ customer's events per request (:class:`History`), and the shape of a vector sear
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -130,3 +130,14 @@ class History:
         return not len(self.product_ids) and (
             self.query_vectors is None or not len(self.query_vectors)
         )
+
+
+def customer_sample(data: EngineData, size: int, *, seed: int = 0) -> EngineData:
+    """``data`` with the events of at most ``size`` customers (a seeded draw), every product
+    kept: what a fit learns its settings on, so that cost stays bounded on a large shop."""
+    inter = data.interactions
+    users = np.unique(inter.user_idx)
+    if len(users) <= size:
+        return data
+    chosen = np.random.default_rng(seed).choice(users, size=size, replace=False)
+    return replace(data, interactions=inter.subset(np.isin(inter.user_idx, chosen)))

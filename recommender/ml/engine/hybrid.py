@@ -28,6 +28,7 @@ from .config import FIT_TIME_FIELDS, REQUEST_TIME_FIELDS, ConfigError, EngineCon
 from .data import AnnSearch, EngineData, History
 from .explanation import Explanation
 from .lists import SimilarMode
+from .reranker import Reranker
 from .scoring import Fused
 
 
@@ -44,6 +45,8 @@ class HybridEngine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.fitted_at: float | None = None
+        # A learned reranker of the fused candidates (None: the linear blend's order).
+        self.reranker: Reranker | None = None
         # Which collaborative model serves: "ease" (pruned) or "item_knn"; and why.
         self.collaborative_model = ""
         self.collaborative_note = ""
@@ -283,6 +286,8 @@ class HybridEngine:
         cset = self.candidates(history, now=now, category=category, exclude_ids=exclude_ids,
                                context_ids=context_ids, ann=ann)  # fmt: skip
         fused = scoring.fuse(cset)
+        if self.reranker is not None:
+            self.reranker.rescore(self, fused)
         return fused if len(fused.positions) else None
 
     def rank(

@@ -24,6 +24,7 @@ from recommender.ml.arrays import (
 )
 
 from .config import EngineConfig
+from .reranker import Reranker
 
 if TYPE_CHECKING:
     from .hybrid import HybridEngine
@@ -48,6 +49,7 @@ def save_engine(engine: HybridEngine, path: str | os.PathLike[str]) -> Path:
         "pop_max": engine._pop_max,
         "collaborative_model": engine.collaborative_model,
         "collaborative_note": engine.collaborative_note,
+        "reranker": engine.reranker.to_dict() if engine.reranker is not None else None,
     }
     arrays: dict[str, np.ndarray] = {
         "ids": engine._ids,
@@ -110,6 +112,8 @@ def load_engine(cls: type[HybridEngine], path: str | os.PathLike[str]) -> Hybrid
     engine.collaborative_note = meta.get("collaborative_note", "")
     engine._category_names = list(meta["categories"])
     engine._pop_max = float(meta["pop_max"])
+    if meta.get("reranker"):
+        engine.reranker = Reranker.from_dict(meta["reranker"])
     engine._ids = arrays["ids"]
     engine._vectors = arrays["vectors"]
     engine._has_vector = arrays["has_vector"]

@@ -182,16 +182,17 @@ class Generation:
         engine = self.engine
         ids = np.fromiter(found, dtype=np.int64, count=len(found))
         rows = engine._rows_of(ids)
-        fitted = rows[rows >= 0]
-        blind = fitted[~np.asarray(engine._has_vector[fitted], dtype=bool)]
+        is_fitted = rows >= 0
+        fitted = rows[is_fitted]
+        # Fitted products without a vector at the fit: the search scores them (usually none).
+        blind = np.zeros(len(rows), dtype=bool)
+        blind[is_fitted] = ~np.asarray(engine._has_vector[fitted], dtype=bool)
         self._row_ann[key] = {
-            int(row): found[int(pid)]
-            for row, pid in zip(rows.tolist(), ids.tolist(), strict=True)
-            if row >= 0 and row in set(blind.tolist())
+            int(row): found[int(pid)] for row, pid in zip(rows[blind], ids[blind], strict=True)
         }
         extra = {}
         if self.code < 0:  # Newer products have no category a filter could check.
-            extra = {int(p): found[int(p)] for p in ids[rows < 0] if found[int(p)] > 0}
+            extra = {int(p): found[int(p)] for p in ids[~is_fitted] if found[int(p)] > 0}
         self._ann_scores[key] = extra
         fitted_scores = self.raw(key, fitted)
         keep = self.allowed(fitted) & (fitted_scores > 0)

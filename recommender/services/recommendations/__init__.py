@@ -35,14 +35,17 @@ from .serving import (
     serving_engine_reset,
 )
 from .versions import (
+    ConfigChanged,
     engine_config_active,
     recommendation_config_active,
     recommendation_config_restore,
     recommendation_config_save,
+    recommendation_config_untuned,
 )
 
 __all__ = [
     "ENGINE_KIND",
+    "ConfigChanged",
     "EngineNotReady",
     "Recommendations",
     "RecommendedProduct",
@@ -57,6 +60,7 @@ __all__ = [
     "recommendation_config_active",
     "recommendation_config_restore",
     "recommendation_config_save",
+    "recommendation_config_untuned",
     "serving_ann",
     "serving_engine",
     "serving_engine_recheck",

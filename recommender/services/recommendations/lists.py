@@ -27,6 +27,7 @@ from recommender.ranking import reasons
 from recommender.ranking.fusion import Rule
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
+from recommender.selectors.catalog import products_active
 from recommender.selectors.recommendations import customer_recent_events
 
 from ..embeddings import get_embedder, vector_from_bytes
@@ -135,9 +136,7 @@ def customer_history(
 
 def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[RecommendedProduct]:
     ranked = list(ranked)
-    active = Product.objects.filter(
-        pk__in=[item.product_id for item in ranked], is_active=True
-    ).in_bulk()
+    active = products_active(ids=[item.product_id for item in ranked])
     out = [
         RecommendedProduct(
             product=active[item.product_id],

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 USERS = 363
 COLD = 58
-MODELS = ["popularity", "item_knn", "ease", "content", "hybrid"]
+MODELS = ["popularity", "item_knn", "ease", "content", "hybrid", "hybrid_defaults"]
 
 
 @pytest.fixture
@@ -54,11 +54,26 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
         "| model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | MRR | Coverage@10 | ILD@10 "
         "| Coverage@20 | ILD@20 | users | candidate recall |"
     )
-    rows = [line.split(" | ") for line in lines[header + 2 : header + 7]]
+    rows = [line.split(" | ") for line in lines[header + 2 : header + 8]]
     assert [row[0] for row in rows] == [f"| {name}" for name in MODELS]
-    # Stage 1's recall is the hybrid's alone, and the JSON report carries the same figure.
+    # Stage 1's recall is the hybrids' alone, and the JSON report carries the same figure.
     hybrid = leave_last_out["models"]["hybrid"]
-    assert [row[-1] for row in rows] == ["- |"] * 4 + [f"{hybrid['candidate_recall']:.4f} |"]
+    defaults = leave_last_out["models"]["hybrid_defaults"]
+    assert [row[-1] for row in rows] == ["- |"] * 4 + [
+        f"{hybrid['candidate_recall']:.4f} |",
+        f"{defaults['candidate_recall']:.4f} |",
+    ]
+    # train's automatic tuning ran on the training split (validation: second-to-last products)
+    tuned = leave_last_out["notes"]["autotune"]
+    assert tuned["verdict"].startswith(("tuned", "kept: the best point found scored"))
+    assert tuned["users"] == USERS
+    # The baselines' settings were chosen on validation too: the best row of each grid
+    baselines = leave_last_out["notes"]["baselines"]
+    rows = baselines["validation"]
+    assert [row["model"] for row in rows] == ["item_knn"] * 6 + ["ease"] * 8
+    for model, name in (("item_knn", "knn_neighbours"), ("ease", "ease_lambda")):
+        best = max((r for r in rows if r["model"] == model), key=lambda r: r["ndcg@10"])
+        assert baselines[name] == best[name]
     assert 0 < hybrid["candidate_recall"] <= 1
     assert hybrid["recall@20"] <= hybrid["candidate_recall"]
     assert lines[-1] == f"Wrote {path}"

@@ -12,7 +12,7 @@ from tests.recommender.shop import SHOP_CONFIG
 
 pytestmark = pytest.mark.django_db
 
-MODELS = ["popularity", "item_knn", "ease", "content", "hybrid"]
+MODELS = ["popularity", "item_knn", "ease", "content", "hybrid", "hybrid_defaults"]
 
 
 def test_evaluate_stores_a_run_of_the_active_version(shop):

@@ -296,3 +296,58 @@ def test_a_running_evaluation_shows_a_progress_bar_to_admins_and_its_state_to_ot
     assert "data-poll-url" not in merch_page
     assert "<p>Running (started by an admin)." in merch_page
     assert f'data-poll-url="/api/v1/jobs/{job.pk}/"' in admin_page
+
+
+def test_locks_are_saved_with_the_version_and_shown_ticked(client, merchandiser, shop):
+    client.force_login(merchandiser)
+
+    response = client.post(
+        "/dashboard/tuning/",
+        form_data(locked=["half_life_days", "source_weights.semantic"], note="locks"),
+    )
+
+    assert response.status_code == 302
+    saved = RecommendationConfig.objects.get(is_active=True)
+    assert saved.locked == ["half_life_days", "source_weights.semantic"]
+    page = client.get("/dashboard/tuning/").content.decode()
+    ticked = re.findall(r'<input type="checkbox" name="locked" value="([^"]+)"[^>]*checked', page)
+    assert ticked == ["source_weights.semantic", "half_life_days"]
+
+
+def test_a_lock_that_is_not_a_tuned_setting_is_refused(client, merchandiser, shop):
+    client.force_login(merchandiser)
+
+    response = client.post("/dashboard/tuning/", form_data(locked=["mmr_lambda"]))
+
+    assert response.status_code == 200
+    assert field_errors(response.content.decode(), "locked") == [
+        "Select a valid choice. mmr_lambda is not one of the available choices."
+    ]
+    assert RecommendationConfig.objects.get(is_active=True).version == 1
+
+
+def test_a_version_tuned_automatically_says_so_with_its_validation_gain(client, merchandiser, shop):
+    recommendation_config_save(
+        config=SHOP_CONFIG.replace(half_life_days=7.0),
+        note="tuned automatically, +4.2% NDCG@10 on validation",
+        tuning={
+            "best_ndcg": 0.1607,
+            "active_ndcg": 0.15426,
+            "users": 3000,
+            "points": 1690,
+            "seconds": 49.2,
+            "replaced_version": 1,
+            "locked": ["n_interests"],
+        },
+    )
+    client.force_login(merchandiser)
+
+    page = client.get("/dashboard/tuning/").content.decode()
+
+    banner = re.search(r'<p class="message info" id="autotune-banner">(.*?)</p>', page, re.S)
+    assert banner
+    text = " ".join(re.sub(r"<[^>]+>", "", banner.group(1)).split())
+    assert text == (
+        "Tuned automatically: v2 scored 0.1607 NDCG@10 on the shop's own validation split "
+        "against v1's 0.1543 (3000 customers, 1690 points searched in 49 s); locked: n_interests."
+    )

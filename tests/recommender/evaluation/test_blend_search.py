@@ -1,0 +1,126 @@
+"""The budgeted blend search that every fit runs (``search_blend``) and its one decision rule
+(``search_verdict``), on a synthetic shop where what customers buy next follows popularity and
+the product vectors are noise."""
+
+import numpy as np
+import pytest
+
+from recommender.evaluation.blend_search import (
+    SEARCHED,
+    TooLittleData,
+    search_blend,
+    search_verdict,
+)
+from recommender.ml.engine import EngineConfig, EngineData
+from recommender.ml.interactions import interactions_from_records
+
+DAY = 86_400.0
+N_ITEMS = 60
+
+
+def popular_shop(customers: int = 400, per_customer: int = 6, seed: int = 3) -> EngineData:
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1000, 1000 + N_ITEMS, dtype=np.int64)
+    share = 1.0 / np.arange(1, N_ITEMS + 1) ** 1.2
+    share /= share.sum()
+    users, items, times = [], [], []
+    for user in range(customers):
+        bought = rng.choice(N_ITEMS, size=per_customer, replace=False, p=share)
+        for step, item in enumerate(bought):
+            users.append(user)
+            items.append(int(ids[item]))
+            times.append(float(user % 50) * DAY + step * 3600.0)
+    inter = interactions_from_records(
+        user_ids=users,
+        item_ids=items,
+        event_types=["purchase"] * len(users),
+        timestamps=times,
+        catalogue_ids=ids.tolist(),
+    )
+    vectors = rng.normal(size=(N_ITEMS, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return EngineData(
+        item_ids=ids,
+        item_vectors=vectors,
+        has_vector=np.ones(N_ITEMS, dtype=bool),
+        item_titles=[f"product {i}" for i in ids],
+        item_categories=["all"] * N_ITEMS,
+        item_created_at=np.zeros(N_ITEMS),
+        item_active=np.ones(N_ITEMS, dtype=bool),
+        interactions=inter,
+    )
+
+
+# Noise-led: the semantic source (random vectors) outweighs everything, popularity is off.
+NOISY = EngineConfig().replace(
+    source_weights={**EngineConfig().source_weights, "semantic": 3.0, "popularity": 0.0},
+    half_life_days=365.0,
+)
+
+
+def test_the_search_finds_a_better_blend_than_a_noise_led_configuration():
+    # when
+    found = search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0)
+
+    # then: the winner beats the active point on the same customers, by the one rule
+    assert found.users == 400
+    assert [rung["customers"] for rung in found.rungs] == [250, 400]
+    assert found.rungs[0]["pairs"] == 10  # Five half-lives x two interest counts.
+    assert found.best_ndcg > 1.2 * found.active_ndcg
+    assert found.config.source_weights["semantic"] < 3.0
+    assert search_verdict(found, active=NOISY, min_gain=0.01) is None
+    assert not found.budget_exhausted
+
+
+def test_a_configuration_that_is_already_the_best_is_kept():
+    # given: the configuration the search itself chose is the active one
+    shop = popular_shop()
+    best = search_blend(shop, config=NOISY, budget_seconds=120, seed=0).config
+
+    # when: searched again
+    again = search_blend(shop, config=best, budget_seconds=120, seed=0)
+
+    # then: nothing beats it by the gain needed, so it stays
+    assert again.best_ndcg >= again.active_ndcg
+    verdict = search_verdict(again, active=best, min_gain=0.01)
+    assert verdict is not None
+    assert verdict.endswith("below the 1% gain needed")
+
+
+def test_locked_settings_keep_their_values():
+    # given: a merchandiser locked the semantic weight and the half-life
+    locked = ("source_weights.semantic", "half_life_days")
+
+    # when
+    found = search_blend(popular_shop(), config=NOISY, locked=locked, budget_seconds=120, seed=0)
+
+    # then: those two are the active ones; the rest moved
+    assert found.config.source_weights["semantic"] == 3.0
+    assert found.config.half_life_days == 365.0
+    assert found.config.source_weights["popularity"] > 0.0
+    assert set(locked) <= set(SEARCHED)
+
+
+def test_a_spent_budget_still_compares_on_the_first_sample_and_keeps_the_active_point():
+    # when: no time at all after the validation fit
+    found = search_blend(popular_shop(), config=NOISY, budget_seconds=0.0, seed=0)
+
+    # then: the active pair alone was scored, on the first sample, so nothing replaces it
+    assert found.budget_exhausted
+    assert found.rungs == [{"customers": 250, "pairs": 1, "best": found.rungs[0]["best"]}]
+    assert found.config.half_life_days == NOISY.half_life_days
+    assert found.config.n_interests == NOISY.n_interests
+    assert found.best_ndcg >= found.active_ndcg
+
+
+def test_a_shop_too_small_to_learn_from_is_refused_with_the_reason():
+    with pytest.raises(TooLittleData, match="customers have a validation product"):
+        search_blend(popular_shop(customers=20), config=NOISY, budget_seconds=60)
+
+
+def test_the_search_is_reproducible():
+    shop = popular_shop()
+    first = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
+    second = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
+    assert first.config == second.config
+    assert first.best_ndcg == second.best_ndcg
