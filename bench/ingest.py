@@ -18,7 +18,13 @@ What it does, in a fresh database (``recsite_bench`` by default; dropped at the 
    from concurrent keep-alive clients; the baseline is the same batches through the service the
    endpoint calls (``parse_event`` + ``events_insert``) without HTTP.
 
-Figures are printed as events/s and as a ratio to the baseline of the same run.
+4. Relationships (issue 19): the 57,544 who-trusts-whom edges of Ciao as an interchange file
+   (``customer_id,target_customer_id,type``), imported by ``manage.py import_relationships``
+   into an empty table (customers created on first sight), then again (all unchanged); the
+   baseline is plain Django ``bulk_create`` of the same edges. Target: at least 20,000 edges/s.
+   ``--only-edges`` runs this part alone.
+
+Figures are printed as events/s (edges/s) and as a ratio to the baseline of the same run.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ def parse_args() -> argparse.Namespace:
         "keep the database.",
     )
     parser.add_argument("--replay-rows", type=int, default=1_000_000)
+    parser.add_argument("--only-edges", action="store_true", help="Only the relationships part.")
     return parser.parse_args()
 
 
@@ -209,6 +216,102 @@ def bench_cli(label: str, products: Path, events: Path) -> dict[str, float]:
         f"   x{base / replay:.2f} baseline  (all duplicates)"
     )
     return figures
+
+
+# Relationships -------------------------------------------------------------------------------
+CIAO_TRUST = SHARED / "ciao" / "trust.csv.gz"
+
+
+def write_edges_interchange(folder: Path) -> Path:
+    import gzip
+
+    path = folder / "relationships.csv"
+    with gzip.open(CIAO_TRUST, "rt", newline="") as source, path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["customer_id", "target_customer_id", "type"])
+        for row in csv.DictReader(source):
+            writer.writerow([row["customer_id"], row["trusted_customer_id"], "trusts"])
+    return path
+
+
+def empty_relationships() -> None:
+    from django.db import connection
+
+    from recommender.models import Customer
+    from social.models import Relationship
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"TRUNCATE {Relationship._meta.db_table}, {Customer._meta.db_table} "
+            "RESTART IDENTITY CASCADE"
+        )
+        cursor.execute("CHECKPOINT")
+
+
+def baseline_edges(path: Path) -> float:
+    """Plain Django: customers bulk-created, then the edges, no validation, no idempotency."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from recommender.models import Customer
+    from social.models import Relationship
+
+    started = time.perf_counter()
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    now = timezone.now()
+    with transaction.atomic():
+        names = sorted({r["customer_id"] for r in rows} | {r["target_customer_id"] for r in rows})
+        Customer.objects.bulk_create([Customer(external_id=c) for c in names], batch_size=2000)
+        customers = dict(Customer.objects.values_list("external_id", "pk"))
+        Relationship.objects.bulk_create(
+            [
+                Relationship(
+                    source_id=customers[r["customer_id"]],
+                    target_id=customers[r["target_customer_id"]],
+                    type=r["type"],
+                    created_at=now,
+                )
+                for r in rows
+            ],
+            batch_size=2000,
+        )
+    return time.perf_counter() - started
+
+
+def bench_edges() -> dict[str, float]:
+    from django.core.management import call_command
+
+    from social.models import Relationship
+
+    with tempfile.TemporaryDirectory(prefix="recsite-bench-edges-") as tmp:
+        path = write_edges_interchange(Path(tmp))
+        n = count_rows(path)
+        empty_relationships()
+        base = baseline_edges(path)
+        assert Relationship.objects.count() == n
+        empty_relationships()
+        timings = []
+        for _ in range(2):  # A first import, then the same file again (all unchanged).
+            out = io.StringIO()
+            started = time.perf_counter()
+            call_command("import_relationships", str(path), no_progress=True, stdout=out,
+                         stderr=out)  # fmt: skip
+            timings.append(time.perf_counter() - started)
+            assert Relationship.objects.count() == n, out.getvalue()
+        assert f"0 created, 0 updated, {n:,} unchanged" in out.getvalue(), out.getvalue()
+    ours, replay = timings
+    print(f"\nCiao trust edges: {n:,} relationships")
+    print(f"  baseline bulk_create          {base:6.2f} s  {n / base:9,.0f} edges/s")
+    print(
+        f"  manage.py import_relationships {ours:6.2f} s  {n / ours:9,.0f} edges/s"
+        f"   x{base / ours:.2f} baseline"
+    )
+    print(
+        f"  same file again               {replay:6.2f} s  {n / replay:9,.0f} edges/s"
+        f"   x{base / replay:.2f} baseline  (all unchanged)"
+    )
+    return {"edges": n, "baseline": n / base, "import": n / ours, "replay": n / replay}
 
 
 # Batch API -----------------------------------------------------------------------------------
@@ -512,6 +615,10 @@ def main() -> None:
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {cpu_model()}, {os.cpu_count()} CPUs; "
             f"load average {os.getloadavg()[0]:.1f}; Python {platform.python_version()}; {version}"
         )
+        if args.only_edges:
+            print("\n" + json.dumps({"relationships": {m: round(v) for m, v in
+                                                        bench_edges().items()}}))  # fmt: skip
+            return
         with tempfile.TemporaryDirectory(prefix="recsite-bench-") as tmp:
             started = time.perf_counter()
             retail_products, retail_events = write_retail_interchange(Path(tmp))
@@ -527,6 +634,7 @@ def main() -> None:
             }
             if not args.skip_api:
                 results["api"] = bench_api(args, retail_events, env)
+            results["relationships"] = bench_edges()
         print(
             "\n" + json.dumps({k: {m: round(v) for m, v in f.items()} for k, f in results.items()})
         )

@@ -39,11 +39,12 @@ NAV: tuple[NavEntry, ...] = (
 
 # Fragments other apps add to recommender's pages, loaded by the page's script from their own
 # URLs: (title, url name taking the customer's / product's external id). The customer inspector
-# shows a customer's interest tags (tagging) and churn risk (churn) this way, without recommender
-# importing either app.
+# shows a customer's interest tags (tagging), churn risk (churn) and network (social) this way,
+# without recommender importing any of these apps.
 CUSTOMER_PANELS: tuple[tuple[str, str], ...] = (
     ("Interest tags", "tagging-dashboard:customer-interests"),
     ("Churn risk", "churn-dashboard:customer-risk"),
+    ("Network", "social-dashboard:customer-network"),
 )
 PRODUCT_PANELS: tuple[tuple[str, str], ...] = (("Tags", "tagging-dashboard:product-tags"),)
 

@@ -22,12 +22,14 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("dashboard/tags/", include("tagging.dashboard.urls")),
     path("dashboard/churn/", include("churn.dashboard.urls")),
+    path("dashboard/social/", include("social.dashboard.urls")),
     path("dashboard/", include("recommender.dashboard.urls")),
     path("api/<str:version>/", include("jobs.api.urls")),
     path("api/<str:version>/", include("tagging.api.urls")),
     path("api/<str:version>/", include("churn.api.urls")),
     # Before recommender's: its customers/<id>/ route takes the rest of the path.
     path("api/<str:version>/", include("privacy.urls")),
+    path("api/<str:version>/", include("social.api.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]
 

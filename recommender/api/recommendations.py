@@ -74,7 +74,7 @@ class RecommendedItemOutputSerializer(serializers.Serializer):
     sources = serializers.ListField(
         child=serializers.CharField(),
         help_text="The candidate sources that proposed the product, strongest first "
-        "(collaborative, semantic, session, trending, popularity, new_arrivals).",
+        "(collaborative, semantic, session, trending, popularity, new_arrivals, social).",
     )
     components = serializers.DictField(
         child=serializers.FloatField(),
@@ -89,6 +89,11 @@ class RecommendedItemOutputSerializer(serializers.Serializer):
         child=serializers.IntegerField(),
         help_text="Ids of the merchandising rules that moved the product (see /rules/); "
         "their effect is in the reasons.",
+    )
+    social_proof = serializers.IntegerField(
+        required=False,
+        help_text="Only with social_proof=true: how many of the customer's network (the people "
+        "they follow or trust) touched the product.",
     )
 
 
@@ -144,6 +149,7 @@ def render(serializer: type[serializers.Serializer], result: Any, **extra: Any) 
                 "reasons": list(item.reasons),
                 "promoted": bool(item.promoted),
                 "rule_ids": [int(rule_id) for rule_id in item.rule_ids],
+                **({} if item.social_proof is None else {"social_proof": int(item.social_proof)}),
             }
             for item in result.items
         ],
@@ -193,6 +199,12 @@ class CustomerRecommendationsApi(APIView):
             help_text="Comma-separated ids of the products the customer is looking at now; "
             "they steer the session source and are not returned.",
         )
+        social_proof = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="Add social_proof to every item: how many of the customer's network "
+            "touched it.",
+        )
 
     @extend_schema(
         tags=["recommendations"],
@@ -220,6 +232,7 @@ class CustomerRecommendationsApi(APIView):
             category=data.get("category"),
             exclude=_pks(data.get("exclude", [])),
             context=_pks(data.get("context", [])),
+            with_social_proof=data["social_proof"],
         )
         return render(CustomerRecommendationOutputSerializer, result, customer_id=customer_id)
 

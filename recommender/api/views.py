@@ -4,10 +4,9 @@ Views parse, call one service or selector, and render. Batch items are checked b
 row parser (``recommender.ingestion.records``), the same one the file importers use.
 """
 
-from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -22,11 +21,6 @@ from accounts.permissions import HasIngestScope, HasReadScope, ReadOrIngestByMet
 from recommender.api import serializers as s
 from recommender.api.filters import CustomerFilter, EventFilter, ProductFilter
 from recommender.ingestion.records import (
-    CustomerRecord,
-    EventRecord,
-    ProductRecord,
-    RowError,
-    json_type,
     parse_customer,
     parse_event,
     parse_product,
@@ -50,97 +44,14 @@ from recommender.services.ingestion import (
     products_upsert,
 )
 from recsite.api import serializers as shared
+from recsite.api.batches import batch_items, batch_parse, batch_refuse
 from recsite.api.catalog import ProductOutputSerializer, customer_or_404, product_or_404
-from recsite.api.errors import InvalidRequest, error_entry, summary
+from recsite.api.errors import error_entry
 from recsite.api.pagination import EventCursorPagination
 from recsite.api.parsers import BoundedJSONParser
 from recsite.api.schema import refused_by_rule
 
-RecordT = TypeVar("RecordT", ProductRecord, CustomerRecord, EventRecord)
-
 _NOT_FOUND = OpenApiResponse(shared.DetailOutputSerializer, description="Unknown id.")
-
-
-def _batch_items(data: Any) -> list[Any]:
-    """The ``items`` list of a batch body, or 400 naming ``items`` and what is wrong."""
-    if not isinstance(data, dict):
-        message = f"expected a JSON object with an 'items' list, got {json_type(data)}"
-        raise InvalidRequest(
-            detail=f"items: {message}", errors=[error_entry(field="items", message=message)]
-        )
-    errors = [
-        error_entry(field=str(key), message="unknown field") for key in data if key != "items"
-    ]
-    items: Any = data.get("items")
-    maximum = settings.RECSITE_API_MAX_BATCH
-    if items is None:
-        errors.insert(0, error_entry(field="items", message="this field is required"))
-    elif not isinstance(items, list):
-        message = f"expected a list of objects, got {json_type(items)}"
-        errors.insert(0, error_entry(field="items", message=message))
-    elif not items:
-        errors.insert(0, error_entry(field="items", message="must contain at least 1 item"))
-    elif len(items) > maximum:
-        message = f"at most {maximum} items per request, got {len(items)}"
-        errors.insert(0, error_entry(field="items", message=message))
-    if errors:
-        raise InvalidRequest(detail=summary(errors), errors=errors)
-    return items
-
-
-def _parse_items(
-    items: list[Any],
-    parse: Callable[[Mapping[str, Any]], RecordT],
-    *,
-    id_field: str | None,
-) -> tuple[list[RecordT], list[int], list[tuple[dict[str, Any], bool]]]:
-    """Parse every item; return the good records, their positions, and every error found (each
-    with whether it is a rule's refusal rather than a value off the documented schema).
-
-    With ``id_field``, a second item with the same id is an error: a batch states each
-    product or customer once, so a repeat is almost certainly a client bug.
-    """
-    parsed: list[RecordT] = []
-    positions: list[int] = []
-    errors: list[tuple[dict[str, Any], bool]] = []
-    first_at: dict[str, int] = {}
-    for index, raw in enumerate(items):
-        if not isinstance(raw, dict):
-            message = f"expected a JSON object, got {json_type(raw)}"
-            errors.append((error_entry(index=index, field="items", message=message), False))
-            continue
-        try:
-            record = parse(raw)
-        except RowError as exc:
-            errors.extend(
-                (error_entry(index=index, field=e.field, message=e.message), e.rule)
-                for e in exc.errors
-            )
-            continue
-        if id_field is not None:
-            key = cast(ProductRecord | CustomerRecord, record).external_id
-            first = first_at.setdefault(key, index)
-            if first != index:
-                message = f"duplicate {id_field} in this batch (first at index {first})"
-                errors.append((error_entry(index=index, field=id_field, message=message), True))
-                continue
-        parsed.append(record)
-        positions.append(index)
-    return parsed, positions, errors
-
-
-def _refuse(found: list[tuple[dict[str, Any], bool]], *, total: int) -> InvalidRequest:
-    """400 when any item is off the documented schema, else 422 (only rules refused items)."""
-    errors = [entry for entry, _ in found]
-    bad = len({e["index"] for e in errors})
-    noun = "item is" if bad == 1 else "items are"
-    first = errors[0]
-    return InvalidRequest(
-        detail=f"{bad} of {total} {noun} invalid; nothing was written. First: "
-        f"items[{first['index']}].{first['field']}: {first['message']}",
-        errors=errors,
-        rule=all(rule for _, rule in found),
-    )
 
 
 # Batches ---------------------------------------------------------------------------------------
@@ -165,10 +76,10 @@ class ProductBatchApi(APIView):
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        items = _batch_items(request.data)
-        records, _, errors = _parse_items(items, parse_product, id_field="product_id")
+        items = batch_items(request.data)
+        records, _, errors = batch_parse(items, parse_product, id_field="product_id")
         if errors:
-            raise _refuse(errors, total=len(items))
+            raise batch_refuse(errors, total=len(items))
         counts = products_upsert(records=records)
         return Response(asdict(counts))
 
@@ -194,11 +105,11 @@ class CustomerBatchApi(APIView):
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        items = _batch_items(request.data)
+        items = batch_items(request.data)
         parse = partial(parse_customer, policy=customer_attribute_policy())
-        records, _, errors = _parse_items(items, parse, id_field="customer_id")
+        records, _, errors = batch_parse(items, parse, id_field="customer_id")
         if errors:
-            raise _refuse(errors, total=len(items))
+            raise batch_refuse(errors, total=len(items))
         counts = customers_upsert(records=records)
         return Response(asdict(counts))
 
@@ -225,9 +136,9 @@ class EventBatchApi(APIView):
         tags=["ingestion"],
     )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        items = _batch_items(request.data)
+        items = batch_items(request.data)
         parse = partial(parse_event, event_types=settings.RECSITE_EVENT_TYPES, now=timezone.now())
-        records, positions, errors = _parse_items(items, parse, id_field=None)
+        records, positions, errors = batch_parse(items, parse, id_field=None)
         # One query for every product of the batch, whatever its size.
         product_map = product_pk_map(
             external_ids={r.product_id for r in records if r.product_id is not None}
@@ -240,13 +151,13 @@ class EventBatchApi(APIView):
             )
             errors.sort(key=lambda e: e[0]["index"])  # Stable: an item's own order is kept.
         if errors:
-            raise _refuse(errors, total=len(items))
+            raise batch_refuse(errors, total=len(items))
         try:
             counts = events_insert(records=records, product_map=product_map)
         except ProductsDeleted as exc:  # Deleted since product_pk_map read them.
             remaining = {k: v for k, v in product_map.items() if k not in exc.external_ids}
             gone = events_unknown_products(records=records, product_map=remaining)
-            raise _refuse(
+            raise batch_refuse(
                 [
                     (error_entry(index=positions[i], field=e.field, message=e.message), e.rule)
                     for i, e in gone

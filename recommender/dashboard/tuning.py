@@ -63,9 +63,17 @@ SOURCE_HELP = {
     "popularity": "best sellers, time-decayed",
     "trending": "products selling faster this week than usual",
     "new_arrivals": "recent products without events yet",
+    "social": "what the people the customer follows or trusts (and theirs) touched",
 }
 # Request-time fields in "More settings"; fit-time fields have their own box.
-_MORE = ("n_interests", "candidates_per_source", "new_arrival_days", "cold_collaborative")
+_MORE = (
+    "n_interests",
+    "candidates_per_source",
+    "new_arrival_days",
+    "cold_collaborative",
+    "social_hop_decay",
+    "social_half_life_days",
+)
 _FIT_TIME = (
     "popularity_half_life_days",
     "trending_window_days",
@@ -130,6 +138,18 @@ class TuningForm(forms.Form):
     new_arrival_days = forms.FloatField(label="New arrival window (days)")
     cold_collaborative = forms.FloatField(
         label="Cold products' borrowed collaborative share", widget=_number("any")
+    )
+    social_hop_decay = forms.FloatField(
+        label="Social: second-hop share",
+        min_value=0,
+        max_value=1,
+        widget=_number("0.05"),
+        help_text="How much someone followed by a person the customer follows counts (0-1).",
+    )
+    social_half_life_days = forms.FloatField(
+        label="Social: half-life (days)",
+        widget=_number("any"),
+        help_text="A network member's event this old counts half as much.",
     )
     popularity_half_life_days = forms.FloatField(label="Popularity half-life (days)")
     trending_window_days = forms.FloatField(label="Trending window (days)")

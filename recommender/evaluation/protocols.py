@@ -46,6 +46,15 @@ from .rankers import (
     score_rankers,
 )
 from .reranker_training import learn_reranker
+from .social import (
+    Networks,
+    SocialGraph,
+    segment_metrics,
+    segment_users,
+    social_only,
+    tune_social_weight,
+    with_social_weight,
+)
 from .splits import cold_start_split, leave_last_out
 
 
@@ -59,6 +68,8 @@ class Report:
     results: list[ModelResult] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    # With relationships: the metrics per customer segment (recommender.evaluation.social).
+    segments: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +83,7 @@ class Report:
             },
             "config": self.config,
             "notes": self.notes,
+            **({"segments": self.segments} if self.segments else {}),
         }
 
 
@@ -86,11 +98,18 @@ def evaluate_leave_last_out(
     seed: int = 0,
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
+    graph: SocialGraph | None = None,
+    tune_social: bool = False,
     autotune: AutotuneSpec | None = None,
     tune_baselines_on_validation: bool = True,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
     :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
+
+    With relationships (``graph``), ``hybrid`` has the social source (at the configuration's
+    weight), and ``hybrid_without_social`` and ``social_only`` are reported beside it, with the
+    ``segments`` (:mod:`.social`); ``tune_social`` first chooses the social weight on the
+    validation split and evaluates ``hybrid`` with it (the chosen weight is in the notes).
 
     With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
     (its validation products are the second-to-last ones; the test items are never seen):
@@ -125,9 +144,13 @@ def evaluate_leave_last_out(
     else:
         rankers = baseline_rankers(ctx)
     now = float(ctx.train.timestamp.max())
+    networks = Networks(graph, inter, ctx.user_events) if graph is not None and len(graph) else None
+    if networks is not None and tune_social and graph is not None:
+        cfg = _social_weight_tuned(data, config, graph, report, options, min_items, log)
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note
-    rankers["hybrid"] = hybrid_ranker(ctx, engine)
+    rankers["hybrid"] = hybrid_ranker(ctx, engine, networks)
+    served_engine = engine
     if autotune is not None:
         tuned = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
                            seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
@@ -149,8 +172,11 @@ def evaluate_leave_last_out(
             if reranker is not None:
                 served = served.with_config(served.config)  # A copy: the defaults stay linear.
                 served.reranker = reranker
-        rankers["hybrid"] = hybrid_ranker(ctx, served)
-        rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine)
+        rankers["hybrid"] = hybrid_ranker(ctx, served, networks)
+        rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine, networks)
+        served_engine = served
+    if networks is not None:
+        rankers.update(_social_rankers(ctx, served_engine, networks))
     if tune:
         tuned, table = tune_blend(
             data,
@@ -168,6 +194,14 @@ def evaluate_leave_last_out(
         )
         rankers["hybrid_tuned"] = hybrid_ranker(ctx, tuned_engine)
     report.results = score_rankers(ctx, rankers, split.held_out, ks)
+    if networks is not None:
+        segments = segment_users(split.held_out, networks, ctx.user_events)
+        scored = {u for r in report.results for u in r.ranks}
+        report.notes["customers_with_relationships"] = len(segments["with_relationships"])
+        report.notes["share_with_relationships"] = round(
+            len(segments["with_relationships"]) / max(len(scored), 1), 5
+        )
+        report.segments = segment_metrics({r.name: r.ranks for r in report.results}, segments, ks)
     return report
 
 
@@ -207,6 +241,41 @@ def _autotuned(
         "config": found.config.to_dict(),
     }
     return found.config if verdict is None else None
+
+
+def _social_weight_tuned(
+    data: EngineData,
+    config: EngineConfig,
+    graph: SocialGraph,
+    report: Report,
+    options: Mapping[str, Any],
+    min_items: int,
+    log: Callable[[str], None],
+) -> EngineConfig:
+    """The masked configuration with the social weight chosen on validation (in the notes)."""
+    inter = data.interactions
+    weight, table = tune_social_weight(
+        data, config=config, graph=graph,
+        engine_for=lambda train: HybridEngine(masked_config(config, inter)).fit(
+            train, now=float(train.interactions.timestamp.max()), **options
+        ),
+        min_items=min_items, log=log,
+    )  # fmt: skip
+    report.notes["social_validation"] = table
+    report.notes["social_weight"] = weight
+    report.config = with_social_weight(config, weight).to_dict()
+    return with_social_weight(masked_config(config, inter), weight)
+
+
+def _social_rankers(ctx: Any, engine: HybridEngine, networks: Networks) -> dict[str, Any]:
+    """The served engine with the social weight at 0, and with the social source alone."""
+    served = engine.config
+    return {
+        "hybrid_without_social": hybrid_ranker(
+            ctx, engine.with_config(with_social_weight(served, 0.0)), networks
+        ),
+        "social_only": hybrid_ranker(ctx, engine.with_config(social_only(served)), networks),
+    }
 
 
 def evaluate_cold_start(

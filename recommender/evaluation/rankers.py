@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from recommender.ml import neighbours as nb
 from recommender.ml.collaborative import top_k, user_item_matrix
-from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine
+from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine, NetworkMember
 from recommender.ml.interactions import Interactions
 from recommender.ml.interest import event_vector_weights, interest_vector
 
 from . import metrics
 from .splits import HeldOut, _user_groups
+
+if TYPE_CHECKING:
+    from .social import Networks
 
 DEPTH = 100
 BASELINES = ("popularity", "item_knn", "ease", "content")
@@ -33,6 +37,8 @@ class ModelResult:
     metrics: dict[str, float]
     users: int
     seconds: float
+    # Each scored customer's rank of the held-out product (None beyond the list): the segments.
+    ranks: dict[int, int | None] = field(default_factory=dict, repr=False)
 
 
 Ranker = Callable[[HeldOut, np.ndarray], np.ndarray]  # (held-out, history events) -> top rows
@@ -44,12 +50,15 @@ def _masked_top(scores: np.ndarray, banned: np.ndarray, depth: int) -> np.ndarra
     return top_k(masked, depth)
 
 
-def _history(data: EngineData, events: np.ndarray) -> History:
+def _history(
+    data: EngineData, events: np.ndarray, network: Sequence[NetworkMember] = ()
+) -> History:
     inter = data.interactions
     return History(
         product_ids=data.item_ids[inter.item_idx[events]].tolist(),
         event_types=[inter.event_types[c] for c in inter.event_code[events]],
         timestamps=inter.timestamp[events].tolist(),
+        network=network,
     )
 
 
@@ -149,12 +158,15 @@ class HybridRanker:
 
     ctx: _Context
     engine: HybridEngine
+    # The customers' networks as of each held-out moment (the social source), if any.
+    networks: Networks | None = None
     found: int = 0
     ranked: int = 0
     candidates: int = 0
 
     def __call__(self, h: HeldOut, ev: np.ndarray) -> np.ndarray:
-        cset = self.engine.candidates(_history(self.ctx.data, ev), now=h.time)
+        network = () if self.networks is None else self.networks.network(h.user, before=h.time)
+        cset = self.engine.candidates(_history(self.ctx.data, ev, network), now=h.time)
         fused = self.engine.fuse(cset)
         rows = cset.rows[fused.positions[fused.positions < len(cset.rows)]]
         self.ranked += 1
@@ -172,8 +184,10 @@ class HybridRanker:
         }
 
 
-def hybrid_ranker(ctx: _Context, engine: HybridEngine) -> HybridRanker:
-    return HybridRanker(ctx=ctx, engine=engine)
+def hybrid_ranker(
+    ctx: _Context, engine: HybridEngine, networks: Networks | None = None
+) -> HybridRanker:
+    return HybridRanker(ctx=ctx, engine=engine, networks=networks)
 
 
 def masked_config(config: EngineConfig, inter: Interactions) -> EngineConfig:
@@ -217,12 +231,14 @@ def _score_rankers(
         lists: list[list[int]] = []
         ild: dict[int, list[float]] = {k: [] for k in ks}
         users = 0
+        ranks: dict[int, int | None] = {}
         for h in held:
             events = ctx.user_events.get(h.user)
             if events is None or not len(events):
                 continue
             ranked = ranker(h, events)
             rank = metrics.rank_of(ranked, h.item)
+            ranks[h.user] = rank
             users += 1
             for k in ks:
                 sums[f"recall@{k}"] = sums.get(f"recall@{k}", 0.0) + metrics.recall_at_k(rank, k)
@@ -246,6 +262,7 @@ def _score_rankers(
                 metrics=values,
                 users=users,
                 seconds=round(time.perf_counter() - started, 2),
+                ranks=ranks,
             )
         )
     return results

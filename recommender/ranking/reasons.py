@@ -50,3 +50,33 @@ def goes_with(*, title: str) -> str:
 
 def new_arrival(*, category: str) -> str:
     return f"new arrival in {category}" if category else "new arrival"
+
+
+# The social source: who, in the customer's words, and what they did.
+_PEOPLE = {
+    "follows": ("person you follow", "people you follow"),
+    "trusts": ("person you trust", "people you trust"),
+    "friend": ("friend of yours", "friends of yours"),
+    "referred_by": ("person who referred you", "people who referred you"),
+    "network": ("person in your network", "people in your network"),
+}
+_DID = {
+    "purchase": "bought this",
+    "add_to_cart": "put this in their cart",
+}
+
+
+def network_activity(*, count: int, relation: str, event_type: str, names: list[str]) -> str:
+    """The social source: "3 people you follow bought this". People are named only when
+    ``names`` are given (a shop setting, off by default): "Ann and 2 other people you follow
+    bought this"."""
+    one, many = _PEOPLE.get(relation, _PEOPLE["network"])
+    did = _DID.get(event_type, "looked at this")
+    shown = [name for name in names if name][:2]
+    if not shown:
+        return f"{count} {one if count == 1 else many} {did}"
+    rest = count - len(shown)
+    if rest <= 0:
+        who = " and ".join(shown)
+        return f"{who} ({one if count == 1 else many}) {did}"
+    return f"{', '.join(shown)} and {rest} other {one if rest == 1 else many} {did}"

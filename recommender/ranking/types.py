@@ -13,6 +13,7 @@ SOURCES: tuple[str, ...] = (
     "trending",
     "popularity",
     "new_arrivals",
+    "social",
 )
 
 

@@ -21,6 +21,7 @@ from recommender.selectors.training import catalogue_columns, embedding_matrix, 
 
 from .budget import fit_plan
 from .embeddings import get_embedder, product_embeddings_refresh
+from .networks import relationship_graph
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +89,16 @@ def evaluation_run(
     config: EngineConfig | None = None,
     embed_missing: bool = True,
     log: Callable[[str], None] = lambda _: None,
+    tune_social: bool = False,
     autotune: bool = False,
     locked: Sequence[str] = (),
 ) -> list[Report]:
     """Run the leave-last-out protocol (and the cold-start one) on the imported data. With
     ``autotune``, leave-last-out runs ``train``'s automatic tuning on its own training split
     (``RECSITE_AUTOTUNE_*`` settings, ``locked`` settings left alone): ``hybrid`` is what it
-    would serve, ``hybrid_defaults`` is ``config`` as given."""
+    would serve, ``hybrid_defaults`` is ``config`` as given. With relationships stored, the
+    social source's models and segments are reported too (``tune_social``: its weight chosen
+    on validation first)."""
     if protocol != "leave-last-out":
         raise ValueError(f"protocol: expected 'leave-last-out', got {protocol!r}")
     config = config or EngineConfig()
@@ -104,6 +108,9 @@ def evaluation_run(
         f"{len(data.interactions)} events of {data.interactions.n_users} customers"
     )
     options = fit_options(data, config)
+    graph = relationship_graph()
+    if graph is not None:
+        log(f"relationships: {len(graph)} edges")
     spec = None
     if autotune and settings.RECSITE_AUTOTUNE_SECONDS > 0:
         spec = AutotuneSpec(
@@ -121,6 +128,8 @@ def evaluation_run(
             seed=seed,
             log=log,
             fit_options=options,
+            graph=graph,
+            tune_social=tune_social,
             autotune=spec,
         )
     ]

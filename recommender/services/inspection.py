@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from recommender.ml.engine import Explanation
 from recommender.models import Customer, Product
-from recommender.selectors.recommendations import customer_recent_events
 
 from .recommendations import (
     EngineNotReady,
@@ -23,7 +22,7 @@ from .recommendations import (
     serving_engine,
     similar_products,
 )
-from .recommendations.lists import _history
+from .recommendations.lists import customer_history
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def customer_inspection(
     except EngineNotReady as exc:
         return CustomerInspection(ready=False, message=str(exc))
     final = customer_recommendations(customer=customer, k=k, log=False).items
-    history, now = _history(serving, customer_recent_events(customer=customer))
+    history, now = customer_history(serving, customer, with_network=True)
     explanation: Explanation = serving.engine.explain(
         history, now=now, per_source=per_source, ann=serving_ann(serving)
     )

@@ -50,7 +50,6 @@ from recommender.ml.engine import (
 )
 from recommender.models import Customer
 from recommender.ranking.rules import RuleSet
-from recommender.selectors.recommendations import customer_recent_events
 
 from .evaluation import engine_data_load
 from .index import serving_index
@@ -60,7 +59,7 @@ from .recommendations import (
     engine_config_active,
     serving_engine,
 )
-from .recommendations.lists import _history, _recommend
+from .recommendations.lists import _recommend, customer_history
 from .tuning_sample import SampleFiles, TuningSample, sample_load, sample_save
 
 logger = logging.getLogger(__name__)
@@ -150,7 +149,14 @@ def customer_lists_preview(
     candidate = _candidate_serving(serving, config)
     out = []
     for customer in customers:
-        history, now = _history(serving, customer_recent_events(customer=customer))
+        history, now = customer_history(
+            serving,
+            customer,
+            with_network=any(
+                c.source_weights.get("social", 0.0) > 0
+                for c in (serving.engine.config, candidate.engine.config)
+            ),
+        )
         before = _recommend(serving, history, now=now, k=k, category=None, exclude=(), context=())
         after = _recommend(
             candidate, history, now=now, k=k, category=None, exclude=(), context=(), rules=rules
@@ -304,6 +310,8 @@ _SCORE_FIELDS = (
     "cold_collaborative",
     "new_arrival_days",
     "candidates_per_source",
+    "social_hop_decay",
+    "social_half_life_days",
 )
 # Candidate sets kept per sample (one per distinct combination of the fields above).
 _SCORES_CACHE = 3

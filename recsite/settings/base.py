@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "churn",
     # Forgetting, the audit log, the access export, retention (docs/privacy.md).
     "privacy",
+    "social",
 ]
 
 MIDDLEWARE = [
@@ -440,6 +441,9 @@ PROMETHEUS_LATENCY_BUCKETS = (
 RECSITE_EVENT_TYPES = env.list(
     "RECSITE_EVENT_TYPES", default=["view", "click", "add_to_cart", "purchase", "search"]
 )
+# Reasons of the social source name people ("Ann and 2 other people you follow bought this",
+# from the customer attribute ``name``) only when the shop enables it; by default they count.
+RECSITE_SOCIAL_REASON_NAMES = env.bool("RECSITE_SOCIAL_REASON_NAMES", default=False)
 # Largest batch accepted by the batch ingestion endpoints.
 RECSITE_API_MAX_BATCH = env.int("RECSITE_API_MAX_BATCH", default=1000)
 # Largest API request body (413 beyond it): 1,000 products with long descriptions fit.

@@ -70,6 +70,23 @@ def report_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def segments_table(report: Report) -> str:
+    """A Markdown table of the segments: one row per segment and model, NDCG and recall."""
+    header = ["segment", "customers", "model"]
+    for k in report.ks:
+        header += [f"Recall@{k}", f"NDCG@{k}"]
+    header += ["MRR"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for segment, part in report.segments.items():
+        for model, m in part["models"].items():
+            row = [segment, str(part["users"]), model]
+            for k in report.ks:
+                row += [f"{m[f'recall@{k}']:.4f}", f"{m[f'ndcg@{k}']:.4f}"]
+            row += [f"{m['mrr']:.4f}"]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 class Command(BaseCommand):
     help = (
         "Evaluate popularity, item-kNN, EASE, content-only and the hybrid engine side by side "
@@ -114,10 +131,30 @@ class Command(BaseCommand):
             help="Do nothing when the configuration version already has a stored run.",
         )
         parser.add_argument(
+            "--tune-social",
+            action="store_true",
+            help="With relationships: choose the social weight on the validation split first and "
+            "evaluate the hybrid with it (docs/evaluation.md).",
+        )
+        parser.add_argument(
             "--tune-cold",
             action="store_true",
             help="Also choose cold_collaborative on validation splits (docs/evaluation.md).",
         )
+
+    def _print_reports(self, reports: list[Report]) -> None:
+        for report in reports:
+            self.stdout.write(
+                f"\n{report.protocol}: {report.users} customers, {report.items} products, "
+                f"{report.events} events\n"
+            )
+            self.stdout.write(report_table(report) + "\n")
+            if report.segments:
+                self.stdout.write(segments_table(report) + "\n")
+            if "social_weight" in report.notes:
+                self.stdout.write(
+                    f"social weight chosen on validation: {report.notes['social_weight']}\n"
+                )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ks = _ks(options["k"])
@@ -173,15 +210,11 @@ class Command(BaseCommand):
                 config=config,
                 embed_missing=not options["no_embed"],
                 log=lambda line: self.stderr.write(line),
+                tune_social=options["tune_social"],
                 autotune=not options["no_autotune"],
                 locked=locked,
             )
-        for report in reports:
-            self.stdout.write(
-                f"\n{report.protocol}: {report.users} customers, {report.items} products, "
-                f"{report.events} events\n"
-            )
-            self.stdout.write(report_table(report) + "\n")
+        self._print_reports(reports)
         seconds = time.perf_counter() - clock
         if version is None:
             self.stderr.write("Not stored: --config equals no saved configuration version.")

@@ -19,6 +19,9 @@ bounded structure, never from an array over the catalogue:
   products in the history, weighted by behaviour and recency.
 - ``popularity`` / ``trending``: lists ranked at fit time, per category too.
 - ``new_arrivals``: products without events, newest first, ranked at fit time.
+- ``social``: the products the customer's network (``History.network``: the people they follow
+  or trust, and theirs) touched, weighted by edge, shared taste and recency, two hops with
+  decay (:mod:`.social`).
 - ``session``: the co-occurrence and collaborative neighbours of the products in the current
   request (``context_ids``) and the ``ann`` search around them.
 
@@ -55,10 +58,11 @@ from .config import (
     ConfigError,
     EngineConfig,
 )
-from .data import AnnSearch, EngineData, History
+from .data import AnnSearch, EngineData, History, NetworkMember
 from .explanation import Explanation, SourceCandidate
 from .hybrid import HybridEngine
 from .persistence import ARTIFACT_FORMAT, ARTIFACT_VERSION, EngineArtifactError
+from .social import social_proof
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -78,5 +82,7 @@ __all__ = [
     "Explanation",
     "History",
     "HybridEngine",
+    "NetworkMember",
     "SourceCandidate",
+    "social_proof",
 ]

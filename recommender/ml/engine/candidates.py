@@ -25,7 +25,8 @@ from recommender.ranking.types import SOURCES
 
 from . import config
 from .config import EngineConfig
-from .data import AnnSearch, History
+from .data import AnnSearch, History, NetworkMember
+from .social import SocialScores
 from .sources import Generation
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class Profile:
     event_sources: list[tuple[str, int, str]]
     titles: StringTable
     context: np.ndarray  # engine rows of the session context, ascending
+    network: tuple[NetworkMember, ...] = ()  # the social source's members (History.network)
+    own_ids: frozenset[int] = frozenset()  # every product id of the history (tie strength)
 
     def label(self, i: int) -> tuple[str, str]:
         """(event type, title) of event vector ``i``: the product's title or the query."""
@@ -82,6 +85,8 @@ class CandidateSet:
     collaborative_entries: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
         default=(np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
     )
+    # The social source's scores and supporters (its reasons name how many people), if asked.
+    social: SocialScores = field(default_factory=SocialScores.empty)
 
     @property
     def size(self) -> int:
@@ -97,8 +102,10 @@ class CandidateSet:
 
 def silent_sources(history: History) -> tuple[str, ...]:
     """The sources with nothing to say about ``history``: the personal ones for a cold customer
-    (no history). They get weight 0 and generate no candidates."""
-    return PERSONAL_SOURCES if history.is_empty else ()
+    (no history), the social one without a network. They get weight 0 and generate no
+    candidates."""
+    silent = PERSONAL_SOURCES if history.is_empty else ()
+    return silent if history.network else (*silent, "social")
 
 
 def source_weights(cfg: EngineConfig, history: History) -> dict[str, float]:
@@ -107,11 +114,11 @@ def source_weights(cfg: EngineConfig, history: History) -> dict[str, float]:
     the non-personal ones nothing, the cold-customer weights."""
     weights = dict(cfg.source_weights)
     silent = silent_sources(history)
-    if silent:
-        for source in silent:
-            weights[source] = 0.0
-        if weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0:
-            weights.update(_COLD_CUSTOMER_WEIGHTS)
+    for source in silent:
+        weights[source] = 0.0
+    cold_blend = weights.get("trending", 0) <= 0 and weights.get("popularity", 0) <= 0
+    if history.is_empty and cold_blend:
+        weights.update(_COLD_CUSTOMER_WEIGHTS)
     return weights
 
 
@@ -189,6 +196,7 @@ def candidate_set(
         excluded=excluded,
         profile=profile,
         collaborative_entries=collab_entries,
+        social=gen.social() if "social" in wanted else SocialScores.empty(),
     )
 
 
@@ -258,6 +266,8 @@ def build_profile(
         event_sources=labels,
         titles=engine._titles,
         context=np.unique(context[context >= 0]).astype(np.int64),
+        network=tuple(history.network),
+        own_ids=frozenset(int(p) for p in history.product_ids),
     )
 
 

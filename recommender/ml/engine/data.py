@@ -55,13 +55,48 @@ class EngineData:
             raise ValueError("interactions.item_ids: must equal item_ids, in the same order")
 
 
+@dataclass(frozen=True)
+class NetworkMember:
+    """One customer of a customer's network, with their recent events (the social source).
+
+    ``hop``: 1 for a direct edge of the customer, 2 for an edge of a direct one. ``weight``: the
+    edge's weight (for two hops the product of both edges'). ``relation``: the type of the
+    customer's own edge on the path (``follows``, ``trusts``, ``friend``, ``referred_by``).
+    ``display_name`` is empty unless the shop lets reasons name people. ``product_ids``,
+    ``event_types`` and ``timestamps`` are parallel, the member's newest events (bounded by the
+    caller).
+    """
+
+    customer_id: int
+    hop: int
+    weight: float
+    relation: str
+    product_ids: Sequence[int] = ()
+    event_types: Sequence[str] = ()
+    timestamps: Sequence[float] = ()
+    display_name: str = ""
+
+    def __post_init__(self) -> None:
+        n = len(self.product_ids)
+        if len(self.event_types) != n or len(self.timestamps) != n:
+            raise ValueError(
+                "NetworkMember: product_ids, event_types and timestamps must have equal lengths"
+            )
+        if self.hop not in (1, 2):
+            raise ValueError(f"NetworkMember.hop: expected 1 or 2, got {self.hop!r}")
+        if not self.weight >= 0:
+            raise ValueError(f"NetworkMember.weight: expected a number >= 0, got {self.weight!r}")
+
+
 @dataclass
 class History:
     """One customer's (or one session's) events, passed with each request.
 
     ``product_ids``, ``event_types`` and ``timestamps`` are parallel, one entry per event.
     Search events without a product go in ``query_vectors`` (embedded queries, (m, d)) with
-    ``query_timestamps`` and optional ``query_texts`` for reasons. Products the fitted engine
+    ``query_timestamps`` and optional ``query_texts`` for reasons. ``network``: the customers
+    the customer follows or trusts and theirs (:class:`NetworkMember`), for the social source;
+    a history without events but with a network is not cold for it. Products the fitted engine
     does not know may appear in ``product_ids``: give their vectors in ``extra_vectors`` (and
     titles in ``extra_titles``) to let them count; otherwise they are ignored.
     """
@@ -74,6 +109,8 @@ class History:
     query_texts: Sequence[str] = ()
     extra_vectors: Mapping[int, np.ndarray] = field(default_factory=dict)
     extra_titles: Mapping[int, str] = field(default_factory=dict)
+    # The customer's network (the social source): bounded by whoever builds the history.
+    network: Sequence[NetworkMember] = ()
 
     def __post_init__(self) -> None:
         n = len(self.product_ids)

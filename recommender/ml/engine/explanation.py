@@ -21,6 +21,7 @@ from recommender.ranking.types import RankedItem
 
 from .candidates import CandidateSet, Profile
 from .scoring import SOURCE_ORDER, fuse
+from .social import supporters_reason
 
 if TYPE_CHECKING:
     from .hybrid import HybridEngine
@@ -67,7 +68,9 @@ def with_reasons(
     for item in items:
         reasons = tuple(
             dict.fromkeys(
-                _reason(engine, source, item.index, cset.profile, best_source)
+                _social_reason(engine, item.index, cset)
+                if source == "social"
+                else _reason(engine, source, item.index, cset.profile, best_source)
                 for source in item.sources
             )
         )
@@ -76,6 +79,19 @@ def with_reasons(
             reasons = (reason_text.popular_in(category=category, trending=False),)
         out.append(replace(item, reasons=reasons))
     return out
+
+
+def _social_reason(engine: HybridEngine, index: int, cset: CandidateSet) -> str:
+    """ "3 people you follow bought this": how many of the network touched the item, named only
+    when the network carries display names (a shop setting, off by default)."""
+    supporters = cset.social.supporters.get(index, [])
+    if not supporters:
+        return reason_text.popular_in(category=engine.category_of(index), trending=False)
+    count, relation, kind, names = supporters_reason(
+        cset.profile.network, supporters, engine.config.behaviour_weights
+    )
+    return reason_text.network_activity(count=count, relation=relation, event_type=kind,
+                                        names=names)  # fmt: skip
 
 
 def _collaborative_contributors(cset: CandidateSet, rows: list[int]) -> dict[int, int]:

@@ -19,6 +19,7 @@ from recommender.ml.interactions import DAY_SECONDS
 
 from . import config
 from .data import AnnSearch
+from .social import SocialScores, social_scores
 
 if TYPE_CHECKING:
     from .candidates import Profile
@@ -51,6 +52,7 @@ class Generation:
         )
         self._collab: tuple[np.ndarray, np.ndarray] | None = None
         self._session_cache: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._social_cache: SocialScores | None = None
         self._ann_scores: dict[str, dict[int, float]] = {}
         self._row_ann: dict[str, dict[int, float]] = {}
 
@@ -116,7 +118,20 @@ class Generation:
             return rows, self._new_arrival_scores(rows), []
         if source == "session":
             return self._session_candidates(size, search)
+        if source == "social":
+            social = self.social()
+            rows = self._best(social.rows, social.scores, size)
+            return rows, nb.lookup(social.rows, social.scores, rows), []
         return empty, np.empty(0), []
+
+    def social(self) -> SocialScores:
+        """The social source's scores over every product the network touched (cached)."""
+        if self._social_cache is None:
+            profile = self.profile
+            self._social_cache = social_scores(
+                self.engine, profile.network, profile.own_ids, now=self.now
+            )
+        return self._social_cache
 
     def _collaborative(self) -> tuple[np.ndarray, np.ndarray]:
         """Collaborative sums over every product reachable from the history (sorted cols)."""
@@ -290,6 +305,9 @@ class Generation:
             values = self._new_arrival_scores(rows)
         elif source == "session" and len(self.profile.context):
             values = self._session_scores(rows)
+        elif source == "social":
+            social = self.social()
+            values = nb.lookup(social.rows, social.scores, rows)
         else:
             values = np.zeros(len(rows), dtype=np.float64)
         searched = self._row_ann.get(source)

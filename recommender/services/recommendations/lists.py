@@ -13,7 +13,7 @@ back. Every served list is logged with a recommendation id for click attribution
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ import numpy as np
 from django.utils import timezone
 from threadpoolctl import ThreadpoolController
 
-from recommender.ml.engine import History, HybridEngine
+from recommender.ml.engine import History, HybridEngine, social_proof
 from recommender.models import Customer, Product, ProductEmbedding, RecommendationKind
 from recommender.ranking import reasons
 from recommender.ranking.fusion import Rule
@@ -32,6 +32,7 @@ from recommender.selectors.recommendations import customer_recent_events
 
 from ..embeddings import get_embedder, vector_from_bytes
 from ..merchandising import merchandising_rules_serving
+from ..networks import customer_network
 from ..search import product_semantic_neighbours
 from .logged import Recommendations, RecommendedProduct, logged
 from .serving import EngineNotReady, ServingEngine, serving_ann, serving_engine
@@ -116,6 +117,21 @@ def _history(
         extra_titles=extra_titles,
     )
     return history, now
+
+
+def customer_history(
+    serving: ServingEngine, customer: Customer, *, with_network: bool | None = None
+) -> tuple[History, float]:
+    """The customer's History as the engine sees it now: their newest events and their network
+    (the social source, bounded by the relationships app's reader), and the request's clock.
+
+    The network is read when the serving configuration gives the social source a weight (or
+    ``with_network`` says so): a shop that does not use it pays no query for it."""
+    history, now = _history(serving, customer_recent_events(customer=customer))
+    if with_network is None:
+        with_network = serving.engine.config.source_weights.get("social", 0.0) > 0
+    network = customer_network(customer_id=customer.pk, now=now) if with_network else ()
+    return (replace(history, network=network) if network else history), now
 
 
 def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[RecommendedProduct]:
@@ -239,6 +255,7 @@ def customer_recommendations(
     context: Sequence[int] = (),
     rules: RuleSet | None = None,
     log: bool = True,
+    with_social_proof: bool = False,
 ) -> Recommendations:
     """The top ``k`` products for ``customer`` from their newest events, read now.
 
@@ -247,13 +264,18 @@ def customer_recommendations(
     gets trending and popular products (and session-based ones with a context). ``rules``
     replaces the merchandising rules valid now (a preview's). ``log=False`` leaves the list out
     of the recommendation log (the dashboard's view of it is not an impression).
+    ``with_social_proof`` counts, for each item, how many of the customer's direct network
+    (the people they follow or trust) touched it (``RecommendedProduct.social_proof``).
     """
     serving = serving_engine()
-    history, now = _history(serving, customer_recent_events(customer=customer))
+    history, now = customer_history(serving, customer, with_network=with_social_proof or None)
     items = _recommend(
         serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
         rules=rules,
     )  # fmt: skip
+    if with_social_proof:
+        counts = social_proof(history.network, [item.product.pk for item in items], now=now)
+        items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
     return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
                    customer=customer, log=log)  # fmt: skip
 

@@ -27,6 +27,8 @@ class RecommendedProduct:
     # Merchandising: the rules that moved this product, and whether it fills a promotion slot.
     rule_ids: tuple[int, ...] = ()
     promoted: bool = False
+    # How many of the customer's direct network touched the product; None when not asked for.
+    social_proof: int | None = None
 
     @property
     def reason(self) -> str:

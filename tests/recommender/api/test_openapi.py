@@ -6,6 +6,8 @@ from django.core.management import call_command
 
 from recommender.api import serializers
 from recommender.ingestion import records, values
+from social import records as social_records
+from social.api import serializers as social_serializers
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,8 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/customers/{customer_id}/export", "get"): "customers_export",
         ("/api/v1/privacy/audit", "get"): "privacy_audit_list",
         ("/api/v1/privacy/forget-requests", "get"): "privacy_forget_requests_list",
+        # The social app's routes.
+        ("/api/v1/relationships/batch", "post"): "relationships_batch",
     }
 
 
@@ -78,6 +82,11 @@ def test_schema_documents_every_v1_operation(schema):
         ("ProductItemRequest", records.PRODUCT_FIELDS, records.REQUIRED_PRODUCT_COLUMNS),
         ("CustomerItemRequest", records.CUSTOMER_FIELDS, records.REQUIRED_CUSTOMER_COLUMNS),
         ("EventItemRequest", records.EVENT_FIELDS, records.REQUIRED_EVENT_COLUMNS),
+        (
+            "RelationshipItemRequest",
+            social_records.RELATIONSHIP_FIELDS,
+            social_records.REQUIRED_RELATIONSHIP_COLUMNS,
+        ),
     ],
 )
 def test_documented_batch_items_match_the_parser(schema, component, fields, required):
@@ -92,6 +101,7 @@ def test_documented_batch_items_match_the_parser(schema, component, fields, requ
         (serializers.ProductItemSerializer, records.PRODUCT_FIELDS),
         (serializers.CustomerItemSerializer, records.CUSTOMER_FIELDS),
         (serializers.EventItemSerializer, records.EVENT_FIELDS),
+        (social_serializers.RelationshipItemSerializer, social_records.RELATIONSHIP_FIELDS),
     ],
 )
 def test_item_serializers_declare_the_parser_fields(serializer, fields):
@@ -252,7 +262,13 @@ def test_merchant_id_path_parameters_declare_the_alphabet(schema):
 
 
 @pytest.mark.parametrize(
-    "component", ["ProductBatchInputRequest", "CustomerBatchInputRequest", "EventBatchInputRequest"]
+    "component",
+    [
+        "ProductBatchInputRequest",
+        "CustomerBatchInputRequest",
+        "EventBatchInputRequest",
+        "RelationshipBatchInputRequest",
+    ],
 )
 def test_batches_declare_their_size_and_refuse_unknown_fields(schema, component):
     envelope = schema["components"]["schemas"][component]
@@ -271,6 +287,7 @@ def test_operations_with_a_rule_the_document_cannot_state_document_their_422(sch
         ("/api/v1/products/batch", "post"),
         ("/api/v1/customers/batch", "post"),
         ("/api/v1/events/batch", "post"),
+        ("/api/v1/relationships/batch", "post"),
         ("/api/v1/events/", "get"),
         ("/api/v1/recommendations/session", "post"),
         ("/api/v1/rules/", "post"),

@@ -53,13 +53,16 @@ def test_rescore_reorders_but_keeps_the_blend_s_scores(engine):
     fused = engine.fuse(cset)
     before = sorted(fused.total.tolist(), reverse=True)
     reranker = Reranker(_model_preferring("age_days"), {})
+    # What the model saw: the features before the rescoring (it hands the blend's scores out
+    # anew, so features read afterwards differ in "blend" and "blend_rank").
+    features = candidate_features(engine, cset, fused.positions, fused.total)
 
     reranker.rescore(engine, fused)
 
     # The same scores, handed out in the model's order
     assert sorted(fused.total.tolist(), reverse=True) == before
     assert fused.total[fused.order].tolist() == before
-    predicted = reranker.predict(candidate_features(engine, cset, fused.positions, fused.total))
+    predicted = reranker.predict(features)
     assert np.all(np.diff(predicted[fused.order]) <= 0)
 
 

@@ -1,0 +1,88 @@
+"""Per-request cost of the social source (issue 19), on a database with relationships.
+
+    nice -n 10 .venv/bin/python bench/social.py --database recsite_h19 [--sample 300]
+
+For a seeded sample of customers with at least one relationship: the time of the network read
+the serving path adds to a request (``social.selectors.customer_network``: the strongest edges,
+the second hop, each member's newest events; bounded by ``MAX_DIRECT``, ``MAX_SECOND_HOP`` and
+``MAX_MEMBER_EVENTS``), and of the engine's scoring of that network
+(``recommender.ml.engine.social.social_scores``), each as p50/p90/p99/max in milliseconds, with
+the network sizes. Nothing is written. On Ciao the database comes from ``manage.py import_ciao``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def _percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return (
+        f"p50 {statistics.median(ordered):6.2f}  p90 {at(0.9):6.2f}  p99 {at(0.99):6.2f}  "
+        f"max {ordered[-1]:6.2f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--sample", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    os.environ.update(
+        DATABASE_URL=f"{args.server}/{args.database}",
+        DJANGO_SETTINGS_MODULE="recsite.settings.base",
+        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key"),
+    )
+    import django
+
+    django.setup()
+    import numpy as np
+    from django.db.models import Max
+
+    from recommender.ml.engine import HybridEngine
+    from recommender.ml.engine.social import social_scores
+    from recommender.models import Event, Product
+    from social.models import Relationship
+    from social.selectors import customer_network
+
+    sources = sorted(set(Relationship.objects.values_list("source_id", flat=True)))
+    chosen = random.Random(args.seed).sample(sources, min(args.sample, len(sources)))
+    now = Event.objects.aggregate(latest=Max("occurred_at"))["latest"].timestamp()
+    engine = HybridEngine()  # Only the id -> row lookup is needed to score a network.
+    engine._ids = np.array(sorted(Product.objects.values_list("pk", flat=True)), dtype=np.int64)
+    engine.fitted_at = now
+    customer_network(customer_id=chosen[0], now=now)  # Warm the connection.
+    reads, scores, members, events = [], [], [], []
+    for customer_id in chosen:
+        started = time.perf_counter()
+        network = customer_network(customer_id=customer_id, now=now)
+        reads.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        social_scores(engine, network, (), now=now)
+        scores.append((time.perf_counter() - started) * 1000)
+        members.append(len(network))
+        events.append(sum(len(m.product_ids) for m in network))
+    print(f"{len(chosen)} customers with relationships (of {len(sources):,}); now = newest event")
+    print(f"  network members: median {statistics.median(members):.0f}, max {max(members)}")
+    print(f"  member events:   median {statistics.median(events):.0f}, max {max(events)}")
+    print(f"  network read     {_percentiles(reads)}")
+    print(f"  social scoring   {_percentiles(scores)}")
+
+
+if __name__ == "__main__":
+    main()

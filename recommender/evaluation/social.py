@@ -1,0 +1,210 @@
+"""The social source under evaluation: the relationship graph, each held-out customer's network
+as of the held-out moment, the social weight chosen on validation, and the segments.
+
+A customer's network offline is built exactly as the serving selectors build it (the same caps,
+:mod:`recommender.ml.engine.social`): their own edges, strongest first, then their members'
+edges (the second hop), each member with their newest training events *before* the held-out
+moment (a member's later events, which the live shop could not have seen, never count).
+
+Segments: the report's metrics again over the customers with at least one relationship of their
+own (``with_relationships``), those without, and those whose history has at most three events
+(``few_events``, where a network should help most).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recommender.ml.engine import EngineConfig, EngineData, HybridEngine, NetworkMember
+from recommender.ml.engine.social import MAX_DIRECT, MAX_MEMBER_EVENTS, MAX_SECOND_HOP
+from recommender.ml.interactions import Interactions
+
+from . import metrics
+from .splits import HeldOut
+
+# Social weights tried on the validation split.
+SOCIAL_WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
+FEW_EVENTS = 3
+
+
+@dataclass(frozen=True)
+class SocialGraph:
+    """Directed edges between customers (keys as in ``Interactions.user_ids``), parallel arrays."""
+
+    source: np.ndarray  # int64 customer keys
+    target: np.ndarray
+    weight: np.ndarray  # float64
+    relation: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+
+class Networks:
+    """Each customer's network as of a moment, from a graph and the training events."""
+
+    def __init__(
+        self, graph: SocialGraph, inter: Interactions, user_events: Mapping[int, np.ndarray]
+    ) -> None:
+        self.inter = inter
+        self.user_events = user_events
+        users = np.asarray(inter.user_ids, dtype=np.int64)
+        src = _index_of(users, graph.source)
+        dst = _index_of(users, graph.target)
+        keep = (src >= 0) & (dst >= 0) & (src != dst)
+        self.edges: dict[int, list[tuple[int, float, str]]] = {}
+        relations = list(graph.relation)
+        for i in np.flatnonzero(keep).tolist():
+            self.edges.setdefault(int(src[i]), []).append(
+                (int(dst[i]), float(graph.weight[i]), relations[i])
+            )
+        for out in self.edges.values():
+            out.sort(key=lambda e: (-e[1], e[0]))  # Strongest first, then by customer.
+
+    def has_edges(self, user: int) -> bool:
+        return bool(self.edges.get(user))
+
+    def network(self, user: int, *, before: float) -> tuple[NetworkMember, ...]:
+        direct = self.edges.get(user, [])[:MAX_DIRECT]
+        members: list[tuple[int, int, float, str]] = [(v, 1, w, rel) for v, w, rel in direct]
+        seen = {user, *(v for v, _, _ in direct)}
+        second: dict[int, tuple[float, str]] = {}
+        for v, w, rel in direct:
+            for x, w2, _ in self.edges.get(v, [])[:MAX_DIRECT]:
+                if x in seen:
+                    continue
+                if w * w2 > second.get(x, (-1.0, ""))[0]:
+                    second[x] = (w * w2, rel)
+        ranked = sorted(second.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_SECOND_HOP]
+        members += [(x, 2, w, rel) for x, (w, rel) in ranked]
+        inter = self.inter
+        out = []
+        for v, hop, w, rel in members:
+            events = self.user_events.get(v)
+            if events is None:
+                events = np.empty(0, dtype=np.int64)
+            events = events[inter.timestamp[events] < before][-MAX_MEMBER_EVENTS:]
+            out.append(
+                NetworkMember(
+                    customer_id=int(inter.user_ids[v]),
+                    hop=hop,
+                    weight=w,
+                    relation=rel,
+                    product_ids=inter.item_ids[inter.item_idx[events]].tolist(),
+                    event_types=[inter.event_types[c] for c in inter.event_code[events]],
+                    timestamps=inter.timestamp[events].tolist(),
+                )
+            )
+        return tuple(out)
+
+
+def _index_of(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if not len(keys) or not len(wanted):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, at, -1).astype(np.int64)
+
+
+def with_social_weight(config: EngineConfig, weight: float) -> EngineConfig:
+    return config.replace(source_weights={**config.source_weights, "social": weight})
+
+
+def social_only(config: EngineConfig) -> EngineConfig:
+    weights = dict.fromkeys(config.source_weights, 0.0)
+    return config.replace(source_weights={**weights, "social": 1.0})
+
+
+def segment_users(
+    held: Sequence[HeldOut],
+    networks: Networks,
+    user_events: Mapping[int, np.ndarray],
+) -> dict[str, set[int]]:
+    """The customers of each segment (their ``HeldOut.user``)."""
+    out: dict[str, set[int]] = {"with_relationships": set(), "without_relationships": set(),
+                                 "few_events": set()}  # fmt: skip
+    for h in held:
+        events = user_events.get(h.user)
+        if events is None or not len(events):
+            continue
+        key = "with_relationships" if networks.has_edges(h.user) else "without_relationships"
+        out[key].add(h.user)
+        if len(events) <= FEW_EVENTS:
+            out["few_events"].add(h.user)
+    return out
+
+
+def segment_metrics(
+    ranks: Mapping[str, Mapping[int, int | None]],
+    segments: Mapping[str, set[int]],
+    ks: Sequence[int],
+) -> dict[str, Any]:
+    """Recall@K, NDCG@K and MRR per model over each segment's customers."""
+    out: dict[str, Any] = {}
+    for name, users in segments.items():
+        models = {}
+        for model, by_user in ranks.items():
+            chosen = [by_user[u] for u in users if u in by_user]
+            n = max(len(chosen), 1)
+            values: dict[str, float] = {}
+            for k in ks:
+                values[f"recall@{k}"] = round(sum(metrics.recall_at_k(r, k) for r in chosen) / n, 5)
+                values[f"ndcg@{k}"] = round(sum(metrics.ndcg_at_k(r, k) for r in chosen) / n, 5)
+            values["mrr"] = round(sum(metrics.reciprocal_rank(r) for r in chosen) / n, 5)
+            values["users"] = len(chosen)
+            models[model] = values
+        out[name] = {"users": len(users), "models": models}
+    return out
+
+
+def tune_social_weight(
+    data: EngineData,
+    *,
+    config: EngineConfig,
+    graph: SocialGraph,
+    engine_for: Callable[[EngineData], HybridEngine],
+    min_items: int = 3,
+    k: int = 10,
+    grid: Sequence[float] = SOCIAL_WEIGHT_GRID,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Choose the social weight on the validation split (second-to-last products, training data
+    that ends before them): the grid weight with the best NDCG@k over the validation customers
+    with relationships (ties: the smaller weight). Test items never enter. ``engine_for``
+    fits an engine on the given training data (the caller's fit options)."""
+    from .rankers import HybridRanker, _context, _train_data, masked_config
+    from .splits import leave_last_out
+
+    inter = data.interactions
+    test = leave_last_out(inter, min_items=min_items)
+    val = leave_last_out(inter, min_items=min_items, steps=1, base=test.train)
+    cfg = masked_config(config, inter)
+    ctx = _context(data, val.train, cfg)
+    networks = Networks(graph, inter, ctx.user_events)
+    held = [h for h in val.held_out if networks.has_edges(h.user)]
+    engine = engine_for(_train_data(data, ctx.train))
+    rows: list[dict[str, Any]] = []
+    for weight in grid:
+        ranker = HybridRanker(
+            ctx=ctx, engine=engine.with_config(with_social_weight(cfg, weight)), networks=networks
+        )
+        ndcg = recall = 0.0
+        users = 0
+        for h in held:
+            events = ctx.user_events.get(h.user)
+            if events is None or not len(events):
+                continue
+            rank = metrics.rank_of(ranker(h, events), h.item)
+            ndcg += metrics.ndcg_at_k(rank, k)
+            recall += metrics.recall_at_k(rank, k)
+            users += 1
+        n = max(users, 1)
+        rows.append({"social": weight, f"ndcg@{k}": round(ndcg / n, 5),
+                     f"recall@{k}": round(recall / n, 5), "users": users})  # fmt: skip
+        log(f"validation: social {weight}: NDCG@{k} {ndcg / n:.4f} ({users} customers)")
+    best = max(rows, key=lambda r: (r[f"ndcg@{k}"], -r["social"]))
+    return float(best["social"]), rows

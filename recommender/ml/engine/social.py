@@ -1,0 +1,165 @@
+"""The social source: products the customer's network touched, and social proof.
+
+Owns :func:`social_scores` (stage 1's social candidates with their exact raw scores),
+:func:`tie_strength` and :func:`social_proof`. Bounded by the network the request carries
+(``History.network``: the caller caps the edges, the second hop and each member's events), never
+by the catalogue.
+
+A product ``p``'s raw score sums over the members ``m`` of the network who touched it::
+
+    hop(m) x weight(m) x tie(m) x max over m's events on p of behaviour(type) x recency(age)
+
+- ``hop``: 1 for the customer's own edges, ``social_hop_decay`` for the second hop;
+- ``weight``: the edge's weight (two hops: the product of both);
+- ``tie``: shared taste, ``TIE_FLOOR`` + the cosine overlap of the two histories
+  (|A ∩ B| / sqrt(|A| |B|) over distinct products), so a customer with no history of their own
+  still gets their network's products, and people with the same taste count up to three times
+  as much as strangers;
+- ``behaviour``: the configured behaviour weight of the event type; ``recency``:
+  0.5 ** (age / ``social_half_life_days``); a member's events after ``now`` are not seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from recommender.ml.interactions import DAY_SECONDS
+
+from .data import NetworkMember
+
+if TYPE_CHECKING:
+    from .hybrid import HybridEngine
+
+# What one request's network may hold, whoever builds it (the serving selectors, the offline
+# evaluation): the customer's strongest edges, the strongest second-hop members reached through
+# them, and each member's newest events.
+# At most 50 members and 1,000 events per request: the network read and the scoring cost a few
+# milliseconds (bench/social.py).
+MAX_DIRECT = 20
+MAX_SECOND_HOP = 30
+MAX_MEMBER_EVENTS = 20
+
+# The tie strength of a member who shares nothing with the customer (or of any member when the
+# customer has no history): the network still counts, shared taste counts more.
+TIE_FLOOR = 0.5
+
+
+@dataclass
+class SocialScores:
+    """The social source's candidates for one request: engine rows (ascending), their raw
+    scores, and who supports each (``supporters[row]``: (member position, strongest event type)
+    per member who touched it)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    supporters: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> SocialScores:
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), {})
+
+
+def tie_strength(own: set[int], theirs: set[int]) -> float:
+    """``TIE_FLOOR`` + the cosine overlap of two sets of products (0 when either is empty)."""
+    if not own or not theirs:
+        return TIE_FLOOR
+    return TIE_FLOOR + len(own & theirs) / math.sqrt(len(own) * len(theirs))
+
+
+def social_scores(
+    engine: HybridEngine,
+    network: Sequence[NetworkMember],
+    own_product_ids: Iterable[int],
+    *,
+    now: float,
+) -> SocialScores:
+    """Every product the network touched (known to the fit), scored as the module says.
+
+    Vectorised over the network's events (at most ``MAX_DIRECT + MAX_SECOND_HOP`` members x
+    ``MAX_MEMBER_EVENTS`` events): one weight per event, the strongest per (member, product),
+    summed per product."""
+    if not network:
+        return SocialScores.empty()
+    cfg = engine.config
+    own = {int(p) for p in own_product_ids}
+    factors = np.array(
+        [
+            (1.0 if m.hop == 1 else cfg.social_hop_decay)
+            * float(m.weight)
+            * tie_strength(own, {int(p) for p in m.product_ids})
+            for m in network
+        ],
+        dtype=np.float64,
+    )
+    lengths = np.array([len(m.product_ids) for m in network], dtype=np.int64)
+    if not lengths.sum():
+        return SocialScores.empty()
+    member = np.repeat(np.arange(len(network)), lengths)
+    pids = np.fromiter((p for m in network for p in m.product_ids), dtype=np.int64)
+    kinds = [k for m in network for k in m.event_types]
+    times = np.fromiter((t for m in network for t in m.timestamps), dtype=np.float64)
+    behaviour = np.array([cfg.behaviour_weights.get(k, 0.0) for k in kinds], dtype=np.float64)
+    scale = cfg.social_half_life_days * DAY_SECONDS
+    weight = behaviour * np.power(0.5, np.maximum(now - times, 0.0) / scale)
+    rows = engine._rows_of(pids)
+    keep = (times <= now) & (weight > 0) & (factors[member] > 0) & (rows >= 0)
+    if not keep.any():
+        return SocialScores.empty()
+    member, rows, weight = member[keep], rows[keep], weight[keep]
+    kind_at = np.flatnonzero(keep)
+    # The strongest event of each (member, product): sorted by member, row, weight descending
+    # (ties: the earlier event), the first of each pair.
+    order = np.lexsort((kind_at, -weight, rows, member))
+    first = np.r_[True, (member[order][1:] != member[order][:-1])
+                  | (rows[order][1:] != rows[order][:-1])]  # fmt: skip
+    chosen = order[first]
+    member, rows, weight, kind_at = member[chosen], rows[chosen], weight[chosen], kind_at[chosen]
+    unique, inverse = np.unique(rows, return_inverse=True)
+    totals = np.bincount(inverse.reshape(-1), weights=factors[member] * weight,
+                         minlength=len(unique))  # fmt: skip
+    supporters: dict[int, list[tuple[int, str]]] = {}
+    for row, who, at in zip(rows.tolist(), member.tolist(), kind_at.tolist(), strict=True):
+        supporters.setdefault(int(row), []).append((int(who), kinds[at]))
+    return SocialScores(unique.astype(np.int64), totals.astype(np.float64), supporters)
+
+
+def social_proof(
+    network: Sequence[NetworkMember], product_ids: Iterable[int], *, now: float
+) -> dict[int, int]:
+    """For each of ``product_ids``: how many of the customer's direct network (hop 1) have an
+    event on it up to ``now`` (0 when none)."""
+    wanted = {int(p) for p in product_ids}
+    counts = dict.fromkeys(wanted, 0)
+    for member in network:
+        if member.hop != 1:
+            continue
+        seen = {
+            int(p)
+            for p, at in zip(member.product_ids, member.timestamps, strict=True)
+            if at <= now and int(p) in wanted
+        }
+        for pid in seen:
+            counts[pid] += 1
+    return counts
+
+
+def supporters_reason(
+    network: Sequence[NetworkMember],
+    supporters: Sequence[tuple[int, str]],
+    behaviour_weights: Mapping[str, float],
+) -> tuple[int, str, str, list[str]]:
+    """What a reason says about an item's supporters: (how many, relation, strongest event
+    type, display names given). Direct members when any supports it (their relation, or
+    ``network`` when their edges differ), else the second hop (``network``)."""
+    direct = [(i, kind) for i, kind in supporters if network[i].hop == 1]
+    counted = direct or list(supporters)
+    relations = {network[i].relation for i, _ in counted}
+    relation = relations.pop() if direct and len(relations) == 1 else "network"
+    kind = max((k for _, k in counted), key=lambda k: behaviour_weights.get(k, 0.0))
+    names = [network[i].display_name for i, _ in counted if network[i].display_name]
+    return len(counted), relation, kind, names
