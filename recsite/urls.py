@@ -22,10 +22,12 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("dashboard/tags/", include("tagging.dashboard.urls")),
     path("dashboard/churn/", include("churn.dashboard.urls")),
+    path("dashboard/experiments/", include("experiments.dashboard.urls")),
     path("dashboard/", include("recommender.dashboard.urls")),
     path("api/<str:version>/", include("jobs.api.urls")),
     path("api/<str:version>/", include("tagging.api.urls")),
     path("api/<str:version>/", include("churn.api.urls")),
+    path("api/<str:version>/", include("experiments.api.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "recommender",
     "tagging",
     "churn",
+    "experiments",
 ]
 
 MIDDLEWARE = [
@@ -317,11 +318,17 @@ CELERY_TASK_ROUTES = {
     "churn.tasks.churn_score_scheduled": {"queue": "cpu"},
     "tagging.tasks.tag_job_run": {"queue": "gpu"},
     "tagging.tasks.tag_new_scheduled": {"queue": "default"},
+    "experiments.tasks.experiment_results_run": {"queue": "cpu"},
+    "experiments.tasks.experiment_results_scheduled": {"queue": "default"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE
 # The hour of the nightly refresh (index, engine) and of tagging new products at half past.
 RECSITE_REFRESH_HOUR = env.int("RECSITE_REFRESH_HOUR", default=3)
+# How often running experiments' results are refreshed (docs/experiments.md).
+RECSITE_EXPERIMENTS_RESULTS_SECONDS = env.float(
+    "RECSITE_EXPERIMENTS_RESULTS_SECONDS", default=900.0
+)
 # A beat entry expires after its period, so a backlog of ticks never piles up.
 CELERY_BEAT_SCHEDULE = {
     "embed-stale-products": {
@@ -353,6 +360,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "churn.tasks.churn_score_scheduled",
         "schedule": 86400.0,
         "options": {"expires": 3600},
+    },
+    # Experiments: attribute new events and refresh every running experiment's results.
+    "experiment-results": {
+        "task": "experiments.tasks.experiment_results_scheduled",
+        "schedule": RECSITE_EXPERIMENTS_RESULTS_SECONDS,
+        "options": {"expires": RECSITE_EXPERIMENTS_RESULTS_SECONDS},
     },
 }
 
@@ -503,6 +516,12 @@ RECSITE_SERVING_ROLL_GRACE_SECONDS = env.float("RECSITE_SERVING_ROLL_GRACE_SECON
 RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)
 # How often a serving process checks whether a merchandising rule changed (docs/merchandising.md).
 RECSITE_RULES_REFRESH_SECONDS = env.float("RECSITE_RULES_REFRESH_SECONDS", default=5.0)
+# Experiments (docs/experiments.md): how often a serving process rereads the running
+# experiments, and the last-touch attribution windows of events sent without a
+# recommendation_id (clicks; add to cart and purchases).
+RECSITE_EXPERIMENTS_REFRESH_SECONDS = env.float("RECSITE_EXPERIMENTS_REFRESH_SECONDS", default=5.0)
+RECSITE_ATTRIBUTION_CLICK_HOURS = env.float("RECSITE_ATTRIBUTION_CLICK_HOURS", default=24.0)
+RECSITE_ATTRIBUTION_PURCHASE_DAYS = env.float("RECSITE_ATTRIBUTION_PURCHASE_DAYS", default=7.0)
 
 # Fits and builds at scale (docs/scale.md) ------------------------------------------------------
 # Memory one fit or index build may use: a job that would need more stops before allocating,
