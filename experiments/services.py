@@ -516,9 +516,8 @@ def experiment_results_refresh(
             bucket[column] += 1
             if column == "purchases":
                 bucket["revenue"] += a.action.revenue
-    counts["unknown_ids"] = len(
-        [rid for rid in sent_ids if rid in selectors.recommendation_ids_unknown(ids=sent_ids)]
-    )
+    unknown = selectors.recommendation_ids_unknown(ids=sent_ids) if sent_ids else set()
+    counts["unknown_ids"] = sum(1 for rid in sent_ids if rid in unknown)
     counts["lists"] = len(shown)
     counts["visitors"] = len(totals)
     days = _daily_rows(experiment, daily)

@@ -237,6 +237,8 @@ def test_the_fast_rendering_equals_the_documented_serializer(shop, read_client):
             "kind": result.kind,
             "config_version": result.config_version,
             "engine_build": result.engine_build,
+            "experiment": None,
+            "variant": None,
             "customer_id": "C1",
             "items": items,
         }
