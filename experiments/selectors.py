@@ -278,22 +278,17 @@ def _decision(
     for v in variants:
         if v.is_control:
             continue
-        comparison = v.metrics[experiment.primary_metric].comparison
-        if comparison is None or comparison.lift is None or comparison.p_value is None:
+        c = v.metrics[experiment.primary_metric].comparison
+        if c is None or c.lift is None or c.low is None or c.high is None or c.p_value is None:
             parts.append(f"{v.name}: no estimate on {label}.")
-        elif comparison.significant:
-            verb = "wins" if comparison.lift > 0 else "loses"
-            parts.append(
-                f"{v.name} {verb} on {label}, {comparison.lift * 100:+.1f}% "
-                f"[{comparison.low * 100:.1f}, {comparison.high * 100:.1f}] "  # type: ignore[operator]
-                f"(p = {comparison.p_value:.2g})."
-            )
+            continue
+        interval = (
+            f"{c.lift * 100:+.1f}% [{c.low * 100:.1f}, {c.high * 100:.1f}] (p = {c.p_value:.2g})"
+        )
+        if c.significant:
+            parts.append(f"{v.name} {'wins' if c.lift > 0 else 'loses'} on {label}, {interval}.")
         else:
-            parts.append(
-                f"{v.name}: no significant difference on {label}, "
-                f"{comparison.lift * 100:+.1f}% [{comparison.low * 100:.1f}, "  # type: ignore[operator]
-                f"{comparison.high * 100:.1f}] (p = {comparison.p_value:.2g})."  # type: ignore[operator]
-            )
+            parts.append(f"{v.name}: no significant difference on {label}, {interval}.")
     return " ".join(parts)
 
 

@@ -27,7 +27,7 @@ from recommender.services.recommendations.variants import ServedVariant
 
 from . import selectors
 from .analysis.assignment import assign
-from .analysis.attribution import COUNTED, Action, Shown, Windows, attribute
+from .analysis.attribution import COUNTED, Action, Attributed, Shown, Windows, attribute
 from .models import (
     Baseline,
     DailyStats,
@@ -479,43 +479,7 @@ def experiment_results_refresh(
     attributed = attribute(shown, actions, windows=windows)
     if progress is not None:
         progress(0.6)
-    # Per visitor, and per visitor and day (the day of the list).
-    totals: dict[tuple[str, str], dict[str, float]] = defaultdict(
-        lambda: dict.fromkeys(_COLUMNS, 0.0)
-    )
-    daily: dict[tuple[str, str, Any], dict[str, float]] = defaultdict(
-        lambda: dict.fromkeys(_COLUMNS, 0.0)
-    )
-    tz = timezone.get_current_timezone()
-    day_of = {
-        s.recommendation_id: row.created_at.astimezone(tz).date()
-        for s, row in zip(shown, lists, strict=True)
-    }
-    for s in shown:
-        for bucket in (
-            totals[(s.variant, s.visitor)],
-            daily[(s.variant, s.visitor, day_of[s.recommendation_id])],
-        ):
-            bucket["impressions"] += 1
-            bucket["filled"] += 1 if s.product_ids else 0
-    counts = {"explicit": 0, "window": 0, "unattributed": 0, "unknown_ids": 0}
-    sent_ids = []
-    for a in attributed:
-        if a.shown is None:
-            counts["unattributed"] += 1
-            if a.action.recommendation_id:
-                sent_ids.append(a.action.recommendation_id)
-            continue
-        counts[a.rule] += 1
-        s = a.shown
-        column = COUNTED[a.action.event_type]
-        for bucket in (
-            totals[(s.variant, s.visitor)],
-            daily[(s.variant, s.visitor, day_of[s.recommendation_id])],
-        ):
-            bucket[column] += 1
-            if column == "purchases":
-                bucket["revenue"] += a.action.revenue
+    totals, daily, counts, sent_ids = _tally(shown, lists, attributed)
     unknown = selectors.recommendation_ids_unknown(ids=sent_ids) if sent_ids else set()
     counts["unknown_ids"] = sum(1 for rid in sent_ids if rid in unknown)
     counts["lists"] = len(shown)
@@ -552,6 +516,57 @@ def experiment_results_refresh(
     if progress is not None:
         progress(1.0)
     return {k: int(v) for k, v in counts.items()}
+
+
+def _tally(
+    shown: Sequence[Shown],
+    lists: Sequence[selectors.LoggedList],
+    attributed: Sequence[Attributed],
+) -> tuple[
+    dict[tuple[str, str], dict[str, float]],
+    dict[tuple[str, str, Any], dict[str, float]],
+    dict[str, int],
+    list[str],
+]:
+    """Per visitor, and per visitor and day (the day of the list): impressions, filled lists
+    and the attributed events; what each rule counted; the ids sent that matched no list."""
+    totals: dict[tuple[str, str], dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys(_COLUMNS, 0.0)
+    )
+    daily: dict[tuple[str, str, Any], dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys(_COLUMNS, 0.0)
+    )
+    tz = timezone.get_current_timezone()
+    day_of = {
+        s.recommendation_id: row.created_at.astimezone(tz).date()
+        for s, row in zip(shown, lists, strict=True)
+    }
+    for s in shown:
+        for bucket in (
+            totals[(s.variant, s.visitor)],
+            daily[(s.variant, s.visitor, day_of[s.recommendation_id])],
+        ):
+            bucket["impressions"] += 1
+            bucket["filled"] += 1 if s.product_ids else 0
+    counts = {"explicit": 0, "window": 0, "unattributed": 0, "unknown_ids": 0}
+    sent_ids = []
+    for a in attributed:
+        if a.shown is None:
+            counts["unattributed"] += 1
+            if a.action.recommendation_id:
+                sent_ids.append(a.action.recommendation_id)
+            continue
+        counts[a.rule] += 1
+        s = a.shown
+        column = COUNTED[a.action.event_type]
+        for bucket in (
+            totals[(s.variant, s.visitor)],
+            daily[(s.variant, s.visitor, day_of[s.recommendation_id])],
+        ):
+            bucket[column] += 1
+            if column == "purchases":
+                bucket["revenue"] += a.action.revenue
+    return totals, daily, counts, sent_ids
 
 
 def _daily_rows(

@@ -101,9 +101,7 @@ def test_a_click_outside_its_window_counts_for_no_one_but_a_purchase_has_seven_d
 
 
 def test_an_event_before_the_list_is_not_attributed_to_it():
-    assert _attributed(Action("e6", ("c:A",), "P3", "purchase", 0.5 * H)) == [
-        ("e6", None, "none")
-    ]
+    assert _attributed(Action("e6", ("c:A",), "P3", "purchase", 0.5 * H)) == [("e6", None, "none")]
 
 
 def test_an_explicit_id_wins_over_visitor_product_and_time():
@@ -123,9 +121,7 @@ def test_other_visitors_lists_and_uncounted_types_are_left_alone():
 
 
 def test_an_event_at_the_edge_of_the_window_counts():
-    assert _attributed(Action("e13", ("c:B",), "P1", "click", 24 * H)) == [
-        ("e13", "L3", "window")
-    ]
+    assert _attributed(Action("e13", ("c:B",), "P1", "click", 24 * H)) == [("e13", "L3", "window")]
 
 
 # Statistics ---------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def test_a_merchandiser_sees_the_table_chart_and_decision(shop, merchandiser):
     assert "ranking test" in listing.content.decode()
     assert page.status_code == 200
     assert 'id="experiment-table"' in html
-    assert 'data-variant="control"' in html and 'data-variant="treatment"' in html
+    assert 'data-variant="control"' in html
+    assert 'data-variant="treatment"' in html
     assert 'data-chart="chart-experiment-ctr"' in html
     chart = json.loads(html.split('<script id="chart-experiment-ctr" type="application/json">')[1]
                        .split("</script>")[0])  # fmt: skip
@@ -68,7 +69,8 @@ def test_an_admin_stops_and_promotes(shop, admin_user):
     stopped = client.post(f"/dashboard/experiments/{experiment.pk}/stop")
     promoted = client.post(f"/dashboard/experiments/{experiment.pk}/promote", {"variant": "new"})
 
-    assert 'id="experiment-stop"' in page and 'id="experiment-promote"' in page
+    assert 'id="experiment-stop"' in page
+    assert 'id="experiment-promote"' in page
     assert stopped.status_code == 302
     experiment.refresh_from_db()
     assert experiment.state == ExperimentState.STOPPED

@@ -124,7 +124,8 @@ def test_draft_running_stopped_and_a_running_experiment_keeps_its_variants():
     )
     assert [v.name for v in stopped.variants.all()] == ["control", "treatment"]
     assert (renamed.name, stopped.state) == ("renamed", ExperimentState.STOPPED)
-    assert stopped.started_at is not None and stopped.stopped_at is not None
+    assert stopped.started_at is not None
+    assert stopped.stopped_at is not None
 
 
 def test_two_running_experiments_cannot_claim_the_same_list():
@@ -255,7 +256,8 @@ def test_serving_an_experiment_writes_nothing_but_the_log_row(shop, settings):
     assert result.variant == variant_of("c:C1")
     assert not [q for q in sql if "experiments_" in q]
     writes = [q for q in sql if q.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
-    assert len(writes) == 1 and "recommender_recommendationlog" in writes[0]
+    assert len(writes) == 1
+    assert "recommender_recommendationlog" in writes[0]
 
 
 # Attribution --------------------------------------------------------------------------------

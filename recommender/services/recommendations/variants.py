@@ -54,7 +54,7 @@ def variant_assign(*, kind: str, visitor: str) -> ServedVariant | None:
     if not visitor:
         return None
     for assigner in _assigners:
-        variant = assigner(kind, visitor)
+        variant = assigner(str(kind), visitor)
         if variant is not None:
             return variant
     return None
