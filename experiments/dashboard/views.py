@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import admin_view, dashboard_view
@@ -15,6 +16,7 @@ from accounts.roles import Scope
 from accounts.selectors import user_scopes
 from experiments import selectors, services
 from experiments.dashboard import charts
+from experiments.dashboard.forms import ExperimentCreateForm
 from experiments.models import Experiment, ExperimentJobKind, Metric
 from experiments.tasks import experiment_results_run
 from jobs.services.runs import job_start
@@ -52,11 +54,52 @@ def _experiment(pk: int) -> Experiment:
 @dashboard_view
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    return _index(request, ExperimentCreateForm())
+
+
+def _index(request: HttpRequest, form: ExperimentCreateForm, status: int = 200) -> HttpResponse:
     return render(
         request,
         "experiments/index.html",
-        {"experiments": list(selectors.experiment_list()[:200])},
+        {
+            "experiments": list(selectors.experiment_list()[:200]),
+            "form": form,
+            "is_admin": Scope.ADMIN in user_scopes(request.user),
+        },
+        status=status,
     )
+
+
+@admin_view
+@require_POST
+def create(request: HttpRequest) -> HttpResponse:
+    """A draft with a control and one treatment; a refused value is shown next to its field."""
+    form = ExperimentCreateForm(request.POST)
+    if not form.is_valid():
+        return _index(request, form, status=400)
+    data = form.cleaned_data
+    share = data["treatment_share"]
+    spec = services.ExperimentSpec(
+        name=data["name"],
+        lists=list(data["lists"]),
+        variants=[
+            services.VariantSpec(data["control_name"], 100 - share, data["control_config_version"]),
+            services.VariantSpec(
+                data["treatment_name"], share, data["treatment_config_version"],
+                baseline=data["treatment_baseline"] or "",
+            ),
+        ],
+        starts_at=timezone.now(),
+        primary_metric=data["primary_metric"],
+        horizon_visitors=data["horizon_visitors"],
+    )  # fmt: skip
+    try:
+        experiment = services.experiment_create(spec=spec, created_by=request.user)
+    except services.ExperimentError as exc:
+        form.add_error(ExperimentCreateForm.FIELDS.get(exc.field), exc.message)
+        return _index(request, form, status=400)
+    messages.success(request, f"Draft '{experiment.name}' created; start it when ready.")
+    return redirect("experiments-dashboard:detail", pk=experiment.pk)
 
 
 @dashboard_view
@@ -158,6 +201,7 @@ def refresh(request: HttpRequest, pk: int) -> HttpResponse:
 
 urlpatterns = [
     path("", index, name="index"),
+    path("create", create, name="create"),
     path("<int:pk>/", detail, name="detail"),
     path("<int:pk>/start", start, name="start"),
     path("<int:pk>/stop", stop, name="stop"),

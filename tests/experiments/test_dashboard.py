@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from experiments import services
-from experiments.models import ExperimentState
+from experiments.models import Experiment, ExperimentState
 from recommender.models import Customer, RecommendationConfig
 from recommender.services.recommendations import customer_recommendations
 from tests.experiments.helpers import running
@@ -76,3 +76,29 @@ def test_an_admin_stops_and_promotes(shop, admin_user):
     assert experiment.state == ExperimentState.STOPPED
     assert promoted.status_code == 302
     assert RecommendationConfig.objects.get(is_active=True).version == 3
+
+
+def test_an_admin_creates_a_draft_on_the_page_and_a_bad_share_is_named(shop, admin_user):
+    client = _login(admin_user)
+    form = {
+        "name": "page test", "lists": ["customer"], "control_name": "control",
+        "treatment_name": "popular", "treatment_baseline": "popularity", "treatment_share": "30",
+        "primary_metric": "ctr", "horizon_visitors": "100",
+    }  # fmt: skip
+
+    created = client.post("/dashboard/experiments/create", form)
+    refused = client.post(
+        "/dashboard/experiments/create",
+        form | {"name": "second", "treatment_baseline": "", "treatment_config_version": "9"},
+    )
+
+    experiment = Experiment.objects.get(name="page test")
+    assert created.status_code == 302
+    assert [(v.name, v.share, v.baseline) for v in experiment.variants.all()] == [
+        ("control", 70, ""), ("popular", 30, "popularity"),
+    ]  # fmt: skip
+    assert refused.status_code == 400
+    assert refused.context["form"].errors == {
+        "treatment_config_version": ["no recommendation configuration has version 9"]
+    }
+    assert not Experiment.objects.filter(name="second").exists()

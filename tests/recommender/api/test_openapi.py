@@ -65,6 +65,17 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/customers/{customer_id}/churn", "get"): "customers_churn",
         ("/api/v1/customers/{customer_id}/win-back", "get"): "customers_win_back",
         ("/api/v1/jobs/churn", "post"): "jobs_churn",
+        # The experiments app's routes.
+        ("/api/v1/experiments/", "get"): "experiments_list",
+        ("/api/v1/experiments/", "post"): "experiments_create",
+        ("/api/v1/experiments/{experiment_id}/", "get"): "experiments_retrieve",
+        ("/api/v1/experiments/{experiment_id}/", "patch"): "experiments_partial_update",
+        ("/api/v1/experiments/{experiment_id}/start", "post"): "experiments_start",
+        ("/api/v1/experiments/{experiment_id}/stop", "post"): "experiments_stop",
+        ("/api/v1/experiments/{experiment_id}/copy", "post"): "experiments_copy",
+        ("/api/v1/experiments/{experiment_id}/promote", "post"): "experiments_promote",
+        ("/api/v1/experiments/{experiment_id}/results", "get"): "experiments_results",
+        ("/api/v1/experiments/{experiment_id}/refresh", "post"): "experiments_refresh",
     }
 
 
