@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -178,7 +178,7 @@ def _name_taken(name: str, *, pk: int | None = None) -> bool:
 def experiment_create(
     *,
     spec: ExperimentSpec,
-    created_by: User | AnonymousUser | None = None,
+    created_by: object = None,
     copied_from: Experiment | None = None,
 ) -> Experiment:
     """A new draft experiment; nothing is saved when a value is refused."""
@@ -310,7 +310,7 @@ def experiment_copy(
     *,
     experiment: Experiment,
     name: str | None = None,
-    created_by: User | AnonymousUser | None = None,
+    created_by: object = None,
 ) -> Experiment:
     """A draft with the same settings and variants (and a new salt, so a new assignment)."""
     spec = _spec_of(experiment)
