@@ -91,7 +91,7 @@ def _validate_variants(variants: Sequence[VariantSpec]) -> None:
     for i, v in enumerate(variants):
         if not v.name.strip():
             raise ExperimentError(f"variants[{i}].name", "a variant needs a name")
-        if names.count(v.name) > 1:
+        if v.name in names[:i]:
             raise ExperimentError(f"variants[{i}].name", f"two variants are named {v.name!r}")
         if not 1 <= v.share <= 100:
             raise ExperimentError(f"variants[{i}].share", "a share is a whole percent, 1 to 100")
