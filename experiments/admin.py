@@ -1,6 +1,9 @@
 """Admin of experiments: read their settings; changes go through the API or the pages."""
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import Experiment, Variant
 
@@ -11,7 +14,7 @@ class VariantInline(admin.TabularInline):
     can_delete = False
     readonly_fields = ["name", "position", "share", "config_version", "baseline", "rules"]
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -28,5 +31,5 @@ class ExperimentAdmin(admin.ModelAdmin):
         "started_at", "stopped_at", "results_at", "attribution",
     ]  # fmt: skip
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

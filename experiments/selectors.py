@@ -53,11 +53,10 @@ def experiments_running() -> list[Experiment]:
 def experiments_running_on(*, lists: Iterable[str], exclude_pk: int | None = None) -> list[str]:
     """Names of the running experiments covering any of ``lists``."""
     wanted = set(lists)
-    return [
-        e.name
-        for e in Experiment.objects.filter(state=ExperimentState.RUNNING).exclude(pk=exclude_pk)
-        if wanted & set(e.lists)
-    ]
+    running = Experiment.objects.filter(state=ExperimentState.RUNNING)
+    if exclude_pk is not None:
+        running = running.exclude(pk=exclude_pk)
+    return [e.name for e in running if wanted & set(e.lists)]
 
 
 def config_versions_existing(versions: Iterable[int]) -> set[int]:

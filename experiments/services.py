@@ -172,7 +172,8 @@ def _write_variants(experiment: Experiment, variants: Sequence[VariantSpec]) -> 
 
 
 def _name_taken(name: str, *, pk: int | None = None) -> bool:
-    return Experiment.objects.filter(name=name).exclude(pk=pk).exists()
+    same = Experiment.objects.filter(name=name)
+    return (same.exclude(pk=pk) if pk is not None else same).exists()
 
 
 def experiment_create(

@@ -28,7 +28,7 @@ def metric_by_day_chart(
         mine = [p for p in chosen if p.variant == name]
         if not mine:
             continue
-        values = [p.estimate.value for p in mine]
+        values = [p.estimate.value or 0.0 for p in mine]  # ``chosen`` holds values only.
         traces.append(
             go.Scatter(
                 name=name,

@@ -1,6 +1,7 @@
 """Experiments for the tests: specs, a fixed salt (so assignments are known), and starting."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -12,7 +13,7 @@ SALT = "test-salt"
 
 
 def spec(**overrides):
-    values = {
+    values: dict[str, Any] = {
         "name": "ranking test",
         "lists": ["customer"],
         "variants": [

@@ -201,7 +201,7 @@ def serving_engine_variant(*, config_version: int | None, popularity_only: bool)
         if old is not None:
             return old
         version, config = base.config_version, base.engine.config
-        if config_version not in (None, base.config_version):
+        if config_version is not None and config_version != base.config_version:
             row = RecommendationConfig.objects.filter(version=config_version).first()
             if row is None:
                 logger.warning("Config v%d does not exist; the active one serves", config_version)
