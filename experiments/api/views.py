@@ -462,18 +462,20 @@ class ExperimentDetailApi(APIView):
 
 
 def _action(operation_id: str, summary: str, *, request: Any = None, created: bool = False) -> Any:
+    responses: dict[int, Any] = {
+        (201 if created else 200): ExperimentOutputSerializer,
+        404: _NOT_FOUND,
+        409: _CONFLICT,
+    }
+    if request is not None:  # Only a body can hold a refused value.
+        responses[422] = _MEANING
     return extend_schema(
         tags=["experiments"],
         operation_id=operation_id,
         summary=summary,
         parameters=[_ID],
         request=request,
-        responses={
-            (201 if created else 200): ExperimentOutputSerializer,
-            404: _NOT_FOUND,
-            409: _CONFLICT,
-            422: _MEANING,
-        },
+        responses=responses,
     )
 
 

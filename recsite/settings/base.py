@@ -262,6 +262,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set two fields share (an experiment's primary metric and its
+    # guardrails' metrics).
+    "ENUM_NAME_OVERRIDES": {"ExperimentMetricEnum": "experiments.models.Metric.choices"},
     # Swagger UI served from our own static files: no CDN (firewalled shops, offline machines).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -284,4 +284,8 @@ def test_operations_with_a_rule_the_document_cannot_state_document_their_422(sch
         ("/api/v1/tags/suggestions", "get"),
         ("/api/v1/tags/suggestions/decide", "post"),
         ("/api/v1/tokens/", "post"),
+        ("/api/v1/experiments/", "post"),
+        ("/api/v1/experiments/{experiment_id}/", "patch"),
+        ("/api/v1/experiments/{experiment_id}/copy", "post"),
+        ("/api/v1/experiments/{experiment_id}/promote", "post"),
     }

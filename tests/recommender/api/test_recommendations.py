@@ -188,8 +188,10 @@ def test_before_any_fit_the_answer_says_what_to_do(fresh_serving, read_client):
 
 
 def test_customer_recommendations_cost_a_bounded_number_of_queries(
-    shop, read_client, django_assert_max_num_queries
+    shop, read_client, django_assert_max_num_queries, settings
 ):
+    # Running experiments are reread as in production (every few seconds), not per request.
+    settings.RECSITE_EXPERIMENTS_REFRESH_SECONDS = 60
     read_client.get("/api/v1/customers/C1/recommendations")  # Loads the engine and the index.
 
     # Token, customer, excluded ids, events, products, and the log insert (one statement on
