@@ -316,10 +316,12 @@ def experiment_copy(
     """A draft with the same settings and variants (and a new salt, so a new assignment)."""
     spec = _spec_of(experiment)
     if name is None:
-        name = f"{experiment.name} (copy)"
+        # The name column holds 200 characters: a long name is shortened to fit the suffix.
+        base = experiment.name[:180]
+        name = f"{base} (copy)"
         n = 2
         while _name_taken(name):
-            name = f"{experiment.name} (copy {n})"
+            name = f"{base} (copy {n})"
             n += 1
     spec.name = name
     if spec.ends_at is not None and spec.ends_at <= spec.starts_at:

@@ -448,10 +448,15 @@ class ExperimentDetailApi(APIView):
         body = ExperimentInputSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         changes = dict(body.validated_data)
+        # A partial change is partial at the top only: each variant and guardrail is whole.
+        for name, item in (("variants", VariantSerializer), ("guardrails", GuardrailSerializer)):
+            if name in changes:
+                whole = item(data=request.data[name], many=True)
+                if not whole.is_valid():
+                    raise ValidationError({name: whole.errors})
+                changes[name] = [dict(v) for v in whole.validated_data]
         if "variants" in changes:
             changes["variants"] = _variant_specs(changes["variants"])
-        if "guardrails" in changes:
-            changes["guardrails"] = [dict(g) for g in changes["guardrails"]]
         if "lists" in changes:
             changes["lists"] = list(changes["lists"])
         try:

@@ -256,3 +256,26 @@ def test_a_malformed_recommendation_id_is_a_400_naming_the_field(shop, ingest_cl
          "message": "expected a UUID such as 123e4567-e89b-42d3-a456-426614174000"}
     ]  # fmt: skip
     assert not Event.objects.filter(event_type="click").exists()
+
+
+def test_a_partial_change_still_needs_whole_variants_and_a_long_name_copies(admin_client_api):
+    experiment = services.experiment_create(
+        spec=services.ExperimentSpec(
+            name="x" * 200, lists=["customer"],
+            variants=[services.VariantSpec("a", 50), services.VariantSpec("b", 50)],
+            starts_at=timezone.now(),
+        )
+    )  # fmt: skip
+
+    patched = admin_client_api.patch(
+        f"/api/v1/experiments/{experiment.pk}/",
+        {"variants": [{"name": "a"}, {"name": "b", "share": 50}]},
+        format="json",
+    )
+    copied = admin_client_api.post(f"/api/v1/experiments/{experiment.pk}/copy")
+
+    assert patched.status_code == 400
+    assert patched.json()["errors"] == [
+        {"field": "variants.share", "message": "This field is required."}
+    ]
+    assert (copied.status_code, copied.json()["name"]) == (201, "x" * 180 + " (copy)")
