@@ -50,6 +50,7 @@ def test_every_app_registers_its_kinds_in_installed_apps_order():
         ("evaluate", "Offline evaluation of the active configuration"),
         ("tag", "Auto-tag products"),
         ("churn_score", "Score churn risk"),
+        ("experiment_results", "Attribute events to experiments"),
     ]
 
 
