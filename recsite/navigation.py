@@ -33,6 +33,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Evaluation", "dashboard:evaluation"),
     NavEntry("Tags", "tagging-dashboard:review"),
     NavEntry("Churn", "churn-dashboard:index"),
+    NavEntry("Experiments", "experiments-dashboard:index"),
     NavEntry("Jobs", "dashboard:jobs", admin_only=True),
 )
 

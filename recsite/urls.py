@@ -23,6 +23,7 @@ urlpatterns = [
     path("dashboard/tags/", include("tagging.dashboard.urls")),
     path("dashboard/churn/", include("churn.dashboard.urls")),
     path("dashboard/social/", include("social.dashboard.urls")),
+    path("dashboard/experiments/", include("experiments.dashboard.urls")),
     path("dashboard/", include("recommender.dashboard.urls")),
     path("api/<str:version>/", include("jobs.api.urls")),
     path("api/<str:version>/", include("tagging.api.urls")),
@@ -30,6 +31,7 @@ urlpatterns = [
     # Before recommender's: its customers/<id>/ route takes the rest of the path.
     path("api/<str:version>/", include("privacy.urls")),
     path("api/<str:version>/", include("social.api.urls")),
+    path("api/<str:version>/", include("experiments.api.urls")),
     path("api/<str:version>/", include("recommender.api.urls")),
 ]
 

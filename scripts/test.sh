@@ -22,6 +22,6 @@ say "Lint and format (ruff)"
 say "Architecture contracts (import-linter)"
 "$VENV/bin/lint-imports"
 say "Types (mypy)"
-"$VENV/bin/mypy" recsite accounts jobs recommender tagging churn privacy social tests
+"$VENV/bin/mypy" recsite accounts jobs recommender tagging churn privacy social experiments tests
 say "Tests (pytest on $DATABASE_URL, broker $CELERY_BROKER_URL)"
 exec "$VENV/bin/pytest" "$@"

@@ -22,6 +22,7 @@ from jobs.api.serializers import JobOutputSerializer
 from jobs.services.runs import job_start
 from recommender.api import serializers as s
 from recommender.choices import JobKind
+from recommender.ingestion import records
 from recommender.models import Product
 from recommender.services import recommendations as service
 from recommender.services.ingestion import product_pk_map
@@ -109,6 +110,14 @@ class RecommendationOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="Recommendation configuration version that served."
     )
     engine_build = serializers.IntegerField(allow_null=True, help_text="Engine build that served.")
+    experiment = serializers.IntegerField(
+        allow_null=True,
+        help_text="Id of the running experiment that served this list (see /experiments/); "
+        "null outside experiments. Pass it and the variant to your own analytics.",
+    )
+    variant = serializers.CharField(
+        allow_null=True, help_text="The experiment's variant that served; null outside one."
+    )
     results = RecommendedItemOutputSerializer(many=True, source="items")
 
 
@@ -139,6 +148,8 @@ def render(serializer: type[serializers.Serializer], result: Any, **extra: Any) 
         "kind": result.kind,
         "config_version": result.config_version,
         "engine_build": result.engine_build,
+        "experiment": result.experiment,
+        "variant": result.variant,
         "results": [
             {
                 "product": s.product_payload(item.product),
@@ -281,6 +292,13 @@ class SessionRecommendationsApi(APIView):
         k = serializers.IntegerField(min_value=1, max_value=MAX_K, default=10)
         category = TextField(required=False, max_length=255)
         exclude = serializers.ListField(child=IdField(), required=False, max_length=MAX_IDS)
+        session_id = TextField(
+            required=False,
+            allow_blank=True,
+            max_length=records.MAX_ID_LENGTH,
+            help_text="The visitor's session id, as sent with its events: assigns the session "
+            "to an experiment's variant and lets its later events be attributed to this list.",
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if not attrs.get("product_ids") and not attrs.get("events"):
@@ -325,6 +343,7 @@ class SessionRecommendationsApi(APIView):
             k=data["k"],
             category=data.get("category"),
             exclude=_pks(data.get("exclude", [])),
+            session_id=data.get("session_id", ""),
         )
         return render(RecommendationOutputSerializer, result)
 

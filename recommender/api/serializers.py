@@ -97,6 +97,14 @@ class EventItemSerializer(serializers.Serializer):
         max_length=records.MAX_SEARCH_QUERY_LENGTH,
         help_text="Required for event_type 'search' (422 when missing).",
     )
+    recommendation_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The recommendation_id of the served list the event came from (a click, "
+        "add to cart or purchase of a listed product): attributes it to that list and its "
+        "experiment variant. Without one, last-touch attribution applies (docs/experiments.md). "
+        "An id no list has is stored and attributed to no one.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -210,4 +218,5 @@ class EventOutputSerializer(serializers.Serializer):
     value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
     session_id = serializers.CharField()
     search_query = serializers.CharField()
+    recommendation_id = serializers.UUIDField(allow_null=True)
     received_at = serializers.DateTimeField()

@@ -31,6 +31,8 @@ TAG_SEPARATOR = "|"
 MAX_MONEY = Decimal("9999999999.99")
 _MONEY = Decimal("0.01")
 _MONEY_LIMIT = Decimal("1e10")
+# A UUID as the OpenAPI document states it (format uuid): hyphenated, 36 characters.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # Marks a value already reported as refused.
 _REFUSED: Any = object()
 
@@ -41,7 +43,7 @@ PRODUCT_FIELDS = (
 CUSTOMER_FIELDS = ("customer_id", "attributes")
 EVENT_FIELDS = (
     "event_id", "customer_id", "product_id", "event_type", "timestamp", "quantity", "value",
-    "session_id", "search_query",
+    "session_id", "search_query", "recommendation_id",
 )  # fmt: skip
 REQUIRED_PRODUCT_COLUMNS = ("product_id", "title")
 REQUIRED_CUSTOMER_COLUMNS = ("customer_id",)
@@ -97,6 +99,8 @@ class EventRecord:
     value: Decimal | None = None
     session_id: str = ""
     search_query: str = ""
+    # The served list the event came from (a UUID in its canonical form), or "" (none sent).
+    recommendation_id: str = ""
     # The row as the bulk writer sends it, less the customer key, when a bulk import prepared
     # it ahead (in its reader thread); not part of the event's value.
     copy_tail: str = field(default="", compare=False, repr=False)
@@ -189,6 +193,19 @@ class _Row:
                 self.fail(name, problem)
                 return ""
         return text
+
+    def uuid(self, name: str) -> str:
+        """A UUID in its canonical hyphenated form (lower case), or "" when absent or null."""
+        value = self._get(name, "a string", nullable=True)
+        if value is None or value is _REFUSED:
+            return ""
+        if not isinstance(value, str):
+            self.fail(name, f"expected a string, got {json_type(value)}")
+            return ""
+        if not _UUID.fullmatch(value):
+            self.fail(name, "expected a UUID such as 123e4567-e89b-42d3-a456-426614174000")
+            return ""
+        return value.lower()
 
     def decimal(self, name: str) -> Decimal | None:
         value = self._get(name, "a number", nullable=True)
@@ -492,6 +509,7 @@ def parse_event(
         value=row.decimal("value"),
         session_id=row.text("session_id", max_length=MAX_ID_LENGTH),
         search_query=search_query,
+        recommendation_id=row.uuid("recommendation_id"),
     )
     row.done()
     if not record.event_id:
@@ -535,6 +553,7 @@ class EventRowParser:
         self._value = index.get("value")
         self._session = index.get("session_id")
         self._query = index.get("search_query")
+        self._recommendation = index.get("recommendation_id")
         self._fast = None not in (self._type, self._customer, self._timestamp, self._product)
 
     def slow(self, values: list[str]) -> EventRecord:
@@ -555,6 +574,7 @@ class EventRowParser:
         value = "" if self._value is None else values[self._value]
         session = "" if self._session is None else values[self._session]
         query = "" if self._query is None else values[self._query]
+        recommendation = "" if self._recommendation is None else values[self._recommendation]
         if (
             event_type not in self.event_types
             or event_type == "search"
@@ -574,6 +594,7 @@ class EventRowParser:
             or event_id != event_id.strip()
             or session != session.strip()
             or query != query.strip()
+            or (recommendation and not _UUID.fullmatch(recommendation))
         ):
             return self.slow(values)
         try:
@@ -612,6 +633,7 @@ class EventRowParser:
             value=amount,
             session_id=session,
             search_query=query,
+            recommendation_id=recommendation.lower(),
         )
         if not event_id:
             record.event_id = derived_event_id(record)

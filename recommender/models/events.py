@@ -56,6 +56,9 @@ class Event(models.Model):
     value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     session_id = models.CharField(max_length=128, blank=True, default="")
     search_query = models.CharField(max_length=500, blank=True, default="")
+    # The served list the event came from, when the shop sends it back (attribution,
+    # docs/experiments.md); an id no list has is kept and attributed to no one.
+    recommendation_id = models.UUIDField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -73,6 +76,12 @@ class Event(models.Model):
             # Events in time order (the API's event list and its since/until windows, the churn
             # cut-off, the newest and oldest event).
             models.Index(fields=["occurred_at", "id"], name="event_time"),
+            # Events sent back with a list's id (attribution): only those rows are indexed.
+            models.Index(
+                fields=["recommendation_id"],
+                name="event_recommendation",
+                condition=models.Q(recommendation_id__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["event_id"], name="event_id_unique"),

@@ -118,9 +118,24 @@ class RecommendationLog(models.Model):
     )
     product_ids = models.JSONField(default=list, help_text="Returned product ids, in order.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Online experiments (the ``experiments`` app, which ``recommender`` never imports): the
+    # experiment and variant that served this list, and the anonymous session it was for.
+    experiment_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Experiment id that served (none: no experiment)."
+    )
+    variant = models.CharField(max_length=64, blank=True, default="")
+    session_id = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # An experiment's lists, for its attribution run; only lists an experiment served.
+            models.Index(
+                fields=["experiment_id", "created_at"],
+                name="reclog_experiment",
+                condition=models.Q(experiment_id__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} recommendation {self.recommendation_id}"

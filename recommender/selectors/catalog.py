@@ -100,6 +100,7 @@ def event_list() -> QuerySet[Event]:
         "value",
         "session_id",
         "search_query",
+        "recommendation_id",
         "received_at",
         "customer__external_id",
         "product__external_id",

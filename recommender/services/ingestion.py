@@ -342,7 +342,7 @@ def events_insert(
 
 _COLUMNS = (
     "event_id", "customer_id", "product_id", "event_type", "occurred_at", "quantity", "value",
-    "session_id", "search_query", "received_at",
+    "session_id", "search_query", "recommendation_id", "received_at",
 )  # fmt: skip
 
 
@@ -368,6 +368,7 @@ def _insert_portable(
             value=r.value,
             session_id=r.session_id,
             search_query=r.search_query,
+            recommendation_id=r.recommendation_id or None,
             received_at=received_at,
         )
         for r in chunk
@@ -410,7 +411,9 @@ def copy_tail(r: EventRecord, product_pk: int | None) -> str:
         f"{_COPY_NULL if product_pk is None else product_pk}\t"
         f"{r.event_type.translate(_COPY_ESCAPES)}\t{r.occurred_at.isoformat()}\t{r.quantity}\t"
         f"{_COPY_NULL if r.value is None else r.value}\t"
-        f"{r.session_id.translate(_COPY_ESCAPES)}\t{r.search_query.translate(_COPY_ESCAPES)}\n"
+        f"{r.session_id.translate(_COPY_ESCAPES)}\t{r.search_query.translate(_COPY_ESCAPES)}\t"
+        # A UUID in canonical form needs no escaping.
+        f"{r.recommendation_id or _COPY_NULL}\n"
     )
 
 
@@ -456,7 +459,8 @@ def _insert_postgres(
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (customer_id bigint, event_id text, "
             f"product_id bigint, event_type text, occurred_at timestamptz, quantity integer, "
-            f"value numeric(14, 2), session_id text, search_query text) ON COMMIT DELETE ROWS"
+            f"value numeric(14, 2), session_id text, search_query text, recommendation_id uuid) "
+            f"ON COMMIT DELETE ROWS"
         )
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_INSERTED} (customer_id bigint, "

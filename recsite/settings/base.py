@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     # Forgetting, the audit log, the access export, retention (docs/privacy.md).
     "privacy",
     "social",
+    "experiments",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +267,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set two fields share (an experiment's primary metric and its
+    # guardrails' metrics).
+    "ENUM_NAME_OVERRIDES": {"ExperimentMetricEnum": "experiments.models.Metric.choices"},
     # Swagger UI served from our own static files: no CDN (firewalled shops, offline machines).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -325,11 +329,17 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.privacy_purge_run": {"queue": "cpu"},
     "privacy.tasks.privacy_purge_sweep": {"queue": "default"},
     "privacy.tasks.retention_sweep": {"queue": "default"},
+    "experiments.tasks.experiment_results_run": {"queue": "cpu"},
+    "experiments.tasks.experiment_results_scheduled": {"queue": "default"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE
 # The hour of the nightly refresh (index, engine) and of tagging new products at half past.
 RECSITE_REFRESH_HOUR = env.int("RECSITE_REFRESH_HOUR", default=3)
+# How often running experiments' results are refreshed (docs/experiments.md).
+RECSITE_EXPERIMENTS_RESULTS_SECONDS = env.float(
+    "RECSITE_EXPERIMENTS_RESULTS_SECONDS", default=900.0
+)
 # A beat entry expires after its period, so a backlog of ticks never piles up.
 CELERY_BEAT_SCHEDULE = {
     "embed-stale-products": {
@@ -373,6 +383,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "privacy.tasks.retention_sweep",
         "schedule": crontab(hour=RECSITE_REFRESH_HOUR, minute=45),
         "options": {"expires": 3600},
+    },
+    # Experiments: attribute new events and refresh every running experiment's results.
+    "experiment-results": {
+        "task": "experiments.tasks.experiment_results_scheduled",
+        "schedule": RECSITE_EXPERIMENTS_RESULTS_SECONDS,
+        "options": {"expires": RECSITE_EXPERIMENTS_RESULTS_SECONDS},
     },
 }
 
@@ -545,6 +561,12 @@ RECSITE_SERVING_ROLL_GRACE_SECONDS = env.float("RECSITE_SERVING_ROLL_GRACE_SECON
 RECSITE_TOKEN_CACHE_SECONDS = env.float("RECSITE_TOKEN_CACHE_SECONDS", default=5.0)
 # How often a serving process checks whether a merchandising rule changed (docs/merchandising.md).
 RECSITE_RULES_REFRESH_SECONDS = env.float("RECSITE_RULES_REFRESH_SECONDS", default=5.0)
+# Experiments (docs/experiments.md): how often a serving process rereads the running
+# experiments, and the last-touch attribution windows of events sent without a
+# recommendation_id (clicks; add to cart and purchases).
+RECSITE_EXPERIMENTS_REFRESH_SECONDS = env.float("RECSITE_EXPERIMENTS_REFRESH_SECONDS", default=5.0)
+RECSITE_ATTRIBUTION_CLICK_HOURS = env.float("RECSITE_ATTRIBUTION_CLICK_HOURS", default=24.0)
+RECSITE_ATTRIBUTION_PURCHASE_DAYS = env.float("RECSITE_ATTRIBUTION_PURCHASE_DAYS", default=7.0)
 
 # Fits and builds at scale (docs/scale.md) ------------------------------------------------------
 # Memory one fit or index build may use: a job that would need more stops before allocating,

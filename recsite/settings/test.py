@@ -37,3 +37,5 @@ RECSITE_EMBEDDER = "hashing"
 RECSITE_INDEX_REFRESH_SECONDS = 0.0
 # Tests revoke and expire tokens by hand; tests of the cache turn it on for themselves.
 RECSITE_TOKEN_CACHE_SECONDS = 0.0
+# Tests start and stop experiments in the database directly too: read them on every list.
+RECSITE_EXPERIMENTS_REFRESH_SECONDS = 0.0

@@ -32,6 +32,7 @@ from django.utils.crypto import get_random_string
 from accounts.roles import Role
 from accounts.services import api_token_create, user_create_with_role
 from churn.models import ChurnScore, RiskBand
+from experiments.services import ExperimentSpec, VariantSpec, experiment_create, experiment_start
 from recommender.models import Customer, Product
 from recommender.services.merchandising import merchandising_rule_create
 from tagging.models import ProductTag, ProductTagSource, ProductTagStatus
@@ -83,6 +84,27 @@ def contract_shop(fresh_serving):  # noqa: F811 (the fixture imported above)
             strict=False,
         )
     )  # fmt: skip
+    # A running experiment on customer lists (served lists take the variant path) and a draft.
+    experiment = experiment_create(
+        spec=ExperimentSpec(
+            name="contract",
+            lists=["customer"],
+            variants=[
+                VariantSpec("control", 50),
+                VariantSpec("popularity", 50, baseline="popularity"),
+            ],
+            starts_at=now,
+        )
+    )
+    experiment_start(experiment=experiment)
+    experiment_create(
+        spec=ExperimentSpec(
+            name="contract draft",
+            lists=["session"],
+            variants=[VariantSpec("control", 50), VariantSpec("none", 50, baseline="none")],
+            starts_at=now,
+        )
+    )
 
 
 def _schemathesis(web: LiveWeb, headers: dict[str, str], report: Path) -> tuple[int, str]:

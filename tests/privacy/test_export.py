@@ -44,9 +44,10 @@ def test_the_export_holds_exactly_the_customers_data(shop, admin_client_api):
     events = list(Event.objects.filter(customer=c5).order_by("occurred_at", "id"))
     assert set(body) == {
         "format", "version", "exported_at", "customer", "activity", "events", "lists_served",
-        "churn_scores", "interest_tags", "relationships",
+        "churn_scores", "interest_tags", "relationships", "experiments",
     }  # fmt: skip
     assert body["relationships"] == []  # social's handler: C5 follows nobody
+    assert body["experiments"] == []  # experiments' handler: in no experiment
     assert (body["format"], body["version"]) == ("recsite-customer-export", 1)
     assert body["customer"] == {
         "id": "C5", "attributes": {"country": "UK"},

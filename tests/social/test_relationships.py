@@ -212,14 +212,13 @@ def test_the_access_export_lists_the_customer_s_edges_in_both_directions(admin_c
 
 @pytest.mark.django_db
 def test_the_forget_check_names_edges_left_behind_and_the_purge_removes_them():
+    from privacy.models import ForgetRequest
     from social.privacy import relationships_check, relationships_purge
 
     relationships_upsert(records=[_parse(customer_id="A", target_customer_id="B", type="follows")])
-    a = Customer.objects.get(external_id="A")
+    # What the purge job passes: the request, naming the forgotten customer's primary key.
+    request = ForgetRequest(customer_pk=Customer.objects.get(external_id="A").pk)
 
-    class Request:  # What the purge job passes: the forgotten customer's primary key.
-        customer_pk = a.pk
-
-    assert relationships_check(Request()) == ["1 relationship rows"]
-    assert relationships_purge(Request()) == {"relationships_deleted": 1}
-    assert relationships_check(Request()) == []
+    assert relationships_check(request) == ["1 relationship rows"]
+    assert relationships_purge(request) == {"relationships_deleted": 1}
+    assert relationships_check(request) == []

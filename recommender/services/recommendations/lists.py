@@ -8,6 +8,10 @@ any batch job. The engine's semantic source searches the serving vector index (w
 products embedded since its build), so a product embedded after the last fit is recommendable at
 once. Every returned product is checked against the database: an inactive product never comes
 back. Every served list is logged with a recommendation id for click attribution (``logged``).
+
+A served (logged) customer or session list first asks ``variants`` whether a running experiment
+covers the visitor: its variant's configuration version, baseline and rules then serve, and the
+log records the experiment and variant.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ from ..merchandising import merchandising_rules_serving
 from ..networks import customer_network
 from ..search import product_semantic_neighbours
 from .logged import Recommendations, RecommendedProduct, logged
-from .serving import EngineNotReady, ServingEngine, serving_ann, serving_engine
+from .serving import (
+    EngineNotReady,
+    ServingEngine,
+    serving_ann,
+    serving_engine,
+    serving_engine_variant,
+)
+from .variants import ServedVariant, customer_visitor, session_visitor, variant_assign
 
 SimilarMode = Literal["semantic", "behavioural", "hybrid"]
 # Extra results asked of the engine for product-to-product lists, so products deactivated since
@@ -267,17 +278,43 @@ def customer_recommendations(
     ``with_social_proof`` counts, for each item, how many of the customer's direct network
     (the people they follow or trust) touched it (``RecommendedProduct.social_proof``).
     """
-    serving = serving_engine()
-    history, now = customer_history(serving, customer, with_network=with_social_proof or None)
-    items = _recommend(
-        serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-        rules=rules,
-    )  # fmt: skip
-    if with_social_proof:
-        counts = social_proof(history.network, [item.product.pk for item in items], now=now)
-        items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
+    variant = (
+        variant_assign(
+            kind=RecommendationKind.CUSTOMER, visitor=customer_visitor(customer.external_id)
+        )
+        if log
+        else None
+    )
+    serving = _variant_serving(variant)
+    items: list[RecommendedProduct] = []
+    if variant is None or variant.baseline != "none":
+        history, now = customer_history(serving, customer, with_network=with_social_proof or None)
+        items = _recommend(
+            serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
+            rules=_variant_rules(variant, rules),
+        )  # fmt: skip
+        if with_social_proof:
+            counts = social_proof(history.network, [item.product.pk for item in items], now=now)
+            items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
     return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
-                   customer=customer, log=log)  # fmt: skip
+                   customer=customer, log=log, variant=variant)  # fmt: skip
+
+
+def _variant_serving(variant: ServedVariant | None) -> ServingEngine:
+    """The engine serving ``variant`` (the serving engine without one)."""
+    if variant is None:
+        return serving_engine()
+    return serving_engine_variant(
+        config_version=variant.config_version, popularity_only=variant.baseline == "popularity"
+    )
+
+
+def _variant_rules(variant: ServedVariant | None, rules: RuleSet | None) -> RuleSet | None:
+    """The rules a list uses: ``rules`` when given (a preview's), none for a variant served
+    without rules, else None (those valid now)."""
+    if rules is None and variant is not None and not variant.rules:
+        return RuleSet(())
+    return rules
 
 
 def session_recommendations(
@@ -288,19 +325,32 @@ def session_recommendations(
     exclude: Collection[int] = (),
     rules: RuleSet | None = None,
     log: bool = True,
+    session_id: str = "",
 ) -> Recommendations:
     """Recommendations for an anonymous session from the products it touched (newest last or
     with times); those products steer the session source and are never returned. ``rules``
-    and ``log`` as for customer lists."""
-    serving = serving_engine()
-    rows = [(e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events]
-    history, now = _history(serving, rows)
-    context = list(dict.fromkeys(e.product.pk for e in events))
-    items = _recommend(
-        serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-        rules=rules, surface=RecommendationKind.SESSION,
-    )  # fmt: skip
-    return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log)
+    and ``log`` as for customer lists. ``session_id`` (optional) identifies the visitor for
+    experiments and last-touch attribution; it is logged with the list."""
+    variant = (
+        variant_assign(kind=RecommendationKind.SESSION, visitor=session_visitor(session_id))
+        if log
+        else None
+    )
+    serving = _variant_serving(variant)
+    items: list[RecommendedProduct] = []
+    if variant is None or variant.baseline != "none":
+        rows = [
+            (e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events
+        ]
+        history, now = _history(serving, rows)
+        context = list(dict.fromkeys(e.product.pk for e in events))
+        items = _recommend(
+            serving, history, now=now, k=k, category=category, exclude=exclude,
+            context=context, rules=_variant_rules(variant, rules),
+            surface=RecommendationKind.SESSION,
+        )  # fmt: skip
+    return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log,
+                  variant=variant, session_id=session_id)  # fmt: skip
 
 
 def _fit_time(serving: ServingEngine) -> datetime:

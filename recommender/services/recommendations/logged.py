@@ -15,6 +15,7 @@ from recommender.metrics import list_served
 from recommender.models import Customer, Product, RecommendationKind, RecommendationLog
 
 from .serving import ServingEngine
+from .variants import ServedVariant
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,9 @@ class Recommendations:
     config_version: int | None
     engine_build: int | None
     items: list[RecommendedProduct] = field(default_factory=list)
+    # The experiment and variant that served the list (None outside experiments).
+    experiment: int | None = None
+    variant: str | None = None
 
 
 def logged(
@@ -52,9 +56,12 @@ def logged(
     items: list[RecommendedProduct],
     customer: Customer | None = None,
     log: bool = True,
+    variant: ServedVariant | None = None,
+    session_id: str = "",
 ) -> Recommendations:
     """``items`` as a served list, logged for click attribution unless ``log`` is off (a
-    dashboard showing a list is not an impression)."""
+    dashboard showing a list is not an impression), with the experiment ``variant`` that
+    served it and the anonymous ``session_id`` it was for."""
     config_version = serving.config_version if serving else None
     engine_build = serving.build_id if serving else None
     recommendation_id = None
@@ -65,6 +72,9 @@ def logged(
             config_version=config_version,
             engine_build=engine_build,
             product_ids=[item.product.external_id for item in items],
+            experiment_id=variant.experiment_id if variant else None,
+            variant=variant.variant if variant else "",
+            session_id=session_id,
         )
         if (
             connection.vendor == "postgresql"
@@ -83,6 +93,8 @@ def logged(
         config_version=config_version,
         engine_build=engine_build,
         items=items,
+        experiment=variant.experiment_id if variant else None,
+        variant=variant.variant if variant else None,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.conf import settings
@@ -23,6 +23,7 @@ from recommender.ml.engine import (
     HybridEngine,
 )
 from recommender.models import EngineBuild, RecommendationConfig
+from recommender.ranking.types import SOURCES
 from recommender.selectors.tuning import engine_build_serving
 
 from ..index import serving_index
@@ -173,6 +174,58 @@ def _serving_with(
     )
 
 
+# Engines of experiment variants: (build location, configuration version or None for the active
+# one, popularity only) -> the loaded build with that configuration applied. Versions are never
+# edited and the build location is in the key, so an entry never goes stale; the bound keeps
+# old builds' entries from piling up.
+_variants: Reloading[tuple[str, int | None, bool], ServingEngine] = Reloading(
+    lambda: float("inf"), max_entries=32
+)
+
+
+def serving_engine_variant(*, config_version: int | None, popularity_only: bool) -> ServingEngine:
+    """The serving engine with configuration ``config_version``'s request-time fields applied
+    instead of the active version's (an experiment's variant), and with ``popularity_only``
+    the popularity source alone (the "popularity only" baseline). Made once per build and
+    version (a shallow copy, as for the active version); the serving engine itself when
+    neither changes anything. A version that does not exist serves the active one.
+    """
+    base = serving_engine()
+    if not popularity_only and config_version in (None, base.config_version):
+        return base
+    held = _held.held(None)
+    if held is None or held.path != base.path:
+        return base  # Another thread is swapping builds: this request keeps the serving one.
+
+    def made(old: ServingEngine | None) -> ServingEngine:
+        if old is not None:
+            return old
+        version, config = base.config_version, base.engine.config
+        if config_version is not None and config_version != base.config_version:
+            row = RecommendationConfig.objects.filter(version=config_version).first()
+            if row is None:
+                logger.warning("Config v%d does not exist; the active one serves", config_version)
+            else:
+                try:
+                    version, config = row.version, EngineConfig.from_dict(row.config)
+                except ConfigError:
+                    logger.exception("Config v%d is invalid; the active one serves", row.version)
+        if popularity_only:
+            config = replace(
+                config,
+                source_weights={name: 1.0 if name == "popularity" else 0.0 for name in SOURCES},
+            )
+        engine = held.fitted.with_config(config)
+        return replace(
+            base, config_version=version, engine=engine,
+            pending_fit_fields=engine.pending_fit_fields,
+        )  # fmt: skip
+
+    engine = _variants.get((base.path, config_version, popularity_only), made)
+    assert engine is not None  # ``made`` always gives one.
+    return engine
+
+
 def serving_engine_recheck() -> None:
     """Make this process's next :func:`serving_engine` call look for a new build and version
     at once (after saving a configuration here; other processes follow within the refresh)."""
@@ -181,6 +234,7 @@ def serving_engine_recheck() -> None:
 
 def serving_engine_reset() -> None:
     """Forget the loaded engine (tests)."""
+    _variants.forget()
     _held.forget(then=lambda: serving_forgotten(ENGINE_KIND))
 
 

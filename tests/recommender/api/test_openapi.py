@@ -73,6 +73,17 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/privacy/forget-requests", "get"): "privacy_forget_requests_list",
         # The social app's routes.
         ("/api/v1/relationships/batch", "post"): "relationships_batch",
+        # The experiments app's routes.
+        ("/api/v1/experiments/", "get"): "experiments_list",
+        ("/api/v1/experiments/", "post"): "experiments_create",
+        ("/api/v1/experiments/{experiment_id}/", "get"): "experiments_retrieve",
+        ("/api/v1/experiments/{experiment_id}/", "patch"): "experiments_partial_update",
+        ("/api/v1/experiments/{experiment_id}/start", "post"): "experiments_start",
+        ("/api/v1/experiments/{experiment_id}/stop", "post"): "experiments_stop",
+        ("/api/v1/experiments/{experiment_id}/copy", "post"): "experiments_copy",
+        ("/api/v1/experiments/{experiment_id}/promote", "post"): "experiments_promote",
+        ("/api/v1/experiments/{experiment_id}/results", "get"): "experiments_results",
+        ("/api/v1/experiments/{experiment_id}/refresh", "post"): "experiments_refresh",
     }
 
 
@@ -296,4 +307,8 @@ def test_operations_with_a_rule_the_document_cannot_state_document_their_422(sch
         ("/api/v1/tags/suggestions", "get"),
         ("/api/v1/tags/suggestions/decide", "post"),
         ("/api/v1/tokens/", "post"),
+        ("/api/v1/experiments/", "post"),
+        ("/api/v1/experiments/{experiment_id}/", "patch"),
+        ("/api/v1/experiments/{experiment_id}/copy", "post"),
+        ("/api/v1/experiments/{experiment_id}/promote", "post"),
     }

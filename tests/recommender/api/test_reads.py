@@ -287,6 +287,7 @@ def test_event_list_shows_external_ids(read_client, timeline):
             "value": None,
             "session_id": "s3",
             "search_query": "",
+            "recommendation_id": None,
         },
         {
             "event_id": "e-5",
@@ -298,6 +299,7 @@ def test_event_list_shows_external_ids(read_client, timeline):
             "value": None,
             "session_id": "s2",
             "search_query": "lego",
+            "recommendation_id": None,
         },
     ]
     assert all(isinstance(value, str) for value in received)

@@ -1,0 +1,1 @@
+"""Framework-free experiment analysis: assignment, attribution and statistics (no Django)."""

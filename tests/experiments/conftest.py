@@ -1,0 +1,3 @@
+from tests.recommender.shop import fresh_serving, shop
+
+__all__ = ["fresh_serving", "shop"]
