@@ -582,7 +582,7 @@ RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
 # Automatic tuning in every fit (docs/tuning.md): seconds the blend search may spend on the
 # shop's own validation split before each fit (0: off); the relative NDCG@10 gain on validation
 # a new version needs before it replaces the active one; customers sampled for the search.
-RECSITE_AUTOTUNE_SECONDS = env.float("RECSITE_AUTOTUNE_SECONDS", default=120.0)
+RECSITE_AUTOTUNE_SECONDS = env.float("RECSITE_AUTOTUNE_SECONDS", default=300.0)
 RECSITE_AUTOTUNE_MIN_GAIN = env.float("RECSITE_AUTOTUNE_MIN_GAIN", default=0.01)
 RECSITE_AUTOTUNE_MAX_CUSTOMERS = env.int("RECSITE_AUTOTUNE_MAX_CUSTOMERS", default=20_000)
 # A learned reranker (LightGBM LambdaRank) trained on the validation split in every fit, serving
