@@ -178,7 +178,7 @@ def test_the_beat_sweep_starts_one_purge_job_for_every_due_request(shop, setting
 
 
 def test_an_app_plugs_its_own_data_into_export_purge_and_check(shop):
-    # Given an app (as social will) holding relationships by customer row, registered
+    # Given another app (as social does) holding copies by customer row, registered
     store: dict[int, list[str]] = {}
 
     def purge(request):
@@ -191,8 +191,8 @@ def test_an_app_plugs_its_own_data_into_export_purge_and_check(shop):
 
     forget_handler_register(
         ForgetHandler(
-            name="social",
-            export=lambda customer: {"relationships": store.get(customer.pk, [])},
+            name="copies",
+            export=lambda customer: {"copies": store.get(customer.pk, [])},
             purge=purge,
             check=check,
         )
@@ -200,12 +200,12 @@ def test_an_app_plugs_its_own_data_into_export_purge_and_check(shop):
     try:
         c3 = Customer.objects.get(external_id="C3")
         store[c3.pk] = ["follows C2"]
-        assert customer_export(customer=c3)["relationships"] == ["follows C2"]
+        assert customer_export(customer=c3)["copies"] == ["follows C2"]
 
         # When C3 is forgotten, the check names the app's rows until the purge
         request = _forget("C3")
         assert customer_check(external_id="C3").findings == [
-            f"request #{request.pk}: social: 1 relationship rows",
+            f"request #{request.pk}: copies: 1 relationship rows",
             f"request #{request.pk}: engine build #{shop.pk} was fitted before the request",
         ]
         created = purge_job_create()
@@ -214,12 +214,13 @@ def test_an_app_plugs_its_own_data_into_export_purge_and_check(shop):
 
         # Then the app's purge ran inside the job and nothing holds them
         assert job.counts["rows"]["purged"] == {
-            "social": {str(request.pk): {"relationships_deleted": 1}}
+            "copies": {str(request.pk): {"relationships_deleted": 1}},
+            "social": {str(request.pk): {"relationships_deleted": 0}},  # The real app's.
         }
         assert store == {}
         assert customer_check(external_id="C3").findings == []
     finally:
-        forget_handler_unregister("social")
+        forget_handler_unregister("copies")
 
 
 def test_a_purge_that_cannot_prove_it_fails_and_the_request_stays_pending(shop):
