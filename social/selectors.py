@@ -3,6 +3,7 @@ the whole graph for the offline evaluation, and what the inspector's panel shows
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,26 @@ from .models import Relationship
 
 # The attribute of a customer that holds the name reasons may show (when the shop enables it).
 NAME_ATTRIBUTE = "name"
+# Whether the shop has any relationship is known per process and rechecked every
+# RECSITE_SOCIAL_EDGES_RECHECK_SECONDS while there is none: most shops have none, and the
+# network read (a windowed query) then costs 1-2 ms a request for nothing.
+_edges_seen: dict[str, float | bool] = {"at": -1e18, "any": False}
+
+
+def relationships_exist() -> bool:
+    """Whether any relationship is stored, as of at most ``RECSITE_SOCIAL_EDGES_RECHECK_SECONDS``
+    ago (at once after a write in this process: ``relationships_seen``)."""
+    now = time.monotonic()
+    recheck = settings.RECSITE_SOCIAL_EDGES_RECHECK_SECONDS
+    if not _edges_seen["any"] and now - float(_edges_seen["at"]) >= recheck:
+        _edges_seen["any"] = Relationship.objects.exists()
+        _edges_seen["at"] = now
+    return bool(_edges_seen["any"])
+
+
+def relationships_seen() -> None:
+    """Called after edges are written: this process reads networks from now on."""
+    _edges_seen["any"] = True
 
 
 def _direct_edges(customer_ids: Sequence[int]) -> list[tuple[int, int, float, str]]:
@@ -104,6 +125,8 @@ def customer_network(*, customer_id: int, now: float) -> tuple[NetworkMember, ..
     """The customer's network with each member's newest events up to ``now``: what the social
     source reads per request (at most ``MAX_DIRECT`` + ``MAX_SECOND_HOP`` members and
     ``MAX_MEMBER_EVENTS`` events each). Names only with ``RECSITE_SOCIAL_REASON_NAMES``."""
+    if not relationships_exist():
+        return ()
     members = network_members(customer_id)
     if not members:
         return ()

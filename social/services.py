@@ -42,6 +42,7 @@ from recommender.services.ingestion import (
 
 from .models import Relationship
 from .records import REQUIRED_RELATIONSHIP_COLUMNS, RelationshipRecord, parse_relationship
+from .selectors import relationships_seen
 
 RELATIONSHIP_CHUNK_SIZE = 20_000
 
@@ -93,6 +94,7 @@ def relationships_upsert(
     else:
         pks, counts.customers_created = customer_pk_map_ensure(external_ids=names)
         _upsert_orm(edges, pks, counts)
+    relationships_seen()  # This process reads networks from now on.
     return counts
 
 

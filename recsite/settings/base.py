@@ -460,6 +460,9 @@ RECSITE_EVENT_TYPES = env.list(
 # Reasons of the social source name people ("Ann and 2 other people you follow bought this",
 # from the customer attribute ``name``) only when the shop enables it; by default they count.
 RECSITE_SOCIAL_REASON_NAMES = env.bool("RECSITE_SOCIAL_REASON_NAMES", default=False)
+# Seconds a process trusts "this shop has no relationships" before asking again (the social
+# source reads no network meanwhile; a write in the process ends it at once).
+RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 5.0
 # Largest batch accepted by the batch ingestion endpoints.
 RECSITE_API_MAX_BATCH = env.int("RECSITE_API_MAX_BATCH", default=1000)
 # Largest API request body (413 beyond it): 1,000 products with long descriptions fit.

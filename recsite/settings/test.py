@@ -39,3 +39,5 @@ RECSITE_INDEX_REFRESH_SECONDS = 0.0
 RECSITE_TOKEN_CACHE_SECONDS = 0.0
 # Tests start and stop experiments in the database directly too: read them on every list.
 RECSITE_EXPERIMENTS_REFRESH_SECONDS = 0.0
+# Tests write relationships with the ORM too: ask every time while there are none.
+RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 0.0

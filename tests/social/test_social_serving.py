@@ -5,6 +5,7 @@ the Ciao importer and the evaluation with relationships."""
 import io
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,31 @@ def test_the_tuning_page_has_a_social_slider_and_its_settings(social_shop, merch
     )
     assert re.search(r'name="social_hop_decay" value="0.5"', html)
     assert re.search(r'name="social_half_life_days" value="180.0"', html)
+
+
+@pytest.mark.django_db
+def test_a_shop_without_relationships_reads_no_network_until_one_is_written(settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from social import selectors
+
+    settings.RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 60.0
+    selectors._edges_seen.update({"at": -1e18, "any": False})
+    customer = Customer.objects.create(external_id="LONER")
+
+    # The first read asks whether any edge exists; within the recheck time nothing is asked
+    assert selectors.customer_network(customer_id=customer.pk, now=0.0) == ()
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.customer_network(customer_id=customer.pk, now=0.0) == ()
+    assert len(queries) == 0
+
+    # A write in this process ends it at once
+    relationships_upsert(
+        records=[parse_relationship(
+            {"customer_id": "LONER", "target_customer_id": "FRIEND", "type": "follows"},
+            now=datetime(2024, 6, 1, tzinfo=UTC),
+        )]
+    )  # fmt: skip
+    assert selectors.relationships_exist()
+    selectors._edges_seen.update({"at": -1e18, "any": False})
