@@ -3,7 +3,6 @@ the whole graph for the offline evaluation, and what the inspector's panel shows
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from django.db import connection
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
+from recommender.caching import Reloading
 from recommender.evaluation.social import SocialGraph
 from recommender.ml.engine import NetworkMember
 from recommender.ml.engine.social import MAX_DIRECT, MAX_MEMBER_EVENTS, MAX_SECOND_HOP
@@ -23,26 +23,23 @@ from .models import Relationship
 
 # The attribute of a customer that holds the name reasons may show (when the shop enables it).
 NAME_ATTRIBUTE = "name"
-# Whether the shop has any relationship is known per process and rechecked every
+# Whether the shop has any relationship, per process, checked again every
 # RECSITE_SOCIAL_EDGES_RECHECK_SECONDS while there is none: most shops have none, and the
-# network read (a windowed query) then costs 1-2 ms a request for nothing.
-_edges_seen: dict[str, float | bool] = {"at": -1e18, "any": False}
+# network read (a windowed query) then costs 1-2 ms a request for nothing. Once true it stays.
+_edges: Reloading[str, bool] = Reloading(
+    lambda: settings.RECSITE_SOCIAL_EDGES_RECHECK_SECONDS, max_entries=1
+)
 
 
 def relationships_exist() -> bool:
     """Whether any relationship is stored, as of at most ``RECSITE_SOCIAL_EDGES_RECHECK_SECONDS``
-    ago (at once after a write in this process: ``relationships_seen``)."""
-    now = time.monotonic()
-    recheck = settings.RECSITE_SOCIAL_EDGES_RECHECK_SECONDS
-    if not _edges_seen["any"] and now - float(_edges_seen["at"]) >= recheck:
-        _edges_seen["any"] = Relationship.objects.exists()
-        _edges_seen["at"] = now
-    return bool(_edges_seen["any"])
+    ago (at the next read after a write in this process: ``relationships_seen``)."""
+    return bool(_edges.get("any", lambda held: held or Relationship.objects.exists()))
 
 
 def relationships_seen() -> None:
-    """Called after edges are written: this process reads networks from now on."""
-    _edges_seen["any"] = True
+    """Called after edges are written: the next read in this process checks again."""
+    _edges.recheck()
 
 
 def _direct_edges(customer_ids: Sequence[int]) -> list[tuple[int, int, float, str]]:

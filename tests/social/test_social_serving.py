@@ -189,7 +189,7 @@ def test_a_shop_without_relationships_reads_no_network_until_one_is_written(sett
     from social import selectors
 
     settings.RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 60.0
-    selectors._edges_seen.update({"at": -1e18, "any": False})
+    selectors._edges.forget()
     customer = Customer.objects.create(external_id="LONER")
 
     # The first read asks whether any edge exists; within the recheck time nothing is asked
@@ -206,4 +206,4 @@ def test_a_shop_without_relationships_reads_no_network_until_one_is_written(sett
         )]
     )  # fmt: skip
     assert selectors.relationships_exist()
-    selectors._edges_seen.update({"at": -1e18, "any": False})
+    selectors._edges.forget()
