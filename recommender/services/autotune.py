@@ -34,7 +34,7 @@ from recommender.selectors.training import product_event_count
 
 from .budget import fit_plan
 from .embeddings import get_embedder
-from .evaluation import engine_data_load
+from .evaluation import engine_data_load, fit_options
 from .recommendations import ConfigChanged, recommendation_config_active, recommendation_config_save
 from .recommendations.serving import serving_engine_recheck
 
@@ -85,12 +85,6 @@ def config_autotune(
         ).estimate.check()
         data = engine_data_load(embed_missing=False, progress=lambda f: report(0.2 * f))
     data = customer_sample(data, settings.RECSITE_AUTOTUNE_MAX_CUSTOMERS)
-    plan = fit_plan(
-        items=len(data.item_ids),
-        events=len(data.interactions),
-        dimension=int(data.item_vectors.shape[1]),
-        neighbours=config.knn_neighbours,
-    )
     try:
         found = search_blend(
             data,
@@ -99,10 +93,7 @@ def config_autotune(
             budget_seconds=budget,
             progress=lambda f: report(0.2 + 0.8 * f),
             log=logger.info,
-            fit_options={
-                "ease_max_items": plan.ease_max_items,
-                "threads": settings.RECSITE_FIT_THREADS,
-            },
+            fit_options=fit_options(data, config),
         )
     except TooLittleData as exc:
         return _kept(active.version, f"too little behaviour to tune on: {exc}")
