@@ -35,7 +35,7 @@ from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 
 from .blend_tuning import HALF_LIVES, N_INTERESTS, TUNED_SOURCES, WEIGHT_GRID, _grid_ndcg
 from .rankers import _context, _history, _train_data, masked_config
-from .splits import leave_last_out
+from .splits import validation_sample
 
 # The settings the search may change; a merchandiser can lock each of them.
 SEARCHED = (*(f"source_weights.{s}" for s in TUNED_SOURCES), "half_life_days", "n_interests")
@@ -161,15 +161,14 @@ def search_blend(
     Raises :class:`TooLittleData` below ``MIN_USERS`` validation customers."""
     started = time.perf_counter()
     inter = data.interactions
-    val = leave_last_out(inter, min_items=min_items, steps=1, base=base)
-    held = list(val.held_out)
-    if len(held) < MIN_USERS:
+    val, held = validation_sample(
+        inter, base=base, min_items=min_items, max_users=max_users, seed=seed
+    )
+    if len(val.held_out) < MIN_USERS:
         raise TooLittleData(
-            f"{len(held)} customers have a validation product (at least {min_items} distinct "
-            f"products each); at least {MIN_USERS} are needed to tune on"
+            f"{len(val.held_out)} customers have a validation product (at least {min_items} "
+            f"distinct products each); at least {MIN_USERS} are needed to tune on"
         )
-    rng = np.random.default_rng(seed)
-    held = [held[i] for i in rng.permutation(len(held))[:max_users]]
     base_config = masked_config(config, inter).replace(source_weights=dict.fromkeys(_SOURCES, 1.0))
     ctx = _context(data, val.train, base_config)
     now = float(ctx.train.timestamp.max())

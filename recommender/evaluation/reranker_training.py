@@ -25,7 +25,7 @@ from recommender.ml.engine.reranker import DEPTH, Reranker, candidate_features
 
 from . import metrics
 from .rankers import _context, _history, _train_data, masked_config
-from .splits import leave_last_out
+from .splits import validation_sample
 
 MIN_QUERIES = 100  # Validation customers whose product is among the candidates, at least.
 T_NEEDED = 1.645  # One-sided 5%: the paired gain over held-back customers is not noise.
@@ -65,9 +65,9 @@ def learn_reranker(
 
     started = time.perf_counter()
     inter = data.interactions
-    val = leave_last_out(inter, min_items=min_items, steps=1, base=base)
-    rng = np.random.default_rng(seed)
-    held = [val.held_out[i] for i in rng.permutation(len(val.held_out))[:max_users]]
+    val, held = validation_sample(
+        inter, base=base, min_items=min_items, max_users=max_users, seed=seed
+    )
     if len(held) < MIN_QUERIES:
         return None, {
             "validation_customers": len(held),

@@ -70,6 +70,22 @@ def leave_last_out(
     return Split(train=mask, held_out=held)
 
 
+def validation_sample(
+    inter: Interactions,
+    *,
+    base: np.ndarray | None,
+    min_items: int,
+    max_users: int,
+    seed: int,
+) -> tuple[Split, list[HeldOut]]:
+    """The validation split (each customer's last product, or the last one inside the training
+    mask ``base``) and at most ``max_users`` of its held-out customers in a seeded random order:
+    what the fit's searches learn on (``blend_search``, ``reranker_training``)."""
+    split = leave_last_out(inter, min_items=min_items, steps=1, base=base)
+    order = np.random.default_rng(seed).permutation(len(split.held_out))[:max_users]
+    return split, [split.held_out[i] for i in order]
+
+
 def cold_start_split(
     inter: Interactions, *, share: float = 0.1, seed: int = 0
 ) -> tuple[np.ndarray, list[HeldOut], np.ndarray]:
