@@ -7,6 +7,7 @@ parameter would flatter the hybrid. Test items are never seen.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -46,11 +47,12 @@ def tune_baselines(
     if len(data.item_ids) <= EASE_BASELINE_MAX_ITEMS:
         grids.append(("ease", "ease_lambda", EASE_LAMBDAS))
     chosen: dict[str, Any] = {}
+    validation = _context(data, val.train, config)  # Split once; each setting swaps the config.
     for model, name, values in grids:
         best_value, best_ndcg = getattr(config, name), -1.0
         for value in values:
             setting = int(value) if name == "knn_neighbours" else float(value)
-            ctx = _context(data, val.train, config.replace(**{name: setting}))
+            ctx = replace(validation, config=config.replace(**{name: setting}))
             [result] = score_rankers(ctx, baseline_rankers(ctx, names=(model,)), held, (k,))
             ndcg = float(result.metrics[f"ndcg@{k}"])
             rows.append({"model": model, name: setting, f"ndcg@{k}": round(ndcg, 5)})
