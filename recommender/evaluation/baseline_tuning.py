@@ -14,7 +14,14 @@ import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData
 
-from .rankers import EASE_BASELINE_MAX_ITEMS, _context, baseline_rankers, score_rankers
+from .rankers import (
+    EASE_BASELINE_MAX_ITEMS,
+    Ranker,
+    _Context,
+    _context,
+    baseline_rankers,
+    score_rankers,
+)
 from .splits import leave_last_out
 
 EASE_LAMBDAS = (1.0, 10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 3000.0)
@@ -61,3 +68,26 @@ def tune_baselines(
         chosen[name] = best_value
         log(f"{model}: {name} = {best_value} on validation (NDCG@{k} {best_ndcg:.4f})")
     return config.replace(**chosen), rows
+
+
+def baselines_on_validation(
+    data: EngineData,
+    ctx: _Context,
+    *,
+    train_mask: np.ndarray,
+    min_items: int = 3,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[dict[str, Ranker], dict[str, Any]]:
+    """The baseline rankers of ``ctx`` (whose training data is ``train_mask``) with their
+    settings chosen on the validation split inside it, and the report's note of the choice:
+    what ``evaluate`` and the sampled evaluation runs both score."""
+    tuned, rows = tune_baselines(
+        data, config=ctx.config, base=train_mask, min_items=min_items, seed=seed, log=log
+    )
+    note = {
+        "ease_lambda": tuned.ease_lambda,
+        "knn_neighbours": tuned.knn_neighbours,
+        "validation": rows,
+    }
+    return baseline_rankers(replace(ctx, config=tuned)), note

@@ -33,7 +33,7 @@ import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 
-from .baseline_tuning import tune_baselines
+from .baseline_tuning import baselines_on_validation
 from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
 from .blend_tuning import tune_blend
 from .rankers import (
@@ -101,7 +101,6 @@ def evaluate_leave_last_out(
     graph: SocialGraph | None = None,
     tune_social: bool = False,
     autotune: AutotuneSpec | None = None,
-    tune_baselines_on_validation: bool = True,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
     :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
@@ -116,7 +115,7 @@ def evaluate_leave_last_out(
     ``hybrid`` is what it would serve, ``hybrid_defaults`` is ``config`` as given.
 
     The baselines' own settings (EASE's λ, item-kNN's neighbours) are chosen on the same kind of
-    validation split (``baseline_tuning``) unless ``tune_baselines_on_validation`` is off."""
+    validation split (``baseline_tuning``)."""
     options = dict(fit_options or {})
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
@@ -131,18 +130,9 @@ def evaluate_leave_last_out(
         config=config.to_dict(),
     )
     log(f"leave-last-out: {len(split.held_out)} customers, {len(inter)} events")
-    if tune_baselines_on_validation:
-        tuned_baselines, rows = tune_baselines(
-            data, config=cfg, base=split.train, min_items=min_items, seed=seed, log=log
-        )
-        report.notes["baselines"] = {
-            "ease_lambda": tuned_baselines.ease_lambda,
-            "knn_neighbours": tuned_baselines.knn_neighbours,
-            "validation": rows,
-        }
-        rankers = baseline_rankers(_context(data, split.train, tuned_baselines))
-    else:
-        rankers = baseline_rankers(ctx)
+    rankers, report.notes["baselines"] = baselines_on_validation(
+        data, ctx, train_mask=split.train, min_items=min_items, seed=seed, log=log
+    )
     now = float(ctx.train.timestamp.max())
     networks = Networks(graph, inter, ctx.user_events) if graph is not None and len(graph) else None
     if networks is not None and tune_social and graph is not None:
