@@ -142,29 +142,11 @@ def evaluate_leave_last_out(
     rankers["hybrid"] = hybrid_ranker(ctx, engine, networks)
     served_engine = engine
     if autotune is not None:
-        tuned = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
-                           seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
-        served = engine
-        if tuned is not None:
-            served = HybridEngine(masked_config(tuned, inter)).fit(
-                _train_data(data, ctx.train), now=now, **options
-            )
-        if autotune.rerank:
-            reranker, report.notes["reranker"] = learn_reranker(
-                data,
-                config=tuned or config,
-                base=split.train,
-                min_items=min_items,
-                min_gain=autotune.min_gain,
-                seed=seed,
-                fit_options=options,
-            )
-            if reranker is not None:
-                served = served.with_config(served.config)  # A copy: the defaults stay linear.
-                served.reranker = reranker
-        rankers["hybrid"] = hybrid_ranker(ctx, served, networks)
+        served_engine = _served(data, config, autotune, engine=engine, ctx=ctx, base=split.train,
+                                min_items=min_items, seed=seed, log=log, options=options,
+                                notes=report.notes)  # fmt: skip
+        rankers["hybrid"] = hybrid_ranker(ctx, served_engine, networks)
         rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine, networks)
-        served_engine = served
     if networks is not None:
         rankers.update(_social_rankers(ctx, served_engine, networks))
     if tune:
@@ -193,6 +175,49 @@ def evaluate_leave_last_out(
         )
         report.segments = segment_metrics({r.name: r.ranks for r in report.results}, segments, ks)
     return report
+
+
+def _served(
+    data: EngineData,
+    config: EngineConfig,
+    spec: AutotuneSpec,
+    *,
+    engine: HybridEngine,
+    ctx: Any,
+    base: np.ndarray,
+    min_items: int,
+    seed: int,
+    log: Callable[[str], None],
+    options: Mapping[str, Any],
+    notes: dict[str, Any],
+) -> HybridEngine:
+    """What ``train`` would serve from ``config`` on the training split ``base`` (the events of
+    ``ctx.train``): the automatic tuning on its validation split, then the reranker where it
+    wins there. ``engine`` is ``config`` fitted on that split (served as it is when the tuning
+    keeps it); the searches' figures go to ``notes``."""
+    inter = data.interactions
+    now = float(ctx.train.timestamp.max())
+    tuned = _autotuned(data, config, spec, base=base, min_items=min_items, seed=seed, log=log,
+                       options=options, notes=notes)  # fmt: skip
+    served = engine
+    if tuned is not None:
+        served = HybridEngine(masked_config(tuned, inter)).fit(
+            _train_data(data, ctx.train), now=now, **options
+        )
+    if spec.rerank:
+        reranker, notes["reranker"] = learn_reranker(
+            data,
+            config=tuned or config,
+            base=base,
+            min_items=min_items,
+            min_gain=spec.min_gain,
+            seed=seed,
+            fit_options=options,
+        )
+        if reranker is not None:
+            served = served.with_config(served.config)  # A copy: the defaults stay linear.
+            served.reranker = reranker
+    return served
 
 
 def _autotuned(
@@ -275,9 +300,17 @@ def evaluate_cold_start(
     ks: Sequence[int] = (10, 20),
     share: float = 0.1,
     seed: int = 0,
+    min_items: int = 3,
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
+    autotune: AutotuneSpec | None = None,
 ) -> Report:
+    """The cold-start protocol for popularity, content and the hybrid. With ``autotune``, the
+    fit procedure of ``train`` runs on this protocol's own training split (the cold products'
+    events removed; its validation products are each customer's last one there, so neither the
+    cold products nor the targets are seen): ``hybrid`` is what it would serve had those
+    products been new, ``hybrid_defaults`` is ``config`` as given."""
+    options = dict(fit_options or {})
     inter = data.interactions
     train_mask, held, cold = cold_start_split(inter, share=share, seed=seed)
     cfg = masked_config(config, inter)
@@ -290,7 +323,7 @@ def evaluate_cold_start(
     log(f"cold-start: {len(cold)} cold products, {len(held)} customers")
     rankers = baseline_rankers(ctx, names=("popularity", "content"))
     engine = HybridEngine(cfg).fit(
-        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
+        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **options
     )
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     report = Report(
@@ -302,5 +335,11 @@ def evaluate_cold_start(
         config=config.to_dict(),
         notes={"cold_products": len(cold), "share": share, "seed": seed},
     )
+    if autotune is not None:
+        served = _served(data, config, autotune, engine=engine, ctx=ctx, base=train_mask,
+                         min_items=min_items, seed=seed, log=log, options=options,
+                         notes=report.notes)  # fmt: skip
+        rankers["hybrid"] = hybrid_ranker(ctx, served)
+        rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine)
     report.results = score_rankers(ctx, rankers, held, ks)
     return report
