@@ -588,6 +588,9 @@ RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
 RECSITE_AUTOTUNE_SECONDS = env.float("RECSITE_AUTOTUNE_SECONDS", default=300.0)
 RECSITE_AUTOTUNE_MIN_GAIN = env.float("RECSITE_AUTOTUNE_MIN_GAIN", default=0.01)
 RECSITE_AUTOTUNE_MAX_CUSTOMERS = env.int("RECSITE_AUTOTUNE_MAX_CUSTOMERS", default=20_000)
+# Serving cost: the search takes the cheapest point (fewest interests, then fewest sources on)
+# whose validation NDCG@10 is within this share of the best point's; 0 takes the best outright.
+RECSITE_AUTOTUNE_COST_TOLERANCE = env.float("RECSITE_AUTOTUNE_COST_TOLERANCE", default=0.01)
 # A learned reranker (LightGBM LambdaRank) trained on the validation split in every fit, serving
 # in place of the linear blend's order only where it beats it there (docs/tuning.md).
 RECSITE_RERANKER = env.bool("RECSITE_RERANKER", default=True)

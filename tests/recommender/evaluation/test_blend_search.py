@@ -8,6 +8,7 @@ import pytest
 from recommender.evaluation.blend_search import (
     SEARCHED,
     TooLittleData,
+    _cheapest,
     search_blend,
     search_verdict,
 )
@@ -124,3 +125,69 @@ def test_the_search_is_reproducible():
     second = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
     assert first.config == second.config
     assert first.best_ndcg == second.best_ndcg
+
+
+def test_the_cheapest_point_within_the_tolerance_is_chosen():
+    # given: scores of two (half-life, interests) pairs at three weight points
+    # (collaborative, semantic, popularity, trending); the active point is the first row
+    points = np.array([[1.0, 3.0, 0.0, 0.0], [1.0, 0.5, 0.2, 0.0], [1.0, 0.0, 0.1, 0.0]])
+    means = {
+        (7.0, 3): np.array([0.150, 0.2000, 0.1900]),
+        (7.0, 1): np.array([0.140, 0.1990, 0.1985]),
+    }
+
+    # when / then: within 1% of the best (0.198 and up) the cheapest is one interest with
+    # one source on, although a point with two sources on scores higher
+    assert _cheapest(means, points, active_pair=(7.0, 3), floor=0.2 * 0.99) == (
+        (7.0, 1),
+        2,
+        0.1985,
+    )
+    # without tolerance the best point wins whatever it costs
+    assert _cheapest(means, points, active_pair=(7.0, 3), floor=0.2) == ((7.0, 3), 1, 0.2)
+    # within 0.5% only the two-source point is in reach among one-interest points
+    assert _cheapest(means, points, active_pair=(7.0, 3), floor=0.2 * 0.995) == (
+        (7.0, 1),
+        1,
+        0.199,
+    )
+
+
+def test_an_equally_cheap_tie_keeps_the_active_point():
+    points = np.array([[1.0, 0.2, 0.0, 0.0], [1.0, 0.3, 0.0, 0.0]])
+    means = {(30.0, 1): np.array([0.25, 0.25])}
+    assert _cheapest(means, points, active_pair=(30.0, 1), floor=0.25) == ((30.0, 1), 0, 0.25)
+
+
+def test_the_search_trades_validation_score_for_serving_cost_only_within_the_tolerance():
+    shop = popular_shop()
+    best = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
+    cheap = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=0.05)
+    anything = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=1.0)
+
+    # the same search: the same best score; without tolerance the chosen point is the best
+    assert best.top_ndcg == cheap.top_ndcg == anything.top_ndcg
+    assert best.best_ndcg == best.top_ndcg
+    # with 5% it may give up at most 5% for a point no more expensive
+    assert cheap.best_ndcg >= 0.95 * cheap.top_ndcg
+    assert cheap.config.n_interests <= best.config.n_interests
+    # with any score allowed: one interest and none of the tuned sources on (collaborative only)
+    assert anything.config.n_interests == 1
+    assert [anything.config.source_weights[s] for s in ("semantic", "popularity", "trending")] == [
+        0.0,
+        0.0,
+        0.0,
+    ]
+    assert anything.as_dict()["cost_tolerance"] == 1.0
+
+
+def test_a_cheap_point_that_could_not_replace_the_active_one_never_hides_one_that_can():
+    # given: a shop where the best point beats the active one by far
+    found = search_blend(
+        popular_shop(), config=NOISY, budget_seconds=120, seed=0, cost_tolerance=1.0, min_gain=0.2
+    )
+
+    # then: the point chosen, however much cheaper points score, clears the gain needed
+    assert found.top_ndcg > 1.2 * found.active_ndcg
+    assert found.gain > 0.2
+    assert search_verdict(found, active=NOISY, min_gain=0.2) is None
