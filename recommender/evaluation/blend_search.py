@@ -109,18 +109,36 @@ class BlendSearch:
         }
 
 
+def serving_cost(config: EngineConfig) -> tuple[int, int]:
+    """How expensive a configuration's lists are to serve, as the search ranks it: (interests,
+    tuned sources on). Each interest is an index search and a clustering step; each source on
+    widens the candidate set. Lower is cheaper."""
+    weights = config.source_weights
+    return int(config.n_interests), sum(1 for s in TUNED_SOURCES if weights.get(s, 0.0) > 0)
+
+
+def cheaper_to_serve(found: BlendSearch, active: EngineConfig) -> bool:
+    """Whether the chosen point serves more cheaply than ``active`` and scores at least as well."""
+    return (
+        serving_cost(found.config) < serving_cost(active) and found.best_ndcg >= found.active_ndcg
+    )
+
+
 def search_verdict(found: BlendSearch, *, active: EngineConfig, min_gain: float) -> str | None:
-    """Why the best point must not replace ``active`` (None: it wins). It wins only when it
-    differs and beats the active point by more than ``min_gain`` (relative NDCG@k) on the same
-    validation customers; what ``train`` activates and what ``evaluate`` reports as ``hybrid``
+    """Why the chosen point must not replace ``active`` (None: it wins). It wins when it differs
+    and beats the active point by more than ``min_gain`` (relative NDCG@k) on the same
+    validation customers, or scores at least as well and is cheaper to serve
+    (:func:`serving_cost`); what ``train`` activates and what ``evaluate`` reports as ``hybrid``
     follow this one rule."""
     figures = (
         f"the best point found scored {found.best_ndcg:.4f} NDCG@10 on validation against "
         f"the active configuration's {found.active_ndcg:.4f} ({found.users} customers)"
     )
-    if found.config == active or not found.gain > min_gain:
+    if found.config == active:
         return f"{figures}, below the {min_gain:.0%} gain needed"
-    return None
+    if found.gain > min_gain or cheaper_to_serve(found, active):
+        return None
+    return f"{figures}, below the {min_gain:.0%} gain needed"
 
 
 def _weight_points(
@@ -176,7 +194,8 @@ def search_blend(
     configuration: its point is scored on the same customers as the best one. The point chosen
     is the cheapest to serve within ``cost_tolerance`` of the best score (module docstring)
     among those that beat the active point by more than ``min_gain`` when any does (so a cheap
-    point that could not replace the active one never hides a better one that can).
+    point that could not replace the active one never hides a better one that can), else among
+    those that score no worse than the active point (which then stays unless one is cheaper).
     Raises :class:`TooLittleData` below ``MIN_USERS`` validation customers."""
     started = time.perf_counter()
     inter = data.interactions
@@ -213,10 +232,14 @@ def search_blend(
     )
     size, means = halving.run(log=log, progress=progress)
     top = max(float(row.max()) for row in means.values())
-    floor = top * (1.0 - cost_tolerance)
-    winning = float(means[active_pair][0]) * (1.0 + min_gain)
-    if top > winning:
-        floor = max(floor, float(np.nextafter(winning, np.inf)))
+    active_value = float(means[active_pair][0])
+    winning = active_value * (1.0 + min_gain)
+    # Points that could replace the active one: better by the gain when any is, else no worse
+    # (a cheaper point then wins; the active point itself is among them).
+    floor = max(
+        top * (1.0 - cost_tolerance),
+        float(np.nextafter(winning, np.inf)) if top > winning else active_value,
+    )
     best_pair, best_index, best_value = _cheapest(
         means, halving.points, active_pair=active_pair, floor=floor
     )

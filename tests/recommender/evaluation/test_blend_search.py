@@ -7,10 +7,12 @@ import pytest
 
 from recommender.evaluation.blend_search import (
     SEARCHED,
+    BlendSearch,
     TooLittleData,
     _cheapest,
     search_blend,
     search_verdict,
+    serving_cost,
 )
 from recommender.ml.engine import EngineConfig, EngineData
 from recommender.ml.interactions import interactions_from_records
@@ -191,3 +193,29 @@ def test_a_cheap_point_that_could_not_replace_the_active_one_never_hides_one_tha
     assert found.top_ndcg > 1.2 * found.active_ndcg
     assert found.gain > 0.2
     assert search_verdict(found, active=NOISY, min_gain=0.2) is None
+
+
+def _found(config: EngineConfig, best: float, active: float) -> BlendSearch:
+    return BlendSearch(config=config, best_ndcg=best, active_ndcg=active, users=300, points=10)
+
+
+THREE = EngineConfig().replace(
+    n_interests=3,
+    source_weights={**EngineConfig().source_weights, "semantic": 0.5, "popularity": 0.1},
+)
+
+
+def test_a_point_as_good_and_cheaper_to_serve_replaces_the_active_one():
+    one = THREE.replace(n_interests=1)
+    assert serving_cost(THREE) == (3, 2)
+    assert serving_cost(one) == (1, 2)
+    # as good, cheaper: it wins without the gain
+    assert search_verdict(_found(one, 0.1500, 0.1500), active=THREE, min_gain=0.01) is None
+    # cheaper but worse: it does not
+    assert search_verdict(_found(one, 0.1499, 0.1500), active=THREE, min_gain=0.01) == (
+        "the best point found scored 0.1499 NDCG@10 on validation against the active "
+        "configuration's 0.1500 (300 customers), below the 1% gain needed"
+    )
+    # dearer and a little better: the gain is needed
+    assert search_verdict(_found(THREE, 0.1510, 0.1500), active=one, min_gain=0.01) is not None
+    assert search_verdict(_found(THREE, 0.1520, 0.1500), active=one, min_gain=0.01) is None
