@@ -88,10 +88,13 @@ class BlendSearch:
 
     @property
     def gain(self) -> float:
-        """Relative gain of the best point over the active configuration (0 when equal)."""
-        if self.active_ndcg <= 0:
-            return math.inf if self.best_ndcg > 0 else 0.0
-        return self.best_ndcg / self.active_ndcg - 1.0
+        """Relative gain of the chosen point over the active configuration (0 when equal)."""
+        return _relative(self.best_ndcg, self.active_ndcg)
+
+    @property
+    def top_gain(self) -> float:
+        """Relative gain of the best point found over the active configuration."""
+        return _relative(self.top_ndcg, self.active_ndcg)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +112,12 @@ class BlendSearch:
         }
 
 
+def _relative(value: float, base: float) -> float:
+    if base <= 0:
+        return math.inf if value > 0 else 0.0
+    return value / base - 1.0
+
+
 def serving_cost(config: EngineConfig) -> tuple[int, int]:
     """How expensive a configuration's lists are to serve, as the search ranks it: (interests,
     tuned sources on). Each interest is an index search and a clustering step; each source on
@@ -118,26 +127,31 @@ def serving_cost(config: EngineConfig) -> tuple[int, int]:
 
 
 def cheaper_to_serve(found: BlendSearch, active: EngineConfig) -> bool:
-    """Whether the chosen point serves more cheaply than ``active`` and scores at least as well."""
-    return (
-        serving_cost(found.config) < serving_cost(active) and found.best_ndcg >= found.active_ndcg
+    """Whether the chosen point serves more cheaply than ``active`` and scores within the
+    search's cost tolerance of it (the trade the search itself makes: from an expensive active
+    point, the search ends where it would have ended from a cheap one)."""
+    return serving_cost(found.config) < serving_cost(active) and (
+        found.best_ndcg >= found.active_ndcg * (1.0 - found.cost_tolerance)
     )
 
 
 def search_verdict(found: BlendSearch, *, active: EngineConfig, min_gain: float) -> str | None:
     """Why the chosen point must not replace ``active`` (None: it wins). It wins when it differs
-    and beats the active point by more than ``min_gain`` (relative NDCG@k) on the same
-    validation customers, or scores at least as well and is cheaper to serve
-    (:func:`serving_cost`); what ``train`` activates and what ``evaluate`` reports as ``hybrid``
-    follow this one rule."""
+    and scores above the active point while the best point found beats the active one by more
+    than ``min_gain`` (relative NDCG@k) on the same validation customers (the search found a
+    better region, and the chosen point is its cheapest representative), or when it is cheaper
+    to serve (:func:`serving_cost`) and within the search's cost tolerance of the active point;
+    what ``train`` activates and what ``evaluate`` reports as ``hybrid`` follow this one
+    rule."""
     figures = (
         f"the best point found scored {found.best_ndcg:.4f} NDCG@10 on validation against "
         f"the active configuration's {found.active_ndcg:.4f} ({found.users} customers)"
     )
-    if found.config == active:
-        return f"{figures}, below the {min_gain:.0%} gain needed"
-    if found.gain > min_gain or cheaper_to_serve(found, active):
-        return None
+    if found.config != active:
+        if found.best_ndcg > found.active_ndcg and found.top_gain > min_gain:
+            return None
+        if cheaper_to_serve(found, active):
+            return None
     return f"{figures}, below the {min_gain:.0%} gain needed"
 
 
@@ -186,16 +200,12 @@ def search_blend(
     progress: Callable[[float], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
     cost_tolerance: float = 0.0,
-    min_gain: float = 0.0,
 ) -> BlendSearch:
     """Search the blend on the validation split of ``data`` (each customer's last product, or,
     with ``base``, the last product within that training mask: ``evaluate`` passes its test
     split's training mask, so the test items are never seen). ``config`` is the active
     configuration: its point is scored on the same customers as the best one. The point chosen
-    is the cheapest to serve within ``cost_tolerance`` of the best score (module docstring)
-    among those that beat the active point by more than ``min_gain`` when any does (so a cheap
-    point that could not replace the active one never hides a better one that can), else among
-    those that score no worse than the active point (which then stays unless one is cheaper).
+    is the cheapest to serve within ``cost_tolerance`` of the best score (module docstring).
     Raises :class:`TooLittleData` below ``MIN_USERS`` validation customers."""
     started = time.perf_counter()
     inter = data.interactions
@@ -232,14 +242,7 @@ def search_blend(
     )
     size, means = halving.run(log=log, progress=progress)
     top = max(float(row.max()) for row in means.values())
-    active_value = float(means[active_pair][0])
-    winning = active_value * (1.0 + min_gain)
-    # Points that could replace the active one: better by the gain when any is, else no worse
-    # (a cheaper point then wins; the active point itself is among them).
-    floor = max(
-        top * (1.0 - cost_tolerance),
-        float(np.nextafter(winning, np.inf)) if top > winning else active_value,
-    )
+    floor = top * (1.0 - cost_tolerance)
     best_pair, best_index, best_value = _cheapest(
         means, halving.points, active_pair=active_pair, floor=floor
     )

@@ -221,7 +221,6 @@ def _autotuned(
             log=log,
             fit_options=options,
             cost_tolerance=spec.cost_tolerance,
-            min_gain=spec.min_gain,
         )
     except TooLittleData as exc:
         notes["autotune"] = {"verdict": f"kept: too little behaviour to tune on: {exc}"}

@@ -96,7 +96,6 @@ def config_autotune(
             log=logger.info,
             fit_options=fit_options(data, config),
             cost_tolerance=settings.RECSITE_AUTOTUNE_COST_TOLERANCE,
-            min_gain=settings.RECSITE_AUTOTUNE_MIN_GAIN,
         )
     except TooLittleData as exc:
         return _kept(active.version, f"too little behaviour to tune on: {exc}")
