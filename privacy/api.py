@@ -30,7 +30,8 @@ from recsite.api.catalog import customer_or_404
 from recsite.api.errors import RULE, InvalidRequest, error_entry
 from recsite.api.fields import StrictInputSerializer, TextField
 from recsite.api.lookups import MAX_PK, int_or_404
-from recsite.api.serializers import DetailOutputSerializer
+from recsite.api.schema import refused_by_rule
+from recsite.api.serializers import DetailOutputSerializer, ErrorOutputSerializer
 
 from .models import AggregateRelease, AuditEntry, ForgetRequest
 from .selectors import (
@@ -219,11 +220,11 @@ class ReportListCreateApi(ListAPIView):
         request=ReportInputSerializer,
         responses={
             202: JobOutputSerializer,
-            409: OpenApiResponse(DetailOutputSerializer, description="A report is being made."),
-            422: OpenApiResponse(
-                DetailOutputSerializer,
-                description="The budget is spent, or the experiment does not exist or has "
-                "not started, or an experiment without its section or the reverse.",
+            409: OpenApiResponse(ErrorOutputSerializer, description="A report is being made."),
+            422: refused_by_rule(
+                "The privacy budget is spent (RECSITE_AGGREGATE_EPSILON_BUDGET), the experiment "
+                "does not exist or has not started, or the experiment section and the "
+                "experiment are not given together."
             ),
         },
     )

@@ -32,7 +32,7 @@ def aggregate_settings_are_valid(app_configs: Any = None, **kwargs: Any) -> list
     if settings.RECSITE_AGGREGATE_EPSILON_BUDGET < 0:
         problems.append("RECSITE_AGGREGATE_EPSILON_BUDGET must be 0 (no limit) or positive")
     budget = settings.RECSITE_AGGREGATE_EPSILON_BUDGET
-    if budget > 0 and settings.RECSITE_AGGREGATE_EPSILON > budget:
+    if budget > 0 and budget < settings.RECSITE_AGGREGATE_EPSILON:
         problems.append(
             "RECSITE_AGGREGATE_EPSILON is above RECSITE_AGGREGATE_EPSILON_BUDGET: no report "
             "with noise could ever be released"
