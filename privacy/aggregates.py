@@ -179,7 +179,7 @@ def noise_generator(seed: int | None = None) -> np.random.Generator:
 
 
 def laplace_noise(
-    values: Sequence[float], *, query: LaplaceQuery, rng: np.random.Generator
+    values: Sequence[float] | np.ndarray, *, query: LaplaceQuery, rng: np.random.Generator
 ) -> np.ndarray:
     """``values`` plus independent Laplace(0, Δ/ε) noise, one draw per value."""
     exact = np.asarray(values, dtype=np.float64)

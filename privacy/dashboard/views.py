@@ -88,7 +88,11 @@ def report_history(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.aggregate_release_list(), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    return render(request, "privacy/partials/report_history.html", {"page": page})
+    return render(
+        request,
+        "privacy/partials/report_history.html",
+        {"page": page, "budget": reports.report_budget()},
+    )
 
 
 def _table(section: dict[str, Any]) -> dict[str, Any]:

@@ -452,8 +452,10 @@ def test_a_job_whose_budget_went_meanwhile_fails_and_releases_nothing(shop, sett
 
 def _cells(html, section):
     """The report page's table of one section: [(group, [cell texts])]."""
-    block = re.search(rf'id="section-{section}".*?</section>', html, re.S).group(0)
-    rows = re.findall(r"<tr(?: class=\"total\")?><th scope=\"row\">(.*?)</th>(.*?)</tr>", block)
+    match = re.search(rf'id="section-{section}".*?</section>', html, re.S)
+    assert match is not None
+    block = match.group(0)
+    rows = re.findall(r'<tr(?: class="total")?><td class="group">(.*?)</td>(.*?)</tr>', block)
     return [(group, re.findall(r'<td class="num">(.*?)</td>', cells)) for group, cells in rows]
 
 
