@@ -329,6 +329,7 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.privacy_purge_run": {"queue": "cpu"},
     "privacy.tasks.privacy_purge_sweep": {"queue": "default"},
     "privacy.tasks.retention_sweep": {"queue": "default"},
+    "privacy.tasks.privacy_report_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_scheduled": {"queue": "default"},
 }
@@ -410,6 +411,16 @@ RECSITE_ID_KEY = env.str("RECSITE_ID_KEY", default="")
 # look like an e-mail address or a phone number) are accepted.
 RECSITE_CUSTOMER_ATTRIBUTES = env.list("RECSITE_CUSTOMER_ATTRIBUTES", default=[])
 RECSITE_CUSTOMER_CONTACT_ATTRIBUTES = env.bool("RECSITE_CUSTOMER_CONTACT_ATTRIBUTES", default=False)
+# Shareable reports (privacy-safe aggregates): groups of fewer than K customers are never shown;
+# each release spends EPSILON of differential privacy, at most EPSILON_BUDGET over BUDGET_DAYS
+# (0: no limit); revenue is clipped at REVENUE_CLIP per customer and category (per visitor in an
+# experiment) and a customer counts in at most MAX_CATEGORIES categories.
+RECSITE_AGGREGATE_K = env.int("RECSITE_AGGREGATE_K", default=5)
+RECSITE_AGGREGATE_EPSILON = env.float("RECSITE_AGGREGATE_EPSILON", default=1.0)
+RECSITE_AGGREGATE_EPSILON_BUDGET = env.float("RECSITE_AGGREGATE_EPSILON_BUDGET", default=12.0)
+RECSITE_AGGREGATE_BUDGET_DAYS = env.int("RECSITE_AGGREGATE_BUDGET_DAYS", default=365)
+RECSITE_AGGREGATE_REVENUE_CLIP = env.float("RECSITE_AGGREGATE_REVENUE_CLIP", default=1000.0)
+RECSITE_AGGREGATE_MAX_CATEGORIES = env.int("RECSITE_AGGREGATE_MAX_CATEGORIES", default=3)
 
 # Jobs: liveness (docs/deployment.md, "Failure behaviour") -----------------------------------
 # A running step writes a heartbeat this often, from a thread of its own, whatever it is doing.
