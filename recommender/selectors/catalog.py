@@ -61,6 +61,14 @@ def products_active(*, ids: Iterable[int]) -> dict[int, Product]:
     return out
 
 
+def product_pks(*, external_ids: Iterable[str]) -> dict[str, int]:
+    """Merchant product id -> primary key for those of ``external_ids`` the catalogue has."""
+    wanted = set(external_ids)
+    if not wanted:
+        return {}
+    return dict(Product.objects.filter(external_id__in=wanted).values_list("external_id", "pk"))
+
+
 def product_list() -> QuerySet[Product]:
     return Product.objects.order_by("external_id")
 

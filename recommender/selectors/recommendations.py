@@ -1,9 +1,12 @@
-"""Reads behind the recommendation engine: a customer's recent events, builds, configurations."""
+"""Reads behind the recommendation engine: a customer's recent events, a visitor's recent lists,
+builds, configurations."""
+
+from datetime import datetime
 
 from django.db import connection
 
 from recommender.ml.engine import EngineConfig
-from recommender.models import Customer, Event, RecommendationConfig
+from recommender.models import Customer, Event, RecommendationConfig, RecommendationLog
 
 # Events of a customer read per request: enough for the interest vectors and the collaborative
 # history, bounded so a customer with years of events costs the same as any other.
@@ -48,6 +51,39 @@ def customer_recent_events(
     with connection.cursor() as cursor:
         cursor.execute(sql, [customer.pk, limit])
         return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
+
+
+# A visitor's served lists read per request by rotation: the newest this many within its window,
+# whatever the window, so a visitor who was shown thousands of lists costs the same as any other.
+ROTATION_MAX_LISTS = 50
+
+
+def visitor_recent_lists(
+    *,
+    kind: str,
+    since: datetime,
+    customer: Customer | None = None,
+    session_id: str = "",
+    limit: int = ROTATION_MAX_LISTS,
+) -> list[tuple[float, list[str]]]:
+    """``(served at as epoch seconds, product ids)`` of the newest ``limit`` lists of ``kind``
+    served to ``customer`` (else to the anonymous ``session_id``) since ``since``, newest first.
+
+    One range of the ``reclog_customer_recent`` or ``reclog_session_recent`` index (visitor,
+    kind, newest first), stopped after ``limit`` rows: no other visitor's row is read.
+    """
+    if customer is not None:
+        rows = RecommendationLog.objects.filter(customer=customer)
+    elif session_id:
+        rows = RecommendationLog.objects.filter(session_id=session_id)
+    else:
+        return []
+    found = (
+        rows.filter(kind=kind, created_at__gte=since)
+        .order_by("-created_at")
+        .values_list("created_at", "product_ids")[:limit]
+    )
+    return [(at.timestamp(), list(ids)) for at, ids in found]
 
 
 def recommendation_config_list() -> list[RecommendationConfig]:

@@ -9,9 +9,12 @@ products embedded since its build), so a product embedded after the last fit is 
 once. Every returned product is checked against the database: an inactive product never comes
 back. Every served list is logged with a recommendation id for click attribution (``logged``).
 
-A served (logged) customer or session list first asks ``variants`` whether a running experiment
-covers the visitor: its variant's configuration version, baseline and rules then serve, and the
-log records the experiment and variant.
+A served (logged) list that names its visitor (every customer list; a session list with a
+``session_id``; a similar, bought-together or trending list with a ``customer`` or ``session_id``)
+first asks ``variants`` whether a running experiment covers the visitor: its variant's
+configuration version, baseline and rules then serve, and the log records the experiment and
+variant. A list whose serving configuration turns rotation on for its kind demotes what the
+visitor was shown repeatedly without touching it (``rotation``).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from threadpoolctl import ThreadpoolController
 from recommender.ml.engine import History, HybridEngine, social_proof
 from recommender.models import Customer, Product, ProductEmbedding, RecommendationKind
 from recommender.ranking import reasons
-from recommender.ranking.fusion import Rule
+from recommender.ranking.fusion import Rule, apply_rules
+from recommender.ranking.rotation import Demote
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
 from recommender.selectors.catalog import products_active
@@ -39,6 +43,7 @@ from ..merchandising import merchandising_rules_serving
 from ..networks import customer_network
 from ..search import product_semantic_neighbours
 from .logged import Recommendations, RecommendedProduct, logged
+from .rotation import Touched, customer_touched, no_touches, rotation_demotion, touched_in
 from .serving import (
     EngineNotReady,
     ServingEngine,
@@ -176,19 +181,23 @@ def _recommend(
     context: Sequence[int],
     rules: RuleSet | None = None,
     surface: RecommendationKind = RecommendationKind.CUSTOMER,
+    rotation: Demote | None = None,
 ) -> list[RecommendedProduct]:
     """The engine's list with the merchandising ``rules`` applied (default: the rules valid
     now, by the wall clock; a preview passes its own, e.g. from ``merchandising_rules_compile``),
-    those of them that apply to ``surface`` lists.
+    those of them that apply to ``surface`` lists, and the ``rotation`` demotion if any.
 
-    Boosts, buries and filters run in the engine's hook, on the scored head before diversity;
-    pins and promotion slots run here, on the final list, so diversity cannot move them.
+    Boosts, buries, filters and the rotation run in the engine's hook, on the scored head before
+    diversity; pins and promotion slots run here, on the final list, so diversity cannot move
+    them (nor rotation: a pinned product stays pinned).
     """
     # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
     # fit is rare. When one turns up, the engine is asked again without it.
     ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
     ann = serving_ann(serving)
     hook: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
+    if rotation:
+        hook.append(rotation)
     head = HeadRecorder() if ruleset.positional else None
     if head is not None:
         hook.append(head)
@@ -217,6 +226,7 @@ def _recommend(
         return _recommend(
             serving, history, now=now, k=k, category=category,
             exclude={*exclude, *gone}, context=context, rules=ruleset, surface=surface,
+            rotation=rotation,
         )  # fmt: skip
     return items
 
@@ -289,9 +299,13 @@ def customer_recommendations(
     items: list[RecommendedProduct] = []
     if variant is None or variant.baseline != "none":
         history, now = customer_history(serving, customer, with_network=with_social_proof or None)
+        rotation = rotation_demotion(
+            serving=serving, kind=RecommendationKind.CUSTOMER, customer=customer,
+            touched=lambda: touched_in(history),
+        )  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-            rules=_variant_rules(variant, rules),
+            rules=_variant_rules(variant, rules), rotation=rotation,
         )  # fmt: skip
         if with_social_proof:
             counts = social_proof(history.network, [item.product.pk for item in items], now=now)
@@ -344,10 +358,14 @@ def session_recommendations(
         ]
         history, now = _history(serving, rows)
         context = list(dict.fromkeys(e.product.pk for e in events))
+        # The session's own products are never returned, so no interaction resets a count.
+        rotation = rotation_demotion(
+            serving=serving, kind=RecommendationKind.SESSION, session_id=session_id
+        )
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude,
             context=context, rules=_variant_rules(variant, rules),
-            surface=RecommendationKind.SESSION,
+            surface=RecommendationKind.SESSION, rotation=rotation,
         )  # fmt: skip
     return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log,
                   variant=variant, session_id=session_id)  # fmt: skip
@@ -365,23 +383,28 @@ def _product_list(
     blocked: Collection[int] = (),
     category: str | None = None,
     rules: RuleSet | None = None,
+    rotation: Demote | None = None,
 ) -> list[RecommendedProduct]:
     """A product-to-product or trending list with the merchandising rules of ``surface`` (those
-    valid now, or of ``rules`` when given).
+    valid now, or of ``rules`` when given) and the ``rotation`` demotion if any.
 
-    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
-    head is asked for (as for customer lists) so a boost can lift a product from below the
-    first k; boosts, buries and filters re-score it (a head that filters leave short of k is
-    asked for again, four times deeper), pins and promotions place products in the first k.
-    ``blocked`` products (the product the list is about) are never inserted.
+    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules or a
+    rotation, a deeper head is asked for (as for customer lists) so a boost can lift a product
+    from below the first k and a demoted one has others to make room for; boosts, buries,
+    filters and the rotation re-score it (a head that filters leave short of k is asked for
+    again, four times deeper), pins and promotions place products in the first k. ``blocked``
+    products (the product the list is about) are never inserted.
     """
     ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
-    depth = max(5 * k, 50) if ruleset else k + _OVERFETCH
+    hooks: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
+    if rotation:
+        hooks.append(rotation)
+    depth = max(5 * k, 50) if ruleset or rotation else k + _OVERFETCH
     for _ in range(_MAX_DEEPENING):
         fetched = ranked_for(depth)
         head = fetched
-        if ruleset.score_rules:
-            head = sorted(ruleset.score_hook(fetched), key=lambda item: -item.score)
+        if hooks:
+            head = sorted(apply_rules(fetched, hooks), key=lambda item: -item.score)
         # A filter that removed most of the head: look deeper rather than list fewer than k.
         if len(head) >= k or len(fetched) < depth:
             break
@@ -401,6 +424,65 @@ def _product_list(
     return _active_products(head, k=k)
 
 
+# Product lists for a visitor --------------------------------------------------------------------
+#
+# Similar, bought-together and trending lists may name the visitor who will see them (a
+# customer, else an anonymous session id): a running experiment covering the list then serves
+# that visitor's variant, the list's rotation applies, and the log records the visitor for
+# last-touch attribution. Without one they are served and logged as before (no experiment).
+
+
+def _product_variant(
+    kind: RecommendationKind, *, customer: Customer | None, session_id: str, log: bool
+) -> ServedVariant | None:
+    """The variant serving this visitor on a ``kind`` list (logged lists only)."""
+    if not log:
+        return None
+    visitor = (
+        customer_visitor(customer.external_id)
+        if customer is not None
+        else session_visitor(session_id)
+    )
+    return variant_assign(kind=kind, visitor=visitor)
+
+
+def _serving_if_fitted(variant: ServedVariant | None) -> ServingEngine | None:
+    try:
+        return _variant_serving(variant)
+    except EngineNotReady:
+        return None
+
+
+def _popular_list(
+    serving: ServingEngine,
+    *,
+    surface: RecommendationKind,
+    k: int,
+    blocked: Collection[int] = (),
+    category: str | None = None,
+    rules: RuleSet | None = None,
+    rotation: Demote | None = None,
+) -> list[RecommendedProduct]:
+    """The "popularity only" baseline of a product list: the best sellers as of the fit (not
+    ``blocked``, the product the list is about), with the list's rules and rotation."""
+    engine = serving.engine
+
+    def ranked_for(n: int) -> list[RankedItem]:
+        found = engine.popular(k=n + len(blocked), category=category)
+        return [item for item in found if item.product_id not in blocked][:n]
+
+    return _product_list(
+        surface=surface, ranked_for=ranked_for, k=k, blocked=blocked, category=category,
+        rules=rules, rotation=rotation,
+    )  # fmt: skip
+
+
+def _product_touched(customer: Customer | None) -> Touched:
+    """A product list's visitor's last interactions: a customer's newest events; an anonymous
+    session's are not read (events are not indexed by session)."""
+    return customer_touched(customer) if customer is not None else no_touches
+
+
 def similar_products(
     *,
     product: Product,
@@ -408,11 +490,37 @@ def similar_products(
     mode: SimilarMode = "semantic",
     log: bool = True,
     rules: RuleSet | None = None,
+    customer: Customer | None = None,
+    session_id: str = "",
 ) -> Recommendations:
     """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
     ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself. The
-    merchandising rules for similar lists apply; ``log`` and ``rules`` as for customer lists."""
-    if mode == "semantic":
+    merchandising rules for similar lists apply; ``log`` and ``rules`` as for customer lists.
+    ``customer`` or ``session_id`` (optional) name the visitor who will see the list (above)."""
+    kind = RecommendationKind.SIMILAR
+    variant = _product_variant(kind, customer=customer, session_id=session_id, log=log)
+    baseline = variant.baseline if variant is not None else ""
+    serving: ServingEngine | None
+    if mode == "semantic" and baseline != "popularity":
+        serving = _serving_if_fitted(variant)
+    else:
+        serving = _variant_serving(variant)
+        if mode == "hybrid" and not _knows(serving.engine, product.pk):
+            # A product newer than the fit has no behaviour yet: its meaning is all there is.
+            mode = "semantic"
+    rotation = rotation_demotion(
+        serving=serving, kind=kind, customer=customer, session_id=session_id,
+        touched=_product_touched(customer),
+    )  # fmt: skip
+    rules = _variant_rules(variant, rules)
+    items: list[RecommendedProduct] = []
+    if baseline == "none":
+        pass
+    elif baseline == "popularity":
+        assert serving is not None
+        items = _popular_list(serving, surface=kind, k=k, blocked={product.pk}, rules=rules,
+                              rotation=rotation)  # fmt: skip
+    elif mode == "semantic":
 
         def nearest(n: int) -> list[RankedItem]:
             return [
@@ -428,64 +536,98 @@ def similar_products(
             ]
 
         items = _product_list(
-            surface=RecommendationKind.SIMILAR, ranked_for=nearest, k=k, blocked={product.pk},
-            rules=rules,
+            surface=kind, ranked_for=nearest, k=k, blocked={product.pk}, rules=rules,
+            rotation=rotation,
         )  # fmt: skip
-        try:
-            serving: ServingEngine | None = serving_engine()
-        except EngineNotReady:
-            serving = None
-        return logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
-    serving = serving_engine()
-    if _knows(serving.engine, product.pk):
-        engine, ann = serving.engine, serving_ann(serving)
-        items = _product_list(
-            surface=RecommendationKind.SIMILAR,
-            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=ann),
-            k=k,
-            blocked={product.pk},
-            rules=rules,
-        )
-    elif mode == "hybrid":
-        # A product newer than the fit has no behaviour yet: its meaning is all there is.
-        return similar_products(product=product, k=k, mode="semantic", log=log, rules=rules)
     else:
-        items = []
-    return logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
+        assert serving is not None
+        if _knows(serving.engine, product.pk):
+            engine, ann = serving.engine, serving_ann(serving)
+            items = _product_list(
+                surface=kind,
+                ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=ann),
+                k=k,
+                blocked={product.pk},
+                rules=rules,
+                rotation=rotation,
+            )
+    return logged(kind=kind, serving=serving, items=items, log=log, customer=customer,
+                  variant=variant, session_id=session_id)  # fmt: skip
 
 
 def bought_together(
-    *, product: Product, k: int, rules: RuleSet | None = None, log: bool = True
+    *,
+    product: Product,
+    k: int,
+    rules: RuleSet | None = None,
+    log: bool = True,
+    customer: Customer | None = None,
+    session_id: str = "",
 ) -> Recommendations:
     """Products that share baskets with ``product``, most often first, with the merchandising
-    rules for bought-together lists (``rules`` and ``log`` as for customer lists)."""
-    serving = serving_engine()
+    rules for bought-together lists (``rules`` and ``log`` as for customer lists; ``customer``
+    and ``session_id`` as for similar lists)."""
+    kind = RecommendationKind.BOUGHT_TOGETHER
+    variant = _product_variant(kind, customer=customer, session_id=session_id, log=log)
+    serving = _variant_serving(variant)
+    rotation = rotation_demotion(
+        serving=serving, kind=kind, customer=customer, session_id=session_id,
+        touched=_product_touched(customer),
+    )  # fmt: skip
+    rules = _variant_rules(variant, rules)
     items: list[RecommendedProduct] = []
-    if _knows(serving.engine, product.pk):
+    baseline = variant.baseline if variant is not None else ""
+    if baseline == "popularity":
+        items = _popular_list(serving, surface=kind, k=k, blocked={product.pk}, rules=rules,
+                              rotation=rotation)  # fmt: skip
+    elif baseline != "none" and _knows(serving.engine, product.pk):
         engine = serving.engine
         items = _product_list(
-            surface=RecommendationKind.BOUGHT_TOGETHER,
+            surface=kind,
             ranked_for=lambda n: engine.bought_together(product.pk, k=n),
             k=k,
             blocked={product.pk},
             rules=rules,
+            rotation=rotation,
         )
-    return logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items, log=log)
+    return logged(kind=kind, serving=serving, items=items, log=log, customer=customer,
+                  variant=variant, session_id=session_id)  # fmt: skip
 
 
 def trending_products(
-    *, k: int, category: str | None = None, rules: RuleSet | None = None, log: bool = True
+    *,
+    k: int,
+    category: str | None = None,
+    rules: RuleSet | None = None,
+    log: bool = True,
+    customer: Customer | None = None,
+    session_id: str = "",
 ) -> Recommendations:
     """Trending products as of the last fit, then popular ones, optionally in one category,
     with the merchandising rules for trending lists (``rules`` and ``log`` as for customer
-    lists)."""
-    serving = serving_engine()
-    engine = serving.engine
-    items = _product_list(
-        surface=RecommendationKind.TRENDING,
-        ranked_for=lambda n: engine.trending(k=n, category=category or None),
-        k=k,
-        category=category or None,
-        rules=rules,
-    )
-    return logged(kind=RecommendationKind.TRENDING, serving=serving, items=items, log=log)
+    lists; ``customer`` and ``session_id`` as for similar lists)."""
+    kind = RecommendationKind.TRENDING
+    variant = _product_variant(kind, customer=customer, session_id=session_id, log=log)
+    serving = _variant_serving(variant)
+    rotation = rotation_demotion(
+        serving=serving, kind=kind, customer=customer, session_id=session_id,
+        touched=_product_touched(customer),
+    )  # fmt: skip
+    rules = _variant_rules(variant, rules)
+    items: list[RecommendedProduct] = []
+    baseline = variant.baseline if variant is not None else ""
+    if baseline == "popularity":
+        items = _popular_list(serving, surface=kind, k=k, category=category or None,
+                              rules=rules, rotation=rotation)  # fmt: skip
+    elif baseline != "none":
+        engine = serving.engine
+        items = _product_list(
+            surface=kind,
+            ranked_for=lambda n: engine.trending(k=n, category=category or None),
+            k=k,
+            category=category or None,
+            rules=rules,
+            rotation=rotation,
+        )
+    return logged(kind=kind, serving=serving, items=items, log=log, customer=customer,
+                  variant=variant, session_id=session_id)  # fmt: skip
