@@ -32,6 +32,12 @@ from recommender.dashboard.charts import figure_spec
 from recommender.evaluation.blend_search import SEARCHED
 from recommender.evaluation.blend_tuning import TUNED_SOURCES
 from recommender.ml.engine import ConfigError, EngineConfig, HybridEngine
+from recommender.ml.engine.config import (
+    MAX_ROTATION_HOURS,
+    MAX_ROTATION_IMPRESSIONS,
+    ROTATION_DEFAULTS,
+    ROTATION_LISTS,
+)
 from recommender.models import Customer, EvaluationRun, RecommendationConfig
 from recommender.ranking.types import SOURCES
 from recommender.selectors.recommendations import recommendation_config_list
@@ -88,6 +94,22 @@ def _number(step: str, *, slider: str | None = None) -> forms.NumberInput:
     if slider:
         attrs["data-slider"] = slider  # min:max:step of the range tuning.js adds beside it
     return forms.NumberInput(attrs=attrs)
+
+
+ROTATION_LABELS = {
+    "customer": "Customer lists",
+    "session": "Session lists",
+    "similar": "Similar products",
+    "bought_together": "Bought together",
+    "trending": "Trending",
+}
+# Rotation inputs: (form field suffix, the rotation setting).
+_ROTATION_INPUTS = (("rate", "rate"), ("hours", "hours"), ("min", "min_impressions"))
+
+
+def _rotation_field(kind: str, setting: str) -> str:
+    short = next(suffix for suffix, name in _ROTATION_INPUTS if name == setting)
+    return f"rot_{kind}_{short}"
 
 
 LOCK_LABELS = {
@@ -195,6 +217,21 @@ class TuningForm(forms.Form):
                 min_value=0,
                 widget=_number("0.05", slider="0:2:0.05"),
             )
+        # Rotation: three inputs per list; a rate of 0 (or empty) leaves it off for that list.
+        for kind in ROTATION_LISTS:
+            self.fields[f"rot_{kind}_rate"] = forms.FloatField(
+                label="Rate", required=False, min_value=0, max_value=1,
+                widget=_number("0.05"),
+                help_text="0 to 1; 0: off.",
+            )  # fmt: skip
+            self.fields[f"rot_{kind}_hours"] = forms.FloatField(
+                label="Window (hours)", required=False, widget=_number("any"),
+                help_text=f"At most {MAX_ROTATION_HOURS:g}.",
+            )  # fmt: skip
+            self.fields[f"rot_{kind}_min"] = forms.IntegerField(
+                label="From impressions", required=False,
+                help_text=f"1 to {MAX_ROTATION_IMPRESSIONS}.",
+            )  # fmt: skip
         self._types = types
         self._active = active
 
@@ -202,8 +239,14 @@ class TuningForm(forms.Form):
     def initial_for(cls, config: EngineConfig) -> dict[str, Any]:
         data = config.to_dict()
         initial: dict[str, Any] = {
-            name: data[name] for name in data if name not in ("source_weights", "behaviour_weights")
+            name: data[name]
+            for name in data
+            if name not in ("source_weights", "behaviour_weights", "rotation")
         }
+        for kind in ROTATION_LISTS:
+            values = {**ROTATION_DEFAULTS, "rate": 0.0, **config.rotation.get(kind, {})}
+            for suffix, setting in _ROTATION_INPUTS:
+                initial[f"rot_{kind}_{suffix}"] = values[setting]
         for source in SOURCES:
             initial[f"w_{source}"] = config.source_weights.get(source, 0.0)
         for kind in _event_types(config):
@@ -223,6 +266,26 @@ class TuningForm(forms.Form):
     def fit_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in _FIT_TIME]
 
+    def rotation_groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [
+            (ROTATION_LABELS[kind], [self[f"rot_{kind}_{s}"] for s, _ in _ROTATION_INPUTS])
+            for kind in ROTATION_LISTS
+        ]
+
+    def _rotation(self, cleaned: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The lists with a rate above 0, with their settings (an empty one takes its
+        default); EngineConfig checks the values."""
+        rotation = {}
+        for kind in ROTATION_LISTS:
+            if not cleaned.get(f"rot_{kind}_rate"):
+                continue
+            values = {}
+            for suffix, setting in _ROTATION_INPUTS:
+                value = cleaned.get(f"rot_{kind}_{suffix}")
+                values[setting] = ROTATION_DEFAULTS[setting] if value is None else value
+            rotation[kind] = values
+        return rotation
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.errors:
@@ -230,6 +293,7 @@ class TuningForm(forms.Form):
         values: dict[str, Any] = {
             "source_weights": {s: cleaned[f"w_{s}"] for s in SOURCES},
             "behaviour_weights": {t: cleaned[f"b_{t}"] for t in self._types},
+            "rotation": self._rotation(cleaned),
         }
         for name in EngineConfig().to_dict():
             if name not in values:
@@ -245,6 +309,9 @@ class TuningForm(forms.Form):
         except ConfigError as exc:
             field, _, message = str(exc).partition(": ")
             field = field.replace("source_weights.", "w_").replace("behaviour_weights.", "b_")
+            if field.startswith("rotation."):
+                _, kind, setting = [*field.split("."), "", ""][:3]
+                field = _rotation_field(kind, setting) if setting in ROTATION_DEFAULTS else field
             self.add_error(field if field in self.fields else None, message or str(exc))
         return cleaned
 
@@ -277,6 +344,8 @@ def _user(request: HttpRequest) -> User | None:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_fmt(item)}" for key, item in value.items()) or "none"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list | tuple):
@@ -331,16 +400,26 @@ def tuning_page(request: HttpRequest) -> HttpResponse:
         form = TuningForm(request.POST, active=active)
         if form.is_valid():
             config = form.config()
+            # "Save for an experiment": a version that does not serve until a variant names it.
+            serves = request.POST.get("serve") != "no"
             saved = recommendation_config_save(
                 config=config,
                 created_by=_user(request),
                 note=form.cleaned_data["note"],
                 locked=form.cleaned_data["locked"],
+                activate=serves,
             )
-            pending = _fit_notice(config)
-            text = f"Saved configuration version {saved.version}; it serves now."
-            if pending:
-                text += f" {', '.join(pending)}: takes effect at the next fit."
+            if serves:
+                text = f"Saved configuration version {saved.version}; it serves now."
+                pending = _fit_notice(config)
+                if pending:
+                    text += f" {', '.join(pending)}: takes effect at the next fit."
+            else:
+                text = (
+                    f"Saved configuration version {saved.version} for experiments; version "
+                    f"{row.version} still serves. Name version {saved.version} as a variant's "
+                    "config_version to test it."
+                )
             messages.success(request, text)
             return redirect("dashboard:tuning")
     else:
@@ -361,6 +440,7 @@ def tuning_page(request: HttpRequest) -> HttpResponse:
             "serving": serving,
             "history": _history_rows(HISTORY_ROWS),
             "fit_time_fields": sorted(HybridEngine.FIT_TIME_FIELDS),
+            "rotation_on": bool(active.rotation),
         },
     )
 
