@@ -59,16 +59,16 @@ def rotation_factors(
     """The score factor (< 1) of every product to demote.
 
     ``lists``: the visitor's served lists as ``(served at, products)``, epoch seconds. A list
-    counts for a product when it was served within ``rotation.hours`` before ``now`` and after
-    the visitor last touched the product (``touched``: product -> epoch seconds of the newest
-    interaction), so an interaction starts its count again. A product listed twice in one list
-    counts once.
+    counts for a product when it was served within ``rotation.hours`` before ``now`` (or later:
+    another server's clock may run a little ahead) and after the visitor last touched the
+    product (``touched``: product -> epoch seconds of the newest interaction), so an interaction
+    starts its count again. A product listed twice in one list counts once.
     """
     since = now - rotation.seconds
     last = touched or {}
     shown: Counter[K] = Counter()
     for at, products in lists:
-        if not since <= at <= now:
+        if at < since:
             continue
         for product in set(products):
             if at > last.get(product, -math.inf):
