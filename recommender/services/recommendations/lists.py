@@ -421,7 +421,9 @@ def _product_list(
         stop = {*blocked, *ruleset.score_hook.removed}
         stop |= _outside_category(ruleset, category, known=pool, blocked=stop)
         head = apply_positional(head[:k], ruleset.positional, k=k, pool=pool, blocked=stop)
-    return _active_products(head, k=k)
+    # As many as without rules are checked for products deactivated since the fit: loading a
+    # deeper head's products cost more than the rest of the list.
+    return _active_products(head[: k + _OVERFETCH], k=k)
 
 
 # Product lists for a visitor --------------------------------------------------------------------
