@@ -55,9 +55,9 @@ def _product_list(
     """A product-to-product or trending list with the merchandising rules of ``surface`` (those
     valid now, or of ``rules`` when given) and the ``rotation`` demotion if any.
 
-    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules or a
-    rotation, a deeper head is asked for (as for customer lists) so a boost can lift a product
-    from below the first k and a demoted one has others to make room for; boosts, buries,
+    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
+    head is asked for (as for customer lists) so a boost can lift a product from below the
+    first k; with a rotation, as many more as it demotes, to take their places. Boosts, buries,
     filters and the rotation re-score it (a head that filters leave short of k is asked for
     again, four times deeper), pins and promotions place products in the first k. ``blocked``
     products (the product the list is about) are never inserted.
@@ -66,7 +66,11 @@ def _product_list(
     hooks: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
     if rotation:
         hooks.append(rotation)
-    depth = max(5 * k, 50) if ruleset or rotation else k + _OVERFETCH
+    # Rotation alone only moves its demoted products down: the new first k lie within the first
+    # k + (products demoted) of the old order.
+    depth = (
+        max(5 * k, 50) if ruleset else k + _OVERFETCH + (len(rotation.factors) if rotation else 0)
+    )
     for _ in range(_MAX_DEEPENING):
         fetched = ranked_for(depth)
         head = fetched
