@@ -22,7 +22,9 @@ for customer lists and for similar lists. Before timing, every sampled customer 
 ``--impressions`` logged customer lists and as many logged similar lists (hybrid, for a product
 of their own history, naming them as ``customer``), so with rotation on their top products
 are demoted and the demotion's every read happens; the timed calls are not logged, so each arm
-sees the same log. The bench's log rows are deleted at the end.
+sees the same log. Then rotation's reads are timed alone, once per customer (their recent
+lists, the demoted products' ids, their newest events). The bench's log rows are deleted at the
+end.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +141,9 @@ def rotation_cost(args: argparse.Namespace) -> None:
     from recommender.ml.engine import EngineConfig
     from recommender.ml.engine.config import ROTATION_DEFAULTS
     from recommender.models import Customer, Event, Product, RecommendationLog
+    from recommender.ranking.rotation import Rotation, rotation_factors
+    from recommender.selectors.catalog import product_pks
+    from recommender.selectors.recommendations import customer_recent_events, visitor_recent_lists
     from recommender.services.recommendations import (
         Recommendations,
         customer_recommendations,
@@ -176,6 +182,7 @@ def rotation_cost(args: argparse.Namespace) -> None:
 
     serves = {"customer list": customer_list, "similar list (hybrid)": similar_list}
     times: dict[str, list[float]] = {f"{s}, {a}": [] for s in serves for a in arms}
+    read_times: dict[str, list[float]] = {}
     try:
         serve_with(arms["rotation off"], "impressions")
         for customer in sample:  # The impressions, logged as the API logs served lists.
@@ -187,6 +194,24 @@ def rotation_cost(args: argparse.Namespace) -> None:
                 serve_with(config, arm)
                 for name, serve in serves.items():
                     times[f"{name}, {arm}"] += _timed_calls(sample, serve)
+        # Rotation's reads alone, per customer list: the visitor's recent lists, the ids of
+        # what reached the threshold, the customer's newest events (product lists only).
+        since = timezone.now() - timedelta(hours=ROTATION_DEFAULTS["hours"])
+        rotation = Rotation.from_settings(ROTATION_DEFAULTS)
+        recent = {c.pk: visitor_recent_lists(kind="customer", since=since, customer=c)
+                  for c in sample}  # fmt: skip
+        due = {c.pk: rotation_factors(recent[c.pk], rotation, now=time.time()) for c in sample}
+        reads = {
+            "the visitor's recent lists": lambda c: visitor_recent_lists(
+                kind="customer", since=since, customer=c
+            ),
+            "their counts (framework-free)": lambda c: rotation_factors(
+                recent[c.pk], rotation, now=time.time()
+            ),
+            "the demoted products' ids": lambda c: product_pks(external_ids=due[c.pk]),
+            "the customer's newest events": lambda c: customer_recent_events(customer=c),
+        }
+        read_times = {name: _timed_calls(sample, read) for name, read in reads.items()}
         # How many lists rotation changed (the same lists, rotation off then on).
         changed = {}
         for name, serve in serves.items():
@@ -209,7 +234,11 @@ def rotation_cost(args: argparse.Namespace) -> None:
         print(f"  {name:45s} median {statistics.median(values):6.2f} ms  p99 {p99:6.2f} ms")
     for name in serves:
         off, on_ = (statistics.median(times[f"{name}, rotation {a}"]) for a in ("off", "on"))
-        print(f"  {name}: rotation on / off, median x{on_ / off:.2f} (+{on_ - off:.2f} ms)")
+        print(f"  {name}: rotation on / off, median x{on_ / off:.2f} ({on_ - off:+.2f} ms)")
+    print("rotation's reads alone, once per customer:")
+    for name, values in read_times.items():
+        p99 = statistics.quantiles(values, n=100, method="inclusive")[98]
+        print(f"  {name:45s} median {statistics.median(values):6.3f} ms  p99 {p99:6.3f} ms")
 
 
 def _ids(result: Any) -> list[int]:
