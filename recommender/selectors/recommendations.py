@@ -63,12 +63,14 @@ def visitor_recent_lists(
     *,
     kind: str,
     since: datetime,
+    until: datetime | None = None,
     customer: Customer | None = None,
     session_id: str = "",
     limit: int = ROTATION_MAX_LISTS,
 ) -> list[tuple[float, list[str]]]:
     """``(served at as epoch seconds, product ids)`` of the newest ``limit`` lists of ``kind``
-    served to ``customer`` (else to the anonymous ``session_id``) since ``since``, newest first.
+    served to ``customer`` (else to the anonymous ``session_id``) since ``since`` (and, given
+    ``until``, no later: the lists as they were at a past moment), newest first.
 
     One range of the ``reclog_customer_recent`` or ``reclog_session_recent`` index (visitor,
     kind, newest first), stopped after ``limit`` rows: no other visitor's row is read. Raw SQL
@@ -84,24 +86,28 @@ def visitor_recent_lists(
         return []
     epoch = _EPOCH_SQL.get(connection.vendor)
     if epoch is None:  # Another database: the ORM.
-        rows = (
-            RecommendationLog.objects.filter(**{column: visitor, "kind": kind})
-            .filter(created_at__gte=since)
-            .order_by("-created_at")
-            .values_list("created_at", "product_ids")[:limit]
-        )
+        found = RecommendationLog.objects.filter(**{column: visitor, "kind": kind})
+        found = found.filter(created_at__gte=since)
+        if until is not None:
+            found = found.filter(created_at__lte=until)
+        rows = found.order_by("-created_at").values_list("created_at", "product_ids")[:limit]
         return [(at.timestamp(), list(ids)) for at, ids in rows]
     quote = connection.ops.quote_name
     created = quote("created_at")
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[object] = [visitor, kind, adapt(since)]
+    upper = ""
+    if until is not None:
+        upper = f" AND {created} <= %s"
+        params.append(adapt(until))
     sql = (
         f"SELECT {epoch.format(column=created)}, {quote('product_ids')} "
         f"FROM {quote(RecommendationLog._meta.db_table)} "
-        f"WHERE {quote(column)} = %s AND {quote('kind')} = %s AND {created} >= %s "
+        f"WHERE {quote(column)} = %s AND {quote('kind')} = %s AND {created} >= %s{upper} "
         f"ORDER BY {created} DESC LIMIT %s"
     )
     with connection.cursor() as cursor:
-        since_value = connection.ops.adapt_datetimefield_value(since)
-        cursor.execute(sql, [visitor, kind, since_value, limit])
+        cursor.execute(sql, [*params, limit])
         return [
             (float(at), ids if isinstance(ids, list) else json.loads(ids))
             for at, ids in cursor.fetchall()

@@ -224,3 +224,27 @@ def test_a_product_list_logs_the_visitor_it_names(shop):
     assert list(rows) == [
         ("similar", "C4", "S9"), ("bought_together", None, "S9"), ("trending", None, ""),
     ]  # fmt: skip
+
+
+def test_a_list_dated_in_the_past_counts_only_the_lists_served_before_it(shop):
+    from recommender.services.recommendations.rotation import rotation_demotion
+    from recommender.services.recommendations.serving import serving_engine
+
+    base = scores(customer_recommendations(customer=c4(), k=6, log=False))
+    p = next(iter(base))
+    shown([p], hours_ago=50, times=3, customer=c4())
+    shown([p], hours_ago=2, times=3, customer=c4())
+    rotate(customer=ON)
+    serving = serving_engine()
+
+    def factors(hours_ago):
+        demotion = rotation_demotion(
+            serving=serving, kind="customer", customer=c4(),
+            now=timezone.now() - timedelta(hours=hours_ago),
+        )  # fmt: skip
+        return {} if demotion is None else dict(demotion.factors)
+
+    pk = Product.objects.get(external_id=p).pk
+    # 49 hours ago: the 3 lists of 50 hours ago; 20 hours ago: those were older than 24 hours
+    # and the 3 of 2 hours ago not served yet; now: those 3.
+    assert (factors(49), factors(20), factors(0)) == ({pk: 0.5}, {}, {pk: 0.5})
