@@ -3,6 +3,7 @@ builds, configurations."""
 
 import json
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
@@ -95,7 +96,7 @@ def visitor_recent_lists(
     quote = connection.ops.quote_name
     created = quote("created_at")
     adapt = connection.ops.adapt_datetimefield_value
-    params: list[object] = [visitor, kind, adapt(since)]
+    params: list[Any] = [visitor, kind, adapt(since)]
     upper = ""
     if until is not None:
         upper = f" AND {created} <= %s"
