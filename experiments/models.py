@@ -36,11 +36,16 @@ class Baseline(models.TextChoices):
 
 
 class ExperimentList(models.TextChoices):
-    """The lists an experiment can cover: those whose request names a visitor (a customer, or an
-    anonymous session with its ``session_id``), so that assignment can be sticky."""
+    """The lists an experiment can cover (the recommendation log's list kinds). Only requests
+    that name their visitor take part, so that assignment is sticky: every customer list, a
+    session list with its ``session_id``, and a similar, bought-together or trending list with
+    a ``customer_id`` or ``session_id``; the others get the control and are not counted."""
 
     CUSTOMER = "customer", "For a customer"
     SESSION = "session", "For a session"
+    SIMILAR = "similar", "Similar products"
+    BOUGHT_TOGETHER = "bought_together", "Bought together"
+    TRENDING = "trending", "Trending"
 
 
 def _salt() -> str:

@@ -125,9 +125,7 @@ def _validate(spec: ExperimentSpec) -> None:
     for kind in spec.lists:
         if kind not in ExperimentList.values:
             raise ExperimentError(
-                "lists",
-                f"{kind!r} cannot be covered (expected {sorted(ExperimentList.values)}: lists "
-                "whose request names a visitor)",
+                "lists", f"{kind!r} is not a list (expected {sorted(ExperimentList.values)})"
             )
     if len(set(spec.lists)) != len(spec.lists):
         raise ExperimentError("lists", "a list is named twice")
@@ -423,10 +421,10 @@ def attribution_windows() -> Windows:
     )
 
 
-def _visitor(kind: str, customer: str | None, session_id: str) -> str:
-    if kind == ExperimentList.SESSION:
-        return f"s:{session_id}"
-    return f"c:{customer}"
+def _visitor(customer: str | None, session_id: str) -> str:
+    """The visitor a logged list was assigned by: its customer, else its anonymous session
+    (session lists, and product lists that named only a session)."""
+    return f"c:{customer}" if customer else f"s:{session_id}"
 
 
 _COLUMNS = ("impressions", "filled", "clicks", "carts", "purchases", "revenue")
@@ -444,7 +442,7 @@ def experiment_results_refresh(
     shown = [
         Shown(
             recommendation_id=row.recommendation_id,
-            visitor=_visitor(row.kind, row.customer, row.session_id),
+            visitor=_visitor(row.customer, row.session_id),
             variant=row.variant,
             at=row.created_at.timestamp(),
             product_ids=row.product_ids,

@@ -158,7 +158,9 @@ class ExperimentInputSerializer(StrictInputSerializer):
         child=serializers.ChoiceField(choices=ExperimentList.choices),
         min_length=1,
         max_length=len(ExperimentList.values),
-        help_text="The lists covered: those whose request names a visitor.",
+        help_text="The lists covered. Only requests that name their visitor take part: every "
+        "customer list, session lists with a session_id, similar, bought-together and trending "
+        "lists with a customer_id or session_id query parameter.",
     )
     variants = serializers.ListField(
         child=VariantSerializer(),

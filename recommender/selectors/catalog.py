@@ -61,6 +61,22 @@ def products_active(*, ids: Iterable[int]) -> dict[int, Product]:
     return out
 
 
+def product_pks(*, external_ids: Iterable[str]) -> dict[str, int]:
+    """Merchant product id -> primary key for those of ``external_ids`` the catalogue has (one
+    read of the unique index; raw, like :func:`products_active`, as the serving path uses it)."""
+    wanted = sorted(set(external_ids))
+    if not wanted:
+        return {}
+    quote = connection.ops.quote_name
+    sql = (
+        f"SELECT {quote('external_id')}, {quote('id')} FROM {quote(Product._meta.db_table)} "
+        f"WHERE {quote('external_id')} IN ({', '.join(['%s'] * len(wanted))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, wanted)
+        return dict(cursor.fetchall())
+
+
 def product_list() -> QuerySet[Product]:
     return Product.objects.order_by("external_id")
 

@@ -269,7 +269,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a choice set two fields share (an experiment's primary metric and its
     # guardrails' metrics).
-    "ENUM_NAME_OVERRIDES": {"ExperimentMetricEnum": "experiments.models.Metric.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentMetricEnum": "experiments.models.Metric.choices",
+        # The kinds of list: a rule's surfaces and an experiment's lists are the same set.
+        "ListKindEnum": "recommender.models.RecommendationKind.choices",
+    },
     # Swagger UI served from our own static files: no CDN (firewalled shops, offline machines).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
