@@ -1,5 +1,8 @@
 """Reads behind the recommendation engine: a customer's recent events, builds, configurations."""
 
+from datetime import datetime
+from typing import Any
+
 from django.db import connection
 
 from recommender.ml.engine import EngineConfig
@@ -20,10 +23,11 @@ _EPOCH_SQL = {
 
 
 def customer_recent_events(
-    *, customer: Customer, limit: int = HISTORY_LIMIT
+    *, customer: Customer, limit: int = HISTORY_LIMIT, before: datetime | None = None
 ) -> list[tuple[int | None, str, float, str]]:
     """``(product_id, event_type, occurred_at as epoch seconds, search_query)`` of the newest
-    events, newest first.
+    events, newest first; with ``before``, of the newest events before that moment (a list
+    replayed as of a past visit sees only what had happened by then).
 
     Ordered by ``-occurred_at`` alone, so PostgreSQL reads the covering ``(customer, -occurred_at)``
     index (``event_customer_history``, index-only) and stops after ``limit`` rows (a tie-breaker
@@ -31,22 +35,28 @@ def customer_recent_events(
     """
     epoch = _EPOCH_SQL.get(connection.vendor)
     if epoch is None:  # Another database: the ORM's datetimes, converted here.
-        rows = (
-            Event.objects.filter(customer=customer)
-            .order_by("-occurred_at")
-            .values_list("product_id", "event_type", "occurred_at", "search_query")[:limit]
-        )
+        events = Event.objects.filter(customer=customer)
+        if before is not None:
+            events = events.filter(occurred_at__lt=before)
+        rows = events.order_by("-occurred_at").values_list(
+            "product_id", "event_type", "occurred_at", "search_query"
+        )[:limit]
         return [(pid, kind, at.timestamp(), query) for pid, kind, at, query in rows]
     quote = connection.ops.quote_name
     column = quote("occurred_at")
+    params: list[Any] = [customer.pk]
+    until = ""
+    if before is not None:
+        until = f"AND {column} < %s "
+        params.append(connection.ops.adapt_datetimefield_value(before))
     sql = (
         f"SELECT {quote('product_id')}, {quote('event_type')}, "
         f"{epoch.format(column=column)}, {quote('search_query')} "
-        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = %s "
+        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = %s {until}"
         f"ORDER BY {column} DESC LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [customer.pk, limit])
+        cursor.execute(sql, [*params, limit])
         return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
 
 

@@ -331,6 +331,7 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.retention_sweep": {"queue": "default"},
     "experiments.tasks.experiment_results_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_scheduled": {"queue": "default"},
+    "experiments.tasks.experiment_replay_run": {"queue": "cpu"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE
