@@ -54,6 +54,7 @@ class ReplayForm(forms.Form):
         help_text="The first day replayed; the engine learns from the events before it.",
     )
     days = forms.IntegerField(min_value=1, max_value=366, initial=28, label="Days")
+    k = forms.IntegerField(min_value=1, max_value=100, initial=10, label="Products per list")
 
     # Service field names (ExperimentError.field) -> form fields.
-    FIELDS = {"from": "since", "days": "days", "lists": None, "experiment": None}
+    FIELDS = {"from": "since", "days": "days", "k": "k", "lists": None, "experiment": None}

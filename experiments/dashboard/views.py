@@ -212,7 +212,8 @@ def replay(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReplayForm(request.POST)
     if not form.is_valid():
         return _detail(request, pk, form, status=400)
-    plan = simulation.ReplayPlan(since=form.cleaned_data["since"], days=form.cleaned_data["days"])
+    data = form.cleaned_data
+    plan = simulation.ReplayPlan(since=data["since"], days=data["days"], k=data["k"])
     try:
         made = simulation.experiment_replay_create(
             plan=plan, source=experiment, created_by=request.user

@@ -153,9 +153,7 @@ def test_a_a_on_heavy_tailed_visitors_is_significant_in_about_alpha_of_the_split
     impressions = rng.geometric(0.3, size=3000).astype(float)
     propensity = rng.beta(0.5, 4.0, size=3000)
     clicks = rng.binomial(impressions.astype(int), propensity).astype(float)
-    visitors = [
-        VisitorTotals(f"c:{i}", impressions[i], {"clicks": clicks[i]}) for i in range(3000)
-    ]
+    visitors = [VisitorTotals(f"c:{i}", impressions[i], {"clicks": clicks[i]}) for i in range(3000)]
 
     found = aa_calibration(visitors, columns=["clicks"], runs=200, seed="calibration")
 
