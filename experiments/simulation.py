@@ -72,8 +72,10 @@ logger = logging.getLogger(__name__)
 MAX_DAYS = 366
 MAX_K = 100
 DEFAULT_K = 10
-# Visits served per transaction (a failed replay is rerun from the start: its rows go first).
-_BATCH = 250
+# Visits served per transaction: fewer commits, yet short enough not to keep SQLite's single
+# writer lock from the heartbeat and other writers for long (a failed replay is rerun from the
+# start: its rows go first).
+_BATCH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +319,9 @@ def _run(
             "newest_event": datetime.fromtimestamp(engine.newest_event, tz=tz).isoformat(),
             "fit_seconds": engine.seconds,
             "collaborative": engine.collaborative,
-            "reranker": (engine.reranker or {}).get("verdict", "off"),
+            "reranker": (engine.reranker or {}).get(
+                "verdict", "not learnt: the serving engine ranks by the linear blend"
+            ),
         },
         "visits": len(visits),
         "customers": len(customers),
@@ -368,39 +372,43 @@ def experiment_aa_calibration(
     )
 
 
+def _served(field: str, text: str, *, name: str, share: int) -> VariantSpec:
+    """A variant from the command line's ``active``, ``popularity``, ``none`` or ``vN``."""
+    if text == "active":
+        return VariantSpec(name, share)
+    if text in ("popularity", "none"):
+        return VariantSpec(name, share, baseline=text)
+    if text.startswith("v") and text[1:].isdigit() and int(text[1:]) >= 1:
+        return VariantSpec(name, share, int(text[1:]))
+    raise ExperimentError(
+        field,
+        f"expected active, popularity, none or vN (a configuration version), not {text!r}",
+    )
+
+
 def experiment_replay_spec(
     *,
     name: str,
     treatment: str | None,
-    control_version: int | None = None,
+    control: str = "active",
     share: int = 50,
     primary_metric: str = "ctr",
     horizon_visitors: int = 1000,
 ) -> ExperimentSpec:
-    """The specification of a two-variant replay made from the command line: ``control`` (the
-    active configuration, or version ``control_version``) against ``treatment``: ``popularity``
-    or ``none`` (the baselines), ``vN`` (configuration version N), or None for an A/A (two
-    identical variants, A and B)."""
+    """The specification of a two-variant replay made from the command line: the ``control``
+    against the ``treatment``, each ``active`` (the active configuration), ``popularity`` or
+    ``none`` (the baselines) or ``vN`` (configuration version N); the treatment takes ``share``
+    percent. Without a treatment, an A/A: two variants, A and B, both serving the control."""
     if treatment is None:
         variants = [
-            VariantSpec("A", 100 - share, control_version),
-            VariantSpec("B", share, control_version),
-        ]
-    elif treatment in ("popularity", "none"):
-        variants = [
-            VariantSpec("control", 100 - share, control_version),
-            VariantSpec(treatment, share, baseline=treatment),
-        ]
-    elif treatment.startswith("v") and treatment[1:].isdigit():
-        variants = [
-            VariantSpec("control", 100 - share, control_version),
-            VariantSpec(treatment, share, int(treatment[1:])),
+            _served("control", control, name="A", share=100 - share),
+            _served("control", control, name="B", share=share),
         ]
     else:
-        raise ExperimentError(
-            "treatment",
-            f"expected popularity, none or vN (a configuration version), not {treatment!r}",
-        )
+        variants = [
+            _served("control", control, name="control", share=100 - share),
+            _served("treatment", treatment, name=treatment, share=share),
+        ]
     return ExperimentSpec(
         name=name,
         lists=[ExperimentList.CUSTOMER],

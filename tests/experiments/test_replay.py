@@ -252,12 +252,12 @@ def run(*args: str) -> str:
 
 
 def test_the_command_replays_a_new_two_variant_experiment_and_prints_its_results(replay_shop):
-    out = run("--from", DAY.isoformat(), "--days", "30", "--k", "2",
-              "--name", "pop vs none", "--treatment", "none")  # fmt: skip
+    out = run("--from", DAY.isoformat(), "--days", "30", "--k", "2", "--name", "pop vs none",
+              "--control", "popularity", "--treatment", "active", "--share", "40")  # fmt: skip
 
     replay = Experiment.objects.get(name="pop vs none")
-    assert [(v.name, v.share, v.baseline) for v in replay.variants.all()] == [
-        ("control", 50, ""), ("none", 50, "none"),
+    assert [(v.name, v.share, v.baseline, v.config_version) for v in replay.variants.all()] == [
+        ("control", 60, "popularity", None), ("active", 40, "", None),
     ]  # fmt: skip
     assert replay.replay["status"] == "done"
     assert f"Replay {replay.pk} 'pop vs none': {DAY.isoformat()} + 30 days" in out
@@ -317,9 +317,11 @@ def test_discard_through_the_command(replayed):
         (["--from", "2024-06-10", "--days", "5", "--experiment", "999"],
          "--experiment: no experiment has id 999"),
         (["--from", "2024-06-10", "--days", "5", "--name", "x", "--treatment", "bogus"],
-         "--treatment: expected popularity, none or vN"),
+         "--treatment: expected active, popularity, none or vN"),
         (["--from", "2024-06-10", "--days", "5", "--name", "x", "--treatment", "v9"],
          "--treatment: no recommendation configuration has version 9"),
+        (["--from", "2024-06-10", "--days", "5", "--name", "x", "--control", "v0"],
+         "--control: expected active, popularity, none or vN"),
         (["--from", "2024-06-10", "--days", "5", "--name", "x", "--share", "100"],
          "--share: a whole percent from 1 to 99"),
         (["--from", "2024-06-10", "--days", "5", "--name", "x", "--treatment", "none",

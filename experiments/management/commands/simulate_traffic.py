@@ -31,6 +31,7 @@ OPTIONS = {
     "gap_minutes": "--gap-minutes",
     "name": "--name",
     "treatment": "--treatment",
+    "control": "--control",
     "lists": "--experiment",
     "experiment": "--experiment",
     "variants": "--experiment",
@@ -46,17 +47,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
-
-
-def _version(text: str) -> int | None:
-    if text == "active":
-        return None
-    digits = text.removeprefix("v")
-    if not digits.isdigit() or int(digits) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected 'active' or a configuration version such as v3, got {text!r}"
-        )
-    return int(digits)
 
 
 def _positive(text: str) -> int:
@@ -105,13 +95,14 @@ class Command(BaseCommand):
             help="Delete replay ID and everything it wrote (its log rows and results).",
         )  # fmt: skip
         parser.add_argument(
-            "--treatment", metavar="popularity|none|vN",
-            help="With --name: the treatment, a baseline (popularity, none) or a configuration "
-            "version. Without it: an A/A experiment.",
+            "--treatment", metavar="active|popularity|none|vN",
+            help="With --name: the treatment: the active configuration, a baseline (popularity "
+            "only, no recommendations) or configuration version N. Without it: an A/A "
+            "experiment (two variants serving the control).",
         )  # fmt: skip
         parser.add_argument(
-            "--control", type=_version, default=None, metavar="active|vN",
-            help="With --name: the control's configuration (default: the active one).",
+            "--control", default="active", metavar="active|popularity|none|vN",
+            help="With --name: the control, as --treatment (default: the active configuration).",
         )  # fmt: skip
         parser.add_argument(
             "--share", type=int, default=50, help="With --name: the treatment's share, percent."
@@ -188,19 +179,27 @@ class Command(BaseCommand):
             raise CommandError(f"--discard: {exc.message}") from None
         self.stdout.write(f"Discarded replay {pk} '{experiment.name}' and its {rows} log rows.")
 
-    def _replay_of(self, options: dict[str, Any]) -> Experiment | None:
-        """The replay to run (created now), or None when --if-missing finds one done."""
+    def _options_check(self, options: dict[str, Any]) -> None:
+        """Refuse options that contradict each other, naming them."""
         for option, key in (("--from", "since"), ("--days", "days")):
             if options[key] is None:
                 raise CommandError(f"{option}: required (or --discard ID)")
         if options["experiment"] is None and options["name"] is None:
             raise CommandError("--experiment or --name: say what to replay")
         if options["name"] is None:
+            if options["control"] != "active":
+                raise CommandError("--control: only with --name")
             for option in ("treatment", "if_missing"):
                 if options[option]:
                     raise CommandError(f"--{option.replace('_', '-')}: only with --name")
         if not 1 <= options["share"] <= 99:
             raise CommandError("--share: a whole percent from 1 to 99")
+        if options["aa_runs"] and options["treatment"]:
+            raise CommandError("--aa-runs: an A/A replay has no --treatment")
+
+    def _replay_of(self, options: dict[str, Any]) -> Experiment | None:
+        """The replay to run (created now), or None when --if-missing finds one done."""
+        self._options_check(options)
         plan = simulation.ReplayPlan(
             since=options["since"],
             days=options["days"],
@@ -209,17 +208,7 @@ class Command(BaseCommand):
         )
         try:
             if options["experiment"] is not None:
-                source = selectors.experiment_get(pk=options["experiment"])
-                if source is None:
-                    raise CommandError(
-                        f"--experiment: no experiment has id {options['experiment']}"
-                    )
-                if options["aa_runs"] and not simulation.experiment_is_aa(source):
-                    raise CommandError(
-                        "--aa-runs: experiment's variants differ; an A/A calibration needs "
-                        "variants that all serve the same configuration"
-                    )
-                return simulation.experiment_replay_create(plan=plan, source=source)
+                return self._replay_of_experiment(options, plan)
             existing = Experiment.objects.filter(name=options["name"]).first()
             if existing is not None and options["if_missing"]:
                 status = (existing.replay or {}).get("status")
@@ -234,12 +223,10 @@ class Command(BaseCommand):
                     f"finished replay ({status or 'a live experiment'}); discard it with "
                     f"--discard {existing.pk} or choose another name"
                 )
-            if options["aa_runs"] and options["treatment"]:
-                raise CommandError("--aa-runs: an A/A replay has no --treatment")
             spec = simulation.experiment_replay_spec(
                 name=options["name"],
                 treatment=options["treatment"],
-                control_version=options["control"],
+                control=options["control"],
                 share=options["share"],
                 primary_metric=options["primary_metric"],
                 horizon_visitors=options["horizon_visitors"],
@@ -247,6 +234,19 @@ class Command(BaseCommand):
             return simulation.experiment_replay_create(plan=plan, spec=spec)
         except ExperimentError as exc:
             raise self._refused(exc) from None
+
+    def _replay_of_experiment(
+        self, options: dict[str, Any], plan: simulation.ReplayPlan
+    ) -> Experiment:
+        source = selectors.experiment_get(pk=options["experiment"])
+        if source is None:
+            raise CommandError(f"--experiment: no experiment has id {options['experiment']}")
+        if options["aa_runs"] and not simulation.experiment_is_aa(source):
+            raise CommandError(
+                "--aa-runs: experiment's variants differ; an A/A calibration needs variants "
+                "that all serve the same configuration"
+            )
+        return simulation.experiment_replay_create(plan=plan, source=source)
 
     # Output ---------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 what a replayed request carries.
 
 The fit is the serving fit (``engine_build``'s configuration, collaborative model choice, cold
-look-alikes and learned reranker) on a cut of the events, done the offline evaluation's way: every
+look-alikes, and the learned reranker when the serving engine has one) on a cut of the events, done the offline evaluation's way: every
 product and event loaded (:func:`recommender.services.evaluation.engine_data_load`), the events
 cut by a mask (``Interactions.subset``, as the evaluation's training splits), the fit given
 :func:`recommender.services.evaluation.fit_options`. Nothing is published: the shop's serving
@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 
 from recommender.evaluation.rankers import _train_data
 from recommender.ml.engine import HybridEngine
@@ -27,7 +28,7 @@ from ..budget import fit_plan
 from ..embeddings import get_embedder
 from ..evaluation import engine_data_load, fit_options
 from .fitting import _lazy_index_search, _reranker
-from .serving import ServingEngine
+from .serving import EngineNotReady, ServingEngine, serving_engine
 from .variants import ServedVariant
 from .versions import engine_config_active
 
@@ -52,10 +53,18 @@ class EngineBefore:
 
 
 def engine_fit_before(
-    *, before: datetime, progress: Callable[[float], None] | None = None
+    *,
+    before: datetime,
+    rerank: bool | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> EngineBefore:
     """The engine the shop would have served at ``before``: fitted with the active configuration
     on the events that happened before it (see the module's notes), in memory.
+
+    ``rerank``: learn the reranker on the cut too (kept only where it wins on the cut's own
+    validation customers, as ``train`` does). None: as the shop serves now, when its serving
+    engine has one (before any fit, when ``RECSITE_RERANKER`` is on): a replay of a shop whose
+    fit kept the linear blend does not spend a second fit learning one.
 
     Raises :class:`NothingToLearn` when no event is that old, and
     :class:`~recommender.services.budget.MemoryBudgetExceeded` when the fit would not fit the
@@ -89,7 +98,11 @@ def engine_fit_before(
         progress=lambda f: report(0.3 + 0.6 * f),
         **options,
     )
-    engine.reranker, reranker_note = _reranker(cut, config, options["ease_max_items"])
+    if rerank is None:
+        rerank = _serving_reranks()
+    reranker_note = None
+    if rerank:
+        engine.reranker, reranker_note = _reranker(cut, config, options["ease_max_items"])
     report(1.0)
     serving = ServingEngine(
         build_id=0,  # Never published: a replayed list's log row names no build.
@@ -112,6 +125,13 @@ def engine_fit_before(
         collaborative=engine.collaborative_note,
         reranker=reranker_note,
     )
+
+
+def _serving_reranks() -> bool:
+    try:
+        return serving_engine().engine.reranker is not None
+    except EngineNotReady:
+        return bool(settings.RECSITE_RERANKER)
 
 
 @dataclass(frozen=True, slots=True)
