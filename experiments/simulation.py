@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as day_start
@@ -39,9 +39,13 @@ from django.utils import timezone
 
 from jobs.models import Job
 from jobs.registry import Progress
-from recommender.models import RecommendationKind, RecommendationLog
+from recommender.models import Customer, RecommendationKind, RecommendationLog
 from recommender.services.recommendations import customer_recommendations
-from recommender.services.recommendations.replaying import Replayed, engine_fit_before
+from recommender.services.recommendations.replaying import (
+    EngineBefore,
+    Replayed,
+    engine_fit_before,
+)
 from recommender.services.recommendations.serving import serving_with_variant
 from recommender.services.recommendations.variants import ServedVariant
 
@@ -51,6 +55,7 @@ from .analysis.attribution import Action, Shown, attribute
 from .analysis.replay import (
     DEFAULT_GAP_SECONDS,
     AaCalibration,
+    Visit,
     aa_calibration,
     recorded,
     visits_of,
@@ -250,68 +255,43 @@ def experiment_replay_run(
     return summary
 
 
+@dataclass
+class _Served:
+    """What the replayed visits were served and recorded."""
+
+    shown: list[Shown]
+    lists: list[selectors.LoggedList]
+    actions: list[Action]
+    missed: int = 0
+
+
 def _run(
     experiment: Experiment, plan: ReplayPlan, report: Progress, started: float
 ) -> dict[str, Any]:
     experiment_replay_rows_delete(experiment=experiment)
     engine = engine_fit_before(before=plan.starts_at, progress=lambda f: report(0.35 * f))
+    fitted = time.perf_counter()
     visits = visits_of(
         selectors.events_replayed(since=plan.starts_at, until=plan.ends_at),
         gap=plan.gap_minutes * 60,
     )
-    report(0.4)
     customers = selectors.customers_by_external_id(ids={v.customer for v in visits})
-    variants = _variants_served(experiment)
-    shares = [v.share for v in experiment.variants.all()]
-    engines = [
-        serving_with_variant(
-            engine.serving,
-            engine.fitted,
-            config_version=v.config_version,
-            popularity_only=v.baseline == "popularity",
-        )
-        for v in variants
-    ]
-    shown: list[Shown] = []
-    lists: list[selectors.LoggedList] = []
-    actions: list[Action] = []
-    missed = 0
-    tz = timezone.get_current_timezone()
-    for start in range(0, len(visits), _BATCH):
-        with transaction.atomic():
-            for visit in visits[start : start + _BATCH]:
-                customer = customers[visit.customer]
-                index = assign(experiment.salt, visit.visitor, shares)
-                at = datetime.fromtimestamp(visit.start, tz=tz)
-                served = customer_recommendations(
-                    customer=customer,
-                    k=plan.k,
-                    replay=Replayed(at=at, serving=engines[index], variant=variants[index]),
-                )
-                rid = str(served.recommendation_id)
-                product_ids = tuple(item.product.external_id for item in served.items)
-                shown.append(Shown(rid, visit.visitor, variants[index].variant, visit.start,
-                                   product_ids))  # fmt: skip
-                lists.append(
-                    selectors.LoggedList(
-                        rid, RecommendationKind.CUSTOMER, visit.customer, "",
-                        variants[index].variant, at, product_ids,
-                    )
-                )  # fmt: skip
-                got = recorded(recommendation_id=rid, product_ids=product_ids, visit=visit)
-                actions.extend(got.actions)
-                missed += got.missed
-        report(0.4 + 0.55 * min(start + _BATCH, len(visits)) / max(len(visits), 1))
-    attributed = attribute(shown, actions, windows=attribution_windows())
-    totals, daily, counts, _ = _tally(shown, lists, attributed)
+    report(0.4)
+    read = time.perf_counter()
+    served = _serve(experiment, plan, engine, visits, customers, report)
+    done = time.perf_counter()
+    attributed = attribute(served.shown, served.actions, windows=attribution_windows())
+    totals, daily, counts, _ = _tally(served.shown, served.lists, attributed)
     counts.update(
-        unattributed=missed, unknown_ids=0, lists=len(shown), visitors=len(totals), replayed=1
-    )
+        unattributed=served.missed, unknown_ids=0, lists=len(served.shown),
+        visitors=len(totals), replayed=1,
+    )  # fmt: skip
     experiment_aggregates_write(
         experiment=experiment, totals=totals, daily=daily, attribution=counts, now=timezone.now()
     )
     report(1.0)
-    kinds = [a.event_type for a in actions]
+    kinds = [a.event_type for a in served.actions]
+    tz = timezone.get_current_timezone()
     return {
         "engine": {
             "events": engine.events,
@@ -328,9 +308,65 @@ def _run(
         "clicks": kinds.count("click"),
         "carts": kinds.count("add_to_cart"),
         "purchases": kinds.count("purchase"),
-        "missed": missed,
+        "missed": served.missed,
         "seconds": round(time.perf_counter() - started, 1),
+        # Where the time went: the fit (data read included), reading the replayed events,
+        # serving the visits, and attributing and writing the aggregates.
+        "timings": {
+            "fit": round(fitted - started, 1),
+            "events": round(read - fitted, 1),
+            "serve": round(done - read, 1),
+            "record": round(time.perf_counter() - done, 1),
+        },
     }
+
+
+def _serve(
+    experiment: Experiment,
+    plan: ReplayPlan,
+    engine: EngineBefore,
+    visits: Sequence[Visit],
+    customers: Mapping[str, Customer],
+    report: Progress,
+) -> _Served:
+    """Each visit's list from its variant, through the real service, and what it records."""
+    variants = _variants_served(experiment)
+    shares = [v.share for v in experiment.variants.all()]
+    engines = [
+        serving_with_variant(
+            engine.serving,
+            engine.fitted,
+            config_version=v.config_version,
+            popularity_only=v.baseline == "popularity",
+        )
+        for v in variants
+    ]
+    out = _Served(shown=[], lists=[], actions=[])
+    tz = timezone.get_current_timezone()
+    for start in range(0, len(visits), _BATCH):
+        with transaction.atomic():
+            for visit in visits[start : start + _BATCH]:
+                index = assign(experiment.salt, visit.visitor, shares)
+                variant = variants[index]
+                at = datetime.fromtimestamp(visit.start, tz=tz)
+                result = customer_recommendations(
+                    customer=customers[visit.customer],
+                    k=plan.k,
+                    replay=Replayed(at=at, serving=engines[index], variant=variant),
+                )
+                rid = str(result.recommendation_id)
+                product_ids = tuple(item.product.external_id for item in result.items)
+                out.shown.append(Shown(rid, visit.visitor, variant.variant, visit.start,
+                                       product_ids))  # fmt: skip
+                out.lists.append(
+                    selectors.LoggedList(rid, RecommendationKind.CUSTOMER, visit.customer, "",
+                                         variant.variant, at, product_ids)
+                )  # fmt: skip
+                got = recorded(recommendation_id=rid, product_ids=product_ids, visit=visit)
+                out.actions.extend(got.actions)
+                out.missed += got.missed
+        report(0.4 + 0.55 * min(start + _BATCH, len(visits)) / max(len(visits), 1))
+    return out
 
 
 def job_step_replay(job: Job, progress: Progress) -> Mapping[str, Any]:

@@ -52,6 +52,7 @@ def test_every_app_registers_its_kinds_in_installed_apps_order():
         ("churn_score", "Score churn risk"),
         ("privacy_purge", "Purge forgotten customers"),
         ("experiment_results", "Attribute events to experiments"),
+        ("experiment_replay", "Replay past traffic through an experiment"),
     ]
 
 

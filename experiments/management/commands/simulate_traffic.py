@@ -263,6 +263,11 @@ class Command(BaseCommand):
             f"{replay.get('carts')} carts, {replay.get('purchases')} purchases; "
             f"{replay.get('missed')} touched products no list showed; {replay.get('seconds')} s."
         )
+        timings = replay.get("timings", {})
+        if timings:
+            self.stdout.write(
+                "  Time: " + ", ".join(f"{part} {seconds} s" for part, seconds in timings.items())
+            )
         shown = (Metric.CTR, Metric.CONVERSION, Metric.REVENUE_PER_MILLE)
         for v in results.variants:
             cells = []
