@@ -324,6 +324,9 @@ def experiment_copy(
             name = f"{base} (copy {n})"
             n += 1
     spec.name = name
+    if experiment.replay is not None:
+        # A replay covered days in the past: its live copy starts now, without an end.
+        spec.starts_at, spec.ends_at = timezone.now(), None
     if spec.ends_at is not None and spec.ends_at <= spec.starts_at:
         spec.ends_at = None
     return experiment_create(spec=spec, created_by=created_by, copied_from=experiment)

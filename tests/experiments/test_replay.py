@@ -12,6 +12,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 
 from experiments import selectors, services, simulation
 from experiments.analysis.assignment import assign
@@ -197,6 +198,20 @@ def test_a_replays_results_are_never_replaced_by_attribution_of_real_events(repl
     with pytest.raises(services.ExperimentError) as refused:
         services.experiment_results_refresh(experiment=replay)
     assert (refused.value.field, refused.value.conflict) == ("experiment", True)
+
+
+def test_a_copy_of_a_replay_is_a_live_draft_that_starts_now(replayed):
+    _, replay = replayed
+    before = timezone.now()
+
+    copy = services.experiment_copy(experiment=replay, name="blend, live")
+
+    assert (copy.state, copy.replay, copy.ends_at) == (ExperimentState.DRAFT, None, None)
+    assert copy.starts_at >= before
+    assert copy.salt != replay.salt
+    assert [(v.name, v.baseline) for v in copy.variants.all()] == [
+        ("popular", "popularity"), ("empty", "none"),
+    ]  # fmt: skip
 
 
 def test_discarding_a_replay_removes_everything_it_wrote(replayed):
@@ -418,6 +433,8 @@ def test_an_admin_replays_from_the_page_and_a_merchandiser_reads_the_replay(
                        .split("</script>")[0])  # fmt: skip
     assert {trace["name"] for trace in chart["data"]} == set(VARIANTS)
     assert 'id="experiment-refresh"' not in html
+    assert "8 clicks, carts and purchases recorded by the replay" in html
+    assert "9 products the customers touched during their visits that no list showed" in html
     listing = _login(merchandiser).get("/dashboard/experiments/").content.decode()
     assert listing.count('<span class="badge accent">Replay</span>') == 1
     assert replay.name in admin.get(f"/dashboard/experiments/{source.pk}/").content.decode()

@@ -3,9 +3,10 @@
 what a replayed request carries.
 
 The fit is the serving fit (``engine_build``'s configuration, collaborative model choice, cold
-look-alikes, and the learned reranker when the serving engine has one) on a cut of the events, done the offline evaluation's way: every
-product and event loaded (:func:`recommender.services.evaluation.engine_data_load`), the events
-cut by a mask (``Interactions.subset``, as the evaluation's training splits), the fit given
+look-alikes, and the learned reranker when the serving engine has one) on a cut of the events,
+done the offline evaluation's way: every product and event loaded
+(:func:`recommender.services.evaluation.engine_data_load`), the events cut by a mask
+(``Interactions.subset``, as the evaluation's training splits), the fit given
 :func:`recommender.services.evaluation.fit_options`. Nothing is published: the shop's serving
 build, its configuration and its vector index stay exactly as they were.
 """
