@@ -123,10 +123,10 @@ def replay_shop_build(*, with_engine: bool = True) -> None:
         version=1, config=CONFIG.to_dict(), note="replay shop", is_active=True
     )
     products_upsert(records=CATALOGUE)
-    for external_id, products in HISTORY.items():
+    for external_id, bought in HISTORY.items():
         customer = Customer.objects.create(external_id=external_id)
-        for product in products:
-            _event(customer, product, "purchase", BEFORE, "1.00")
+        for item in bought:
+            _event(customer, item, "purchase", BEFORE, "1.00")
     for external_id, visits in VISITS.items():
         customer, _ = Customer.objects.get_or_create(external_id=external_id)
         for visit in visits:
