@@ -249,6 +249,8 @@ def experiment_replay_run(
     try:
         summary = _run(experiment, plan, report, started)
     except Exception as exc:
+        # A failed replay leaves no half of its lists behind (its aggregates are written last).
+        experiment_replay_rows_delete(experiment=experiment)
         _replay_update(experiment, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
     _replay_update(experiment, status="done", **summary)

@@ -250,6 +250,27 @@ def test_a_plan_the_data_cannot_replay_is_refused_and_nothing_is_saved(
     assert Experiment.objects.count() == 1
 
 
+def test_a_replay_that_cannot_fit_fails_with_the_reason_and_leaves_no_lists(
+    replay_shop, settings, merchandiser
+):
+    settings.RECSITE_FIT_MEMORY_BUDGET = "64M"  # Less than any fit's process base.
+
+    with pytest.raises(CommandError) as refused:
+        run("--from", DAY.isoformat(), "--days", "30", "--name", "too big")
+
+    replay = Experiment.objects.get(name="too big")
+    assert "failed: replay: MemoryBudgetExceeded: Fitting the engine needs about" in str(
+        refused.value
+    )
+    assert (replay.replay or {})["status"] == "failed"
+    assert (replay.replay or {})["error"].startswith("MemoryBudgetExceeded: Fitting the engine")
+    assert not RecommendationLog.objects.exists()
+    assert not VisitorStats.objects.exists()
+    html = _login(merchandiser).get(f"/dashboard/experiments/{replay.pk}/").content.decode()
+    assert 'data-status="failed"' in html
+    assert "The replay failed: MemoryBudgetExceeded: Fitting the engine" in html
+
+
 def test_only_customer_lists_can_be_replayed(replay_shop):
     source = source_experiment("s")
     Experiment.objects.filter(pk=source.pk).update(lists=["session"])
