@@ -229,6 +229,19 @@ def test_discarding_a_replay_removes_everything_it_wrote(replayed):
         simulation.experiment_replay_discard(experiment=source)
 
 
+def test_deleting_a_replay_in_the_django_admin_deletes_its_log_rows(
+    replayed, client, django_user_model
+):
+    _, replay = replayed
+    client.force_login(django_user_model.objects.create_superuser("root", password="x-1234567"))
+
+    response = client.post(f"/admin/experiments/experiment/{replay.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Experiment.objects.filter(pk=replay.pk).exists()
+    assert not RecommendationLog.objects.filter(experiment_id=replay.pk).exists()
+
+
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
