@@ -24,6 +24,7 @@ from django.conf import settings
 from recommender.evaluation.blend_search import (
     SEARCHED,
     TooLittleData,
+    cheaper_to_serve,
     search_blend,
     search_verdict,
 )
@@ -94,6 +95,7 @@ def config_autotune(
             progress=lambda f: report(0.2 + 0.8 * f),
             log=logger.info,
             fit_options=fit_options(data, config),
+            cost_tolerance=settings.RECSITE_AUTOTUNE_COST_TOLERANCE,
         )
     except TooLittleData as exc:
         return _kept(active.version, f"too little behaviour to tune on: {exc}")
@@ -103,6 +105,8 @@ def config_autotune(
         reason = f"kept version {active.version}: {verdict}"
         return AutotuneOutcome(active.version, None, reason, search)
     note = f"tuned automatically, {_percent(found.gain)} NDCG@10 on validation"
+    if cheaper_to_serve(found, config):
+        note += ", cheaper to serve"
     try:
         saved = recommendation_config_save(
             config=found.config, note=note, tuning=search, replaces=active.version
@@ -114,6 +118,7 @@ def config_autotune(
         f"activated version {saved.version}: the best point found scored "
         f"{found.best_ndcg:.4f} NDCG@10 on validation against version {active.version}'s "
         f"{found.active_ndcg:.4f} ({found.users} customers)"
+        + (", and is cheaper to serve" if cheaper_to_serve(found, config) else "")
     )
     return AutotuneOutcome(active.version, saved.version, reason, search)
 

@@ -1,5 +1,6 @@
 """Memory budgets of fits: estimated first, refused early with the setting named."""
 
+import numpy as np
 import pytest
 
 from jobs.choices import BuildStatus
@@ -10,10 +11,12 @@ from recommender.services.budget import (
     PROCESS_BASE,
     MemoryBudgetExceeded,
     MemoryEstimate,
+    PeakMemory,
     fit_plan,
     index_build_estimate,
     parse_bytes,
     physical_memory,
+    process_memory,
 )
 
 GIB = 2**30
@@ -101,3 +104,24 @@ def test_an_index_build_over_the_budget_stops_before_reading_the_vectors(shop, s
     assert failed.status == BuildStatus.FAILED
     assert "RECSITE_FIT_MEMORY_BUDGET" in failed.error
     assert IndexBuild.objects.filter(status=BuildStatus.READY).count() == 1  # Still serving.
+
+
+def test_the_plan_counts_what_the_process_already_holds():
+    # given: the process holds 512 MiB more than a moment ago (pages touched)
+    before = PeakMemory.current()
+    assert before is not None
+    held = np.ones(64 * 2**20, dtype=np.float64)
+
+    # then: a plan made now counts them as the process's part
+    after = process_memory()
+    assert after >= before + 0.95 * held.nbytes
+    plan = fit_plan(items=10, events=10, dimension=8, neighbours=5, budget=64 * GIB)
+    assert plan.estimate.parts["process"] >= after
+    assert (
+        fit_plan(
+            items=10, events=10, dimension=8, neighbours=5, budget=64 * GIB, process=3 * GIB
+        ).estimate.parts["process"]
+        == 3 * GIB
+    )
+    assert index_build_estimate(items=10, dimension=8, m=16).parts["process"] >= after
+    del held
