@@ -27,11 +27,10 @@ index builds are only read. :func:`experiment_replay_discard` removes all of it.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as day_start
+from datetime import date, datetime, time, timedelta
+from time import perf_counter
 from typing import Any
 
 from django.db import transaction
@@ -78,8 +77,8 @@ MAX_DAYS = 366
 MAX_K = 100
 DEFAULT_K = 10
 # Visits served per transaction: fewer commits, yet short enough not to keep SQLite's single
-# writer lock from the heartbeat and other writers for long (a failed replay is rerun from the
-# start: its rows go first).
+# writer lock from the heartbeat and other writers for long (a replay that fails, or runs again,
+# first deletes the rows it wrote).
 _BATCH = 50
 
 
@@ -95,7 +94,7 @@ class ReplayPlan:
 
     @property
     def starts_at(self) -> datetime:
-        return timezone.make_aware(datetime.combine(self.since, day_start.min))
+        return timezone.make_aware(datetime.combine(self.since, time.min))
 
     @property
     def ends_at(self) -> datetime:
@@ -244,7 +243,7 @@ def experiment_replay_run(
         raise ExperimentError("experiment", "not a replay: create one with a replay plan")
     report = progress or (lambda _: None)
     plan = ReplayPlan.from_dict(experiment.replay)
-    started = time.perf_counter()
+    started = perf_counter()
     _replay_update(experiment, status="running", error="")
     try:
         summary = _run(experiment, plan, report, started)
@@ -272,16 +271,16 @@ def _run(
 ) -> dict[str, Any]:
     experiment_replay_rows_delete(experiment=experiment)
     engine = engine_fit_before(before=plan.starts_at, progress=lambda f: report(0.35 * f))
-    fitted = time.perf_counter()
+    fitted = perf_counter()
     visits = visits_of(
         selectors.events_replayed(since=plan.starts_at, until=plan.ends_at),
         gap=plan.gap_minutes * 60,
     )
     customers = selectors.customers_by_external_id(ids={v.customer for v in visits})
     report(0.4)
-    read = time.perf_counter()
+    read = perf_counter()
     served = _serve(experiment, plan, engine, visits, customers, report)
-    done = time.perf_counter()
+    done = perf_counter()
     attributed = attribute(served.shown, served.actions, windows=attribution_windows())
     totals, daily, counts, _ = _tally(served.shown, served.lists, attributed)
     counts.update(
@@ -311,14 +310,14 @@ def _run(
         "carts": kinds.count("add_to_cart"),
         "purchases": kinds.count("purchase"),
         "missed": served.missed,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(perf_counter() - started, 1),
         # Where the time went: the fit (data read included), reading the replayed events,
         # serving the visits, and attributing and writing the aggregates.
         "timings": {
             "fit": round(fitted - started, 1),
             "events": round(read - fitted, 1),
             "serve": round(done - read, 1),
-            "record": round(time.perf_counter() - done, 1),
+            "record": round(perf_counter() - done, 1),
         },
     }
 
