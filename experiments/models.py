@@ -11,6 +11,7 @@ class ExperimentJobKind(models.TextChoices):
     """experiments' job kind, registered with the jobs app by ``ExperimentsConfig.ready``."""
 
     EXPERIMENT_RESULTS = "experiment_results", "Attribute events to experiments"
+    EXPERIMENT_REPLAY = "experiment_replay", "Replay past traffic through an experiment"
 
 
 class ExperimentState(models.TextChoices):
@@ -92,6 +93,12 @@ class Experiment(models.Model):
     # ids, events that matched no list).
     results_at = models.DateTimeField(null=True, blank=True)
     attribution = models.JSONField(default=dict, blank=True)
+    # A replay (the simulator, docs/experiments.md "Replay"): its period, its state (queued,
+    # running, done, failed) and what it served and recorded. None for a live experiment. A
+    # replay is never started: its traffic is simulated, its log rows are marked ``replayed``.
+    replay = models.JSONField(
+        null=True, blank=True, help_text="Set on a replay of past traffic (simulated)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -128,6 +128,11 @@ class RecommendationLog(models.Model):
     )
     variant = models.CharField(max_length=64, blank=True, default="")
     session_id = models.CharField(max_length=128, blank=True, default="")
+    # Served by the experiments app's replay simulator to a past visit, not to a real visitor:
+    # dated at that visit, and left out of everything that describes real traffic.
+    replayed = models.BooleanField(
+        default=False, help_text="A replayed list (simulated traffic), not a real impression."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -336,6 +336,7 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.privacy_report_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_scheduled": {"queue": "default"},
+    "experiments.tasks.experiment_replay_run": {"queue": "cpu"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE

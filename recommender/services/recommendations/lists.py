@@ -41,6 +41,7 @@ from ..embeddings import get_embedder, vector_from_bytes
 from ..merchandising import merchandising_rules_serving
 from ..networks import customer_network
 from .logged import Recommendations, RecommendedProduct, logged
+from .replaying import Replayed
 from .rotation import rotation_demotion, touched_in
 from .serving import (
     ServingEngine,
@@ -86,15 +87,17 @@ def _seconds(at: datetime | float) -> float:
 def _history(
     serving: ServingEngine,
     events: Sequence[tuple[int | None, str, datetime | float, str]],
+    *,
+    at: datetime | None = None,
 ) -> tuple[History, float]:
     """The engine's History of ``(product_id, event_type, occurred_at, search_query)`` rows
     (``occurred_at`` an aware datetime or epoch seconds), and the request's clock: the newer of
-    the fit's clock and the newest event."""
+    the fit's clock and the newest event, or ``at`` for a list replayed as of then."""
     engine = serving.engine
     product_rows = [e for e in events if e[0] is not None]
     query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
     stamps = [_seconds(e[2]) for e in events]
-    now = max([serving.fitted_at, *stamps])
+    now = at.timestamp() if at is not None else max([serving.fitted_at, *stamps])
     ids = [int(e[0]) for e in product_rows]  # type: ignore[arg-type]
     unknown = {pid for pid, known in zip(ids, engine.known(ids), strict=True) if not known}
     extra_vectors: dict[int, np.ndarray] = {}
@@ -123,14 +126,19 @@ def _history(
 
 
 def customer_history(
-    serving: ServingEngine, customer: Customer, *, with_network: bool | None = None
+    serving: ServingEngine,
+    customer: Customer,
+    *,
+    with_network: bool | None = None,
+    at: datetime | None = None,
 ) -> tuple[History, float]:
     """The customer's History as the engine sees it now: their newest events and their network
-    (the social source, bounded by the relationships app's reader), and the request's clock.
+    (the social source, bounded by the relationships app's reader), and the request's clock;
+    with ``at``, as it was at that past moment (the events before it; a replayed list).
 
     The network is read when the serving configuration gives the social source a weight (or
     ``with_network`` says so): a shop that does not use it pays no query for it."""
-    history, now = _history(serving, customer_recent_events(customer=customer))
+    history, now = _history(serving, customer_recent_events(customer=customer, before=at), at=at)
     if with_network is None:
         with_network = serving.engine.config.source_weights.get("social", 0.0) > 0
     network = customer_network(customer_id=customer.pk, now=now) if with_network else ()
@@ -264,6 +272,7 @@ def customer_recommendations(
     rules: RuleSet | None = None,
     log: bool = True,
     with_social_proof: bool = False,
+    replay: Replayed | None = None,
 ) -> Recommendations:
     """The top ``k`` products for ``customer`` from their newest events, read now.
 
@@ -274,21 +283,33 @@ def customer_recommendations(
     of the recommendation log (the dashboard's view of it is not an impression).
     ``with_social_proof`` counts, for each item, how many of the customer's direct network
     (the people they follow or trust) touched it (``RecommendedProduct.social_proof``).
+
+    ``replay``: the list as the replay simulator asks for it, as of a past visit, with its
+    engine and variant (:class:`~.replaying.Replayed`); logged dated then, marked replayed.
     """
-    variant = (
-        variant_assign(
-            kind=RecommendationKind.CUSTOMER, visitor=customer_visitor(customer.external_id)
+    variant: ServedVariant | None
+    if replay is not None:
+        variant, serving = replay.variant, replay.serving
+    else:
+        variant = (
+            variant_assign(
+                kind=RecommendationKind.CUSTOMER, visitor=customer_visitor(customer.external_id)
+            )
+            if log
+            else None
         )
-        if log
-        else None
-    )
-    serving = _variant_serving(variant)
+        serving = _variant_serving(variant)
+    at = replay.at if replay is not None else None
     items: list[RecommendedProduct] = []
     if variant is None or variant.baseline != "none":
-        history, now = customer_history(serving, customer, with_network=with_social_proof or None)
+        history, now = customer_history(
+            serving, customer, with_network=with_social_proof or None, at=at
+        )
+        # A replayed visit rotates on what the replay itself showed before it, never on real
+        # impressions (and real traffic never on replayed ones).
         rotation = rotation_demotion(
             serving=serving, kind=RecommendationKind.CUSTOMER, customer=customer,
-            touched=lambda: touched_in(history),
+            touched=lambda: touched_in(history), now=at, replayed=replay is not None,
         )  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
@@ -298,7 +319,7 @@ def customer_recommendations(
             counts = social_proof(history.network, [item.product.pk for item in items], now=now)
             items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
     return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
-                   customer=customer, log=log, variant=variant)  # fmt: skip
+                   customer=customer, log=log, variant=variant, replayed_at=at)  # fmt: skip
 
 
 def _variant_serving(variant: ServedVariant | None) -> ServingEngine:

@@ -62,13 +62,15 @@ def rotation_demotion(
     session_id: str = "",
     touched: Touched = no_touches,
     now: datetime | None = None,
+    replayed: bool = False,
 ) -> Demote | None:
     """The demotion of a ``kind`` list for this visitor (``customer``, else the anonymous
     ``session_id``) under the serving configuration's rotation, or None when rotation is off
     for the list, the request names no visitor, or nothing is to be demoted.
 
     ``now`` (default: the wall clock) dates the list: given, only lists served up to then count
-    (a list as it would have been served at a past moment, e.g. a replayed visit)."""
+    (a list as it would have been served at a past moment, e.g. a replayed visit). Only lists
+    of the same traffic count: real ones, or with ``replayed`` the replay simulator's."""
     settings = serving.engine.config.rotation.get(kind) if serving is not None else None
     if not settings or (customer is None and not session_id):
         return None
@@ -76,8 +78,9 @@ def rotation_demotion(
     at = (now or timezone.now()).timestamp()
     since = datetime.fromtimestamp(at - rotation.seconds, tz=timezone.get_current_timezone())
     lists = visitor_recent_lists(
-        kind=kind, since=since, until=now, customer=customer, session_id=session_id
-    )
+        kind=kind, since=since, until=now, customer=customer, session_id=session_id,
+        replayed=replayed,
+    )  # fmt: skip
     # First by the logged ids, ignoring interactions: usually nothing was shown often enough,
     # and then nothing else is read.
     shown = rotation_factors(lists, rotation, now=at)

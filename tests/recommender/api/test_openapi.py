@@ -87,6 +87,7 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/experiments/{experiment_id}/promote", "post"): "experiments_promote",
         ("/api/v1/experiments/{experiment_id}/results", "get"): "experiments_results",
         ("/api/v1/experiments/{experiment_id}/refresh", "post"): "experiments_refresh",
+        ("/api/v1/experiments/{experiment_id}/replay", "post"): "experiments_replay",
     }
 
 
@@ -315,5 +316,6 @@ def test_operations_with_a_rule_the_document_cannot_state_document_their_422(sch
         ("/api/v1/experiments/{experiment_id}/", "patch"),
         ("/api/v1/experiments/{experiment_id}/copy", "post"),
         ("/api/v1/experiments/{experiment_id}/promote", "post"),
+        ("/api/v1/experiments/{experiment_id}/replay", "post"),
         ("/api/v1/privacy/reports", "post"),
     }

@@ -248,3 +248,28 @@ def test_a_list_dated_in_the_past_counts_only_the_lists_served_before_it(shop):
     # 49 hours ago: the 3 lists of 50 hours ago; 20 hours ago: those were older than 24 hours
     # and the 3 of 2 hours ago not served yet; now: those 3.
     assert (factors(49), factors(20), factors(0)) == ({pk: 0.5}, {}, {pk: 0.5})
+
+
+def test_replayed_lists_and_real_ones_never_rotate_each_other(shop):
+    # given: P shown 3 times by the replay simulator (replayed rows) and Q 3 times for real
+    from recommender.services.recommendations.rotation import rotation_demotion
+    from recommender.services.recommendations.serving import serving_engine
+
+    base = scores(customer_recommendations(customer=c4(), k=6, log=False))
+    p, q = list(base)[:2]
+    shown([p], times=3, customer=c4())
+    RecommendationLog.objects.filter(customer=c4()).update(replayed=True)
+    shown([q], times=3, customer=c4())
+    rotate(customer=ON)
+    serving = serving_engine()
+
+    def factors(replayed):
+        demotion = rotation_demotion(
+            serving=serving, kind="customer", customer=c4(), replayed=replayed
+        )
+        return {} if demotion is None else dict(demotion.factors)
+
+    # then: real traffic demotes Q only, the replay P only
+    pk = {e: Product.objects.get(external_id=e).pk for e in (p, q)}
+    assert factors(False) == {pk[q]: 0.5}
+    assert factors(True) == {pk[p]: 0.5}
