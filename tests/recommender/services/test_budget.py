@@ -20,6 +20,7 @@ from recommender.services.budget import (
 )
 
 GIB = 2**30
+BASE = PROCESS_BASE  # What a fresh worker holds: the plans below do not depend on this process.
 
 
 def test_budget_sizes_parse_and_a_bad_one_names_the_setting():
@@ -36,18 +37,24 @@ def test_budget_sizes_parse_and_a_bad_one_names_the_setting():
 
 def test_ease_is_planned_while_its_matrix_fits_the_budget_and_item_knn_beyond(settings):
     settings.RECSITE_EASE_MAX_ITEMS = 20_000
-    small = fit_plan(items=4_000, events=400_000, dimension=384, neighbours=100, budget=8 * GIB)
+    small = fit_plan(
+        items=4_000, events=400_000, dimension=384, neighbours=100, budget=8 * GIB, process=BASE
+    )
     assert small.uses_ease
     assert small.estimate.parts["EASE matrix"] == ease_memory_bytes(4_000)
 
     # 20,000 products need a 1.6 GB matrix: not within 2 GB beside everything else.
-    tight = fit_plan(items=20_000, events=1_000_000, dimension=384, neighbours=100, budget=2 * GIB)
+    tight = fit_plan(
+        items=20_000, events=1_000_000, dimension=384, neighbours=100, budget=2 * GIB, process=BASE
+    )
     assert not tight.uses_ease
     assert "EASE matrix" not in tight.estimate.parts
     assert ease_memory_bytes(tight.ease_max_items) <= 2 * GIB - (sum(tight.estimate.parts.values()))
 
     # Above RECSITE_EASE_MAX_ITEMS, item-kNN whatever the budget (EASE takes O(n^3) time).
-    large = fit_plan(items=50_000, events=1_000_000, dimension=384, neighbours=100, budget=64 * GIB)
+    large = fit_plan(
+        items=50_000, events=1_000_000, dimension=384, neighbours=100, budget=64 * GIB, process=BASE
+    )
     assert not large.uses_ease
     assert large.ease_max_items == 20_000
 
