@@ -104,8 +104,9 @@ def config_autotune(
     if verdict is not None:
         reason = f"kept version {active.version}: {verdict}"
         return AutotuneOutcome(active.version, None, reason, search)
+    cheaper = cheaper_to_serve(found, config)
     note = f"tuned automatically, {_percent(found.gain)} NDCG@10 on validation"
-    if cheaper_to_serve(found, config):
+    if cheaper:
         note += ", cheaper to serve"
     try:
         saved = recommendation_config_save(
@@ -118,7 +119,7 @@ def config_autotune(
         f"activated version {saved.version}: the best point found scored "
         f"{found.best_ndcg:.4f} NDCG@10 on validation against version {active.version}'s "
         f"{found.active_ndcg:.4f} ({found.users} customers)"
-        + (", and is cheaper to serve" if cheaper_to_serve(found, config) else "")
+        + (", and is cheaper to serve" if cheaper else "")
     )
     return AutotuneOutcome(active.version, saved.version, reason, search)
 

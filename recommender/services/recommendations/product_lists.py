@@ -26,7 +26,7 @@ from ..merchandising import merchandising_rules_serving
 from ..search import product_semantic_neighbours
 from .lists import _active_products, _outside_category, _variant_rules, _variant_serving
 from .logged import Recommendations, RecommendedProduct, logged
-from .rotation import Touched, customer_touched, no_touches, rotation_demotion
+from .rotation import customer_touched, no_touches, rotation_demotion
 from .serving import EngineNotReady, ServingEngine, serving_ann
 from .variants import ServedVariant, customer_visitor, session_visitor, variant_assign
 
@@ -142,10 +142,20 @@ def _popular_list(
     )  # fmt: skip
 
 
-def _product_touched(customer: Customer | None) -> Touched:
-    """A product list's visitor's last interactions: a customer's newest events; an anonymous
-    session's are not read (events are not indexed by session)."""
-    return customer_touched(customer) if customer is not None else no_touches
+def _product_rotation(
+    serving: ServingEngine | None,
+    kind: RecommendationKind,
+    *,
+    customer: Customer | None,
+    session_id: str,
+) -> Demote | None:
+    """The rotation of a ``kind`` product list for its visitor. An interaction resets a count:
+    a customer's are read from their newest events; an anonymous session's are not read
+    (events are not indexed by session)."""
+    return rotation_demotion(
+        serving=serving, kind=kind, customer=customer, session_id=session_id,
+        touched=customer_touched(customer) if customer is not None else no_touches,
+    )  # fmt: skip
 
 
 def similar_products(
@@ -173,10 +183,7 @@ def similar_products(
         if mode == "hybrid" and not _knows(serving.engine, product.pk):
             # A product newer than the fit has no behaviour yet: its meaning is all there is.
             mode = "semantic"
-    rotation = rotation_demotion(
-        serving=serving, kind=kind, customer=customer, session_id=session_id,
-        touched=_product_touched(customer),
-    )  # fmt: skip
+    rotation = _product_rotation(serving, kind, customer=customer, session_id=session_id)
     rules = _variant_rules(variant, rules)
     items: list[RecommendedProduct] = []
     if baseline == "none":
@@ -235,10 +242,7 @@ def bought_together(
     kind = RecommendationKind.BOUGHT_TOGETHER
     variant = _product_variant(kind, customer=customer, session_id=session_id, log=log)
     serving = _variant_serving(variant)
-    rotation = rotation_demotion(
-        serving=serving, kind=kind, customer=customer, session_id=session_id,
-        touched=_product_touched(customer),
-    )  # fmt: skip
+    rotation = _product_rotation(serving, kind, customer=customer, session_id=session_id)
     rules = _variant_rules(variant, rules)
     items: list[RecommendedProduct] = []
     baseline = variant.baseline if variant is not None else ""
@@ -274,10 +278,7 @@ def trending_products(
     kind = RecommendationKind.TRENDING
     variant = _product_variant(kind, customer=customer, session_id=session_id, log=log)
     serving = _variant_serving(variant)
-    rotation = rotation_demotion(
-        serving=serving, kind=kind, customer=customer, session_id=session_id,
-        touched=_product_touched(customer),
-    )  # fmt: skip
+    rotation = _product_rotation(serving, kind, customer=customer, session_id=session_id)
     rules = _variant_rules(variant, rules)
     items: list[RecommendedProduct] = []
     baseline = variant.baseline if variant is not None else ""
