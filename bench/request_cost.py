@@ -16,6 +16,10 @@ reranker arm attaches a LambdaRank model trained on random rows (its cost does n
 what it learned: it scores the blend's best 100 candidates either way). Printed: the median and
 p99 per arm, in milliseconds.
 
+``--versions 2,3,1`` times those saved configuration versions instead of the arms above (each
+saved again as an arm, alternating round by round), e.g. the version automatic tuning chose
+against one it replaced.
+
 ``--rotation`` times rotation instead (docs/merchandising.md, "Rotation"): the active
 configuration with rotation off and on (the defaults: rate 0.5, 24 hours, from 3 impressions)
 for customer lists and for similar lists. Before timing, every sampled customer is served
@@ -48,12 +52,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RECSITE_LOG_LEVEL", "WARNING")
 
 
+def _versions(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected versions such as 2,3,1; got {text!r}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--rotation", action="store_true", help="Time rotation off vs on (see the docstring)."
+    )
+    parser.add_argument(
+        "--versions",
+        type=_versions,
+        help="Comma-separated configuration versions to time instead of the arms.",
     )
     parser.add_argument(
         "--impressions", type=int, default=10, help="With --rotation: lists logged per customer."
@@ -111,6 +127,16 @@ def main() -> None:
         "shipped defaults, social 0": (without_social(defaults), False),
         "shipped defaults + a reranker": (defaults, True),
     }
+    if args.versions:  # Those saved versions instead.
+        arms = {}
+        for number in args.versions:
+            row = RecommendationConfig.objects.filter(version=number).first()
+            if row is None:
+                parser.error(f"--versions: no configuration version {number}")
+            arms[f"v{number} ({row.note or 'as saved'})"] = (
+                EngineConfig.from_dict(row.config),
+                False,
+            )
     times: dict[str, list[float]] = {name: [] for name in arms}
     try:
         for _ in range(args.rounds):

@@ -19,12 +19,12 @@ largest sample on which the active pair was scored. Locked settings stay at the 
 configuration's values. Framework-free: no Django, no database.
 
 **Serving cost.** Points differ in what a list costs to serve: each interest is one more index
-search and a clustering step (on Online Retail, three interests took the engine's median from
-3.9 to 6.7 ms of CPU a list; popularity and trending on, which widen the candidate set, another
-7%). So the result is not the best point outright but the *cheapest* point whose NDCG@k is
-within ``cost_tolerance`` (relative) of the best on the same customers: fewest interests first,
-then fewest of the tuned sources on, then the best score. ``cost_tolerance=0`` takes the best
-point whatever it costs.
+search and a clustering step, and popularity or trending on widen the candidate set (on Online
+Retail the three-interest version took a list 1.5x as long as the point chosen within 1% of it:
+``bench/request_cost.py --versions``, docs/benchmarks.md). So the result is not the best point
+outright but the *cheapest* point whose NDCG@k is within ``cost_tolerance`` (relative) of the
+best on the same customers: fewest interests first, then fewest of the tuned sources on, then
+the best score. ``cost_tolerance=0`` takes the best point whatever it costs.
 """
 
 from __future__ import annotations
