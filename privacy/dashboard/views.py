@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import admin_view
-from jobs.selectors import job_get
+from jobs.selectors import job_watched
 from privacy import selectors
 from privacy.dashboard.forms import ReportForm
 from privacy.models import AggregateRelease
@@ -59,10 +59,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"The report is being made as job #{pk}.")
                 return redirect(f"{reverse('privacy-dashboard:reports')}?job={pk}")
         status = 400
-    watched = None
-    watch = request.GET.get("job", "")
-    if watch.isdigit():
-        watched = job_get(pk=int(watch))
+    watched = job_watched(param=request.GET.get("job", ""))
     return render(
         request,
         "privacy/reports.html",
