@@ -71,24 +71,7 @@ def logged(
     config_version = serving.config_version if serving else None
     engine_build = serving.build_id if serving and replayed_at is None else None
     recommendation_id = None
-    if log and replayed_at is not None:
-        row = RecommendationLog(
-            kind=kind,
-            customer=customer,
-            config_version=config_version,
-            engine_build=None,
-            product_ids=[item.product.external_id for item in items],
-            experiment_id=variant.experiment_id if variant else None,
-            variant=variant.variant if variant else "",
-            session_id=session_id,
-            replayed=True,
-        )
-        with transaction.atomic():
-            row.save(force_insert=True)
-            # ``created_at`` is set to now on insert (auto_now_add): the visit's time follows.
-            RecommendationLog.objects.filter(pk=row.pk).update(created_at=replayed_at)
-        recommendation_id = row.recommendation_id
-    elif log:
+    if log:
         row = RecommendationLog(
             kind=kind,
             customer=customer,
@@ -98,8 +81,14 @@ def logged(
             experiment_id=variant.experiment_id if variant else None,
             variant=variant.variant if variant else "",
             session_id=session_id,
+            replayed=replayed_at is not None,
         )
-        if (
+        if replayed_at is not None:
+            with transaction.atomic():
+                row.save(force_insert=True)
+                # ``created_at`` is set to now on insert (auto_now_add): the visit's time follows.
+                RecommendationLog.objects.filter(pk=row.pk).update(created_at=replayed_at)
+        elif (
             connection.vendor == "postgresql"
             and connection.get_autocommit()
             and not connection.in_atomic_block
@@ -109,7 +98,8 @@ def logged(
             with transaction.atomic():
                 row.save(force_insert=True)
         recommendation_id = row.recommendation_id
-        list_served(kind=str(kind), item_sources=(item.sources for item in items))
+        if replayed_at is None:
+            list_served(kind=str(kind), item_sources=(item.sources for item in items))
     return Recommendations(
         recommendation_id=recommendation_id,
         kind=kind,
