@@ -20,7 +20,7 @@ class ExperimentsConfig(AppConfig):
         from recommender.services.recommendations.variants import variant_assigner_register
         from recommender.signals import customer_forgotten
 
-        from . import privacy, services
+        from . import privacy, services, simulation
         from .models import ExperimentJobKind
 
         # Forgetting a customer deletes their per-visitor totals; the export lists them.
@@ -37,4 +37,9 @@ class ExperimentsConfig(AppConfig):
             ExperimentJobKind.EXPERIMENT_RESULTS,
             ExperimentJobKind.EXPERIMENT_RESULTS.label,
             (Step("attribute", 1.0, services.job_step_results),),
+        )
+        job_kind_register(
+            ExperimentJobKind.EXPERIMENT_REPLAY,
+            ExperimentJobKind.EXPERIMENT_REPLAY.label,
+            (Step("replay", 1.0, simulation.job_step_replay),),
         )

@@ -11,6 +11,7 @@ class ExperimentJobKind(models.TextChoices):
     """experiments' job kind, registered with the jobs app by ``ExperimentsConfig.ready``."""
 
     EXPERIMENT_RESULTS = "experiment_results", "Attribute events to experiments"
+    EXPERIMENT_REPLAY = "experiment_replay", "Replay past traffic through an experiment"
 
 
 class ExperimentState(models.TextChoices):
@@ -36,11 +37,16 @@ class Baseline(models.TextChoices):
 
 
 class ExperimentList(models.TextChoices):
-    """The lists an experiment can cover: those whose request names a visitor (a customer, or an
-    anonymous session with its ``session_id``), so that assignment can be sticky."""
+    """The lists an experiment can cover (the recommendation log's list kinds). Only requests
+    that name their visitor take part, so that assignment is sticky: every customer list, a
+    session list with its ``session_id``, and a similar, bought-together or trending list with
+    a ``customer_id`` or ``session_id``; the others get the control and are not counted."""
 
     CUSTOMER = "customer", "For a customer"
     SESSION = "session", "For a session"
+    SIMILAR = "similar", "Similar products"
+    BOUGHT_TOGETHER = "bought_together", "Bought together"
+    TRENDING = "trending", "Trending"
 
 
 def _salt() -> str:
@@ -87,6 +93,12 @@ class Experiment(models.Model):
     # ids, events that matched no list).
     results_at = models.DateTimeField(null=True, blank=True)
     attribution = models.JSONField(default=dict, blank=True)
+    # A replay (the simulator, docs/experiments.md "Replay"): its period, its state (queued,
+    # running, done, failed) and what it served and recorded. None for a live experiment. A
+    # replay is never started: its traffic is simulated, its log rows are marked ``replayed``.
+    replay = models.JSONField(
+        null=True, blank=True, help_text="Set on a replay of past traffic (simulated)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

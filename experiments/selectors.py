@@ -12,14 +12,24 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, F, FloatField, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, FloatField, Max, Min, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Cast
 
-from recommender.models import Event, RecommendationConfig, RecommendationLog
+from jobs.models import Job
+from recommender.models import Customer, Event, RecommendationConfig, RecommendationLog
 
 from .analysis import stats
 from .analysis.attribution import COUNTED
-from .models import DailyStats, Experiment, ExperimentState, Metric, Variant, VisitorStats
+from .analysis.replay import ReplayedEvent, VisitorTotals
+from .models import (
+    DailyStats,
+    Experiment,
+    ExperimentJobKind,
+    ExperimentState,
+    Metric,
+    Variant,
+    VisitorStats,
+)
 
 # The per-visitor value of each metric (the numerator; impressions are the denominator), and
 # the factor it is shown with.
@@ -372,3 +382,74 @@ def experiment_daily(*, experiment: Experiment) -> list[DailyPoint]:
             estimate = stats.ratio(stats.Sums(*values)).scaled(METRIC_SCALE.get(metric, 1.0))
             points.append(DailyPoint(row.day, row.variant, metric, estimate))
     return points
+
+
+# The replay simulator's reads -----------------------------------------------------------------
+
+
+def events_span() -> tuple[datetime | None, datetime | None]:
+    """The oldest and the newest event's time (None without events)."""
+    span = Event.objects.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+    return span["first"], span["last"]
+
+
+def events_replayed(*, since: datetime, until: datetime) -> Iterator[ReplayedEvent]:
+    """Every event from ``since`` (included) to ``until`` (excluded), in time order: what the
+    replay turns into visits (searches too: they belong to a visit, though no list shows them)."""
+    rows = (
+        Event.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
+        .order_by("occurred_at", "id")
+        .values_list(
+            "customer__external_id", "product__external_id", "event_type", "occurred_at", "value"
+        )
+    )
+    for customer, product, event_type, at, value in rows.iterator(5000):
+        yield ReplayedEvent(customer, product, event_type, at.timestamp(), float(value or 0))
+
+
+def customers_by_external_id(*, ids: Iterable[str]) -> dict[str, Customer]:
+    """The customers of ``ids`` (those that exist), by external id."""
+    wanted = sorted(set(ids))
+    found: dict[str, Customer] = {}
+    for chunk in _chunks(wanted):
+        found.update((c.external_id, c) for c in Customer.objects.filter(external_id__in=chunk))
+    return found
+
+
+def experiment_replays(*, experiment: Experiment) -> list[Experiment]:
+    """The replays made of ``experiment``, newest first."""
+    return list(
+        Experiment.objects.filter(copied_from=experiment, replay__isnull=False).order_by(
+            "-created_at", "-id"
+        )
+    )
+
+
+def experiment_visitor_totals(*, experiment: Experiment) -> list[VisitorTotals]:
+    """Each visitor's totals in the experiment's last results (the A/A calibration's input)."""
+    rows = VisitorStats.objects.filter(experiment=experiment).order_by("visitor")
+    return [
+        VisitorTotals(
+            visitor=v.visitor,
+            impressions=float(v.impressions),
+            values={
+                "clicks": float(v.clicks),
+                "carts": float(v.carts),
+                "purchases": float(v.purchases),
+                "revenue": float(v.revenue),
+                "filled": float(v.filled),
+            },
+        )
+        for v in rows.iterator(5000)
+    ]
+
+
+def experiment_replay_job(*, experiment: Experiment) -> Job | None:
+    """The newest job that replays ``experiment`` (a replay), if any."""
+    return (
+        Job.objects.filter(
+            kind=ExperimentJobKind.EXPERIMENT_REPLAY, params__experiment=experiment.pk
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )

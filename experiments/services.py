@@ -125,9 +125,7 @@ def _validate(spec: ExperimentSpec) -> None:
     for kind in spec.lists:
         if kind not in ExperimentList.values:
             raise ExperimentError(
-                "lists",
-                f"{kind!r} cannot be covered (expected {sorted(ExperimentList.values)}: lists "
-                "whose request names a visitor)",
+                "lists", f"{kind!r} is not a list (expected {sorted(ExperimentList.values)})"
             )
     if len(set(spec.lists)) != len(spec.lists):
         raise ExperimentError("lists", "a list is named twice")
@@ -324,6 +322,9 @@ def experiment_copy(
             name = f"{base} (copy {n})"
             n += 1
     spec.name = name
+    if experiment.replay is not None:
+        # A replay covered days in the past: its live copy starts now, without an end.
+        spec.starts_at, spec.ends_at = timezone.now(), None
     if spec.ends_at is not None and spec.ends_at <= spec.starts_at:
         spec.ends_at = None
     return experiment_create(spec=spec, created_by=created_by, copied_from=experiment)
@@ -423,13 +424,25 @@ def attribution_windows() -> Windows:
     )
 
 
-def _visitor(kind: str, customer: str | None, session_id: str) -> str:
-    if kind == ExperimentList.SESSION:
-        return f"s:{session_id}"
-    return f"c:{customer}"
+def _visitor(customer: str | None, session_id: str) -> str:
+    """The visitor a logged list was assigned by: its customer, else its anonymous session
+    (session lists, and product lists that named only a session)."""
+    return f"c:{customer}" if customer else f"s:{session_id}"
 
 
 _COLUMNS = ("impressions", "filled", "clicks", "carts", "purchases", "revenue")
+
+
+def experiment_refresh_check(*, experiment: Experiment) -> None:
+    """Refuse (409) to attribute real events to a replay: its clicks and purchases are the ones
+    its replay recorded (simulated traffic), which real events must not replace."""
+    if experiment.replay is not None:
+        raise ExperimentError(
+            "experiment",
+            "this is a replay of past traffic: its results are written by the replay "
+            "(manage.py simulate_traffic), not by attribution of real events",
+            conflict=True,
+        )
 
 
 def experiment_results_refresh(
@@ -437,14 +450,16 @@ def experiment_results_refresh(
 ) -> dict[str, int]:
     """Attribute the events to the experiment's served lists (``attribution``'s two rules) and
     write its per-visitor and per-day aggregates, replacing the last run's in one transaction.
-    Returns what was counted (also kept on the experiment for its page)."""
+    Returns what was counted (also kept on the experiment for its page). A replay's results
+    are its replay's (:class:`ExperimentError` here)."""
+    experiment_refresh_check(experiment=experiment)
     now = now or timezone.now()
     windows = attribution_windows()
     lists = list(selectors.experiment_logged_lists(experiment=experiment))
     shown = [
         Shown(
             recommendation_id=row.recommendation_id,
-            visitor=_visitor(row.kind, row.customer, row.session_id),
+            visitor=_visitor(row.customer, row.session_id),
             variant=row.variant,
             at=row.created_at.timestamp(),
             product_ids=row.product_ids,
@@ -487,6 +502,32 @@ def experiment_results_refresh(
     counts["unknown_ids"] = sum(1 for rid in sent_ids if rid in unknown)
     counts["lists"] = len(shown)
     counts["visitors"] = len(totals)
+    experiment_aggregates_write(
+        experiment=experiment,
+        totals=totals,
+        daily=daily,
+        attribution={
+            **counts,
+            "click_window_hours": windows.click / 3600,
+            "purchase_window_days": windows.purchase / 86400,
+        },
+        now=now,
+    )
+    if progress is not None:
+        progress(1.0)
+    return {k: int(v) for k, v in counts.items()}
+
+
+def experiment_aggregates_write(
+    *,
+    experiment: Experiment,
+    totals: Mapping[tuple[str, str], Mapping[str, float]],
+    daily: Mapping[tuple[str, str, Any], Mapping[str, float]],
+    attribution: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """Replace the experiment's per-visitor and per-day aggregates (``_tally``'s output) and
+    what was counted, in one transaction: what its results are read from."""
     days = _daily_rows(experiment, daily)
     with transaction.atomic():
         VisitorStats.objects.filter(experiment=experiment).delete()
@@ -510,15 +551,8 @@ def experiment_results_refresh(
         )
         DailyStats.objects.bulk_create(days, batch_size=2000)
         experiment.results_at = now
-        experiment.attribution = {
-            **counts,
-            "click_window_hours": windows.click / 3600,
-            "purchase_window_days": windows.purchase / 86400,
-        }
+        experiment.attribution = dict(attribution)
         experiment.save(update_fields=["results_at", "attribution"])
-    if progress is not None:
-        progress(1.0)
-    return {k: int(v) for k, v in counts.items()}
 
 
 def _tally(

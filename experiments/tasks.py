@@ -17,3 +17,9 @@ def experiment_results_run(*, job_id: int) -> None:
 def experiment_results_scheduled() -> None:
     """Beat: refresh every running experiment's results, recorded in the job history."""
     job_start(kind=ExperimentJobKind.EXPERIMENT_RESULTS, task=experiment_results_run, params={})
+
+
+@shared_task(name="experiments.tasks.experiment_replay_run")
+def experiment_replay_run(*, job_id: int) -> None:
+    """Run a replay job (the simulator: fit on the past, serve the replayed visits, record)."""
+    job_steps_run(job_id=job_id)

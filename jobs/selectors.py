@@ -41,3 +41,8 @@ def job_list() -> QuerySet[Job]:
 
 def job_get(*, pk: int) -> Job | None:
     return job_list().filter(pk=pk).first()
+
+
+def job_watched(*, param: str) -> Job | None:
+    """The job a dashboard page follows from its ``?job=`` parameter (None unless it names one)."""
+    return job_get(pk=int(param)) if param.isdigit() else None

@@ -1,5 +1,5 @@
 """The privacy app: forgetting that reaches every derived artifact, the audit log, the access
-export, retention."""
+export, retention, and the shareable reports (privacy-safe aggregates)."""
 
 from django.apps import AppConfig
 
@@ -24,7 +24,7 @@ class PrivacyConfig(AppConfig):
 
         from . import checks, receivers  # noqa: F401 (checks: registered on import)
         from .registry import forget_handler_register
-        from .services import builtin, forgetting
+        from .services import builtin, forgetting, reports
 
         job_kind_register(
             forgetting.PURGE_KIND,
@@ -35,6 +35,11 @@ class PrivacyConfig(AppConfig):
                 Step("churn", 0.3, forgetting.step_churn),
                 Step("verify", 0.05, forgetting.step_verify),
             ),
+        )
+        job_kind_register(
+            reports.REPORT_KIND,
+            reports.REPORT_LABEL,
+            (Step("release", 1.0, reports.step_release),),
         )
         for handler in builtin.handlers():
             forget_handler_register(handler)

@@ -1,4 +1,4 @@
-"""Forget requests (tombstones) and the audit log.
+"""Forget requests (tombstones), the audit log and the shareable reports released.
 
 Neither table holds a shop's customer id: a forget request and an audit entry about a customer
 name them by ``customer_key`` (:func:`privacy.keys.customer_key`, a keyed HMAC of the id with a
@@ -99,3 +99,32 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AuditLogAppendOnly("the audit log is append-only: entries are never deleted")
+
+
+class AggregateRelease(models.Model):
+    """A shareable report, released once: its figures went through k-suppression or the
+    Laplace mechanism (:mod:`privacy.aggregates`) and are stored as released, so reading it
+    again draws no new noise (fresh noise on every read could be averaged away). ``epsilon``
+    is what it spent of the budget (0 when it holds only k-suppressed tables). It holds
+    aggregates only, no customer's id."""
+
+    released_at = models.DateTimeField(db_index=True)
+    requested_by = models.CharField(
+        max_length=200, help_text="Who asked: a login ('user:alice') or a token."
+    )
+    job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The job that computed it.",
+    )  # fmt: skip
+    note = models.CharField(max_length=200, blank=True, default="", help_text="What it is for.")
+    sections = models.JSONField(default=list)
+    days = models.PositiveIntegerField(help_text="The window, in days up to the newest event.")
+    k = models.PositiveIntegerField(help_text="Smallest group shown.")
+    epsilon = models.FloatField(help_text="Privacy budget spent (0: k-suppression only).")
+    document = models.JSONField(default=dict, help_text="The report as released.")
+
+    class Meta:
+        ordering = ["-released_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"shareable report #{self.pk} ({self.released_at:%Y-%m-%d})"

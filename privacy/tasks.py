@@ -1,10 +1,13 @@
-"""Celery tasks of privacy: the purge job, its beat sweep, and retention (routes and beat
-entries in settings)."""
+"""Celery tasks of privacy: the purge job, its beat sweep, retention, and the shareable report
+job (routes and beat entries in settings)."""
+
+from typing import Any
 
 from celery import shared_task
 
+from jobs.models import Job
 from jobs.services.runs import job_start, job_steps_run
-from privacy.services import forgetting, retention
+from privacy.services import forgetting, reports, retention
 
 
 @shared_task(name="privacy.tasks.privacy_purge_run")
@@ -44,3 +47,22 @@ def privacy_purge_sweep() -> None:
 def retention_sweep() -> None:
     """Beat: delete events and served-list logs past their retention age."""
     retention.retention_sweep()
+
+
+@shared_task(name="privacy.tasks.privacy_report_run")
+def privacy_report_run(*, job_id: int) -> None:
+    """Run a shareable report job (compute, suppress or add noise, store the release)."""
+    job_steps_run(job_id=job_id)
+
+
+def report_start(*, spec: reports.ReportSpec, triggered_by: Any = None) -> Job:
+    """Start the job that makes the report ``spec`` (checked by ``report_spec_check``), audited
+    as ``report.request`` with whoever asked."""
+    job = job_start(
+        kind=reports.REPORT_KIND,
+        task=privacy_report_run,
+        params=reports.report_job_params(spec=spec),
+        triggered_by=triggered_by,
+    )
+    reports.report_requested(job=job, spec=spec)
+    return job

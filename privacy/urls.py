@@ -12,4 +12,7 @@ urlpatterns = [
     path("privacy/audit", api.AuditEntryListApi.as_view(), name="audit-list"),
     path("privacy/forget-requests", api.ForgetRequestListApi.as_view(),
          name="forget-request-list"),
+    path("privacy/reports", api.ReportListCreateApi.as_view(), name="report-list"),
+    path("privacy/reports/<int:report_id>", api.ReportDetailApi.as_view(),
+         name="report-detail"),
 ]  # fmt: skip

@@ -35,6 +35,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry("Churn", "churn-dashboard:index"),
     NavEntry("Experiments", "experiments-dashboard:index"),
     NavEntry("Jobs", "dashboard:jobs", admin_only=True),
+    NavEntry("Reports", "privacy-dashboard:reports", admin_only=True),
 )
 
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("dashboard/churn/", include("churn.dashboard.urls")),
     path("dashboard/social/", include("social.dashboard.urls")),
     path("dashboard/experiments/", include("experiments.dashboard.urls")),
+    path("dashboard/privacy/", include("privacy.dashboard.urls")),
     path("dashboard/", include("recommender.dashboard.urls")),
     path("api/<str:version>/", include("jobs.api.urls")),
     path("api/<str:version>/", include("tagging.api.urls")),

@@ -1,5 +1,6 @@
 """Shared fixtures: people in each role, API clients with each token scope, and data files."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,12 @@ from rest_framework.test import APIClient
 from accounts.roles import Role
 from accounts.services import api_token_create, user_create_with_role
 
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# The real datasets the tests read: ../shared/data beside the checkout, or RECSITE_SHARED_DATA for
+# a checkout elsewhere (never read by the product at run time).
+SHARED_DATA = Path(
+    os.environ.get("RECSITE_SHARED_DATA")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -77,7 +83,10 @@ def anon_client() -> APIClient:
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared datasets not found at {SHARED_DATA}; tests need ../shared/data")
+        pytest.fail(
+            f"shared datasets not found at {SHARED_DATA}; tests need ../shared/data beside the "
+            "checkout, or RECSITE_SHARED_DATA naming the folder"
+        )
     return SHARED_DATA
 
 

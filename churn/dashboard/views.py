@@ -14,7 +14,7 @@ from churn.dashboard import charts
 from churn.dashboard.forms import AtRiskFilterForm, ScoreNowForm
 from churn.models import ChurnJobKind
 from churn.tasks import churn_job_run
-from jobs.selectors import job_get
+from jobs.selectors import job_watched
 from jobs.services.runs import job_start
 from recommender.selectors.catalog import customer_get
 
@@ -34,10 +34,7 @@ def index(request: HttpRequest) -> HttpResponse:
         )
     build = selectors.churn_model_build_latest()
     backtest = (build.metrics.get("backtest") or {}) if build else {}
-    watched = None
-    watch = request.GET.get("job", "")
-    if watch.isdigit():
-        watched = job_get(pk=int(watch))
+    watched = job_watched(param=request.GET.get("job", ""))
     return render(
         request,
         "churn/index.html",

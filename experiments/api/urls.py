@@ -39,6 +39,11 @@ urlpatterns = [
         name="experiment-results",
     ),
     path(
+        "experiments/<int:experiment_id>/replay",
+        views.ExperimentReplayApi.as_view(),
+        name="experiment-replay",
+    ),
+    path(
         "experiments/<int:experiment_id>/refresh",
         views.ExperimentRefreshApi.as_view(),
         name="experiment-refresh",

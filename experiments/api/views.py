@@ -24,9 +24,9 @@ from rest_framework.views import APIView
 
 from accounts.roles import Scope
 from accounts.selectors import request_scopes
-from experiments import selectors, services
+from experiments import selectors, services, simulation
 from experiments.models import Baseline, Experiment, ExperimentJobKind, ExperimentList, Metric
-from experiments.tasks import experiment_results_run
+from experiments.tasks import experiment_replay_run, experiment_results_run
 from jobs.api.serializers import JobOutputSerializer
 from jobs.services.runs import job_start
 from recsite.api import serializers as shared
@@ -144,6 +144,12 @@ class ExperimentOutputSerializer(serializers.Serializer):
     results_at = serializers.DateTimeField(
         allow_null=True, help_text="When the results were last computed."
     )
+    replay = serializers.DictField(
+        allow_null=True,
+        help_text="Null for a live experiment. A replay of past traffic (simulated, never "
+        "started): its period (from, days), list length (k), visit gap (gap_minutes), status "
+        "(queued, running, done, failed) and, once done, what it served and recorded.",
+    )
 
 
 class ExperimentInputSerializer(StrictInputSerializer):
@@ -158,7 +164,9 @@ class ExperimentInputSerializer(StrictInputSerializer):
         child=serializers.ChoiceField(choices=ExperimentList.choices),
         min_length=1,
         max_length=len(ExperimentList.values),
-        help_text="The lists covered: those whose request names a visitor.",
+        help_text="The lists covered. Only requests that name their visitor take part: every "
+        "customer list, session lists with a session_id, similar, bought-together and trending "
+        "lists with a customer_id or session_id query parameter.",
     )
     variants = serializers.ListField(
         child=VariantSerializer(),
@@ -188,6 +196,36 @@ class CopyInputSerializer(StrictInputSerializer):
         ref_name = "ExperimentCopyInput"
 
     name = TextField(required=False, max_length=200, help_text="Default: '<name> (copy)'.")
+
+
+class ReplayInputSerializer(StrictInputSerializer):
+    class Meta:
+        ref_name = "ExperimentReplayInput"
+
+    since = serializers.DateField(
+        help_text="First day replayed (the shop's time zone); the engine learns from the events "
+        "before it (422 when there are none, or none from that day on)."
+    )
+    days = serializers.IntegerField(
+        min_value=1, max_value=simulation.MAX_DAYS, help_text="Days replayed from since."
+    )
+    k = serializers.IntegerField(
+        required=False, min_value=1, max_value=simulation.MAX_K, help_text="Products per list."
+    )
+    gap_minutes = serializers.FloatField(
+        required=False,
+        min_value=0.1,
+        max_value=1440,
+        help_text="A visit ends after this long without an event (default 30).",
+    )
+
+
+class ReplayOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ExperimentReplayOutput"
+
+    experiment = ExperimentOutputSerializer(help_text="The replay, a new experiment.")
+    job = JobOutputSerializer(help_text="The replay job.")
 
 
 class PromoteInputSerializer(StrictInputSerializer):
@@ -590,10 +628,14 @@ class ExperimentRefreshApi(APIView):
         summary="Attribute events and recompute an experiment's results (a job)",
         parameters=[_ID],
         request=None,
-        responses={202: JobOutputSerializer, 404: _NOT_FOUND},
+        responses={202: JobOutputSerializer, 404: _NOT_FOUND, 409: _CONFLICT},
     )
     def post(self, request: Request, experiment_id: int, **kwargs: Any) -> Response:
         experiment = _experiment_or_404(experiment_id)
+        try:
+            services.experiment_refresh_check(experiment=experiment)
+        except services.ExperimentError as exc:
+            raise _refused(exc) from None
         job = job_start(
             kind=ExperimentJobKind.EXPERIMENT_RESULTS,
             task=experiment_results_run,
@@ -601,3 +643,67 @@ class ExperimentRefreshApi(APIView):
             triggered_by=request.user,
         )
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExperimentReplayApi(APIView):
+    permission_classes = [IsAuthenticated, CanRunExperiments]
+
+    @extend_schema(
+        tags=["experiments"],
+        operation_id="experiments_replay",
+        summary="Replay past traffic through an experiment (a job)",
+        description="Creates a replay: a new experiment with this one's variants, shares and "
+        "assignment over the days replayed, never started, and a job that fits the engine on "
+        "the events before 'since', serves each replayed visit its list from the variant the "
+        "experiment assigns, and records the listed products the customer really touched "
+        "(docs/experiments.md, 'Replay'). The shop's own data is only read.",
+        parameters=[_ID],
+        request=ReplayInputSerializer,
+        responses={
+            202: ReplayOutputSerializer,
+            404: _NOT_FOUND,
+            409: _CONFLICT,
+            422: refused_by_rule(
+                "The data cannot replay it: no event before 'since' to learn from, none from "
+                "'since' on, or the experiment does not cover the customer list."
+            ),
+        },
+    )
+    def post(self, request: Request, experiment_id: int, **kwargs: Any) -> Response:
+        experiment = _experiment_or_404(experiment_id)
+        body = ReplayInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        plan = simulation.ReplayPlan(
+            since=data["since"],
+            days=data["days"],
+            k=data.get("k", simulation.DEFAULT_K),
+            gap_minutes=data.get("gap_minutes", simulation.DEFAULT_GAP_SECONDS / 60),
+        )
+        try:
+            replay = simulation.experiment_replay_create(
+                plan=plan, source=experiment, created_by=request.user
+            )
+        except services.ExperimentError as exc:
+            raise _refused(_api_field(exc)) from None
+        job = job_start(
+            kind=ExperimentJobKind.EXPERIMENT_REPLAY,
+            task=experiment_replay_run,
+            params={"experiment": replay.pk},
+            triggered_by=request.user,
+        )
+        return Response(
+            {
+                "experiment": ExperimentOutputSerializer(replay).data,
+                "job": JobOutputSerializer(job).data,
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+def _api_field(exc: services.ExperimentError) -> services.ExperimentError:
+    """The service names the replay's first day ``from`` (the command's option); the API's
+    field is ``since``."""
+    if exc.field == "from":
+        return services.ExperimentError("since", exc.message, conflict=exc.conflict)
+    return exc

@@ -43,3 +43,18 @@ class ExperimentCreateForm(forms.Form):
         "primary_metric": "primary_metric",
         "horizon_visitors": "horizon_visitors",
     }
+
+
+class ReplayForm(forms.Form):
+    """An admin's replay of an experiment on past traffic (docs/experiments.md, "Replay")."""
+
+    since = forms.DateField(
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The first day replayed; the engine learns from the events before it.",
+    )
+    days = forms.IntegerField(min_value=1, max_value=366, initial=28, label="Days")
+    k = forms.IntegerField(min_value=1, max_value=100, initial=10, label="Products per list")
+
+    # Service field names (ExperimentError.field) -> form fields.
+    FIELDS = {"from": "since", "days": "days", "k": "k", "lists": None, "experiment": None}

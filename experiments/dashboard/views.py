@@ -14,11 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import admin_view, dashboard_view
 from accounts.roles import Scope
 from accounts.selectors import user_scopes
-from experiments import selectors, services
+from experiments import selectors, services, simulation
 from experiments.dashboard import charts
-from experiments.dashboard.forms import ExperimentCreateForm
+from experiments.dashboard.forms import ExperimentCreateForm, ReplayForm
 from experiments.models import Experiment, ExperimentJobKind, Metric
-from experiments.tasks import experiment_results_run
+from experiments.tasks import experiment_replay_run, experiment_results_run
 from jobs.services.runs import job_start
 
 
@@ -105,6 +105,12 @@ def create(request: HttpRequest) -> HttpResponse:
 @dashboard_view
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, pk, ReplayForm())
+
+
+def _detail(
+    request: HttpRequest, pk: int, replay_form: ReplayForm, status: int = 200
+) -> HttpResponse:
     experiment = _experiment(pk)
     results = selectors.experiment_results(experiment=experiment)
     names = [v.name for v in results.variants]
@@ -133,7 +139,19 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "charts": chart_list,
             "promotable": [v for v in experiment.variants.all() if v.config_version is not None],
             "is_admin": Scope.ADMIN in user_scopes(request.user),
+            "replay_form": replay_form,
+            "replay_job": (
+                selectors.experiment_replay_job(experiment=experiment)
+                if experiment.replay is not None
+                else None
+            ),
+            "replays": (
+                selectors.experiment_replays(experiment=experiment)
+                if experiment.replay is None
+                else []
+            ),
         },
+        status=status,
     )
 
 
@@ -187,8 +205,41 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
 
 @admin_view
 @require_POST
+def replay(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replay the experiment on past traffic: a new replay experiment and its job; a refused
+    value is shown next to its field."""
+    experiment = _experiment(pk)
+    form = ReplayForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, pk, form, status=400)
+    data = form.cleaned_data
+    plan = simulation.ReplayPlan(since=data["since"], days=data["days"], k=data["k"])
+    try:
+        made = simulation.experiment_replay_create(
+            plan=plan, source=experiment, created_by=request.user
+        )
+    except services.ExperimentError as exc:
+        form.add_error(ReplayForm.FIELDS.get(exc.field), exc.message)
+        return _detail(request, pk, form, status=400)
+    job = job_start(
+        kind=ExperimentJobKind.EXPERIMENT_REPLAY,
+        task=experiment_replay_run,
+        params={"experiment": made.pk},
+        triggered_by=request.user,
+    )
+    messages.success(request, f"Replaying past traffic as job #{job.pk}; the results appear here.")
+    return redirect("experiments-dashboard:detail", pk=made.pk)
+
+
+@admin_view
+@require_POST
 def refresh(request: HttpRequest, pk: int) -> HttpResponse:
     experiment = _experiment(pk)
+    try:
+        services.experiment_refresh_check(experiment=experiment)
+    except services.ExperimentError as exc:
+        messages.error(request, exc.message)
+        return redirect("experiments-dashboard:detail", pk=pk)
     job = job_start(
         kind=ExperimentJobKind.EXPERIMENT_RESULTS,
         task=experiment_results_run,
@@ -208,4 +259,5 @@ urlpatterns = [
     path("<int:pk>/copy", copy, name="copy"),
     path("<int:pk>/promote", promote, name="promote"),
     path("<int:pk>/refresh", refresh, name="refresh"),
+    path("<int:pk>/replay", replay, name="replay"),
 ]

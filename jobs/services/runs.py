@@ -123,7 +123,17 @@ class _ProgressWriter:
             return
         self.last_write = now
         if not connection.in_atomic_block:
-            Job.objects.filter(pk=self.job_pk).update(progress=percent, heartbeat_at=timezone.now())
+            try:
+                Job.objects.filter(pk=self.job_pk).update(
+                    progress=percent, heartbeat_at=timezone.now()
+                )
+            except DatabaseError as exc:
+                # Progress is a courtesy, never a reason to fail the step: on SQLite a write
+                # from a connection still reading a large result (the fit's event columns)
+                # is refused once another connection (the heartbeat) has committed since the
+                # read began ("database is locked", whatever the timeout). The next call
+                # writes again; liveness is the heartbeat's.
+                logger.debug("Job %s: progress not written: %s", self.job_pk, exc)
         elif connection.vendor == "postgresql":
             if self._side is None:
                 self._side = connections.create_connection(DEFAULT_DB_ALIAS)

@@ -23,7 +23,8 @@ from jobs.services.runs import job_start
 from recommender.api import serializers as s
 from recommender.choices import JobKind
 from recommender.ingestion import records
-from recommender.models import Product
+from recommender.models import Customer, Product
+from recommender.selectors.catalog import customer_get
 from recommender.services import recommendations as service
 from recommender.services.ingestion import product_pk_map
 from recommender.tasks import engine_train
@@ -168,6 +169,36 @@ def render(serializer: type[serializers.Serializer], result: Any, **extra: Any) 
         **{key: str(value) for key, value in extra.items()},
     }
     return Response(data)
+
+
+class VisitorInputSerializer(serializers.Serializer):
+    """The visitor who will see a product list (similar, bought together, trending): optional.
+
+    With one, a running experiment covering the list serves the visitor's variant (``experiment``
+    and ``variant`` in the answer), the list's rotation applies, and the log records the visitor
+    so their later events can be attributed to the list. Without one the list is the control's
+    and counts for no experiment.
+    """
+
+    customer_id = IdField(
+        required=False,
+        help_text="The signed-in customer who will see the list (optional; preferred over "
+        "session_id). An id the shop has sent no customer or event for yet is ignored, as "
+        "if absent.",
+    )
+    session_id = TextField(
+        required=False,
+        max_length=records.MAX_ID_LENGTH,
+        help_text="The anonymous visitor's session id, as sent with their events (optional): "
+        "the visitor when there is no customer_id.",
+    )
+
+
+def visitor_of(data: dict[str, Any]) -> tuple[Customer | None, str]:
+    """The customer (None for an id not known yet) and session id a product list names."""
+    customer_id = data.get("customer_id")
+    customer = customer_get(external_id=customer_id) if customer_id else None
+    return customer, data.get("session_id", "")
 
 
 def _pks(external_ids: list[str]) -> list[int]:
@@ -355,7 +386,7 @@ class ProductBoughtTogetherApi(APIView):
     permission_classes = [IsAuthenticated, HasReadScope]
     throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(VisitorInputSerializer):
         class Meta:
             ref_name = "ProductBoughtTogetherInput"
 
@@ -376,7 +407,14 @@ class ProductBoughtTogetherApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         product = product_or_404(product_id)
-        result = serve(service.bought_together, product=product, k=params.validated_data["k"])
+        customer, session_id = visitor_of(params.validated_data)
+        result = serve(
+            service.bought_together,
+            product=product,
+            k=params.validated_data["k"],
+            customer=customer,
+            session_id=session_id,
+        )
         return render(ProductRecommendationOutputSerializer, result, product_id=product_id)
 
 
@@ -386,7 +424,7 @@ class ProductTrendingApi(APIView):
     permission_classes = [IsAuthenticated, HasReadScope]
     throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(VisitorInputSerializer):
         class Meta:
             ref_name = "ProductTrendingInput"
 
@@ -403,10 +441,13 @@ class ProductTrendingApi(APIView):
     def get(self, request: Request, **kwargs: Any) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
+        customer, session_id = visitor_of(params.validated_data)
         result = serve(
             service.trending_products,
             k=params.validated_data["k"],
             category=params.validated_data.get("category"),
+            customer=customer,
+            session_id=session_id,
         )
         return render(RecommendationOutputSerializer, result)
 

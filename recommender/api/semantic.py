@@ -80,7 +80,7 @@ class ProductSimilarApi(APIView):
     permission_classes = [IsAuthenticated, HasReadScope]
     throttle_scope = "serving"  # A shop back end asks for every visitor: accounts/throttling.py
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(recommendations.VisitorInputSerializer):
         class Meta:
             ref_name = "ProductSimilarInput"
 
@@ -114,8 +114,14 @@ class ProductSimilarApi(APIView):
         params.is_valid(raise_exception=True)
         product = product_or_404(product_id)
         mode = params.validated_data["mode"]
+        customer, session_id = recommendations.visitor_of(params.validated_data)
         result = recommendations.serve(
-            similar_products, product=product, k=params.validated_data["k"], mode=mode
+            similar_products,
+            product=product,
+            k=params.validated_data["k"],
+            mode=mode,
+            customer=customer,
+            session_id=session_id,
         )
         return recommendations.render(
             self.OutputSerializer, result, product_id=product_id, mode=mode

@@ -1,5 +1,5 @@
-"""Dashboard pages for tuning the engine (live preview, save, version history, restore) and for
-the offline evaluation (metrics per configuration version over time; admins start a run).
+"""Dashboard pages for tuning the engine (live preview, save, version history, restore); the
+offline evaluation's page is ``evaluation``.
 
 The form only parses numbers; what a configuration may hold is checked by
 :class:`EngineConfig` itself, whose errors name the field, so the page shows each message next to
@@ -9,10 +9,9 @@ its field and saves nothing. See docs/tuning.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, cast
 
-import plotly.graph_objects as go
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -21,27 +20,24 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_POST
-from plotly.subplots import make_subplots
 
-from accounts.access import admin_view, dashboard_view
-from accounts.roles import Scope
-from accounts.selectors import user_scopes
-from jobs.services.runs import job_start
-from recommender.choices import JobKind
-from recommender.dashboard.charts import figure_spec
+from accounts.access import dashboard_view
 from recommender.evaluation.blend_search import SEARCHED
 from recommender.evaluation.blend_tuning import TUNED_SOURCES
 from recommender.ml.engine import MAX_EXPOSURE_SLOTS, ConfigError, EngineConfig, HybridEngine
-from recommender.models import Customer, EvaluationRun, RecommendationConfig
+from recommender.ml.engine.config import (
+    MAX_ROTATION_HOURS,
+    MAX_ROTATION_IMPRESSIONS,
+    ROTATION_DEFAULTS,
+    ROTATION_LISTS,
+)
+from recommender.models import Customer, RecommendationConfig
 from recommender.ranking.types import SOURCES
 from recommender.selectors.recommendations import recommendation_config_list
 from recommender.selectors.tuning import (
     customers_by_external_ids,
     customers_most_active,
-    evaluation_job_current,
-    evaluation_run_list,
 )
-from recommender.services.evaluation_runs import DEFAULT_SAMPLE
 from recommender.services.recommendations import (
     EngineNotReady,
     recommendation_config_active,
@@ -50,7 +46,6 @@ from recommender.services.recommendations import (
     serving_engine,
 )
 from recommender.services.tuning import tuning_preview
-from recommender.tasks import evaluate
 
 DEFAULT_CUSTOMERS = 3
 MAX_CUSTOMERS = 5
@@ -90,6 +85,22 @@ def _number(step: str, *, slider: str | None = None) -> forms.NumberInput:
     if slider:
         attrs["data-slider"] = slider  # min:max:step of the range tuning.js adds beside it
     return forms.NumberInput(attrs=attrs)
+
+
+ROTATION_LABELS = {
+    "customer": "Customer lists",
+    "session": "Session lists",
+    "similar": "Similar products",
+    "bought_together": "Bought together",
+    "trending": "Trending",
+}
+# Rotation inputs: (form field suffix, the rotation setting).
+_ROTATION_INPUTS = (("rate", "rate"), ("hours", "hours"), ("min", "min_impressions"))
+
+
+def _rotation_field(kind: str, setting: str) -> str:
+    short = next(suffix for suffix, name in _ROTATION_INPUTS if name == setting)
+    return f"rot_{kind}_{short}"
 
 
 LOCK_LABELS = {
@@ -214,6 +225,21 @@ class TuningForm(forms.Form):
                 min_value=0,
                 widget=_number("0.05", slider="0:2:0.05"),
             )
+        # Rotation: three inputs per list; a rate of 0 (or empty) leaves it off for that list.
+        for kind in ROTATION_LISTS:
+            self.fields[f"rot_{kind}_rate"] = forms.FloatField(
+                label="Rate", required=False, min_value=0, max_value=1,
+                widget=_number("0.05"),
+                help_text="0 to 1; 0: off.",
+            )  # fmt: skip
+            self.fields[f"rot_{kind}_hours"] = forms.FloatField(
+                label="Window (hours)", required=False, widget=_number("any"),
+                help_text=f"At most {MAX_ROTATION_HOURS:g}.",
+            )  # fmt: skip
+            self.fields[f"rot_{kind}_min"] = forms.IntegerField(
+                label="From impressions", required=False,
+                help_text=f"1 to {MAX_ROTATION_IMPRESSIONS}.",
+            )  # fmt: skip
         self._types = types
         self._active = active
 
@@ -221,8 +247,14 @@ class TuningForm(forms.Form):
     def initial_for(cls, config: EngineConfig) -> dict[str, Any]:
         data = config.to_dict()
         initial: dict[str, Any] = {
-            name: data[name] for name in data if name not in ("source_weights", "behaviour_weights")
+            name: data[name]
+            for name in data
+            if name not in ("source_weights", "behaviour_weights", "rotation")
         }
+        for kind in ROTATION_LISTS:
+            values = {**ROTATION_DEFAULTS, "rate": 0.0, **config.rotation.get(kind, {})}
+            for suffix, setting in _ROTATION_INPUTS:
+                initial[f"rot_{kind}_{suffix}"] = values[setting]
         for source in SOURCES:
             initial[f"w_{source}"] = config.source_weights.get(source, 0.0)
         for kind in _event_types(config):
@@ -242,6 +274,26 @@ class TuningForm(forms.Form):
     def fit_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in _FIT_TIME]
 
+    def rotation_groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [
+            (ROTATION_LABELS[kind], [self[f"rot_{kind}_{s}"] for s, _ in _ROTATION_INPUTS])
+            for kind in ROTATION_LISTS
+        ]
+
+    def _rotation(self, cleaned: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The lists with a rate above 0, with their settings (an empty one takes its
+        default); EngineConfig checks the values."""
+        rotation = {}
+        for kind in ROTATION_LISTS:
+            if not cleaned.get(f"rot_{kind}_rate"):
+                continue
+            values = {}
+            for suffix, setting in _ROTATION_INPUTS:
+                value = cleaned.get(f"rot_{kind}_{suffix}")
+                values[setting] = ROTATION_DEFAULTS[setting] if value is None else value
+            rotation[kind] = values
+        return rotation
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.errors:
@@ -249,6 +301,7 @@ class TuningForm(forms.Form):
         values: dict[str, Any] = {
             "source_weights": {s: cleaned[f"w_{s}"] for s in SOURCES},
             "behaviour_weights": {t: cleaned[f"b_{t}"] for t in self._types},
+            "rotation": self._rotation(cleaned),
         }
         for name in EngineConfig().to_dict():
             if name not in values:
@@ -264,6 +317,9 @@ class TuningForm(forms.Form):
         except ConfigError as exc:
             field, _, message = str(exc).partition(": ")
             field = field.replace("source_weights.", "w_").replace("behaviour_weights.", "b_")
+            if field.startswith("rotation."):
+                _, kind, setting = [*field.split("."), "", ""][:3]
+                field = _rotation_field(kind, setting) if setting in ROTATION_DEFAULTS else field
             self.add_error(field if field in self.fields else None, message or str(exc))
         return cleaned
 
@@ -296,6 +352,8 @@ def _user(request: HttpRequest) -> User | None:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_fmt(item)}" for key, item in value.items()) or "none"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list | tuple):
@@ -350,16 +408,26 @@ def tuning_page(request: HttpRequest) -> HttpResponse:
         form = TuningForm(request.POST, active=active)
         if form.is_valid():
             config = form.config()
+            # "Save for an experiment": a version that does not serve until a variant names it.
+            serves = request.POST.get("serve") != "no"
             saved = recommendation_config_save(
                 config=config,
                 created_by=_user(request),
                 note=form.cleaned_data["note"],
                 locked=form.cleaned_data["locked"],
+                activate=serves,
             )
-            pending = _fit_notice(config)
-            text = f"Saved configuration version {saved.version}; it serves now."
-            if pending:
-                text += f" {', '.join(pending)}: takes effect at the next fit."
+            if serves:
+                text = f"Saved configuration version {saved.version}; it serves now."
+                pending = _fit_notice(config)
+                if pending:
+                    text += f" {', '.join(pending)}: takes effect at the next fit."
+            else:
+                text = (
+                    f"Saved configuration version {saved.version} for experiments; version "
+                    f"{row.version} still serves. Name version {saved.version} as a variant's "
+                    "config_version to test it."
+                )
             messages.success(request, text)
             return redirect("dashboard:tuning")
     else:
@@ -380,6 +448,7 @@ def tuning_page(request: HttpRequest) -> HttpResponse:
             "serving": serving,
             "history": _history_rows(HISTORY_ROWS),
             "fit_time_fields": sorted(HybridEngine.FIT_TIME_FIELDS),
+            "rotation_on": bool(active.rotation),
         },
     )
 
@@ -448,110 +517,9 @@ def tuning_restore(request: HttpRequest, version: int) -> HttpResponse:
     return redirect(back)
 
 
-# Evaluation -----------------------------------------------------------------------------------
-
-CHART_METRICS = (
-    ("recall@10", "Recall@10"),
-    ("ndcg@10", "NDCG@10"),
-    ("coverage@10", "Coverage@10"),
-    ("ild@10", "Diversity (ILD@10)"),
-)
-METHOD_ORDER = (
-    "hybrid", "hybrid_defaults", "hybrid_tuned", "ease", "item_knn", "content", "popularity",
-)  # fmt: skip
-_COLOURS = ("#2f6fe4", "#e4572e", "#29a36a", "#9b5de5", "#f0a202", "#6c757d", "#17becf")
-
-
-def evaluation_chart(runs: Sequence[EvaluationRun], *, protocol: str) -> dict[str, Any] | None:
-    """One panel per metric; one line per method, a point per run (labelled with its version)."""
-    runs = sorted((r for r in runs if r.protocol == protocol), key=lambda r: (r.created_at, r.pk))
-    if not runs:
-        return None
-    # A fixed order (PostgreSQL's jsonb does not keep the stored key order): the engine first.
-    found = {m for run in runs for m in run.metrics}
-    methods = [m for m in METHOD_ORDER if m in found] + sorted(found - set(METHOD_ORDER))
-    fig = make_subplots(
-        rows=1, cols=len(CHART_METRICS), subplot_titles=[t for _, t in CHART_METRICS]
-    )
-    for i, method in enumerate(methods):
-        colour = _COLOURS[i % len(_COLOURS)]
-        for col, (key, _) in enumerate(CHART_METRICS, start=1):
-            points = [(r, r.metrics[method][key]) for r in runs if key in r.metrics.get(method, {})]
-            fig.add_trace(
-                go.Scatter(
-                    x=[r.created_at.isoformat() for r, _ in points],
-                    y=[v for _, v in points],
-                    text=[f"v{r.config_version}" for r, _ in points],
-                    hovertemplate=f"{method}<br>%{{text}}<br>%{{x}}<br>%{{y:.4f}}<extra></extra>",
-                    mode="lines+markers",
-                    name=method,
-                    legendgroup=method,
-                    showlegend=col == 1,
-                    line={"color": colour, "width": 3 if method == "hybrid" else 1.5},
-                ),
-                row=1,
-                col=col,
-            )
-    fig.update_layout(
-        template="plotly_white",
-        height=360,
-        margin={"t": 50, "r": 20, "b": 40, "l": 50},
-        legend={"orientation": "h", "y": -0.2},
-        font={"family": "system-ui, sans-serif", "size": 12},
-        title=f"{protocol}: offline metrics per run (hover: configuration version)",
-    )
-    fig.update_xaxes(tickformat="%Y-%m-%d<br>%H:%M", nticks=4)
-    return figure_spec(fig)
-
-
-@dashboard_view
-def evaluation_page(request: HttpRequest) -> HttpResponse:
-    runs = evaluation_run_list()
-    protocols = list(dict.fromkeys(r.protocol for r in runs)) or ["leave-last-out"]
-    charts = [
-        {"id": f"chart-eval-{i}", "protocol": p, "spec": evaluation_chart(runs, protocol=p)}
-        for i, p in enumerate(protocols)
-    ]
-    rows = [
-        {
-            "run": run,
-            "hybrid": [run.metrics.get("hybrid", {}).get(key) for key, _ in CHART_METRICS],
-        }
-        for run in runs
-    ]
-    return render(
-        request,
-        "dashboard/evaluation.html",
-        {
-            "charts": charts,
-            "rows": rows,
-            "metric_labels": [label for _, label in CHART_METRICS],
-            "is_admin": Scope.ADMIN in user_scopes(request.user),
-            "job": evaluation_job_current(),
-            "active": recommendation_config_active(),
-            "sample": DEFAULT_SAMPLE,
-        },
-    )
-
-
-@require_POST
-@admin_view
-def evaluation_run(request: HttpRequest) -> HttpResponse:
-    job = job_start(
-        kind=JobKind.EVALUATE,
-        task=evaluate,
-        params={"sample": DEFAULT_SAMPLE, "seed": 0},
-        triggered_by=request.user,
-    )
-    messages.success(request, f"Evaluation job #{job.pk} queued.")
-    return redirect("dashboard:evaluation")
-
-
 urlpatterns: list[URLPattern] = [
     path("tuning/", tuning_page, name="tuning"),
     path("tuning/preview", tuning_preview_fragment, name="tuning-preview"),
     path("tuning/versions/", tuning_versions, name="tuning-versions"),
     path("tuning/versions/<int:version>/restore", tuning_restore, name="tuning-restore"),
-    path("evaluation/", evaluation_page, name="evaluation"),
-    path("evaluation/run", evaluation_run, name="evaluation-run"),
 ]

@@ -3,7 +3,7 @@
 Each page module owns its own ``urlpatterns``; this module only joins them under one namespace.
 """
 
-from . import inspector, rules, tuning, views
+from . import evaluation, inspector, rules, tuning, views
 
 app_name = "dashboard"
 
@@ -11,5 +11,6 @@ urlpatterns = [
     *views.urlpatterns,
     *inspector.urlpatterns,
     *tuning.urlpatterns,
+    *evaluation.urlpatterns,
     *rules.urlpatterns,
 ]

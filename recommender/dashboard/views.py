@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import admin_view, dashboard_view
 from accounts.selectors import user_role
 from jobs.models import Job
-from jobs.selectors import job_get
+from jobs.selectors import job_watched
 from jobs.services.runs import job_start
 from recommender.choices import JobKind
 from recommender.dashboard import charts
@@ -184,10 +184,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
             return redirect(f"{reverse('dashboard:jobs')}?job={pk}")
     else:
         form = JobTriggerForm()
-    watched = None
-    watch = request.GET.get("job", "")
-    if watch.isdigit():
-        watched = job_get(pk=int(watch))
+    watched = job_watched(param=request.GET.get("job", ""))
     if watched is None:
         watched = selectors.job_running()
     return render(

@@ -14,9 +14,17 @@ only, and re-weighting a candidate set is cheap, so the search is two-level:
   seeded random draws (zero with probability 0.3, else log-uniform), scored per customer from
   one normalised score matrix.
 
-The search stops starting work when ``budget_seconds`` is spent; the result is the best point
-on the largest sample on which the active pair was scored. Locked settings stay at the active
+The search stops starting work when ``budget_seconds`` is spent; the result is chosen on the
+largest sample on which the active pair was scored. Locked settings stay at the active
 configuration's values. Framework-free: no Django, no database.
+
+**Serving cost.** Points differ in what a list costs to serve: each interest is one more index
+search and a clustering step, and popularity or trending on widen the candidate set (on Online
+Retail the three-interest version took a list 1.5x as long as the point chosen within 1% of it:
+``bench/request_cost.py --versions``, docs/benchmarks.md). So the result is not the best point
+outright but the *cheapest* point whose NDCG@k is within ``cost_tolerance`` (relative) of the
+best on the same customers: fewest interests first, then fewest of the tuned sources on, then
+the best score. ``cost_tolerance=0`` takes the best point whatever it costs.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class AutotuneSpec:
     min_gain: float
     locked: tuple[str, ...] = ()
     rerank: bool = True  # Also learn the reranker, kept where it beats the blend.
+    cost_tolerance: float = 0.0  # The cheapest point within this of the best (search_blend).
 
 
 class TooLittleData(Exception):
@@ -64,8 +73,8 @@ class TooLittleData(Exception):
 class BlendSearch:
     """What a search found, and what it compared (NDCG@k on the same validation customers)."""
 
-    config: EngineConfig  # The best point (the active configuration with the searched fields).
-    best_ndcg: float
+    config: EngineConfig  # The chosen point (the active configuration with the searched fields).
+    best_ndcg: float  # The chosen point's score.
     active_ndcg: float
     users: int  # Validation customers of the deciding comparison.
     points: int  # (pair, weight point) combinations scored on some sample.
@@ -73,13 +82,19 @@ class BlendSearch:
     seconds: float = 0.0
     budget_exhausted: bool = False
     best_point: dict[str, float] = field(default_factory=dict)
+    # The best score of any point; the chosen one is the cheapest within the tolerance of it.
+    top_ndcg: float = 0.0
+    cost_tolerance: float = 0.0
 
     @property
     def gain(self) -> float:
-        """Relative gain of the best point over the active configuration (0 when equal)."""
-        if self.active_ndcg <= 0:
-            return math.inf if self.best_ndcg > 0 else 0.0
-        return self.best_ndcg / self.active_ndcg - 1.0
+        """Relative gain of the chosen point over the active configuration (0 when equal)."""
+        return _relative(self.best_ndcg, self.active_ndcg)
+
+    @property
+    def top_gain(self) -> float:
+        """Relative gain of the best point found over the active configuration."""
+        return _relative(self.top_ndcg, self.active_ndcg)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,21 +107,52 @@ class BlendSearch:
             "seconds": round(self.seconds, 1),
             "budget_exhausted": self.budget_exhausted,
             "best_point": self.best_point,
+            "top_ndcg": round(self.top_ndcg, 5),
+            "cost_tolerance": self.cost_tolerance,
         }
 
 
+def _relative(value: float, base: float) -> float:
+    if base <= 0:
+        return math.inf if value > 0 else 0.0
+    return value / base - 1.0
+
+
+def serving_cost(config: EngineConfig) -> tuple[int, int]:
+    """How expensive a configuration's lists are to serve, as the search ranks it: (interests,
+    tuned sources on). Each interest is an index search and a clustering step; each source on
+    widens the candidate set. Lower is cheaper."""
+    weights = config.source_weights
+    return int(config.n_interests), sum(1 for s in TUNED_SOURCES if weights.get(s, 0.0) > 0)
+
+
+def cheaper_to_serve(found: BlendSearch, active: EngineConfig) -> bool:
+    """Whether the chosen point serves more cheaply than ``active`` and scores within the
+    search's cost tolerance of it (the trade the search itself makes: from an expensive active
+    point, the search ends where it would have ended from a cheap one)."""
+    return serving_cost(found.config) < serving_cost(active) and (
+        found.best_ndcg >= found.active_ndcg * (1.0 - found.cost_tolerance)
+    )
+
+
 def search_verdict(found: BlendSearch, *, active: EngineConfig, min_gain: float) -> str | None:
-    """Why the best point must not replace ``active`` (None: it wins). It wins only when it
-    differs and beats the active point by more than ``min_gain`` (relative NDCG@k) on the same
-    validation customers; what ``train`` activates and what ``evaluate`` reports as ``hybrid``
-    follow this one rule."""
+    """Why the chosen point must not replace ``active`` (None: it wins). It wins when it differs
+    and scores above the active point while the best point found beats the active one by more
+    than ``min_gain`` (relative NDCG@k) on the same validation customers (the search found a
+    better region, and the chosen point is its cheapest representative), or when it is cheaper
+    to serve (:func:`serving_cost`) and within the search's cost tolerance of the active point;
+    what ``train`` activates and what ``evaluate`` reports as ``hybrid`` follow this one
+    rule."""
     figures = (
         f"the best point found scored {found.best_ndcg:.4f} NDCG@10 on validation against "
         f"the active configuration's {found.active_ndcg:.4f} ({found.users} customers)"
     )
-    if found.config == active or not found.gain > min_gain:
-        return f"{figures}, below the {min_gain:.0%} gain needed"
-    return None
+    if found.config != active:
+        if found.best_ndcg > found.active_ndcg and found.top_gain > min_gain:
+            return None
+        if cheaper_to_serve(found, active):
+            return None
+    return f"{figures}, below the {min_gain:.0%} gain needed"
 
 
 def _weight_points(
@@ -153,11 +199,13 @@ def search_blend(
     log: Callable[[str], None] = lambda _: None,
     progress: Callable[[float], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
+    cost_tolerance: float = 0.0,
 ) -> BlendSearch:
     """Search the blend on the validation split of ``data`` (each customer's last product, or,
     with ``base``, the last product within that training mask: ``evaluate`` passes its test
     split's training mask, so the test items are never seen). ``config`` is the active
-    configuration: its point is scored on the same customers as the best one.
+    configuration: its point is scored on the same customers as the best one. The point chosen
+    is the cheapest to serve within ``cost_tolerance`` of the best score (module docstring).
     Raises :class:`TooLittleData` below ``MIN_USERS`` validation customers."""
     started = time.perf_counter()
     inter = data.interactions
@@ -193,12 +241,11 @@ def search_blend(
         k=k,
     )
     size, means = halving.run(log=log, progress=progress)
-    best_pair, best_index = active_pair, 0
-    best_value = float(means[active_pair][0])
-    for pair, row in means.items():
-        index = int(np.argmax(row))
-        if float(row[index]) > best_value + 1e-12:
-            best_pair, best_index, best_value = pair, index, float(row[index])
+    top = max(float(row.max()) for row in means.values())
+    floor = top * (1.0 - cost_tolerance)
+    best_pair, best_index, best_value = _cheapest(
+        means, halving.points, active_pair=active_pair, floor=floor
+    )
     weights = dict(config.source_weights)
     if best_index != 0:  # The active point keeps its own weights, collaborative included.
         chosen = (round(float(w), 4) for w in halving.points[best_index])
@@ -220,7 +267,33 @@ def search_blend(
             "half_life_days": best_pair[0],
             "n_interests": best_pair[1],
         },
+        top_ndcg=top,
+        cost_tolerance=cost_tolerance,
     )
+
+
+def _cheapest(
+    means: Mapping[tuple[float, int], np.ndarray],
+    points: np.ndarray,
+    *,
+    active_pair: tuple[float, int],
+    floor: float,
+) -> tuple[tuple[float, int], int, float]:
+    """(pair, weight point, score) of the cheapest point scoring at least ``floor``: fewest
+    interests, then fewest tuned sources on, then the best score; on a tie, the active
+    configuration's pair and point before the others (a change must buy something), then the
+    search order."""
+    sources_on = (points[:, 1:] > 0).sum(axis=1)
+    best: tuple[tuple[Any, ...], tuple[float, int], int, float] | None = None
+    for order, (pair, row) in enumerate(means.items()):
+        for index in np.flatnonzero(row >= floor - 1e-12).tolist():
+            value = float(row[index])
+            key = (pair[1], int(sources_on[index]), -round(value, 12),
+                   (pair, index) != (active_pair, 0), order, index)  # fmt: skip
+            if best is None or key < best[0]:
+                best = (key, pair, int(index), value)
+    assert best is not None  # The best point itself is above the floor.
+    return best[1], best[2], best[3]
 
 
 class _Halving:

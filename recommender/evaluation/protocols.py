@@ -245,6 +245,7 @@ def _autotuned(
             seed=seed,
             log=log,
             fit_options=options,
+            cost_tolerance=spec.cost_tolerance,
         )
     except TooLittleData as exc:
         notes["autotune"] = {"verdict": f"kept: too little behaviour to tune on: {exc}"}

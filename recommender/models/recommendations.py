@@ -111,6 +111,9 @@ class RecommendationLog(models.Model):
         # Forgetting a customer forgets what was shown to them too.
         on_delete=models.CASCADE,
         related_name="recommendation_logs",
+        # Indexed by ``reclog_customer_recent``, which leads with the customer (and also serves
+        # the cascade): a second index would cost every served list another write.
+        db_index=False,
     )
     config_version = models.PositiveIntegerField(null=True, blank=True)
     engine_build = models.PositiveIntegerField(
@@ -125,6 +128,11 @@ class RecommendationLog(models.Model):
     )
     variant = models.CharField(max_length=64, blank=True, default="")
     session_id = models.CharField(max_length=128, blank=True, default="")
+    # Served by the experiments app's replay simulator to a past visit, not to a real visitor:
+    # dated at that visit, and left out of everything that describes real traffic.
+    replayed = models.BooleanField(
+        default=False, help_text="A replayed list (simulated traffic), not a real impression."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -134,6 +142,18 @@ class RecommendationLog(models.Model):
                 fields=["experiment_id", "created_at"],
                 name="reclog_experiment",
                 condition=models.Q(experiment_id__isnull=False),
+            ),
+            # A visitor's recent lists of one kind, newest first (rotation reads them per
+            # request, bounded): by customer, and by anonymous session. Only rows naming one.
+            models.Index(
+                fields=["customer", "kind", "-created_at"],
+                name="reclog_customer_recent",
+                condition=models.Q(customer__isnull=False),
+            ),
+            models.Index(
+                fields=["session_id", "kind", "-created_at"],
+                name="reclog_session_recent",
+                condition=~models.Q(session_id=""),
             ),
         ]
 

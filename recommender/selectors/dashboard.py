@@ -192,9 +192,9 @@ def recommendation_coverage(
     """How much of the active catalogue the newest ``logs`` served lists showed at least once
     (``active_products``: the count when the caller has it already, as the overview does)."""
     lists = list(
-        RecommendationLog.objects.order_by("-created_at", "-id").values_list(
-            "product_ids", flat=True
-        )[:logs]
+        RecommendationLog.objects.filter(replayed=False)  # Real traffic only.
+        .order_by("-created_at", "-id")
+        .values_list("product_ids", flat=True)[:logs]
     )
     served: set[str] = set()
     for product_ids in lists:

@@ -1,9 +1,14 @@
-"""Reads behind the recommendation engine: a customer's recent events, builds, configurations."""
+"""Reads behind the recommendation engine: a customer's recent events, a visitor's recent lists,
+builds, configurations."""
+
+import json
+from datetime import datetime
+from typing import Any
 
 from django.db import connection
 
 from recommender.ml.engine import EngineConfig
-from recommender.models import Customer, Event, RecommendationConfig
+from recommender.models import Customer, Event, RecommendationConfig, RecommendationLog
 
 # Events of a customer read per request: enough for the interest vectors and the collaborative
 # history, bounded so a customer with years of events costs the same as any other.
@@ -20,10 +25,11 @@ _EPOCH_SQL = {
 
 
 def customer_recent_events(
-    *, customer: Customer, limit: int = HISTORY_LIMIT
+    *, customer: Customer, limit: int = HISTORY_LIMIT, before: datetime | None = None
 ) -> list[tuple[int | None, str, float, str]]:
     """``(product_id, event_type, occurred_at as epoch seconds, search_query)`` of the newest
-    events, newest first.
+    events, newest first; with ``before``, of the newest events before that moment (a list
+    replayed as of a past visit sees only what had happened by then).
 
     Ordered by ``-occurred_at`` alone, so PostgreSQL reads the covering ``(customer, -occurred_at)``
     index (``event_customer_history``, index-only) and stops after ``limit`` rows (a tie-breaker
@@ -31,23 +37,94 @@ def customer_recent_events(
     """
     epoch = _EPOCH_SQL.get(connection.vendor)
     if epoch is None:  # Another database: the ORM's datetimes, converted here.
-        rows = (
-            Event.objects.filter(customer=customer)
-            .order_by("-occurred_at")
-            .values_list("product_id", "event_type", "occurred_at", "search_query")[:limit]
-        )
+        events = Event.objects.filter(customer=customer)
+        if before is not None:
+            events = events.filter(occurred_at__lt=before)
+        rows = events.order_by("-occurred_at").values_list(
+            "product_id", "event_type", "occurred_at", "search_query"
+        )[:limit]
         return [(pid, kind, at.timestamp(), query) for pid, kind, at, query in rows]
     quote = connection.ops.quote_name
     column = quote("occurred_at")
+    params: list[Any] = [customer.pk]
+    until = ""
+    if before is not None:
+        until = f"AND {column} < %s "
+        params.append(connection.ops.adapt_datetimefield_value(before))
     sql = (
         f"SELECT {quote('product_id')}, {quote('event_type')}, "
         f"{epoch.format(column=column)}, {quote('search_query')} "
-        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = %s "
+        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = %s {until}"
         f"ORDER BY {column} DESC LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [customer.pk, limit])
+        cursor.execute(sql, [*params, limit])
         return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
+
+
+# A visitor's served lists read per request by rotation: the newest this many within its window,
+# whatever the window, so a visitor who was shown thousands of lists costs the same as any other.
+ROTATION_MAX_LISTS = 50
+
+
+def visitor_recent_lists(
+    *,
+    kind: str,
+    since: datetime,
+    until: datetime | None = None,
+    customer: Customer | None = None,
+    session_id: str = "",
+    limit: int = ROTATION_MAX_LISTS,
+    replayed: bool = False,
+) -> list[tuple[float, list[str]]]:
+    """``(served at as epoch seconds, product ids)`` of the newest ``limit`` lists of ``kind``
+    served to ``customer`` (else to the anonymous ``session_id``) since ``since`` (and, given
+    ``until``, no later: the lists as they were at a past moment), newest first; real lists
+    only, or with ``replayed`` only the replay simulator's (``RecommendationLog.replayed``).
+
+    One range of the ``reclog_customer_recent`` or ``reclog_session_recent`` index (visitor,
+    kind, newest first), stopped after ``limit`` rows: no other visitor's row is read. Raw SQL
+    like :func:`customer_recent_events`, with the time as seconds from the database: the ORM's
+    datetimes and JSON decoding cost more than the query on the serving path.
+    """
+    visitor: int | str
+    if customer is not None:
+        column, visitor = "customer_id", customer.pk
+    elif session_id:
+        column, visitor = "session_id", session_id
+    else:
+        return []
+    epoch = _EPOCH_SQL.get(connection.vendor)
+    if epoch is None:  # Another database: the ORM.
+        found = RecommendationLog.objects.filter(
+            **{column: visitor, "kind": kind, "replayed": replayed}
+        )
+        found = found.filter(created_at__gte=since)
+        if until is not None:
+            found = found.filter(created_at__lte=until)
+        rows = found.order_by("-created_at").values_list("created_at", "product_ids")[:limit]
+        return [(at.timestamp(), list(ids)) for at, ids in rows]
+    quote = connection.ops.quote_name
+    created = quote("created_at")
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = [visitor, kind, replayed, adapt(since)]
+    upper = ""
+    if until is not None:
+        upper = f" AND {created} <= %s"
+        params.append(adapt(until))
+    sql = (
+        f"SELECT {epoch.format(column=created)}, {quote('product_ids')} "
+        f"FROM {quote(RecommendationLog._meta.db_table)} "
+        f"WHERE {quote(column)} = %s AND {quote('kind')} = %s AND {quote('replayed')} = %s "
+        f"AND {created} >= %s{upper} "
+        f"ORDER BY {created} DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [
+            (float(at), ids if isinstance(ids, list) else json.loads(ids))
+            for at, ids in cursor.fetchall()
+        ]
 
 
 def recommendation_config_list() -> list[RecommendationConfig]:

@@ -24,6 +24,7 @@ from django.conf import settings
 from recommender.evaluation.blend_search import (
     SEARCHED,
     TooLittleData,
+    cheaper_to_serve,
     search_blend,
     search_verdict,
 )
@@ -94,6 +95,7 @@ def config_autotune(
             progress=lambda f: report(0.2 + 0.8 * f),
             log=logger.info,
             fit_options=fit_options(data, config),
+            cost_tolerance=settings.RECSITE_AUTOTUNE_COST_TOLERANCE,
         )
     except TooLittleData as exc:
         return _kept(active.version, f"too little behaviour to tune on: {exc}")
@@ -102,7 +104,10 @@ def config_autotune(
     if verdict is not None:
         reason = f"kept version {active.version}: {verdict}"
         return AutotuneOutcome(active.version, None, reason, search)
+    cheaper = cheaper_to_serve(found, config)
     note = f"tuned automatically, {_percent(found.gain)} NDCG@10 on validation"
+    if cheaper:
+        note += ", cheaper to serve"
     try:
         saved = recommendation_config_save(
             config=found.config, note=note, tuning=search, replaces=active.version
@@ -114,6 +119,7 @@ def config_autotune(
         f"activated version {saved.version}: the best point found scored "
         f"{found.best_ndcg:.4f} NDCG@10 on validation against version {active.version}'s "
         f"{found.active_ndcg:.4f} ({found.users} customers)"
+        + (", and is cheaper to serve" if cheaper else "")
     )
     return AutotuneOutcome(active.version, saved.version, reason, search)
 

@@ -20,7 +20,9 @@ from django.conf import settings
 
 from recommender.ml.neighbours import ease_memory_bytes
 
-# Python, Django, numpy, scipy, implicit and the rest of a worker before it reads any data.
+# Python, Django, numpy, scipy, implicit and the rest of a worker before it reads any data. A
+# process that already holds more (a worker that loaded the language model, or kept the memory
+# of an earlier step: Python rarely hands it back) is planned at what it holds.
 PROCESS_BASE = 400 * 2**20
 # Per event, at the peak of a fit: the columns as read (38 bytes) while the interaction arrays
 # are built (29 bytes) and the unique-customer sort (16 bytes); then the user x item matrix
@@ -54,6 +56,12 @@ def physical_memory() -> int:
         return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 8 * 2**30
+
+
+def process_memory() -> int:
+    """What this process holds before a fit or build starts: its resident memory now, at least
+    ``PROCESS_BASE`` (where it cannot be read)."""
+    return max(PROCESS_BASE, PeakMemory.current() or 0)
 
 
 def memory_budget() -> int:
@@ -115,20 +123,27 @@ class FitPlan:
 
 
 def fit_plan(
-    *, items: int, events: int, dimension: int, neighbours: int, budget: int | None = None
+    *,
+    items: int,
+    events: int,
+    dimension: int,
+    neighbours: int,
+    budget: int | None = None,
+    process: int | None = None,
 ) -> FitPlan:
     """The fit's plan for a catalogue of ``items`` products and ``events`` events.
 
     EASE serves when its dense matrix fits beside everything else within the budget and the
     catalogue is within ``RECSITE_EASE_MAX_ITEMS`` (its O(n^3) time); item-kNN otherwise. The
     plan's estimate is checked against the budget by the caller (``plan.estimate.check()``).
+    ``process`` is what the process holds before the fit (default: :func:`process_memory`).
     """
     budget = memory_budget() if budget is None else budget
     vectors = 4 * items * dimension
     per_item = 8 * 4 + 200  # Scores, flags, titles and categories while loading.
     neighbour_lists = 3 * 8 * items * (neighbours + 1) + 8 * items * 2 * 200  # kNN, co-occurrence
     parts = {
-        "process": PROCESS_BASE,
+        "process": process_memory() if process is None else process,
         "events": FIT_BYTES_PER_EVENT * events,
         "product vectors": vectors,
         "catalogue": per_item * items,
@@ -149,13 +164,16 @@ def fit_plan(
     )
 
 
-def index_build_estimate(*, items: int, dimension: int, m: int) -> MemoryEstimate:
-    """An hnswlib build: the vectors as read plus the graph (vectors, links, labels)."""
+def index_build_estimate(
+    *, items: int, dimension: int, m: int, process: int | None = None
+) -> MemoryEstimate:
+    """An hnswlib build: what the process holds (default :func:`process_memory`), the vectors
+    as read and the graph (vectors, links, labels)."""
     graph = items * (4 * dimension + 4 * (2 * m + 1) + 8 + 64)
     return MemoryEstimate(
         what="Building the vector index",
         parts={
-            "process": PROCESS_BASE,
+            "process": process_memory() if process is None else process,
             "vectors read": 4 * items * dimension,
             "hnswlib graph": graph,
         },

@@ -118,6 +118,7 @@ def evaluation_run(
             min_gain=settings.RECSITE_AUTOTUNE_MIN_GAIN,
             locked=tuple(locked),
             rerank=settings.RECSITE_RERANKER,
+            cost_tolerance=settings.RECSITE_AUTOTUNE_COST_TOLERANCE,
         )
     reports = [
         evaluate_leave_last_out(

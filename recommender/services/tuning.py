@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -48,7 +49,8 @@ from recommender.ml.engine import (
     History,
     HybridEngine,
 )
-from recommender.models import Customer
+from recommender.models import Customer, RecommendationKind
+from recommender.ranking.rotation import Demote
 from recommender.ranking.rules import RuleSet
 
 from .evaluation import engine_data_load
@@ -60,6 +62,7 @@ from .recommendations import (
     serving_engine,
 )
 from .recommendations.lists import _recommend, customer_history
+from .recommendations.rotation import rotation_demotion, touched_in
 from .tuning_sample import SampleFiles, TuningSample, sample_load, sample_save
 
 logger = logging.getLogger(__name__)
@@ -136,6 +139,13 @@ def _candidate_serving(serving: ServingEngine, config: EngineConfig) -> ServingE
     return replace(serving, engine=engine, pending_fit_fields=engine.pending_fit_fields)
 
 
+def _rotation(serving: ServingEngine, customer: Customer, history: History) -> Demote | None:
+    return rotation_demotion(
+        serving=serving, kind=RecommendationKind.CUSTOMER, customer=customer,
+        touched=partial(touched_in, history),
+    )  # fmt: skip
+
+
 def customer_lists_preview(
     *,
     config: EngineConfig,
@@ -157,10 +167,15 @@ def customer_lists_preview(
                 for c in (serving.engine.config, candidate.engine.config)
             ),
         )
-        before = _recommend(serving, history, now=now, k=k, category=None, exclude=(), context=())
+        # Each side with its configuration's rotation, from the customer's real impressions.
+        before = _recommend(
+            serving, history, now=now, k=k, category=None, exclude=(), context=(),
+            rotation=_rotation(serving, customer, history),
+        )  # fmt: skip
         after = _recommend(
-            candidate, history, now=now, k=k, category=None, exclude=(), context=(), rules=rules
-        )
+            candidate, history, now=now, k=k, category=None, exclude=(), context=(), rules=rules,
+            rotation=_rotation(candidate, customer, history),
+        )  # fmt: skip
         before_items, after_items = _compare(before, after)
         out.append(CustomerPreview(customer=customer, before=before_items, after=after_items))
     return out

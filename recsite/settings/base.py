@@ -269,7 +269,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a choice set two fields share (an experiment's primary metric and its
     # guardrails' metrics).
-    "ENUM_NAME_OVERRIDES": {"ExperimentMetricEnum": "experiments.models.Metric.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentMetricEnum": "experiments.models.Metric.choices",
+        # The kinds of list: a rule's surfaces and an experiment's lists are the same set.
+        "ListKindEnum": "recommender.models.RecommendationKind.choices",
+    },
     # Swagger UI served from our own static files: no CDN (firewalled shops, offline machines).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -329,8 +333,10 @@ CELERY_TASK_ROUTES = {
     "privacy.tasks.privacy_purge_run": {"queue": "cpu"},
     "privacy.tasks.privacy_purge_sweep": {"queue": "default"},
     "privacy.tasks.retention_sweep": {"queue": "default"},
+    "privacy.tasks.privacy_report_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_run": {"queue": "cpu"},
     "experiments.tasks.experiment_results_scheduled": {"queue": "default"},
+    "experiments.tasks.experiment_replay_run": {"queue": "cpu"},
 }
 # Beat's clock: "03:00" is in the shop's time zone.
 CELERY_TIMEZONE = TIME_ZONE
@@ -410,6 +416,16 @@ RECSITE_ID_KEY = env.str("RECSITE_ID_KEY", default="")
 # look like an e-mail address or a phone number) are accepted.
 RECSITE_CUSTOMER_ATTRIBUTES = env.list("RECSITE_CUSTOMER_ATTRIBUTES", default=[])
 RECSITE_CUSTOMER_CONTACT_ATTRIBUTES = env.bool("RECSITE_CUSTOMER_CONTACT_ATTRIBUTES", default=False)
+# Shareable reports (privacy-safe aggregates): groups of fewer than K customers are never shown;
+# each release spends EPSILON of differential privacy, at most EPSILON_BUDGET over BUDGET_DAYS
+# (0: no limit); revenue is clipped at REVENUE_CLIP per customer and category (per visitor in an
+# experiment) and a customer counts in at most MAX_CATEGORIES categories.
+RECSITE_AGGREGATE_K = env.int("RECSITE_AGGREGATE_K", default=5)
+RECSITE_AGGREGATE_EPSILON = env.float("RECSITE_AGGREGATE_EPSILON", default=1.0)
+RECSITE_AGGREGATE_EPSILON_BUDGET = env.float("RECSITE_AGGREGATE_EPSILON_BUDGET", default=12.0)
+RECSITE_AGGREGATE_BUDGET_DAYS = env.int("RECSITE_AGGREGATE_BUDGET_DAYS", default=365)
+RECSITE_AGGREGATE_REVENUE_CLIP = env.float("RECSITE_AGGREGATE_REVENUE_CLIP", default=1000.0)
+RECSITE_AGGREGATE_MAX_CATEGORIES = env.int("RECSITE_AGGREGATE_MAX_CATEGORIES", default=3)
 
 # Jobs: liveness (docs/deployment.md, "Failure behaviour") -----------------------------------
 # A running step writes a heartbeat this often, from a thread of its own, whatever it is doing.
@@ -588,6 +604,9 @@ RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
 RECSITE_AUTOTUNE_SECONDS = env.float("RECSITE_AUTOTUNE_SECONDS", default=300.0)
 RECSITE_AUTOTUNE_MIN_GAIN = env.float("RECSITE_AUTOTUNE_MIN_GAIN", default=0.01)
 RECSITE_AUTOTUNE_MAX_CUSTOMERS = env.int("RECSITE_AUTOTUNE_MAX_CUSTOMERS", default=20_000)
+# Serving cost: the search takes the cheapest point (fewest interests, then fewest sources on)
+# whose validation NDCG@10 is within this share of the best point's; 0 takes the best outright.
+RECSITE_AUTOTUNE_COST_TOLERANCE = env.float("RECSITE_AUTOTUNE_COST_TOLERANCE", default=0.01)
 # A learned reranker (LightGBM LambdaRank) trained on the validation split in every fit, serving
 # in place of the linear blend's order only where it beats it there (docs/tuning.md).
 RECSITE_RERANKER = env.bool("RECSITE_RERANKER", default=True)

@@ -7,7 +7,10 @@
  *                                                   section's .fragment-body when it has one)
  *   <form data-live-target="ID">                   on change, submits the form in the background and
  *                                                   puts the answer's HTML into #ID (live preview)
- *   <div class="progress" data-poll-url="URL">      polls a job's JSON until it ends
+ *   <div class="progress" data-poll-url="URL">      polls a job's JSON until it ends (data-refresh:
+ *                                                   reloads the fragments it selects then;
+ *                                                   data-reload: reloads the page once
+ *                                                   the job succeeded)
  *   <form data-confirm="Question?">                 asks before submitting
  *
  * plotly.js is served by the app itself (body[data-plotly-src]) and loaded only on pages
@@ -139,6 +142,8 @@
             if (state === "succeeded" || state === "failed") {
               var refresh = el.getAttribute("data-refresh");
               if (refresh) reloadFragments(refresh);
+              // Only a success changes what the page shows; a failure stays on the bar.
+              if (state === "succeeded" && el.getAttribute("data-reload")) window.location.reload();
               return;
             }
             window.setTimeout(tick, every);

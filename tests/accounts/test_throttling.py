@@ -2,6 +2,8 @@
 the rate. Several web processes sharing one Redis count together: tests/integration/
 test_rate_limits_live.py."""
 
+from types import SimpleNamespace
+
 import pytest
 from django.conf import settings as django_settings
 from django.urls import resolve
@@ -10,10 +12,17 @@ from accounts.throttling import parse_rate, throttle_scope
 
 pytestmark = pytest.mark.django_db
 
+# The throttle counts in fixed one-minute windows: its clock stands still 12 s into a window, so
+# no test straddles two windows and the wait it announces is exactly 48 s.
+WINDOW_START = 1_800_000_000.0  # a multiple of 60
+FROZEN_NOW = WINDOW_START + 12
+WAIT = 48
+
 
 @pytest.fixture
-def rates(settings):
-    """Set some scopes' rates (the others keep theirs) for one test."""
+def rates(settings, monkeypatch):
+    """Set some scopes' rates (the others keep theirs) for one test, on the frozen clock."""
+    monkeypatch.setattr("accounts.throttling.time", SimpleNamespace(time=lambda: FROZEN_NOW))
 
     def set_rates(**scopes: str) -> None:
         settings.REST_FRAMEWORK = {
@@ -29,10 +38,9 @@ def rates(settings):
 
 def _assert_throttled(response) -> None:
     assert response.status_code == 429
-    retry_after = int(response["Retry-After"])
-    assert 1 <= retry_after <= 60
+    assert response["Retry-After"] == str(WAIT)
     assert response.json() == {
-        "detail": f"Request was throttled. Expected available in {retry_after} seconds."
+        "detail": f"Request was throttled. Expected available in {WAIT} seconds."
     }
 
 

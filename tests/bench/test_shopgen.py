@@ -26,7 +26,10 @@ FILES = ("products.csv", "product_meta.csv", "events.csv")
 
 def _config(**changes):
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared datasets not found at {SHARED_DATA}; tests need ../shared/data")
+        pytest.fail(
+            f"shared datasets not found at {SHARED_DATA}; tests need ../shared/data beside the "
+            "checkout, or RECSITE_SHARED_DATA naming the folder"
+        )
     values = {**TINY, "vocab_from": str(SHARED_DATA), "vocab_sources": SOURCES, **changes}
     return shopgen.ShopConfig(**values)
 

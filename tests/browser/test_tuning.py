@@ -128,3 +128,43 @@ def test_the_exposure_slots_have_a_slider_and_are_saved(shop, page, login, merch
     page.wait_for_load_state("networkidle")
     saved = RecommendationConfig.objects.get(is_active=True)
     assert (saved.version, saved.config["exposure_slots"]) == (2, 3)
+
+
+def test_rotation_is_previewed_on_real_impressions_and_saved_for_an_experiment(
+    shop, page, login, merchandiser, shot
+):
+    from recommender.models import Customer, RecommendationLog
+
+    # given: C4 was shown the mug their list starts with 3 times
+    for _ in range(3):
+        RecommendationLog.objects.create(
+            kind="customer", customer=Customer.objects.get(external_id="C4"),
+            product_ids=["MUG-2"],
+        )  # fmt: skip
+    login("merch", "merch-pass-123")
+    open_tuning_for(page, "C4")
+    expect(after_list(page, "C4").first).to_have_attribute("data-product", "MUG-2")
+
+    # when: rotation is turned on for customer lists, at rate 1
+    page.click("#rotation summary")
+    page.fill("input[name=rot_customer_rate]", "1")
+
+    # then: the preview moves the mug to the end of C4's list; nothing serves it yet
+    expect(after_list(page, "C4").last).to_have_attribute("data-product", "MUG-2")
+    assert after_list(page, "C4").first.get_attribute("data-product") != "MUG-2"
+    shot(page, "rotation-preview")
+    page.fill("input[name=note]", "rotation for customer lists")
+    page.click("#save-config-experiment")
+    page.wait_for_load_state("networkidle")
+
+    assert page.locator(".message.success").inner_text() == (
+        "Saved configuration version 2 for experiments; version 1 still serves. Name version 2 "
+        "as a variant's config_version to test it."
+    )
+    assert page.locator("#active-version").inner_text() == "v1"
+    assert RecommendationConfig.objects.get(version=2).config["rotation"] == {
+        "customer": {"rate": 1.0, "hours": 24.0, "min_impressions": 3}
+    }
+    served = page.request.get("/api/v1/customers/C4/recommendations?k=2").json()
+    assert served["results"][0]["product"]["product_id"] == "MUG-2"
+    shot(page, "rotation-saved")

@@ -86,12 +86,12 @@ def test_one_variant_a_repeated_name_and_a_baseline_with_a_version_are_refused()
     )
 
 
-def test_lists_without_a_visitor_and_unknown_guardrails_are_refused():
+def test_unknown_lists_and_unknown_guardrails_are_refused():
     _refused(
         "lists",
-        "'trending' cannot be covered (expected ['customer', 'session']: lists whose request "
-        "names a visitor)",
-        lists=["trending"],
+        "'win_back' is not a list (expected ['bought_together', 'customer', 'session', "
+        "'similar', 'trending'])",
+        lists=["win_back"],
     )
     _refused(
         "guardrails[0].metric",

@@ -84,11 +84,12 @@ def contract_shop(fresh_serving):  # noqa: F811 (the fixture imported above)
             strict=False,
         )
     )  # fmt: skip
-    # A running experiment on customer lists (served lists take the variant path) and a draft.
+    # A running experiment on customer and product lists (served lists take the variant path,
+    # product lists when they name a customer_id or session_id) and a draft.
     experiment = experiment_create(
         spec=ExperimentSpec(
             name="contract",
-            lists=["customer"],
+            lists=["customer", "similar", "bought_together", "trending"],
             variants=[
                 VariantSpec("control", 50),
                 VariantSpec("popularity", 50, baseline="popularity"),

@@ -51,7 +51,9 @@ def test_every_app_registers_its_kinds_in_installed_apps_order():
         ("tag", "Auto-tag products"),
         ("churn_score", "Score churn risk"),
         ("privacy_purge", "Purge forgotten customers"),
+        ("privacy_report", "Shareable report"),
         ("experiment_results", "Attribute events to experiments"),
+        ("experiment_replay", "Replay past traffic through an experiment"),
     ]
 
 

@@ -30,6 +30,15 @@ MAX_NEIGHBOURS = 1_000
 EXPOSURE_RUN = 10
 MAX_EXPOSURE_SLOTS = 5
 
+# Rotation (``EngineConfig.rotation``): the lists it may apply to (the recommendation log's list
+# kinds), each list's settings with their defaults, and their bounds. A served list reads at
+# most ``recommender.selectors.recommendations.ROTATION_MAX_LISTS`` of the visitor's recent
+# lists, whatever the window, so ``min_impressions`` stays below that.
+ROTATION_LISTS: tuple[str, ...] = ("customer", "session", "similar", "bought_together", "trending")
+ROTATION_DEFAULTS: dict[str, float] = {"rate": 0.5, "hours": 24.0, "min_impressions": 3}
+MAX_ROTATION_HOURS = 720.0  # 30 days
+MAX_ROTATION_IMPRESSIONS = 20
+
 # Tuned on the validation split (second-to-last products) of Online Retail and Amazon Office:
 # the grid point with the best worst-case NDCG@10 relative to each dataset's own optimum (98.3%
 # of both). See docs/evaluation.md. new_arrivals and session are not exercised by that protocol.
@@ -88,6 +97,7 @@ REQUEST_TIME_FIELDS = frozenset(
         "candidates_per_source",
         "social_hop_decay",
         "social_half_life_days",
+        "rotation",
     }
 )
 
@@ -138,6 +148,12 @@ class EngineConfig:
     # event counts half after this many days (set a priori, not tuned: docs/evaluation.md).
     social_hop_decay: float = 0.5
     social_half_life_days: float = 180.0
+    # Rotation, per list kind (off for every list by default): a product shown to the same
+    # visitor at least ``min_impressions`` times within ``hours`` without an interaction since
+    # has its score multiplied by (1 - ``rate``) ** (times shown - min_impressions + 1).
+    # Read per request by the services (docs/merchandising.md, "Rotation"); the engine itself
+    # never reads it.
+    rotation: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Each check raises ConfigError naming the field; numbers are stored as floats.
@@ -146,6 +162,7 @@ class EngineConfig:
         self._check_shares()
         self._check_counts()
         self._check_event_type_lists()
+        self._check_rotation()
 
     def _check_weights(self) -> None:
         for name in ("source_weights", "behaviour_weights"):
@@ -224,10 +241,55 @@ class EngineConfig:
                 raise ConfigError(f"{name}: expected a list of event type names, got {value!r}")
             object.__setattr__(self, name, tuple(value))
 
+    def _check_rotation(self) -> None:
+        rotation = self.rotation
+        if not isinstance(rotation, Mapping):
+            raise ConfigError(f"rotation: expected an object of lists, got {rotation!r}")
+        checked: dict[str, dict[str, float]] = {}
+        for kind, values in rotation.items():
+            if kind not in ROTATION_LISTS:
+                raise ConfigError(
+                    f"rotation: unknown list {kind!r}; expected one of {list(ROTATION_LISTS)}"
+                )
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"rotation.{kind}: expected an object, got {values!r}")
+            unknown = sorted(set(values) - set(ROTATION_DEFAULTS))
+            if unknown:
+                raise ConfigError(
+                    f"rotation.{kind}.{unknown[0]}: unknown setting; expected "
+                    f"{list(ROTATION_DEFAULTS)}"
+                )
+            merged = {**ROTATION_DEFAULTS, **values}
+            rate, hours, least = merged["rate"], merged["hours"], merged["min_impressions"]
+            if not _is_number(rate) or not 0.0 < rate <= 1.0:
+                raise ConfigError(
+                    f"rotation.{kind}.rate: expected a number above 0 and at most 1, got {rate!r}"
+                )
+            if not _is_number(hours) or not 0.0 < hours <= MAX_ROTATION_HOURS:
+                raise ConfigError(
+                    f"rotation.{kind}.hours: expected a number above 0 and at most "
+                    f"{MAX_ROTATION_HOURS:g}, got {hours!r}"
+                )
+            if (
+                isinstance(least, bool)
+                or not isinstance(least, int)
+                or not 1 <= least <= MAX_ROTATION_IMPRESSIONS
+            ):
+                raise ConfigError(
+                    f"rotation.{kind}.min_impressions: expected an integer from 1 to "
+                    f"{MAX_ROTATION_IMPRESSIONS}, got {least!r}"
+                )
+            checked[kind] = {"rate": float(rate), "hours": float(hours), "min_impressions": least}
+        # Lists in a fixed order, so equal settings compare and serialise equal.
+        object.__setattr__(
+            self, "rotation", {kind: checked[kind] for kind in ROTATION_LISTS if kind in checked}
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["source_weights"] = dict(self.source_weights)
         data["behaviour_weights"] = dict(self.behaviour_weights)
+        data["rotation"] = {kind: dict(values) for kind, values in self.rotation.items()}
         data["exclude_event_types"] = list(self.exclude_event_types)
         data["cooccurrence_event_types"] = list(self.cooccurrence_event_types)
         return data

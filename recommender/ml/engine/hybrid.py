@@ -371,6 +371,11 @@ class HybridEngine:
         """Trending products as of the fit, then popular ones to fill the list."""
         return lists.trending(self, k=k, category=category)
 
+    def popular(self, *, k: int, category: str | None = None) -> list[RankedItem]:
+        """The most popular products as of the fit (time-decayed), optionally of one category:
+        the "popularity only" baseline of the product lists."""
+        return lists.popular(self, k=k, category=category)
+
     # Inspection (the dashboard's customer inspector) --------------------------------------
 
     def explain(

@@ -1,7 +1,7 @@
-"""The lists that are not a customer's: similar products, bought together, trending.
+"""The lists that are not a customer's: similar products, bought together, trending, popular.
 
-Owns :func:`similar`, :func:`bought_together` and :func:`trending` (each a few sparse parts read
-from the neighbour lists, the ``ann`` search or the lists ranked at fit time) and
+Owns :func:`similar`, :func:`bought_together`, :func:`trending` and :func:`popular` (each a few
+sparse parts read from the neighbour lists, the ``ann`` search or the lists ranked at fit time) and
 :func:`simple_list`, which normalises and sums such parts into ranked items with their reasons.
 No customer history, no candidate set, no rules: those are :mod:`.candidates` and
 :mod:`.scoring`.
@@ -81,6 +81,19 @@ def bought_together(engine: HybridEngine, product_id: int, *, k: int) -> list[Ra
 
 def trending(engine: HybridEngine, *, k: int, category: str | None) -> list[RankedItem]:
     """Trending products as of the fit, then popular ones (see :meth:`HybridEngine.trending`)."""
+    return _fit_time_ranked(engine, k=k, category=category, with_trending=True)
+
+
+def popular(engine: HybridEngine, *, k: int, category: str | None) -> list[RankedItem]:
+    """The most popular products as of the fit (see :meth:`HybridEngine.popular`)."""
+    return _fit_time_ranked(engine, k=k, category=category, with_trending=False)
+
+
+def _fit_time_ranked(
+    engine: HybridEngine, *, k: int, category: str | None, with_trending: bool
+) -> list[RankedItem]:
+    """The lists ranked at fit time (overall or of one category): trending products first when
+    ``with_trending``, popular ones behind them (a quiet week has few trending ones)."""
     engine._check_fitted()
     code = engine._category_code(category)
     if code == -2:
@@ -91,13 +104,12 @@ def trending(engine: HybridEngine, *, k: int, category: str | None) -> list[Rank
     else:
         trend_rows = engine._trend_top.astype(np.int64)
         pop_rows = engine._pop_top.astype(np.int64)
-    # Popular products fill the list behind the trending ones (a quiet week has few).
+    parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if with_trending:
+        trend = engine._trend[trend_rows]
+        parts["trending"] = (trend_rows, np.where(trend > 0, trend + 1.0, 0.0))
     top = engine._pop_max if engine._pop_max > 0 else 1.0
-    trend = engine._trend[trend_rows]
-    parts = {
-        "trending": (trend_rows, np.where(trend > 0, trend + 1.0, 0.0)),
-        "popularity": (pop_rows, engine._pop[pop_rows] / top),
-    }
+    parts["popularity"] = (pop_rows, engine._pop[pop_rows] / top)
     return simple_list(
         engine,
         parts,

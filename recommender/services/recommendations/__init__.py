@@ -7,7 +7,9 @@ across the apps, the tests and the benchmarks use them as one service):
 - ``fitting``: fitting and publishing engine builds;
 - ``serving``: the serving cache (the engine this process serves);
 - ``logged``: the result types and the recommendation log write;
-- ``lists``: request-time lists (customer, session, similar, bought together, trending).
+- ``lists``: request-time lists of a customer and of a session;
+- ``product_lists``: request-time product lists (similar, bought together, trending);
+- ``rotation``: the demotion of what a visitor was shown repeatedly (used by both).
 
 A saved configuration version serves at once (within ``RECSITE_INDEX_REFRESH_SECONDS``): its
 request-time fields (blend and behaviour weights, half-life, diversity, exclusions) are applied to
@@ -16,16 +18,9 @@ kNN, popularity and co-occurrence settings) take effect at the next fit (docs/tu
 """
 
 from .fitting import ENGINE_KIND, engine_build, engine_builds_prune
-from .lists import (
-    SessionEvent,
-    SimilarMode,
-    bought_together,
-    customer_recommendations,
-    session_recommendations,
-    similar_products,
-    trending_products,
-)
+from .lists import SessionEvent, customer_recommendations, session_recommendations
 from .logged import Recommendations, RecommendedProduct
+from .product_lists import SimilarMode, bought_together, similar_products, trending_products
 from .serving import (
     EngineNotReady,
     ServingEngine,

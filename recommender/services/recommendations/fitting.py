@@ -70,15 +70,19 @@ def engine_build(
             data = engine_data_load(embed_missing=False, progress=lambda f: report(0.3 * f))
             stamps = data.interactions.timestamp
             now = float(stamps.max()) if len(stamps) else time.time()
+            # Before the fit, not after: the reranker's validation engine is gone by the time
+            # the engine is fitted, so the peak is the larger of the two, not their sum.
+            reranker, reranker_note = _reranker(data, config, plan.ease_max_items)
+            report(0.4)
             engine = HybridEngine(config).fit(
                 data,
                 now=now,
                 ease_max_items=plan.ease_max_items,
                 threads=settings.RECSITE_FIT_THREADS,
                 ann=_lazy_index_search(model_name),
-                progress=lambda f: report(0.3 + 0.5 * f),
+                progress=lambda f: report(0.4 + 0.5 * f),
             )
-            engine.reranker, reranker_note = _reranker(data, config, plan.ease_max_items)
+            engine.reranker = reranker
             report(0.95)
             name = unique_name("engine", build.pk, ".engine")
             with artifact_publishing(kind=ENGINE_KIND, name=name) as publication:

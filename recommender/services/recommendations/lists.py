@@ -1,6 +1,6 @@
-"""Request-time lists: a customer's, a session's, similar products, bought together and
-trending, each read now from the serving engine, with the merchandising rules applied and only
-active products returned.
+"""Request-time lists of a customer and of a session, each read now from the serving engine,
+with the merchandising rules applied and only active products returned; and what the product
+lists (``product_lists``: similar, bought together, trending) share with them.
 
 Everything personal is read at request time: the customer's newest events (bounded by
 ``HISTORY_LIMIT``) become the engine's ``History``, so a new event changes the next list without
@@ -9,26 +9,29 @@ products embedded since its build), so a product embedded after the last fit is 
 once. Every returned product is checked against the database: an inactive product never comes
 back. Every served list is logged with a recommendation id for click attribution (``logged``).
 
-A served (logged) customer or session list first asks ``variants`` whether a running experiment
-covers the visitor: its variant's configuration version, baseline and rules then serve, and the
-log records the experiment and variant.
+A served (logged) list that names its visitor (every customer list, a session list with a
+``session_id``, a product list with a ``customer`` or ``session_id``) first asks ``variants``
+whether a running experiment covers the visitor: its variant's configuration version, baseline
+and rules then serve, and the log records the experiment and variant. A list whose serving
+configuration turns rotation on for its kind demotes what the visitor was shown repeatedly
+without touching it (``rotation``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from django.utils import timezone
 from threadpoolctl import ThreadpoolController
 
-from recommender.ml.engine import History, HybridEngine, social_proof
+from recommender.ml.engine import History, social_proof
 from recommender.models import Customer, Product, ProductEmbedding, RecommendationKind
-from recommender.ranking import reasons
 from recommender.ranking.fusion import Rule
+from recommender.ranking.rotation import Demote
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
 from recommender.selectors.catalog import products_active
@@ -37,10 +40,10 @@ from recommender.selectors.recommendations import customer_recent_events
 from ..embeddings import get_embedder, vector_from_bytes
 from ..merchandising import merchandising_rules_serving
 from ..networks import customer_network
-from ..search import product_semantic_neighbours
 from .logged import Recommendations, RecommendedProduct, logged
+from .replaying import Replayed
+from .rotation import rotation_demotion, touched_in
 from .serving import (
-    EngineNotReady,
     ServingEngine,
     serving_ann,
     serving_engine,
@@ -48,12 +51,6 @@ from .serving import (
 )
 from .variants import ServedVariant, customer_visitor, session_visitor, variant_assign
 
-SimilarMode = Literal["semantic", "behavioural", "hybrid"]
-# Extra results asked of the engine for product-to-product lists, so products deactivated since
-# the fit can be dropped and the list still holds k.
-_OVERFETCH = 10
-# Times a product list's head is deepened (x4 each) when filters leave fewer than k.
-_MAX_DEEPENING = 5
 # Search queries of a history embedded per request (the newest distinct ones).
 _MAX_QUERIES = 5
 
@@ -65,10 +62,6 @@ class SessionEvent:
     product: Product
     event_type: str = "view"
     occurred_at: datetime | None = None
-
-
-def _knows(engine: HybridEngine, product_id: int) -> bool:
-    return bool(engine.known([product_id])[0])
 
 
 _blas: ThreadpoolController | None = None
@@ -94,15 +87,17 @@ def _seconds(at: datetime | float) -> float:
 def _history(
     serving: ServingEngine,
     events: Sequence[tuple[int | None, str, datetime | float, str]],
+    *,
+    at: datetime | None = None,
 ) -> tuple[History, float]:
     """The engine's History of ``(product_id, event_type, occurred_at, search_query)`` rows
     (``occurred_at`` an aware datetime or epoch seconds), and the request's clock: the newer of
-    the fit's clock and the newest event."""
+    the fit's clock and the newest event, or ``at`` for a list replayed as of then."""
     engine = serving.engine
     product_rows = [e for e in events if e[0] is not None]
     query_rows = [e for e in events if e[0] is None and e[3]][:_MAX_QUERIES]
     stamps = [_seconds(e[2]) for e in events]
-    now = max([serving.fitted_at, *stamps])
+    now = at.timestamp() if at is not None else max([serving.fitted_at, *stamps])
     ids = [int(e[0]) for e in product_rows]  # type: ignore[arg-type]
     unknown = {pid for pid, known in zip(ids, engine.known(ids), strict=True) if not known}
     extra_vectors: dict[int, np.ndarray] = {}
@@ -131,14 +126,19 @@ def _history(
 
 
 def customer_history(
-    serving: ServingEngine, customer: Customer, *, with_network: bool | None = None
+    serving: ServingEngine,
+    customer: Customer,
+    *,
+    with_network: bool | None = None,
+    at: datetime | None = None,
 ) -> tuple[History, float]:
     """The customer's History as the engine sees it now: their newest events and their network
-    (the social source, bounded by the relationships app's reader), and the request's clock.
+    (the social source, bounded by the relationships app's reader), and the request's clock;
+    with ``at``, as it was at that past moment (the events before it; a replayed list).
 
     The network is read when the serving configuration gives the social source a weight (or
     ``with_network`` says so): a shop that does not use it pays no query for it."""
-    history, now = _history(serving, customer_recent_events(customer=customer))
+    history, now = _history(serving, customer_recent_events(customer=customer, before=at), at=at)
     if with_network is None:
         with_network = serving.engine.config.source_weights.get("social", 0.0) > 0
     network = customer_network(customer_id=customer.pk, now=now) if with_network else ()
@@ -176,19 +176,23 @@ def _recommend(
     context: Sequence[int],
     rules: RuleSet | None = None,
     surface: RecommendationKind = RecommendationKind.CUSTOMER,
+    rotation: Demote | None = None,
 ) -> list[RecommendedProduct]:
     """The engine's list with the merchandising ``rules`` applied (default: the rules valid
     now, by the wall clock; a preview passes its own, e.g. from ``merchandising_rules_compile``),
-    those of them that apply to ``surface`` lists.
+    those of them that apply to ``surface`` lists, and the ``rotation`` demotion if any.
 
-    Boosts, buries and filters run in the engine's hook, on the scored head before diversity;
-    pins and promotion slots run here, on the final list, so diversity cannot move them.
+    Boosts, buries, filters and the rotation run in the engine's hook, on the scored head before
+    diversity; pins and promotion slots run here, on the final list, so diversity cannot move
+    them (nor rotation: a pinned product stays pinned).
     """
     # Exactly k are asked for: reasons cost time per item, and a product deactivated since the
     # fit is rare. When one turns up, the engine is asked again without it.
     ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
     ann = serving_ann(serving)
     hook: list[Rule] = [ruleset.score_hook] if ruleset.score_rules else []
+    if rotation:
+        hook.append(rotation)
     head = HeadRecorder() if ruleset.positional else None
     if head is not None:
         hook.append(head)
@@ -217,6 +221,7 @@ def _recommend(
         return _recommend(
             serving, history, now=now, k=k, category=category,
             exclude={*exclude, *gone}, context=context, rules=ruleset, surface=surface,
+            rotation=rotation,
         )  # fmt: skip
     return items
 
@@ -267,6 +272,7 @@ def customer_recommendations(
     rules: RuleSet | None = None,
     log: bool = True,
     with_social_proof: bool = False,
+    replay: Replayed | None = None,
 ) -> Recommendations:
     """The top ``k`` products for ``customer`` from their newest events, read now.
 
@@ -277,27 +283,43 @@ def customer_recommendations(
     of the recommendation log (the dashboard's view of it is not an impression).
     ``with_social_proof`` counts, for each item, how many of the customer's direct network
     (the people they follow or trust) touched it (``RecommendedProduct.social_proof``).
+
+    ``replay``: the list as the replay simulator asks for it, as of a past visit, with its
+    engine and variant (:class:`~.replaying.Replayed`); logged dated then, marked replayed.
     """
-    variant = (
-        variant_assign(
-            kind=RecommendationKind.CUSTOMER, visitor=customer_visitor(customer.external_id)
+    variant: ServedVariant | None
+    if replay is not None:
+        variant, serving = replay.variant, replay.serving
+    else:
+        variant = (
+            variant_assign(
+                kind=RecommendationKind.CUSTOMER, visitor=customer_visitor(customer.external_id)
+            )
+            if log
+            else None
         )
-        if log
-        else None
-    )
-    serving = _variant_serving(variant)
+        serving = _variant_serving(variant)
+    at = replay.at if replay is not None else None
     items: list[RecommendedProduct] = []
     if variant is None or variant.baseline != "none":
-        history, now = customer_history(serving, customer, with_network=with_social_proof or None)
+        history, now = customer_history(
+            serving, customer, with_network=with_social_proof or None, at=at
+        )
+        # A replayed visit rotates on what the replay itself showed before it, never on real
+        # impressions (and real traffic never on replayed ones).
+        rotation = rotation_demotion(
+            serving=serving, kind=RecommendationKind.CUSTOMER, customer=customer,
+            touched=lambda: touched_in(history), now=at, replayed=replay is not None,
+        )  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-            rules=_variant_rules(variant, rules),
+            rules=_variant_rules(variant, rules), rotation=rotation,
         )  # fmt: skip
         if with_social_proof:
             counts = social_proof(history.network, [item.product.pk for item in items], now=now)
             items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
     return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
-                   customer=customer, log=log, variant=variant)  # fmt: skip
+                   customer=customer, log=log, variant=variant, replayed_at=at)  # fmt: skip
 
 
 def _variant_serving(variant: ServedVariant | None) -> ServingEngine:
@@ -344,10 +366,14 @@ def session_recommendations(
         ]
         history, now = _history(serving, rows)
         context = list(dict.fromkeys(e.product.pk for e in events))
+        # The session's own products are never returned, so no interaction resets a count.
+        rotation = rotation_demotion(
+            serving=serving, kind=RecommendationKind.SESSION, session_id=session_id
+        )
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude,
             context=context, rules=_variant_rules(variant, rules),
-            surface=RecommendationKind.SESSION,
+            surface=RecommendationKind.SESSION, rotation=rotation,
         )  # fmt: skip
     return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log,
                   variant=variant, session_id=session_id)  # fmt: skip
@@ -355,137 +381,3 @@ def session_recommendations(
 
 def _fit_time(serving: ServingEngine) -> datetime:
     return datetime.fromtimestamp(serving.fitted_at, tz=timezone.get_current_timezone())
-
-
-def _product_list(
-    *,
-    surface: RecommendationKind,
-    ranked_for: Callable[[int], list[RankedItem]],
-    k: int,
-    blocked: Collection[int] = (),
-    category: str | None = None,
-    rules: RuleSet | None = None,
-) -> list[RecommendedProduct]:
-    """A product-to-product or trending list with the merchandising rules of ``surface`` (those
-    valid now, or of ``rules`` when given).
-
-    ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
-    head is asked for (as for customer lists) so a boost can lift a product from below the
-    first k; boosts, buries and filters re-score it (a head that filters leave short of k is
-    asked for again, four times deeper), pins and promotions place products in the first k.
-    ``blocked`` products (the product the list is about) are never inserted.
-    """
-    ruleset = merchandising_rules_serving(surface=surface) if rules is None else rules.on(surface)
-    depth = max(5 * k, 50) if ruleset else k + _OVERFETCH
-    for _ in range(_MAX_DEEPENING):
-        fetched = ranked_for(depth)
-        head = fetched
-        if ruleset.score_rules:
-            head = sorted(ruleset.score_hook(fetched), key=lambda item: -item.score)
-        # A filter that removed most of the head: look deeper rather than list fewer than k.
-        if len(head) >= k or len(fetched) < depth:
-            break
-        depth *= 4
-    if ruleset.positional:
-        # Placing happens within k, so products deactivated since the fit go first.
-        active = set(
-            Product.objects.filter(
-                pk__in=[item.product_id for item in head], is_active=True
-            ).values_list("pk", flat=True)
-        )
-        head = [item for item in head if item.product_id in active]
-        pool = {item.product_id: item for item in head}
-        stop = {*blocked, *ruleset.score_hook.removed}
-        stop |= _outside_category(ruleset, category, known=pool, blocked=stop)
-        head = apply_positional(head[:k], ruleset.positional, k=k, pool=pool, blocked=stop)
-    return _active_products(head, k=k)
-
-
-def similar_products(
-    *,
-    product: Product,
-    k: int,
-    mode: SimilarMode = "semantic",
-    log: bool = True,
-    rules: RuleSet | None = None,
-) -> Recommendations:
-    """Products like ``product``: ``semantic`` by meaning (the vector index, no engine needed),
-    ``behavioural`` by who bought both, ``hybrid`` both. Never the product itself. The
-    merchandising rules for similar lists apply; ``log`` and ``rules`` as for customer lists."""
-    if mode == "semantic":
-
-        def nearest(n: int) -> list[RankedItem]:
-            return [
-                RankedItem(
-                    index=-1,
-                    product_id=other.pk,
-                    score=score,
-                    sources=("semantic",),
-                    components={"semantic": score},
-                    reasons=(reasons.similar_product(title=product.title),),
-                )
-                for other, score in product_semantic_neighbours(product=product, k=n)
-            ]
-
-        items = _product_list(
-            surface=RecommendationKind.SIMILAR, ranked_for=nearest, k=k, blocked={product.pk},
-            rules=rules,
-        )  # fmt: skip
-        try:
-            serving: ServingEngine | None = serving_engine()
-        except EngineNotReady:
-            serving = None
-        return logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
-    serving = serving_engine()
-    if _knows(serving.engine, product.pk):
-        engine, ann = serving.engine, serving_ann(serving)
-        items = _product_list(
-            surface=RecommendationKind.SIMILAR,
-            ranked_for=lambda n: engine.similar(product.pk, k=n, mode=mode, ann=ann),
-            k=k,
-            blocked={product.pk},
-            rules=rules,
-        )
-    elif mode == "hybrid":
-        # A product newer than the fit has no behaviour yet: its meaning is all there is.
-        return similar_products(product=product, k=k, mode="semantic", log=log, rules=rules)
-    else:
-        items = []
-    return logged(kind=RecommendationKind.SIMILAR, serving=serving, items=items, log=log)
-
-
-def bought_together(
-    *, product: Product, k: int, rules: RuleSet | None = None, log: bool = True
-) -> Recommendations:
-    """Products that share baskets with ``product``, most often first, with the merchandising
-    rules for bought-together lists (``rules`` and ``log`` as for customer lists)."""
-    serving = serving_engine()
-    items: list[RecommendedProduct] = []
-    if _knows(serving.engine, product.pk):
-        engine = serving.engine
-        items = _product_list(
-            surface=RecommendationKind.BOUGHT_TOGETHER,
-            ranked_for=lambda n: engine.bought_together(product.pk, k=n),
-            k=k,
-            blocked={product.pk},
-            rules=rules,
-        )
-    return logged(kind=RecommendationKind.BOUGHT_TOGETHER, serving=serving, items=items, log=log)
-
-
-def trending_products(
-    *, k: int, category: str | None = None, rules: RuleSet | None = None, log: bool = True
-) -> Recommendations:
-    """Trending products as of the last fit, then popular ones, optionally in one category,
-    with the merchandising rules for trending lists (``rules`` and ``log`` as for customer
-    lists)."""
-    serving = serving_engine()
-    engine = serving.engine
-    items = _product_list(
-        surface=RecommendationKind.TRENDING,
-        ranked_for=lambda n: engine.trending(k=n, category=category or None),
-        k=k,
-        category=category or None,
-        rules=rules,
-    )
-    return logged(kind=RecommendationKind.TRENDING, serving=serving, items=items, log=log)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models.sql import InsertQuery
@@ -58,12 +59,17 @@ def logged(
     log: bool = True,
     variant: ServedVariant | None = None,
     session_id: str = "",
+    replayed_at: datetime | None = None,
 ) -> Recommendations:
     """``items`` as a served list, logged for click attribution unless ``log`` is off (a
     dashboard showing a list is not an impression), with the experiment ``variant`` that
-    served it and the anonymous ``session_id`` it was for."""
+    served it and the anonymous ``session_id`` it was for.
+
+    ``replayed_at``: the list was replayed as of that past moment (the experiments app's replay
+    simulator): its row is dated then and marked ``replayed``, names no engine build (the
+    replay's engine was fitted in memory) and is not counted as a served list."""
     config_version = serving.config_version if serving else None
-    engine_build = serving.build_id if serving else None
+    engine_build = serving.build_id if serving and replayed_at is None else None
     recommendation_id = None
     if log:
         row = RecommendationLog(
@@ -75,8 +81,14 @@ def logged(
             experiment_id=variant.experiment_id if variant else None,
             variant=variant.variant if variant else "",
             session_id=session_id,
+            replayed=replayed_at is not None,
         )
-        if (
+        if replayed_at is not None:
+            with transaction.atomic():
+                row.save(force_insert=True)
+                # ``created_at`` is set to now on insert (auto_now_add): the visit's time follows.
+                RecommendationLog.objects.filter(pk=row.pk).update(created_at=replayed_at)
+        elif (
             connection.vendor == "postgresql"
             and connection.get_autocommit()
             and not connection.in_atomic_block
@@ -86,7 +98,8 @@ def logged(
             with transaction.atomic():
                 row.save(force_insert=True)
         recommendation_id = row.recommendation_id
-        list_served(kind=str(kind), item_sources=(item.sources for item in items))
+        if replayed_at is None:
+            list_served(kind=str(kind), item_sources=(item.sources for item in items))
     return Recommendations(
         recommendation_id=recommendation_id,
         kind=kind,

@@ -200,30 +200,46 @@ def serving_engine_variant(*, config_version: int | None, popularity_only: bool)
     def made(old: ServingEngine | None) -> ServingEngine:
         if old is not None:
             return old
-        version, config = base.config_version, base.engine.config
-        if config_version is not None and config_version != base.config_version:
-            row = RecommendationConfig.objects.filter(version=config_version).first()
-            if row is None:
-                logger.warning("Config v%d does not exist; the active one serves", config_version)
-            else:
-                try:
-                    version, config = row.version, EngineConfig.from_dict(row.config)
-                except ConfigError:
-                    logger.exception("Config v%d is invalid; the active one serves", row.version)
-        if popularity_only:
-            config = replace(
-                config,
-                source_weights={name: 1.0 if name == "popularity" else 0.0 for name in SOURCES},
-            )
-        engine = held.fitted.with_config(config)
-        return replace(
-            base, config_version=version, engine=engine,
-            pending_fit_fields=engine.pending_fit_fields,
-        )  # fmt: skip
+        return serving_with_variant(
+            base, held.fitted, config_version=config_version, popularity_only=popularity_only
+        )
 
     engine = _variants.get((base.path, config_version, popularity_only), made)
     assert engine is not None  # ``made`` always gives one.
     return engine
+
+
+def serving_with_variant(
+    base: ServingEngine,
+    fitted: HybridEngine,
+    *,
+    config_version: int | None,
+    popularity_only: bool,
+) -> ServingEngine:
+    """``base``, whose engine is ``fitted`` with a configuration applied, serving configuration
+    ``config_version``'s request-time fields instead (None: ``base``'s own), and with
+    ``popularity_only`` the popularity source alone: an experiment variant's engine, for the
+    serving cache above and for the replay simulator's engine fitted in memory. A version that
+    does not exist, or cannot be read, serves ``base``'s configuration."""
+    version, config = base.config_version, base.engine.config
+    if config_version is not None and config_version != base.config_version:
+        row = RecommendationConfig.objects.filter(version=config_version).first()
+        if row is None:
+            logger.warning("Config v%d does not exist; the active one serves", config_version)
+        else:
+            try:
+                version, config = row.version, EngineConfig.from_dict(row.config)
+            except ConfigError:
+                logger.exception("Config v%d is invalid; the active one serves", row.version)
+    if popularity_only:
+        config = replace(
+            config,
+            source_weights={name: 1.0 if name == "popularity" else 0.0 for name in SOURCES},
+        )
+    engine = fitted.with_config(config)
+    return replace(
+        base, config_version=version, engine=engine, pending_fit_fields=engine.pending_fit_fields
+    )
 
 
 def serving_engine_recheck() -> None:

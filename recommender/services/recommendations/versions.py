@@ -54,8 +54,10 @@ def recommendation_config_save(
     locked: Sequence[str] | None = None,
     tuning: Mapping[str, Any] | None = None,
     replaces: int | None = None,
+    activate: bool = True,
 ) -> RecommendationConfig:
-    """Store ``config`` as a new version and make it the active one.
+    """Store ``config`` as a new version and make it the active one (with ``activate=False``,
+    a version that does not serve: one for an experiment's variant to test first).
 
     A mapping is validated by :meth:`EngineConfig.from_dict` (a ``ConfigError`` names the bad
     field). Versions are never edited, so the history says what served when. ``locked`` (the
@@ -73,21 +75,23 @@ def recommendation_config_save(
             now = active[0].version if active else None
             raise ConfigChanged(f"version {replaces} is no longer the active one (now {now})")
         last = RecommendationConfig.objects.aggregate(last=Max("version"))["last"] or 0
-        RecommendationConfig.objects.filter(is_active=True).update(is_active=False)
+        if activate:
+            RecommendationConfig.objects.filter(is_active=True).update(is_active=False)
         row = RecommendationConfig.objects.create(
             version=last + 1,
             config=engine_config.to_dict(),
             note=note,
             created_by=created_by,
-            is_active=True,
+            is_active=activate,
             locked=list(locked) if locked is not None else (active[0].locked if active else []),
             tuning=dict(tuning) if tuning is not None else None,
         )
-    # This process serves the new version from its next request. Imported here: the serving
-    # cache reads the active version, so it depends on this module, not the reverse.
-    from .serving import serving_engine_recheck
+    if activate:
+        # This process serves the new version from its next request. Imported here: the
+        # serving cache reads the active version, so it depends on this module, not the reverse.
+        from .serving import serving_engine_recheck
 
-    serving_engine_recheck()
+        serving_engine_recheck()
     return row
 
 

@@ -71,6 +71,9 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/customers/{customer_id}/export", "get"): "customers_export",
         ("/api/v1/privacy/audit", "get"): "privacy_audit_list",
         ("/api/v1/privacy/forget-requests", "get"): "privacy_forget_requests_list",
+        ("/api/v1/privacy/reports", "get"): "privacy_reports_list",
+        ("/api/v1/privacy/reports", "post"): "privacy_reports_create",
+        ("/api/v1/privacy/reports/{report_id}", "get"): "privacy_reports_retrieve",
         # The social app's routes.
         ("/api/v1/relationships/batch", "post"): "relationships_batch",
         # The experiments app's routes.
@@ -84,6 +87,7 @@ def test_schema_documents_every_v1_operation(schema):
         ("/api/v1/experiments/{experiment_id}/promote", "post"): "experiments_promote",
         ("/api/v1/experiments/{experiment_id}/results", "get"): "experiments_results",
         ("/api/v1/experiments/{experiment_id}/refresh", "post"): "experiments_refresh",
+        ("/api/v1/experiments/{experiment_id}/replay", "post"): "experiments_replay",
     }
 
 
@@ -194,6 +198,7 @@ def test_every_answer_is_json(schema):
         ("/api/v1/events/", "PaginatedEventOutputList"),
         ("/api/v1/privacy/audit", "PaginatedAuditEntryOutputList"),
         ("/api/v1/privacy/forget-requests", "PaginatedForgetRequestOutputList"),
+        ("/api/v1/privacy/reports", "PaginatedAggregateReleaseOutputList"),
     ],
 )
 def test_lists_are_documented_as_the_pages_they_answer(schema, path, component):
@@ -311,4 +316,6 @@ def test_operations_with_a_rule_the_document_cannot_state_document_their_422(sch
         ("/api/v1/experiments/{experiment_id}/", "patch"),
         ("/api/v1/experiments/{experiment_id}/copy", "post"),
         ("/api/v1/experiments/{experiment_id}/promote", "post"),
+        ("/api/v1/experiments/{experiment_id}/replay", "post"),
+        ("/api/v1/privacy/reports", "post"),
     }

@@ -377,3 +377,101 @@ def test_a_version_tuned_automatically_says_so_with_its_validation_gain(client, 
         "Tuned automatically: v2 scored 0.1607 NDCG@10 on the shop's own validation split "
         "against v1's 0.1543 (3000 customers, 1690 points searched in 49 s); locked: n_interests."
     )
+
+
+# Rotation -----------------------------------------------------------------------------------
+
+
+def test_rotation_is_saved_per_list_and_the_history_says_what_changed(client, merchandiser, shop):
+    client.force_login(merchandiser)
+    page = client.get("/dashboard/tuning/").content.decode()
+
+    response = client.post(
+        "/dashboard/tuning/",
+        form_data(rot_customer_rate="0.3", rot_customer_hours="12", rot_customer_min="2",
+                  rot_similar_rate="0.5", rot_similar_hours="", rot_similar_min=""),
+    )  # fmt: skip
+
+    assert '<details id="rotation">' in page  # Off everywhere: folded.
+    assert re.search(r'name="rot_customer_rate" value="0.0"', page)
+    assert response.status_code == 302
+    saved = RecommendationConfig.objects.get(is_active=True)
+    assert saved.config["rotation"] == {
+        "customer": {"rate": 0.3, "hours": 12.0, "min_impressions": 2},
+        # Empty inputs take the defaults.
+        "similar": {"rate": 0.5, "hours": 24.0, "min_impressions": 3},
+    }
+    after = client.get("/dashboard/tuning/").content.decode()
+    assert '<details id="rotation" open>' in after
+    assert re.search(r'name="rot_customer_rate" value="0.3"', after)
+    assert (
+        '<li class="mono">rotation.customer: none → rate 0.3, hours 12, min_impressions 2</li>'
+        in after
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"rot_customer_rate": "0.5", "rot_customer_min": "0"}, "rot_customer_min",
+         "expected an integer from 1 to 20, got 0"),
+        ({"rot_trending_rate": "0.5", "rot_trending_hours": "1000"}, "rot_trending_hours",
+         "expected a number above 0 and at most 720, got 1000.0"),
+        ({"rot_session_rate": "2"}, "rot_session_rate",
+         "Ensure this value is less than or equal to 1."),
+    ],
+)  # fmt: skip
+def test_a_bad_rotation_is_refused_next_to_its_field(client, merchandiser, shop, changes, field,
+                                                     message):  # fmt: skip
+    client.force_login(merchandiser)
+
+    response = client.post("/dashboard/tuning/", form_data(**changes))
+
+    assert response.status_code == 200
+    assert field_errors(response.content.decode(), field) == [message]
+    assert list(RecommendationConfig.objects.values_list("version", flat=True)) == [1]
+
+
+def test_the_preview_shows_rotation_from_the_customers_real_impressions(client, merchandiser,
+                                                                        shop):  # fmt: skip
+    from recommender.models import Customer, RecommendationLog
+
+    client.force_login(merchandiser)
+    before, _ = preview_lists(
+        client.post("/dashboard/tuning/preview", form_data()).content.decode(), "C4"
+    )
+    # C4 was shown their first product 3 times.
+    for _ in range(3):
+        RecommendationLog.objects.create(
+            kind="customer", customer=Customer.objects.get(external_id="C4"),
+            product_ids=[before[0]],
+        )  # fmt: skip
+
+    response = client.post("/dashboard/tuning/preview", form_data(rot_customer_rate="1"))
+
+    # Rate 1 takes its score to 0: it goes last; the active configuration has no rotation.
+    assert preview_lists(response.content.decode(), "C4") == (before, [*before[1:], before[0]])
+    assert len(before) > 2
+
+
+def test_a_version_saved_for_an_experiment_does_not_serve(client, merchandiser, shop):
+    from recommender.services.recommendations import serving_engine
+
+    client.force_login(merchandiser)
+
+    response = client.post(
+        "/dashboard/tuning/", form_data(rot_customer_rate="0.5", note="rotation", serve="no")
+    )
+
+    assert response.status_code == 302
+    versions = dict(RecommendationConfig.objects.values_list("version", "is_active"))
+    assert versions == {1: True, 2: False}
+    assert RecommendationConfig.objects.get(version=2).config["rotation"] == {
+        "customer": {"rate": 0.5, "hours": 24.0, "min_impressions": 3}
+    }
+    assert serving_engine().config_version == 1
+    page = client.get("/dashboard/tuning/").content.decode()
+    assert (
+        "Saved configuration version 2 for experiments; version 1 still serves. Name version 2 "
+        "as a variant&#x27;s config_version to test it." in page
+    )

@@ -112,7 +112,7 @@ def test_a_merchandiser_cannot_start_a_job(client, merchandiser):
     assert Job.objects.count() == 0
 
 
-def test_the_jobs_link_is_shown_to_admins_only(client, merchandiser, admin_user):
+def test_the_jobs_and_reports_links_are_shown_to_admins_only(client, merchandiser, admin_user):
     client.force_login(merchandiser)
     merch_nav = nav_labels(client.get("/dashboard/"))
     client.force_login(admin_user)
@@ -120,7 +120,7 @@ def test_the_jobs_link_is_shown_to_admins_only(client, merchandiser, admin_user)
 
     assert "Jobs" not in merch_nav
     assert "Jobs" in admin_nav
-    assert [label for label in admin_nav if label not in merch_nav] == ["Jobs"]
+    assert [label for label in admin_nav if label not in merch_nav] == ["Jobs", "Reports"]
 
 
 def test_only_the_open_page_is_current_in_the_menu(client, merchandiser):

@@ -7,9 +7,12 @@ import pytest
 
 from recommender.evaluation.blend_search import (
     SEARCHED,
+    BlendSearch,
     TooLittleData,
+    _cheapest,
     search_blend,
     search_verdict,
+    serving_cost,
 )
 from recommender.ml.engine import EngineConfig, EngineData
 from recommender.ml.interactions import interactions_from_records
@@ -124,3 +127,125 @@ def test_the_search_is_reproducible():
     second = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
     assert first.config == second.config
     assert first.best_ndcg == second.best_ndcg
+
+
+def test_the_cheapest_point_within_the_tolerance_is_chosen():
+    # given: scores of two (half-life, interests) pairs at three weight points
+    # (collaborative, semantic, popularity, trending); the active point is the first row
+    points = np.array([[1.0, 3.0, 0.0, 0.0], [1.0, 0.5, 0.2, 0.0], [1.0, 0.0, 0.1, 0.0]])
+    means = {
+        (7.0, 3): np.array([0.150, 0.2000, 0.1900]),
+        (7.0, 1): np.array([0.140, 0.1990, 0.1985]),
+    }
+
+    # when / then: within 1% of the best (0.198 and up) the cheapest is one interest with
+    # one source on, although a point with two sources on scores higher
+    assert _cheapest(means, points, active_pair=(7.0, 3), floor=0.2 * 0.99) == (
+        (7.0, 1),
+        2,
+        0.1985,
+    )
+    # without tolerance the best point wins whatever it costs
+    assert _cheapest(means, points, active_pair=(7.0, 3), floor=0.2) == ((7.0, 3), 1, 0.2)
+    # within 0.5% only the two-source point is in reach among one-interest points
+    assert _cheapest(means, points, active_pair=(7.0, 3), floor=0.2 * 0.995) == (
+        (7.0, 1),
+        1,
+        0.199,
+    )
+
+
+def test_an_equally_cheap_tie_keeps_the_active_point():
+    points = np.array([[1.0, 0.2, 0.0, 0.0], [1.0, 0.3, 0.0, 0.0]])
+    means = {(30.0, 1): np.array([0.25, 0.25])}
+    assert _cheapest(means, points, active_pair=(30.0, 1), floor=0.25) == ((30.0, 1), 0, 0.25)
+
+
+def test_the_search_trades_validation_score_for_serving_cost_only_within_the_tolerance():
+    shop = popular_shop()
+    best = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
+    cheap = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=0.05)
+    anything = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=1.0)
+
+    # the same search: the same best score; without tolerance the chosen point is the best
+    assert best.top_ndcg == cheap.top_ndcg == anything.top_ndcg
+    assert best.best_ndcg == best.top_ndcg
+    # with 5% it may give up at most 5% for a point no more expensive
+    assert cheap.best_ndcg >= 0.95 * cheap.top_ndcg
+    assert cheap.config.n_interests <= best.config.n_interests
+    # with any score allowed: one interest and none of the tuned sources on (collaborative only)
+    assert anything.config.n_interests == 1
+    assert [anything.config.source_weights[s] for s in ("semantic", "popularity", "trending")] == [
+        0.0,
+        0.0,
+        0.0,
+    ]
+    assert anything.as_dict()["cost_tolerance"] == 1.0
+
+
+def test_a_better_region_is_served_by_its_cheapest_point_if_that_beats_the_active_one():
+    # the best point found is 1.3% above the active one; its cheapest equivalent only 0.8%
+    one = THREE.replace(n_interests=1)
+    region = BlendSearch(
+        config=THREE, best_ndcg=0.1512, active_ndcg=0.1500, users=300, points=10, top_ndcg=0.1520
+    )
+    assert search_verdict(region, active=one, min_gain=0.01) is None
+    # ... but a chosen point below the active one never replaces it
+    below = BlendSearch(
+        config=THREE, best_ndcg=0.1499, active_ndcg=0.1500, users=300, points=10, top_ndcg=0.1520
+    )
+    assert search_verdict(below, active=one, min_gain=0.01) is not None
+
+
+def _found(config: EngineConfig, best: float, active: float) -> BlendSearch:
+    return BlendSearch(
+        config=config,
+        best_ndcg=best,
+        active_ndcg=active,
+        users=300,
+        points=10,
+        top_ndcg=best,
+        cost_tolerance=0.01,
+    )
+
+
+THREE = EngineConfig().replace(
+    n_interests=3,
+    source_weights={**EngineConfig().source_weights, "semantic": 0.5, "popularity": 0.1},
+)
+
+
+def test_a_point_cheaper_to_serve_and_within_the_tolerance_replaces_the_active_one():
+    one = THREE.replace(n_interests=1)
+    assert serving_cost(THREE) == (3, 2)
+    assert serving_cost(one) == (1, 2)
+    # cheaper and within 1% of the active point: it wins without the gain
+    assert search_verdict(_found(one, 0.1500, 0.1500), active=THREE, min_gain=0.01) is None
+    assert search_verdict(_found(one, 0.1490, 0.1500), active=THREE, min_gain=0.01) is None
+    # cheaper but more than 1% worse: it does not
+    assert search_verdict(_found(one, 0.1480, 0.1500), active=THREE, min_gain=0.01) == (
+        "the best point found scored 0.1480 NDCG@10 on validation against the active "
+        "configuration's 0.1500 (300 customers), below the 1% gain needed"
+    )
+    # dearer and a little better: the gain is needed
+    assert search_verdict(_found(THREE, 0.1510, 0.1500), active=one, min_gain=0.01) is not None
+    assert search_verdict(_found(THREE, 0.1520, 0.1500), active=one, min_gain=0.01) is None
+
+
+def test_from_an_expensive_active_point_the_search_ends_where_it_would_from_a_cheap_one():
+    # given: the point the search chooses with a 5% tolerance, and an expensive active point
+    shop = popular_shop()
+    cheap = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=0.05)
+    dear = cheap.config.replace(
+        n_interests=3,
+        source_weights={**cheap.config.source_weights, "semantic": 0.3, "trending": 0.05},
+    )
+
+    # when: searched again from the cheap point and from the expensive one
+    again = search_blend(shop, config=cheap.config, budget_seconds=120, seed=0, cost_tolerance=0.05)
+    from_dear = search_blend(shop, config=dear, budget_seconds=120, seed=0, cost_tolerance=0.05)
+
+    # then: the cheap point stays, and replaces the expensive one
+    assert search_verdict(again, active=cheap.config, min_gain=0.01) is not None
+    assert serving_cost(from_dear.config) <= serving_cost(cheap.config)
+    assert search_verdict(from_dear, active=dear, min_gain=0.01) is None

@@ -19,6 +19,7 @@ import pytest
 from recommender.ml import neighbours as nb
 from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine, sources
 from recommender.ml.interactions import interactions_from_records
+from recommender.ranking.rotation import Demote
 
 N_PRODUCTS = 4_000
 DAY = 86_400.0
@@ -183,6 +184,12 @@ def test_every_list_is_computed_without_reading_the_catalogue(engines, monkeypat
         lambda e: e.bought_together(int(data.item_ids[105]), k=10),
         lambda e: e.trending(k=10),
         lambda e: e.trending(k=10, category="category 3"),
+        lambda e: e.popular(k=10),
+        lambda e: e.popular(k=10, category="category 3"),
+        # Rotation's demotion runs in the rules hook, on the scored head only.
+        lambda e: e.recommend(
+            warm, k=10, now=NOW, ann=ann, rules=[Demote({int(data.item_ids[110]): 0.25})]
+        ),
         lambda e: e.explain(warm, now=NOW, ann=ann),
         lambda e: e.rank(warm, k=50, now=NOW, ann=ann),
     ]

@@ -1,5 +1,6 @@
 """Memory budgets of fits: estimated first, refused early with the setting named."""
 
+import numpy as np
 import pytest
 
 from jobs.choices import BuildStatus
@@ -10,13 +11,16 @@ from recommender.services.budget import (
     PROCESS_BASE,
     MemoryBudgetExceeded,
     MemoryEstimate,
+    PeakMemory,
     fit_plan,
     index_build_estimate,
     parse_bytes,
     physical_memory,
+    process_memory,
 )
 
 GIB = 2**30
+BASE = PROCESS_BASE  # What a fresh worker holds: the plans below do not depend on this process.
 
 
 def test_budget_sizes_parse_and_a_bad_one_names_the_setting():
@@ -33,18 +37,24 @@ def test_budget_sizes_parse_and_a_bad_one_names_the_setting():
 
 def test_ease_is_planned_while_its_matrix_fits_the_budget_and_item_knn_beyond(settings):
     settings.RECSITE_EASE_MAX_ITEMS = 20_000
-    small = fit_plan(items=4_000, events=400_000, dimension=384, neighbours=100, budget=8 * GIB)
+    small = fit_plan(
+        items=4_000, events=400_000, dimension=384, neighbours=100, budget=8 * GIB, process=BASE
+    )
     assert small.uses_ease
     assert small.estimate.parts["EASE matrix"] == ease_memory_bytes(4_000)
 
     # 20,000 products need a 1.6 GB matrix: not within 2 GB beside everything else.
-    tight = fit_plan(items=20_000, events=1_000_000, dimension=384, neighbours=100, budget=2 * GIB)
+    tight = fit_plan(
+        items=20_000, events=1_000_000, dimension=384, neighbours=100, budget=2 * GIB, process=BASE
+    )
     assert not tight.uses_ease
     assert "EASE matrix" not in tight.estimate.parts
     assert ease_memory_bytes(tight.ease_max_items) <= 2 * GIB - (sum(tight.estimate.parts.values()))
 
     # Above RECSITE_EASE_MAX_ITEMS, item-kNN whatever the budget (EASE takes O(n^3) time).
-    large = fit_plan(items=50_000, events=1_000_000, dimension=384, neighbours=100, budget=64 * GIB)
+    large = fit_plan(
+        items=50_000, events=1_000_000, dimension=384, neighbours=100, budget=64 * GIB, process=BASE
+    )
     assert not large.uses_ease
     assert large.ease_max_items == 20_000
 
@@ -101,3 +111,24 @@ def test_an_index_build_over_the_budget_stops_before_reading_the_vectors(shop, s
     assert failed.status == BuildStatus.FAILED
     assert "RECSITE_FIT_MEMORY_BUDGET" in failed.error
     assert IndexBuild.objects.filter(status=BuildStatus.READY).count() == 1  # Still serving.
+
+
+def test_the_plan_counts_what_the_process_already_holds():
+    # given: the process holds 512 MiB more than a moment ago (pages touched)
+    before = PeakMemory.current()
+    assert before is not None
+    held = np.ones(64 * 2**20, dtype=np.float64)
+
+    # then: a plan made now counts them as the process's part
+    after = process_memory()
+    assert after >= before + 0.95 * held.nbytes
+    plan = fit_plan(items=10, events=10, dimension=8, neighbours=5, budget=64 * GIB)
+    assert plan.estimate.parts["process"] >= after
+    assert (
+        fit_plan(
+            items=10, events=10, dimension=8, neighbours=5, budget=64 * GIB, process=3 * GIB
+        ).estimate.parts["process"]
+        == 3 * GIB
+    )
+    assert index_build_estimate(items=10, dimension=8, m=16).parts["process"] >= after
+    del held

@@ -28,7 +28,7 @@ from recommender.services.merchandising import (
     merchandising_rules_serving,
 )
 from recommender.services.merchandising_validation import MerchandisingRuleInvalid
-from recommender.services.recommendations.lists import _product_list
+from recommender.services.recommendations.product_lists import _product_list
 
 pytestmark = pytest.mark.django_db
 
