@@ -291,12 +291,15 @@ def _products_deleted(records: Sequence[EventRecord], product_map: Mapping[str, 
     if connection.vendor == "postgresql":
         # One array parameter, answering only the missing keys. The ORM's IN-lists (a bound
         # parameter per product, a query per 900) took 125 ms of a 20,000-event chunk with
-        # 9,263 products (60 ms of Python), this 22 ms: at 50,000 events/s a chunk has 400 ms.
+        # 9,263 products (60 ms of Python), this 22 ms (6 ms); at 50,000 events/s a chunk has
+        # 400 ms in all.
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT u FROM unnest(%s::bigint[]) AS u WHERE NOT EXISTS "
                 f"(SELECT 1 FROM {Product._meta.db_table} p WHERE p.id = u)",
-                [list(used)],
+                # As an array literal: psycopg adapts a list item by item (6 ms of CPU for
+                # 9,263 keys against 1 ms for the text).
+                ["{" + ",".join(map(str, used)) + "}"],
             )
             gone = {row[0] for row in cursor.fetchall()}
     else:
