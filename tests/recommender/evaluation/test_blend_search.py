@@ -64,11 +64,12 @@ NOISY = EngineConfig().replace(
 
 
 @functools.cache
-def searched(cost_tolerance: float | None = None) -> BlendSearch:
+def searched(cost_tolerance: float = 0.0) -> BlendSearch:
     """The search of ``popular_shop()`` from NOISY, run once for the tests that read it (it is
     deterministic: ``test_the_search_is_reproducible``). Nothing may change what it returns."""
-    tolerance = {} if cost_tolerance is None else {"cost_tolerance": cost_tolerance}
-    return search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0, **tolerance)
+    return search_blend(
+        popular_shop(), config=NOISY, budget_seconds=120, seed=0, cost_tolerance=cost_tolerance
+    )
 
 
 def test_the_search_finds_a_better_blend_than_a_noise_led_configuration():
