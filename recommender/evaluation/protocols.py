@@ -47,12 +47,13 @@ from .rankers import (
 )
 from .reranker_training import learn_reranker
 from .social import (
+    SOCIAL_SETTINGS_GRID,
     Networks,
     SocialGraph,
     segment_metrics,
     segment_users,
     social_only,
-    tune_social_weight,
+    tune_social,
     with_social_weight,
 )
 from .splits import cold_start_split, leave_last_out
@@ -135,24 +136,27 @@ def evaluate_leave_last_out(
     )
     now = float(ctx.train.timestamp.max())
     networks = Networks(graph, inter, ctx.user_events) if graph is not None and len(graph) else None
-    if networks is not None and tune_social and graph is not None:
-        cfg = _social_weight_tuned(data, config, graph, report, options, min_items, log)
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note
     rankers["hybrid"] = hybrid_ranker(ctx, engine, networks)
     served_engine = engine
+    # What would serve: the automatic tuning's choice (or ``config``), then, with
+    # ``tune_social``, the social source's settings chosen on validation on top of it.
+    start: EngineConfig | None = None
     if autotune is not None:
-        tuned = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
+        start = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
                            seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
-        served = engine
-        if tuned is not None:
-            served = HybridEngine(masked_config(tuned, inter)).fit(
-                _train_data(data, ctx.train), now=now, **options
-            )
+    if networks is not None and tune_social and graph is not None:
+        start = _social_tuned(data, start or config, graph, report, options, min_items, log)
+    if start is not None:
+        served_engine = HybridEngine(masked_config(start, inter)).fit(
+            _train_data(data, ctx.train), now=now, **options
+        )
+    if autotune is not None:
         if autotune.rerank:
             reranker, report.notes["reranker"] = learn_reranker(
                 data,
-                config=tuned or config,
+                config=start or config,
                 base=split.train,
                 min_items=min_items,
                 min_gain=autotune.min_gain,
@@ -160,11 +164,11 @@ def evaluate_leave_last_out(
                 fit_options=options,
             )
             if reranker is not None:
-                served = served.with_config(served.config)  # A copy: the defaults stay linear.
-                served.reranker = reranker
-        rankers["hybrid"] = hybrid_ranker(ctx, served, networks)
+                # A copy: the configuration as given stays linear.
+                served_engine = served_engine.with_config(served_engine.config)
+                served_engine.reranker = reranker
         rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine, networks)
-        served_engine = served
+    rankers["hybrid"] = hybrid_ranker(ctx, served_engine, networks)
     if networks is not None:
         rankers.update(_social_rankers(ctx, served_engine, networks))
     if tune:
@@ -234,7 +238,7 @@ def _autotuned(
     return found.config if verdict is None else None
 
 
-def _social_weight_tuned(
+def _social_tuned(
     data: EngineData,
     config: EngineConfig,
     graph: SocialGraph,
@@ -243,9 +247,10 @@ def _social_weight_tuned(
     min_items: int,
     log: Callable[[str], None],
 ) -> EngineConfig:
-    """The masked configuration with the social weight chosen on validation (in the notes)."""
+    """``config`` (the configuration that would serve) with the social source's weight and
+    settings chosen on validation (:func:`.social.tune_social`; the choice in the notes)."""
     inter = data.interactions
-    weight, table = tune_social_weight(
+    tuned, table = tune_social(
         data, config=config, graph=graph,
         engine_for=lambda train: HybridEngine(masked_config(config, inter)).fit(
             train, now=float(train.interactions.timestamp.max()), **options
@@ -253,9 +258,10 @@ def _social_weight_tuned(
         min_items=min_items, log=log,
     )  # fmt: skip
     report.notes["social_validation"] = table
-    report.notes["social_weight"] = weight
-    report.config = with_social_weight(config, weight).to_dict()
-    return with_social_weight(masked_config(config, inter), weight)
+    report.notes["social_weight"] = tuned.source_weights.get("social", 0.0)
+    report.notes["social_settings"] = {name: getattr(tuned, name) for name in SOCIAL_SETTINGS_GRID}
+    report.notes["social_config"] = tuned.to_dict()
+    return tuned
 
 
 def _social_rankers(ctx: Any, engine: HybridEngine, networks: Networks) -> dict[str, Any]:
