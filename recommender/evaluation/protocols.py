@@ -26,7 +26,7 @@ holds their report.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ from .baseline_tuning import baselines_on_validation
 from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
 from .blend_tuning import tune_blend
 from .rankers import (
+    HybridRanker,
     ModelResult,
     _context,
     _train_data,
@@ -50,6 +51,7 @@ from .social import (
     SOCIAL_SETTINGS_GRID,
     Networks,
     SocialGraph,
+    history_cut,
     segment_metrics,
     segment_users,
     social_only,
@@ -196,7 +198,33 @@ def evaluate_leave_last_out(
             len(segments["with_relationships"]) / max(len(scored), 1), 5
         )
         report.segments = segment_metrics({r.name: r.ranks for r in report.results}, segments, ks)
+        report.segments["few_events_simulated"] = _few_events_simulated(
+            ctx, rankers, split.held_out, segments["with_relationships"], ks
+        )
     return report
+
+
+def _few_events_simulated(
+    ctx: Any,
+    rankers: Mapping[str, Any],
+    held: Sequence[Any],
+    users: set[int],
+    ks: Sequence[int],
+) -> dict[str, Any]:
+    """The ``few_events_simulated`` segment: the customers with relationships, each history cut
+    to its ``FEW_EVENTS`` newest events, ranked by item-kNN and the hybrid with and without the
+    social source and by the social source alone (the same fitted engines)."""
+    cut = replace(ctx, user_events=history_cut(ctx.user_events, users))
+    chosen: dict[str, Any] = {}
+    for name in ("item_knn", "hybrid", "hybrid_without_social", "social_only"):
+        ranker = rankers.get(name)
+        if isinstance(ranker, HybridRanker):
+            chosen[name] = hybrid_ranker(cut, ranker.engine, ranker.networks)
+        elif ranker is not None:
+            chosen[name] = ranker  # A baseline ranks the history it is given.
+    results = score_rankers(cut, chosen, [h for h in held if h.user in users], ks)
+    segment = {"few_events_simulated": users}
+    return segment_metrics({r.name: r.ranks for r in results}, segment, ks)["few_events_simulated"]
 
 
 def _autotuned(

@@ -8,12 +8,14 @@ moment (a member's later events, which the live shop could not have seen, never 
 
 Segments: the report's metrics again over the customers with at least one relationship of their
 own (``with_relationships``), those without, and those whose history has at most three events
-(``few_events``, where a network should help most).
+(``few_events``, where a network should help most); and, because a data set may have few such
+customers, ``few_events_simulated``: the customers with relationships again, each history cut to
+its three newest events (:func:`history_cut`), the held-out product and the network unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +147,20 @@ def segment_users(
         if len(events) <= FEW_EVENTS:
             out["few_events"].add(h.user)
     return out
+
+
+def history_cut(
+    user_events: Mapping[int, np.ndarray], users: Iterable[int], *, keep: int = FEW_EVENTS
+) -> dict[int, np.ndarray]:
+    """``user_events`` with the history of each of ``users`` cut to its ``keep`` newest events
+    (the others as they are): the ``few_events_simulated`` segment, customers with a network
+    as if they had as little history of their own as ``few_events`` customers."""
+    cut = dict(user_events)
+    for user in users:
+        events = cut.get(user)
+        if events is not None:
+            cut[user] = events[-keep:]  # Events are in time order.
+    return cut
 
 
 def segment_metrics(

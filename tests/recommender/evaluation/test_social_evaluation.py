@@ -9,6 +9,7 @@ from recommender.evaluation.social import (
     SOCIAL_WEIGHT_GRID,
     Networks,
     SocialGraph,
+    history_cut,
     segment_metrics,
     tune_social,
 )
@@ -108,6 +109,20 @@ def test_the_protocol_reports_the_social_models_and_segments(trusting_shop):
     assert report.segments["without_relationships"]["users"] == 10
     assert report.segments["without_relationships"]["models"]["social_only"]["recall@10"] == 0.0
     assert report.notes["share_with_relationships"] == 0.5
+    # Each follower has three training events: cut to the newest three, nothing changes.
+    simulated = report.segments["few_events_simulated"]
+    assert simulated["users"] == 10
+    assert simulated["models"] == {
+        name: social["models"][name]
+        for name in ("item_knn", "hybrid", "hybrid_without_social", "social_only")
+    }
+
+
+def test_history_cut_keeps_the_newest_events_of_the_chosen_customers():
+    events = {0: np.array([4, 7, 9, 12, 15]), 1: np.array([1, 2, 3, 5]), 2: np.array([6])}
+    cut = history_cut(events, {0, 2, 5})
+    assert {u: e.tolist() for u, e in cut.items()} == {0: [9, 12, 15], 1: [1, 2, 3, 5], 2: [6]}
+    assert events[0].tolist() == [4, 7, 9, 12, 15]  # The original is left alone.
 
 
 def test_without_relationships_the_report_is_as_before(trusting_shop):
