@@ -110,8 +110,9 @@ def evaluate_leave_last_out(
 
     With relationships (``graph``), ``hybrid`` has the social source (at the configuration's
     weight), and ``hybrid_without_social`` and ``social_only`` are reported beside it, with the
-    ``segments`` (:mod:`.social`); ``tune_social`` first chooses the social weight on the
-    validation split and evaluates ``hybrid`` with it (the chosen weight is in the notes).
+    ``segments`` (:mod:`.social`); ``tune_social`` chooses the social weight and settings on
+    the validation split, on top of the automatic tuning's choice, and evaluates ``hybrid``
+    with them (the choice is in the notes).
 
     With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
     (its validation products are the second-to-last ones; the test items are never seen):
