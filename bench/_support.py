@@ -7,6 +7,7 @@ import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import platform
 import socket
 import statistics
@@ -17,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The benches fork client processes after their in-process baseline has used the tokenizer;
+# Hugging Face's tokenizers then warn, on every fork, that they turn their threads off.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def cpu_model() -> str:
