@@ -312,15 +312,16 @@ def evaluate_taggers(
         )
 
     if STACK_LR in methods and stack_members:
-        # Fitted on the validation rows (the members there were fitted without them), its C
-        # chosen there by cross-fitting; its validation probabilities are out-of-fold, so the
+        # Fitted on the validation rows (the members there were fitted without them), its
+        # per-tag penalty chosen there by cross-fitting; its validation probabilities are out-of-fold, so the
         # auto-accept threshold is chosen on rows it never learned from. On the test rows it
         # reads the members refitted on every training row, as the weighted stack does.
         meta, oof = cross_fit_meta(
             {m: val_proba[m] for m in stack_members}, y[val], n_tags=n_classes, seed=seed
         )
         chosen[STACK_LR] = {
-            "C": meta.c,
+            "per_tag_l2": meta.per_tag if np.isfinite(meta.per_tag) else "none",
+            "weights": dict(zip(stack_members, np.round(meta.weights, 4).tolist(), strict=True)),
             "members": list(stack_members),
             "chosen_on": "validation (5-fold cross-fitted)",
         }

@@ -4,11 +4,15 @@ validation rows. Framework-free.
 Owns two combiners. :func:`choose_weights` and :func:`blend`: a weighted average (greedy ensemble
 selection with replacement, Caruana et al. 2004: start empty, repeatedly add the member whose
 addition gives the best validation accuracy, ties broken by log-loss; a member's weight is the
-share of steps that picked it). :class:`MetaStacker` and :func:`cross_fit_meta`: a multinomial
-logistic regression (the meta-learner) on the members' log-probabilities side by side, which can
-learn that one member is right about some tags and another about others, and which members'
-confusions to trust; it is fitted on validation rows, its C chosen there by cross-fitting, and
-its validation probabilities are out-of-fold (so thresholds chosen on them are honest).
+share of steps that picked it). :class:`MetaStacker` and :func:`cross_fit_meta`: a learned
+log-linear pool (the meta-learner), a conditional logistic regression whose logit for a tag is
+``sum_m (w_m + d_mt) * log p_m(t) + b_t``: a weight per member (which also sets how sharp the
+pooled confidence is: it calibrates), an L2-penalised per-tag deviation from it (one member is
+trusted more on some tags, another on others) and a per-tag bias. A few parameters per tag, so
+a validation split of a few dozen rows per tag fits it (a full multinomial regression on every
+member's every log-probability has members x tags parameters per tag and over-fits there). It
+is fitted on validation rows, its per-tag penalty chosen there by cross-fitting, and its
+validation probabilities are out-of-fold (so thresholds chosen on them are honest).
 Members are any taggers scoring the same tag columns: TF-IDF + LR on the texts, logistic / kNN /
 MLP / zero-shot on either encoder's vectors.
 """
@@ -17,14 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 DEFAULT_STEPS = 20
-# The meta-learner's inverse L2 strengths tried, and the folds of the cross-fitting.
-META_C_GRID = (0.1, 1.0, 10.0)
+# The meta-learner's L2 strengths on the per-tag deviations tried (inf: no deviations, one
+# weight per member), and the folds of the cross-fitting.
+META_PER_TAG_GRID = (float("inf"), 1e-2, 1e-3)
 META_FOLDS = 5
+# L2 strength on the per-tag biases: a tag absent from the fitting rows keeps a finite bias.
+META_BIAS_L2 = 1e-3
 # Member probabilities are floored before the log: a kNN's zero votes would be -inf.
 _FLOOR = 1e-4
 
@@ -88,53 +94,82 @@ def choose_weights(
 
 
 def meta_features(probas: Mapping[str, np.ndarray], members: Sequence[str]) -> np.ndarray:
-    """The members' log-probabilities side by side (rows x members*tags), floored at 1e-4."""
+    """The members' log-probabilities (members x rows x tags), floored at 1e-4."""
     if not members:
         raise ValueError("meta_features: no members")
-    return np.hstack(
+    return np.stack(
         [np.log(np.clip(np.asarray(probas[m], dtype=np.float64), _FLOOR, 1.0)) for m in members]
     )
 
 
 @dataclass
 class MetaStacker:
-    """A multinomial logistic regression on the members' log-probabilities.
+    """A learned log-linear pool of the members' probabilities.
 
-    ``members`` fixes the order of the feature blocks; :meth:`predict_proba` takes the same
-    members' probabilities (a mapping; other entries are ignored) and returns one column per tag
-    (``n_tags``; zeros for tags absent from the rows it was fitted on).
+    ``members`` fixes the order of the members; :meth:`predict_proba` takes the same members'
+    probabilities (a mapping; other entries are ignored) and returns one column per tag
+    (``n_tags``). ``per_tag``: the L2 strength on the per-tag deviations (inf: none).
     """
 
     members: tuple[str, ...]
     n_tags: int
-    c: float = 1.0
-    model: Any = None
-    classes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    per_tag: float = float("inf")
+    weights: np.ndarray = field(default_factory=lambda: np.empty(0))
+    deviations: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    bias: np.ndarray = field(default_factory=lambda: np.empty(0))
 
-    def fit(
-        self, probas: Mapping[str, np.ndarray], targets: np.ndarray, *, seed: int = 0
-    ) -> MetaStacker:
+    def _unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m, t = len(self.members), self.n_tags
+        w, rest = x[:m], x[m:]
+        if np.isfinite(self.per_tag):
+            d, b = rest[: m * t].reshape(m, t), rest[m * t :]
+        else:
+            d, b = np.zeros((m, t)), rest
+        return w, d, b
+
+    def fit(self, probas: Mapping[str, np.ndarray], targets: np.ndarray) -> MetaStacker:
+        """Least penalised negative log-likelihood of ``targets`` (L-BFGS; convex)."""
+        from scipy.optimize import minimize
+
+        logp = meta_features(probas, self.members)
         targets = np.asarray(targets, dtype=np.int64)
-        self.classes = np.unique(targets)
-        self.model = None
-        if len(self.classes) < 2:
-            return self  # One class: predict_proba answers it with certainty.
-        from sklearn.linear_model import LogisticRegression
+        m, n, t = logp.shape
+        if n == 0:
+            raise ValueError("MetaStacker.fit: no rows")
+        rows = np.arange(n)
+        deviations = np.isfinite(self.per_tag)
 
-        self.model = LogisticRegression(C=self.c, max_iter=300, random_state=seed)
-        self.model.fit(meta_features(probas, self.members), targets)
+        def loss(x: np.ndarray) -> tuple[float, np.ndarray]:
+            w, d, b = self._unpack(x)
+            z = np.einsum("mnt,mt->nt", logp, w[:, None] + d) + b
+            z -= z.max(axis=1, keepdims=True)
+            log_total = np.log(np.exp(z).sum(axis=1))
+            value = float((log_total - z[rows, targets]).mean())
+            g = np.exp(z - log_total[:, None])
+            g[rows, targets] -= 1.0
+            g /= n
+            per = np.einsum("mnt,nt->mt", logp, g)
+            parts = [per.sum(axis=1)]
+            if deviations:
+                parts.append((per + self.per_tag * d).ravel())
+                value += 0.5 * self.per_tag * float((d * d).sum())
+            parts.append(g.sum(axis=0) + META_BIAS_L2 * b)
+            value += 0.5 * META_BIAS_L2 * float((b * b).sum())
+            return value, np.concatenate(parts)
+
+        x0 = np.concatenate([np.full(m, 1.0 / m), np.zeros(m * t if deviations else 0), np.zeros(t)])
+        result = minimize(loss, x0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
+        self.weights, self.deviations, self.bias = self._unpack(np.asarray(result.x))
         return self
 
     def predict_proba(self, probas: Mapping[str, np.ndarray]) -> np.ndarray:
-        rows = len(np.asarray(probas[self.members[0]]))
-        out = np.zeros((rows, self.n_tags), dtype=np.float64)
-        if self.model is None:
-            if len(self.classes):
-                out[:, self.classes[0]] = 1.0
-            return out
-        proba = self.model.predict_proba(meta_features(probas, self.members))
-        out[:, np.asarray(self.model.classes_, dtype=np.int64)] = proba
-        return out
+        if not len(self.weights):
+            raise RuntimeError("the meta-learner is not fitted")
+        logp = meta_features(probas, self.members)
+        z = np.einsum("mnt,mt->nt", logp, self.weights[:, None] + self.deviations) + self.bias
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
 def _folds(targets: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -155,38 +190,38 @@ def cross_fit_meta(
     *,
     n_tags: int,
     members: Sequence[str] | None = None,
-    c_grid: Sequence[float] = META_C_GRID,
+    per_tag_grid: Sequence[float] = META_PER_TAG_GRID,
     folds: int = META_FOLDS,
     seed: int = 0,
 ) -> tuple[MetaStacker, np.ndarray]:
     """The meta-learner on these (validation) rows, and its out-of-fold probabilities of them.
 
-    Each C of ``c_grid`` is scored by ``folds``-fold cross-fitting on the rows (best accuracy,
-    ties by log-loss, then the first C); the returned stacker is refitted on every row with
-    that C, and the returned probabilities are the chosen C's out-of-fold ones: each row scored
-    by a meta-learner that never saw it.
+    Each per-tag penalty of ``per_tag_grid`` is scored by ``folds``-fold cross-fitting on the
+    rows (best accuracy, ties by log-loss, then the first); the returned stacker is refitted on
+    every row with it, and the returned probabilities are the chosen penalty's out-of-fold ones:
+    each row scored by a meta-learner that never saw it.
     """
     names = tuple(members if members is not None else probas)
     targets = np.asarray(targets, dtype=np.int64)
     if not len(targets):
         raise ValueError("cross_fit_meta: no rows")
-    if not c_grid:
-        raise ValueError("cross_fit_meta: empty c_grid")
+    if not per_tag_grid:
+        raise ValueError("cross_fit_meta: empty per_tag_grid")
     folds = max(2, min(folds, len(targets)))
     fold = _folds(targets, folds, seed)
     best: tuple[tuple[float, float], float, np.ndarray] | None = None
-    for c in c_grid:
+    for per_tag in per_tag_grid:
         oof = np.zeros((len(targets), n_tags), dtype=np.float64)
         for f in range(folds):
             out = fold == f
             if not out.any():
                 continue
-            fitted = MetaStacker(names, n_tags, c=c).fit(
-                {m: np.asarray(probas[m])[~out] for m in names}, targets[~out], seed=seed
+            fitted = MetaStacker(names, n_tags, per_tag=per_tag).fit(
+                {m: np.asarray(probas[m])[~out] for m in names}, targets[~out]
             )
             oof[out] = fitted.predict_proba({m: np.asarray(probas[m])[out] for m in names})
         score = _score(oof, targets)
         if best is None or score > best[0]:
-            best = (score, float(c), oof)
+            best = (score, float(per_tag), oof)
     assert best is not None
-    return MetaStacker(names, n_tags, c=best[1]).fit(probas, targets, seed=seed), best[2]
+    return MetaStacker(names, n_tags, per_tag=best[1]).fit(probas, targets), best[2]

@@ -219,7 +219,7 @@ def _stack_combiner(
     if chosen is not None:
         meta, held_scores = chosen
         counts.stacker = "meta_lr"
-        label = f"stacked_lr({';'.join(meta.members)};C={meta.c:g})"
+        label = f"stacked_lr({';'.join(meta.members)};l2={meta.per_tag:g})"
         thresholds = _thresholds(held_scores, truth, tags, counts, reviewed)
         return list(meta.members), meta.predict_proba, thresholds, label
     counts.stacker = "weighted"
