@@ -4,7 +4,7 @@ Modules, each owning one part: :mod:`.taggers` (the zero-shot and supervised tag
 are combined per tag, and the suggestions they make), :mod:`.finetune` (the sentence encoder
 fine-tuned on confirmed tags; torch is imported there only), :mod:`.stacking` (the stacked
 ensembles: members' probabilities averaged with weights chosen on validation rows, or combined
-by a logistic-regression meta-learner fitted there),
+by a meta-learner, a learned log-linear pool, fitted there),
 :mod:`.calibration` (auto-accept thresholds reaching a target precision) and :mod:`.evaluation`
 (every method side by side on a labelled catalogue). This package re-exports the public names;
 import them from here.

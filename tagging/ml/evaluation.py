@@ -120,7 +120,7 @@ ENSEMBLES: Mapping[str, tuple[str, ...]] = {
     "ensemble_hybrid": ("finetune", "knn", "tfidf_lr"),
 }
 STACK = "stacked"  # The stacked ensemble's method name (weighted average).
-STACK_LR = "stacked_lr"  # The meta-learner stack: a logistic regression on members' log-probas.
+STACK_LR = "stacked_lr"  # The meta-learner stack: a learned log-linear pool of the members.
 EMBEDDING_METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune")
 
 
@@ -313,9 +313,10 @@ def evaluate_taggers(
 
     if STACK_LR in methods and stack_members:
         # Fitted on the validation rows (the members there were fitted without them), its
-        # per-tag penalty chosen there by cross-fitting; its validation probabilities are out-of-fold, so the
-        # auto-accept threshold is chosen on rows it never learned from. On the test rows it
-        # reads the members refitted on every training row, as the weighted stack does.
+        # per-tag penalty chosen there by cross-fitting; its validation probabilities are
+        # out-of-fold, so the auto-accept threshold is chosen on rows it never learned from. On
+        # the test rows it reads the members refitted on every training row, as the weighted
+        # stack does.
         meta, oof = cross_fit_meta(
             {m: val_proba[m] for m in stack_members}, y[val], n_tags=n_classes, seed=seed
         )

@@ -157,7 +157,9 @@ class MetaStacker:
             value += 0.5 * META_BIAS_L2 * float((b * b).sum())
             return value, np.concatenate(parts)
 
-        x0 = np.concatenate([np.full(m, 1.0 / m), np.zeros(m * t if deviations else 0), np.zeros(t)])
+        x0 = np.concatenate(
+            [np.full(m, 1.0 / m), np.zeros(m * t if deviations else 0), np.zeros(t)]
+        )
         result = minimize(loss, x0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
         self.weights, self.deviations, self.bias = self._unpack(np.asarray(result.x))
         return self

@@ -6,9 +6,9 @@ merchants confirmed enough tags, the supervised tagger of ``RECSITE_TAGGING_SUPE
 - ``stacked`` (default): the stacked ensemble of zero-shot, a logistic regression and a kNN on
   the tagging encoder's vectors and TF-IDF + LR on the products' own texts, with weights chosen
   on a held-out fifth of the reviews (a member may get weight 0: the shop's reviews decide which
-  methods ship, per shop); from ``META_MIN_HELD`` held-out reviews on, a logistic-regression
-  meta-learner on the members' probabilities replaces the weighted average where it is more
-  accurate on them (out-of-fold);
+  methods ship, per shop); from ``META_MIN_HELD`` held-out reviews on, a meta-learner (a
+  learned log-linear pool) on the members' probabilities replaces the weighted average where
+  it is more accurate on them (out-of-fold);
 - ``logistic`` / ``finetune``: one supervised tagger that takes over the tags where it beats
   zero-shot on the held-out reviews.
 
@@ -64,7 +64,7 @@ class TaggingCounts:
     # The stacked ensemble's members and weights (empty: zero-shot alone or one tagger).
     weights: dict[str, float] = field(default_factory=dict)
     # How the stack combines its members: "weighted" (the weights above) or "meta_lr" (a
-    # logistic regression on every member's probabilities, when it won on held-out reviews).
+    # learned log-linear pool of every member's probabilities, when it won on held-out reviews).
     stacker: str = ""
     # Auto-accept: target precision, the global threshold (None: never), and per tag name its
     # threshold (None: never), whether measured on the tag's own reviews, and the held-out
@@ -178,7 +178,7 @@ def _meta_stacker(
     n_tags: int,
     seed: int,
 ) -> tuple[ml.MetaStacker, np.ndarray] | None:
-    """The logistic-regression meta-learner on the held-out reviews, with its out-of-fold
+    """The meta-learner (a learned log-linear pool) on the held-out reviews, with its out-of-fold
     probabilities of them, when it beats the weighted average there; else None.
 
     The comparison leans towards the weighted average: its weights were chosen on the same

@@ -187,7 +187,7 @@ def test_the_meta_learner_stack_ships_with_thresholds_from_out_of_fold_scores(
 
     assert counts.stacker == "meta_lr"
     assert counts.model_version.split("+", 1)[1] == (
-        "stacked_lr(zero_shot;logistic;knn;tfidf_lr;C=10)@n=600"
+        "stacked_lr(zero_shot;logistic;knn;tfidf_lr;l2=inf)@n=600"
     )
     new = {pid: tag for pid, tag in _auto_accepted().items() if pid.startswith("n-")}
     assert new == reviewed

@@ -97,26 +97,29 @@ def test_the_meta_learner_corrects_a_member_that_a_weighted_average_cannot():
     # Every row scored out of fold, and right; refitted on all rows, it is right on new rows.
     assert np.argmax(oof, axis=1).tolist() == y.tolist()
     assert meta.members == ("biased", "flat")
-    # Every C is right on every row out of fold; the weakest penalty has the lowest log-loss.
-    assert meta.c == 10.0
+    # Every penalty is right on every row out of fold; the weakest has the lowest log-loss.
+    assert meta.per_tag == 1e-3
     new = {"biased": biased[[0, 10, 20]], "flat": np.full((3, 3), 1 / 3)}
     assert np.argmax(meta.predict_proba(new), axis=1).tolist() == [0, 1, 2]
     assert meta.predict_proba(new).shape == (3, 3)
 
 
 def test_meta_learner_probabilities_are_out_of_fold():
-    # A tag with one row: the fold holding it learns without the tag, so the row's own tag
-    # gets probability 0 out of fold (in-sample it would get the most).
+    from tagging.ml.stacking import _folds
+
     biased, y = _biased_member()
-    y = y.copy()
-    y[29] = 3
-    probas = {"biased": np.hstack([biased, np.zeros((30, 1))])}
-    probas["biased"][29] = [0.0, 0.0, 0.0, 1.0]  # The member knows it.
+    probas = {"biased": biased, "flat": np.full((30, 3), 1 / 3)}
 
-    meta, oof = ml.cross_fit_meta(probas, y, n_tags=4, seed=0)
+    meta, oof = ml.cross_fit_meta(probas, y, n_tags=3, seed=0)
 
-    assert oof[29, 3] == 0.0
-    assert np.argmax(meta.predict_proba(probas), axis=1)[29] == 3
+    # Each fold's rows are scored by the pool fitted on the other folds, with the chosen penalty.
+    fold = _folds(y, 5, seed=0)
+    for f in range(5):
+        out = fold == f
+        alone = ml.MetaStacker(("biased", "flat"), 3, per_tag=meta.per_tag).fit(
+            {m: p[~out] for m, p in probas.items()}, y[~out]
+        )
+        assert np.allclose(oof[out], alone.predict_proba({m: p[out] for m, p in probas.items()}))
     assert np.allclose(oof.sum(axis=1), 1.0)
 
 

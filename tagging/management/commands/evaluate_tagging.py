@@ -24,7 +24,7 @@ LABELS = {
     "ensemble_embeddings": "ensemble: fine-tuned + kNN (embeddings only)",
     "ensemble_hybrid": "ensemble: fine-tuned + kNN + TF-IDF LR",
     "stacked": "stacked: weighted members, weights on validation",
-    "stacked_lr": "stacked: LR meta-learner on members, fitted on validation",
+    "stacked_lr": "stacked: meta-learner (log-linear pool), fitted on validation",
 }
 
 
