@@ -3,10 +3,13 @@ a gunicorn server on loopback."""
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import multiprocessing
+import os
 import platform
+import socket
 import statistics
 import subprocess
 import time
@@ -15,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The benches fork client processes after their in-process baseline has used the tokenizer;
+# Hugging Face's tokenizers then warn, on every fork, that they turn their threads off.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def cpu_model() -> str:
@@ -49,6 +56,28 @@ def drop_database(server: str, name: str) -> None:
 
     with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now, picked by the OS."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (0-65535)")
+    return port or free_port()
+
+
+def add_port_argument(parser: argparse.ArgumentParser) -> None:
+    """``--port`` for the bench's server; by default (0) a free one, so two benches on one
+    machine never send their requests to each other's server."""
+    parser.add_argument(
+        "--port", type=_port, default="0", help="loopback port for gunicorn (default: a free one)"
+    )
 
 
 def gunicorn_start(

@@ -57,6 +57,7 @@ BATCH = 1000
 sys.path.insert(0, str(REPO))
 
 from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
+    add_port_argument,
     cpu_model,
     drop_database,
     gunicorn_start,
@@ -71,7 +72,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--api-batches", type=int, default=60, help="Timed API requests.")
     parser.add_argument("--api-clients", type=int, default=2, help="Concurrent API clients.")
     parser.add_argument("--api-workers", type=int, default=2, help="gunicorn workers.")
-    parser.add_argument("--port", type=int, default=8765)
+    add_port_argument(parser)
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
     parser.add_argument(

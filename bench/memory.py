@@ -66,6 +66,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
+    add_port_argument,
     cpu_model,
     database_exists,
     drop_database,
@@ -83,7 +84,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="Concurrent client threads.")
     parser.add_argument("--ef-construction", type=int, default=40)
     parser.add_argument("--server", default=SERVER, help="PostgreSQL server URL (no database).")
-    parser.add_argument("--port", type=int, default=8767)
+    add_port_argument(parser)
     parser.add_argument("--reuse-db", action="store_true", help="Use a prepared database as is.")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")

@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
+    add_port_argument,
     cpu_model,
     database_exists,
     drop_database,
@@ -79,7 +80,7 @@ def parse_args() -> argparse.Namespace:
         "--clients", default="2,4", help="Client process counts of the API runs, one run each."
     )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers.")
-    parser.add_argument("--port", type=int, default=8791)
+    add_port_argument(parser)
     parser.add_argument("--json", dest="json_path", help="Write every figure here.")
     parser.add_argument("--skip", default="", help="Comma-separated steps to skip: api,dashboard")
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # Internal: one size's step 4.

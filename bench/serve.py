@@ -46,6 +46,7 @@ K = 10
 sys.path.insert(0, str(REPO))
 
 from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
+    add_port_argument,
     cpu_model,
     database_exists,
     drop_database,
@@ -70,7 +71,7 @@ def parse_args() -> argparse.Namespace:
         "--threads", type=int, default=1, help="Threads per worker (more than 1: gthread)."
     )
     parser.add_argument("--sample", type=int, default=500, help="Distinct customers requested.")
-    parser.add_argument("--port", type=int, default=8766)
+    add_port_argument(parser)
     parser.add_argument("--reuse-db", action="store_true", help="Use a prepared database as is.")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
     return parser.parse_args()

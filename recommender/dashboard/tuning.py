@@ -70,6 +70,7 @@ _MORE = (
     "cold_collaborative",
     "social_hop_decay",
     "social_half_life_days",
+    "social_tie_floor",
 )
 _FIT_TIME = (
     "popularity_half_life_days",
@@ -180,6 +181,12 @@ class TuningForm(forms.Form):
         label="Social: half-life (days)",
         widget=_number("any"),
         help_text="A network member's event this old counts half as much.",
+    )
+    social_tie_floor = forms.FloatField(
+        label="Social: tie-strength floor",
+        widget=_number("any"),
+        help_text="How much a member who shares no product with the customer counts; shared "
+        "taste adds up to 1 (above 0).",
     )
     popularity_half_life_days = forms.FloatField(label="Popularity half-life (days)")
     trending_window_days = forms.FloatField(label="Trending window (days)")

@@ -26,7 +26,8 @@ holds their report.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from .baseline_tuning import baselines_on_validation
 from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
 from .blend_tuning import tune_blend
 from .rankers import (
+    HybridRanker,
     ModelResult,
     _context,
     _train_data,
@@ -47,12 +49,14 @@ from .rankers import (
 )
 from .reranker_training import learn_reranker
 from .social import (
+    SOCIAL_SETTINGS_GRID,
     Networks,
     SocialGraph,
+    history_cut,
     segment_metrics,
     segment_users,
     social_only,
-    tune_social_weight,
+    tune_social,
     with_social_weight,
 )
 from .splits import cold_start_split, leave_last_out
@@ -107,8 +111,9 @@ def evaluate_leave_last_out(
 
     With relationships (``graph``), ``hybrid`` has the social source (at the configuration's
     weight), and ``hybrid_without_social`` and ``social_only`` are reported beside it, with the
-    ``segments`` (:mod:`.social`); ``tune_social`` first chooses the social weight on the
-    validation split and evaluates ``hybrid`` with it (the chosen weight is in the notes).
+    ``segments`` (:mod:`.social`); ``tune_social`` chooses the social weight and settings on
+    the validation split, on top of the automatic tuning's choice, and evaluates ``hybrid``
+    with them (the choice is in the notes).
 
     With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
     (its validation products are the second-to-last ones; the test items are never seen):
@@ -135,18 +140,23 @@ def evaluate_leave_last_out(
     )
     now = float(ctx.train.timestamp.max())
     networks = Networks(graph, inter, ctx.user_events) if graph is not None and len(graph) else None
-    if networks is not None and tune_social and graph is not None:
-        cfg = _social_weight_tuned(data, config, graph, report, options, min_items, log)
     engine = HybridEngine(cfg).fit(_train_data(data, ctx.train), now=now, **options)
     report.notes["collaborative"] = engine.collaborative_note
     rankers["hybrid"] = hybrid_ranker(ctx, engine, networks)
     served_engine = engine
-    if autotune is not None:
+    # What would serve: the automatic tuning's choice (or ``config``), then, with
+    # ``tune_social``, the social source's settings chosen on validation on top of it.
+    social = None
+    if networks is not None and tune_social and graph is not None:
+        social = partial(_social_tuned, data, graph=graph, report=report, options=options,
+                         min_items=min_items, log=log)  # fmt: skip
+    if autotune is not None or social is not None:
         served_engine = _served(data, config, autotune, engine=engine, ctx=ctx, base=split.train,
                                 min_items=min_items, seed=seed, log=log, options=options,
-                                notes=report.notes)  # fmt: skip
-        rankers["hybrid"] = hybrid_ranker(ctx, served_engine, networks)
+                                notes=report.notes, social=social)  # fmt: skip
+    if autotune is not None:
         rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine, networks)
+    rankers["hybrid"] = hybrid_ranker(ctx, served_engine, networks)
     if networks is not None:
         rankers.update(_social_rankers(ctx, served_engine, networks))
     if tune:
@@ -174,13 +184,16 @@ def evaluate_leave_last_out(
             len(segments["with_relationships"]) / max(len(scored), 1), 5
         )
         report.segments = segment_metrics({r.name: r.ranks for r in report.results}, segments, ks)
+        report.segments["few_events_simulated"] = _few_events_simulated(
+            ctx, rankers, split.held_out, segments["with_relationships"], ks
+        )
     return report
 
 
 def _served(
     data: EngineData,
     config: EngineConfig,
-    spec: AutotuneSpec,
+    spec: AutotuneSpec | None,
     *,
     engine: HybridEngine,
     ctx: Any,
@@ -190,21 +203,27 @@ def _served(
     log: Callable[[str], None],
     options: Mapping[str, Any],
     notes: dict[str, Any],
+    social: Callable[[EngineConfig], EngineConfig] | None = None,
 ) -> HybridEngine:
     """What ``train`` would serve from ``config`` on the training split ``base`` (the events of
-    ``ctx.train``): the automatic tuning on its validation split, then the reranker where it
-    wins there. ``engine`` is ``config`` fitted on that split (served as it is when the tuning
-    keeps it); the searches' figures go to ``notes``."""
+    ``ctx.train``): the automatic tuning on its validation split (with ``spec``), then
+    ``social``'s choice on top of it (``tune_social``), then the reranker where it wins there
+    (with ``spec``). ``engine`` is ``config`` fitted on that split (served as it is when nothing
+    changes it); the searches' figures go to ``notes``."""
     inter = data.interactions
     now = float(ctx.train.timestamp.max())
-    tuned = _autotuned(data, config, spec, base=base, min_items=min_items, seed=seed, log=log,
-                       options=options, notes=notes)  # fmt: skip
+    tuned = None
+    if spec is not None:
+        tuned = _autotuned(data, config, spec, base=base, min_items=min_items, seed=seed,
+                           log=log, options=options, notes=notes)  # fmt: skip
+    if social is not None:
+        tuned = social(tuned or config)
     served = engine
     if tuned is not None:
         served = HybridEngine(masked_config(tuned, inter)).fit(
             _train_data(data, ctx.train), now=now, **options
         )
-    if spec.rerank:
+    if spec is not None and spec.rerank:
         reranker, notes["reranker"] = learn_reranker(
             data,
             config=tuned or config,
@@ -218,6 +237,29 @@ def _served(
             served = served.with_config(served.config)  # A copy: the defaults stay linear.
             served.reranker = reranker
     return served
+
+
+def _few_events_simulated(
+    ctx: Any,
+    rankers: Mapping[str, Any],
+    held: Sequence[Any],
+    users: set[int],
+    ks: Sequence[int],
+) -> dict[str, Any]:
+    """The ``few_events_simulated`` segment: the customers with relationships, each history cut
+    to its ``FEW_EVENTS`` newest events, ranked by item-kNN and the hybrid with and without the
+    social source and by the social source alone (the same fitted engines)."""
+    cut = replace(ctx, user_events=history_cut(ctx.user_events, users))
+    chosen: dict[str, Any] = {}
+    for name in ("item_knn", "hybrid", "hybrid_without_social", "social_only"):
+        ranker = rankers.get(name)
+        if isinstance(ranker, HybridRanker):
+            chosen[name] = hybrid_ranker(cut, ranker.engine, ranker.networks)
+        elif ranker is not None:
+            chosen[name] = ranker  # A baseline ranks the history it is given.
+    results = score_rankers(cut, chosen, [h for h in held if h.user in users], ks)
+    segment = {"few_events_simulated": users}
+    return segment_metrics({r.name: r.ranks for r in results}, segment, ks)["few_events_simulated"]
 
 
 def _autotuned(
@@ -259,7 +301,7 @@ def _autotuned(
     return found.config if verdict is None else None
 
 
-def _social_weight_tuned(
+def _social_tuned(
     data: EngineData,
     config: EngineConfig,
     graph: SocialGraph,
@@ -268,9 +310,10 @@ def _social_weight_tuned(
     min_items: int,
     log: Callable[[str], None],
 ) -> EngineConfig:
-    """The masked configuration with the social weight chosen on validation (in the notes)."""
+    """``config`` (the configuration that would serve) with the social source's weight and
+    settings chosen on validation (:func:`.social.tune_social`; the choice in the notes)."""
     inter = data.interactions
-    weight, table = tune_social_weight(
+    tuned, table = tune_social(
         data, config=config, graph=graph,
         engine_for=lambda train: HybridEngine(masked_config(config, inter)).fit(
             train, now=float(train.interactions.timestamp.max()), **options
@@ -278,9 +321,10 @@ def _social_weight_tuned(
         min_items=min_items, log=log,
     )  # fmt: skip
     report.notes["social_validation"] = table
-    report.notes["social_weight"] = weight
-    report.config = with_social_weight(config, weight).to_dict()
-    return with_social_weight(masked_config(config, inter), weight)
+    report.notes["social_weight"] = tuned.source_weights.get("social", 0.0)
+    report.notes["social_settings"] = {name: getattr(tuned, name) for name in SOCIAL_SETTINGS_GRID}
+    report.notes["social_config"] = tuned.to_dict()
+    return tuned
 
 
 def _social_rankers(ctx: Any, engine: HybridEngine, networks: Networks) -> dict[str, Any]:

@@ -8,12 +8,14 @@ moment (a member's later events, which the live shop could not have seen, never 
 
 Segments: the report's metrics again over the customers with at least one relationship of their
 own (``with_relationships``), those without, and those whose history has at most three events
-(``few_events``, where a network should help most).
+(``few_events``, where a network should help most); and, because a data set may have few such
+customers, ``few_events_simulated``: the customers with relationships again, each history cut to
+its three newest events (:func:`history_cut`), the held-out product and the network unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +28,17 @@ from recommender.ml.interactions import Interactions
 from . import metrics
 from .splits import HeldOut
 
-# Social weights tried on the validation split.
-SOCIAL_WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0)
+# Social weights tried on the validation split, with every value of each setting below.
+SOCIAL_WEIGHT_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0, 3.0, 5.0)
+# The social source's own settings tried on the validation split, one after the other
+# (:func:`tune_social`). Its candidate room is not among them: the network a request carries
+# (at most ``MAX_DIRECT + MAX_SECOND_HOP`` members x ``MAX_MEMBER_EVENTS`` events) rarely
+# touches more products than ``candidates_per_source`` admits (docs/evaluation.md).
+SOCIAL_SETTINGS_GRID: dict[str, tuple[float, ...]] = {
+    "social_half_life_days": (30.0, 90.0, 180.0, 365.0, 1095.0, 3650.0),
+    "social_hop_decay": (0.0, 0.25, 0.5, 1.0),
+    "social_tie_floor": (0.1, 0.25, 0.5, 1.0, 2.0),
+}
 FEW_EVENTS = 3
 
 
@@ -138,6 +149,20 @@ def segment_users(
     return out
 
 
+def history_cut(
+    user_events: Mapping[int, np.ndarray], users: Iterable[int], *, keep: int = FEW_EVENTS
+) -> dict[int, np.ndarray]:
+    """``user_events`` with the history of each of ``users`` cut to its ``keep`` newest events
+    (the others as they are): the ``few_events_simulated`` segment, customers with a network
+    as if they had as little history of their own as ``few_events`` customers."""
+    cut = dict(user_events)
+    for user in users:
+        events = cut.get(user)
+        if events is not None:
+            cut[user] = events[-keep:]  # Events are in time order.
+    return cut
+
+
 def segment_metrics(
     ranks: Mapping[str, Mapping[int, int | None]],
     segments: Mapping[str, set[int]],
@@ -161,7 +186,7 @@ def segment_metrics(
     return out
 
 
-def tune_social_weight(
+def tune_social(
     data: EngineData,
     *,
     config: EngineConfig,
@@ -169,42 +194,68 @@ def tune_social_weight(
     engine_for: Callable[[EngineData], HybridEngine],
     min_items: int = 3,
     k: int = 10,
-    grid: Sequence[float] = SOCIAL_WEIGHT_GRID,
+    weights: Sequence[float] = SOCIAL_WEIGHT_GRID,
+    settings: Mapping[str, Sequence[float]] | None = None,
     log: Callable[[str], None] = lambda _: None,
-) -> tuple[float, list[dict[str, Any]]]:
-    """Choose the social weight on the validation split (second-to-last products, training data
-    that ends before them): the grid weight with the best NDCG@k over the validation customers
-    with relationships (ties: the smaller weight). Test items never enter. ``engine_for``
-    fits an engine on the given training data (the caller's fit options)."""
-    from .rankers import HybridRanker, _context, _train_data, masked_config
+) -> tuple[EngineConfig, list[dict[str, Any]]]:
+    """Choose the social source's settings on the validation split (second-to-last products,
+    training data that ends before them), over the validation customers with relationships;
+    the test items never enter. ``engine_for`` fits an engine on the given training data (the
+    caller's fit options); every other setting of ``config`` (the configuration that would
+    serve) stays as it is.
+
+    One coordinate pass: for each setting of ``settings`` (``SOCIAL_SETTINGS_GRID``) in turn,
+    every value is scored at every social weight of ``weights``, the settings chosen so far
+    held; the (value, weight) with the best NDCG@k is kept (ties: the value held so far, then
+    the smaller weight). Each value costs one candidate set per customer (stage 1,
+    every source on); the weights re-weight it (``blend_tuning._grid_ndcg``), ranking as the
+    engine's blend does. Returns ``config`` with the chosen settings and one row per value
+    (its best weight and NDCG@k, and NDCG@k at every weight)."""
+    from .blend_tuning import _grid_ndcg
+    from .rankers import _context, _history, _train_data, masked_config
     from .splits import leave_last_out
 
+    grid = SOCIAL_SETTINGS_GRID if settings is None else settings
     inter = data.interactions
     test = leave_last_out(inter, min_items=min_items)
     val = leave_last_out(inter, min_items=min_items, steps=1, base=test.train)
-    cfg = masked_config(config, inter)
-    ctx = _context(data, val.train, cfg)
+    ctx = _context(data, val.train, masked_config(config, inter))
     networks = Networks(graph, inter, ctx.user_events)
-    held = [h for h in val.held_out if networks.has_edges(h.user)]
+    held = [
+        (h, ctx.user_events[h.user], networks.network(h.user, before=h.time))
+        for h in val.held_out
+        if networks.has_edges(h.user) and len(ctx.user_events.get(h.user, ()))
+    ]
     engine = engine_for(_train_data(data, ctx.train))
+    sources = tuple(s for s, w in config.source_weights.items() if s != "social" and w > 0)
+    fixed = [float(config.source_weights[s]) for s in sources]
+    points = np.array([[*fixed, float(w)] for w in weights], dtype=np.float64)
+    chosen = config
+    weight = float(config.source_weights.get("social", 0.0))
+    best = -1.0
     rows: list[dict[str, Any]] = []
-    for weight in grid:
-        ranker = HybridRanker(
-            ctx=ctx, engine=engine.with_config(with_social_weight(cfg, weight)), networks=networks
-        )
-        ndcg = recall = 0.0
-        users = 0
-        for h in held:
-            events = ctx.user_events.get(h.user)
-            if events is None or not len(events):
-                continue
-            rank = metrics.rank_of(ranker(h, events), h.item)
-            ndcg += metrics.ndcg_at_k(rank, k)
-            recall += metrics.recall_at_k(rank, k)
-            users += 1
-        n = max(users, 1)
-        rows.append({"social": weight, f"ndcg@{k}": round(ndcg / n, 5),
-                     f"recall@{k}": round(recall / n, 5), "users": users})  # fmt: skip
-        log(f"validation: social {weight}: NDCG@{k} {ndcg / n:.4f} ({users} customers)")
-    best = max(rows, key=lambda r: (r[f"ndcg@{k}"], -r["social"]))
-    return float(best["social"]), rows
+    for name, values in grid.items():
+        held_value = float(getattr(chosen, name))
+        for value in dict.fromkeys([held_value, *(float(v) for v in values)]):
+            if value == held_value and best >= 0:
+                continue  # The configuration chosen so far: scored already.
+            trial = chosen.replace(**{name: value})
+            tuned = engine.with_config(masked_config(trial, inter))
+            totals = np.zeros(len(points), dtype=np.float64)
+            for h, events, network in held:
+                history = _history(data, events, network)
+                cset = tuned.candidates(history, now=h.time, all_sources=True)
+                at = int(np.searchsorted(cset.rows, h.item))
+                if at < len(cset.rows) and int(cset.rows[at]) == h.item:
+                    totals += _grid_ndcg(cset, at, (*sources, "social"), points, k=k)
+            ndcg = totals / max(len(held), 1)
+            top = int(np.argmax(ndcg))  # The first best: the smallest weight.
+            rows.append({"setting": name, "value": value, "social": float(weights[top]),
+                         f"ndcg@{k}": round(float(ndcg[top]), 5), "users": len(held),
+                         "by_weight": [round(float(x), 5) for x in ndcg]})  # fmt: skip
+            log(f"validation: {name} {value:g}: best NDCG@{k} {ndcg[top]:.4f} at social "
+                f"weight {weights[top]:g} ({len(held)} customers)")  # fmt: skip
+            # The value held so far is scored first, so a later one must do strictly better.
+            if ndcg[top] > best + 1e-12:
+                best, weight, chosen = float(ndcg[top]), float(weights[top]), trial
+    return with_social_weight(chosen, weight), rows

@@ -97,8 +97,8 @@ def evaluation_run(
     ``autotune``, each protocol runs ``train``'s automatic tuning on its own training split
     (``RECSITE_AUTOTUNE_*`` settings, ``locked`` settings left alone): ``hybrid`` is what it
     would serve, ``hybrid_defaults`` is ``config`` as given. With relationships stored, the
-    social source's models and segments are reported too (``tune_social``: its weight chosen
-    on validation first)."""
+    social source's models and segments are reported too (``tune_social``: its weight and
+    settings chosen on validation, after the automatic tuning)."""
     if protocol != "leave-last-out":
         raise ValueError(f"protocol: expected 'leave-last-out', got {protocol!r}")
     config = config or EngineConfig()

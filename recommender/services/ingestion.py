@@ -286,10 +286,29 @@ class ProductsDeleted(Exception):
 
 def _products_deleted(records: Sequence[EventRecord], product_map: Mapping[str, int]) -> list[str]:
     used = {product_map[r.product_id] for r in records if r.product_id is not None}
-    found: set[int] = set()
-    for chunk in _chunks(sorted(used), 900):  # SQLite's limit on bound variables.
-        found.update(Product.objects.filter(pk__in=chunk).values_list("pk", flat=True))
-    gone = used - found
+    if not used:
+        return []
+    if connection.vendor == "postgresql":
+        # One array parameter, answering only the missing keys. The ORM's IN-lists (a bound
+        # parameter per product, a query per 900) took 125 ms of a 20,000-event chunk with
+        # 9,263 products (60 ms of Python), this 22 ms (6 ms); at 50,000 events/s a chunk has
+        # 400 ms in all.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT u FROM unnest(%s::bigint[]) AS u WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {Product._meta.db_table} p WHERE p.id = u)",
+                # As an array literal: psycopg adapts a list item by item (6 ms of CPU for
+                # 9,263 keys against 1 ms for the text).
+                ["{" + ",".join(map(str, used)) + "}"],
+            )
+            gone = {row[0] for row in cursor.fetchall()}
+    else:
+        found: set[int] = set()
+        for chunk in _chunks(sorted(used), 900):  # SQLite's limit on bound variables.
+            found.update(Product.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+        gone = used - found
+    if not gone:
+        return []
     return sorted(external_id for external_id, pk in product_map.items() if pk in gone)
 
 

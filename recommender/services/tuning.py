@@ -327,6 +327,7 @@ _SCORE_FIELDS = (
     "candidates_per_source",
     "social_hop_decay",
     "social_half_life_days",
+    "social_tie_floor",
 )
 # Candidate sets kept per sample (one per distinct combination of the fields above).
 _SCORES_CACHE = 3

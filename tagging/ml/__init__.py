@@ -3,7 +3,8 @@
 Modules, each owning one part: :mod:`.taggers` (the zero-shot and supervised taggers, how they
 are combined per tag, and the suggestions they make), :mod:`.finetune` (the sentence encoder
 fine-tuned on confirmed tags; torch is imported there only), :mod:`.stacking` (the stacked
-ensemble: members' probabilities averaged with weights chosen on validation rows),
+ensembles: members' probabilities averaged with weights chosen on validation rows, or combined
+by a meta-learner, a learned log-linear pool, fitted there),
 :mod:`.calibration` (auto-accept thresholds reaching a target precision) and :mod:`.evaluation`
 (every method side by side on a labelled catalogue). This package re-exports the public names;
 import them from here.
@@ -22,6 +23,7 @@ from .calibration import (
 from .evaluation import (
     ENSEMBLES,
     STACK,
+    STACK_LR,
     EncoderVectors,
     EvaluationData,
     classification_metrics,
@@ -32,7 +34,7 @@ from .evaluation import (
     topk_accuracy,
 )
 from .finetune import FineTunedTagger
-from .stacking import blend, choose_weights
+from .stacking import MetaStacker, blend, choose_weights, cross_fit_meta, meta_features
 from .taggers import (
     BACKGROUND,
     DEFAULT_TEMPERATURE,
@@ -56,9 +58,11 @@ __all__ = [
     "ENSEMBLES",
     "NEVER",
     "STACK",
+    "STACK_LR",
     "EncoderVectors",
     "EvaluationData",
     "FineTunedTagger",
+    "MetaStacker",
     "Suggestion",
     "SupervisedTagger",
     "Thresholds",
@@ -69,11 +73,13 @@ __all__ = [
     "classification_metrics",
     "combine",
     "coverage_at_precision",
+    "cross_fit_meta",
     "evaluate_taggers",
     "f1_per_class",
     "fit_temperature",
     "knn_proba",
     "label_index",
+    "meta_features",
     "per_tag_winner",
     "precision_threshold",
     "softmax",

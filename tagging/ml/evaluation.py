@@ -18,7 +18,7 @@ import numpy as np
 
 from .calibration import DEFAULT_TARGET_PRECISION, auto_accept_thresholds, coverage_at_precision
 from .finetune import FineTunedTagger
-from .stacking import blend, choose_weights
+from .stacking import blend, choose_weights, cross_fit_meta
 from .taggers import SupervisedTagger, ZeroShotTagger, f1_per_class
 
 
@@ -119,7 +119,8 @@ ENSEMBLES: Mapping[str, tuple[str, ...]] = {
     "ensemble_embeddings": ("finetune", "knn"),
     "ensemble_hybrid": ("finetune", "knn", "tfidf_lr"),
 }
-STACK = "stacked"  # The stacked ensemble's method name.
+STACK = "stacked"  # The stacked ensemble's method name (weighted average).
+STACK_LR = "stacked_lr"  # The meta-learner stack: a learned log-linear pool of the members.
 EMBEDDING_METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune")
 
 
@@ -299,8 +300,8 @@ def evaluate_taggers(
             )
             chosen[name] = {"members": list(members), "weights": "equal"}
 
+    stack_members = [n for n in val_proba if n not in ENSEMBLES]
     if STACK in methods and val_proba:
-        stack_members = [n for n in val_proba if n not in ENSEMBLES]
         weights = choose_weights(val_proba, y[val], candidates=stack_members)
         chosen[STACK] = {"weights": weights, "chosen_on": "validation"}
         report(
@@ -308,6 +309,28 @@ def evaluate_taggers(
             "+".join(sorted({results[m]["encoder"] for m in weights})),
             blend(test_proba, weights),
             blend(val_proba, weights),
+        )
+
+    if STACK_LR in methods and stack_members:
+        # Fitted on the validation rows (the members there were fitted without them), its
+        # per-tag penalty chosen there by cross-fitting; its validation probabilities are
+        # out-of-fold, so the auto-accept threshold is chosen on rows it never learned from. On
+        # the test rows it reads the members refitted on every training row, as the weighted
+        # stack does.
+        meta, oof = cross_fit_meta(
+            {m: val_proba[m] for m in stack_members}, y[val], n_tags=n_classes, seed=seed
+        )
+        chosen[STACK_LR] = {
+            "per_tag_l2": meta.per_tag if np.isfinite(meta.per_tag) else "none",
+            "weights": dict(zip(stack_members, np.round(meta.weights, 4).tolist(), strict=True)),
+            "members": list(stack_members),
+            "chosen_on": "validation (5-fold cross-fitted)",
+        }
+        report(
+            STACK_LR,
+            "+".join(sorted({results[m]["encoder"] for m in stack_members})),
+            meta.predict_proba(test_proba),
+            oof,
         )
 
     per_class = np.bincount(y[train], minlength=n_classes)

@@ -6,7 +6,9 @@ merchants confirmed enough tags, the supervised tagger of ``RECSITE_TAGGING_SUPE
 - ``stacked`` (default): the stacked ensemble of zero-shot, a logistic regression and a kNN on
   the tagging encoder's vectors and TF-IDF + LR on the products' own texts, with weights chosen
   on a held-out fifth of the reviews (a member may get weight 0: the shop's reviews decide which
-  methods ship, per shop);
+  methods ship, per shop); from ``META_MIN_HELD`` held-out reviews on, a meta-learner (a
+  learned log-linear pool) on the members' probabilities replaces the weighted average where
+  it is more accurate on them (out-of-fold);
 - ``logistic`` / ``finetune``: one supervised tagger that takes over the tags where it beats
   zero-shot on the held-out reviews.
 
@@ -19,7 +21,7 @@ would confirm the model's own guesses and inflate the measured precision).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,6 +44,8 @@ SUPERVISED_KINDS = ("stacked", "logistic", "finetune")
 MIN_CONFIRMED = 20
 # Catalogue sample for each tag's cosine statistics (zero-shot standardisation).
 STATS_SAMPLE = 20_000
+# The stacked tagger tries the meta-learner combiner from this many held-out reviews on.
+META_MIN_HELD = 200
 
 
 @dataclass(slots=True)
@@ -59,6 +63,9 @@ class TaggingCounts:
     encoder: str = ""
     # The stacked ensemble's members and weights (empty: zero-shot alone or one tagger).
     weights: dict[str, float] = field(default_factory=dict)
+    # How the stack combines its members: "weighted" (the weights above) or "meta_lr" (a
+    # learned log-linear pool of every member's probabilities, when it won on held-out reviews).
+    stacker: str = ""
     # Auto-accept: target precision, the global threshold (None: never), and per tag name its
     # threshold (None: never), whether measured on the tag's own reviews, and the held-out
     # suggestions above it with their precision.
@@ -162,6 +169,63 @@ def _fit_tfidf(texts: list[str], n_tags: int, rows: np.ndarray, targets: np.ndar
         return out
 
     return score
+
+
+def _meta_stacker(
+    held_proba: dict[str, np.ndarray],
+    truth: np.ndarray,
+    blended: np.ndarray,
+    n_tags: int,
+    seed: int,
+) -> tuple[ml.MetaStacker, np.ndarray] | None:
+    """The meta-learner (a learned log-linear pool) on the held-out reviews, with its out-of-fold
+    probabilities of them, when it beats the weighted average there; else None.
+
+    The comparison leans towards the weighted average: its weights were chosen on the same
+    held-out rows it is scored on, while the meta-learner scores each row without having seen
+    it. With fewer than ``META_MIN_HELD`` held-out reviews it is not tried (five folds of a few
+    rows teach a meta-learner over every tag nothing).
+    """
+    if len(truth) < META_MIN_HELD or len(held_proba) < 2 or len(np.unique(truth)) < 2:
+        return None
+    meta, oof = ml.cross_fit_meta(held_proba, truth, n_tags=n_tags, seed=seed)
+    meta_accuracy = float((np.argmax(oof, axis=1) == truth).mean())
+    blend_accuracy = float((np.argmax(blended, axis=1) == truth).mean())
+    logger.info(
+        "Stacked tagger: meta-learner %.4f (out-of-fold) vs weighted average %.4f on %d "
+        "held-out reviews",
+        meta_accuracy,
+        blend_accuracy,
+        len(truth),
+    )
+    return (meta, oof) if meta_accuracy > blend_accuracy else None
+
+
+def _stack_combiner(
+    held_proba: dict[str, np.ndarray],
+    truth: np.ndarray,
+    tags: Sequence[Tag],
+    counts: TaggingCounts,
+    reviewed: np.ndarray,
+    seed: int,
+) -> tuple[list[str], Callable[[Mapping[str, np.ndarray]], np.ndarray], np.ndarray, str]:
+    """How the stack combines its members, chosen on the held-out reviews: the members it
+    reads, the combiner, the auto-accept thresholds measured on its held-out scores, and its
+    part of the model version. Sets the counts' ``weights`` and ``stacker``."""
+    weights = ml.choose_weights(held_proba, truth) if len(truth) else {"zero_shot": 1.0}
+    counts.weights = weights
+    held_scores = ml.blend(held_proba, weights)
+    chosen = _meta_stacker(held_proba, truth, held_scores, len(tags), seed)
+    if chosen is not None:
+        meta, held_scores = chosen
+        counts.stacker = "meta_lr"
+        label = f"stacked_lr({';'.join(meta.members)};l2={meta.per_tag:g})"
+        thresholds = _thresholds(held_scores, truth, tags, counts, reviewed)
+        return list(meta.members), meta.predict_proba, thresholds, label
+    counts.stacker = "weighted"
+    mix = "+".join(f"{name}:{w:g}" for name, w in weights.items())
+    thresholds = _thresholds(held_scores, truth, tags, counts, reviewed)
+    return list(weights), lambda probas: ml.blend(probas, weights), thresholds, f"stacked({mix})"
 
 
 def _fit_finetuned(
@@ -300,20 +364,17 @@ def taggers_build(
                 held_proba[name] = fit(rows[train], targets[train])(rows[held])
             except ValueError as exc:  # E.g. TF-IDF on texts with no word seen twice.
                 logger.info("Stacked tagger: member %s left out (%s)", name, exc)
-        weights = ml.choose_weights(held_proba, truth) if len(held) else {"zero_shot": 1.0}
-        thresholds = _thresholds(
-            ml.blend(held_proba, weights), truth, tags, counts, targets[positive]
+        used, combine, thresholds, label = _stack_combiner(
+            held_proba, truth, tags, counts, targets[positive], seed
         )
-        counts.weights = weights
-        # Refitted on every review: the weights and thresholds were measured on the split fit.
-        members = {name: fitters[name](rows, targets) for name in weights}
-        supervised = np.full(len(tags), any(name != "zero_shot" for name in weights))
+        # Refitted on every review: the combiner and thresholds were measured on the split fit.
+        members = {name: fitters[name](rows, targets) for name in used}
+        supervised = np.full(len(tags), any(name != "zero_shot" for name in used))
         counts.supervised_tags = int(supervised.sum())
-        mix = "+".join(f"{name}:{w:g}" for name, w in weights.items())
-        counts.model_version = f"{version}+stacked({mix})@n={n}"[:128]
+        counts.model_version = f"{version}+{label}@n={n}"[:128]
 
         def stacked(chunk: np.ndarray) -> np.ndarray:
-            return ml.blend({name: score(chunk) for name, score in members.items()}, weights)
+            return combine({name: score(chunk) for name, score in members.items()})
 
         return Taggers(stacked, supervised, thresholds)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from recommender.ml.engine import (
+    ConfigError,
     EngineConfig,
     EngineData,
     History,
@@ -86,6 +87,23 @@ def test_two_hops_with_decay_give_exact_scores():
     ranked = _engine().recommend(HISTORY, k=5, now=NOW)
     assert [item.product_id for item in ranked] == [11, 12, 20]
     assert all(item.sources == ("social",) for item in ranked)
+
+
+def test_the_tie_strength_floor_is_a_setting():
+    engine = _engine(CONFIG.replace(social_tie_floor=0.1))
+    scores = engine.source_scores(HISTORY, now=NOW)["social"]
+    a = 2.0 * (0.1 + 1 / math.sqrt(3))
+    b = 0.5 * 0.5 * 0.1
+    assert tie_strength({1}, {2}, 0.1) == 0.1
+    assert {pid: scores[pid] for pid in (11, 12, 20)} == pytest.approx(
+        {11: a + b * 0.5, 12: a * 0.2 * 0.5, 20: b}, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("floor", [0, -0.5, float("inf"), "1", True])
+def test_the_tie_strength_floor_must_be_above_zero(floor):
+    with pytest.raises(ConfigError, match=r"^social_tie_floor: expected a number > 0, got "):
+        CONFIG.replace(social_tie_floor=floor)
 
 
 def test_hop_decay_zero_ignores_the_second_hop():

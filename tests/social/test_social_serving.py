@@ -163,7 +163,10 @@ def test_import_ciao_then_evaluate_reports_the_social_models_and_segments(tmp_pa
     report = json.loads(report_path.read_text())["reports"][0]
     assert {"hybrid", "hybrid_without_social", "social_only"} <= set(report["models"])
     segments = report["segments"]
-    assert set(segments) == {"with_relationships", "without_relationships", "few_events"}
+    assert set(segments) == {
+        "with_relationships", "without_relationships", "few_events", "few_events_simulated"
+    }  # fmt: skip
+    assert segments["few_events_simulated"]["users"] == segments["with_relationships"]["users"]
     assert segments["with_relationships"]["users"] + segments["without_relationships"][
         "users"] == report["models"]["hybrid"]["users"]  # fmt: skip
     assert set(segments["with_relationships"]["models"]["hybrid"]) == {
@@ -179,6 +182,7 @@ def test_the_tuning_page_has_a_social_slider_and_its_settings(social_shop, merch
     )
     assert re.search(r'name="social_hop_decay" value="0.5"', html)
     assert re.search(r'name="social_half_life_days" value="180.0"', html)
+    assert re.search(r'name="social_tie_floor" value="0.5"', html)
 
 
 @pytest.mark.django_db

@@ -161,3 +161,59 @@ def test_the_review_page_shows_per_tag_auto_accept_precision_and_waiting(reviewe
     html = response.content.decode()
     assert '<td class="num" data-kept>1.00 (1 of 1)</td>' in html
     assert f'<td class="num" data-waiting>{mugs.pending}</td>' in html
+
+
+def test_the_weighted_stack_ships_when_the_meta_learner_does_not_beat_it(reviewed, monkeypatch):
+    # Every member is right on every held-out review: the meta-learner ties, so it is not used.
+    monkeypatch.setattr("tagging.services.taggers.META_MIN_HELD", 0)
+
+    counts = tagging_run(top_k=1)
+
+    assert counts.stacker == "weighted"
+    assert "+stacked(" in counts.model_version
+
+
+def test_the_meta_learner_stack_ships_with_thresholds_from_out_of_fold_scores(
+    reviewed, monkeypatch
+):
+    from tagging import ml
+
+    def always(held_proba, truth, blended, n_tags, seed):
+        return ml.cross_fit_meta(held_proba, truth, n_tags=n_tags, seed=seed)
+
+    monkeypatch.setattr("tagging.services.taggers._meta_stacker", always)
+
+    counts = tagging_run(top_k=1)
+
+    assert counts.stacker == "meta_lr"
+    assert counts.model_version.split("+", 1)[1] == (
+        "stacked_lr(zero_shot;logistic;knn;tfidf_lr;l2=inf)@n=600"
+    )
+    new = {pid: tag for pid, tag in _auto_accepted().items() if pid.startswith("n-")}
+    assert new == reviewed
+
+
+def test_the_meta_learner_replaces_the_weighted_stack_only_with_enough_reviews_and_a_win():
+    import numpy as np
+
+    from tagging.services.taggers import META_MIN_HELD, _meta_stacker
+
+    pattern = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.6, 0.0, 0.4]])
+
+    def held(per_tag: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        truth = np.repeat(np.arange(3), per_tag)
+        return {"biased": pattern[truth], "flat": np.full((len(truth), 3), 1 / 3)}, truth
+
+    # The weighted average can only copy the member (2/3 right); out of fold the meta-learner
+    # is right on every row: it ships.
+    probas, truth = held(70)
+    assert len(truth) >= META_MIN_HELD
+    chosen = _meta_stacker(probas, truth, probas["biased"], 3, 0)
+    assert chosen is not None
+    assert np.argmax(chosen[1], axis=1).tolist() == truth.tolist()
+    # The same win on fewer held-out reviews than META_MIN_HELD is not tried.
+    probas, truth = held(10)
+    assert _meta_stacker(probas, truth, probas["biased"], 3, 0) is None
+    # A weighted average already right everywhere is kept.
+    probas, truth = held(70)
+    assert _meta_stacker(probas, truth, np.eye(3)[truth], 3, 0) is None

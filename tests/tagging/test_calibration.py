@@ -74,3 +74,63 @@ def test_stacking_weights_favour_the_member_that_is_right_where_the_other_is_wro
 
     assert weights == {"good": 1.0}
     assert np.allclose(ml.blend({"bad": bad, "good": good}, weights), good)
+
+
+def _biased_member() -> tuple[np.ndarray, np.ndarray]:
+    """30 rows, 10 per tag; the member is right on tags 0 and 1 and always says tag 0 on tag
+    2's rows, but less surely (0.6) than on tag 0's (0.9): a fact a weighted average of
+    probabilities cannot use and a meta-learner on log-probabilities can."""
+    y = np.repeat(np.arange(3), 10)
+    pattern = np.array([[0.9, 0.1, 0.0], [0.1, 0.9, 0.0], [0.6, 0.0, 0.4]])
+    return pattern[y], y
+
+
+def test_the_meta_learner_corrects_a_member_that_a_weighted_average_cannot():
+    biased, y = _biased_member()
+    probas = {"biased": biased, "flat": np.full((30, 3), 1 / 3)}
+
+    weights = ml.choose_weights(probas, y)
+    meta, oof = ml.cross_fit_meta(probas, y, n_tags=3, seed=0)
+
+    assert weights == {"biased": 1.0}
+    assert float((np.argmax(ml.blend(probas, weights), axis=1) == y).mean()) == 20 / 30
+    # Every row scored out of fold, and right; refitted on all rows, it is right on new rows.
+    assert np.argmax(oof, axis=1).tolist() == y.tolist()
+    assert meta.members == ("biased", "flat")
+    # Every penalty is right on every row out of fold; the weakest has the lowest log-loss.
+    assert meta.per_tag == 1e-3
+    new = {"biased": biased[[0, 10, 20]], "flat": np.full((3, 3), 1 / 3)}
+    assert np.argmax(meta.predict_proba(new), axis=1).tolist() == [0, 1, 2]
+    assert meta.predict_proba(new).shape == (3, 3)
+
+
+def test_meta_learner_probabilities_are_out_of_fold():
+    from tagging.ml.stacking import _folds
+
+    biased, y = _biased_member()
+    probas = {"biased": biased, "flat": np.full((30, 3), 1 / 3)}
+
+    meta, oof = ml.cross_fit_meta(probas, y, n_tags=3, seed=0)
+
+    # Each fold's rows are scored by the pool fitted on the other folds, with the chosen penalty.
+    fold = _folds(y, 5, seed=0)
+    for f in range(5):
+        out = fold == f
+        alone = ml.MetaStacker(("biased", "flat"), 3, per_tag=meta.per_tag).fit(
+            {m: p[~out] for m, p in probas.items()}, y[~out]
+        )
+        assert np.allclose(oof[out], alone.predict_proba({m: p[out] for m, p in probas.items()}))
+    assert np.allclose(oof.sum(axis=1), 1.0)
+
+
+def test_meta_learner_folds_are_stratified():
+    y = np.repeat(np.arange(3), [10, 5, 1])
+    from tagging.ml.stacking import _folds
+
+    fold = _folds(y, 5, seed=0)
+
+    assert [np.bincount(fold[y == c], minlength=5).tolist() for c in range(3)] == [
+        [2, 2, 2, 2, 2],
+        [1, 1, 1, 1, 1],
+        [1, 0, 0, 0, 0],
+    ]

@@ -141,7 +141,10 @@ def test_evaluate_taggers_reports_every_method_on_separable_data():
     )
 
     report = ml.evaluate_taggers(
-        data, test_size=0.2, seed=0, methods=("zero_shot", "logistic", "knn", "tfidf_lr")
+        data,
+        test_size=0.2,
+        seed=0,
+        methods=("zero_shot", "logistic", "knn", "tfidf_lr", "stacked", "stacked_lr"),
     )
 
     assert {name: m["accuracy"] for name, m in report["methods"].items()} == {
@@ -150,7 +153,16 @@ def test_evaluate_taggers_reports_every_method_on_separable_data():
         "logistic": 1.0,
         "knn": 1.0,
         "tfidf_lr": 1.0,
+        "stacked": 1.0,
+        "stacked_lr": 1.0,
     }
+    # The meta-learner reads every member with validation probabilities (not the raw cosine).
+    assert report["hyperparameters"]["stacked_lr"]["members"] == [
+        "zero_shot",
+        "logistic",
+        "knn",
+        "tfidf_lr",
+    ]
     assert report["split"]["train"] + report["split"]["test"] == 90
     assert report["train_examples_per_class"]["by_class"] == {
         "apple": 24,

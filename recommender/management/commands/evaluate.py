@@ -134,8 +134,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--tune-social",
             action="store_true",
-            help="With relationships: choose the social weight on the validation split first and "
-            "evaluate the hybrid with it (docs/evaluation.md).",
+            help="With relationships: choose the social weight, half-life, second-hop share and "
+            "tie-strength floor on the validation split (after the automatic tuning) and "
+            "evaluate the hybrid with them (docs/evaluation.md).",
         )
         parser.add_argument(
             "--tune-cold",

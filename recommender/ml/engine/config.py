@@ -97,6 +97,7 @@ REQUEST_TIME_FIELDS = frozenset(
         "candidates_per_source",
         "social_hop_decay",
         "social_half_life_days",
+        "social_tie_floor",
         "rotation",
     }
 )
@@ -145,9 +146,13 @@ class EngineConfig:
     candidates_per_source: int = 200
     cooccurrence_event_types: tuple[str, ...] = ("purchase", "add_to_cart")
     # The social source: a second-hop member counts this share of a direct one; a member's
-    # event counts half after this many days (set a priori, not tuned: docs/evaluation.md).
+    # event counts half after this many days; a member who shares nothing with the customer has
+    # this tie strength (shared taste adds the cosine overlap of the histories). Defaults set a
+    # priori; ``evaluate --tune-social`` chooses them on a shop's validation split
+    # (docs/evaluation.md).
     social_hop_decay: float = 0.5
     social_half_life_days: float = 180.0
+    social_tie_floor: float = 0.5
     # Rotation, per list kind (off for every list by default): a product shown to the same
     # visitor at least ``min_impressions`` times within ``hours`` without an interaction since
     # has its score multiplied by (1 - ``rate``) ** (times shown - min_impressions + 1).
@@ -211,6 +216,11 @@ class EngineConfig:
         if not _is_number(hop) or not 0.0 <= hop <= 1.0:
             raise ConfigError(f"social_hop_decay: expected a number from 0 to 1, got {hop!r}")
         object.__setattr__(self, "social_hop_decay", float(hop))
+        floor = self.social_tie_floor
+        # Above 0: a customer without history (every tie at the floor) still gets their network.
+        if not _is_number(floor) or not floor > 0 or not math.isfinite(floor):
+            raise ConfigError(f"social_tie_floor: expected a number > 0, got {floor!r}")
+        object.__setattr__(self, "social_tie_floor", float(floor))
 
     def _check_counts(self) -> None:
         for name, largest in (

@@ -11,10 +11,10 @@ A product ``p``'s raw score sums over the members ``m`` of the network who touch
 
 - ``hop``: 1 for the customer's own edges, ``social_hop_decay`` for the second hop;
 - ``weight``: the edge's weight (two hops: the product of both);
-- ``tie``: shared taste, ``TIE_FLOOR`` + the cosine overlap of the two histories
+- ``tie``: shared taste, ``social_tie_floor`` + the cosine overlap of the two histories
   (|A ∩ B| / sqrt(|A| |B|) over distinct products), so a customer with no history of their own
-  still gets their network's products, and people with the same taste count up to three times
-  as much as strangers;
+  still gets their network's products, and people with the same taste count more than
+  strangers (at the default floor of 0.5, up to three times as much);
 - ``behaviour``: the configured behaviour weight of the event type; ``recency``:
   0.5 ** (age / ``social_half_life_days``); a member's events after ``now`` are not seen.
 """
@@ -44,8 +44,9 @@ MAX_DIRECT = 20
 MAX_SECOND_HOP = 30
 MAX_MEMBER_EVENTS = 20
 
-# The tie strength of a member who shares nothing with the customer (or of any member when the
-# customer has no history): the network still counts, shared taste counts more.
+# The default tie strength of a member who shares nothing with the customer (or of any member
+# when the customer has no history): the network still counts, shared taste counts more. The
+# engine reads ``EngineConfig.social_tie_floor``.
 TIE_FLOOR = 0.5
 
 
@@ -64,11 +65,11 @@ class SocialScores:
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), {})
 
 
-def tie_strength(own: set[int], theirs: set[int]) -> float:
-    """``TIE_FLOOR`` + the cosine overlap of two sets of products (0 when either is empty)."""
+def tie_strength(own: set[int], theirs: set[int], floor: float = TIE_FLOOR) -> float:
+    """``floor`` + the cosine overlap of two sets of products (0 when either is empty)."""
     if not own or not theirs:
-        return TIE_FLOOR
-    return TIE_FLOOR + len(own & theirs) / math.sqrt(len(own) * len(theirs))
+        return floor
+    return floor + len(own & theirs) / math.sqrt(len(own) * len(theirs))
 
 
 def social_scores(
@@ -91,7 +92,7 @@ def social_scores(
         [
             (1.0 if m.hop == 1 else cfg.social_hop_decay)
             * float(m.weight)
-            * tie_strength(own, {int(p) for p in m.product_ids})
+            * tie_strength(own, {int(p) for p in m.product_ids}, cfg.social_tie_floor)
             for m in network
         ],
         dtype=np.float64,

@@ -10,9 +10,9 @@ from tqdm import tqdm
 
 from tagging.evaluation import tagging_evaluate
 
-METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune", "tfidf_lr", "stacked")
+METHODS = ("zero_shot", "logistic", "knn", "mlp", "finetune", "tfidf_lr", "stacked", "stacked_lr")
 # Fine-tuning needs the transformer and minutes of CPU: asked for by name only.
-DEFAULT_METHODS = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr", "stacked")
+DEFAULT_METHODS = ("zero_shot", "logistic", "knn", "mlp", "tfidf_lr", "stacked", "stacked_lr")
 LABELS = {
     "zero_shot": "zero-shot (tag text vs product text)",
     "zero_shot_raw_cosine": "zero-shot, raw cosine (no standardisation)",
@@ -24,6 +24,7 @@ LABELS = {
     "ensemble_embeddings": "ensemble: fine-tuned + kNN (embeddings only)",
     "ensemble_hybrid": "ensemble: fine-tuned + kNN + TF-IDF LR",
     "stacked": "stacked: weighted members, weights on validation",
+    "stacked_lr": "stacked: meta-learner (log-linear pool), fitted on validation",
 }
 
 

@@ -2,6 +2,8 @@
 (``search_verdict``), on a synthetic shop where what customers buy next follows popularity and
 the product vectors are noise."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -61,9 +63,18 @@ NOISY = EngineConfig().replace(
 )
 
 
+@functools.cache
+def searched(cost_tolerance: float = 0.0) -> BlendSearch:
+    """The search of ``popular_shop()`` from NOISY, run once for the tests that read it (it is
+    deterministic: ``test_the_search_is_reproducible``). Nothing may change what it returns."""
+    return search_blend(
+        popular_shop(), config=NOISY, budget_seconds=120, seed=0, cost_tolerance=cost_tolerance
+    )
+
+
 def test_the_search_finds_a_better_blend_than_a_noise_led_configuration():
     # when
-    found = search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0)
+    found = searched()
 
     # then: the winner beats the active point on the same customers, by the one rule
     assert found.users == 400
@@ -77,11 +88,10 @@ def test_the_search_finds_a_better_blend_than_a_noise_led_configuration():
 
 def test_a_configuration_that_is_already_the_best_is_kept():
     # given: the configuration the search itself chose is the active one
-    shop = popular_shop()
-    best = search_blend(shop, config=NOISY, budget_seconds=120, seed=0).config
+    best = searched().config
 
     # when: searched again
-    again = search_blend(shop, config=best, budget_seconds=120, seed=0)
+    again = search_blend(popular_shop(), config=best, budget_seconds=120, seed=0)
 
     # then: nothing beats it by the gain needed, so it stays
     assert again.best_ndcg >= again.active_ndcg
@@ -122,9 +132,8 @@ def test_a_shop_too_small_to_learn_from_is_refused_with_the_reason():
 
 
 def test_the_search_is_reproducible():
-    shop = popular_shop()
-    first = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
-    second = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
+    first = searched()
+    second = search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0)
     assert first.config == second.config
     assert first.best_ndcg == second.best_ndcg
 
@@ -162,10 +171,7 @@ def test_an_equally_cheap_tie_keeps_the_active_point():
 
 
 def test_the_search_trades_validation_score_for_serving_cost_only_within_the_tolerance():
-    shop = popular_shop()
-    best = search_blend(shop, config=NOISY, budget_seconds=120, seed=0)
-    cheap = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=0.05)
-    anything = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=1.0)
+    best, cheap, anything = searched(), searched(0.05), searched(1.0)
 
     # the same search: the same best score; without tolerance the chosen point is the best
     assert best.top_ndcg == cheap.top_ndcg == anything.top_ndcg
@@ -235,7 +241,7 @@ def test_a_point_cheaper_to_serve_and_within_the_tolerance_replaces_the_active_o
 def test_from_an_expensive_active_point_the_search_ends_where_it_would_from_a_cheap_one():
     # given: the point the search chooses with a 5% tolerance, and an expensive active point
     shop = popular_shop()
-    cheap = search_blend(shop, config=NOISY, budget_seconds=120, seed=0, cost_tolerance=0.05)
+    cheap = searched(0.05)
     dear = cheap.config.replace(
         n_interests=3,
         source_weights={**cheap.config.source_weights, "semantic": 0.3, "trending": 0.05},

@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from recommender.evaluation.protocols import evaluate_leave_last_out
-from recommender.evaluation.social import Networks, SocialGraph, segment_metrics
-from recommender.ml.engine import EngineConfig, EngineData
+from recommender.evaluation.social import (
+    SOCIAL_WEIGHT_GRID,
+    Networks,
+    SocialGraph,
+    history_cut,
+    segment_metrics,
+    tune_social,
+)
+from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 from recommender.ml.interactions import interactions_from_records
 
 DAY = 86_400.0
@@ -102,6 +109,20 @@ def test_the_protocol_reports_the_social_models_and_segments(trusting_shop):
     assert report.segments["without_relationships"]["users"] == 10
     assert report.segments["without_relationships"]["models"]["social_only"]["recall@10"] == 0.0
     assert report.notes["share_with_relationships"] == 0.5
+    # Each follower has three training events: cut to the newest three, nothing changes.
+    simulated = report.segments["few_events_simulated"]
+    assert simulated["users"] == 10
+    assert simulated["models"] == {
+        name: social["models"][name]
+        for name in ("item_knn", "hybrid", "hybrid_without_social", "social_only")
+    }
+
+
+def test_history_cut_keeps_the_newest_events_of_the_chosen_customers():
+    events = {0: np.array([4, 7, 9, 12, 15]), 1: np.array([1, 2, 3, 5]), 2: np.array([6])}
+    cut = history_cut(events, {0, 2, 5})
+    assert {u: e.tolist() for u, e in cut.items()} == {0: [9, 12, 15], 1: [1, 2, 3, 5], 2: [6]}
+    assert events[0].tolist() == [4, 7, 9, 12, 15]  # The original is left alone.
 
 
 def test_without_relationships_the_report_is_as_before(trusting_shop):
@@ -109,3 +130,75 @@ def test_without_relationships_the_report_is_as_before(trusting_shop):
     report = evaluate_leave_last_out(data, config=EngineConfig(), ks=(10,))
     assert "segments" not in report.to_dict()
     assert "hybrid_without_social" not in report.to_dict()["models"]
+
+
+@pytest.fixture
+def long_memory_shop():
+    """Followers whose validation product (the second-to-last) is one the person they trust
+    bought 500 days before, while that person viewed another product the day before: with the
+    default half-life of 180 days the recent view (0.2 x ~1) outranks the old purchase
+    (1 x 0.5 ** (500 / 180) = 0.146); from 365 days on (0.387) the purchase comes first.
+    Nobody else shares the followers' products, so the social source alone ranks them."""
+    rows, edges = [], []
+    for pair in range(3):
+        leader, follower, base = 10 * pair + 1, 10 * pair + 2, 100 + 10 * pair
+        a, b, target, recent, test = base, base + 1, base + 2, base + 3, base + 4
+        rows += [(leader, target, 1 * DAY), (follower, a, 400 * DAY), (follower, b, 401 * DAY),
+                 (follower, target, 501 * DAY), (follower, test, 600 * DAY)]  # fmt: skip
+        edges.append((follower, leader, 1.0, "trusts"))
+        rows.append((leader, recent, 500 * DAY))
+    catalogue = sorted({r[1] for r in rows})
+    kinds = ["view" if r[1] % 10 == 3 else "purchase" for r in rows]
+    inter = interactions_from_records(
+        user_ids=[r[0] for r in rows], item_ids=[r[1] for r in rows], event_types=kinds,
+        timestamps=[r[2] for r in rows], catalogue_ids=catalogue,
+    )  # fmt: skip
+    n = len(catalogue)
+    data = EngineData(
+        item_ids=np.array(catalogue, dtype=np.int64), item_vectors=np.zeros((n, 4), np.float32),
+        has_vector=np.zeros(n, dtype=bool), item_titles=[str(c) for c in catalogue],
+        item_categories=[""] * n, item_created_at=np.zeros(n), item_active=np.ones(n, dtype=bool),
+        interactions=inter,
+    )  # fmt: skip
+    return data, _graph(edges)
+
+
+def test_social_settings_are_chosen_on_validation(long_memory_shop):
+    data, graph = long_memory_shop
+    config = EngineConfig()
+
+    def fit(train):
+        return HybridEngine(config).fit(train, now=float(train.interactions.timestamp.max()))
+
+    tuned, rows = tune_social(data, config=config, graph=graph, engine_for=fit)
+    # The first half-life that puts the old purchase first, at the smallest social weight: the
+    # social source alone ranks these customers, so any positive weight ranks them the same.
+    assert tuned == config.replace(
+        social_half_life_days=365.0, source_weights={**config.source_weights, "social": 0.05}
+    )
+    second = 1 / np.log2(3)
+    assert [(r["setting"], r["value"], r["social"], r["ndcg@10"], r["users"]) for r in rows] == [
+        ("social_half_life_days", 180.0, 0.05, round(second, 5), 3),
+        ("social_half_life_days", 30.0, 0.05, round(second, 5), 3),
+        ("social_half_life_days", 90.0, 0.05, round(second, 5), 3),
+        ("social_half_life_days", 365.0, 0.05, 1.0, 3),
+        ("social_half_life_days", 1095.0, 0.05, 1.0, 3),
+        ("social_half_life_days", 3650.0, 0.05, 1.0, 3),
+        # Nobody is two hops away, and every tie is at the floor: nothing changes.
+        *(("social_hop_decay", v, 0.05, 1.0, 3) for v in (0.0, 0.25, 1.0)),
+        *(("social_tie_floor", v, 0.05, 1.0, 3) for v in (0.1, 0.25, 1.0, 2.0)),
+    ]
+    assert rows[0]["by_weight"] == [0.0] + [round(second, 5)] * (len(SOCIAL_WEIGHT_GRID) - 1)
+
+
+def test_the_protocol_evaluates_the_social_settings_chosen_on_validation(long_memory_shop):
+    data, graph = long_memory_shop
+    report = evaluate_leave_last_out(
+        data, config=EngineConfig(), ks=(10,), graph=graph, tune_social=True
+    )
+    assert report.notes["social_weight"] == 0.05
+    assert report.notes["social_settings"] == {
+        "social_half_life_days": 365.0, "social_hop_decay": 0.5, "social_tie_floor": 0.5,
+    }  # fmt: skip
+    assert report.notes["social_config"]["social_half_life_days"] == 365.0
+    assert report.config == EngineConfig().to_dict()  # The configuration as given.
