@@ -1,7 +1,7 @@
 """What a configuration costs per customer list: the recommendations service in-process, on a
 prepared database, for the active configuration, the newest version tuned automatically (if
 another) and the shipped defaults, with and without the social source, and with a learned
-reranker attached.
+reranker attached, and with the exposure slots off.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/recsite_bench_final \\
         RECSITE_VAR_DIR=/tmp/recsite_bench_final-var \\
@@ -105,6 +105,9 @@ def main() -> None:
     def without_social(config: EngineConfig) -> EngineConfig:
         return config.replace(source_weights={**config.source_weights, "social": 0.0})
 
+    def without_exposure(config: EngineConfig) -> EngineConfig:
+        return config.replace(exposure_slots=0)
+
     rng = np.random.default_rng(0)
     rows = rng.random((2000, len(FEATURES))).astype(np.float32)
     params = {"objective": "lambdarank", "verbose": -1, "num_leaves": 7, "num_threads": 1}
@@ -116,6 +119,7 @@ def main() -> None:
     arms: dict[str, tuple[EngineConfig, bool]] = {
         f"active v{original.version} ({original.note or 'as saved'})": (active, False),
         "active, social 0": (without_social(active), False),
+        "active, no exposure slots": (without_exposure(active), False),
     }
     tuned = RecommendationConfig.objects.filter(tuning__isnull=False).order_by("-version").first()
     if tuned is not None and tuned.version != original.version:
@@ -125,6 +129,7 @@ def main() -> None:
     arms |= {
         "shipped defaults": (defaults, False),
         "shipped defaults, social 0": (without_social(defaults), False),
+        "shipped defaults, no exposure slots": (without_exposure(defaults), False),
         "shipped defaults + a reranker": (defaults, True),
     }
     if args.versions:  # Those saved versions instead.

@@ -76,7 +76,8 @@ class RecommendedItemOutputSerializer(serializers.Serializer):
     sources = serializers.ListField(
         child=serializers.CharField(),
         help_text="The candidate sources that proposed the product, strongest first "
-        "(collaborative, semantic, session, trending, popularity, new_arrivals, social).",
+        "(collaborative, semantic, session, trending, popularity, new_arrivals, social); "
+        "exposure comes first on a product nobody has touched yet that fills an exposure slot.",
     )
     components = serializers.DictField(
         child=serializers.FloatField(),

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import dashboard_view
 from recommender.evaluation.blend_search import SEARCHED
 from recommender.evaluation.blend_tuning import TUNED_SOURCES
-from recommender.ml.engine import ConfigError, EngineConfig, HybridEngine
+from recommender.ml.engine import MAX_EXPOSURE_SLOTS, ConfigError, EngineConfig, HybridEngine
 from recommender.ml.engine.config import (
     MAX_ROTATION_HOURS,
     MAX_ROTATION_IMPRESSIONS,
@@ -59,6 +59,8 @@ SOURCE_HELP = {
     "trending": "products selling faster this week than usual",
     "new_arrivals": "recent products without events yet",
     "social": "what the people the customer follows or trusts (and theirs) touched",
+    "exposure": "products nobody has touched yet, by their exposure score; usually 0: the "
+    "exposure slots below place them",
 }
 # Request-time fields in "More settings"; fit-time fields have their own box.
 _MORE = (
@@ -131,6 +133,23 @@ class TuningForm(forms.Form):
         max_value=1,
         widget=_number("0.05", slider="0:1:0.05"),
         help_text="1 keeps the relevance order; lower trades relevance for variety.",
+    )
+    exposure_slots = forms.IntegerField(
+        label="Exposure slots per 10 positions",
+        min_value=0,
+        max_value=MAX_EXPOSURE_SLOTS,
+        widget=_number("1", slider=f"0:{MAX_EXPOSURE_SLOTS}:1"),
+        help_text="The last positions of every 10 kept for products nobody has touched yet "
+        "(no sales, views or carts), when one is similar enough to the customer. 0: none.",
+    )
+    exposure_min_score = forms.FloatField(
+        label="Exposure: minimum score",
+        min_value=-1,
+        max_value=2,
+        widget=_number("0.05", slider="0:2:0.05"),
+        help_text="How strong the case for a product without behaviour must be to take a slot: "
+        "its similarity to the customer (0-1) plus the share of the customer's best "
+        "collaborative score that the products most like it earn (0-1).",
     )
     max_per_category = forms.IntegerField(
         label="At most per category",

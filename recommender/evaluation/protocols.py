@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -145,31 +146,15 @@ def evaluate_leave_last_out(
     served_engine = engine
     # What would serve: the automatic tuning's choice (or ``config``), then, with
     # ``tune_social``, the social source's settings chosen on validation on top of it.
-    start: EngineConfig | None = None
-    if autotune is not None:
-        start = _autotuned(data, config, autotune, base=split.train, min_items=min_items,
-                           seed=seed, log=log, options=options, notes=report.notes)  # fmt: skip
+    social = None
     if networks is not None and tune_social and graph is not None:
-        start = _social_tuned(data, start or config, graph, report, options, min_items, log)
-    if start is not None:
-        served_engine = HybridEngine(masked_config(start, inter)).fit(
-            _train_data(data, ctx.train), now=now, **options
-        )
+        social = partial(_social_tuned, data, graph=graph, report=report, options=options,
+                         min_items=min_items, log=log)  # fmt: skip
+    if autotune is not None or social is not None:
+        served_engine = _served(data, config, autotune, engine=engine, ctx=ctx, base=split.train,
+                                min_items=min_items, seed=seed, log=log, options=options,
+                                notes=report.notes, social=social)  # fmt: skip
     if autotune is not None:
-        if autotune.rerank:
-            reranker, report.notes["reranker"] = learn_reranker(
-                data,
-                config=start or config,
-                base=split.train,
-                min_items=min_items,
-                min_gain=autotune.min_gain,
-                seed=seed,
-                fit_options=options,
-            )
-            if reranker is not None:
-                # A copy: the configuration as given stays linear.
-                served_engine = served_engine.with_config(served_engine.config)
-                served_engine.reranker = reranker
         rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine, networks)
     rankers["hybrid"] = hybrid_ranker(ctx, served_engine, networks)
     if networks is not None:
@@ -203,6 +188,55 @@ def evaluate_leave_last_out(
             ctx, rankers, split.held_out, segments["with_relationships"], ks
         )
     return report
+
+
+def _served(
+    data: EngineData,
+    config: EngineConfig,
+    spec: AutotuneSpec | None,
+    *,
+    engine: HybridEngine,
+    ctx: Any,
+    base: np.ndarray,
+    min_items: int,
+    seed: int,
+    log: Callable[[str], None],
+    options: Mapping[str, Any],
+    notes: dict[str, Any],
+    social: Callable[[EngineConfig], EngineConfig] | None = None,
+) -> HybridEngine:
+    """What ``train`` would serve from ``config`` on the training split ``base`` (the events of
+    ``ctx.train``): the automatic tuning on its validation split (with ``spec``), then
+    ``social``'s choice on top of it (``tune_social``), then the reranker where it wins there
+    (with ``spec``). ``engine`` is ``config`` fitted on that split (served as it is when nothing
+    changes it); the searches' figures go to ``notes``."""
+    inter = data.interactions
+    now = float(ctx.train.timestamp.max())
+    tuned = None
+    if spec is not None:
+        tuned = _autotuned(data, config, spec, base=base, min_items=min_items, seed=seed,
+                           log=log, options=options, notes=notes)  # fmt: skip
+    if social is not None:
+        tuned = social(tuned or config)
+    served = engine
+    if tuned is not None:
+        served = HybridEngine(masked_config(tuned, inter)).fit(
+            _train_data(data, ctx.train), now=now, **options
+        )
+    if spec is not None and spec.rerank:
+        reranker, notes["reranker"] = learn_reranker(
+            data,
+            config=tuned or config,
+            base=base,
+            min_items=min_items,
+            min_gain=spec.min_gain,
+            seed=seed,
+            fit_options=options,
+        )
+        if reranker is not None:
+            served = served.with_config(served.config)  # A copy: the defaults stay linear.
+            served.reranker = reranker
+    return served
 
 
 def _few_events_simulated(
@@ -311,9 +345,17 @@ def evaluate_cold_start(
     ks: Sequence[int] = (10, 20),
     share: float = 0.1,
     seed: int = 0,
+    min_items: int = 3,
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
+    autotune: AutotuneSpec | None = None,
 ) -> Report:
+    """The cold-start protocol for popularity, content and the hybrid. With ``autotune``, the
+    fit procedure of ``train`` runs on this protocol's own training split (the cold products'
+    events removed; its validation products are each customer's last one there, so neither the
+    cold products nor the targets are seen): ``hybrid`` is what it would serve had those
+    products been new, ``hybrid_defaults`` is ``config`` as given."""
+    options = dict(fit_options or {})
     inter = data.interactions
     train_mask, held, cold = cold_start_split(inter, share=share, seed=seed)
     cfg = masked_config(config, inter)
@@ -326,7 +368,7 @@ def evaluate_cold_start(
     log(f"cold-start: {len(cold)} cold products, {len(held)} customers")
     rankers = baseline_rankers(ctx, names=("popularity", "content"))
     engine = HybridEngine(cfg).fit(
-        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
+        _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **options
     )
     rankers["hybrid"] = hybrid_ranker(ctx, engine)
     report = Report(
@@ -338,5 +380,11 @@ def evaluate_cold_start(
         config=config.to_dict(),
         notes={"cold_products": len(cold), "share": share, "seed": seed},
     )
+    if autotune is not None:
+        served = _served(data, config, autotune, engine=engine, ctx=ctx, base=train_mask,
+                         min_items=min_items, seed=seed, log=log, options=options,
+                         notes=report.notes)  # fmt: skip
+        rankers["hybrid"] = hybrid_ranker(ctx, served)
+        rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine)
     report.results = score_rankers(ctx, rankers, held, ks)
     return report

@@ -48,6 +48,12 @@ def goes_with(*, title: str) -> str:
     return f"goes with {title}, which you are looking at"
 
 
+def new_similar_to(*, event_type: str, title: str) -> str:
+    """Exposure slots (a product nobody has bought yet): "new: similar to what you bought:
+    <title>"."""
+    return f"new: similar to what you {verb(event_type)}: {title}"
+
+
 def new_arrival(*, category: str) -> str:
     return f"new arrival in {category}" if category else "new arrival"
 

@@ -14,6 +14,9 @@ SOURCES: tuple[str, ...] = (
     "popularity",
     "new_arrivals",
     "social",
+    # Products without behaviour placed in the exposure slots (``EngineConfig.exposure_slots``):
+    # ranked by similarity to the customer's interests among products nobody has touched yet.
+    "exposure",
 )
 
 

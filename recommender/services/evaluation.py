@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from recommender.evaluation.blend_search import AutotuneSpec
-from recommender.evaluation.cold_tuning import tune_cold_collaborative
+from recommender.evaluation.cold_tuning import tune_cold_collaborative, tune_exposure
 from recommender.evaluation.protocols import Report, evaluate_cold_start, evaluate_leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData
 from recommender.ml.interactions import interactions_from_columns
@@ -94,7 +94,7 @@ def evaluation_run(
     locked: Sequence[str] = (),
 ) -> list[Report]:
     """Run the leave-last-out protocol (and the cold-start one) on the imported data. With
-    ``autotune``, leave-last-out runs ``train``'s automatic tuning on its own training split
+    ``autotune``, each protocol runs ``train``'s automatic tuning on its own training split
     (``RECSITE_AUTOTUNE_*`` settings, ``locked`` settings left alone): ``hybrid`` is what it
     would serve, ``hybrid_defaults`` is ``config`` as given. With relationships stored, the
     social source's models and segments are reported too (``tune_social``: its weight and
@@ -136,7 +136,9 @@ def evaluation_run(
     ]
     if cold_start:
         reports.append(
-            evaluate_cold_start(data, config=config, ks=ks, seed=seed, log=log, fit_options=options)
+            evaluate_cold_start(
+                data, config=config, ks=ks, seed=seed, log=log, fit_options=options, autotune=spec
+            )
         )
     return reports
 
@@ -152,3 +154,20 @@ def cold_collaborative_tune(
     :mod:`recommender.evaluation.cold_tuning`): the chosen share and one row per share."""
     data = engine_data_load(embed_missing=embed_missing)
     return tune_cold_collaborative(data, config=config or EngineConfig(), seed=seed, log=log)
+
+
+def exposure_tune(
+    *,
+    config: EngineConfig | None = None,
+    seed: int = 0,
+    embed_missing: bool = True,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[tuple[int, float], list[dict[str, Any]], dict[str, Any]]:
+    """Choose the exposure slots on validation splits of the imported data (see
+    :mod:`recommender.evaluation.cold_tuning`): the chosen ``(exposure_slots,
+    exposure_min_score)``, one row per grid point and the content model's reference."""
+    data = engine_data_load(embed_missing=embed_missing)
+    config = config or EngineConfig()
+    return tune_exposure(
+        data, config=config, seed=seed, log=log, fit_options=fit_options(data, config)
+    )

@@ -114,6 +114,22 @@ def test_the_evaluation_page_draws_its_chart(shop, page, login, admin_user, shot
     shot(page, "evaluation")
 
 
+def test_the_exposure_slots_have_a_slider_and_are_saved(shop, page, login, merchandiser, shot):
+    login("merch", "merch-pass-123")
+    open_tuning_for(page, "C4")
+    expect(page.get_by_text("Products without sales yet")).to_be_visible()
+
+    page.locator("input[type=range][data-for=id_exposure_slots]").fill("3")
+
+    assert page.input_value("input[name=exposure_slots]") == "3"
+    expect(page.locator("#tuning-preview .preview")).to_be_visible()
+    shot(page, "exposure-slots")
+    page.click("#save-config")
+    page.wait_for_load_state("networkidle")
+    saved = RecommendationConfig.objects.get(is_active=True)
+    assert (saved.version, saved.config["exposure_slots"]) == (2, 3)
+
+
 def test_rotation_is_previewed_on_real_impressions_and_saved_for_an_experiment(
     shop, page, login, merchandiser, shot
 ):

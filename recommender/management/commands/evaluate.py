@@ -20,6 +20,7 @@ from recommender.services.evaluation import (
     cold_collaborative_tune,
     engine_data_load,
     evaluation_run,
+    exposure_tune,
 )
 from recommender.services.evaluation_runs import (
     config_version_of,
@@ -142,6 +143,12 @@ class Command(BaseCommand):
             action="store_true",
             help="Also choose cold_collaborative on validation splits (docs/evaluation.md).",
         )
+        parser.add_argument(
+            "--tune-exposure",
+            action="store_true",
+            help="Also choose the exposure slots (exposure_slots, exposure_min_score) on "
+            'validation splits (docs/evaluation.md, "Exposure slots").',
+        )
 
     def _print_reports(self, reports: list[Report]) -> None:
         for report in reports:
@@ -156,6 +163,34 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"social weight chosen on validation: {report.notes['social_weight']}\n"
                 )
+
+    def _table(self, rows: list[dict[str, Any]]) -> None:
+        header = list(rows[0])
+        self.stdout.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        for row in rows:
+            self.stdout.write("| " + " | ".join(str(row[key]) for key in header) + " |")
+
+    def _tune_cold(self, config: EngineConfig, *, seed: int) -> dict[str, Any]:
+        share, rows = cold_collaborative_tune(
+            config=config, seed=seed, embed_missing=False, log=self.stderr.write
+        )
+        self.stdout.write("\ncold_collaborative on validation:")
+        self._table(rows)
+        self.stdout.write(f"chosen cold_collaborative: {share}")
+        return {"chosen": share, "rows": rows}
+
+    def _tune_exposure(self, config: EngineConfig, *, seed: int) -> dict[str, Any]:
+        (slots, similarity), rows, reference = exposure_tune(
+            config=config, seed=seed, embed_missing=False, log=self.stderr.write
+        )
+        self.stdout.write("\nexposure slots on validation:")
+        self._table(rows)
+        self.stdout.write(
+            "reference: " + ", ".join(f"{key} {value}" for key, value in reference.items())
+        )
+        self.stdout.write(f"chosen exposure_slots: {slots}, exposure_min_score: {similarity}")
+        chosen = {"exposure_slots": slots, "exposure_min_score": similarity}
+        return {"chosen": chosen, "rows": rows, "reference": reference}
 
     def handle(self, *args: Any, **options: Any) -> None:
         ks = _ks(options["k"])
@@ -223,21 +258,17 @@ class Command(BaseCommand):
             for report in reports:
                 run = evaluation_run_record(report=report, config_version=version, seconds=seconds)
                 self.stderr.write(f"Stored evaluation run {run.pk} (config v{version}).")
+        tuning: dict[str, Any] = {}
         if options["tune_cold"]:
-            share, rows = cold_collaborative_tune(
-                config=config, seed=options["seed"], embed_missing=False, log=self.stderr.write
-            )
-            header = list(rows[0])
-            self.stdout.write("\ncold_collaborative on validation:")
-            self.stdout.write("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-            for row in rows:
-                self.stdout.write("| " + " | ".join(str(row[key]) for key in header) + " |")
-            self.stdout.write(f"chosen cold_collaborative: {share}")
+            tuning["cold_collaborative"] = self._tune_cold(config, seed=options["seed"])
+        if options["tune_exposure"]:
+            tuning["exposure"] = self._tune_exposure(config, seed=options["seed"])
         if options["json_path"]:
             payload = {
                 "started_at": started.isoformat(),
                 "machine": f"{platform.node()} {platform.machine()} {platform.processor()}",
                 "reports": [report.to_dict() for report in reports],
+                **({"validation_sweeps": tuning} if tuning else {}),
             }
             path = Path(options["json_path"])
             path.write_text(json.dumps(payload, indent=2) + "\n")

@@ -22,6 +22,11 @@ bounded structure, never from an array over the catalogue:
 - ``social``: the products the customer's network (``History.network``: the people they follow
   or trust, and theirs) touched, weighted by edge, shared taste and recency, two hops with
   decay (:mod:`.social`).
+- ``exposure``: products without behaviour (no event at the fit, or newer than it) nearest to
+  the customer's interests (similarity, plus what their look-alikes earn from the collaborative
+  source): the newest of them scored exactly, and those of the semantic search.
+  They fill the exposure slots (``exposure_slots``) after fusion
+  (:mod:`recommender.ranking.exposure`).
 - ``session``: the co-occurrence and collaborative neighbours of the products in the current
   request (``context_ids``) and the ``ann`` search around them.
 
@@ -53,6 +58,7 @@ from .config import (
     DEFAULT_SOURCE_WEIGHTS,
     EXACT_SEARCH_MAX,
     MAX_CANDIDATES_PER_SOURCE,
+    MAX_EXPOSURE_SLOTS,
     MAX_INTERESTS,
     MAX_NEIGHBOURS,
     ConfigError,
@@ -71,6 +77,7 @@ __all__ = [
     "DEFAULT_SOURCE_WEIGHTS",
     "EXACT_SEARCH_MAX",
     "MAX_CANDIDATES_PER_SOURCE",
+    "MAX_EXPOSURE_SLOTS",
     "MAX_INTERESTS",
     "MAX_NEIGHBOURS",
     "AnnSearch",

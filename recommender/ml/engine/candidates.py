@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # The sources that read the customer's own history: a customer without one gets none of their
 # candidates, and their weights are 0 for them.
-PERSONAL_SOURCES = ("collaborative", "semantic")
+PERSONAL_SOURCES = ("collaborative", "semantic", "exposure")
 # The weights a customer without history gets when the configuration gives the non-personal
 # sources none: small next to the session source, which should lead when there is context.
 _COLD_CUSTOMER_WEIGHTS = {"popularity": 0.2, "trending": 0.1}
@@ -71,8 +71,9 @@ class CandidateSet:
     unknown to the fit, proposed by ``ann``). ``raw[source]`` is that source's exact raw score at
     every position (0 where it has nothing to say); ``tops[source]`` are the positions of the
     source's own best allowed candidates (at most ``candidates_per_source``), which are what a
-    positive weight on the source admits to the blend. ``weights`` are the source weights in
-    effect (a customer without history gets the non-personal ones).
+    positive weight on the source admits to the blend (the ``exposure`` source's are admitted
+    for the exposure slots too: :func:`recommender.ml.engine.scoring.fuse`). ``weights`` are the
+    source weights in effect (a customer without history gets the non-personal ones).
     """
 
     rows: np.ndarray
@@ -157,7 +158,12 @@ def candidate_set(
     excluded = excluded_ids(cfg, history, exclude_ids=exclude_ids, context_ids=context_ids)
     weights = source_weights(cfg, history)
     silent = silent_sources(history)
-    wanted = [s for s in SOURCES if s not in silent and (all_sources or weights.get(s, 0.0) > 0)]
+    wanted = [
+        s
+        for s in SOURCES
+        if s not in silent
+        and (all_sources or weights.get(s, 0.0) > 0 or (s == "exposure" and cfg.exposure_slots > 0))
+    ]
     code = engine._category_code(category)
     if category is not None and code < 0:
         empty = np.empty(0, dtype=np.int64)
@@ -169,7 +175,7 @@ def candidate_set(
     size = cfg.candidates_per_source
     proposals: dict[str, tuple[np.ndarray, np.ndarray, list[int]]] = {}
     collab_entries = (np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
-    if "collaborative" in wanted and len(profile.rows):
+    if ("collaborative" in wanted or "exposure" in wanted) and len(profile.rows):
         collab_entries = engine._collaborative_model.gather(profile.rows, profile.weights)
     gen.collaborative_entries = collab_entries
     for source in wanted:

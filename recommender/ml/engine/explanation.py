@@ -20,7 +20,7 @@ from recommender.ranking import reasons as reason_text
 from recommender.ranking.types import RankedItem
 
 from .candidates import CandidateSet, Profile
-from .scoring import SOURCE_ORDER, fuse
+from .scoring import SOURCE_ORDER
 from .social import supporters_reason
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ class SourceCandidate:
 
     ``raw``: the source's own score (cosine, collaborative sum, decayed count...); ``weighted``:
     the source weight x the raw score normalised over the candidate set, i.e. its part of
-    ``fused``, the item's blended score; ``fused_rank``: 1-based place in the fused order.
+    ``fused``, the item's blended score; ``fused_rank``: 1-based place in the fused order (0 for
+    an exposure candidate outside it, which only an exposure slot can show).
     """
 
     product_id: int
@@ -66,12 +67,17 @@ def with_reasons(
     )
     out = []
     for item in items:
+        # An exposure slot's reason already names the nearest history event, as the semantic
+        # source's would.
+        sources = item.sources
+        if "exposure" in sources:
+            sources = tuple(source for source in sources if source != "semantic")
         reasons = tuple(
             dict.fromkeys(
                 _social_reason(engine, item.index, cset)
                 if source == "social"
                 else _reason(engine, source, item.index, cset.profile, best_source)
-                for source in item.sources
+                for source in sources
             )
         )
         if not reasons:
@@ -143,6 +149,15 @@ def _reason(
         if nb.lookup(cols.astype(np.int64), values, np.array([index]))[0] > 0:
             return reason_text.bought_together(title=title)
         return reason_text.goes_with(title=title)
+    if source == "exposure" and len(profile.event_vectors):
+        # The history event nearest to the product: "new: similar to what you bought: X".
+        vector = engine._vector_of(index)
+        if index < 0 or not vector.any():
+            best = profile.interests[0].members[0] if profile.interests else 0
+        else:
+            best = int(np.argmax(profile.event_vectors @ vector))
+        kind, title = profile.label(best)
+        return reason_text.new_similar_to(event_type=kind, title=title)
     if source == "trending":
         return reason_text.popular_in(category=category, trending=True)
     if source == "new_arrivals":
@@ -154,12 +169,13 @@ def explain(
     engine: HybridEngine, cset: CandidateSet, *, per_source: int, top_history: int
 ) -> Explanation:
     """What stage 2 makes of ``cset``, source by source (see :meth:`HybridEngine.explain`)."""
-    fused = fuse(cset)
+    fused = engine.fuse(cset)
     profile = cset.profile
     sources: dict[str, list[SourceCandidate]] = {}
     n_candidates = len(fused.positions)
-    rank_of = np.empty(n_candidates, dtype=np.int64)
-    rank_of[fused.order] = np.arange(n_candidates)
+    # 0 for an exposure candidate outside the blend's order (it can only fill a slot).
+    rank_of = np.full(n_candidates, -1, dtype=np.int64)
+    rank_of[fused.order] = np.arange(len(fused.order))
     n_rows = len(cset.rows)
     for source, part in fused.components.items():
         places = np.flatnonzero(part > 0)
@@ -185,6 +201,25 @@ def explain(
                 )
             )
         sources[source] = out
+    if "exposure" not in sources and fused.exposure_slots:
+        # The exposure pool (no weight in the blend): its best, by exposure score, for the slots.
+        raw = cset.raw["exposure"]
+        out = []
+        for place in fused.exposure[:per_source].tolist():
+            position = int(fused.positions[place])
+            known = position < n_rows
+            out.append(
+                SourceCandidate(
+                    product_id=int(engine._ids[cset.rows[position]])
+                    if known
+                    else cset.extra_ids[position - n_rows],
+                    raw=float(raw[position]),
+                    weighted=0.0,
+                    fused=float(fused.total[place]),
+                    fused_rank=int(rank_of[place]) + 1,
+                )
+            )
+        sources["exposure"] = out
     order = np.lexsort((profile.rows, -profile.weights))[:top_history]
     categories: dict[str, float] = {}
     for row, weight in zip(profile.rows.tolist(), profile.weights.tolist(), strict=True):

@@ -8,6 +8,7 @@ serving never calls it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,57 @@ def fit_engine(
     cfg = engine.config
     report = progress or (lambda _: None)
     n = len(data.item_ids)
+    _catalogue(engine, data)
+    inter = data.interactions
+    engine._has_events = np.bincount(inter.item_idx, minlength=n) > 0
+    report(0.05)
+    engine.fit_seconds = {}
+    clock = _PartClock(engine.fit_seconds)
+    popularity = Popularity(
+        half_life_days=cfg.popularity_half_life_days, window_days=cfg.trending_window_days
+    ).fit(inter, behaviour_weights=cfg.behaviour_weights, now=now)
+    assert popularity.scores is not None
+    assert popularity.trend is not None
+    engine._pop = np.asarray(popularity.scores, dtype=np.float64)
+    engine._trend = np.asarray(popularity.trend, dtype=np.float64)
+    _rank_lists(engine)
+    clock.lap("popularity")
+    report(0.1)
+    matrix = user_item_matrix(inter, behaviour_weights=cfg.behaviour_weights)
+    engine._knn = nb.item_knn(matrix, k=cfg.knn_neighbours, threads=threads)
+    clock.lap("item_knn")
+    report(0.4)
+    if 0 < n <= ease_max_items:
+        engine._ease = nb.ease(matrix, l2=cfg.ease_lambda, k=EASE_NEIGHBOURS)
+        engine.collaborative_model = "ease"
+        engine.collaborative_note = f"EASE on {n} products, {EASE_NEIGHBOURS} weights a product"
+    else:
+        engine._ease = None
+        engine.collaborative_model = "item_knn"
+        engine.collaborative_note = (
+            f"item-kNN ({cfg.knn_neighbours} neighbours): {n} products are more than "
+            f"the {ease_max_items} dense EASE is fitted for (time and memory budget)"
+        )
+    del matrix
+    clock.lap("ease" if engine._ease is not None else "")
+    report(0.75)
+    engine._cooc = nb.cooccurrence(
+        _basket_incidence(inter, event_types=cfg.cooccurrence_event_types),
+        k=COOCCURRENCE_NEIGHBOURS,
+        shrink=COOCCURRENCE_SHRINK,
+        threads=threads,
+    )
+    clock.lap("cooccurrence")
+    report(0.9)
+    engine._cold = _cold_lookalikes(engine, ann)
+    clock.lap("cold_lookalikes")
+    engine.fitted_at = float(now)
+    engine._own_ann = None
+    report(1.0)
+
+
+def _catalogue(engine: HybridEngine, data: EngineData) -> None:
+    """The per-product arrays read from the catalogue: ids, vectors, flags, titles, categories."""
     engine._ids = np.asarray(data.item_ids, dtype=np.int64)
     engine._vectors = np.ascontiguousarray(data.item_vectors, dtype=np.float32)
     engine._has_vector = np.asarray(data.has_vector, dtype=bool)
@@ -69,45 +121,21 @@ def fit_engine(
     engine._category_offsets = np.zeros(len(names) + 1, dtype=np.int64)
     np.cumsum(np.bincount(engine._category, minlength=len(names)),
               out=engine._category_offsets[1:])  # fmt: skip
-    inter = data.interactions
-    engine._has_events = np.bincount(inter.item_idx, minlength=n) > 0
-    report(0.05)
-    popularity = Popularity(
-        half_life_days=cfg.popularity_half_life_days, window_days=cfg.trending_window_days
-    ).fit(inter, behaviour_weights=cfg.behaviour_weights, now=now)
-    assert popularity.scores is not None
-    assert popularity.trend is not None
-    engine._pop = np.asarray(popularity.scores, dtype=np.float64)
-    engine._trend = np.asarray(popularity.trend, dtype=np.float64)
-    _rank_lists(engine)
-    report(0.1)
-    matrix = user_item_matrix(inter, behaviour_weights=cfg.behaviour_weights)
-    engine._knn = nb.item_knn(matrix, k=cfg.knn_neighbours, threads=threads)
-    report(0.4)
-    if 0 < n <= ease_max_items:
-        engine._ease = nb.ease(matrix, l2=cfg.ease_lambda, k=EASE_NEIGHBOURS)
-        engine.collaborative_model = "ease"
-        engine.collaborative_note = f"EASE on {n} products, {EASE_NEIGHBOURS} weights a product"
-    else:
-        engine._ease = None
-        engine.collaborative_model = "item_knn"
-        engine.collaborative_note = (
-            f"item-kNN ({cfg.knn_neighbours} neighbours): {n} products are more than "
-            f"the {ease_max_items} dense EASE is fitted for (time and memory budget)"
-        )
-    del matrix
-    report(0.75)
-    engine._cooc = nb.cooccurrence(
-        _basket_incidence(inter, event_types=cfg.cooccurrence_event_types),
-        k=COOCCURRENCE_NEIGHBOURS,
-        shrink=COOCCURRENCE_SHRINK,
-        threads=threads,
-    )
-    report(0.9)
-    engine._cold = _cold_lookalikes(engine, ann)
-    engine.fitted_at = float(now)
-    engine._own_ann = None
-    report(1.0)
+
+
+class _PartClock:
+    """Writes the seconds since the previous lap under each part's name."""
+
+    def __init__(self, parts: dict[str, float]) -> None:
+        self.parts = parts
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """Close the current part; an empty name drops it (a part that did not run)."""
+        now = time.perf_counter()
+        if name:
+            self.parts[name] = round(now - self.last, 3)
+        self.last = now
 
 
 def _rank_lists(engine: HybridEngine) -> None:

@@ -50,6 +50,9 @@ class HybridEngine:
         # Which collaborative model serves: "ease" (pruned) or "item_knn"; and why.
         self.collaborative_model = ""
         self.collaborative_note = ""
+        # Seconds each part of the last fit took (popularity, item_knn, ease, cooccurrence,
+        # cold_lookalikes), in fit order; empty for a loaded engine.
+        self.fit_seconds: dict[str, float] = {}
         self._ids: np.ndarray = np.empty(0, dtype=np.int64)
         self._vectors: np.ndarray = np.empty((0, 0), dtype=np.float32)
         self._has_vector: np.ndarray = np.empty(0, dtype=bool)
@@ -270,8 +273,11 @@ class HybridEngine:
     def fuse(self, cset: CandidateSet, weights: Mapping[str, float] | None = None) -> Fused:
         """Blend the admitted candidates of ``cset`` with ``weights`` (default: the weights in
         effect for the history): max-normalised raw scores over the admitted candidates,
-        weighted and summed, ordered best first (ties by position)."""
-        return scoring.fuse(cset, weights)
+        weighted and summed, ordered best first (ties by position), with the exposure pool of
+        the configuration's exposure slots."""
+        cfg = self.config
+        return scoring.fuse(cset, weights, exposure_slots=cfg.exposure_slots,
+                            exposure_min_score=cfg.exposure_min_score)  # fmt: skip
 
     def _fused(
         self,
@@ -285,7 +291,7 @@ class HybridEngine:
     ) -> Fused | None:
         cset = self.candidates(history, now=now, category=category, exclude_ids=exclude_ids,
                                context_ids=context_ids, ann=ann)  # fmt: skip
-        fused = scoring.fuse(cset)
+        fused = self.fuse(cset)
         if self.reranker is not None:
             self.reranker.rescore(self, fused)
         return fused if len(fused.positions) else None

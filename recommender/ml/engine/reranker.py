@@ -32,9 +32,12 @@ DAY_SECONDS = 86_400.0
 # The blend's best candidates the reranker reorders (its cost per request is bounded by this,
 # not by the few hundred candidates of stage 1); the rest stay in the blend's order after them.
 DEPTH = 100
+# The sources whose scores and ranks are features: fixed, so a saved model keeps loading when a
+# source is added (the exposure source fills slots after the reranker and is not one of them).
+FEATURE_SOURCES = tuple(s for s in SOURCES if s != "exposure")
 FEATURES = (
-    *(f"{s}_score" for s in SOURCES),
-    *(f"{s}_rank" for s in SOURCES),
+    *(f"{s}_score" for s in FEATURE_SOURCES),
+    *(f"{s}_rank" for s in FEATURE_SOURCES),
     "blend",
     "blend_rank",
     "popularity",
@@ -52,7 +55,7 @@ def candidate_features(engine: HybridEngine, cset: CandidateSet, positions: np.n
     out = np.zeros((n, len(FEATURES)), dtype=np.float32)
     column = 0
     ranks: list[np.ndarray] = []
-    for source in SOURCES:
+    for source in FEATURE_SOURCES:
         raw = cset.raw.get(source)
         values = np.zeros(n) if raw is None else normalise(raw[positions])
         out[:, column] = values

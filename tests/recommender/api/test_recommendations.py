@@ -9,9 +9,18 @@ import pytest
 from jobs.models import Job
 from recommender.api.recommendations import CustomerRecommendationOutputSerializer
 from recommender.choices import JobKind
+from recommender.ingestion.records import ProductRecord
 from recommender.models import Customer, Product, RecommendationLog
-from recommender.services.recommendations import customer_recommendations
-from tests.recommender.shop import T0, add_event
+from recommender.services.embeddings import product_embeddings_refresh
+from recommender.services.index import vector_index_build
+from recommender.services.ingestion import products_upsert
+from recommender.services.recommendations import (
+    customer_recommendations,
+    engine_build,
+    recommendation_config_save,
+    serving_engine_recheck,
+)
+from tests.recommender.shop import SHOP_CONFIG, T0, add_event
 
 pytestmark = pytest.mark.django_db
 
@@ -248,3 +257,34 @@ def test_the_fast_rendering_equals_the_documented_serializer(shop, read_client):
 
     assert len(body["results"]) == 5
     assert body == json.loads(json.dumps(documented))
+
+
+def test_a_product_nobody_bought_yet_fills_an_exposure_slot(shop, read_client):
+    # A new cartridge, embedded and indexed, without any event, and a blend without the semantic
+    # source: nothing in the blend knows it.
+    products_upsert(
+        records=[ProductRecord("INK-4", "Brother colour printer ink cartridge", category="Office")]
+    )
+    product_embeddings_refresh()
+    vector_index_build()
+    blend = SHOP_CONFIG.replace(source_weights={**SHOP_CONFIG.source_weights, "semantic": 0.0})
+    recommendation_config_save(
+        config=blend.replace(exposure_slots=1, exposure_min_score=0.0), note="slots"
+    )
+    engine_build()
+    serving_engine_recheck()
+
+    response = read_client.get("/api/v1/customers/C1/recommendations", {"k": 4})
+
+    results = response.json()["results"]
+    assert response.status_code == 200
+    assert [r["product"]["product_id"] for r in results][3] == "INK-4"  # A list of 4: 1 slot.
+    assert results[3]["sources"] == ["exposure"]
+    assert results[3]["reason"].startswith("new: similar to what you bought: ")
+    assert all(r["sources"][0] != "exposure" for r in results[:3])
+    # Without slots the same list has no room for it.
+    recommendation_config_save(config=blend.replace(exposure_slots=0), note="no slots")
+    serving_engine_recheck()
+    assert "INK-4" not in result_ids(
+        read_client.get("/api/v1/customers/C1/recommendations", {"k": 4})
+    )

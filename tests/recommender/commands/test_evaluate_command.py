@@ -6,6 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from recommender.evaluation.cold_tuning import EXPOSURE_MIN_SCORES, choose_exposure
+
 pytestmark = pytest.mark.django_db
 
 USERS = 363
@@ -46,7 +48,11 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
     assert list(leave_last_out["models"]) == MODELS
     assert leave_last_out["users"] == USERS
     assert all(model["users"] == USERS for model in leave_last_out["models"].values())
-    assert list(cold_start["models"]) == ["popularity", "content", "hybrid"]
+    # The cold-start protocol reports what train would serve on its own training split, too.
+    assert list(cold_start["models"]) == ["popularity", "content", "hybrid", "hybrid_defaults"]
+    assert cold_start["notes"]["autotune"]["verdict"].startswith(
+        ("tuned", "kept: the best point found scored")
+    )
     assert cold_start["models"]["popularity"]["recall@20"] == 0.0  # Cold products have no events.
     assert cold_start["notes"]["cold_products"] == COLD
     lines = out.getvalue().splitlines()
@@ -100,3 +106,33 @@ def test_tune_cold_prints_one_validation_row_per_share_and_the_rule_s_choice(off
     allowed = [row for row in table if row[1] >= warm_floor]
     best = max(allowed, key=lambda row: (row[3], -row[0]))
     assert lines[start + 7] == f"chosen cold_collaborative: {best[0]}"
+
+
+def test_tune_exposure_prints_the_validation_grid_and_the_rule_s_choice(office_slice, tmp_path):
+    out = StringIO()
+    path = tmp_path / "report.json"
+    call_command(
+        "evaluate", "--k", "10", "--tune-exposure", "--json", str(path), stdout=out,
+        stderr=StringIO(),
+    )  # fmt: skip
+
+    lines = out.getvalue().splitlines()
+    start = lines.index("exposure slots on validation:")
+    header = lines[start + 1]
+    assert header == (
+        "| exposure_slots | exposure_min_score | warm_ndcg@10 | warm_recall@10 | cold_ndcg@10 "
+        "| cold_recall@10 |"
+    )
+    points = 1 + 3 * len(EXPOSURE_MIN_SCORES)  # No slots, then 1 to 3 slots x each minimum.
+    rows = lines[start + 3 : start + 3 + points]
+    firsts = [row.split(" | ")[:2] for row in rows[:3]]
+    assert firsts == [["| 0", "0.0"], ["| 1", "0.0"], ["| 1", "0.5"]]
+    assert lines[start + 3 + points].startswith("reference: warm_customers ")
+    sweep = json.loads(path.read_text())["validation_sweeps"]["exposure"]
+    table = [[float(cell) for cell in row.strip("| ").split(" | ")] for row in rows]
+    assert table == [list(row.values()) for row in sweep["rows"]]
+    chosen = choose_exposure(sweep["rows"], sweep["reference"])
+    assert lines[start + 4 + points] == (
+        f"chosen exposure_slots: {chosen[0]}, exposure_min_score: {chosen[1]}"
+    )
+    assert sweep["chosen"] == {"exposure_slots": chosen[0], "exposure_min_score": chosen[1]}

@@ -123,6 +123,21 @@ def test_saving_creates_a_new_active_version(client, merchandiser, shop):
     assert '<li class="mono">mmr_lambda: 1 → 0.7</li>' in page
 
 
+def test_the_exposure_slots_are_saved_from_their_fields(client, merchandiser, shop):
+    client.force_login(merchandiser)
+    page = client.get("/dashboard/tuning/").content.decode()
+    assert 'name="exposure_slots"' in page
+    assert 'data-slider="0:5:1"' in page  # A slider beside the number.
+
+    response = client.post(
+        "/dashboard/tuning/", form_data(exposure_slots="2", exposure_min_score="0.8")
+    )
+
+    assert (response.status_code, response.url) == (302, "/dashboard/tuning/")
+    saved = RecommendationConfig.objects.get(is_active=True)
+    assert saved.config == SHOP_CONFIG.replace(exposure_slots=2, exposure_min_score=0.8).to_dict()
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
@@ -137,6 +152,17 @@ def test_saving_creates_a_new_active_version(client, merchandiser, shop):
         ({"half_life_days": "-3"}, "half_life_days", "expected a number &gt; 0, got -3.0"),
         ({"ease_lambda": "abc"}, "ease_lambda", "Enter a number."),
         ({"customers": "C4, NOPE"}, "customers", "Unknown customer id(s): NOPE."),
+        (
+            {"exposure_slots": "6"},
+            "exposure_slots",
+            "Ensure this value is less than or equal to 5.",
+        ),
+        ({"exposure_slots": "1.5"}, "exposure_slots", "Enter a whole number."),
+        (
+            {"exposure_min_score": "2.5"},
+            "exposure_min_score",
+            "Ensure this value is less than or equal to 2.",
+        ),
     ],
 )
 def test_bad_input_is_refused_next_to_the_field_and_nothing_is_saved(

@@ -322,3 +322,19 @@ def test_a_loaded_engine_searches_through_the_ann_hook_and_never_builds_an_index
 
     offline = fitted.recommend(history, k=3, now=NOW)  # Offline: its own hnswlib index.
     assert loaded.recommend(history, k=3, now=NOW, ann=ann) == offline
+
+
+def test_a_fit_records_the_seconds_of_each_part():
+    engine = HybridEngine(EngineConfig()).fit(_data(), now=NOW)
+    assert list(engine.fit_seconds) == [
+        "popularity",
+        "item_knn",
+        "ease",
+        "cooccurrence",
+        "cold_lookalikes",
+    ]
+    assert all(seconds >= 0 for seconds in engine.fit_seconds.values())
+    # Above the EASE limit there is no EASE part.
+    knn = HybridEngine(EngineConfig()).fit(_data(), now=NOW, ease_max_items=0)
+    assert "ease" not in knn.fit_seconds
+    assert knn.collaborative_model == "item_knn"

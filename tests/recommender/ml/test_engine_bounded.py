@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from recommender.ml import neighbours as nb
-from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine
+from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine, sources
 from recommender.ml.interactions import interactions_from_records
 from recommender.ranking.rotation import Demote
 
@@ -138,6 +138,8 @@ def engines(request):
             "session": 1.0,
         },
         cold_collaborative=0.5,
+        exposure_slots=2,
+        exposure_min_score=0.0,
         mmr_lambda=0.7,
         max_per_category=3,
     )
@@ -163,8 +165,12 @@ def _history(data: EngineData, rows: list[int]) -> History:
     )
 
 
-def test_every_list_is_computed_without_reading_the_catalogue(engines):
+def test_every_list_is_computed_without_reading_the_catalogue(engines, monkeypatch):
     plain, guarded, ann, data = engines
+    # The exposure source scores the newest EXPOSURE_POOL products without events exactly: a
+    # bounded list, which in this small shop would hold every one of them (30), and the guard
+    # cannot tell that from a catalogue read. A shop with more of them than the pool is modelled.
+    monkeypatch.setattr(sources, "EXPOSURE_POOL", 8)
     warm = _history(data, [105, 110, 130, 2_050, 3_999, 12])
     requests: list[Callable[[HybridEngine], Any]] = [
         lambda e: e.recommend(warm, k=10, now=NOW, ann=ann),
@@ -195,6 +201,10 @@ def test_every_list_is_computed_without_reading_the_catalogue(engines):
         else:
             assert got == expected
         assert len(expected.sources if hasattr(expected, "sources") else expected) > 0, number
+    # The exposure slots were exercised: products without events fill positions 9 and 10.
+    slotted = [item for item in requests[0](guarded) if item.sources[0] == "exposure"]
+    assert len(slotted) == 2
+    assert all(not guarded._has_events[guarded.index_of(item.product_id)] for item in slotted)
 
 
 def test_the_guard_catches_a_request_that_scores_the_whole_catalogue(engines):
