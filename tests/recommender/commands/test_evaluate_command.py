@@ -92,7 +92,11 @@ def test_bad_cut_offs_are_refused_naming_the_option():
 
 def test_tune_cold_prints_one_validation_row_per_share_and_the_rule_s_choice(office_slice):
     out = StringIO()
-    call_command("evaluate", "--k", "10", "--tune-cold", stdout=out, stderr=StringIO())
+    # The sweep alone is under test: no automatic tuning of the reported hybrid (most of the
+    # time this command would take).
+    call_command(
+        "evaluate", "--k", "10", "--tune-cold", "--no-autotune", stdout=out, stderr=StringIO()
+    )
 
     lines = out.getvalue().splitlines()
     start = lines.index("cold_collaborative on validation:")
@@ -112,8 +116,8 @@ def test_tune_exposure_prints_the_validation_grid_and_the_rule_s_choice(office_s
     out = StringIO()
     path = tmp_path / "report.json"
     call_command(
-        "evaluate", "--k", "10", "--tune-exposure", "--json", str(path), stdout=out,
-        stderr=StringIO(),
+        "evaluate", "--k", "10", "--tune-exposure", "--no-autotune", "--json", str(path),
+        stdout=out, stderr=StringIO(),
     )  # fmt: skip
 
     lines = out.getvalue().splitlines()
