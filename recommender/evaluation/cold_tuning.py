@@ -94,7 +94,14 @@ class _Validation:
 
 
 def _validation(
-    inter: Interactions, *, min_items: int, cold_share: float, seed: int, max_users: int
+    inter: Interactions,
+    *,
+    min_items: int,
+    cold_share: float,
+    seed: int,
+    max_users: int,
+    label: str,
+    log: Callable[[str], None],
 ) -> _Validation:
     test_warm = leave_last_out(inter, min_items=min_items)
     not_test_cold, _, _ = cold_start_split(inter, share=cold_share, seed=seed)
@@ -107,13 +114,18 @@ def _validation(
     )
     cold_mask = np.zeros(len(inter), dtype=bool)
     cold_mask[remaining[sub_train]] = True
-    return _Validation(
+    val = _Validation(
         warm_train=warm_val.train,
         warm_held=_sample(warm_val.held_out, max_users, seed),
         cold_train=cold_mask,
         cold_held=_sample(cold_held, max_users, seed),
         cold_items=len(cold_items),
     )
+    log(
+        f"{label}: {len(val.warm_held)} warm validation customers, {val.cold_items} cold "
+        f"validation products, {len(val.cold_held)} customers"
+    )
+    return val
 
 
 def tune_cold_collaborative(
@@ -134,12 +146,9 @@ def tune_cold_collaborative(
         raise ValueError("shares: expected at least one share")
     inter = data.interactions
     val = _validation(
-        inter, min_items=min_items, cold_share=cold_share, seed=seed, max_users=max_users
-    )
-    log(
-        f"cold_collaborative: {len(val.warm_held)} warm validation customers, "
-        f"{val.cold_items} cold validation products, {len(val.cold_held)} customers"
-    )
+        inter, min_items=min_items, cold_share=cold_share, seed=seed, max_users=max_users,
+        label="cold_collaborative", log=log,
+    )  # fmt: skip
     rows: list[dict[str, Any]] = []
     for share in shares:
         cfg = masked_config(config.replace(cold_collaborative=share), inter)
@@ -184,12 +193,9 @@ def tune_exposure(
         raise ValueError("slots: expected 0 (no slots) among them: it is the warm reference")
     inter = data.interactions
     val = _validation(
-        inter, min_items=min_items, cold_share=cold_share, seed=seed, max_users=max_users
-    )
-    log(
-        f"exposure: {len(val.warm_held)} warm validation customers, {val.cold_items} cold "
-        f"validation products, {len(val.cold_held)} customers"
-    )
+        inter, min_items=min_items, cold_share=cold_share, seed=seed, max_users=max_users,
+        label="exposure", log=log,
+    )  # fmt: skip
     points = [(0, 0.0)] + [(n, float(t)) for n in slots if n > 0 for t in min_scores]
     widest = config.replace(exposure_slots=max(slots), exposure_min_score=min(min_scores))
     cfg = masked_config(widest, inter)

@@ -116,6 +116,15 @@ def _collaborative_contributors(cset: CandidateSet, rows: list[int]) -> dict[int
     return {col: source for col, (_, source) in best.items()}
 
 
+def _nearest_event(engine: HybridEngine, index: int, profile: Profile) -> int:
+    """The history event whose vector is nearest to the product's; for a product the engine
+    does not know (or without a vector), the heaviest interest's best event."""
+    vector = engine._vector_of(index)
+    if index < 0 or not vector.any():
+        return profile.interests[0].members[0] if profile.interests else 0
+    return int(np.argmax(profile.event_vectors @ vector))
+
+
 def _reason(
     engine: HybridEngine,
     source: str,
@@ -130,13 +139,7 @@ def _reason(
             event_type=profile.strongest_type.get(best, "view"), title=engine._titles[best]
         )
     if source == "semantic" and len(profile.event_vectors):
-        vector = engine._vector_of(index)
-        if index < 0 or not vector.any():
-            # A product the engine does not know: name the heaviest interest's best event.
-            best = profile.interests[0].members[0] if profile.interests else 0
-        else:
-            best = int(np.argmax(profile.event_vectors @ vector))
-        kind, title = profile.label(best)
+        kind, title = profile.label(_nearest_event(engine, index, profile))
         if kind == "search" and title:
             return reason_text.matches_search(query=title)
         return reason_text.similar_to(event_type=kind, title=title)
@@ -150,13 +153,8 @@ def _reason(
             return reason_text.bought_together(title=title)
         return reason_text.goes_with(title=title)
     if source == "exposure" and len(profile.event_vectors):
-        # The history event nearest to the product: "new: similar to what you bought: X".
-        vector = engine._vector_of(index)
-        if index < 0 or not vector.any():
-            best = profile.interests[0].members[0] if profile.interests else 0
-        else:
-            best = int(np.argmax(profile.event_vectors @ vector))
-        kind, title = profile.label(best)
+        # "new: similar to what you bought: X".
+        kind, title = profile.label(_nearest_event(engine, index, profile))
         return reason_text.new_similar_to(event_type=kind, title=title)
     if source == "trending":
         return reason_text.popular_in(category=category, trending=True)
