@@ -1,6 +1,7 @@
-"""The audit log is append-only in the database too (PostgreSQL): a trigger refuses every UPDATE
-and DELETE of an entry, except the one Django makes when a login is deleted (``user`` set to
-null, nothing else changed). TRUNCATE, a superuser's tool, is not a row operation."""
+"""The audit log is append-only in the database too (PostgreSQL; SQLite in 0004): a
+trigger refuses every UPDATE and DELETE of an entry, except the one Django makes when a login is
+deleted (``user`` set to null, nothing else changed). TRUNCATE, a superuser's tool, is not a row
+operation."""
 
 from django.db import migrations
 

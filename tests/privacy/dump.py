@@ -1,8 +1,12 @@
-"""A dump of the test database (pg_dump, as an operator would take one) and a search of its
-text values for an id, as a whole token."""
+"""A dump of the test database (as an operator would take one: pg_dump on PostgreSQL, SQLite's
+own dump of the database file) and a search of its text values for an id, as a whole token."""
 
 import re
+import sqlite3
 import subprocess
+from contextlib import closing
+
+from django.db import connection
 
 from tests.integration.conftest import database_url
 
@@ -10,7 +14,11 @@ _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 
 def database_dump() -> str:
-    """Every row of the test database as INSERT statements (committed data only)."""
+    """Every row of the test database as INSERT statements (committed data only: the dump reads
+    through a connection of its own)."""
+    if connection.vendor == "sqlite":
+        with closing(sqlite3.connect(connection.settings_dict["NAME"])) as database:
+            return "\n".join(database.iterdump())
     result = subprocess.run(
         ["pg_dump", "--data-only", "--inserts", "--no-owner", database_url()],
         check=True, capture_output=True, text=True,
