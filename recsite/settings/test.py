@@ -9,7 +9,12 @@ import os
 import tempfile
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
-os.environ.setdefault("RECSITE_VAR_DIR", tempfile.mkdtemp(prefix="recsite-test-var-"))
+# A folder of files per test process: each of pytest-xdist's workers gets its own (the SQLite
+# test database, the index, the artifact store and the model folder live there).
+if _worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["RECSITE_VAR_DIR"] = tempfile.mkdtemp(prefix=f"recsite-test-var-{_worker}-")
+else:
+    os.environ.setdefault("RECSITE_VAR_DIR", tempfile.mkdtemp(prefix="recsite-test-var-"))
 # Readable lines in a failing test's captured output (and in its live processes' logs); the
 # JSON format has tests of its own.
 os.environ.setdefault("RECSITE_LOG_FORMAT", "plain")
