@@ -83,7 +83,7 @@ def shop(fresh_serving):
 SHOP_CONFIG = EngineConfig(
     source_weights={
         "semantic": 1.0, "collaborative": 1.0, "popularity": 0.2, "trending": 0.1,
-        "new_arrivals": 0.05, "session": 1.0, "social": 0.0, "exposure": 0.0,
+        "new_arrivals": 0.05, "session": 1.0, "social": 0.0, "exposure": 0.0, "sequential": 0.0,
     },
     half_life_days=30.0,
     n_interests=3,
