@@ -44,8 +44,8 @@ def test_a_live_worker_runs_the_train_job_to_its_sequential_step(
         chain.apply_async()
     job = wait_for(job, worker, done, timeout_s=180)
 
-    # then the worker ran the three steps in order and recorded each
-    assert set(job.counts) == {"fit", "tuning-sample", "sequential"}
+    # then the worker ran the four steps in order and recorded each
+    assert set(job.counts) == {"autotune", "fit", "tuning-sample", "sequential"}
     assert (job.progress, job.error) == (100.0, "")
     build = SequentialBuild.objects.get()
     assert (build.status, build.job_id, build.item_count) == (BuildStatus.READY, job.pk, N_PRODUCTS)
