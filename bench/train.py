@@ -4,8 +4,9 @@
         RECSITE_VAR_DIR=/tmp/recsite-bench-train-var \\
         nice -n 15 .venv/bin/python bench/train.py
 
-Runs ``manage.py train`` (the train job's three steps, in this process, with the settings in
-effect: ``RECSITE_AUTOTUNE_SECONDS``, ``RECSITE_RERANKER``, ``RECSITE_FIT_THREADS``) on a
+Runs ``manage.py train`` (the train job's four steps, in this process, with the settings in
+effect: ``RECSITE_AUTOTUNE_SECONDS``, ``RECSITE_RERANKER``, ``RECSITE_FIT_THREADS``,
+``RECSITE_SEQUENTIAL*``) on a
 prepared database: one with a catalogue, events and a vector index (``import_online_retail``
 or ``import``, then ``reindex``). The train job activates a tuned configuration version and
 publishes an engine build there, as it would in a shop: use a copy of an evaluation database
@@ -15,8 +16,10 @@ The run is observed, not changed: the services it calls are wrapped only to read
 around them, and every engine fit reports its own parts (``HybridEngine.fit_seconds``: the
 popularity lists, item-kNN, EASE, co-occurrence, the cold look-alikes). Printed: one row per
 part (the step it belongs to, seconds, share of the whole run), the configuration the search
-chose, the machine and the load average before and after. There is no sequential model in the
-engine yet, so no GPU part: on a machine with a GPU the figures are the same CPU ones.
+chose, the machine and the load average before and after. The sequential step's parts are its
+training (on ``RECSITE_SEQUENTIAL_DEVICE``: the CPU here unless a GPU is present; its
+sequences/s are in the command's output) and its validation gate (an engine fit on the
+validation split and two rankings of its customers).
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def _timed(timeline: Timeline, owner: Any, attribute: str, label: str) -> None:
 
 def _observe(timeline: Timeline) -> None:
     from recommender.ml.engine import HybridEngine
-    from recommender.services import autotune, recommendations, tuning
+    from recommender.services import autotune, recommendations, sequential, tuning
     from recommender.services.recommendations import fitting
 
     _timed(timeline, autotune, "config_autotune", "step autotune")
@@ -111,6 +114,10 @@ def _observe(timeline: Timeline) -> None:
     _timed(timeline, fitting, "learn_reranker", "reranker training (its fit included)")
     _timed(timeline, tuning, "engine_data_load", "read catalogue and events")
     _timed(timeline, tuning, "_sample_build", "tuning-page sample (its fit included)")
+    _timed(timeline, sequential, "sequential_build", "step sequential")
+    _timed(timeline, sequential, "engine_data_load", "read catalogue and events")
+    _timed(timeline, sequential, "fit_sequential", "sequential model training")
+    _timed(timeline, sequential, "sequential_gate", "sequential gate (validation fit included)")
     fit = HybridEngine.fit
     save = HybridEngine.save
 
@@ -160,7 +167,11 @@ def main() -> None:
         f"{Event.objects.count()} events; {cpu_model()}, {os.cpu_count()} cores; "
         f"RECSITE_AUTOTUNE_SECONDS={settings.RECSITE_AUTOTUNE_SECONDS:g}, "
         f"RECSITE_RERANKER={settings.RECSITE_RERANKER}, "
-        f"RECSITE_FIT_THREADS={settings.RECSITE_FIT_THREADS}"
+        f"RECSITE_FIT_THREADS={settings.RECSITE_FIT_THREADS}, "
+        f"RECSITE_SEQUENTIAL={settings.RECSITE_SEQUENTIAL} "
+        f"(budget {settings.RECSITE_SEQUENTIAL_MAX_SECONDS:g} s, "
+        f"device {settings.RECSITE_SEQUENTIAL_DEVICE}, "
+        f"{settings.RECSITE_SEQUENTIAL_THREADS} thread(s))"
     )
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)\n")
     print("| part | seconds | share |\n|---|---|---|")

@@ -12,7 +12,7 @@ from jobs.choices import BuildStatus
 from jobs.models import Job
 from jobs.registry import Progress, Step, job_kind_register
 from recommender.choices import JobKind
-from recommender.models import EngineBuild, IndexBuild
+from recommender.models import EngineBuild, IndexBuild, SequentialBuild
 
 
 def _import_step(service_name: str) -> Step:
@@ -90,6 +90,21 @@ def _tuning_sample(job: Job, progress: Progress) -> Mapping[str, Any]:
     return {"tuning_sample_customers": sample.customers}
 
 
+def _sequential(job: Job, progress: Progress) -> Mapping[str, Any]:
+    """Train the sequential model (gpu queue; the CPU without one), gate it on validation,
+    publish it; a build a lost attempt of this step published is adopted. A shop too small, or
+    ``RECSITE_SEQUENTIAL=off``, gets a message and no build."""
+    from recommender.services.sequential import SequentialOutcome, sequential_build
+
+    build = SequentialBuild.objects.filter(job=job, status=BuildStatus.READY).first()
+    outcome = (
+        SequentialOutcome(build, build.note)
+        if build
+        else sequential_build(job=job, progress=progress)
+    )
+    return outcome.as_dict()
+
+
 def _evaluate(job: Job, progress: Progress) -> Mapping[str, Any]:
     from recommender.services.evaluation_runs import evaluation_job_run
 
@@ -101,10 +116,12 @@ STEPS: dict[JobKind, tuple[Step, ...]] = {
     JobKind.IMPORT_EVENTS: (_import_step("events_import_file"),),
     JobKind.IMPORT_ONLINE_RETAIL: (_import_step("online_retail_import_file"),),
     JobKind.REINDEX: (Step("embed", 0.8, _embed), Step("build", 0.2, _build)),
+    # The sequential step runs on the gpu queue (recommender.tasks.train_signature).
     JobKind.TRAIN: (
-        Step("autotune", 0.3, _autotune),
-        Step("fit", 0.45, _fit),
-        Step("tuning-sample", 0.25, _tuning_sample),
+        Step("autotune", 0.25, _autotune),
+        Step("fit", 0.35, _fit),
+        Step("tuning-sample", 0.2, _tuning_sample),
+        Step("sequential", 0.2, _sequential),
     ),
     JobKind.EVALUATE: (Step("evaluate", 1.0, _evaluate),),
 }

@@ -1,7 +1,8 @@
 """Celery tasks: thin, id-based, idempotent. Each calls one service.
 
 Queues (routes in settings): ``default`` for ingestion jobs and housekeeping, ``gpu`` for
-embedding, ``cpu`` for index builds. Interfaces start a reindex with :func:`reindex_signature`.
+embedding and the sequential model, ``cpu`` for index builds and fits. Interfaces start a reindex
+with :func:`reindex_signature` and a train job with :func:`train_signature`.
 """
 
 import logging
@@ -41,9 +42,21 @@ def reindex_signature(*, job_id: int) -> Signature:
 
 @shared_task(name="recommender.tasks.engine_train")
 def engine_train(*, job_id: int) -> None:
-    """Train job (cpu queue): fit the recommendation engine, publish the build, and prepare the
-    tuning page's metric sample of it."""
-    job_steps_run(job_id=job_id)
+    """Train job, steps 1 to 3 (cpu queue): the automatic tuning, the fit of the recommendation
+    engine and its publication, and the tuning page's metric sample of it."""
+    job_steps_run(job_id=job_id, steps=("autotune", "fit", "tuning-sample"))
+
+
+@shared_task(name="recommender.tasks.sequential_train")
+def sequential_train(*, job_id: int) -> None:
+    """Train job, last step (gpu queue; the CPU where there is no GPU): the sequential model."""
+    job_steps_run(job_id=job_id, steps=("sequential",))
+
+
+def train_signature(*, job_id: int) -> Signature:
+    """Fit on the cpu queue, then the sequential model on the gpu queue; a failed step stops
+    the chain (the engine build it published serves either way)."""
+    return chain(engine_train.si(job_id=job_id), sequential_train.si(job_id=job_id))
 
 
 @shared_task(name="recommender.tasks.evaluate")
@@ -80,6 +93,6 @@ def refresh_scheduled() -> None:
         steps.append(job_signature(reindex_signature, job_id=reindex.pk))
     if plan.train:
         train = job_create(kind=JobKind.TRAIN, params=params)
-        steps.append(job_signature(engine_train, job_id=train.pk))
+        steps.append(job_signature(train_signature, job_id=train.pk))
     logger.info("Nightly refresh: %s", "; ".join(plan.reasons))
     delay_on_commit(chain(*steps))

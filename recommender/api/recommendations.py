@@ -27,7 +27,7 @@ from recommender.models import Customer, Product
 from recommender.selectors.catalog import customer_get
 from recommender.services import recommendations as service
 from recommender.services.ingestion import product_pk_map
-from recommender.tasks import engine_train
+from recommender.tasks import train_signature
 from recsite.api import serializers as shared
 from recsite.api.catalog import ProductOutputSerializer, customer_or_404, product_or_404
 from recsite.api.errors import RULE
@@ -76,8 +76,9 @@ class RecommendedItemOutputSerializer(serializers.Serializer):
     sources = serializers.ListField(
         child=serializers.CharField(),
         help_text="The candidate sources that proposed the product, strongest first "
-        "(collaborative, semantic, session, trending, popularity, new_arrivals, social); "
-        "exposure comes first on a product nobody has touched yet that fills an exposure slot.",
+        "(collaborative, semantic, session, trending, popularity, new_arrivals, social, "
+        "sequential); exposure comes first on a product nobody has touched yet that fills an "
+        "exposure slot.",
     )
     components = serializers.DictField(
         child=serializers.FloatField(),
@@ -465,5 +466,5 @@ class TrainJobCreateApi(APIView):
         responses={202: JobOutputSerializer},
     )
     def post(self, request: Request, **kwargs: Any) -> Response:
-        job = job_start(kind=JobKind.TRAIN, task=engine_train, triggered_by=request.user)
+        job = job_start(kind=JobKind.TRAIN, task=train_signature, triggered_by=request.user)
         return Response(JobOutputSerializer(job).data, status=status.HTTP_202_ACCEPTED)

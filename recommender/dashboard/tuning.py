@@ -61,6 +61,8 @@ SOURCE_HELP = {
     "social": "what the people the customer follows or trusts (and theirs) touched",
     "exposure": "products nobody has touched yet, by their exposure score; usually 0: the "
     "exposure slots below place them",
+    "sequential": "what customers buy next after the customer's latest products (the "
+    "sequential model; served when it helped on validation)",
 }
 # Request-time fields in "More settings"; fit-time fields have their own box.
 _MORE = (

@@ -33,7 +33,7 @@ from recommender.selectors import dashboard as selectors
 from recommender.selectors.catalog import product_get
 from recommender.services.inspection import product_similar_lists
 from recommender.services.search import product_search
-from recommender.tasks import engine_train, reindex_signature
+from recommender.tasks import reindex_signature, train_signature
 
 PRODUCTS_PER_PAGE = 50
 SEARCH_RESULTS = 20
@@ -168,7 +168,7 @@ def product_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 
 def _start_job(kind: str, request: HttpRequest) -> int:
     """Queue a job the way the API does (recommender/api: jobs/reindex, jobs/train)."""
-    task = reindex_signature if kind == JobKind.REINDEX else engine_train
+    task = reindex_signature if kind == JobKind.REINDEX else train_signature
     return job_start(kind=JobKind(kind), task=task, triggered_by=request.user).pk
 
 

@@ -2,7 +2,8 @@
 
 Leave-last-out (docs/evaluation.md): every customer with at least ``min_items`` distinct
 products holds out the product they touched last (the product whose first event is latest; ties
-in time are broken by event order). That product's events and every later event of the customer
+in time, the lines of one basket, are broken by a seeded hash of customer and product, never by
+row order: ``splits``). That product's events and every later event of the customer
 are removed from training; the customer's remaining events are the history. Each model ranks
 every product with the history masked (all products the customer touched in training, of any
 event type, are never ranked), and the held-out product is looked for in the top of the list.
@@ -25,6 +26,7 @@ holds their report.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
+from recommender.ml.sequential import SequentialConfig
 
 from .baseline_tuning import baselines_on_validation
 from .blend_search import AutotuneSpec, TooLittleData, search_blend, search_verdict
@@ -40,6 +43,8 @@ from .blend_tuning import tune_blend
 from .rankers import (
     HybridRanker,
     ModelResult,
+    Ranker,
+    _Context,
     _context,
     _train_data,
     baseline_rankers,
@@ -105,6 +110,7 @@ def evaluate_leave_last_out(
     graph: SocialGraph | None = None,
     tune_social: bool = False,
     autotune: AutotuneSpec | None = None,
+    sequential: SequentialConfig | None = None,
 ) -> Report:
     """Leave-last-out for the baselines and the hybrid (``fit_options`` go to every
     :meth:`HybridEngine.fit`: the collaborative model's limit and threads, as the serving fit).
@@ -118,6 +124,10 @@ def evaluate_leave_last_out(
     With ``autotune``, the fit procedure of ``train`` runs on this split's training data only
     (its validation products are the second-to-last ones; the test items are never seen):
     ``hybrid`` is what it would serve, ``hybrid_defaults`` is ``config`` as given.
+
+    With ``sequential``, also the sequential model alone (``sequential``) and the served hybrid
+    with it (``hybrid_sequential``), trained on this split's training data
+    (:mod:`recommender.evaluation.sequential`); ``hybrid`` stays the hybrid without it.
 
     The baselines' own settings (EASE's λ, item-kNN's neighbours) are chosen on the same kind of
     validation split (``baseline_tuning``)."""
@@ -159,6 +169,9 @@ def evaluate_leave_last_out(
     rankers["hybrid"] = hybrid_ranker(ctx, served_engine, networks)
     if networks is not None:
         rankers.update(_social_rankers(ctx, served_engine, networks))
+    if sequential is not None:
+        _add_sequential(report, rankers, ctx, served_engine, sequential, log=log,
+                        fit_options=options)  # fmt: skip
     if tune:
         tuned, table = tune_blend(
             data,
@@ -349,6 +362,7 @@ def evaluate_cold_start(
     log: Callable[[str], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
     autotune: AutotuneSpec | None = None,
+    sequential: SequentialConfig | None = None,
 ) -> Report:
     """The cold-start protocol for popularity, content and the hybrid. With ``autotune``, the
     fit procedure of ``train`` runs on this protocol's own training split (the cold products'
@@ -380,11 +394,41 @@ def evaluate_cold_start(
         config=config.to_dict(),
         notes={"cold_products": len(cold), "share": share, "seed": seed},
     )
+    served = engine
     if autotune is not None:
         served = _served(data, config, autotune, engine=engine, ctx=ctx, base=train_mask,
                          min_items=min_items, seed=seed, log=log, options=options,
                          notes=report.notes)  # fmt: skip
         rankers["hybrid"] = hybrid_ranker(ctx, served)
         rankers["hybrid_defaults"] = hybrid_ranker(ctx, engine)
+    if sequential is not None:
+        _add_sequential(report, rankers, ctx, served, sequential, log=log, gated=False)
     report.results = score_rankers(ctx, rankers, held, ks)
     return report
+
+
+def _add_sequential(
+    report: Report,
+    rankers: dict[str, Ranker],
+    ctx: _Context,
+    engine: HybridEngine,
+    config: SequentialConfig,
+    *,
+    log: Callable[[str], None],
+    fit_options: Mapping[str, Any] | None = None,
+    gated: bool = True,
+) -> None:
+    """Train the sequential model on ``ctx.train`` and add ``sequential`` and
+    ``hybrid_sequential``; with ``gated``, note whether a fit would serve it (the validation
+    gate on the same training data)."""
+    from .sequential import gate, sequential_rankers  # It builds on this module's neighbours.
+
+    started = time.perf_counter()
+    more, fit, model = sequential_rankers(ctx, engine, config=config, log=log)
+    report.notes["sequential"] = fit
+    if model is not None and gated:
+        report.notes["sequential_gate"] = gate(
+            _train_data(ctx.data, ctx.train), model, config=ctx.config, fit_options=fit_options
+        )
+    report.notes["sequential_seconds"] = round(time.perf_counter() - started, 1)
+    rankers.update(more)

@@ -1,5 +1,10 @@
 """Evaluation splits: leave-last-out (test and validation) and cold start, as described in
 ``protocols``; each gives the training mask over the events and the held-out products.
+
+Events with equal timestamps (the lines of one invoice) are ordered by
+:func:`recommender.ml.interactions.tie_keys`, a seeded hash of customer and product, never by
+row order: which product of the last basket is held out is then a seeded draw, the same for every
+model, not "the last line of the file", which a model of order could learn from the export.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.ml.interactions import Interactions
+from recommender.ml.interactions import Interactions, tie_keys
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,11 @@ class Split:
 
 
 def _user_groups(inter: Interactions, mask: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
-    """(user, event indices in time order) for the events in ``mask``."""
+    """(user, event indices in time order, equal times in :func:`tie_keys` order) for the
+    events in ``mask``. (Equal keys, the same product twice at one time, keep event order.)"""
     idx = np.flatnonzero(mask)
-    order = idx[np.lexsort((idx, inter.timestamp[idx], inter.user_idx[idx]))]
+    ties = tie_keys(inter, idx)
+    order = idx[np.lexsort((idx, ties, inter.timestamp[idx], inter.user_idx[idx]))]
     users = inter.user_idx[order]
     bounds = np.flatnonzero(np.diff(users)) + 1
     for chunk in np.split(order, bounds):

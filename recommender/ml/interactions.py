@@ -190,6 +190,33 @@ def interactions_from_columns(
     )
 
 
+def tie_keys(inter: Interactions, events: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
+    """A pseudo-random ``uint64`` key per event (of ``events``, indices into ``inter``; all
+    events without it) that orders events with equal timestamps.
+
+    The lines of one invoice share its timestamp, and their order in the file (the order of the
+    rows) is an artifact of the export: a split that held out the last *row* of the last basket
+    would make "which product of the basket is held out" follow the import order, which a model
+    of order can learn. The key is a hash (splitmix64) of the customer's id, the product's id and
+    ``seed`` only, so it is the same in any subset of the events (a training split, a validation
+    split), tells nothing about row order, and orders the products of one basket differently for
+    different customers. Every place where the order of equal timestamps decides something
+    breaks ties with it (docs/evaluation.md, "Protocol").
+    """
+    users, items = inter.user_idx, inter.item_idx
+    if events is not None:
+        users, items = users[events], items[events]
+    with np.errstate(over="ignore"):
+        x = (
+            inter.user_ids[users].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            + inter.item_ids[items].astype(np.uint64)
+            + np.uint64(seed) * np.uint64(0xD1B54A32D192ED03)
+        )
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return np.asarray(x ^ (x >> np.uint64(31)))
+
+
 def decay(timestamps: np.ndarray, *, now: float, half_life_days: float) -> np.ndarray:
     """0.5 ** (age / half-life); events in the future count as new. ``inf`` disables decay."""
     if not np.isfinite(half_life_days):

@@ -23,6 +23,7 @@ from .recommendations import (
     RecommendationKind,
     RecommendationLog,
 )
+from .sequential import SequentialBuild
 
 __all__ = [
     "ActiveCustomersDaily",
@@ -46,4 +47,5 @@ __all__ = [
     "RecommendationLog",
     "RuleAction",
     "RuleTarget",
+    "SequentialBuild",
 ]

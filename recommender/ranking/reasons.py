@@ -86,3 +86,22 @@ def network_activity(*, count: int, relation: str, event_type: str, names: list[
         who = " and ".join(shown)
         return f"{who} ({one if count == 1 else many}) {did}"
     return f"{', '.join(shown)} and {rest} other {one if rest == 1 else many} {did}"
+
+
+def often_after(*, event_type: str, title: str) -> str:
+    """Sequential: "often bought after WHITE HANGING HEART T-LIGHT HOLDER" (what customers
+    touch next after the product the customer touched last)."""
+    return f"often {verb(event_type)} after {title}"
+
+
+def continues_recent(*, event_type: str, category: str) -> str:
+    """Sequential, when the product is in the category of the customer's latest product:
+    "continues your recent purchases in Office"."""
+    noun = {
+        "purchase": "purchases",
+        "add_to_cart": "cart additions",
+        "click": "clicks",
+        "view": "views",
+        "search": "searches",
+    }.get(event_type, "activity")
+    return f"continues your recent {noun} in {category}"

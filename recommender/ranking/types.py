@@ -17,6 +17,7 @@ SOURCES: tuple[str, ...] = (
     # Products without behaviour placed in the exposure slots (``EngineConfig.exposure_slots``):
     # ranked by similarity to the customer's interests among products nobody has touched yet.
     "exposure",
+    "sequential",
 )
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Subquery
+from django.db.models import OuterRef, Subquery
 
 from jobs.choices import JobState
 from jobs.models import Job
 from jobs.selectors import builds_ready
 from recommender.choices import JobKind
-from recommender.models import Customer, EngineBuild, EvaluationRun, RecommendationConfig
+from recommender.models import (
+    Customer,
+    EngineBuild,
+    EvaluationRun,
+    RecommendationConfig,
+    SequentialBuild,
+)
 from recommender.pseudonyms import customer_id_lookups
 
 
@@ -50,12 +56,31 @@ def evaluation_job_current() -> Job | None:
 
 def engine_build_serving() -> tuple[EngineBuild | None, int | None]:
     """The newest READY engine build and the active configuration version, in one query (the
-    serving path asks for both every few seconds)."""
+    serving path asks for both every few seconds).
+
+    The build also carries ``sequential_location``: the location of the newest READY
+    sequential build for the same vectors when that build is enabled (it raised the hybrid on
+    validation), else None (:func:`sequential_location_of`)."""
     active = RecommendationConfig.objects.filter(is_active=True).values("version")[:1]
-    build = builds_ready(EngineBuild).annotate(active_version=Subquery(active)).first()
+    newest_sequential = builds_ready(SequentialBuild).filter(model_name=OuterRef("model_name"))
+    build = (
+        builds_ready(EngineBuild)
+        .annotate(
+            active_version=Subquery(active),
+            sequential_path=Subquery(newest_sequential.values("path")[:1]),
+            sequential_enabled=Subquery(newest_sequential.values("enabled")[:1]),
+        )
+        .first()
+    )
     if build is None:
         return None, None
     return build, build.active_version
+
+
+def sequential_location_of(build: EngineBuild) -> str | None:
+    """The sequential build to serve with ``build`` as :func:`engine_build_serving` read it."""
+    path = getattr(build, "sequential_path", None)
+    return str(path) if path and getattr(build, "sequential_enabled", None) else None
 
 
 def evaluation_run_exists(*, version: int) -> bool:

@@ -92,13 +92,19 @@ def evaluation_run(
     tune_social: bool = False,
     autotune: bool = False,
     locked: Sequence[str] = (),
+    sequential: bool = True,
 ) -> list[Report]:
     """Run the leave-last-out protocol (and the cold-start one) on the imported data. With
     ``autotune``, each protocol runs ``train``'s automatic tuning on its own training split
     (``RECSITE_AUTOTUNE_*`` settings, ``locked`` settings left alone): ``hybrid`` is what it
     would serve, ``hybrid_defaults`` is ``config`` as given. With relationships stored, the
     social source's models and segments are reported too (``tune_social``: its weight and
-    settings chosen on validation, after the automatic tuning)."""
+    settings chosen on validation, after the automatic tuning). With ``sequential`` (and
+    ``RECSITE_SEQUENTIAL`` not off) the sequential model is trained on each protocol's training
+    data and reported alone and inside the served hybrid (``hybrid_sequential``)."""
+    from .sequential import sequential_config, sequential_enabled  # It builds on this module.
+
+    seq_config = sequential_config() if sequential and sequential_enabled() else None
     if protocol != "leave-last-out":
         raise ValueError(f"protocol: expected 'leave-last-out', got {protocol!r}")
     config = config or EngineConfig()
@@ -132,12 +138,20 @@ def evaluation_run(
             graph=graph,
             tune_social=tune_social,
             autotune=spec,
+            sequential=seq_config,
         )
     ]
     if cold_start:
         reports.append(
             evaluate_cold_start(
-                data, config=config, ks=ks, seed=seed, log=log, fit_options=options, autotune=spec
+                data,
+                config=config,
+                ks=ks,
+                seed=seed,
+                log=log,
+                fit_options=options,
+                autotune=spec,
+                sequential=seq_config,
             )
         )
     return reports

@@ -49,6 +49,7 @@ from recommender.ml.engine import (
     History,
     HybridEngine,
 )
+from recommender.ml.interactions import tie_keys
 from recommender.models import Customer, RecommendationKind
 from recommender.ranking.rotation import Demote
 from recommender.ranking.rules import RuleSet
@@ -208,12 +209,13 @@ def _sample_build(
     if len(held) > size:
         chosen = np.sort(np.random.default_rng(seed).choice(len(held), size=size, replace=False))
         held = [held[i] for i in chosen]
-    # The sampled customers' training events in time order (ties: event order); only theirs
-    # are sorted.
+    # The sampled customers' training events in time order (ties: the splits' seeded tie keys,
+    # as the offline evaluation orders histories); only theirs are sorted.
     sampled = np.zeros(len(inter.user_ids), dtype=bool)
     sampled[[h.user for h in held]] = True
     train = np.flatnonzero(split.train & sampled[inter.user_idx])
-    train = train[np.lexsort((train, inter.timestamp[train], inter.user_idx[train]))]
+    ties = tie_keys(inter, train)
+    train = train[np.lexsort((train, ties, inter.timestamp[train], inter.user_idx[train]))]
     users = inter.user_idx[train]
     histories: list[History] = []
     for h in held:

@@ -329,6 +329,7 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.product_embeddings_sweep": {"queue": "gpu"},
     "recommender.tasks.reindex_build": {"queue": "cpu"},
     "recommender.tasks.engine_train": {"queue": "cpu"},
+    "recommender.tasks.sequential_train": {"queue": "gpu"},
     "recommender.tasks.evaluate": {"queue": "cpu"},
     "churn.tasks.churn_job_run": {"queue": "cpu"},
     "churn.tasks.churn_score_scheduled": {"queue": "cpu"},
@@ -601,6 +602,21 @@ RECSITE_FIT_MEMORY_BUDGET = env.str("RECSITE_FIT_MEMORY_BUDGET", default="auto")
 RECSITE_EASE_MAX_ITEMS = env.int("RECSITE_EASE_MAX_ITEMS", default=20_000)
 # Threads of the neighbour computations of a fit (0: every core of the worker's machine).
 RECSITE_FIT_THREADS = env.int("RECSITE_FIT_THREADS", default=0)
+# The sequential model (issue 16; docs/evaluation.md, "Sequential model"): "auto" trains it in
+# every train job (gpu queue; the CPU when there is no GPU) and serves it when it raised the
+# hybrid's NDCG@10 on the validation split; "off" never trains it.
+RECSITE_SEQUENTIAL = env.str("RECSITE_SEQUENTIAL", default="auto")
+RECSITE_SEQUENTIAL_DEVICE = env.str("RECSITE_SEQUENTIAL_DEVICE", default="auto")  # auto|cpu|cuda
+RECSITE_SEQUENTIAL_MAX_EPOCHS = env.int("RECSITE_SEQUENTIAL_MAX_EPOCHS", default=20)
+# Training time budget of one sequential fit in seconds (0: none): the best epoch within it is
+# kept. It bounds what the model adds to `manage.py train` (and to each evaluation protocol):
+# 60 s, a fifth of the automatic tuning's budget, for a source its validation gate has refused
+# on every shipped dataset so far (docs/design.md, "The sequential source"); a GPU worker trains
+# many more epochs in it.
+RECSITE_SEQUENTIAL_MAX_SECONDS = env.float("RECSITE_SEQUENTIAL_MAX_SECONDS", default=60.0)
+# torch's CPU threads in that fit (0: every core). 1 by default: its operations are small, and
+# on a busy machine two OpenMP threads were 15 times slower than one (docs/evaluation.md).
+RECSITE_SEQUENTIAL_THREADS = env.int("RECSITE_SEQUENTIAL_THREADS", default=1)
 
 # Automatic tuning in every fit (docs/tuning.md): seconds the blend search may spend on the
 # shop's own validation split before each fit (0: off); the relative NDCG@10 gain on validation

@@ -83,14 +83,17 @@ def shop(fresh_serving):
 SHOP_CONFIG = EngineConfig(
     source_weights={
         "semantic": 1.0, "collaborative": 1.0, "popularity": 0.2, "trending": 0.1,
-        "new_arrivals": 0.05, "session": 1.0, "social": 0.0, "exposure": 0.0,
+        "new_arrivals": 0.05, "session": 1.0, "social": 0.0, "exposure": 0.0, "sequential": 0.0,
     },
     half_life_days=30.0,
     n_interests=3,
 )  # fmt: skip
 
 
-def shop_build():
+def shop_build(*, line_gap: timedelta = timedelta(0)):
+    """``line_gap`` apart, the lines of a basket have distinct times in the order listed; by
+    default they share the basket's time (as an invoice's lines do), and then their order is the
+    seeded tie order of the splits (``recommender.ml.interactions.tie_keys``), not the list's."""
     RecommendationConfig.objects.create(
         version=1, config=SHOP_CONFIG.to_dict(), note="test shop", is_active=True
     )
@@ -98,10 +101,9 @@ def shop_build():
     for external_id, baskets in BASKETS.items():
         customer = Customer.objects.create(external_id=external_id)
         for day, items in baskets:
-            for item in items:
-                add_event(
-                    customer, item, at=T0 + timedelta(days=day), session=f"{external_id}-{day}"
-                )
+            for line, item in enumerate(items):
+                at = T0 + timedelta(days=day) + line * line_gap
+                add_event(customer, item, at=at, session=f"{external_id}-{day}")
     product_embeddings_refresh()
     vector_index_build()
     return service.engine_build()

@@ -123,7 +123,7 @@ def test_train_if_needed_says_why_it_does_nothing_or_refits(shop):
     assert newest is not None
     assert quiet.getvalue() == "Nothing to do: the newest engine build is current.\n"
     assert EngineBuild.objects.count() == 2
-    tuned, fitted, second, reranker = refit.getvalue().splitlines()
+    tuned, fitted, second, reranker, sequential = refit.getvalue().splitlines()
     # Three customers are too few to tune on: the job says so and fits the active version.
     assert tuned == (
         "Automatic tuning: too little behaviour to tune on: 3 customers have a validation "
@@ -134,6 +134,8 @@ def test_train_if_needed_says_why_it_does_nothing_or_refits(shop):
         "Reranker: kept the linear blend: 3 validation customers, at least 100 are needed to "
         "learn a reranker."
     )
+    # The sequential step says why it trained nothing (off in tests: recsite/settings/test.py).
+    assert sequential == "Sequential model: RECSITE_SEQUENTIAL is off: no sequential model."
     # The fit says which collaborative model it chose and what memory it planned and used.
     assert newest.collaborative == "EASE on 8 products, 200 weights a product"
     estimate = round(newest.memory["estimate"]["total"] / 2**20)

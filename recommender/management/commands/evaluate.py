@@ -88,6 +88,30 @@ def segments_table(report: Report) -> str:
     return "\n".join(lines)
 
 
+def sequential_lines(report: Report) -> list[str]:
+    """The sequential model's fit (time, epochs) and the validation gate, when it ran."""
+    fit = report.notes.get("sequential")
+    if not fit:
+        return []
+    if "skipped" in fit:
+        return [f"sequential: {fit['skipped']}"]
+    lines = [
+        f"sequential: {report.notes.get('sequential_seconds')} s in all "
+        f"({fit['seconds']} s training on {fit['device']}, best epoch {fit['best_epoch']} of "
+        f"{len(fit['epochs'])}, {fit['sequences_per_second']} sequences/s), validation "
+        f"NDCG@10 {fit['validation_ndcg@10']:.4f}"
+    ]
+    gate = report.notes.get("sequential_gate")
+    if gate:
+        served = gate["hybrid_with_ndcg@10"] > gate["hybrid_without_ndcg@10"]
+        lines.append(
+            f"sequential gate (validation NDCG@10 of the hybrid): "
+            f"{gate['hybrid_without_ndcg@10']:.4f} without, {gate['hybrid_with_ndcg@10']:.4f} "
+            f"with: a fit {'serves' if served else 'does not serve'} it"
+        )
+    return lines
+
+
 class Command(BaseCommand):
     help = (
         "Evaluate popularity, item-kNN, EASE, content-only and the hybrid engine side by side "
@@ -139,6 +163,12 @@ class Command(BaseCommand):
             "evaluate the hybrid with them (docs/evaluation.md).",
         )
         parser.add_argument(
+            "--no-sequential",
+            action="store_true",
+            help="Do not train the sequential model (reported as sequential and "
+            "hybrid_sequential; minutes on Online Retail on 2 CPU cores).",
+        )
+        parser.add_argument(
             "--tune-cold",
             action="store_true",
             help="Also choose cold_collaborative on validation splits (docs/evaluation.md).",
@@ -163,6 +193,8 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"social weight chosen on validation: {report.notes['social_weight']}\n"
                 )
+            for line in sequential_lines(report):
+                self.stdout.write(line)
 
     def _table(self, rows: list[dict[str, Any]]) -> None:
         header = list(rows[0])
@@ -249,6 +281,7 @@ class Command(BaseCommand):
                 tune_social=options["tune_social"],
                 autotune=not options["no_autotune"],
                 locked=locked,
+                sequential=not options["no_sequential"],
             )
         self._print_reports(reports)
         seconds = time.perf_counter() - clock

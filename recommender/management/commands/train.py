@@ -8,7 +8,7 @@ from jobs.management.bar import job_run_with_bar
 from jobs.services.runs import job_create
 from recommender.choices import JobKind
 from recommender.services.refresh import refresh_plan
-from recommender.tasks import engine_train
+from recommender.tasks import train_signature
 
 
 class Command(BaseCommand):
@@ -21,7 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--background",
             action="store_true",
-            help="Queue the job for the workers (cpu queue) and follow it.",
+            help="Queue the job for the workers (cpu queue, then the sequential model on the gpu "
+            "queue) and follow it.",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
         parser.add_argument(
@@ -51,7 +52,7 @@ class Command(BaseCommand):
         job = job_run_with_bar(
             job,
             name="train",
-            enqueue=engine_train.si(job_id=job.pk) if options["background"] else None,
+            enqueue=train_signature(job_id=job.pk) if options["background"] else None,
             progress=not options["no_progress"],
             stream=self.stderr,
         )
@@ -73,3 +74,6 @@ class Command(BaseCommand):
         )
         if fit.get("reranker") not in (None, "off"):
             self.stdout.write(f"Reranker: {fit['reranker']}.")
+        sequential = job.counts.get("sequential", {})
+        if sequential.get("message"):
+            self.stdout.write(f"Sequential model: {sequential['message']}.")

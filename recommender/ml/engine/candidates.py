@@ -23,7 +23,7 @@ from recommender.ml.interest import Interest, event_vector_weights, multi_intere
 from recommender.ranking.exclusions import excluded_products
 from recommender.ranking.types import SOURCES
 
-from . import config
+from . import config, sequential_source
 from .config import EngineConfig
 from .data import AnnSearch, History, NetworkMember
 from .social import SocialScores
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # The sources that read the customer's own history: a customer without one gets none of their
 # candidates, and their weights are 0 for them.
-PERSONAL_SOURCES = ("collaborative", "semantic", "exposure")
+PERSONAL_SOURCES = ("collaborative", "semantic", "exposure", "sequential")
 # The weights a customer without history gets when the configuration gives the non-personal
 # sources none: small next to the session source, which should lead when there is context.
 _COLD_CUSTOMER_WEIGHTS = {"popularity": 0.2, "trending": 0.1}
@@ -88,6 +88,9 @@ class CandidateSet:
     )
     # The social source's scores and supporters (its reasons name how many people), if asked.
     social: SocialScores = field(default_factory=SocialScores.empty)
+    # The newest product of the history the engine knows, with its event type: what the
+    # sequential source's reason names.
+    latest: tuple[int, str] | None = None
 
     @property
     def size(self) -> int:
@@ -178,6 +181,8 @@ def candidate_set(
     if ("collaborative" in wanted or "exposure" in wanted) and len(profile.rows):
         collab_entries = engine._collaborative_model.gather(profile.rows, profile.weights)
     gen.collaborative_entries = collab_entries
+    if sequential_source.SOURCE in wanted:
+        gen.sequential_query = sequential_source.sequential_query(engine, history)
     for source in wanted:
         proposals[source] = gen.propose(source, size=size, search=search)
     rows = np.unique(
@@ -203,7 +208,21 @@ def candidate_set(
         profile=profile,
         collaborative_entries=collab_entries,
         social=gen.social() if "social" in wanted else SocialScores.empty(),
+        latest=_latest(engine, history),
     )
+
+
+def _latest(engine: HybridEngine, history: History) -> tuple[int, str] | None:
+    """The engine row and event type of the history's newest product the fit knows."""
+    if not len(history.product_ids):
+        return None
+    rows = engine._rows_of(history.product_ids)
+    known = np.flatnonzero(rows >= 0)
+    if not len(known):
+        return None
+    stamps = np.asarray(history.timestamps, dtype=np.float64)[known]
+    at = int(known[np.lexsort((known, stamps))[-1]])
+    return int(rows[at]), str(history.event_types[at])
 
 
 def build_profile(

@@ -56,6 +56,9 @@ DEFAULT_SOURCE_WEIGHTS: dict[str, float] = {
     # Products without behaviour reach lists through the exposure slots (``exposure_slots``),
     # not the blend: a weight here would lift every one of them by its exposure score alone.
     "exposure": 0.0,
+    # Served only with a sequential build that raised the hybrid's validation NDCG@10
+    # (recommender.services.sequential); without one the source proposes nothing.
+    "sequential": 1.0,
 }
 DEFAULT_BEHAVIOUR_WEIGHTS: dict[str, float] = {
     "purchase": 1.0,

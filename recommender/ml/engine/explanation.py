@@ -76,7 +76,7 @@ def with_reasons(
             dict.fromkeys(
                 _social_reason(engine, item.index, cset)
                 if source == "social"
-                else _reason(engine, source, item.index, cset.profile, best_source)
+                else _reason(engine, source, item.index, cset.profile, best_source, cset.latest)
                 for source in sources
             )
         )
@@ -131,6 +131,7 @@ def _reason(
     index: int,
     profile: Profile,
     best_source: Mapping[int, int],
+    latest: tuple[int, str] | None = None,
 ) -> str:
     category = engine.category_of(index)
     if source == "collaborative" and index in best_source:
@@ -156,6 +157,11 @@ def _reason(
         # "new: similar to what you bought: X".
         kind, title = profile.label(_nearest_event(engine, index, profile))
         return reason_text.new_similar_to(event_type=kind, title=title)
+    if source == "sequential" and latest is not None:
+        row, kind = latest
+        if category and engine.category_of(row) == category:
+            return reason_text.continues_recent(event_type=kind, category=category)
+        return reason_text.often_after(event_type=kind, title=engine._titles[row])
     if source == "trending":
         return reason_text.popular_in(category=category, trending=True)
     if source == "new_arrivals":

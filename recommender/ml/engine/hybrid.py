@@ -18,6 +18,7 @@ import numpy as np
 
 from recommender.ml import neighbours as nb
 from recommender.ml.arrays import StringTable
+from recommender.ml.sequential import SequentialModel
 from recommender.ranking.fusion import Rule
 from recommender.ranking.types import RankedItem
 
@@ -77,6 +78,8 @@ class HybridEngine:
         self._cooc = nb.Neighbours.empty(0)
         self._cold = nb.Neighbours.empty(0)
         self._own_ann: AnnSearch | None = None
+        # The sequential source's model (:meth:`with_sequential`); without one it proposes none.
+        self._sequential: SequentialModel | None = None
         # A fitted engine (offline: the evaluation, a fit's own checks) may build an hnswlib
         # index of its own vectors when no ``ann`` is given; a loaded one (serving) may not.
         self._may_build_index = True
@@ -216,6 +219,16 @@ class HybridEngine:
         clone.config = EngineConfig.from_dict(values)
         clone._fit_config = fitted
         clone.pending_fit_fields = pending
+        return clone
+
+    def with_sequential(self, model: SequentialModel | None) -> HybridEngine:
+        """This fitted engine with ``model`` as its ``sequential`` source (a shallow copy, like
+        :meth:`with_config`; None: without one). The model is a separate artifact, fitted on
+        its own schedule: it knows products by id, and scores those it never saw from their
+        vectors."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._sequential = model
         return clone
 
     # Stage 1: candidates ------------------------------------------------------------------

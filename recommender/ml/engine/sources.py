@@ -19,6 +19,7 @@ from recommender.ml.collaborative import top_k
 from recommender.ml.interactions import DAY_SECONDS
 
 from . import config
+from . import sequential_source as sequential
 from .data import AnnSearch
 from .social import SocialScores, social_scores
 
@@ -74,6 +75,8 @@ class Generation:
         self._found: dict[int, float] | None = None
         # The exposure scores the exposure source computed: (rows ascending, scores).
         self._exposure_known: tuple[np.ndarray, np.ndarray] | None = None
+        # The sequential model's query for this history (candidate_set sets it when wanted).
+        self.sequential_query: sequential.Query | None = None
 
     # Filters ---------------------------------------------------------------------------
 
@@ -143,6 +146,8 @@ class Generation:
             return rows, nb.lookup(social.rows, social.scores, rows), []
         if source == "exposure":
             return self._exposure(size, search)
+        if source == sequential.SOURCE:
+            return sequential.propose(self, size=size, search=search)
         return empty, np.empty(0), []
 
     def social(self) -> SocialScores:
@@ -403,21 +408,28 @@ class Generation:
         elif source == "social":
             social = self.social()
             values = nb.lookup(social.rows, social.scores, rows)
+        elif source == sequential.SOURCE:
+            values = sequential.raw(self, rows)
         else:
             values = np.zeros(len(rows), dtype=np.float64)
+        return self._with_searched(source, rows, values)
+
+    def _with_searched(self, source: str, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """``values`` with the search's scores of fitted products without a vector then: they
+        stand in for the cosine (the semantic, sequential and exposure scores; the session's
+        similarity part)."""
         searched = self._row_ann.get(source)
-        if searched:
-            # Fitted products without a vector then: the search's score stands in for the
-            # cosine (the semantic and exposure scores; the session's similarity part).
-            for i, row in enumerate(rows.tolist()):
-                if row not in searched:
-                    continue
-                if source == "semantic":
-                    values[i] = searched[row]
-                elif source == "exposure":
-                    values[i] = 0.0 if engine._has_events[row] else searched[row]
-                else:
-                    values[i] += searched[row]
+        if not searched:
+            return values
+        for i, row in enumerate(rows.tolist()):
+            if row not in searched:
+                continue
+            if source in ("semantic", sequential.SOURCE):
+                values[i] = searched[row]
+            elif source == "exposure":
+                values[i] = 0.0 if self.engine._has_events[row] else searched[row]
+            else:
+                values[i] += searched[row]
         return values
 
     def score(self, source: str, rows: np.ndarray, extra: list[int]) -> np.ndarray:

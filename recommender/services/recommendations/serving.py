@@ -1,6 +1,8 @@
 """The serving cache: the engine this process serves, the newest READY build with the active
 configuration version applied, loaded once per process and rechecked every
 ``RECSITE_INDEX_REFRESH_SECONDS`` so a new fit or a saved version serves without a restart.
+The newest sequential build (when enabled) is read by the same query and served as the engine's
+``sequential`` source.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from recommender.ml.engine import (
 )
 from recommender.models import EngineBuild, RecommendationConfig
 from recommender.ranking.types import SOURCES
-from recommender.selectors.tuning import engine_build_serving
+from recommender.selectors.tuning import engine_build_serving, sequential_location_of
 
 from ..index import serving_index
+from ..sequential import HeldSequential, sequential_serving_reload
 from ..serving_mode import serving_forgotten, serving_keep_inherited, serving_noted
 from .fitting import ENGINE_KIND
 from .versions import recommendation_config_active
@@ -63,6 +66,8 @@ class ServingEngine:
     # changes since then (they take effect at the next fit).
     fit_config_version: int
     pending_fit_fields: tuple[str, ...]
+    # The sequential build served as the engine's ``sequential`` source (its location), if any.
+    sequential_location: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +79,10 @@ class _Held:
     path: str
     fitted: HybridEngine
     serving: ServingEngine
-    # (build location, active version) behind ``serving``.
-    key: tuple[str, int]
+    # The sequential model served with it (recommender.services.sequential), if any.
+    sequential: HeldSequential | None
+    # (build location, active version, sequential build location) behind ``serving``.
+    key: tuple[str, int, str | None]
 
 
 # One value, checked every RECSITE_INDEX_REFRESH_SECONDS.
@@ -133,14 +140,30 @@ def _reloaded(held: _Held | None) -> _Held | None:
         loaded = (held.build, held.path, held.fitted)
     # The row that serves is this check's (the loaded one is kept only for its file).
     path, fitted = loaded[1], loaded[2]
-    if held is not None and version is not None and held.key == (build.path, version):
+    sequential = sequential_serving_reload(
+        location=sequential_location_of(build), held=held.sequential if held else None
+    )
+    sequential_at = sequential[0] if sequential else None
+    if (
+        held is not None
+        and version is not None
+        and held.key == (build.path, version, sequential_at)
+    ):
         serving = held.serving
         key = held.key
     else:
         active = recommendation_config_active()  # Read in full only when it changed.
         serving = _serving_with(build=build, path=path, fitted=fitted, active=active)
-        key = (build.path, active.version)
-    return _Held(build=loaded[0], path=path, fitted=fitted, serving=serving, key=key)
+        if sequential is not None:
+            serving = replace(
+                serving,
+                engine=serving.engine.with_sequential(sequential[1]),
+                sequential_location=sequential[0],
+            )
+        key = (build.path, active.version, sequential_at)
+    return _Held(
+        build=loaded[0], path=path, fitted=fitted, serving=serving, sequential=sequential, key=key
+    )
 
 
 def _serving_with(

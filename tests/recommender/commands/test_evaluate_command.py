@@ -12,7 +12,12 @@ pytestmark = pytest.mark.django_db
 
 USERS = 363
 COLD = 58
-MODELS = ["popularity", "item_knn", "ease", "content", "hybrid", "hybrid_defaults"]
+# The sequential model is trained on each protocol's training data and reported alone and
+# inside the served hybrid (issue 16).
+MODELS = [
+    "popularity", "item_knn", "ease", "content", "hybrid", "hybrid_defaults", "sequential",
+    "hybrid_sequential",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -27,7 +32,8 @@ def office_slice(shared_data, tmp_path):
     return folder
 
 
-def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
+def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path, settings):
+    settings.RECSITE_SEQUENTIAL = "auto"  # Off in the other tests (recsite/settings/test.py).
     out, err = StringIO(), StringIO()
     path = tmp_path / "report.json"
     call_command(
@@ -49,7 +55,9 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
     assert leave_last_out["users"] == USERS
     assert all(model["users"] == USERS for model in leave_last_out["models"].values())
     # The cold-start protocol reports what train would serve on its own training split, too.
-    assert list(cold_start["models"]) == ["popularity", "content", "hybrid", "hybrid_defaults"]
+    assert list(cold_start["models"]) == [
+        "popularity", "content", "hybrid", "hybrid_defaults", "sequential", "hybrid_sequential",
+    ]  # fmt: skip
     assert cold_start["notes"]["autotune"]["verdict"].startswith(
         ("tuned", "kept: the best point found scored")
     )
@@ -60,15 +68,23 @@ def test_evaluate_prints_the_table_and_writes_json(office_slice, tmp_path):
         "| model | Recall@10 | NDCG@10 | Recall@20 | NDCG@20 | MRR | Coverage@10 | ILD@10 "
         "| Coverage@20 | ILD@20 | users | candidate recall |"
     )
-    rows = [line.split(" | ") for line in lines[header + 2 : header + 8]]
+    rows = [line.split(" | ") for line in lines[header + 2 : header + 2 + len(MODELS)]]
     assert [row[0] for row in rows] == [f"| {name}" for name in MODELS]
     # Stage 1's recall is the hybrids' alone, and the JSON report carries the same figure.
     hybrid = leave_last_out["models"]["hybrid"]
     defaults = leave_last_out["models"]["hybrid_defaults"]
+    with_sequential = leave_last_out["models"]["hybrid_sequential"]
     assert [row[-1] for row in rows] == ["- |"] * 4 + [
         f"{hybrid['candidate_recall']:.4f} |",
         f"{defaults['candidate_recall']:.4f} |",
+        "- |",
+        f"{with_sequential['candidate_recall']:.4f} |",
     ]
+    # The sequential fit and the validation gate are printed after the table.
+    assert lines[header + 2 + len(MODELS)].startswith("sequential: ")
+    assert lines[header + 3 + len(MODELS)].startswith(
+        "sequential gate (validation NDCG@10 of the hybrid): "
+    )
     # train's automatic tuning ran on the training split (validation: second-to-last products)
     tuned = leave_last_out["notes"]["autotune"]
     assert tuned["verdict"].startswith(("tuned", "kept: the best point found scored"))

@@ -143,7 +143,10 @@ def test_the_train_job_tunes_before_it_fits_unless_asked_not_to(settings, tmp_pa
     # The fit step also learned a reranker on validation and says whether it serves, and why
     verdict = job.counts["fit"]["reranker"]
     assert verdict.startswith(("kept the linear blend: the reranker scored", "reranker: "))
-    assert out.getvalue().splitlines()[-1] == f"Reranker: {verdict}."
+    assert out.getvalue().splitlines()[-2:] == [
+        f"Reranker: {verdict}.",
+        "Sequential model: RECSITE_SEQUENTIAL is off: no sequential model.",
+    ]
 
     # when: asked not to tune
     call_command("train", "--no-progress", "--no-autotune", stdout=StringIO(), stderr=StringIO())

@@ -1,21 +1,31 @@
 """Tuning: a saved configuration serves without a refit; the preview's lists and metrics."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from recommender.models import Customer, EngineBuild, Product, RecommendationLog
+from recommender.ml.interactions import interactions_from_records, tie_keys
+from recommender.models import Customer, EngineBuild, Event, Product, RecommendationLog
 from recommender.ranking.rules import Pin, RuleSet
 from recommender.services import recommendations as service
 from recommender.services import tuning
-from tests.recommender.shop import SHOP_CONFIG
+from tests.recommender.shop import SHOP_CONFIG, T0, add_event, shop_build
 
 pytestmark = pytest.mark.django_db
 
 # More weight on best sellers: the Home lantern (bought by three customers, this week) overtakes
 # the mug for a mug buyer; nothing else in their list moves.
 POPULAR = SHOP_CONFIG.replace(source_weights={**SHOP_CONFIG.source_weights, "popularity": 3.0})
+
+
+@pytest.fixture
+def shop(fresh_serving):
+    """The test shop with the lines of each basket one second apart, in the order listed: what
+    is held out (each customer's last line) is decided by time here, not by the tie order, which
+    depends on database ids (``test_equal_times_are_ordered_by_the_seeded_tie_key``)."""
+    return shop_build(line_gap=timedelta(seconds=1))
 
 
 @pytest.fixture(autouse=True)
@@ -202,3 +212,33 @@ def test_the_files_of_a_pruned_build_go_with_it(shop, settings, monkeypatch):
 
     names = sorted(p.name for p in Path(shop.path).parent.glob("*.tuning-*"))
     assert [name.split(".tuning-")[0] for name in names] == [Path(newest.path).stem] * 3
+
+
+def test_equal_times_are_ordered_by_the_seeded_tie_key_not_by_insertion_order(shop):
+    # C9 buys three products in one basket (one time), inserted in one order, then the other.
+    c9 = Customer.objects.create(external_id="C9")
+    basket = ["INK-1", "MUG-1", "LAMP-2"]
+    products = {p.external_id: p for p in Product.objects.filter(external_id__in=basket)}
+    at = T0 + timedelta(days=30)
+    # The order the splits give them: by the tie key of (customer id, product id), seed 0.
+    keys = tie_keys(
+        interactions_from_records(
+            user_ids=[c9.pk] * 3,
+            item_ids=[products[p].pk for p in basket],
+            event_types=["purchase"] * 3,
+            timestamps=[0.0] * 3,
+        )
+    )
+    expected = [basket[i] for i in np.argsort(keys)]
+    external = dict(Product.objects.values_list("pk", "external_id"))
+    held_out = []
+    for size, order in ((300, basket), (299, basket[::-1])):
+        Event.objects.filter(customer=c9).delete()
+        for p in order:
+            add_event(c9, p, at=at)
+        sample = tuning.tuning_sample(size=size)  # Another size: a sample of its own.
+        [i] = [i for i, t in enumerate(sample.times) if t == at.timestamp()]
+        # The last in key order is held out; the others are the history, in key order.
+        held_out.append(external[int(sample.engine.item_ids[sample.targets[i]])])
+        assert [external[p] for p in sample.histories[i].product_ids] == expected[:2]
+    assert held_out == [expected[2], expected[2]]

@@ -1,0 +1,147 @@
+"""The torch network of the sequential model (training only; serving runs :mod:`.forward`).
+
+A causal self-attention encoder of the SASRec family (Kang & McAuley 2018), pre-LayerNorm,
+whose item embeddings are the language model's product vectors through a learned linear
+projection (plus, optionally, a per-product embedding that starts at zero), tied between input
+and output as in UniSRec: a product's output embedding is ``W v + b (+ e)``, so a product the
+fit never saw is scored from its vector ``v``. Each step adds an event-type, a time-gap and a
+position embedding. Imported lazily: only the training worker needs torch.
+
+The arithmetic is written out (no ``nn.MultiheadAttention``) so that :mod:`.forward` can repeat
+it in numpy exactly; :func:`export_weights` names every parameter for the artifact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import SequentialConfig
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.ff1 = nn.Linear(dim, 2 * dim)
+        self.ff2 = nn.Linear(2 * dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, length, dim = x.shape
+        dh = dim // self.heads
+        q, k, v = self.qkv(self.ln1(x)).split(dim, dim=-1)
+        q = q.view(b, length, self.heads, dh).transpose(1, 2)
+        k = k.view(b, length, self.heads, dh).transpose(1, 2)
+        v = v.view(b, length, self.heads, dh).transpose(1, 2)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
+        scores = scores.masked_fill(~mask[:, None, :, :], float("-inf"))
+        attn = self.drop(torch.softmax(scores, dim=-1))
+        out = (attn @ v).transpose(1, 2).reshape(b, length, dim)
+        x = x + self.drop(self.out(out))
+        hidden = F.gelu(self.ff1(self.ln2(x)), approximate="tanh")
+        return x + self.drop(self.ff2(self.drop(hidden)))
+
+
+class SequentialNet(nn.Module):
+    """Item index ``n_items`` is padding (a zero vector, masked from attention)."""
+
+    def __init__(
+        self, *, vectors: np.ndarray, n_types: int, n_gaps: int, config: SequentialConfig
+    ) -> None:
+        super().__init__()
+        n, width = vectors.shape
+        d = config.dim
+        self.n_items = n
+        self.config = config
+        padded = np.zeros((n + 1, width), dtype=np.float32)
+        padded[:n] = vectors
+        self.register_buffer("vectors", torch.from_numpy(padded), persistent=False)
+        self.proj = nn.Linear(width, d)
+        self.ids: nn.Embedding | None = None
+        if config.id_embeddings:
+            self.ids = nn.Embedding(n + 1, d)
+            nn.init.zeros_(self.ids.weight)
+        self.types = nn.Embedding(n_types, d)
+        self.gaps = nn.Embedding(n_gaps, d)
+        self.pos = nn.Embedding(config.max_len, d)
+        for table in (self.types, self.gaps, self.pos):
+            nn.init.normal_(table.weight, std=0.02)
+        self.in_ln = nn.LayerNorm(d)
+        self.blocks = nn.ModuleList(
+            _Block(d, config.heads, config.dropout) for _ in range(config.layers)
+        )
+        self.out_ln = nn.LayerNorm(d)
+        self.drop = nn.Dropout(config.dropout)
+
+    def item_matrix(self) -> torch.Tensor:
+        """Every product's embedding, ``(n_items + 1, d)`` (the last row is padding)."""
+        items = self.proj(self.vectors)
+        if self.ids is not None:
+            items = items + self.ids.weight
+        return items
+
+    def encode(
+        self,
+        items: torch.Tensor,
+        types: torch.Tensor,
+        gaps: torch.Tensor,
+        item_matrix: torch.Tensor,
+    ) -> torch.Tensor:
+        """Hidden states ``(b, L, d)`` of left-padded windows ``(b, L)``."""
+        b, length = items.shape
+        positions = torch.arange(
+            self.config.max_len - length, self.config.max_len, device=items.device
+        )
+        x = self.in_ln(item_matrix[items]) + self.types(types) + self.gaps(gaps)
+        x = self.drop(x + self.pos(positions)[None])
+        real = items != self.n_items
+        causal = torch.tril(torch.ones(length, length, dtype=torch.bool, device=items.device))
+        # Attend to real steps up to oneself; a padding step attends to itself only.
+        eye = torch.eye(length, dtype=torch.bool, device=items.device)
+        mask = (causal[None] & real[:, None, :]) | eye[None]
+        for block in self.blocks:
+            x = block(x, mask)
+        return self.out_ln(x)
+
+
+def export_weights(net: SequentialNet) -> dict[str, np.ndarray]:
+    """Every parameter as a float32 numpy array, under the names :mod:`.forward` reads."""
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.detach().to("cpu", torch.float32).numpy().copy()
+
+    out = {
+        "proj_w": arr(net.proj.weight),
+        "proj_b": arr(net.proj.bias),
+        "type_emb": arr(net.types.weight),
+        "gap_emb": arr(net.gaps.weight),
+        "pos_emb": arr(net.pos.weight),
+        "in_ln_w": arr(net.in_ln.weight),
+        "in_ln_b": arr(net.in_ln.bias),
+        "out_ln_w": arr(net.out_ln.weight),
+        "out_ln_b": arr(net.out_ln.bias),
+    }
+    if net.ids is not None:
+        out["id_emb"] = arr(net.ids.weight[: net.n_items])
+    for i, block in enumerate(net.blocks):
+        assert isinstance(block, _Block)
+        for name, layer in (
+            ("ln1", block.ln1),
+            ("qkv", block.qkv),
+            ("out", block.out),
+            ("ln2", block.ln2),
+            ("ff1", block.ff1),
+            ("ff2", block.ff2),
+        ):
+            out[f"b{i}_{name}_w"] = arr(layer.weight)
+            out[f"b{i}_{name}_b"] = arr(layer.bias)
+    return out
