@@ -168,7 +168,7 @@ def _network_one_statement(
 ) -> tuple[list[tuple[int, int, float, str]], dict[int, list[tuple[int, str, float]]]]:
     """``network_members`` and ``_recent_events`` of them in one round trip (PostgreSQL)."""
     sql = _NETWORK_SQL.format(relationship=Relationship._meta.db_table, event=Event._meta.db_table)
-    params = {
+    params: dict[str, int | datetime] = {
         "customer": customer_id,
         "max_direct": MAX_DIRECT,
         "max_second": MAX_SECOND_HOP,
