@@ -20,6 +20,19 @@ unless ``--keep-db``; ``--reuse-db`` keeps a prepared one between runs):
 
 Printed: p50/p90/p99/max latency as seen by the clients, sustained requests/s, errors, and the
 ratio of the per-request time to the in-process baseline.
+
+``--relationships PER_CUSTOMER`` (issue 19) first writes seeded relationships among the shop's
+customers through the ingestion service (``relationships_upsert``, idempotent: the same seed
+writes the same edges again as unchanged), then measures two arms in the same database, each a
+configuration version saved through the service as the tuning page saves one: the active
+configuration with the social source off (weight 0: no network is read) and on (the active
+weight, or the shipped default when the active one has it off). Each arm runs the baseline and
+every client count; ``--rounds`` repeats both, alternating which goes first, and the original
+configuration is saved back at the end. The edges: each customer's out-degree is drawn from a
+lognormal (sigma 1) with mean ``PER_CUSTOMER``, rounded down (some have none, a few many), and
+its targets are drawn without replacement with Zipf weights (exponent 0.7) over a seeded order of
+the customers, so a few customers are followed by many, as in real follower graphs; 90 % of
+rows are ``follows``, 10 % ``friend`` (two edges), all of weight 1.
 """
 
 from __future__ import annotations
@@ -72,6 +85,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--sample", type=int, default=500, help="Distinct customers requested.")
     add_port_argument(parser)
+    parser.add_argument(
+        "--relationships",
+        type=float,
+        default=0.0,
+        metavar="PER_CUSTOMER",
+        help="Write seeded edges (mean out-degree) and time the social source off and on.",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="With --relationships: passes.")
     parser.add_argument("--reuse-db", action="store_true", help="Use a prepared database as is.")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
     return parser.parse_args()
@@ -99,6 +120,61 @@ def sample_customers(size: int) -> list[str]:
     return random.Random(0).sample(ids, min(size, len(ids)))
 
 
+def relationships_write(per_customer: float, *, seed: int = 0) -> None:
+    """Seeded edges among the customers with events, written through the ingestion service."""
+    import numpy as np
+    from django.db.models import Count, Max
+
+    from recommender.models import Customer
+    from social.models import Relationship
+    from social.records import parse_relationship
+    from social.services import RELATIONSHIP_CHUNK_SIZE, RelationshipCounts, relationships_upsert
+
+    ids = sorted(Customer.objects.filter(events__isnull=False).distinct().values_list(
+        "external_id", flat=True))  # fmt: skip
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    sigma = 1.0
+    degrees = np.minimum(
+        n - 1,
+        np.floor(rng.lognormal(np.log(per_customer) - sigma**2 / 2, sigma, size=n)).astype(int),
+    )
+    popularity = 1.0 / np.arange(1, n + 1) ** 0.7
+    popularity = popularity[np.argsort(rng.permutation(n))] / popularity.sum()
+    received = datetime(2011, 12, 1, tzinfo=UTC)  # Fixed: the same seed writes the same rows.
+    records = []
+    for source, degree in enumerate(degrees):
+        if degree == 0:
+            continue
+        targets = [t for t in rng.choice(n, size=degree + 1, replace=False, p=popularity)
+                   if t != source][:degree]  # fmt: skip
+        for target in targets:
+            kind = "friend" if rng.random() < 0.1 else "follows"
+            records.append(parse_relationship(
+                {"customer_id": ids[source], "target_customer_id": ids[int(target)],
+                 "type": kind}, now=received))  # fmt: skip
+    counts = RelationshipCounts()
+    started = time.perf_counter()
+    for start in range(0, len(records), RELATIONSHIP_CHUNK_SIZE):
+        counts.add(relationships_upsert(records=records[start : start + RELATIONSHIP_CHUNK_SIZE]))
+    stored = Relationship.objects.count()
+    out_degrees = sorted(
+        Relationship.objects.values("source_id").annotate(c=Count("pk")).values_list("c", flat=True)
+    )
+    in_max = (
+        Relationship.objects.values("target_id").annotate(c=Count("pk")).aggregate(m=Max("c"))["m"]
+    )
+    print(
+        f"relationships: {len(records):,} rows for {n:,} customers written in "
+        f"{time.perf_counter() - started:.1f} s ({counts.created:,} edges created, "
+        f"{counts.unchanged:,} unchanged, {counts.duplicates:,} duplicates); {stored:,} edges "
+        f"stored; {len(out_degrees):,} customers ({len(out_degrees) / n:.0%}) have out-edges "
+        f"(median {statistics.median(out_degrees):.0f}, p90 "
+        f"{out_degrees[int(0.9 * len(out_degrees))]}, max {out_degrees[-1]}); most followed: "
+        f"{in_max} in-edges"
+    )
+
+
 def baseline(customers: list[str], repeat: int) -> list[float]:
     """Seconds per call of the endpoint's service in this process (no HTTP, no DRF)."""
     from recommender.models import Customer
@@ -113,6 +189,64 @@ def baseline(customers: list[str], repeat: int) -> list[float]:
         customer_recommendations(customer=rows[customers[i % len(customers)]], k=K)
         times.append(time.perf_counter() - started)
     return times
+
+
+def measure(
+    args: argparse.Namespace, arm: str, customers: list[str], token: str, paths: list[str]
+) -> dict[str, object]:
+    """The in-process baseline, then every client count over HTTP; printed and returned."""
+    base = baseline(customers, repeat=min(args.requests, 1000))
+    base_ms = statistics.median(base) * 1000
+    print(
+        f"\n{arm} (load average {os.getloadavg()[0]:.1f})\nbaseline: the service in-process, "
+        f"one at a time, {len(base)} calls: median {base_ms:.2f} ms, p99 "
+        f"{statistics.quantiles(base, n=100, method='inclusive')[98] * 1000:.2f} ms"
+    )
+    print(
+        f"GET customers/<id>/recommendations, gunicorn --workers {args.workers} "
+        f"--threads {args.threads} ({'sync' if args.threads == 1 else 'gthread'}), "
+        f"{len(customers)} customers, k={K}:"
+    )
+    print("  clients  requests  errors   req/s   p50 ms  p90 ms  p99 ms  max ms  p50/base")
+    figures = []
+    for clients in (int(c) for c in args.clients.split(",")):
+        f = load(args.port, token, paths, clients, k=K)
+        figures.append(f)
+        print(
+            f"  {clients:7d}  {f['requests']:8d}  {f['errors']:6d}  {f['rps']:6.0f}  "
+            f"{f['p50_ms']:7.2f} {f['p90_ms']:7.2f} {f['p99_ms']:7.2f} "
+            f"{f['max_ms']:7.1f}  x{f['p50_ms'] / base_ms:.2f}"
+        )
+        if f["errors"]:
+            print(f"    first error: {f['first_error']}")
+    return {"arm": arm, "baseline_ms": round(base_ms, 2), "runs": [
+        {k: (round(v, 2) if isinstance(v, float) else v) for k, v in f.items()
+         if k != "first_error"} for f in figures]}  # fmt: skip
+
+
+def version_served(
+    args: argparse.Namespace, token: str, paths: list[str], customers: list[str], version: int
+) -> None:
+    """Wait until this process and every answer of the server (fresh connections, so any
+    worker) serve configuration ``version``; they check every RECSITE_INDEX_REFRESH_SECONDS."""
+    import http.client
+
+    from recommender.models import Customer
+    from recommender.services.recommendations import customer_recommendations
+
+    customer = Customer.objects.get(external_id=customers[0])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen = {customer_recommendations(customer=customer, k=K, log=False).config_version}
+        for path in paths[: 10 * args.workers]:
+            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            seen.add(json.loads(conn.getresponse().read())["config_version"])
+            conn.close()
+        if seen == {version}:
+            return
+        time.sleep(1)
+    raise SystemExit(f"configuration v{version} not served within 60 s (saw {sorted(seen)})")
 
 
 def serve(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -144,17 +278,26 @@ def main() -> None:
     from django.db import connection
 
     from accounts.services import api_token_create
+    from recommender.ml.engine.config import EngineConfig
     from recommender.models import EngineBuild, Event, Product
+    from recommender.services.recommendations import (
+        recommendation_config_active,
+        recommendation_config_save,
+    )
 
     try:
         if not reuse:
             print("preparing the database:")
             prepare()
+        if args.relationships > 0:
+            relationships_write(args.relationships)
         with connection.cursor() as cursor:
             # Fresh statistics, as autovacuum would have them in a running shop: without them
             # the planner guesses ~150 events per customer and sorts all of a heavy customer's
-            # events (7 ms for 7,800) instead of reading the newest 200 off the index.
-            cursor.execute("ANALYZE")
+            # events (7 ms for 7,800) instead of reading the newest 200 off the index. VACUUM
+            # sets the visibility map autovacuum would have set, so the index-only reads of
+            # events (the customer's, their network's) visit no heap page.
+            cursor.execute("VACUUM ANALYZE")
             cursor.execute("SELECT version()")
             version = cursor.fetchone()[0].split(" on ")[0]
         build = EngineBuild.objects.filter(status="ready").latest()
@@ -168,46 +311,71 @@ def main() -> None:
             f"fitted in {build.fit_seconds:.1f} s)"
         )
         customers = sample_customers(args.sample)
-        base = baseline(customers, repeat=min(args.requests, 1000))
-        base_ms = statistics.median(base) * 1000
-        print(
-            f"\nbaseline: the service in-process, one at a time, {len(base)} calls: "
-            f"median {base_ms:.2f} ms, p99 "
-            f"{statistics.quantiles(base, n=100, method='inclusive')[98] * 1000:.2f} ms"
-        )
+        arms: dict[str, EngineConfig | None] = {"active configuration": None}
+        original = recommendation_config_active()
+        if args.relationships > 0:
+            active = EngineConfig.from_dict(original.config)
+            on = active.source_weights.get("social", 0.0) or EngineConfig().source_weights["social"]
+            weights = active.source_weights
+            arms = {
+                "social off": active.replace(source_weights={**weights, "social": 0.0}),
+                f"social on ({on:g})": active.replace(source_weights={**weights, "social": on}),
+            }
         _, token = api_token_create(name="bench-serve", scopes=["read"])
         paths = [
             f"/api/v1/customers/{customers[i % len(customers)]}/recommendations?k={K}"
             for i in range(args.requests)
         ]
         server = serve(args, env)
+        results: list[dict[str, object]] = []
         try:
             load(
                 args.port, token, paths[: 50 * args.workers], clients=args.workers, k=K
             )  # Warm-up.
-            print(
-                f"\nGET customers/<id>/recommendations, gunicorn --workers {args.workers} "
-                f"--threads {args.threads} ({'sync' if args.threads == 1 else 'gthread'}), "
-                f"{len(customers)} customers, k={K}:"
-            )
-            print("  clients  requests  errors   req/s   p50 ms  p90 ms  p99 ms  max ms  p50/base")
-            figures = []
-            for clients in (int(c) for c in args.clients.split(",")):
-                f = load(args.port, token, paths, clients, k=K)
-                figures.append(f)
-                print(
-                    f"  {clients:7d}  {f['requests']:8d}  {f['errors']:6d}  {f['rps']:6.0f}  "
-                    f"{f['p50_ms']:7.2f} {f['p90_ms']:7.2f} {f['p99_ms']:7.2f} "
-                    f"{f['max_ms']:7.1f}  x{f['p50_ms'] / base_ms:.2f}"
-                )
-                if f["errors"]:
-                    print(f"    first error: {f['first_error']}")
+            for round_number in range(args.rounds if args.relationships > 0 else 1):
+                order = list(arms) if round_number % 2 == 0 else list(reversed(arms))
+                for arm in order:
+                    config = arms[arm]
+                    if config is not None:
+                        saved = recommendation_config_save(
+                            config=config, note=f"bench/serve.py: {arm}"
+                        )
+                        version_served(args, token, paths, customers, saved.version)
+                    results.append(measure(args, arm, customers, token, paths))
         finally:
             server.terminate()
             server.wait(timeout=30)
-        print("\n" + json.dumps({"baseline_ms": round(base_ms, 2), "runs": [
-            {k: (round(v, 2) if isinstance(v, float) else v) for k, v in f.items()
-             if k != "first_error"} for f in figures]}))  # fmt: skip
+            if args.relationships > 0:
+                recommendation_config_save(
+                    config=original.config, note=f"bench/serve.py: restored v{original.version}"
+                )
+        if args.relationships > 0:
+            print("\nsocial on / social off, per client count (medians over rounds):")
+            off_arm, on_arm = list(arms)
+            for clients in (int(c) for c in args.clients.split(",")):
+                ratio = {}
+                for key in ("rps", "p50_ms", "p99_ms"):
+                    values = {
+                        arm: statistics.median(
+                            run[key]
+                            for r in results
+                            if r["arm"] == arm
+                            for run in r["runs"]
+                            if run["clients"] == clients  # type: ignore[attr-defined]
+                        )
+                        for arm in (on_arm, off_arm)
+                    }
+                    ratio[key] = values[on_arm] / values[off_arm]
+                print(
+                    f"  {clients} clients: req/s x{ratio['rps']:.2f}, "
+                    f"p50 x{ratio['p50_ms']:.2f}, p99 x{ratio['p99_ms']:.2f}"
+                )
+            base = {
+                arm: statistics.median(r["baseline_ms"] for r in results if r["arm"] == arm)
+                for arm in (on_arm, off_arm)
+            }
+            print(f"  in-process baseline median: x{base[on_arm] / base[off_arm]:.2f}")
+        print("\n" + json.dumps(results))
     finally:
         connection.close()
         if not args.keep_db and not args.reuse_db:

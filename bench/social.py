@@ -1,6 +1,6 @@
 """Per-request cost of the social source (issue 19), on a database with relationships.
 
-    nice -n 10 .venv/bin/python bench/social.py --database recsite_h19 [--sample 300]
+    nice -n 10 .venv/bin/python bench/social.py --database recsite_h19 [--sample 300] [--rounds 3]
 
 For a seeded sample of customers with at least one relationship: the time of the network read
 the serving path adds to a request (``social.selectors.customer_network``: the strongest edges,
@@ -8,6 +8,12 @@ the second hop, each member's newest events; bounded by ``MAX_DIRECT``, ``MAX_SE
 ``MAX_MEMBER_EVENTS``), and of the engine's scoring of that network
 (``recommender.ml.engine.social.social_scores``), each as p50/p90/p99/max in milliseconds, with
 the network sizes. Nothing is written. On Ciao the database comes from ``manage.py import_ciao``.
+
+The read is timed two ways, alternating customer by customer (and which goes first), so both
+see the same machine load: as served (PostgreSQL: one statement) and as three queries (the
+strongest edges, the second hop, a LATERAL read of the members' events: the read before issue
+19's serving work, still the fallback's shape). Both must return the same network; the bench
+stops if they differ. Printed as well: the ratio of their medians.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ def main() -> None:
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--sample", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="Passes over the sample.")
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=f"{args.server}/{args.database}",
@@ -57,6 +64,7 @@ def main() -> None:
     from recommender.ml.engine import HybridEngine
     from recommender.ml.engine.social import social_scores
     from recommender.models import Event, Product
+    from social import selectors
     from social.models import Relationship
     from social.selectors import customer_network
 
@@ -67,20 +75,43 @@ def main() -> None:
     engine._ids = np.array(sorted(Product.objects.values_list("pk", flat=True)), dtype=np.int64)
     engine.fitted_at = now
     customer_network(customer_id=chosen[0], now=now)  # Warm the connection.
-    reads, scores, members, events = [], [], [], []
-    for customer_id in chosen:
-        started = time.perf_counter()
-        network = customer_network(customer_id=customer_id, now=now)
-        reads.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        social_scores(engine, network, (), now=now)
-        scores.append((time.perf_counter() - started) * 1000)
-        members.append(len(network))
-        events.append(sum(len(m.product_ids) for m in network))
+    arms = {
+        "as served": customer_network,
+        "three queries": lambda customer_id, now: selectors._network_per_query(
+            customer_id, now=now
+        ),
+    }
+    reads: dict[str, list[float]] = {name: [] for name in arms}
+    scores, members, events = [], [], []
+    for round_number in range(args.rounds):
+        for i, customer_id in enumerate(chosen):
+            order = list(arms) if (i + round_number) % 2 == 0 else list(reversed(arms))
+            got = {}
+            for name in order:
+                started = time.perf_counter()
+                got[name] = arms[name](customer_id=customer_id, now=now)
+                reads[name].append((time.perf_counter() - started) * 1000)
+            network = got["as served"]
+            three, events_of = got["three queries"]
+            if [(m.customer_id, m.hop, m.weight, m.relation) for m in network] != three or any(
+                list(zip(m.product_ids, m.event_types, m.timestamps, strict=True))
+                != events_of[m.customer_id]
+                for m in network
+            ):
+                sys.exit(f"customer {customer_id}: the two reads return different networks")
+            if round_number == 0:
+                started = time.perf_counter()
+                social_scores(engine, network, (), now=now)
+                scores.append((time.perf_counter() - started) * 1000)
+                members.append(len(network))
+                events.append(sum(len(m.product_ids) for m in network))
     print(f"{len(chosen)} customers with relationships (of {len(sources):,}); now = newest event")
     print(f"  network members: median {statistics.median(members):.0f}, max {max(members)}")
     print(f"  member events:   median {statistics.median(events):.0f}, max {max(events)}")
-    print(f"  network read     {_percentiles(reads)}")
+    for name, values in reads.items():
+        print(f"  read, {name:13s} {_percentiles(values)}  ({len(values)} reads)")
+    ratio = statistics.median(reads["as served"]) / statistics.median(reads["three queries"])
+    print(f"  as served / three queries, medians: {ratio:.2f}")
     print(f"  social scoring   {_percentiles(scores)}")
 
 

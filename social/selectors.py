@@ -43,7 +43,8 @@ def relationships_seen() -> None:
 
 
 def _direct_edges(customer_ids: Sequence[int]) -> list[tuple[int, int, float, str]]:
-    """(source, target, weight, type) of each customer's ``MAX_DIRECT`` strongest out-edges."""
+    """(source, target, weight, type) of each customer's ``MAX_DIRECT`` strongest out-edges
+    (ties: the smaller target, then the type)."""
     if not customer_ids:
         return []
     ranked = (
@@ -52,13 +53,20 @@ def _direct_edges(customer_ids: Sequence[int]) -> list[tuple[int, int, float, st
             place=Window(
                 RowNumber(),
                 partition_by=[F("source_id")],
-                order_by=[F("weight").desc(), F("target_id")],
+                order_by=[F("weight").desc(), F("target_id"), F("type")],
             )
         )
         .filter(place__lte=MAX_DIRECT)
         .values_list("source_id", "target_id", "weight", "type")
     )
     return [(int(s), int(t), float(w), str(k)) for s, t, w, k in ranked]
+
+
+def _stronger(candidate: tuple[float, str], held: tuple[float, str] | None) -> bool:
+    """Whether a path (weight, relation) beats the one held for the same member: the heavier,
+    on a tie the relation first in code-point order (so the result never depends on the order
+    the database returns rows in; the one-statement read orders the same way)."""
+    return held is None or (-candidate[0], candidate[1]) < (-held[0], held[1])
 
 
 def network_members(customer_id: int) -> list[tuple[int, int, float, str]]:
@@ -68,15 +76,15 @@ def network_members(customer_id: int) -> list[tuple[int, int, float, str]]:
     edges'; the relation: the customer's own edge on the path)."""
     direct: dict[int, tuple[float, str]] = {}
     for _, target, weight, kind in _direct_edges([customer_id]):
-        if target not in direct or weight > direct[target][0]:
+        if _stronger((weight, kind), direct.get(target)):
             direct[target] = (weight, kind)
     second: dict[int, tuple[float, str]] = {}
     for source, target, weight, _ in _direct_edges(sorted(direct)):
         if target == customer_id or target in direct:
             continue
-        path = direct[source][0] * weight
-        if path > second.get(target, (-1.0, ""))[0]:
-            second[target] = (path, direct[source][1])
+        path = (direct[source][0] * weight, direct[source][1])
+        if _stronger(path, second.get(target)):
+            second[target] = path
     ranked = sorted(second.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_SECOND_HOP]
     members = [
         (m, 1, w, k) for m, (w, k) in sorted(direct.items(), key=lambda kv: (-kv[1][0], kv[0]))
@@ -118,16 +126,95 @@ def _recent_events(
     return out
 
 
+# The whole network read in one statement on PostgreSQL: the customer's strongest edges, their
+# members' strongest edges (the second hop), and each member's newest events (LATERAL reads of
+# the covering (customer, -occurred_at) index). The same choices as ``network_members`` and
+# ``_recent_events``, tie-breaks included (types compared in code-point order: COLLATE "C").
+_NETWORK_SQL = """
+WITH direct_edges AS (
+    SELECT target_id, weight, type FROM {relationship}
+    WHERE source_id = %(customer)s
+    ORDER BY weight DESC, target_id, type COLLATE "C" LIMIT %(max_direct)s
+), direct AS (
+    SELECT DISTINCT ON (target_id) target_id AS member, weight, type AS relation
+    FROM direct_edges ORDER BY target_id, weight DESC, type COLLATE "C"
+), second AS (
+    SELECT DISTINCT ON (e.target_id) e.target_id AS member, d.weight * e.weight AS weight,
+        d.relation
+    FROM direct AS d CROSS JOIN LATERAL (
+        SELECT target_id, weight FROM {relationship} WHERE source_id = d.member
+        ORDER BY weight DESC, target_id, type COLLATE "C" LIMIT %(max_direct)s
+    ) AS e
+    WHERE e.target_id <> %(customer)s AND e.target_id NOT IN (SELECT member FROM direct)
+    ORDER BY e.target_id, d.weight * e.weight DESC, d.relation COLLATE "C"
+), members AS (
+    SELECT member, 1 AS hop, weight, relation FROM direct
+    UNION ALL
+    (SELECT member, 2 AS hop, weight, relation FROM second
+     ORDER BY weight DESC, member LIMIT %(max_second)s)
+)
+SELECT m.member, m.hop, m.weight, m.relation, e.product_id, e.event_type,
+    EXTRACT(EPOCH FROM e.occurred_at)::float8
+FROM members AS m LEFT JOIN LATERAL (
+    SELECT product_id, event_type, occurred_at FROM {event}
+    WHERE customer_id = m.member AND occurred_at <= %(before)s
+    ORDER BY occurred_at DESC LIMIT %(max_events)s
+) AS e ON true
+"""
+
+
+def _network_one_statement(
+    customer_id: int, *, now: float
+) -> tuple[list[tuple[int, int, float, str]], dict[int, list[tuple[int, str, float]]]]:
+    """``network_members`` and ``_recent_events`` of them in one round trip (PostgreSQL)."""
+    sql = _NETWORK_SQL.format(relationship=Relationship._meta.db_table, event=Event._meta.db_table)
+    params: dict[str, int | datetime] = {
+        "customer": customer_id,
+        "max_direct": MAX_DIRECT,
+        "max_second": MAX_SECOND_HOP,
+        "max_events": MAX_MEMBER_EVENTS,
+        "before": datetime.fromtimestamp(now, tz=UTC),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    members: dict[int, tuple[int, int, float, str]] = {}
+    events: dict[int, list[tuple[int, str, float]]] = {}
+    for member, hop, weight, relation, product, kind, at in rows:
+        member = int(member)
+        if member not in members:
+            members[member] = (member, int(hop), float(weight), str(relation))
+            events[member] = []
+        if product is not None:
+            events[member].append((int(product), str(kind), float(at)))
+    for held in events.values():  # Newest first (stable: the index's order on a tie).
+        held.sort(key=lambda e: -e[2])
+    ordered = sorted(members.values(), key=lambda m: (m[1], -m[2], m[0]))
+    return ordered, events
+
+
+def _network_per_query(
+    customer_id: int, *, now: float
+) -> tuple[list[tuple[int, int, float, str]], dict[int, list[tuple[int, str, float]]]]:
+    """The same read as three queries (the edges, the second hop, the events; on other
+    databases than PostgreSQL the events are one query per member)."""
+    members = network_members(customer_id)
+    if not members:
+        return [], {}
+    return members, _recent_events([m for m, _, _, _ in members], before=now)
+
+
 def customer_network(*, customer_id: int, now: float) -> tuple[NetworkMember, ...]:
     """The customer's network with each member's newest events up to ``now``: what the social
     source reads per request (at most ``MAX_DIRECT`` + ``MAX_SECOND_HOP`` members and
-    ``MAX_MEMBER_EVENTS`` events each). Names only with ``RECSITE_SOCIAL_REASON_NAMES``."""
+    ``MAX_MEMBER_EVENTS`` events each), in one statement on PostgreSQL. Names only with
+    ``RECSITE_SOCIAL_REASON_NAMES`` (one more query)."""
     if not relationships_exist():
         return ()
-    members = network_members(customer_id)
+    read = _network_one_statement if connection.vendor == "postgresql" else _network_per_query
+    members, events = read(customer_id, now=now)
     if not members:
         return ()
-    events = _recent_events([m for m, _, _, _ in members], before=now)
     names: dict[int, str] = {}
     if settings.RECSITE_SOCIAL_REASON_NAMES:
         for pk, attributes in Customer.objects.filter(
