@@ -34,7 +34,7 @@ from .rankers import (
     masked_config,
     score_rankers,
 )
-from .splits import HeldOut, leave_last_out
+from .splits import HeldOut, held_out_sample, leave_last_out
 
 SOURCE = "sequential"
 
@@ -114,9 +114,7 @@ def gate(
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
     held = split.held_out
-    if len(held) > sample:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(held), size=sample, replace=False))
-        held = [held[i] for i in chosen]
+    held = held_out_sample(held, size=sample, seed=seed)
     weighted = with_sequential_weight(config)
     without = {**weighted.source_weights, SOURCE: 0.0}
     cfg = masked_config(weighted, inter)

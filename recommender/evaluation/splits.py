@@ -93,6 +93,15 @@ def validation_sample(
     return split, [split.held_out[i] for i in order]
 
 
+def held_out_sample(held: list[HeldOut], *, size: int, seed: int) -> list[HeldOut]:
+    """At most ``size`` of ``held``, drawn with ``numpy.random.default_rng(seed)`` and kept in
+    their order (all of them when there are fewer)."""
+    if len(held) <= size:
+        return held
+    chosen = np.sort(np.random.default_rng(seed).choice(len(held), size=size, replace=False))
+    return [held[i] for i in chosen]
+
+
 def cold_start_split(
     inter: Interactions, *, share: float = 0.1, seed: int = 0
 ) -> tuple[np.ndarray, list[HeldOut], np.ndarray]:

@@ -25,7 +25,7 @@ from recommender.evaluation.rankers import (
     masked_config,
     score_rankers,
 )
-from recommender.evaluation.splits import leave_last_out
+from recommender.evaluation.splits import held_out_sample, leave_last_out
 from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 from recommender.models import EvaluationRun, RecommendationConfig
 
@@ -99,9 +99,7 @@ def evaluate_sample(
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
     held = split.held_out
-    if len(held) > sample:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(held), size=sample, replace=False))
-        held = [held[i] for i in chosen]
+    held = held_out_sample(held, size=sample, seed=seed)
     progress(0.1)
     cfg = masked_config(config, inter)
     ctx = _context(data, split.train, cfg)

@@ -39,7 +39,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from recommender.evaluation import metrics
-from recommender.evaluation.splits import leave_last_out
+from recommender.evaluation.splits import held_out_sample, leave_last_out
 from recommender.ml.engine import (
     EXACT_SEARCH_MAX,
     AnnSearch,
@@ -206,9 +206,7 @@ def _sample_build(
     split = leave_last_out(inter, min_items=MIN_ITEMS)
     held = split.held_out
     eligible = len(held)
-    if len(held) > size:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(held), size=size, replace=False))
-        held = [held[i] for i in chosen]
+    held = held_out_sample(held, size=size, seed=seed)
     # The sampled customers' training events in time order (ties: the splits' seeded tie keys,
     # as the offline evaluation orders histories); only theirs are sorted.
     sampled = np.zeros(len(inter.user_ids), dtype=bool)
