@@ -8,6 +8,8 @@ serves popularity only with two products a list, and the experiment's salt is se
 customers it records clicks for (R1, R3, B1) see the treatment and the others the control.
 """
 
+import uuid
+
 import pytest
 from playwright.sync_api import expect
 
@@ -43,16 +45,19 @@ def replay_shop(fresh_serving):
     RecommendationConfig.objects.create(version=2, config=popular.to_dict(), note="popularity")
 
 
-def on_worker_queue(monkeypatch, worker) -> None:
-    """Send the page's replay job to this worker's own cpu queue, not the shared one."""
+def on_queue_of_its_own(monkeypatch) -> str:
+    """Send the page's replay job to a queue of this test's own, not the shared cpu one; the
+    worker that consumes it is started later."""
     from experiments.dashboard import views
     from experiments.tasks import experiment_replay_run
 
+    queue = f"test-cpu-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(
         views,
         "experiment_replay_run",
-        lambda *, job_id: experiment_replay_run.si(job_id=job_id).set(queue=worker.queues["cpu"]),
+        lambda *, job_id: experiment_replay_run.si(job_id=job_id).set(queue=queue),
     )
+    return queue
 
 
 def create_on_the_page(page) -> Experiment:
@@ -69,9 +74,11 @@ def create_on_the_page(page) -> Experiment:
     return experiment
 
 
-def replay_on_the_page(page, worker) -> Experiment:
-    """The shop's visits from 10 June for 30 days, two products a list, replayed by the live
-    worker while the page follows the job; the page reloads when it ends."""
+def replay_on_the_page(page, start_worker, queue: str) -> Experiment:
+    """The shop's visits from 10 June for 30 days, two products a list, replayed by a live
+    worker while the page follows the job; the page reloads when it ends. The worker starts once
+    the page shows the queued job's progress bar: the replay takes a tenth of a second, and a
+    worker already running could end it before the page is drawn."""
     page.fill("#experiment-replay-form input[name=since]", "2024-06-10")
     page.fill("#experiment-replay-form input[name=days]", "30")
     page.fill("#experiment-replay-form input[name=k]", "2")
@@ -81,6 +88,7 @@ def replay_on_the_page(page, worker) -> Experiment:
         replay = Experiment.objects.get(replay__isnull=False)
         assert page.url.endswith(f"/dashboard/experiments/{replay.pk}/")
         expect(page.locator("#replay-progress")).to_be_visible()
+        worker = start_worker(queues=(queue,), real_queue_names=True)
         page.wait_for_selector("#experiment-replay[data-status=done]", timeout=180_000)
     assert "Task experiments.tasks.experiment_replay_run[" in worker.log_text()
     return replay
@@ -89,15 +97,14 @@ def replay_on_the_page(page, worker) -> Experiment:
 def test_an_experiment_replayed_on_a_live_worker_is_read_and_its_winner_promoted(
     page, login, admin_user, merchandiser, replay_shop, start_worker, monkeypatch, shot
 ):
-    worker = start_worker(queues=("cpu",))
-    on_worker_queue(monkeypatch, worker)
+    queue = on_queue_of_its_own(monkeypatch)
 
     # An admin creates the experiment on the page and replays past traffic through it.
     login("boss", "boss-pass-123")
     experiment = create_on_the_page(page)
     Experiment.objects.filter(pk=experiment.pk).update(salt=salt_treating(TREATED))
     shot(page, "draft")
-    replay = replay_on_the_page(page, worker)
+    replay = replay_on_the_page(page, start_worker, queue)
 
     summary = page.locator("#replay-summary").inner_text()
     assert summary.startswith(

@@ -4,6 +4,8 @@ kind co-occur, embedded and indexed with the hashing embedder, and a fitted engi
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management.color import no_style
+from django.db import connection
 
 from recommender.ingestion.records import ProductRecord
 from recommender.ml.engine import EngineConfig
@@ -93,7 +95,14 @@ SHOP_CONFIG = EngineConfig(
 def shop_build(*, line_gap: timedelta = timedelta(0)):
     """``line_gap`` apart, the lines of a basket have distinct times in the order listed; by
     default they share the basket's time (as an invoice's lines do), and then their order is the
-    seeded tie order of the splits (``recommender.ml.interactions.tie_keys``), not the list's."""
+    seeded tie order of the splits (``recommender.ml.interactions.tie_keys``), not the list's.
+
+    The tie order hashes the rows' keys, so they are made the same in every test: PostgreSQL's
+    sequences are not rolled back with a test's transaction, and the keys would otherwise depend
+    on the tests that ran before in the same process (SQLite's are rolled back)."""
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), [Customer, Product]):
+            cursor.execute(statement)
     RecommendationConfig.objects.create(
         version=1, config=SHOP_CONFIG.to_dict(), note="test shop", is_active=True
     )
