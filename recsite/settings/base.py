@@ -610,9 +610,9 @@ RECSITE_SEQUENTIAL_DEVICE = env.str("RECSITE_SEQUENTIAL_DEVICE", default="auto")
 RECSITE_SEQUENTIAL_MAX_EPOCHS = env.int("RECSITE_SEQUENTIAL_MAX_EPOCHS", default=20)
 # Training time budget of one sequential fit in seconds (0: none): the best epoch within it is
 # kept. It bounds what the model adds to `manage.py train` (and to each evaluation protocol):
-# 60 s, a fifth of the automatic tuning's budget, for a source its validation gate has refused
-# on every shipped dataset so far (docs/design.md, "The sequential source"); a GPU worker trains
-# many more epochs in it.
+# 60 s, a fifth of the automatic tuning's budget, for a source its validation gate serves on
+# Amazon Office and refuses on Online Retail (docs/design.md, "The sequential source"); a GPU
+# worker trains many more epochs in it.
 RECSITE_SEQUENTIAL_MAX_SECONDS = env.float("RECSITE_SEQUENTIAL_MAX_SECONDS", default=60.0)
 # torch's CPU threads in that fit (0: every core). 1 by default: its operations are small, and
 # on a busy machine two OpenMP threads were 15 times slower than one (docs/evaluation.md).
