@@ -291,6 +291,11 @@ class Generation:
         self._ann_scores[key] = extra
         fitted_scores = self.raw(key, fitted)
         keep = self.allowed(fitted) & (fitted_scores > 0)
+        if not extra:  # The usual case, in numpy: the best ``size`` by score, then by row.
+            kept, scores = fitted[keep], fitted_scores[keep]
+            best = np.lexsort((kept, -scores))[:size]
+            by_row = np.argsort(kept[best])
+            return kept[best][by_row], scores[best][by_row], []
         pool = [
             (float(s), 0, int(r)) for r, s in zip(fitted[keep], fitted_scores[keep], strict=True)
         ]
