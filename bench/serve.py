@@ -9,7 +9,9 @@ unless ``--keep-db``; ``--reuse-db`` keeps a prepared one between runs):
 
 1. Imports the real UCI Online Retail export with ``manage.py import_online_retail``, embeds and
    indexes the products with the configured model (``manage.py reindex``), and fits the
-   recommendation engine (``manage.py train``).
+   recommendation engine (``manage.py train``). ``--shop DIR`` imports that folder in the
+   interchange format instead (``manage.py import DIR``; e.g. ``../shared/data/amazon_office``,
+   where ``train``'s validation gate serves the sequential source).
 2. Baseline, measured in the same run: the service behind the endpoint
    (``customer_recommendations``) called in this process, one request at a time, no HTTP.
 3. Starts gunicorn on loopback (one sync worker per core by default, keep-alive) and loads the
@@ -93,17 +95,30 @@ def parse_args() -> argparse.Namespace:
         help="Write seeded edges (mean out-degree) and time the social source off and on.",
     )
     parser.add_argument("--rounds", type=int, default=1, help="With --relationships: passes.")
+    parser.add_argument(
+        "--shop",
+        type=Path,
+        help="Serve this shop (a folder in the interchange format: products.csv, events.csv) "
+        "instead of Online Retail.",
+    )
     parser.add_argument("--reuse-db", action="store_true", help="Use a prepared database as is.")
     parser.add_argument("--keep-db", action="store_true", help="Keep the database afterwards.")
     return parser.parse_args()
 
 
-def prepare() -> None:
+def prepare(shop: Path | None) -> None:
+    """Import (the Online Retail export, or ``shop``: a folder in the interchange format), embed
+    and index, train."""
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    importing = (
+        ("import_online_retail", [str(RETAIL_EXPORT), "--no-progress"])
+        if shop is None
+        else ("import", [str(shop), "--no-progress"])
+    )
     for name, args in (
-        ("import_online_retail", [str(RETAIL_EXPORT), "--no-progress"]),
+        importing,
         ("reindex", ["--no-progress"]),
         ("train", []),
     ):
@@ -288,7 +303,7 @@ def main() -> None:
     try:
         if not reuse:
             print("preparing the database:")
-            prepare()
+            prepare(args.shop)
         if args.relationships > 0:
             relationships_write(args.relationships)
         with connection.cursor() as cursor:
