@@ -105,7 +105,7 @@ def torch_query(model: SequentialModel, history: History) -> object:
     """The same query through the torch network (inference_mode, one thread)."""
     import torch
 
-    from recommender.ml.sequential.network import SequentialNet
+    from recommender.ml.sequential.network import SequentialNet, import_weights
 
     cfg = model.config
     net = SequentialNet(
@@ -114,24 +114,7 @@ def torch_query(model: SequentialModel, history: History) -> object:
         n_gaps=len(model.weights["gap_emb"]),
         config=cfg,
     )
-    names = {
-        "proj.weight": "proj_w",
-        "proj.bias": "proj_b",
-        "types.weight": "type_emb",
-        "gaps.weight": "gap_emb",
-        "pos.weight": "pos_emb",
-        "in_ln.weight": "in_ln_w",
-        "in_ln.bias": "in_ln_b",
-        "out_ln.weight": "out_ln_w",
-        "out_ln.bias": "out_ln_b",
-    }
-    for i in range(cfg.layers):
-        for part in ("ln1", "qkv", "out", "ln2", "ff1", "ff2"):
-            names[f"blocks.{i}.{part}.weight"] = f"b{i}_{part}_w"
-            names[f"blocks.{i}.{part}.bias"] = f"b{i}_{part}_b"
-    state = net.state_dict()
-    state.update({k: torch.from_numpy(np.array(model.weights[v])) for k, v in names.items()})
-    net.load_state_dict(state)
+    import_weights(net, model.weights)
     net.eval()
     items_table = torch.from_numpy(np.array(model.items))
     rows = model.rows_of(history.product_ids)[-cfg.max_len :]

@@ -113,25 +113,19 @@ class SequentialNet(nn.Module):
         return self.out_ln(x)
 
 
-def export_weights(net: SequentialNet) -> dict[str, np.ndarray]:
-    """Every parameter as a float32 numpy array, under the names :mod:`.forward` reads."""
-
-    def arr(t: torch.Tensor) -> np.ndarray:
-        return t.detach().to("cpu", torch.float32).numpy().copy()
-
-    out = {
-        "proj_w": arr(net.proj.weight),
-        "proj_b": arr(net.proj.bias),
-        "type_emb": arr(net.types.weight),
-        "gap_emb": arr(net.gaps.weight),
-        "pos_emb": arr(net.pos.weight),
-        "in_ln_w": arr(net.in_ln.weight),
-        "in_ln_b": arr(net.in_ln.bias),
-        "out_ln_w": arr(net.out_ln.weight),
-        "out_ln_b": arr(net.out_ln.bias),
-    }
-    if net.ids is not None:
-        out["id_emb"] = arr(net.ids.weight[: net.n_items])
+def _parameters(net: SequentialNet) -> list[tuple[str, torch.Tensor]]:
+    """Every parameter but the per-product embeddings, under the names :mod:`.forward` reads."""
+    named = [
+        ("proj_w", net.proj.weight),
+        ("proj_b", net.proj.bias),
+        ("type_emb", net.types.weight),
+        ("gap_emb", net.gaps.weight),
+        ("pos_emb", net.pos.weight),
+        ("in_ln_w", net.in_ln.weight),
+        ("in_ln_b", net.in_ln.bias),
+        ("out_ln_w", net.out_ln.weight),
+        ("out_ln_b", net.out_ln.bias),
+    ]
     for i, block in enumerate(net.blocks):
         assert isinstance(block, _Block)
         for name, layer in (
@@ -142,6 +136,28 @@ def export_weights(net: SequentialNet) -> dict[str, np.ndarray]:
             ("ff1", block.ff1),
             ("ff2", block.ff2),
         ):
-            out[f"b{i}_{name}_w"] = arr(layer.weight)
-            out[f"b{i}_{name}_b"] = arr(layer.bias)
+            named += [(f"b{i}_{name}_w", layer.weight), (f"b{i}_{name}_b", layer.bias)]
+    return named
+
+
+def export_weights(net: SequentialNet) -> dict[str, np.ndarray]:
+    """Every parameter as a float32 numpy array, under the names :mod:`.forward` reads."""
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t.detach().to("cpu", torch.float32).numpy().copy()
+
+    out = {name: arr(tensor) for name, tensor in _parameters(net)}
+    if net.ids is not None:
+        out["id_emb"] = arr(net.ids.weight[: net.n_items])
     return out
+
+
+@torch.no_grad()
+def import_weights(net: SequentialNet, weights: dict[str, np.ndarray]) -> None:
+    """The inverse of :func:`export_weights`: ``weights`` into ``net`` (the padding product's
+    embedding stays zero), so the torch network and the numpy forward pass can be compared."""
+    for name, tensor in _parameters(net):
+        tensor.copy_(torch.from_numpy(np.array(weights[name])))
+    if net.ids is not None:
+        net.ids.weight.zero_()
+        net.ids.weight[: net.n_items] = torch.from_numpy(np.array(weights["id_emb"]))

@@ -127,7 +127,7 @@ def test_a_history_of_products_newer_than_the_fit_still_gives_a_query(
 def test_numpy_forward_matches_torch(ordered_model: SequentialModel) -> None:
     import torch
 
-    from recommender.ml.sequential.network import SequentialNet
+    from recommender.ml.sequential.network import SequentialNet, import_weights
 
     inter = _ordered_shop()
     net = SequentialNet(
@@ -136,28 +136,7 @@ def test_numpy_forward_matches_torch(ordered_model: SequentialModel) -> None:
         n_gaps=len(ordered_model.weights["gap_emb"]),
         config=TINY,
     )
-    state = net.state_dict()
-    w = ordered_model.weights
-    mapping = {
-        "proj.weight": "proj_w",
-        "proj.bias": "proj_b",
-        "types.weight": "type_emb",
-        "gaps.weight": "gap_emb",
-        "pos.weight": "pos_emb",
-        "in_ln.weight": "in_ln_w",
-        "in_ln.bias": "in_ln_b",
-        "out_ln.weight": "out_ln_w",
-        "out_ln.bias": "out_ln_b",
-    }
-    for i in range(TINY.layers):
-        for part in ("ln1", "qkv", "out", "ln2", "ff1", "ff2"):
-            mapping[f"blocks.{i}.{part}.weight"] = f"b{i}_{part}_w"
-            mapping[f"blocks.{i}.{part}.bias"] = f"b{i}_{part}_b"
-    new_state = {k: torch.from_numpy(np.array(w[v])) for k, v in mapping.items()}
-    ids = np.zeros((N_PRODUCTS + 1, TINY.dim), dtype=np.float32)
-    ids[:N_PRODUCTS] = w["id_emb"]
-    new_state["ids.weight"] = torch.from_numpy(ids)
-    net.load_state_dict({**state, **new_state})
+    import_weights(net, ordered_model.weights)
     net.eval()
     history = [5, 9, 14, A]
     rows = ordered_model.rows_of(history)
