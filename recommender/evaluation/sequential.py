@@ -113,8 +113,7 @@ def gate(
     source (at ``config``'s weight, or the default one), on a seeded sample of customers."""
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
-    held = split.held_out
-    held = held_out_sample(held, size=sample, seed=seed)
+    held = held_out_sample(split.held_out, size=sample, seed=seed)
     weighted = with_sequential_weight(config)
     without = {**weighted.source_weights, SOURCE: 0.0}
     cfg = masked_config(weighted, inter)

@@ -98,8 +98,7 @@ def evaluate_sample(
     automatically has seen these test items and reads optimistic (docs/tuning.md)."""
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
-    held = split.held_out
-    held = held_out_sample(held, size=sample, seed=seed)
+    held = held_out_sample(split.held_out, size=sample, seed=seed)
     progress(0.1)
     cfg = masked_config(config, inter)
     ctx = _context(data, split.train, cfg)

@@ -204,9 +204,8 @@ def _sample_build(
     data = load()
     inter = data.interactions
     split = leave_last_out(inter, min_items=MIN_ITEMS)
-    held = split.held_out
-    eligible = len(held)
-    held = held_out_sample(held, size=size, seed=seed)
+    eligible = len(split.held_out)
+    held = held_out_sample(split.held_out, size=size, seed=seed)
     # The sampled customers' training events in time order (ties: the splits' seeded tie keys,
     # as the offline evaluation orders histories); only theirs are sorted.
     sampled = np.zeros(len(inter.user_ids), dtype=bool)
