@@ -36,7 +36,7 @@ from recommender.services.ingestion import (
     CustomerIds,
     customer_pk_map_ensure,
     events_insert,
-    product_pk_map,
+    product_pk_map_for_events,
     products_upsert,
 )
 
@@ -348,7 +348,7 @@ def _ciao_events(
     now: datetime,
     progress: Progress | None,
 ) -> None:
-    product_map = product_pk_map()
+    product_map = product_pk_map_for_events()
     event_types = ("purchase", "click", "view")
     rejected = report.rejected if report.rejected is not None else []
     for start in range(0, len(raw_events), 20_000):

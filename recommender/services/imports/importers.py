@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -43,7 +43,7 @@ from recommender.services.ingestion import (
     customers_upsert,
     events_insert,
     events_unknown_products,
-    product_pk_map,
+    product_pk_map_for_events,
     products_upsert,
 )
 
@@ -150,7 +150,7 @@ def events_import_file(
         report = _new_report("events", reader, strict)
         report.ignored_columns = [c for c in reader.columns or () if c and c not in EVENT_FIELDS]
         # The whole catalogue once: a dict lookup per row beats a query per chunk.
-        product_map = product_pk_map()
+        product_map = product_pk_map_for_events()
         customer_ids = CustomerIds()
         event_types = frozenset(settings.RECSITE_EVENT_TYPES)
         now = timezone.now()
@@ -182,7 +182,7 @@ def events_import_file(
 
 
 def _with_copy_tails(
-    chunks: Iterator[_Chunk[EventRecord]], product_map: dict[str, int]
+    chunks: Iterator[_Chunk[EventRecord]], product_map: Mapping[str, int]
 ) -> Iterator[_Chunk[EventRecord]]:
     """Prepare each chunk's COPY lines where it is parsed (the reader thread), so that the
     writing thread only adds the customer keys while the database works."""
@@ -318,7 +318,7 @@ def _retail_events(
     strict: bool,
 ) -> None:
     first_share = _RETAIL_FIRST_PASS_SHARE
-    product_map = product_pk_map()
+    product_map = product_pk_map_for_events()
     customer_ids = CustomerIds()
     event_types = frozenset(settings.RECSITE_EVENT_TYPES)
     now = timezone.now()

@@ -2,9 +2,12 @@
 the aggregates stay equal to a recount, and the next nightly refresh rebuilds what still holds
 it."""
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from recommender.ingestion.records import ProductRecord, parse_event
 from recommender.models import (
@@ -29,6 +32,7 @@ from recommender.services.ingestion import (
     events_insert,
     product_delete,
     product_pk_map,
+    product_pk_map_for_events,
     products_upsert,
 )
 from recommender.services.refresh import refresh_plan
@@ -199,3 +203,52 @@ def test_an_import_rejects_the_rows_of_a_product_deleted_while_it_runs(catalogue
         (5, "product_id", "unknown product 'P2'")
     ]
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["e1", "e3"]
+
+
+def _views(*pairs: tuple[str, str]) -> list:
+    """View events (event id, product id) of customer C1."""
+    return [
+        parse_event(
+            {"event_id": event_id, "customer_id": "C1", "product_id": pid, "event_type": "view",
+             "timestamp": "2024-05-01T10:00:00Z"},
+            event_types={"view"}, now=T0 + timedelta(days=365),
+        )
+        for event_id, pid in pairs
+    ]  # fmt: skip
+
+
+def _product_probes(context: CaptureQueriesContext) -> int:
+    """Queries that read the products table itself (not its aggregates)."""
+    table = re.compile(r"\brecommender_product\b")
+    return sum(bool(table.search(query["sql"])) for query in context.captured_queries)
+
+
+def test_an_insert_notices_a_deletion_by_any_path_since_the_lookup(catalogue_p1_p2):
+    # given: the import's lookup, then a deletion that bypasses the service (the admin, the ORM)
+    product_map = product_pk_map_for_events(external_ids=["P1", "P2"])
+    Product.objects.filter(external_id="P2").delete()
+    # when
+    with pytest.raises(ProductsDeleted) as refused:
+        events_insert(records=_views(("e1", "P1"), ("e2", "P2")), product_map=product_map)
+    # then
+    assert refused.value.external_ids == ["P2"]
+    assert (Event.objects.count(), Customer.objects.count()) == (0, 0)
+
+
+def test_an_insert_probes_its_products_only_once_a_product_was_deleted(catalogue_p1_p2):
+    # given: an import's lookup
+    product_map = product_pk_map_for_events()
+    # when: a chunk is inserted, another product is deleted, then the next chunk
+    with CaptureQueriesContext(connection) as first:
+        events_insert(records=_views(("e1", "P1")), product_map=product_map)
+    products_upsert(records=[ProductRecord("P3", "Jug")])
+    product_delete(product=Product.objects.get(external_id="P3"))
+    with CaptureQueriesContext(connection) as second:
+        events_insert(records=_views(("e2", "P2")), product_map=product_map)
+    # then: PostgreSQL's deletions counter spares the first chunk its probe; elsewhere every
+    # chunk probes its products
+    probes = (_product_probes(first), _product_probes(second))
+    assert probes == ((0, 1) if connection.vendor == "postgresql" else (1, 1))
+    assert sorted(Event.objects.values_list("event_id", "product__external_id")) == [
+        ("e1", "P1"), ("e2", "P2"),
+    ]  # fmt: skip
