@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
+from recommender.ml.engine import AnnSearch, EngineConfig, EngineData, HybridEngine
+from recommender.ml.engine.candidates import search_for
 
 from .blend_tuning import HALF_LIVES, N_INTERESTS, TUNED_SOURCES, WEIGHT_GRID, _grid_ndcg
 from .rankers import _context, _history, _train_data, masked_config
@@ -200,13 +201,16 @@ def search_blend(
     progress: Callable[[float], None] = lambda _: None,
     fit_options: Mapping[str, Any] | None = None,
     cost_tolerance: float = 0.0,
+    search: AnnSearch | None = None,
 ) -> BlendSearch:
     """Search the blend on the validation split of ``data`` (each customer's last product, or,
     with ``base``, the last product within that training mask: ``evaluate`` passes its test
     split's training mask, so the test items are never seen). ``config`` is the active
     configuration: its point is scored on the same customers as the best one. The point chosen
     is the cheapest to serve within ``cost_tolerance`` of the best score (module docstring).
-    Raises :class:`TooLittleData` below ``MIN_USERS`` validation customers."""
+    Raises :class:`TooLittleData` below ``MIN_USERS`` validation customers. ``search``: the
+    validation candidates' vector search (the serving index, for a large catalogue); without it
+    the validation engine searches its own vectors."""
     started = time.perf_counter()
     inter = data.interactions
     val, held = validation_sample(
@@ -224,6 +228,9 @@ def search_blend(
         _train_data(data, ctx.train), now=now, **(fit_options or {})
     )
     log(f"validation: {len(held)} customers; fitted in {time.perf_counter() - started:.1f} s")
+    # Every (half-life, interests) pair scores a copy of this engine; they share one search:
+    # the one given, else the engine's own, built here once (a copy would build its own).
+    search = search_for(engine, search)
     active_pair = (float(config.half_life_days), int(config.n_interests))
     lives = (active_pair[0],) if "half_life_days" in locked else HALF_LIVES
     interests = (active_pair[1],) if "n_interests" in locked else N_INTERESTS
@@ -239,6 +246,7 @@ def search_blend(
         points=_weight_points(config, locked, random_points=random_points, seed=seed),
         deadline=started + budget_seconds,
         k=k,
+        search=search,
     )
     size, means = halving.run(log=log, progress=progress)
     top = max(float(row.max()) for row in means.values())
@@ -311,9 +319,11 @@ class _Halving:
         points: np.ndarray,
         deadline: float,
         k: int,
+        search: AnnSearch | None,
     ) -> None:
         self.engine, self.base_config, self.ctx, self.held = engine, base_config, ctx, held
         self.pairs, self.points, self.deadline, self.k = pairs, points, deadline, k
+        self.search = search
         # Per pair: one row of NDCG@k over the weight points per customer scored so far.
         self.scored: dict[tuple[float, int], list[np.ndarray]] = {p: [] for p in pairs}
         self.rungs: list[dict[str, Any]] = []
@@ -363,7 +373,7 @@ class _Halving:
             self.base_config.replace(half_life_days=pair[0], n_interests=pair[1])
         )
         for h in self.held[have:size]:
-            rows.append(_user_row(tuned, self.ctx, h, self.points, k=self.k))
+            rows.append(_user_row(tuned, self.ctx, h, self.points, k=self.k, search=self.search))
         return size - have
 
 
@@ -374,13 +384,21 @@ def _rung_sizes(n: int) -> list[int]:
     return sizes
 
 
-def _user_row(engine: HybridEngine, ctx: Any, h: Any, points: np.ndarray, *, k: int) -> np.ndarray:
+def _user_row(
+    engine: HybridEngine,
+    ctx: Any,
+    h: Any,
+    points: np.ndarray,
+    *,
+    k: int,
+    search: AnnSearch | None,
+) -> np.ndarray:
     """One validation customer's NDCG@k at every weight point (0 where the product is not
     among the candidates, or the customer has no training history)."""
     events = ctx.user_events.get(h.user)
     if events is None or not len(events):
         return np.zeros(len(points))
-    cset = engine.candidates(_history(ctx.data, events), now=h.time, all_sources=True)
+    cset = engine.candidates(_history(ctx.data, events), now=h.time, ann=search, all_sources=True)
     at = int(np.searchsorted(cset.rows, h.item))
     if at >= len(cset.rows) or int(cset.rows[at]) != h.item:
         return np.zeros(len(points))

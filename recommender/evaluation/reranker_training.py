@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
+from recommender.ml.engine import AnnSearch, EngineConfig, EngineData, HybridEngine
 from recommender.ml.engine.reranker import DEPTH, Reranker, candidate_features
 
 from . import metrics
@@ -58,9 +58,11 @@ def learn_reranker(
     k: int = 10,
     fit_options: Mapping[str, Any] | None = None,
     log: Callable[[str], None] = lambda _: None,
+    search: AnnSearch | None = None,
 ) -> tuple[Reranker | None, dict[str, Any]]:
     """``(the reranker, what was measured)``; the reranker is None when it does not win (the
-    measurement says why)."""
+    measurement says why). ``search``: the validation candidates' vector search (the serving
+    index, for a large catalogue); without it the validation engine searches its own vectors."""
     import lightgbm
 
     started = time.perf_counter()
@@ -79,7 +81,7 @@ def learn_reranker(
     engine = HybridEngine(cfg).fit(
         _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
     )
-    queries = _queries(engine, ctx, held)
+    queries = _queries(engine, ctx, held, search)
     usable = sum(q is not None for q in queries)
     note: dict[str, Any] = {"validation_customers": len(held), "queries": usable}
     if usable < MIN_QUERIES:
@@ -144,7 +146,7 @@ def _rank(predicted: np.ndarray, place: int) -> int:
 
 
 def _queries(
-    engine: HybridEngine, ctx: Any, held: list[Any]
+    engine: HybridEngine, ctx: Any, held: list[Any], search: AnnSearch | None
 ) -> list[tuple[np.ndarray, int] | None]:
     """Per validation customer: the features of the blend's head and the held-out product's
     place in it (None: outside the head, where neither order can reach the top k)."""
@@ -154,7 +156,7 @@ def _queries(
             events = ctx.user_events.get(h.user)
             if events is None or not len(events):
                 continue
-            cset = engine.candidates(_history(ctx.data, events), now=h.time)
+            cset = engine.candidates(_history(ctx.data, events), now=h.time, ann=search)
             fused = engine.fuse(cset)
             head = fused.order[:DEPTH]
             at = int(np.searchsorted(cset.rows, h.item))

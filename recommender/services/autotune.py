@@ -36,6 +36,7 @@ from recommender.selectors.training import product_event_count
 from .budget import fit_plan
 from .embeddings import get_embedder
 from .evaluation import engine_data_load, fit_options
+from .index import validation_search
 from .recommendations import ConfigChanged, recommendation_config_active, recommendation_config_save
 from .recommendations.serving import serving_engine_recheck
 
@@ -96,6 +97,9 @@ def config_autotune(
             log=logger.info,
             fit_options=fit_options(data, config),
             cost_tolerance=settings.RECSITE_AUTOTUNE_COST_TOLERANCE,
+            search=validation_search(
+                items=len(data.item_ids), model_name=get_embedder().model_name
+            ),
         )
     except TooLittleData as exc:
         return _kept(active.version, f"too little behaviour to tune on: {exc}")

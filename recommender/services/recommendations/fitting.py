@@ -11,7 +11,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from jobs.models import Job
 from jobs.services.artifact_store import unique_name
 from jobs.services.artifacts import artifact_publishing, build_mark_failed, builds_prune
 from recommender.evaluation.reranker_training import learn_reranker
-from recommender.ml.engine import AnnSearch, EngineConfig, EngineData, HybridEngine
+from recommender.ml.engine import EngineConfig, EngineData, HybridEngine
 from recommender.ml.engine.data import customer_sample
 from recommender.ml.engine.reranker import Reranker
 from recommender.models import EngineBuild, Product
@@ -29,7 +28,7 @@ from recommender.selectors.training import product_event_count
 from ..budget import PeakMemory, fit_plan, memory_budget
 from ..embeddings import get_embedder
 from ..evaluation import engine_data_load
-from ..index import serving_index
+from ..index import serving_index_search, validation_search
 from .versions import engine_config_active
 
 logger = logging.getLogger(__name__)
@@ -72,14 +71,14 @@ def engine_build(
             now = float(stamps.max()) if len(stamps) else time.time()
             # Before the fit, not after: the reranker's validation engine is gone by the time
             # the engine is fitted, so the peak is the larger of the two, not their sum.
-            reranker, reranker_note = _reranker(data, config, plan.ease_max_items)
+            reranker, reranker_note = _reranker(data, config, plan.ease_max_items, model_name)
             report(0.4)
             engine = HybridEngine(config).fit(
                 data,
                 now=now,
                 ease_max_items=plan.ease_max_items,
                 threads=settings.RECSITE_FIT_THREADS,
-                ann=_lazy_index_search(model_name),
+                ann=serving_index_search(model_name),
                 progress=lambda f: report(0.4 + 0.5 * f),
             )
             engine.reranker = reranker
@@ -124,7 +123,7 @@ def engine_build(
 
 
 def _reranker(
-    data: EngineData, config: EngineConfig, ease_max_items: int
+    data: EngineData, config: EngineConfig, ease_max_items: int, model_name: str
 ) -> tuple[Reranker | None, dict[str, Any] | None]:
     """The learned reranker when it beats the linear blend on the shop's validation split
     (``RECSITE_RERANKER``; on a customer sample as the automatic tuning), and what was measured."""
@@ -135,18 +134,8 @@ def _reranker(
         config=config,
         min_gain=settings.RECSITE_AUTOTUNE_MIN_GAIN,
         fit_options={"ease_max_items": ease_max_items, "threads": settings.RECSITE_FIT_THREADS},
+        search=validation_search(items=len(data.item_ids), model_name=model_name),
     )
-
-
-def _lazy_index_search(model_name: str) -> AnnSearch:
-    """The serving index as a search, loaded only if the fit asks (the cold look-alikes of a
-    large catalogue)."""
-
-    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        index = serving_index(model_name=model_name)
-        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
-
-    return search
 
 
 def engine_builds_prune(*, keep: int | None = None) -> int:

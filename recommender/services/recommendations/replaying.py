@@ -28,7 +28,8 @@ from recommender.ml.engine import HybridEngine
 from ..budget import fit_plan
 from ..embeddings import get_embedder
 from ..evaluation import engine_data_load, fit_options
-from .fitting import _lazy_index_search, _reranker
+from ..index import serving_index_search
+from .fitting import _reranker
 from .serving import EngineNotReady, ServingEngine, serving_engine
 from .variants import ServedVariant
 from .versions import engine_config_active
@@ -95,7 +96,7 @@ def engine_fit_before(
     engine = HybridEngine(config).fit(
         cut,
         now=newest,
-        ann=_lazy_index_search(embedder.model_name),
+        ann=serving_index_search(embedder.model_name),
         progress=lambda f: report(0.3 + 0.6 * f),
         **options,
     )
@@ -103,7 +104,9 @@ def engine_fit_before(
         rerank = _serving_reranks()
     reranker_note = None
     if rerank:
-        engine.reranker, reranker_note = _reranker(cut, config, options["ease_max_items"])
+        engine.reranker, reranker_note = _reranker(
+            cut, config, options["ease_max_items"], embedder.model_name
+        )
     report(1.0)
     serving = ServingEngine(
         build_id=0,  # Never published: a replayed list's log row names no build.

@@ -255,3 +255,56 @@ def test_from_an_expensive_active_point_the_search_ends_where_it_would_from_a_ch
     assert search_verdict(again, active=cheap.config, min_gain=0.01) is not None
     assert serving_cost(from_dear.config) <= serving_cost(cheap.config)
     assert search_verdict(from_dear, active=dear, min_gain=0.01) is None
+
+
+class ExactSearch:
+    """An exact cosine search over ``data``'s vectors, as an engine's ``ann`` hook, counting the
+    queries it answers."""
+
+    def __init__(self, data: EngineData) -> None:
+        self.ids, self.vectors, self.queries = data.item_ids, data.item_vectors, 0
+
+    def __call__(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        self.queries += 1
+        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        best = np.argsort(-scores, kind="stable")[:n]
+        return list(zip(self.ids[best].tolist(), scores[best].astype(float).tolist(), strict=True))
+
+
+def test_the_validation_candidates_come_from_the_search_given():
+    # given: a search that answers as the engine's own exact search does (the serving index
+    # stands there for a large catalogue)
+    search = ExactSearch(popular_shop())
+
+    # when
+    found = search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0, search=search)
+
+    # then: the candidates were searched there, and the search ends where it does without it
+    assert search.queries > 0
+    assert (found.best_point, found.best_ndcg, found.users) == (
+        searched().best_point, searched().best_ndcg, searched().users,
+    )  # fmt: skip
+
+
+def test_without_a_search_every_pair_shares_one_index_of_the_engine_s_own(monkeypatch):
+    # given: a catalogue above the exact search's limit, so that an engine without a search
+    # builds an hnswlib index of its own vectors
+    import recommender.ml.engine.config as engine_config
+    from recommender.ml.vector_index import VectorIndex
+
+    monkeypatch.setattr(engine_config, "EXACT_SEARCH_MAX", N_ITEMS // 2)
+    built = []
+    build = VectorIndex.build.__func__
+
+    def counted(cls, *args, **kwargs):
+        built.append(len(kwargs["ids"]))
+        return build(cls, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "build", classmethod(counted))
+
+    # when: every (half-life, interests) pair is scored
+    found = search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0)
+
+    # then: one index for them all, over the whole catalogue
+    assert found.rungs[0]["pairs"] > 1
+    assert built == [N_ITEMS]

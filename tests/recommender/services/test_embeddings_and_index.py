@@ -10,12 +10,14 @@ import pytest
 
 from jobs.choices import BuildStatus
 from recommender.ingestion.records import ProductRecord
+from recommender.ml.engine import EXACT_SEARCH_MAX
 from recommender.models import IndexBuild, Product, ProductEmbedding
 from recommender.services.embeddings import get_embedder, product_embeddings_refresh
 from recommender.services.index import (
     index_build_latest_ready,
     index_build_rollback,
     serving_index,
+    validation_search,
     vector_index_build,
 )
 from recommender.services.ingestion import products_upsert
@@ -182,3 +184,24 @@ def test_old_builds_are_pruned_and_a_kept_one_can_be_restored(settings):
     index_build_rollback(build=second)
     assert index_build_latest_ready() == second
     assert serving_index().build_id == second.pk
+
+
+def test_a_large_catalogue_s_validation_engines_search_the_serving_index():
+    # given: an index build of the catalogue
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    vector_index_build()
+    model = get_embedder().model_name
+    query = get_embedder().embed(["printer ink cartridge"])[0]
+
+    # when: the search a fit's validation engines get, at and above the exact search's limit
+    exact = validation_search(items=EXACT_SEARCH_MAX, model_name=model)
+    indexed = validation_search(items=EXACT_SEARCH_MAX + 1, model_name=model)
+
+    # then: none at the limit (the engine's exact search); above it, the serving index's answers
+    assert exact is None
+    assert indexed is not None
+    assert indexed(query, 3) == serving_index().query(query, k=3)[0].pairs()
+    assert [Product.objects.get(pk=pid).external_id for pid, _ in indexed(query, 2)] == [
+        "INK-1", "INK-2",
+    ]  # fmt: skip
