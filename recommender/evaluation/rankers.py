@@ -15,7 +15,14 @@ from threadpoolctl import threadpool_limits
 
 from recommender.ml import neighbours as nb
 from recommender.ml.collaborative import top_k, user_item_matrix
-from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine, NetworkMember
+from recommender.ml.engine import (
+    AnnSearch,
+    EngineConfig,
+    EngineData,
+    History,
+    HybridEngine,
+    NetworkMember,
+)
 from recommender.ml.interactions import Interactions
 from recommender.ml.interest import event_vector_weights, interest_vector
 
@@ -160,13 +167,17 @@ class HybridRanker:
     engine: HybridEngine
     # The customers' networks as of each held-out moment (the social source), if any.
     networks: Networks | None = None
+    # The candidates' vector search (None: the engine's own, built at its first query).
+    search: AnnSearch | None = None
     found: int = 0
     ranked: int = 0
     candidates: int = 0
 
     def __call__(self, h: HeldOut, ev: np.ndarray) -> np.ndarray:
         network = () if self.networks is None else self.networks.network(h.user, before=h.time)
-        cset = self.engine.candidates(_history(self.ctx.data, ev, network), now=h.time)
+        cset = self.engine.candidates(
+            _history(self.ctx.data, ev, network), now=h.time, ann=self.search
+        )
         fused = self.engine.fuse(cset)
         rows = cset.rows[fused.positions[fused.positions < len(cset.rows)]]
         self.ranked += 1
@@ -185,9 +196,13 @@ class HybridRanker:
 
 
 def hybrid_ranker(
-    ctx: _Context, engine: HybridEngine, networks: Networks | None = None
+    ctx: _Context,
+    engine: HybridEngine,
+    networks: Networks | None = None,
+    *,
+    search: AnnSearch | None = None,
 ) -> HybridRanker:
-    return HybridRanker(ctx=ctx, engine=engine, networks=networks)
+    return HybridRanker(ctx=ctx, engine=engine, networks=networks, search=search)
 
 
 def masked_config(config: EngineConfig, inter: Interactions) -> EngineConfig:

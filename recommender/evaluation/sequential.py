@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from recommender.ml.engine import DEFAULT_SOURCE_WEIGHTS, EngineConfig, EngineData, HybridEngine
+from recommender.ml.engine import (
+    DEFAULT_SOURCE_WEIGHTS,
+    AnnSearch,
+    EngineConfig,
+    EngineData,
+    HybridEngine,
+)
+from recommender.ml.engine.candidates import search_for
 from recommender.ml.sequential import (
     NotEnoughData,
     SequentialConfig,
@@ -107,10 +114,13 @@ def gate(
     seed: int = 0,
     min_items: int = 3,
     fit_options: Mapping[str, Any] | None = None,
+    search: AnnSearch | None = None,
 ) -> dict[str, float]:
     """NDCG@10 of the hybrid on ``data``'s validation split (each eligible customer's last
     product held out, as in the model's early stopping), without and with the ``sequential``
-    source (at ``config``'s weight, or the default one), on a seeded sample of customers."""
+    source (at ``config``'s weight, or the default one), on a seeded sample of customers.
+    ``search``: the candidates' vector search (the serving index, for a large catalogue);
+    without it the engine's own, built once for both arms."""
     inter = data.interactions
     split = leave_last_out(inter, min_items=min_items)
     held = held_out_sample(split.held_out, size=sample, seed=seed)
@@ -121,9 +131,10 @@ def gate(
     engine = HybridEngine(cfg.replace(source_weights=without)).fit(
         _train_data(data, ctx.train), now=float(ctx.train.timestamp.max()), **(fit_options or {})
     )
+    search = search_for(engine, search)
     rankers = {
-        "without": hybrid_ranker(ctx, engine),
-        "with": hybrid_ranker(ctx, engine.with_config(cfg).with_sequential(model)),
+        "without": hybrid_ranker(ctx, engine, search=search),
+        "with": hybrid_ranker(ctx, engine.with_config(cfg).with_sequential(model), search=search),
     }
     results = {r.name: r.metrics for r in score_rankers(ctx, rankers, held, (10,))}
     return {

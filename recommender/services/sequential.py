@@ -51,6 +51,7 @@ from recommender.models import SequentialBuild
 
 from .embeddings import get_embedder
 from .evaluation import engine_data_load, fit_options
+from .index import validation_search
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,13 @@ def sequential_build(
             device=settings.RECSITE_SEQUENTIAL_DEVICE,
             progress=lambda f: report(0.05 + 0.75 * f),
         )
-        gate = sequential_gate(data, model, config=config, fit_options=fit_options(data, config))
+        gate = sequential_gate(
+            data,
+            model,
+            config=config,
+            fit_options=fit_options(data, config),
+            search=validation_search(items=len(data.item_ids), model_name=embedder.model_name),
+        )
         report(0.95)
         model.meta["validation"] = gate
         name = unique_name("sequential", build.pk, ".sequential")
