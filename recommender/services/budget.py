@@ -12,6 +12,8 @@ estimate beside the measured peak RSS; docs/scale.md has the figures).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import re
 from dataclasses import dataclass, field
@@ -60,8 +62,21 @@ def physical_memory() -> int:
 
 def process_memory() -> int:
     """What this process holds before a fit or build starts: its resident memory now, at least
-    ``PROCESS_BASE`` (where it cannot be read)."""
+    ``PROCESS_BASE`` (where it cannot be read).
+
+    Memory an earlier step freed is first handed back to the system (glibc's ``malloc_trim``):
+    otherwise it would count as held although the fit reuses it. A train job's automatic tuning
+    left about 1.7 GiB of freed arrays in the process at a million products, which alone made
+    the estimate exceed the default budget.
+    """
+    _release_free_memory()
     return max(PROCESS_BASE, PeakMemory.current() or 0)
+
+
+def _release_free_memory() -> None:
+    """Return the heap's free pages to the system, where the C library can (glibc)."""
+    with contextlib.suppress(OSError, AttributeError):  # Not glibc (musl, macOS): nothing.
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def memory_budget() -> int:

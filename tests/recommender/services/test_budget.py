@@ -132,3 +132,26 @@ def test_the_plan_counts_what_the_process_already_holds():
     )
     assert index_build_estimate(items=10, dimension=8, m=16).parts["process"] >= after
     del held
+
+
+def test_the_plan_does_not_count_what_an_earlier_step_freed():
+    # given: an earlier step held 512 MiB in blocks small enough for the C library's heap, and
+    # freed them (with small objects still allocated after them, as a real step leaves)
+    start = process_memory() and PeakMemory.current()  # Resident memory, freed pages trimmed.
+    assert start is not None
+    blocks = [np.ones(8192, dtype=np.float64) for _ in range(8192)]  # 64 KiB each
+    pinned = [np.ones(10) for _ in range(100_000)]
+    held = PeakMemory.current()
+    assert held is not None
+    assert held >= start + 500 * 2**20
+    del blocks
+
+    # when
+    planned = process_memory()
+
+    # then: what the fit will reuse is not planned as held
+    resident = PeakMemory.current()
+    assert resident is not None
+    assert resident < start + 64 * 2**20
+    assert planned == max(PROCESS_BASE, resident)
+    del pinned
