@@ -202,12 +202,17 @@ def _all_pairs_implicit(x: sp.csr_matrix, *, k: int, threads: int) -> sp.csr_mat
 
     n = x.shape[1]
     # The product itself is usually its own best match: ask for one more and drop it.
-    result = all_pairs_knn(x, k + 1, num_threads=threads, show_progress=False)
-    coo = sp.coo_matrix(result)
+    coo = sp.coo_matrix(all_pairs_knn(x, k + 1, num_threads=threads, show_progress=False))
+    # implicit's triples are int64, int64 and float64 (24 bytes an entry, products x (k + 1)
+    # whatever the data): keep what stays as int32 and float32, and let the triples go before
+    # the CSR matrix is built, which copies its input. Holding both set a million-product
+    # fit's peak (bench/fit_memory.py).
     keep = (coo.row != coo.col) & (coo.data > 0)
-    pruned = sp.csr_matrix(
-        (coo.data[keep].astype(np.float32), (coo.row[keep], coo.col[keep])), shape=(n, n)
-    )
+    rows, cols = coo.row[keep].astype(np.int32), coo.col[keep].astype(np.int32)
+    values = coo.data[keep].astype(np.float32)
+    del coo, keep
+    pruned = sp.csr_matrix((values, (rows, cols)), shape=(n, n))
+    del rows, cols, values
     return _keep_top(pruned, k)
 
 
