@@ -26,11 +26,13 @@ from recommender.ml.neighbours import ease_memory_bytes
 # process that already holds more (a worker that loaded the language model, or kept the memory
 # of an earlier step: Python rarely hands it back) is planned at what it holds.
 PROCESS_BASE = 400 * 2**20
-# Per event, at the peak of a fit: the columns as read (38 bytes) while the interaction arrays
-# are built (29 bytes) and the unique-customer sort (16 bytes); then the user x item matrix
-# (about 24 bytes an event during its construction, 12 kept) and the neighbour computation's
-# float64 copy and transpose (24 bytes). Not all at once; this is the measured envelope.
-FIT_BYTES_PER_EVENT = 120
+# Per event, at the peak of a fit (the item-kNN step): the interaction columns (29 bytes), the
+# user x item matrix (12) and the neighbour computation's float64 copy and transpose (24).
+# Measured: 73 bytes an event at 50 million events (bench/fit_memory.py, docs/benchmarks.md,
+# "Calibrating the fit's memory estimate"); planned with a fifth more.
+FIT_BYTES_PER_EVENT = 90
+# Entries of a product's co-occurrence list (recommender.ml.engine.fitting).
+COOCCURRENCE_ENTRIES = 200
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -156,7 +158,13 @@ def fit_plan(
     budget = memory_budget() if budget is None else budget
     vectors = 4 * items * dimension
     per_item = 8 * 4 + 200  # Scores, flags, titles and categories while loading.
-    neighbour_lists = 3 * 8 * items * (neighbours + 1) + 8 * items * 2 * 200  # kNN, co-occurrence
+    # The two neighbour steps run one after the other, so the larger of them counts: item-kNN
+    # (implicit's int64/int64/float64 triples, products x (k + 1) whatever the data, beside the
+    # entries kept from them as int32/int32/float32), then co-occurrence (the item-kNN lists
+    # kept, the co-occurrence lists and their pruned copy).
+    knn_step = (24 + 12) * items * (neighbours + 1)
+    cooccurrence_step = 8 * items * neighbours + 2 * 8 * items * COOCCURRENCE_ENTRIES
+    neighbour_lists = max(knn_step, cooccurrence_step)
     parts = {
         "process": process_memory() if process is None else process,
         "events": FIT_BYTES_PER_EVENT * events,
