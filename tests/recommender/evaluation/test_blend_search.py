@@ -286,21 +286,10 @@ def test_the_validation_candidates_come_from_the_search_given():
     )  # fmt: skip
 
 
-def test_without_a_search_every_pair_shares_one_index_of_the_engine_s_own(monkeypatch):
+def test_without_a_search_every_pair_shares_one_index_of_the_engine_s_own(own_index_builds):
     # given: a catalogue above the exact search's limit, so that an engine without a search
     # builds an hnswlib index of its own vectors
-    import recommender.ml.engine.config as engine_config
-    from recommender.ml.vector_index import VectorIndex
-
-    monkeypatch.setattr(engine_config, "EXACT_SEARCH_MAX", N_ITEMS // 2)
-    built = []
-    build = VectorIndex.build.__func__
-
-    def counted(cls, *args, **kwargs):
-        built.append(len(kwargs["ids"]))
-        return build(cls, *args, **kwargs)
-
-    monkeypatch.setattr(VectorIndex, "build", classmethod(counted))
+    built = own_index_builds(N_ITEMS // 2)
 
     # when: every (half-life, interests) pair is scored
     found = search_blend(popular_shop(), config=NOISY, budget_seconds=120, seed=0)

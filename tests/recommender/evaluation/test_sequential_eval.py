@@ -124,25 +124,14 @@ def test_gate_says_whether_the_source_helps() -> None:
     assert result["hybrid_with_ndcg@10"] > result["hybrid_without_ndcg@10"]
 
 
-def test_both_arms_of_the_gate_share_one_index_of_the_engine_s_own(monkeypatch) -> None:
+def test_both_arms_of_the_gate_share_one_index_of_the_engine_s_own(own_index_builds) -> None:
     # given: a catalogue above the exact search's limit, so that an engine without a search
     # builds an hnswlib index of its own vectors
-    import recommender.ml.engine.config as engine_config
-    from recommender.ml.vector_index import VectorIndex
-
     data = _chain_shop()
     model, _ = fit_sequential(
         data.interactions, vectors=data.item_vectors, config=CONFIG, device="cpu"
     )
-    monkeypatch.setattr(engine_config, "EXACT_SEARCH_MAX", N // 2)
-    built = []
-    build = VectorIndex.build.__func__
-
-    def counted(cls, **kwargs):
-        built.append(len(kwargs["ids"]))
-        return build(cls, **kwargs)
-
-    monkeypatch.setattr(VectorIndex, "build", classmethod(counted))
+    built = own_index_builds(N // 2)
 
     # when
     result = gate(data, model, config=EngineConfig())
