@@ -189,6 +189,10 @@ class ServingIndex:
             index=self.index, buffer=self.buffer, vectors=vectors, k=k, exclude=exclude
         )
 
+    def search(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """``vector``'s ``n`` nearest products as (product id, cosine): an engine's ``ann``."""
+        return self.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
+
 
 # The index this process serves, by embedding model (one held at a time), checked every
 # RECSITE_INDEX_REFRESH_SECONDS.
@@ -296,19 +300,19 @@ def serving_index_search(model_name: str) -> AnnSearch:
     that asks nothing of it never loads it)."""
 
     def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        index = serving_index(model_name=model_name)
-        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
+        return serving_index(model_name=model_name).search(vector, n)
 
     return search
 
 
 def validation_search(*, items: int, model_name: str) -> AnnSearch | None:
-    """The search the validation engines of a fit (automatic tuning, the learned reranker)
-    generate their candidates with: the serving index for a catalogue of more than
-    ``EXACT_SEARCH_MAX`` products, None (the engine's exact search) below. Without it such an
-    engine builds an hnswlib index of its own over the whole catalogue, which repeats the
-    reindex's work (10 minutes at a million products) for a few thousand queries."""
-    return serving_index_search(model_name) if items > EXACT_SEARCH_MAX else None
+    """The search an engine fitted offline for a sample of customers (automatic tuning, the
+    learned reranker, the sequential gate, the tuning page's sample) generates their candidates
+    with: the serving index for a catalogue of more than ``EXACT_SEARCH_MAX`` products, None
+    (the engine's exact search) below. Without it such an engine builds an hnswlib index of its
+    own over the whole catalogue, which repeats the reindex's work (about 400 s at a million
+    products) for a few thousand queries."""
+    return serving_index(model_name=model_name).search if items > EXACT_SEARCH_MAX else None
 
 
 def serving_index_recheck() -> None:

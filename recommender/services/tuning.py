@@ -41,7 +41,6 @@ from threadpoolctl import ThreadpoolController
 from recommender.evaluation import metrics
 from recommender.evaluation.splits import held_out_sample, leave_last_out
 from recommender.ml.engine import (
-    EXACT_SEARCH_MAX,
     AnnSearch,
     CandidateSet,
     EngineConfig,
@@ -55,7 +54,7 @@ from recommender.ranking.rotation import Demote
 from recommender.ranking.rules import RuleSet
 
 from .evaluation import engine_data_load
-from .index import serving_index
+from .index import validation_search
 from .recommendations import (
     RecommendedProduct,
     ServingEngine,
@@ -335,14 +334,7 @@ _SCORES_CACHE = 3
 def _sample_search(sample: TuningSample) -> AnnSearch | None:
     """The semantic first stage of the sample's engine: its own exact search on a small
     catalogue, the serving index on a large one (an index of its own would take minutes)."""
-    if sample.engine.n_items <= EXACT_SEARCH_MAX:
-        return None
-    index = serving_index(model_name=sample.model_name)
-
-    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
-
-    return search
+    return validation_search(items=sample.engine.n_items, model_name=sample.model_name)
 
 
 def _candidates(sample: TuningSample, config: EngineConfig) -> list[CandidateSet]:

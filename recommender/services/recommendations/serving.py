@@ -11,7 +11,6 @@ import logging
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
 from django.conf import settings
 
 from jobs.services.artifact_store import ArtifactStoreError
@@ -288,8 +287,4 @@ def serving_ann(serving: ServingEngine) -> AnnSearch | None:
     index = serving_index(model_name=serving.model_name)
     if index.buffer is None and serving.engine.n_items <= EXACT_SEARCH_MAX:
         return None
-
-    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        return index.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
-
-    return search
+    return index.search
