@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from recommender.ml.engine.fitting import COOCCURRENCE_NEIGHBOURS
 from recommender.ml.neighbours import ease_memory_bytes
 
 # Python, Django, numpy, scipy, implicit and the rest of a worker before it reads any data. A
@@ -31,8 +32,6 @@ PROCESS_BASE = 400 * 2**20
 # Measured: 73 bytes an event at 50 million events (bench/fit_memory.py, docs/benchmarks.md,
 # "Calibrating the fit's memory estimate"); planned with a fifth more.
 FIT_BYTES_PER_EVENT = 90
-# Entries of a product's co-occurrence list (recommender.ml.engine.fitting).
-COOCCURRENCE_ENTRIES = 200
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
@@ -163,7 +162,7 @@ def fit_plan(
     # entries kept from them as int32/int32/float32), then co-occurrence (the item-kNN lists
     # kept, the co-occurrence lists and their pruned copy).
     knn_step = (24 + 12) * items * (neighbours + 1)
-    cooccurrence_step = 8 * items * neighbours + 2 * 8 * items * COOCCURRENCE_ENTRIES
+    cooccurrence_step = 8 * items * neighbours + 2 * 8 * items * COOCCURRENCE_NEIGHBOURS
     neighbour_lists = max(knn_step, cooccurrence_step)
     parts = {
         "process": process_memory() if process is None else process,

@@ -188,14 +188,17 @@ class ProductPkMap(dict[str, int]):
     deletions: tuple[int, bool] | None = None
 
 
-def _product_deletions() -> tuple[int, bool] | None:
-    """The deletions counter now (PostgreSQL), None elsewhere."""
-    if connection.vendor != "postgresql":
-        return None
+def _sequence_state(name: str) -> tuple[int, bool]:
+    """Where PostgreSQL sequence ``name`` stands: it moved exactly when this changed."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT last_value, is_called FROM {_PRODUCT_DELETIONS}")
+        cursor.execute(f"SELECT last_value, is_called FROM {name}")
         last_value, is_called = cursor.fetchone()
     return int(last_value), bool(is_called)
+
+
+def _product_deletions() -> tuple[int, bool] | None:
+    """The deletions counter now (PostgreSQL), None elsewhere."""
+    return _sequence_state(_PRODUCT_DELETIONS) if connection.vendor == "postgresql" else None
 
 
 def product_pk_map(*, external_ids: Iterable[str] | None = None) -> ProductPkMap:
@@ -286,10 +289,8 @@ class CustomerIds:
         return self._resolve(external_ids, now=now)
 
     def _resolve(self, external_ids: Iterable[str], *, now: datetime) -> tuple[dict[str, int], int]:
+        generation = _sequence_state("recsite_customer_forgets")
         with connection.cursor() as cursor:
-            cursor.execute("SELECT last_value, is_called FROM recsite_customer_forgets")
-            last_value, is_called = cursor.fetchone()
-            generation = (int(last_value), bool(is_called))
             if generation != self._generation or len(self._map) > self.limit:
                 self._map = {}
                 self._generation = generation
