@@ -6,7 +6,7 @@ A build follows the engine's pattern (:mod:`jobs.services.artifacts`): a
 own in the artifact store, the row marked READY only then, so a training killed or failed
 midway leaves the serving model as it was. The model is trained on the shop's validation split
 (each eligible customer's last product held out, early stopping on it), then the gate fits the
-engine on the same split and scores the held-out products with and without the ``sequential``
+engine on the same split (of at most ``RECSITE_AUTOTUNE_MAX_CUSTOMERS`` customers) and scores the held-out products with and without the ``sequential``
 source: the build is ``enabled`` (served) only when the source raised the hybrid's NDCG@10
 there. A shop too small to learn an order from gets no build and a message saying why.
 
@@ -40,6 +40,7 @@ from jobs.services.artifacts import (
 )
 from recommender.evaluation.sequential import gate as sequential_gate
 from recommender.ml.engine import EngineConfig, EngineData
+from recommender.ml.engine.data import customer_sample
 from recommender.ml.sequential import (
     NotEnoughData,
     SequentialConfig,
@@ -133,8 +134,11 @@ def sequential_build(
             device=settings.RECSITE_SEQUENTIAL_DEVICE,
             progress=lambda f: report(0.05 + 0.75 * f),
         )
+        # On a customer sample, as the automatic tuning and the reranker's validation: the gate
+        # fits a second engine, which on the whole of a large shop would need as much memory as
+        # the fit itself, beside what this process already holds.
         gate = sequential_gate(
-            data,
+            customer_sample(data, settings.RECSITE_AUTOTUNE_MAX_CUSTOMERS),
             model,
             config=config,
             fit_options=fit_options(data, config),

@@ -15,7 +15,7 @@ from recommender.ml.engine import (
     NetworkMember,
     social_proof,
 )
-from recommender.ml.engine.social import TIE_FLOOR, tie_strength
+from recommender.ml.engine.social import TIE_FLOOR, social_scores, tie_strength, tie_strengths
 from recommender.ml.interactions import interactions_from_records
 
 DAY = 86_400.0
@@ -166,3 +166,33 @@ def test_network_member_is_checked():
         _member(1, 3, 1.0, [])
     with pytest.raises(ValueError, match="weight"):
         _member(1, 1, -1.0, [])
+
+
+def test_each_candidate_names_its_supporters_in_network_order():
+    engine = _engine()
+    found = social_scores(engine, HISTORY.network, [10], now=NOW)
+    row = {pid: int(engine._rows_of(np.array([pid]))[0]) for pid in IDS}
+    # A (position 0) bought 10 and 11 and viewed 12; B (1) bought 11 and 20 (21: after now).
+    assert found.supporters.get(row[10]) == [(0, "purchase")]
+    assert found.supporters.get(row[11]) == [(0, "purchase"), (1, "purchase")]
+    assert found.supporters.get(row[12]) == [(0, "view")]
+    assert found.supporters.get(row[20]) == [(1, "purchase")]
+    assert found.supporters.get(row[21]) == []
+    assert [int(r) for r in found.rows] == sorted(row[p] for p in (10, 11, 12, 20))
+
+
+def test_thetie_strengths_of_a_network_equal_each_member_s_own():
+    # Many members with repeated products, some sharing the customer's, one with none at all.
+    rng = np.random.default_rng(0)
+    own = [int(p) for p in rng.integers(0, 40, size=15)]
+    members = [
+        _member(200 + i, 1, 1.0, [(int(p), "view", NOW) for p in rng.integers(0, 40, size=n)])
+        for i, n in enumerate([0, 1, 5, 20, 20, 3, 12])
+    ]
+    lengths = [len(m.product_ids) for m in members]
+    member = np.repeat(np.arange(len(members)), lengths)
+    pids = np.array([p for m in members for p in m.product_ids], dtype=np.int64)
+    for floor in (0.5, 2.0):
+        expected = [tie_strength(set(own), set(m.product_ids), floor) for m in members]
+        assert tie_strengths(member, pids, own, len(members), floor).tolist() == expected
+        assert tie_strengths(member, pids, [], len(members), floor).tolist() == [floor] * 7

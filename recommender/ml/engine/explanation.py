@@ -90,7 +90,7 @@ def with_reasons(
 def _social_reason(engine: HybridEngine, index: int, cset: CandidateSet) -> str:
     """ "3 people you follow bought this": how many of the network touched the item, named only
     when the network carries display names (a shop setting, off by default)."""
-    supporters = cset.social.supporters.get(index, [])
+    supporters = cset.social.supporters.get(index)
     if not supporters:
         return reason_text.popular_in(category=engine.category_of(index), trending=False)
     count, relation, kind, names = supporters_reason(

@@ -1,9 +1,9 @@
 """The social source: products the customer's network touched, and social proof.
 
 Owns :func:`social_scores` (stage 1's social candidates with their exact raw scores),
-:func:`tie_strength` and :func:`social_proof`. Bounded by the network the request carries
-(``History.network``: the caller caps the edges, the second hop and each member's events), never
-by the catalogue.
+:func:`tie_strength` (:func:`tie_strengths` for a whole network) and :func:`social_proof`.
+Bounded by the network the request carries (``History.network``: the caller caps the edges, the
+second hop and each member's events), never by the catalogue.
 
 A product ``p``'s raw score sums over the members ``m`` of the network who touched it::
 
@@ -50,19 +50,44 @@ MAX_MEMBER_EVENTS = 20
 TIE_FLOOR = 0.5
 
 
+@dataclass(frozen=True)
+class Supporters:
+    """Who supports each candidate: (member position, strongest event type) per member who
+    touched it, members in network order. Kept as arrays sorted by engine row and answered per
+    row on demand: a request names the supporters of the few products it returns, not of the
+    hundreds the network proposed."""
+
+    rows: np.ndarray  # Engine rows, ascending (a row once per member who touched it).
+    members: np.ndarray  # Member positions, ascending within a row.
+    events: np.ndarray  # Each entry's event, as a position in ``kinds``.
+    kinds: Sequence[str]  # The event type of every event of the network.
+
+    @classmethod
+    def empty(cls) -> Supporters:
+        none = np.empty(0, dtype=np.int64)
+        return cls(none, none, none, ())
+
+    def get(self, row: int) -> list[tuple[int, str]]:
+        """The supporters of engine row ``row`` (none: an empty list)."""
+        start, stop = np.searchsorted(self.rows, [row, row + 1])
+        members = self.members[start:stop].tolist()
+        events = self.events[start:stop].tolist()
+        return [(int(m), self.kinds[e]) for m, e in zip(members, events, strict=True)]
+
+
 @dataclass
 class SocialScores:
     """The social source's candidates for one request: engine rows (ascending), their raw
-    scores, and who supports each (``supporters[row]``: (member position, strongest event type)
-    per member who touched it)."""
+    scores, and who supports each (``supporters.get(row)``: (member position, strongest event
+    type) per member who touched it)."""
 
     rows: np.ndarray
     scores: np.ndarray
-    supporters: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
+    supporters: Supporters = field(default_factory=Supporters.empty)
 
     @classmethod
     def empty(cls) -> SocialScores:
-        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), {})
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
 def tie_strength(own: set[int], theirs: set[int], floor: float = TIE_FLOOR) -> float:
@@ -87,21 +112,15 @@ def social_scores(
     if not network:
         return SocialScores.empty()
     cfg = engine.config
-    own = {int(p) for p in own_product_ids}
-    factors = np.array(
-        [
-            (1.0 if m.hop == 1 else cfg.social_hop_decay)
-            * float(m.weight)
-            * tie_strength(own, {int(p) for p in m.product_ids}, cfg.social_tie_floor)
-            for m in network
-        ],
-        dtype=np.float64,
-    )
     lengths = np.array([len(m.product_ids) for m in network], dtype=np.int64)
     if not lengths.sum():
         return SocialScores.empty()
     member = np.repeat(np.arange(len(network)), lengths)
     pids = np.fromiter((p for m in network for p in m.product_ids), dtype=np.int64)
+    ties = tie_strengths(member, pids, own_product_ids, len(network), cfg.social_tie_floor)
+    hops = np.array([1.0 if m.hop == 1 else cfg.social_hop_decay for m in network])
+    weights = np.array([float(m.weight) for m in network], dtype=np.float64)
+    factors = hops * weights * ties
     kinds = [k for m in network for k in m.event_types]
     times = np.fromiter((t for m in network for t in m.timestamps), dtype=np.float64)
     behaviour = np.array([cfg.behaviour_weights.get(k, 0.0) for k in kinds], dtype=np.float64)
@@ -123,10 +142,29 @@ def social_scores(
     unique, inverse = np.unique(rows, return_inverse=True)
     totals = np.bincount(inverse.reshape(-1), weights=factors[member] * weight,
                          minlength=len(unique))  # fmt: skip
-    supporters: dict[int, list[tuple[int, str]]] = {}
-    for row, who, at in zip(rows.tolist(), member.tolist(), kind_at.tolist(), strict=True):
-        supporters.setdefault(int(row), []).append((int(who), kinds[at]))
+    by_row = np.lexsort((member, rows))
+    supporters = Supporters(rows[by_row], member[by_row], kind_at[by_row], kinds)
     return SocialScores(unique.astype(np.int64), totals.astype(np.float64), supporters)
+
+
+def tie_strengths(
+    member: np.ndarray, pids: np.ndarray, own_product_ids: Iterable[int], n: int, floor: float
+) -> np.ndarray:
+    """:func:`tie_strength` of each of ``n`` members (their events: ``member``, ``pids``) with
+    the customer's own products, over the distinct products of each, in one pass."""
+    own = np.unique(np.fromiter((int(p) for p in own_product_ids), dtype=np.int64))
+    ties = np.full(n, floor, dtype=np.float64)
+    if not len(own):
+        return ties
+    order = np.lexsort((pids, member))
+    m, p = member[order], pids[order]
+    distinct = np.r_[True, (m[1:] != m[:-1]) | (p[1:] != p[:-1])]
+    m, p = m[distinct], p[distinct]
+    theirs = np.bincount(m, minlength=n)
+    shared = np.bincount(m, weights=np.isin(p, own), minlength=n)
+    some = theirs > 0
+    ties[some] += shared[some] / np.sqrt(float(len(own)) * theirs[some])
+    return ties
 
 
 def social_proof(
