@@ -186,6 +186,40 @@ def fit_plan(
     )
 
 
+def fit_customers(
+    *,
+    customers: int,
+    items: int,
+    events: int,
+    dimension: int,
+    neighbours: int,
+    budget: int | None = None,
+    process: int | None = None,
+) -> int:
+    """How many of ``customers`` (``events`` between them) a second fit in this process can
+    learn from within the budget: all of them when :func:`fit_plan` fits, else the share of
+    them whose events fit beside the rest of the plan (the events are the only part that
+    shrinks with a customer sample). Raises :class:`MemoryBudgetExceeded` when none can."""
+    budget = memory_budget() if budget is None else budget
+    plan = fit_plan(
+        items=items,
+        events=events,
+        dimension=dimension,
+        neighbours=neighbours,
+        budget=budget,
+        process=process,
+    )
+    if plan.estimate.total <= budget:
+        return customers
+    # Over the budget, the plan holds no EASE matrix (fit_plan plans one only within it).
+    per_events = plan.estimate.parts["events"]
+    room = budget - (plan.estimate.total - per_events)
+    fitting = int(customers * room / per_events) if room > 0 and per_events else 0
+    if fitting <= 0:
+        plan.estimate.check(budget)  # Raises, naming the biggest parts.
+    return min(fitting, customers)
+
+
 def index_build_estimate(
     *, items: int, dimension: int, m: int, process: int | None = None
 ) -> MemoryEstimate:

@@ -6,9 +6,11 @@ A build follows the engine's pattern (:mod:`jobs.services.artifacts`): a
 own in the artifact store, the row marked READY only then, so a training killed or failed
 midway leaves the serving model as it was. The model is trained on the shop's validation split
 (each eligible customer's last product held out, early stopping on it), then the gate fits the
-engine on the same split (of at most ``RECSITE_AUTOTUNE_MAX_CUSTOMERS`` customers) and scores the held-out products with and without the ``sequential``
-source: the build is ``enabled`` (served) only when the source raised the hybrid's NDCG@10
-there. A shop too small to learn an order from gets no build and a message saying why.
+engine on the same split (on a customer sample only where the whole shop would exceed the
+memory budget beside what the step holds) and scores the held-out products with and without the
+``sequential`` source: the build is ``enabled`` (served) only when the source raised the
+hybrid's NDCG@10 there. A shop too small to learn an order from gets no build and a message
+saying why.
 
 The model is trained within ``RECSITE_SEQUENTIAL_MAX_SECONDS`` (the best epoch within the budget
 is kept), so a train job on a CPU-only machine grows by minutes, not tens of minutes.
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
@@ -50,6 +53,7 @@ from recommender.ml.sequential import (
 from recommender.ml.sequential.training import check_trainable
 from recommender.models import SequentialBuild
 
+from .budget import fit_customers
 from .embeddings import get_embedder
 from .evaluation import engine_data_load, fit_options
 from .index import validation_search
@@ -134,11 +138,8 @@ def sequential_build(
             device=settings.RECSITE_SEQUENTIAL_DEVICE,
             progress=lambda f: report(0.05 + 0.75 * f),
         )
-        # On a customer sample, as the automatic tuning and the reranker's validation: the gate
-        # fits a second engine, which on the whole of a large shop would need as much memory as
-        # the fit itself, beside what this process already holds.
         gate = sequential_gate(
-            customer_sample(data, settings.RECSITE_AUTOTUNE_MAX_CUSTOMERS),
+            _gate_shop(data, config),
             model,
             config=config,
             fit_options=fit_options(data, config),
@@ -185,6 +186,30 @@ def sequential_build(
     report(1.0)
     logger.info("Sequential build %s: %s", build.pk, note)
     return SequentialOutcome(build, note)
+
+
+def _gate_shop(data: EngineData, config: EngineConfig) -> EngineData:
+    """The shop the gate fits its validation engine on: all of it when that fit's plan is
+    within the memory budget beside what this step already holds (the loaded shop, the trained
+    model, the serving index), else the largest seeded customer sample that is. A sample
+    weakens the engine the source is compared against, so it is the exception, logged."""
+    inter = data.interactions
+    customers = len(np.unique(inter.user_idx))
+    fitting = fit_customers(
+        customers=customers,
+        items=len(data.item_ids),
+        events=len(inter),
+        dimension=int(data.item_vectors.shape[1]),
+        neighbours=config.knn_neighbours,
+    )
+    if fitting < customers:
+        logger.warning(
+            "The sequential gate fits on %d of %d customers: the whole shop would exceed "
+            "RECSITE_FIT_MEMORY_BUDGET beside what the step holds",
+            fitting,
+            customers,
+        )
+    return customer_sample(data, fitting)
 
 
 def _active_config() -> tuple[int, EngineConfig]:

@@ -83,21 +83,6 @@ def test_a_build_is_published_with_its_validation_and_mapped_read_only(ordered_s
     assert served(reset=False) is model
 
 
-def test_the_gate_fits_on_a_customer_sample_as_the_automatic_tuning_does(ordered_shop, settings):
-    # given: a shop of 30 customers and a validation sample of 12 (the gate's second engine
-    # must not need the memory of a second full fit on a large shop)
-    settings.RECSITE_AUTOTUNE_MAX_CUSTOMERS = 12
-
-    # when
-    build = sequential_build().build
-
-    # then: the model learns from every customer, the gate from the sample only
-    assert build is not None
-    assert build.customer_count == 30
-    assert build.validation["fitted_customers"] == 12
-    assert build.validation["customers"] == 12
-
-
 def test_a_build_that_does_not_help_is_kept_but_not_served(ordered_shop):
     build = sequential_build().build
     assert build is not None
