@@ -142,5 +142,5 @@ def gate(
         "hybrid_with_ndcg@10": results["with"]["ndcg@10"],
         "weight": float(weighted.source_weights[SOURCE]),
         "customers": len(held),
-        "fitted_customers": int(len(np.unique(inter.user_idx))),
+        "fitted_customers": len(np.unique(inter.user_idx)),
     }

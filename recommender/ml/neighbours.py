@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .sorted_search import search_sorted
+
 # Rows of the dense EASE matrix processed at a time when building the Gram matrix and pruning.
 _BLOCK_ROWS = 1024
 # Entries of the sparse product (before merging duplicates) computed at a time by the blocked
@@ -133,8 +135,7 @@ def lookup(cols: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
     out = np.zeros(len(wanted), dtype=np.float64)
     if not len(cols) or not len(wanted):
         return out
-    at = np.searchsorted(cols, wanted)
-    at = np.minimum(at, len(cols) - 1)
+    at = np.minimum(search_sorted(cols, wanted), len(cols) - 1)
     hit = cols[at] == wanted
     out[hit] = values[at[hit]]
     return out

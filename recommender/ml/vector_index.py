@@ -56,6 +56,7 @@ import hnswlib
 import numpy as np
 
 from .files import atomic_path, fsync_directory, write_bytes_atomic
+from .sorted_search import search_sorted
 
 SPACE = "cosine"
 # Defaults chosen with bench/ann.py (docs/benchmarks.md, "Vector index") for recall@10 >= 0.95
@@ -691,7 +692,7 @@ def _in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
     """
     if not len(sorted_ids):
         return np.zeros(len(values), dtype=bool)
-    positions = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
+    positions = np.minimum(search_sorted(sorted_ids, values), len(sorted_ids) - 1)
     return sorted_ids[positions] == values
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from recommender.ml import neighbours as nb
 from recommender.ml.arrays import StringTable
 from recommender.ml.sequential import SequentialModel
+from recommender.ml.sorted_search import rows_in_sorted
 from recommender.ranking.fusion import Rule
 from recommender.ranking.types import RankedItem
 
@@ -128,11 +129,7 @@ class HybridEngine:
 
     def _rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Engine rows of ``product_ids`` (-1 for unknown ones), in their order."""
-        ids = np.asarray(product_ids, dtype=np.int64)
-        if not len(ids) or not len(self._ids):
-            return np.full(len(ids), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
-        return np.where(self._ids[at] == ids, at, -1).astype(np.int64)
+        return rows_in_sorted(self._ids, product_ids)
 
     def ids_without_vector(self, product_ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """The ids of ``product_ids`` the engine cannot score by meaning: unknown to the fit or

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from recommender.ml.arrays import ArrayFileError, load_arrays, save_arrays
+from recommender.ml.sorted_search import rows_in_sorted
 
 from .config import SequentialConfig
 from .sequences import gap_buckets, last_window
@@ -108,11 +109,7 @@ class SequentialModel:
 
     def rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Model rows of ``product_ids`` (-1 for products the fit did not know)."""
-        ids = np.asarray(product_ids, dtype=np.int64)
-        if not len(ids) or not self.n_items:
-            return np.full(len(ids), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.item_ids, ids), self.n_items - 1)
-        return np.where(self.item_ids[at] == ids, at, -1).astype(np.int64)
+        return rows_in_sorted(self.item_ids, product_ids)
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Embeddings of products from their language-model vectors alone, ``(m, d)``."""
