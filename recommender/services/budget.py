@@ -186,29 +186,12 @@ def fit_plan(
     )
 
 
-def fit_customers(
-    *,
-    customers: int,
-    items: int,
-    events: int,
-    dimension: int,
-    neighbours: int,
-    budget: int | None = None,
-    process: int | None = None,
-) -> int:
-    """How many of ``customers`` (``events`` between them) a second fit in this process can
-    learn from within the budget: all of them when :func:`fit_plan` fits, else the share of
-    them whose events fit beside the rest of the plan (the events are the only part that
-    shrinks with a customer sample). Raises :class:`MemoryBudgetExceeded` when none can."""
+def fit_customers(plan: FitPlan, *, customers: int, budget: int | None = None) -> int:
+    """How many of ``customers`` (the plan's events between them) a fit planned by ``plan`` can
+    learn from within the budget: all of them when the plan fits, else the share of them whose
+    events fit beside the rest of it (the events are the only part that shrinks with a customer
+    sample). Raises :class:`MemoryBudgetExceeded` when none can."""
     budget = memory_budget() if budget is None else budget
-    plan = fit_plan(
-        items=items,
-        events=events,
-        dimension=dimension,
-        neighbours=neighbours,
-        budget=budget,
-        process=process,
-    )
     if plan.estimate.total <= budget:
         return customers
     # Over the budget, the plan holds no EASE matrix (fit_plan plans one only within it).

@@ -53,7 +53,7 @@ from recommender.ml.sequential import (
 from recommender.ml.sequential.training import check_trainable
 from recommender.models import SequentialBuild
 
-from .budget import fit_customers
+from .budget import fit_customers, fit_plan
 from .embeddings import get_embedder
 from .evaluation import engine_data_load, fit_options
 from .index import validation_search
@@ -195,13 +195,13 @@ def _gate_shop(data: EngineData, config: EngineConfig) -> EngineData:
     weakens the engine the source is compared against, so it is the exception, logged."""
     inter = data.interactions
     customers = len(np.unique(inter.user_idx))
-    fitting = fit_customers(
-        customers=customers,
+    plan = fit_plan(
         items=len(data.item_ids),
         events=len(inter),
         dimension=int(data.item_vectors.shape[1]),
         neighbours=config.knn_neighbours,
     )
+    fitting = fit_customers(plan, customers=customers)
     if fitting < customers:
         logger.warning(
             "The sequential gate fits on %d of %d customers: the whole shop would exceed "

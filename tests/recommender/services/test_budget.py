@@ -9,6 +9,7 @@ from recommender.models import EngineBuild
 from recommender.services import recommendations as service
 from recommender.services.budget import (
     PROCESS_BASE,
+    FitPlan,
     MemoryBudgetExceeded,
     MemoryEstimate,
     PeakMemory,
@@ -159,23 +160,33 @@ def test_the_plan_does_not_count_what_an_earlier_step_freed():
     del pinned
 
 
-def test_a_second_fit_learns_from_every_customer_while_its_plan_fits_the_budget():
-    shop = {"items": 100_000, "events": 5_000_000, "dimension": 384, "neighbours": 100}
-    plan = fit_plan(**shop, budget=64 * GIB, process=GIB)
-    assert fit_customers(customers=100_000, **shop, budget=plan.estimate.total, process=GIB) == (
-        100_000
+def _shop_plan(*, events: int) -> FitPlan:
+    """A 100k-product shop's plan in a process holding 1 GiB."""
+    return fit_plan(
+        items=100_000, events=events, dimension=384, neighbours=100, budget=64 * GIB, process=GIB
     )
+
+
+def test_a_second_fit_learns_from_every_customer_while_its_plan_fits_the_budget():
+    plan = _shop_plan(events=5_000_000)
+    assert fit_customers(plan, customers=100_000, budget=plan.estimate.total) == 100_000
 
 
 def test_a_second_fit_over_the_budget_learns_from_the_share_of_customers_that_fits():
     # given: a plan 1 GiB over the budget, whose events part is 4 GiB
-    shop = {"items": 100_000, "events": 50_000_000, "dimension": 384, "neighbours": 100}
-    plan = fit_plan(**shop, budget=64 * GIB, process=GIB)
+    plan = fit_plan(
+        items=100_000,
+        events=50_000_000,
+        dimension=384,
+        neighbours=100,
+        budget=64 * GIB,
+        process=GIB,
+    )
     events = plan.estimate.parts["events"]
     budget = plan.estimate.total - GIB
 
     # when
-    fitting = fit_customers(customers=1_000_000, **shop, budget=budget, process=GIB)
+    fitting = fit_customers(plan, customers=1_000_000, budget=budget)
 
     # then: the customers whose events fit in what is left for them
     assert fitting == int(1_000_000 * (events - GIB) / events)
@@ -183,6 +194,13 @@ def test_a_second_fit_over_the_budget_learns_from_the_share_of_customers_that_fi
 
 
 def test_a_second_fit_with_no_room_for_any_event_is_refused_naming_the_setting():
-    shop = {"items": 100_000, "events": 50_000_000, "dimension": 384, "neighbours": 100}
+    plan = fit_plan(
+        items=100_000,
+        events=50_000_000,
+        dimension=384,
+        neighbours=100,
+        budget=64 * GIB,
+        process=GIB,
+    )
     with pytest.raises(MemoryBudgetExceeded, match="more than RECSITE_FIT_MEMORY_BUDGET allows"):
-        fit_customers(customers=1_000_000, **shop, budget=2 * GIB, process=2 * GIB)
+        fit_customers(plan, customers=1_000_000, budget=GIB)  # What the process holds already.
