@@ -83,6 +83,18 @@ def test_a_build_is_published_with_its_validation_and_mapped_read_only(ordered_s
     assert served(reset=False) is model
 
 
+def test_the_step_releases_the_serving_engine_earlier_steps_loaded(ordered_shop):
+    # given: the serving engine loaded in this process, as the tuning-sample step leaves it
+    loaded = service.serving_engine()
+    assert service.serving_engine() is loaded  # Held: the next call does not load it again.
+
+    # when
+    sequential_build()
+
+    # then: forgotten while the model trained; whoever asks next loads it again
+    assert service.serving_engine() is not loaded
+
+
 def test_a_build_that_does_not_help_is_kept_but_not_served(ordered_shop):
     build = sequential_build().build
     assert build is not None
