@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .sorted_search import search_sorted
+from .sorted_search import rows_in_sorted
 
 # Rows of the dense EASE matrix processed at a time when building the Gram matrix and pruning.
 _BLOCK_ROWS = 1024
@@ -135,8 +135,8 @@ def lookup(cols: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
     out = np.zeros(len(wanted), dtype=np.float64)
     if not len(cols) or not len(wanted):
         return out
-    at = np.minimum(search_sorted(cols, wanted), len(cols) - 1)
-    hit = cols[at] == wanted
+    at = rows_in_sorted(cols, wanted)
+    hit = at >= 0
     out[hit] = values[at[hit]]
     return out
 

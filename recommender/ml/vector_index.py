@@ -56,7 +56,7 @@ import hnswlib
 import numpy as np
 
 from .files import atomic_path, fsync_directory, write_bytes_atomic
-from .sorted_search import search_sorted
+from .sorted_search import rows_in_sorted
 
 SPACE = "cosine"
 # Defaults chosen with bench/ann.py (docs/benchmarks.md, "Vector index") for recall@10 >= 0.95
@@ -690,10 +690,7 @@ def _in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
 
     ``np.isin`` would sort the whole index's ids on every call (tens of ms at 1M ids).
     """
-    if not len(sorted_ids):
-        return np.zeros(len(values), dtype=bool)
-    positions = np.minimum(search_sorted(sorted_ids, values), len(sorted_ids) - 1)
-    return sorted_ids[positions] == values
+    return rows_in_sorted(sorted_ids, values) >= 0
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

@@ -216,13 +216,14 @@ def _gate_shop(data: EngineData, config: EngineConfig) -> EngineData:
         neighbours=config.knn_neighbours,
     )
     fitting = fit_customers(plan, customers=customers)
-    if fitting < customers:
-        logger.warning(
-            "The sequential gate fits on %d of %d customers: the whole shop would exceed "
-            "RECSITE_FIT_MEMORY_BUDGET beside what the step holds",
-            fitting,
-            customers,
-        )
+    if fitting >= customers:
+        return data
+    logger.warning(
+        "The sequential gate fits on %d of %d customers: the whole shop would exceed "
+        "RECSITE_FIT_MEMORY_BUDGET beside what the step holds",
+        fitting,
+        customers,
+    )
     return customer_sample(data, fitting)
 
 

@@ -181,7 +181,7 @@ def test_each_candidate_names_its_supporters_in_network_order():
     assert [int(r) for r in found.rows] == sorted(row[p] for p in (10, 11, 12, 20))
 
 
-def test_thetie_strengths_of_a_network_equal_each_member_s_own():
+def test_the_tie_strengths_of_a_network_equal_each_member_s_own():
     # Many members with repeated products, some sharing the customer's, one with none at all.
     rng = np.random.default_rng(0)
     own = [int(p) for p in rng.integers(0, 40, size=15)]

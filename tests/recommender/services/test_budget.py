@@ -174,14 +174,7 @@ def test_a_second_fit_learns_from_every_customer_while_its_plan_fits_the_budget(
 
 def test_a_second_fit_over_the_budget_learns_from_the_share_of_customers_that_fits():
     # given: a plan 1 GiB over the budget, whose events part is 4 GiB
-    plan = fit_plan(
-        items=100_000,
-        events=50_000_000,
-        dimension=384,
-        neighbours=100,
-        budget=64 * GIB,
-        process=GIB,
-    )
+    plan = _shop_plan(events=50_000_000)
     events = plan.estimate.parts["events"]
     budget = plan.estimate.total - GIB
 
@@ -194,13 +187,6 @@ def test_a_second_fit_over_the_budget_learns_from_the_share_of_customers_that_fi
 
 
 def test_a_second_fit_with_no_room_for_any_event_is_refused_naming_the_setting():
-    plan = fit_plan(
-        items=100_000,
-        events=50_000_000,
-        dimension=384,
-        neighbours=100,
-        budget=64 * GIB,
-        process=GIB,
-    )
+    plan = _shop_plan(events=50_000_000)
     with pytest.raises(MemoryBudgetExceeded, match="more than RECSITE_FIT_MEMORY_BUDGET allows"):
         fit_customers(plan, customers=1_000_000, budget=GIB)  # What the process holds already.
