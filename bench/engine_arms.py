@@ -1,0 +1,126 @@
+"""What each served feature costs a request: the serving engine alone, arm by arm.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scale_100k \\
+        RECSITE_VAR_DIR=/work/bench-data/var-scale-100k RECSITE_EMBEDDER=hashing \\
+        RECSITE_HASHING_DIMENSION=384 DJANGO_SETTINGS_MODULE=recsite.settings.base \\
+        .venv/bin/python bench/engine_arms.py [--customers 300] [--sorted-search]
+
+On a database ``bench/scale.py --keep-db`` leaves: customers with at least 50 events (seeded),
+their histories read once, then ``engine.recommend`` (k = 10) timed per arm, the arms alternating
+customer by customer (order reversed every other customer). Each arm is ``with_config`` of the
+serving engine (a shallow copy): as served; without the sequential source, the learned reranker
+or the exposure slots (those that serve); without all three; the shipped defaults without them.
+
+``--sorted-search`` times two arms instead, the served engine with
+``recommender.ml.sorted_search`` sorting keys (from 512) and never sorting them, and asserts the
+two lists are identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--sorted-search", action="store_true")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from threadpoolctl import threadpool_limits
+
+    import recommender.ml.sorted_search as sorted_search
+    from recommender.ml.engine import EngineConfig, HybridEngine
+    from recommender.models import Customer, CustomerActivity
+    from recommender.selectors.recommendations import customer_recent_events
+    from recommender.services import recommendations as service
+    from recommender.services.recommendations.lists import _history
+
+    eligible = list(
+        CustomerActivity.objects.filter(events__gte=50)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+    )
+    picked = random.Random(0).sample(eligible, min(args.customers, len(eligible)))
+    by_pk = Customer.objects.in_bulk(picked)
+    serving = service.serving_engine()
+    ann = service.serving_ann(serving)
+    engine = serving.engine
+    cfg = engine.config
+    histories = [_history(serving, customer_recent_events(customer=by_pk[pk])) for pk in picked]
+
+    def without(
+        config: EngineConfig, *, sequential: bool, exposure: bool, reranker: bool
+    ) -> HybridEngine:
+        weights = dict(config.source_weights)
+        if sequential:
+            weights["sequential"] = 0.0
+        copy = engine.with_config(
+            config.replace(
+                source_weights=weights, exposure_slots=0 if exposure else config.exposure_slots
+            )
+        )
+        if reranker:
+            copy.reranker = None
+        return copy
+
+    arms = {"as served": engine}
+    if not args.sorted_search:
+        if engine._sequential is not None:
+            arms["without the sequential source"] = without(
+                cfg, sequential=True, exposure=False, reranker=False
+            )
+        if engine.reranker is not None:
+            arms["without the reranker"] = without(
+                cfg, sequential=False, exposure=False, reranker=True
+            )
+        arms["without exposure slots"] = without(
+            cfg, sequential=False, exposure=True, reranker=False
+        )
+        arms["without the three"] = without(cfg, sequential=True, exposure=True, reranker=True)
+        arms["shipped defaults without the three"] = without(
+            EngineConfig(), sequential=True, exposure=True, reranker=True
+        )
+    else:
+        arms["never sorting keys"] = engine
+    threshold = sorted_search.SORT_KEYS_FROM
+    print(
+        f"served: reranker {engine.reranker is not None}, "
+        f"sequential {engine._sequential is not None}, exposure slots {cfg.exposure_slots}; "
+        f"{len(histories)} customers, "
+        f"{statistics.mean(len(h.product_ids) for h, _ in histories):.1f} events on average"
+    )
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    with threadpool_limits(limits=1, user_api="blas"):
+        for history, now in histories[:20]:  # Warm.
+            for arm in arms.values():
+                arm.recommend(history, k=10, now=now, ann=ann)
+        for i, (history, now) in enumerate(histories):
+            lists = {}
+            for name in list(arms) if i % 2 == 0 else list(reversed(arms)):
+                sorted_search.SORT_KEYS_FROM = 10**12 if name == "never sorting keys" else threshold
+                started = time.perf_counter()
+                lists[name] = arms[name].recommend(history, k=10, now=now, ann=ann)
+                times[name].append(time.perf_counter() - started)
+            if args.sorted_search:
+                ids = [[item.product_id for item in found] for found in lists.values()]
+                assert ids[0] == ids[1], "the two arms' lists differ"
+    sorted_search.SORT_KEYS_FROM = threshold
+    for name, found in times.items():
+        found.sort()
+        p99 = found[min(len(found) - 1, int(0.99 * len(found)))]
+        print(f"{name:40s} p50 {1000 * statistics.median(found):6.2f} ms  p99 {1000 * p99:6.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
