@@ -82,7 +82,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers.")
     add_port_argument(parser)
     parser.add_argument("--json", dest="json_path", help="Write every figure here.")
-    parser.add_argument("--skip", default="", help="Comma-separated steps to skip: api,dashboard")
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="Comma-separated steps to skip: api, dashboard; fit (prepares the database, import "
+        "and index, and stops there: a later --reuse-db run trains and measures)",
+    )
     parser.add_argument("--inprocess", help=argparse.SUPPRESS)  # Internal: one size's step 4.
     return parser.parse_args()
 
@@ -139,9 +144,12 @@ def environment(args: argparse.Namespace, size: str) -> dict[str, str]:
     }
 
 
-def prepare(args: argparse.Namespace, size: str, env: dict[str, str]) -> dict[str, Any]:
-    """Steps 1 to 3; their figures. With ``--reuse-db`` a step already done in that database
-    (events imported, an index or engine build ready) is not repeated."""
+def prepare(
+    args: argparse.Namespace, size: str, env: dict[str, str], skip: set[str]
+) -> dict[str, Any]:
+    """Steps 1 to 3 (without 3 where ``skip`` names ``fit``); their figures. With
+    ``--reuse-db`` a step already done in that database (events imported, an index or engine
+    build ready) is not repeated."""
     folder = shop_folder(args, size)
     database = f"bench_scale_{size}"
     done = _done(args, database) if args.reuse_db else set()
@@ -173,7 +181,7 @@ def prepare(args: argparse.Namespace, size: str, env: dict[str, str]) -> dict[st
         figures["reindex_s"] = round(seconds, 1)
         figures["reindex_peak_rss_mb"] = round(peak / 2**20)
         print(f"  reindex: {seconds:.0f} s, peak {peak / 2**30:.1f} GiB", flush=True)
-    if "fit" not in done:
+    if "fit" not in done and "fit" not in skip:
         seconds, peak, _ = run(["train", "--no-progress"], env)
         figures["train_s"] = round(seconds, 1)
         figures["train_peak_rss_mb"] = round(peak / 2**20)
@@ -348,7 +356,11 @@ def main() -> None:
         env = environment(args, size)
         figures: dict[str, Any] = {"load_average": round(os.getloadavg()[0], 1)}
         database = f"bench_scale_{size}"
-        figures.update(prepare(args, size, env))
+        figures.update(prepare(args, size, env, skip))
+        if "fit" in skip:
+            print("  prepared (--skip fit): nothing measured past the index", flush=True)
+            results[size] = figures
+            continue
         step = subprocess.run(
             [sys.executable, __file__, "--inprocess", size, "--customers", str(args.customers)],
             cwd=REPO,
@@ -392,6 +404,8 @@ def main() -> None:
         results[size] = figures
         if not args.keep_db and not args.reuse_db:
             drop_database(args.server, database)
+    if "fit" in skip:
+        return
     smallest = results[sizes[0]]
     print("\nper-request figures relative to the smallest size:")
     for size in sizes:

@@ -14,6 +14,7 @@ it in numpy exactly; :func:`export_weights` names every parameter for the artifa
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -54,21 +55,34 @@ class _Block(nn.Module):
 class SequentialNet(nn.Module):
     """Item index ``n_items`` is padding (a zero vector, masked from attention)."""
 
+    vectors: torch.Tensor  # The language-model vectors, a buffer (not a parameter).
+
     def __init__(
-        self, *, vectors: np.ndarray, n_types: int, n_gaps: int, config: SequentialConfig
+        self,
+        *,
+        vectors: np.ndarray,
+        n_types: int,
+        n_gaps: int,
+        config: SequentialConfig,
+        sparse_ids: bool = False,
     ) -> None:
+        """``vectors``: float32, ``(n_items, width)``, used in place (no copy: a million
+        products' vectors are 1.5 GB). ``sparse_ids``: the per-product embeddings get sparse
+        gradients (:meth:`item_rows` training, with ``torch.optim.SparseAdam``)."""
         super().__init__()
         n, width = vectors.shape
         d = config.dim
         self.n_items = n
         self.config = config
-        padded = np.zeros((n + 1, width), dtype=np.float32)
-        padded[:n] = vectors
-        self.register_buffer("vectors", torch.from_numpy(padded), persistent=False)
+        with warnings.catch_warnings():
+            # A mapped, read-only array is fine: the network only ever reads it.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            shared = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.register_buffer("vectors", shared, persistent=False)
         self.proj = nn.Linear(width, d)
         self.ids: nn.Embedding | None = None
         if config.id_embeddings:
-            self.ids = nn.Embedding(n + 1, d)
+            self.ids = nn.Embedding(n + 1, d, sparse=sparse_ids)
             nn.init.zeros_(self.ids.weight)
         self.types = nn.Embedding(n_types, d)
         self.gaps = nn.Embedding(n_gaps, d)
@@ -83,10 +97,21 @@ class SequentialNet(nn.Module):
         self.drop = nn.Dropout(config.dropout)
 
     def item_matrix(self) -> torch.Tensor:
-        """Every product's embedding, ``(n_items + 1, d)`` (the last row is padding)."""
-        items = self.proj(self.vectors)
+        """Every product's embedding, ``(n_items + 1, d)`` (the last row is padding: the
+        projection of a zero vector)."""
+        items = torch.cat([self.proj(self.vectors), self.proj.bias[None]])
         if self.ids is not None:
             items = items + self.ids.weight
+        return items
+
+    def item_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows ``rows`` of :meth:`item_matrix` (``n_items`` for padding), computed for those
+        products alone: a training batch's cost and memory do not grow with the catalogue."""
+        real = rows < self.n_items
+        picked = self.vectors[torch.where(real, rows, 0)] * real[:, None]
+        items = self.proj(picked)
+        if self.ids is not None:
+            items = items + self.ids(rows)
         return items
 
     def encode(
@@ -95,15 +120,19 @@ class SequentialNet(nn.Module):
         types: torch.Tensor,
         gaps: torch.Tensor,
         item_matrix: torch.Tensor,
+        real: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Hidden states ``(b, L, d)`` of left-padded windows ``(b, L)``."""
+        """Hidden states ``(b, L, d)`` of left-padded windows ``(b, L)``: ``items`` index
+        ``item_matrix``'s rows; ``real`` marks the steps that are not padding (default: the
+        items other than ``n_items``, for the whole :meth:`item_matrix`)."""
         b, length = items.shape
         positions = torch.arange(
             self.config.max_len - length, self.config.max_len, device=items.device
         )
         x = self.in_ln(item_matrix[items]) + self.types(types) + self.gaps(gaps)
         x = self.drop(x + self.pos(positions)[None])
-        real = items != self.n_items
+        if real is None:
+            real = items != self.n_items
         causal = torch.tril(torch.ones(length, length, dtype=torch.bool, device=items.device))
         # Attend to real steps up to oneself; a padding step attends to itself only.
         eye = torch.eye(length, dtype=torch.bool, device=items.device)

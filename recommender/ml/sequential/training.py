@@ -30,6 +30,8 @@ from .sequences import GAP_BUCKETS, Holdout, Sequences, holdout_last, last_windo
 # Below these, a shop is too small to learn an order from: no model, and a message saying why.
 MIN_CUSTOMERS = 20
 MIN_VALIDATION = 10
+# Scores (float32) the validation holds at a time.
+_SCORES_PER_BLOCK = 1 << 25
 
 
 class NotEnoughData(ValueError):
@@ -48,6 +50,7 @@ class FitReport:
     best_epoch: int = 0
     best_ndcg: float = 0.0
     seconds: float = 0.0
+    validation_seconds: float = 0.0  # Of ``seconds``: scoring the held-out customers.
     sequences_per_second: float = 0.0
     stopped: str = ""
 
@@ -61,6 +64,7 @@ class FitReport:
             "best_epoch": self.best_epoch,
             "validation_ndcg@10": round(self.best_ndcg, 5),
             "seconds": round(self.seconds, 2),
+            "validation_seconds": round(self.validation_seconds, 2),
             "sequences_per_second": round(self.sequences_per_second, 1),
             "stopped": self.stopped,
         }
@@ -152,21 +156,21 @@ def fit_sequential(
         validation_customers=len(val_users),
     )
     started = time.perf_counter()
+    sampled = n > cfg.full_softmax_max_items
     with _torch_state(threads=cfg.threads if threads is None else threads, seed=cfg.seed):
         net = SequentialNet(
             vectors=np.asarray(vectors, dtype=np.float32),
             n_types=len(inter.event_types) + 1,
             n_gaps=GAP_BUCKETS,
             config=cfg,
+            sparse_ids=sampled,
         ).to(dev)
         loop = _Epochs(
             net=net,
             cfg=cfg,
             device=dev,
             rng=rng,
-            optimiser=torch.optim.Adam(
-                net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
-            ),
+            optimisers=_optimisers(net, cfg, sparse_ids=sampled),
             tensors=[torch.from_numpy(a) for a in arrays],
             started=started,
             progress=report_progress,
@@ -200,6 +204,25 @@ def fit_sequential(
     return model, report
 
 
+def _optimisers(net: Any, cfg: SequentialConfig, *, sparse_ids: bool) -> list[Any]:
+    """Adam over the network; with ``sparse_ids``, the per-product embeddings apart, under
+    ``SparseAdam``, which updates only the rows a batch touched (a dense Adam step would read
+    and write every product's row and moments: a million products' 64M values per batch). Weight
+    decay applies to the dense parameters only."""
+    import torch
+
+    if not sparse_ids or net.ids is None:
+        return [
+            torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        ]
+    ids = net.ids.weight
+    dense = [p for p in net.parameters() if p is not ids]
+    return [
+        torch.optim.Adam(dense, lr=cfg.learning_rate, weight_decay=cfg.weight_decay),
+        torch.optim.SparseAdam([ids], lr=cfg.learning_rate),
+    ]
+
+
 @dataclass
 class _Epochs:
     """The epochs of one fit: batches until the epoch cap, early stopping or the time budget
@@ -210,8 +233,8 @@ class _Epochs:
     cfg: SequentialConfig
     device: str
     rng: np.random.Generator
-    optimiser: Any
-    tensors: list[Any]  # Window items, types, gaps, targets (torch tensors).
+    optimisers: list[Any]
+    tensors: list[Any]  # Window items, types, gaps, targets (narrow integer torch tensors).
     started: float
     progress: Callable[[float], None]
     seen: int = 0  # Training windows seen, over all epochs.
@@ -229,7 +252,9 @@ class _Epochs:
             if not batches:  # The budget ended before this epoch's first batch.
                 report.stopped = f"time budget {cfg.max_seconds:g} s"
                 break
+            scoring = time.perf_counter()
             ndcg = validate()
+            report.validation_seconds += time.perf_counter() - scoring
             report.epochs.append(
                 {
                     "epoch": epoch,
@@ -273,24 +298,34 @@ class _Epochs:
                 self.out_of_time = True
                 break
             at = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            items, types, gaps, targets = (t[at].to(dev) for t in self.tensors)
-            matrix = net.item_matrix()
-            hidden = net.encode(items, types, gaps, matrix)
+            items, types, gaps, targets = (t[at].to(dev, torch.long) for t in self.tensors)
             real = targets != n
-            h = hidden[real]
             target = targets[real]
             if n <= cfg.full_softmax_max_items:
+                matrix = net.item_matrix()
+                h = net.encode(items, types, gaps, matrix)[real]
                 loss = F.cross_entropy(h @ matrix[:n].T, target)
             else:
+                # Sampled softmax over the batch's own products: the embeddings of the window
+                # items, targets and negatives alone, never the whole catalogue's.
                 negs = torch.from_numpy(self.rng.integers(0, n, size=cfg.negatives)).to(dev)
-                pos = (h * matrix[target]).sum(-1, keepdim=True)
-                neg = h @ matrix[negs].T
+                rows, local = torch.unique(
+                    torch.cat([items.reshape(-1), target, negs]), return_inverse=True
+                )
+                matrix = net.item_rows(rows)
+                m, t = items.numel(), len(target)
+                hidden = net.encode(local[:m].view_as(items), types, gaps, matrix, real=items != n)
+                h = hidden[real]
+                pos = (h * matrix[local[m : m + t]]).sum(-1, keepdim=True)
+                neg = h @ matrix[local[m + t :]].T
                 neg = neg.masked_fill(target[:, None] == negs[None, :], float("-inf"))
                 logits = torch.cat([pos, neg], dim=1)
                 loss = F.cross_entropy(logits, torch.zeros_like(target))
-            self.optimiser.zero_grad()
+            for optimiser in self.optimisers:
+                optimiser.zero_grad()
             loss.backward()
-            self.optimiser.step()
+            for optimiser in self.optimisers:
+                optimiser.step()
             total += float(loss.detach()) * len(target)
             count += len(target)
             self.seen += len(at)
@@ -311,10 +346,13 @@ def _validate(
     n = net.n_items
     max_len = net.config.max_len
     total = 0.0
+    # Customers scored at a time: 256, fewer above 131,072 products (the scores of a block stay
+    # within 128 MB).
+    block = max(1, min(256, _SCORES_PER_BLOCK // max(n, 1)))
     with torch.no_grad():
         matrix = net.item_matrix()
-        for start in range(0, len(users), 256):
-            chunk = users[start : start + 256]
+        for start in range(0, len(users), block):
+            chunk = users[start : start + block]
             rows = [last_window(*seqs.of(int(u)), max_len=max_len, pad=n) for u in chunk]
             items = torch.from_numpy(np.stack([r[0] for r in rows])).to(device)
             types = torch.from_numpy(np.stack([r[1] for r in rows])).to(device)

@@ -275,3 +275,67 @@ def test_a_time_budget_stops_training_and_keeps_the_best_epoch() -> None:
 def test_the_time_budget_must_be_a_number_of_seconds() -> None:
     with pytest.raises(ValueError, match=r"max_seconds: expected a number >= 0, got -1"):
         SequentialConfig(max_seconds=-1)
+
+
+def test_windows_cut_each_sequence_from_the_end_in_narrow_types() -> None:
+    from recommender.ml.sequential.sequences import Sequences, windows
+
+    # given two customers: one with 6 products, one with 1 (nothing to learn from)
+    seqs = Sequences(
+        items=np.array([10, 11, 12, 13, 14, 15, 20], dtype=np.int64),
+        types=np.array([0, 1, 0, 1, 0, 1, 0], dtype=np.int64),
+        gaps=np.array([0, 1, 2, 3, 4, 5, 0], dtype=np.int64),
+        times=np.zeros(7),
+        offsets=np.array([0, 6, 7], dtype=np.int64),
+    )
+    # when windows of 3 steps are cut (padding product 99)
+    items, types, gaps, targets = windows(seqs, max_len=3, pad=99)
+    # then the newest window comes first, the older one is left-padded, the short customer has
+    # none
+    np.testing.assert_array_equal(items, [[12, 13, 14], [99, 10, 11]])
+    np.testing.assert_array_equal(targets, [[13, 14, 15], [99, 11, 12]])
+    np.testing.assert_array_equal(types, [[0, 1, 0], [0, 0, 1]])
+    np.testing.assert_array_equal(gaps, [[2, 3, 4], [0, 0, 1]])
+    assert (items.dtype, targets.dtype, types.dtype, gaps.dtype) == (
+        np.int32, np.int32, np.int8, np.int8,
+    )  # fmt: skip
+
+
+def test_item_rows_are_the_rows_of_the_item_matrix() -> None:
+    import torch
+
+    from recommender.ml.sequential.network import SequentialNet
+
+    net = SequentialNet(vectors=_vectors(N_PRODUCTS), n_types=2, n_gaps=18, config=TINY)
+    assert net.ids is not None
+    with torch.no_grad():
+        net.ids.weight.normal_()
+        rows = torch.tensor([N_PRODUCTS, 3, 0, 3, N_PRODUCTS - 1])  # The padding row first.
+        np.testing.assert_allclose(
+            net.item_rows(rows).numpy(), net.item_matrix()[rows].numpy(), rtol=1e-6, atol=1e-6
+        )
+
+
+def test_sampled_softmax_learns_the_order_from_the_batch_s_own_products() -> None:
+    # given a catalogue above the full-softmax limit: each batch embeds only its own products
+    inter = _ordered_shop()
+    config = SequentialConfig(**{**TINY.to_dict(), "full_softmax_max_items": 10, "negatives": 8})
+    # when the model is trained twice
+    model, report = fit_sequential(
+        inter, vectors=_vectors(N_PRODUCTS), config=config, device="cpu", threads=1
+    )
+    again, _ = fit_sequential(
+        inter, vectors=_vectors(N_PRODUCTS), config=config, device="cpu", threads=1
+    )
+    # then B ranks first after A, and the weights are the same both times
+    query = model.query(
+        product_ids=[5, 9, 14, A], event_types=["purchase"] * 4,
+        timestamps=[0.0, DAY, 2 * DAY, 3 * DAY],
+    )  # fmt: skip
+    assert query is not None
+    scores = model.score_catalogue(query)
+    scores[model.rows_of([5, 9, 14, A])] = -np.inf
+    assert int(model.item_ids[int(np.argmax(scores))]) == B
+    assert report.stopped == "max_epochs 12"
+    for name in model.weights:
+        np.testing.assert_array_equal(model.weights[name], again.weights[name], err_msg=name)
