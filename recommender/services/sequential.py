@@ -56,7 +56,8 @@ from recommender.models import SequentialBuild
 from .budget import fit_customers, fit_plan
 from .embeddings import get_embedder
 from .evaluation import engine_data_load, fit_options
-from .index import serving_index_reset, validation_search
+from .index import validation_search
+from .serving_mode import serving_caches_release
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def sequential_build(
     report = progress or (lambda _: None)
     if not sequential_enabled():
         return SequentialOutcome(None, "RECSITE_SEQUENTIAL is off: no sequential model")
-    _serving_caches_release()
+    serving_caches_release()
     embedder = get_embedder()
     if data is None:
         data = engine_data_load(embed_missing=False, progress=lambda f: report(0.05 * f))
@@ -187,19 +188,6 @@ def sequential_build(
     report(1.0)
     logger.info("Sequential build %s: %s", build.pk, note)
     return SequentialOutcome(build, note)
-
-
-def _serving_caches_release() -> None:
-    """Forget the serving engine, index and tuning sample this process holds. Where every step
-    of a train job runs in one process (``manage.py train``, a worker on both queues) the earlier
-    steps leave them loaded: about 3-4 GiB at a million products, which the model's training and
-    its gate would hold beside their own. Whatever asks for them next loads them again."""
-    from .recommendations import serving_engine_reset
-    from .tuning import tuning_sample_reset
-
-    serving_engine_reset()
-    serving_index_reset()
-    tuning_sample_reset()
 
 
 def _gate_shop(data: EngineData, config: EngineConfig) -> EngineData:

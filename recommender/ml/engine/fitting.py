@@ -51,17 +51,25 @@ def fit_engine(
     threads: int,
     ann: AnnSearch | None,
     progress: Callable[[float], None] | None,
+    ann_done: Callable[[], None] | None = None,
 ) -> None:
-    """Fit every model of ``engine`` on ``data`` as of ``now`` (see :meth:`HybridEngine.fit`)."""
+    """Fit every model of ``engine`` on ``data`` as of ``now`` (see :meth:`HybridEngine.fit`).
+
+    The cold look-alikes, the one part that searches ``ann``, come first; ``ann_done`` is then
+    called, so a caller can free the index before the collaborative models' peak."""
     cfg = engine.config
     report = progress or (lambda _: None)
     n = len(data.item_ids)
     _catalogue(engine, data)
     inter = data.interactions
     engine._has_events = np.bincount(inter.item_idx, minlength=n) > 0
-    report(0.05)
     engine.fit_seconds = {}
     clock = _PartClock(engine.fit_seconds)
+    engine._cold = _cold_lookalikes(engine, ann)
+    clock.lap("cold_lookalikes")
+    if ann_done is not None:
+        ann_done()
+    report(0.05)
     popularity = Popularity(
         half_life_days=cfg.popularity_half_life_days, window_days=cfg.trending_window_days
     ).fit(inter, behaviour_weights=cfg.behaviour_weights, now=now)
@@ -97,9 +105,6 @@ def fit_engine(
         threads=threads,
     )
     clock.lap("cooccurrence")
-    report(0.9)
-    engine._cold = _cold_lookalikes(engine, ann)
-    clock.lap("cold_lookalikes")
     engine.fitted_at = float(now)
     engine._own_ann = None
     report(1.0)

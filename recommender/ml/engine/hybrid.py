@@ -84,6 +84,9 @@ class HybridEngine:
         # A fitted engine (offline: the evaluation, a fit's own checks) may build an hnswlib
         # index of its own vectors when no ``ann`` is given; a loaded one (serving) may not.
         self._may_build_index = True
+        # What requests derive from the fitted arrays, built on first use (the exposure pool):
+        # shared by every with_config copy, replaced by a fit.
+        self._derived: dict[str, object] = {}
 
     # Fitting -----------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class HybridEngine:
         threads: int = 0,
         ann: AnnSearch | None = None,
         progress: Callable[[float], None] | None = None,
+        ann_done: Callable[[], None] | None = None,
     ) -> HybridEngine:
         """Fit every model on ``data`` as of ``now``.
 
@@ -104,10 +108,13 @@ class HybridEngine:
         budget: :func:`recommender.ml.neighbours.ease_memory_bytes`). ``threads``: for the
         neighbour computations (0: every core). ``ann``: a search over product vectors for the
         cold look-alikes of a large catalogue (the serving index); without it they are found
-        exactly when that is cheap. ``progress`` receives fractions from 0 to 1.
+        exactly when that is cheap; ``ann_done`` is called once the fit has searched it for
+        the last time, before the collaborative models. ``progress`` receives fractions from 0
+        to 1.
         """
+        self._derived = {}
         fitting.fit_engine(self, data, now=now, ease_max_items=ease_max_items, threads=threads,
-                           ann=ann, progress=progress)  # fmt: skip
+                           ann=ann, progress=progress, ann_done=ann_done)  # fmt: skip
         return self
 
     # Lookups -----------------------------------------------------------------------------

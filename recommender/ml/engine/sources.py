@@ -19,28 +19,19 @@ from recommender.ml.collaborative import top_k
 from recommender.ml.interactions import DAY_SECONDS
 
 from . import config
+from . import exposure as pool_of
 from . import sequential_source as sequential
 from .data import AnnSearch
+from .exposure import EXPOSURE_BORROWED
 from .social import SocialScores, social_scores
 
 if TYPE_CHECKING:
     from .candidates import Profile
     from .hybrid import HybridEngine
 
-# The exposure source scores exactly this many of the newest products without events (a list
-# ranked at fit time), besides those the semantic search finds: bounded whatever the catalogue.
-# 500 lost 4% of cold validation Recall@10 on Online Retail, where about 700 products have no
-# events in that split: the search finds the most similar, not those whose look-alikes sell.
-EXPOSURE_POOL = 1_000
 # It proposes at most this many: they only fill slots (at most 5 in each 10 positions of a list
 # of 100, plus some a rule may filter), and every candidate is scored by every source.
 EXPOSURE_CANDIDATES = 64
-# The exposure score of a product without events: its similarity to the customer's nearest
-# interest, plus this share of the collaborative score its look-alikes earn for the customer
-# (relative to the customer's best). Chosen on the cold validation splits of both datasets
-# (docs/evaluation.md, "Exposure slots"): among 0, 0.25, 0.5, 1, 2 and 4, the best worst case
-# of the pool's first product being the customer's next cold product.
-EXPOSURE_BORROWED = 1.0
 
 
 class Generation:
@@ -211,15 +202,16 @@ class Generation:
 
     def _exposure(self, size: int, search: AnnSearch) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Products without behaviour closest to the customer's interests: the newest
-        ``EXPOSURE_POOL`` products without events (scored exactly), and those of the semantic
+        ``EXPOSURE_POOL`` products without events (scored exactly, :mod:`.exposure`), and those
+        of the semantic
         search (also products newer than the fit, which have no behaviour in it); at most
         ``EXPOSURE_CANDIDATES``. Their scores are kept for ``raw`` (one computation a request)."""
         engine = self.engine
         empty = np.empty(0, dtype=np.int64)
         if not self.profile.interests:
             return empty, np.empty(0), []
-        newest = np.asarray(engine._new_top[:EXPOSURE_POOL], dtype=np.int64)
-        parts = [newest[np.asarray(engine._has_vector[newest], dtype=bool)]]
+        pool = pool_of.exposure_pool(engine)
+        parts = [empty]
         blind: dict[int, float] = {}
         extra: dict[int, float] = {}
         if self._category_searched_exactly():
@@ -247,8 +239,15 @@ class Generation:
             parts.append(rows[~sighted])
         self._row_ann["exposure"] = blind
         self._ann_scores["exposure"] = extra
-        rows = np.unique(np.concatenate(parts)).astype(np.int64)
-        scores = self.raw("exposure", rows)
+        # The pool's scores from its own layout; the rest (found by the search or in the
+        # category) through the general path.
+        others = np.setdiff1d(np.concatenate(parts), pool.rows).astype(np.int64)
+        cols, sums = self._collaborative()
+        centroids = np.stack([i.vector for i in self.profile.interests]).astype(np.float32)
+        rows = np.concatenate([pool.rows, others])
+        scores = np.concatenate([pool.scores(centroids, cols, sums), self.raw("exposure", others)])
+        order = np.argsort(rows, kind="stable")
+        rows, scores = rows[order], scores[order]
         self._exposure_known = (rows, scores)
         keep = self.allowed(rows) & (scores > 0)
         rows, scores = rows[keep], scores[keep]
@@ -258,12 +257,12 @@ class Generation:
             chosen = np.sort(rows[best])
             return chosen, self.raw("exposure", chosen), []
         # Ties: fitted products first, then by row or id (as the semantic source orders them).
-        pool = [(float(scores[i]), 0, int(rows[i])) for i in best.tolist()]
-        pool += [(score, 1, pid) for pid, score in extra.items()]
-        pool.sort(key=lambda t: (-t[0], t[1], t[2]))
-        pool = pool[:n]
-        chosen = np.array(sorted(r for _, kind, r in pool if kind == 0), dtype=np.int64)
-        return chosen, self.raw("exposure", chosen), [key for _, kind, key in pool if kind == 1]
+        ranked = [(float(scores[i]), 0, int(rows[i])) for i in best.tolist()]
+        ranked += [(score, 1, pid) for pid, score in extra.items()]
+        ranked.sort(key=lambda t: (-t[0], t[1], t[2]))
+        ranked = ranked[:n]
+        chosen = np.array(sorted(r for _, kind, r in ranked if kind == 0), dtype=np.int64)
+        return chosen, self.raw("exposure", chosen), [key for _, kind, key in ranked if kind == 1]
 
     def _split_found(
         self, found: Mapping[int, float], size: int, *, key: str

@@ -29,6 +29,7 @@ from ..budget import PeakMemory, fit_plan, memory_budget
 from ..embeddings import get_embedder
 from ..evaluation import engine_data_load
 from ..index import serving_index_search, validation_search
+from ..serving_mode import serving_caches_release
 from .versions import engine_config_active
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def engine_build(
     data stops in the past (the demo data ends in 2011) still has a "this week".
     """
     report = progress or (lambda _: None)
+    # The index stays: the reranker's validation and the look-alikes search it.
+    serving_caches_release(index=False)
     version, config = engine_config_active()
     embedder = get_embedder()
     model_name = embedder.model_name
@@ -80,6 +83,9 @@ def engine_build(
                 threads=settings.RECSITE_FIT_THREADS,
                 ann=serving_index_search(model_name),
                 progress=lambda f: report(0.4 + 0.5 * f),
+                # The index (about 1.9 GiB at a million products) is not held beside the
+                # collaborative models, which set the fit's peak; serving loads it again.
+                ann_done=serving_caches_release,
             )
             engine.reranker = reranker
             report(0.95)

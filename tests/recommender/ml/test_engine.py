@@ -191,6 +191,18 @@ def test_a_product_without_events_borrows_the_collaborative_score_of_its_look_al
     }
 
 
+def test_the_fit_is_done_with_its_search_before_the_collaborative_models():
+    # given a fit that is told when it no longer needs its search (the serving index)
+    engine = HybridEngine(EngineConfig(cold_collaborative=0.5))
+    parts_done: list[list[str]] = []
+    # when it is fitted
+    engine.fit(_data(), now=NOW, ann_done=lambda: parts_done.append(list(engine.fit_seconds)))
+    # then it is told once, with the look-alikes found and no collaborative model fitted yet
+    assert parts_done == [["cold_lookalikes"]]
+    lookalikes = engine.item_ids[engine._cold.row(engine._row_of(30))[0]]
+    assert sorted(lookalikes.tolist()) == [10, 11, 12, 20, 21]
+
+
 def test_look_alikes_survive_save_and_load(tmp_path):
     engine = HybridEngine(EngineConfig(cold_collaborative=0.5)).fit(_data(), now=NOW)
     history = History(product_ids=[10], event_types=["purchase"], timestamps=[NOW - DAY])
@@ -327,11 +339,11 @@ def test_a_loaded_engine_searches_through_the_ann_hook_and_never_builds_an_index
 def test_a_fit_records_the_seconds_of_each_part():
     engine = HybridEngine(EngineConfig()).fit(_data(), now=NOW)
     assert list(engine.fit_seconds) == [
+        "cold_lookalikes",
         "popularity",
         "item_knn",
         "ease",
         "cooccurrence",
-        "cold_lookalikes",
     ]
     assert all(seconds >= 0 for seconds in engine.fit_seconds.values())
     # Above the EASE limit there is no EASE part.

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from recommender.ml import neighbours as nb
-from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine, sources
+from recommender.ml.engine import EngineConfig, EngineData, History, HybridEngine, exposure
 from recommender.ml.interactions import interactions_from_records
 from recommender.ranking.rotation import Demote
 
@@ -170,7 +170,7 @@ def test_every_list_is_computed_without_reading_the_catalogue(engines, monkeypat
     # The exposure source scores the newest EXPOSURE_POOL products without events exactly: a
     # bounded list, which in this small shop would hold every one of them (30), and the guard
     # cannot tell that from a catalogue read. A shop with more of them than the pool is modelled.
-    monkeypatch.setattr(sources, "EXPOSURE_POOL", 8)
+    monkeypatch.setattr(exposure, "EXPOSURE_POOL", 8)
     warm = _history(data, [105, 110, 130, 2_050, 3_999, 12])
     requests: list[Callable[[HybridEngine], Any]] = [
         lambda e: e.recommend(warm, k=10, now=NOW, ann=ann),

@@ -126,3 +126,33 @@ def test_the_master_names_the_model_the_workers_embed_with(settings):
         assert configured_model_name() == get_embedder().model_name == "hashing-v1-384"
     finally:
         get_embedder.cache_clear()
+
+
+def test_a_fit_in_a_process_of_its_own_leaves_no_serving_build_loaded(shop):
+    # given a process (a worker, `manage.py train`) that served the engine and searched the index
+    first = service.serving_engine()
+    index_build = serving_index().build_id
+    assert serving_status()["builds"] == {
+        "engine": {"id": first.build_id, "loaded_by": "self"},
+        "index": {"id": index_build, "loaded_by": "self"},
+    }
+    # when it fits the engine
+    newer = service.engine_build()
+    # then it holds neither beside the fit, and loads them again when asked
+    assert serving_status()["builds"] == {}
+    assert service.serving_engine().build_id == newer.pk
+    assert serving_index().build_id == index_build
+
+
+def test_an_inheriting_worker_that_fits_keeps_the_master_s_builds(shop, inherited):
+    # given a worker serving what it inherited
+    first = service.serving_engine()
+    index_build = serving_index().build_id
+    inherited()
+    # when it fits the engine (a development server running a job in its own process)
+    service.engine_build()
+    # then the shared builds are still the ones it serves
+    assert serving_status()["builds"] == {
+        "engine": {"id": first.build_id, "loaded_by": "master"},
+        "index": {"id": index_build, "loaded_by": "master"},
+    }
