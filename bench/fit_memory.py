@@ -3,7 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scale_1m \
         RECSITE_VAR_DIR=/work/bench-data/var-scale-1m RECSITE_EMBEDDER=hashing \
         RECSITE_HASHING_DIMENSION=384 \
-        flock /tmp/recsite-heavy.lock nice -n 5 .venv/bin/python bench/fit_memory.py [--fit-only]
+        flock /tmp/recsite-heavy.lock nice -n 5 .venv/bin/python bench/fit_memory.py [--fit-only] \
+            [--after-autotune]
 
 Runs what the train job runs (``engine_build``, then ``tuning_sample`` unless ``--fit-only``) on
 a prepared database (``bench/scale.py --keep-db`` leaves one per size), in this process, while a
@@ -72,6 +73,12 @@ def _status_mib(field: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fit-only", action="store_true", help="Skip the tuning sample.")
+    parser.add_argument(
+        "--after-autotune",
+        action="store_true",
+        help="Run the automatic tuning first, in this process, as the train job does, and print "
+        "the memory the fit starts with and what each release of serving builds hands back.",
+    )
     parser.add_argument("--places", type=int, default=15, help="Sampled places to print.")
     args = parser.parse_args()
 
@@ -83,6 +90,23 @@ def main() -> None:
 
     sampler = Sampler()
     sampler.start()
+    if args.after_autotune:
+        from recommender.services.autotune import config_autotune
+        from recommender.services.recommendations import fitting
+
+        started = time.perf_counter()
+        config_autotune()
+        print(f"automatic tuning: {time.perf_counter() - started:.0f} s; the fit starts with "
+              f"{_status_mib('VmRSS')} MiB resident")  # fmt: skip
+        release = fitting.serving_caches_release
+
+        def reporting_release() -> None:
+            before = _status_mib("VmRSS")
+            release()
+            print(f"  serving builds released: {before} -> "
+                  f"{_status_mib('VmRSS')} MiB resident")  # fmt: skip
+
+        fitting.serving_caches_release = reporting_release  # type: ignore[assignment]
     started = time.perf_counter()
     build = engine_build()
     memory = build.memory

@@ -212,16 +212,19 @@ def _collect(
         n += size
         if progress and expected:
             progress(min(n / expected, 1.0))
-    # A copy only when the estimate left spare room, so the spare room is freed.
-    trimmed = {name: values[:n].copy() if n < len(values) else values
-               for name, values in columns.items()}  # fmt: skip
-    ids: np.ndarray = trimmed.pop("id")
-    if n > 1 and not bool(np.all(np.diff(ids) > 0)):
+    # The spare room the estimate left is handed back in place (``realloc``: a large block
+    # shrinks without a copy), never by copying every column beside itself.
+    for values in columns.values():
+        if n < len(values):
+            values.resize(n, refcheck=False)
+    ids: np.ndarray = columns.pop("id")
+    if n > 1 and not bool(np.all(ids[1:] > ids[:-1])):
         # Physical order differs from id order (rows moved by updates or vacuum): id order,
-        # which the evaluation's ties follow, costs one sort.
+        # which the evaluation's ties follow, costs one sort, applied a column at a time.
         order = np.argsort(ids, kind="stable")
-        trimmed = {name: values[order] for name, values in trimmed.items()}
-    return EventColumns(**trimmed, event_types=types)
+        for name in columns:
+            columns[name] = columns[name][order]
+    return EventColumns(**columns, event_types=types)
 
 
 def embedding_matrix(

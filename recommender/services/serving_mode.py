@@ -127,14 +127,14 @@ def serving_status() -> dict[str, Any]:
         }
 
 
-def serving_caches_release(*, index: bool = True) -> None:
-    """Forget the serving engine, the tuning sample and (with ``index``) the vector index this
-    process holds; whatever asks for them next loads them again. A step of a train job calls it
-    before it loads a shop of its own: where every step runs in one process (``manage.py
-    train``, a worker on both queues, a worker's next job) the earlier steps leave them loaded,
-    about 3-4 GiB at a million products, which the step would otherwise hold beside its own
-    peak. A process that inherits them from its parent keeps them: they are the parent's pages,
-    shared, and forgetting them would make it load a private copy."""
+def serving_caches_release() -> None:
+    """Forget the serving engine, the tuning sample and the vector index this process holds;
+    whatever asks for them next loads them again. A step of a train job calls it before it
+    loads a shop of its own: where every step runs in one process (``manage.py train``, a
+    worker on both queues, a worker's next job) the earlier steps leave them loaded, about 3-4
+    GiB at a million products, which the step would otherwise hold beside its own peak. A
+    process that inherits them from its parent keeps them: they are the parent's pages, shared,
+    and forgetting them would make it load a private copy."""
     from .index import serving_index_reset
     from .recommendations import serving_engine_reset
     from .tuning import tuning_sample_reset
@@ -143,5 +143,4 @@ def serving_caches_release(*, index: bool = True) -> None:
         return
     serving_engine_reset()
     tuning_sample_reset()
-    if index:
-        serving_index_reset()
+    serving_index_reset()

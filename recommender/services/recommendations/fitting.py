@@ -50,8 +50,10 @@ def engine_build(
     data stops in the past (the demo data ends in 2011) still has a "this week".
     """
     report = progress or (lambda _: None)
-    # The index stays: the reranker's validation and the look-alikes search it.
-    serving_caches_release(index=False)
+    # The index too: the events are read without it beside them (1.9 GiB at a million
+    # products); the reranker's validation and the look-alikes load it again, and the fit lets
+    # it go before the collaborative models.
+    serving_caches_release()
     version, config = engine_config_active()
     embedder = get_embedder()
     model_name = embedder.model_name

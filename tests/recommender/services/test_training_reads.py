@@ -89,3 +89,33 @@ def test_inside_a_transaction_the_copy_sees_its_uncommitted_rows(db):
     ids = np.concatenate([b["id"] for b in blocks])
     assert sorted(ids.tolist()) == sorted(e.pk for e in events)
     assert blocks[0]["quantity"].dtype == np.float32
+
+
+@pytest.mark.parametrize("expected", [3, 40])  # Fewer rows than read (grown), more (trimmed).
+def test_columns_come_in_id_order_with_no_spare_room(expected):
+    # given two chunks whose rows are out of id order (rows a vacuum or an update moved)
+    def chunk(ids: list[int]) -> dict[str, np.ndarray]:
+        return {
+            "id": np.array(ids, dtype=np.int64),
+            "customer": np.array(ids, dtype=np.int64) * 10,
+            "product": np.array(ids, dtype=np.int64) + 100,
+            "code": np.array([i % 2 for i in ids], dtype=np.int8),
+            "timestamp": np.array(ids, dtype=np.float64) / 2,
+            "quantity": np.ones(len(ids), dtype=np.float32),
+            "basket": np.array(ids, dtype=np.int64) * -1,
+        }
+
+    # when they are collected
+    columns = training._collect(
+        iter([chunk([5, 1, 9]), chunk([2, 7])]),
+        types=("view", "purchase"),
+        expected=expected,
+        progress=None,
+    )
+    # then every column holds exactly the five rows, in id order
+    assert columns.customer.tolist() == [10, 20, 50, 70, 90]
+    assert columns.product.tolist() == [101, 102, 105, 107, 109]
+    assert columns.code.tolist() == [1, 0, 1, 1, 1]
+    assert columns.timestamp.tolist() == [0.5, 1.0, 2.5, 3.5, 4.5]
+    assert columns.basket.tolist() == [-1, -2, -5, -7, -9]
+    assert columns.quantity.tolist() == [1.0] * 5
