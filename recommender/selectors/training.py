@@ -197,7 +197,9 @@ def _collect(
 ) -> EventColumns:
     """Chunks into columns preallocated for ``expected`` rows (grown by half when short)."""
     capacity = max(expected, 1)
-    columns = {name: np.empty(capacity, dtype=dtype) for name, _, dtype in _FIELDS}
+    columns: dict[str, np.ndarray] = {
+        name: np.empty(capacity, dtype=dtype) for name, _, dtype in _FIELDS
+    }
     n = 0
     for chunk in chunks:
         size = len(chunk["customer"])
