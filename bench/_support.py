@@ -207,3 +207,26 @@ def process_memory(master: int) -> list[dict[str, Any]]:
             "private": r["Private_Clean"] + r["Private_Dirty"], "torch": torch,
         })  # fmt: skip
     return rows
+
+
+def served_histories(customers: int, *, min_events: int = 50) -> tuple[Any, Any, list[Any]]:
+    """``(serving, ann, histories)`` on the configured database (Django set up by the caller):
+    the serving engine, its ``ann`` search, and the ``(History, now)`` of a seeded sample of
+    ``customers`` customers with at least ``min_events`` events, each read once."""
+    import random
+
+    from recommender.models import Customer, CustomerActivity
+    from recommender.selectors.recommendations import customer_recent_events
+    from recommender.services import recommendations as service
+    from recommender.services.recommendations.lists import _history
+
+    eligible = list(
+        CustomerActivity.objects.filter(events__gte=min_events)
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+    )
+    picked = random.Random(0).sample(eligible, min(customers, len(eligible)))
+    by_pk = Customer.objects.in_bulk(picked)
+    serving = service.serving_engine()
+    histories = [_history(serving, customer_recent_events(customer=by_pk[pk])) for pk in picked]
+    return serving, service.serving_ann(serving), histories

@@ -19,13 +19,15 @@ two lists are identical.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _support import served_histories  # bench/ is the script's own folder on sys.path
 
 
 def main() -> None:
@@ -41,23 +43,10 @@ def main() -> None:
 
     import recommender.ml.sorted_search as sorted_search
     from recommender.ml.engine import EngineConfig, HybridEngine
-    from recommender.models import Customer, CustomerActivity
-    from recommender.selectors.recommendations import customer_recent_events
-    from recommender.services import recommendations as service
-    from recommender.services.recommendations.lists import _history
 
-    eligible = list(
-        CustomerActivity.objects.filter(events__gte=50)
-        .order_by("customer_id")
-        .values_list("customer_id", flat=True)
-    )
-    picked = random.Random(0).sample(eligible, min(args.customers, len(eligible)))
-    by_pk = Customer.objects.in_bulk(picked)
-    serving = service.serving_engine()
-    ann = service.serving_ann(serving)
+    serving, ann, histories = served_histories(args.customers)
     engine = serving.engine
     cfg = engine.config
-    histories = [_history(serving, customer_recent_events(customer=by_pk[pk])) for pk in picked]
 
     def without(
         config: EngineConfig, *, sequential: bool, exposure: bool, reranker: bool

@@ -19,10 +19,9 @@ from recommender.ml.collaborative import top_k
 from recommender.ml.interactions import DAY_SECONDS
 
 from . import config
-from . import exposure as pool_of
 from . import sequential_source as sequential
 from .data import AnnSearch
-from .exposure import EXPOSURE_BORROWED
+from .exposure import EXPOSURE_BORROWED, exposure_pool
 from .social import SocialScores, social_scores
 
 if TYPE_CHECKING:
@@ -202,16 +201,16 @@ class Generation:
 
     def _exposure(self, size: int, search: AnnSearch) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Products without behaviour closest to the customer's interests: the newest
-        ``EXPOSURE_POOL`` products without events (scored exactly, :mod:`.exposure`), and those
-        of the semantic
-        search (also products newer than the fit, which have no behaviour in it); at most
-        ``EXPOSURE_CANDIDATES``. Their scores are kept for ``raw`` (one computation a request)."""
+        ``EXPOSURE_POOL`` products without events (scored exactly, laid out by :mod:`.exposure`),
+        and those of the semantic search (also products newer than the fit, which have no
+        behaviour in it); at most ``EXPOSURE_CANDIDATES``. Their scores are kept for ``raw`` (one
+        computation a request)."""
         engine = self.engine
         empty = np.empty(0, dtype=np.int64)
         if not self.profile.interests:
             return empty, np.empty(0), []
-        pool = pool_of.exposure_pool(engine)
-        parts = [empty]
+        pool = exposure_pool(engine)
+        parts: list[np.ndarray] = []
         blind: dict[int, float] = {}
         extra: dict[int, float] = {}
         if self._category_searched_exactly():
@@ -233,19 +232,19 @@ class Generation:
             cold = ~np.asarray(engine._has_events[rows], dtype=bool)
             rows, scores = rows[cold], scores[cold]
             sighted = np.asarray(engine._has_vector[rows], dtype=bool)
-            parts.append(rows[sighted])
             # Fitted without a vector then: the search's score stands in (usually none).
             blind = dict(zip(rows[~sighted].tolist(), scores[~sighted].tolist(), strict=True))
-            parts.append(rows[~sighted])
+            parts.append(rows)
         self._row_ann["exposure"] = blind
         self._ann_scores["exposure"] = extra
         # The pool's scores from its own layout; the rest (found by the search or in the
         # category) through the general path.
         others = np.setdiff1d(np.concatenate(parts), pool.rows).astype(np.int64)
         cols, sums = self._collaborative()
-        centroids = np.stack([i.vector for i in self.profile.interests]).astype(np.float32)
         rows = np.concatenate([pool.rows, others])
-        scores = np.concatenate([pool.scores(centroids, cols, sums), self.raw("exposure", others)])
+        scores = np.concatenate(
+            [pool.scores(self._centroids(), cols, sums), self.raw("exposure", others)]
+        )
         order = np.argsort(rows, kind="stable")
         rows, scores = rows[order], scores[order]
         self._exposure_known = (rows, scores)
@@ -305,12 +304,15 @@ class Generation:
         extra_out = [pid for _, kind, pid in chosen if kind == 1]
         return rows_out, self.raw(key, rows_out), extra_out
 
+    def _centroids(self) -> np.ndarray:
+        """The customer's interest vectors, ``(interests, d)`` float32."""
+        return np.stack([i.vector for i in self.profile.interests]).astype(np.float32)
+
     def _interest_cosines(self, rows: np.ndarray) -> np.ndarray:
         engine = self.engine
         if not len(rows) or not self.profile.interests:
             return np.zeros(len(rows), dtype=np.float64)
-        centroids = np.stack([i.vector for i in self.profile.interests]).astype(np.float32)
-        sims = np.asarray(engine._vectors[rows] @ centroids.T, dtype=np.float64).max(axis=1)
+        sims = np.asarray(engine._vectors[rows] @ self._centroids().T, dtype=np.float64).max(axis=1)
         return np.where(engine._has_vector[rows], sims, 0.0)
 
     def _new_arrivals_now(self) -> np.ndarray:

@@ -146,9 +146,10 @@ def windows(
     owner = np.repeat(np.arange(len(users)), count)
     step = np.arange(w, dtype=np.int64) - np.repeat(first, count)
     end = length[owner] - step * max_len
-    start = seqs.offsets[users][owner] + np.maximum(0, end - 1 - max_len)
+    base = seqs.offsets[users][owner]  # Where each window's customer starts.
+    start = base + np.maximum(0, end - 1 - max_len)
     # Column c of a window holds position ``origin + c``, where that is at or after ``start``.
-    origin = seqs.offsets[users][owner] + end - 1 - max_len
+    origin = base + end - 1 - max_len
     item_type = np.int32 if pad <= np.iinfo(np.int32).max else np.int64
     out_items = np.full((w, max_len), pad, dtype=item_type)
     out_types = np.zeros((w, max_len), dtype=_small(seqs.types))
