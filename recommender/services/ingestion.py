@@ -288,6 +288,28 @@ class CustomerIds:
             return {e: known[s] for e, s in stored.items()}, created
         return self._resolve(external_ids, now=now)
 
+    def create(self, records: Sequence[EventRecord]) -> int:
+        """Create the customers that ``records`` would create (those of the first occurrence
+        of each event id) in a transaction of its own, committed, and remember every key; the
+        number created.
+
+        For an import on several connections: a customer that one connection has created and
+        not yet committed blocks every other connection that names it until that commit, so
+        each writer creates a chunk's customers first, then inserts its events in a second
+        transaction, whose :meth:`resolve` then finds them all known and locks none. A chunk
+        whose events then fail leaves its new customers behind, without events (the import
+        can be run again). A customer forgotten between the two transactions moves the forgets
+        sequence, and the second one resolves (and recreates) it under the events lock.
+        """
+        if pseudonymous_ids():
+            _derived_event_ids_pseudonymous(records)
+        with transaction.atomic():
+            events_lock_shared()
+            _, created = self.resolve(
+                (r.customer_id for r in first_occurrences(records)), now=timezone.now()
+            )
+        return created
+
     def _resolve(self, external_ids: Iterable[str], *, now: datetime) -> tuple[dict[str, int], int]:
         generation = _sequence_state("recsite_customer_forgets")
         with connection.cursor() as cursor:
@@ -379,7 +401,7 @@ def events_insert(
     """
     if pseudonymous_ids():
         _derived_event_ids_pseudonymous(records)
-    unique = list({r.event_id: r for r in reversed(records)}.values())
+    unique = first_occurrences(records)
     counts = EventInsertCounts(duplicates=len(records) - len(unique))
     # Held until commit: a customer forgotten or a product deleted concurrently cannot lose its
     # row under an insert that names it (the events table has no foreign-key constraint).
@@ -407,6 +429,11 @@ def events_insert(
         counts.created += created
         counts.duplicates += len(chunk) - created
     return counts
+
+
+def first_occurrences(records: Sequence[EventRecord]) -> list[EventRecord]:
+    """The first record of each ``event_id`` (the one an insert keeps)."""
+    return list({r.event_id: r for r in reversed(records)}.values())
 
 
 _COLUMNS = (

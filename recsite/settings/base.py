@@ -484,6 +484,10 @@ RECSITE_SOCIAL_REASON_NAMES = env.bool("RECSITE_SOCIAL_REASON_NAMES", default=Fa
 # Seconds a process trusts "this shop has no relationships" before asking again (the social
 # source reads no network meanwhile; a write in the process ends it at once).
 RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 5.0
+# Database connections a file import of events writes on (PostgreSQL; each chunk is one
+# transaction on one of them). One server process inserts on one core: two use two (1.46x the
+# events per second on a 2-core machine, docs/benchmarks.md). A strict import, and SQLite, use one.
+RECSITE_IMPORT_WRITERS = env.int("RECSITE_IMPORT_WRITERS", default=2)
 # Largest batch accepted by the batch ingestion endpoints.
 RECSITE_API_MAX_BATCH = env.int("RECSITE_API_MAX_BATCH", default=1000)
 # Largest API request body (413 beyond it): 1,000 products with long descriptions fit.

@@ -5,12 +5,13 @@ the database in chunks, reporting every bad row (semantics in ``docs/ingestion.m
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from recommender.ingestion import online_retail
@@ -47,7 +48,7 @@ from recommender.services.ingestion import (
     products_upsert,
 )
 
-from .read_ahead import _Chunk, _parsed_chunks, _read_ahead
+from .read_ahead import _Chunk, _parsed_chunks, _read_ahead, _write_in_parallel
 from .reports import (
     ImportReport,
     Progress,
@@ -151,7 +152,6 @@ def events_import_file(
         report.ignored_columns = [c for c in reader.columns or () if c and c not in EVENT_FIELDS]
         # The whole catalogue once: a dict lookup per row beats a query per chunk.
         product_map = product_pk_map_for_events()
-        customer_ids = CustomerIds()
         event_types = frozenset(settings.RECSITE_EVENT_TYPES)
         now = timezone.now()
 
@@ -171,10 +171,10 @@ def events_import_file(
             chunks = _parsed_chunks(reader, parse, size=chunk_size)
         chunks = _with_copy_tails(chunks, product_map)
         with _read_ahead(chunks) as ahead, _import_transaction(strict=strict):
-            for chunk in ahead:
-                chunk.merge_into(report)
-                _events_write(report, chunk, product_map, customer_ids, strict=strict)
-                _report_progress(progress, chunk.fraction)
+            _events_write_all(
+                report, ahead, product_map, strict=strict,
+                progress=lambda fraction: _report_progress(progress, fraction),
+            )  # fmt: skip
             if strict and report.rejected:
                 transaction.set_rollback(True)
                 report.discard_writes()
@@ -191,6 +191,57 @@ def _with_copy_tails(
         yield chunk
 
 
+def _event_writers(*, strict: bool) -> int:
+    """Connections an events import writes on: ``RECSITE_IMPORT_WRITERS`` on PostgreSQL, one
+    where the writes must share one transaction (a strict import, or a caller's own, as in a
+    test) or the database has a single writer (SQLite)."""
+    if strict or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, int(settings.RECSITE_IMPORT_WRITERS))
+
+
+def _events_write_all(
+    report: ImportReport,
+    chunks: Iterator[_Chunk[EventRecord]],
+    product_map: dict[str, int],
+    *,
+    strict: bool,
+    progress: Callable[[float], None],
+    count_rows: bool = True,
+) -> None:
+    """Write every chunk's events (each chunk one transaction, unless ``strict`` makes the whole
+    import one), in order on this connection or on several (:func:`_event_writers`); the report
+    is the same either way: each chunk's rows, rejections and counts merged in file order."""
+    writers = _event_writers(strict=strict)
+    if writers == 1:
+        customer_ids = CustomerIds()
+        for chunk in chunks:
+            chunk.merge_into(report, count_rows=count_rows)
+            _events_write(report, chunk, product_map, customer_ids, strict=strict)
+            progress(chunk.fraction)
+        return
+    own = threading.local()  # A CustomerIds per writer: each remembers what its own reads saw.
+
+    def write(chunk: _Chunk[EventRecord]) -> ImportReport:
+        if not hasattr(own, "customer_ids"):
+            own.customer_ids = CustomerIds()
+        part = ImportReport(kind=report.kind, path=report.path, file_format=report.file_format,
+                            strict=False)  # fmt: skip
+        _events_write(part, chunk, product_map, own.customer_ids, strict=False,
+                      customers_first=True)  # fmt: skip
+        return part
+
+    def done(chunk: _Chunk[EventRecord], part: ImportReport) -> None:
+        chunk.merge_into(report, count_rows=count_rows)
+        report.absorb_writes(part)
+        progress(chunk.fraction)
+
+    def event_ids(chunk: _Chunk[EventRecord]) -> set[object]:
+        return {record.event_id for record in chunk.records}
+
+    _write_in_parallel(chunks, write, done, writers=writers, keys=event_ids)
+
+
 def _events_write(
     report: ImportReport,
     chunk: _Chunk[EventRecord],
@@ -198,7 +249,11 @@ def _events_write(
     customer_ids: CustomerIds,
     *,
     strict: bool,
+    customers_first: bool = False,
 ) -> None:
+    """Insert ``chunk``'s events (one transaction) and count them, and its rows of unknown
+    products, in ``report``. ``customers_first``: create its customers in a transaction of
+    their own first (:meth:`CustomerIds.create`; an import on several connections)."""
     records, lines = chunk.records, chunk.lines
     while True:
         unknown = events_unknown_products(records=records, product_map=product_map)
@@ -211,6 +266,8 @@ def _events_write(
         # In strict mode a rejected row dooms the import: skip the remaining writes.
         if not records or (strict and report.rejected):
             return
+        if customers_first:
+            report.customers.created += customer_ids.create(records)
         try:
             counts = events_insert(
                 records=records, product_map=product_map, customer_ids=customer_ids
@@ -218,7 +275,7 @@ def _events_write(
         except ProductsDeleted as exc:
             # Deleted while the file was read: their rows are rows of an unknown product now.
             for external_id in exc.external_ids:
-                del product_map[external_id]
+                product_map.pop(external_id, None)  # Another writer may have seen it too.
             continue
         report.events.created += counts.created
         report.events.duplicates += counts.duplicates
@@ -319,7 +376,6 @@ def _retail_events(
 ) -> None:
     first_share = _RETAIL_FIRST_PASS_SHARE
     product_map = product_pk_map_for_events()
-    customer_ids = CustomerIds()
     event_types = frozenset(settings.RECSITE_EVENT_TYPES)
     now = timezone.now()
     event_ids = online_retail.EventIds()
@@ -340,7 +396,7 @@ def _retail_events(
         rows = ((line, raw) for line, raw in reader if not isinstance(raw, RowError))
         chunks = _parsed_chunks(reader, parse, size=chunk_size, rows=rows)
         with _read_ahead(chunks) as ahead:
-            for chunk in ahead:
-                chunk.merge_into(report, count_rows=False)
-                _events_write(report, chunk, product_map, customer_ids, strict=strict)
-                _report_progress(progress, first_share + chunk.fraction * (1 - first_share))
+            _events_write_all(
+                report, ahead, product_map, strict=strict, count_rows=False,
+                progress=lambda f: _report_progress(progress, first_share + f * (1 - first_share)),
+            )  # fmt: skip

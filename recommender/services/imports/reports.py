@@ -91,10 +91,23 @@ class ImportReport:
     def reject(self, line: int, errors: Sequence[FieldError]) -> None:
         self.rejected += 1
         for error in errors:
-            if len(self.errors) < MAX_ERRORS_KEPT:
-                self.errors.append(ImportRowError(line, error.field, error.message))
-            else:
-                self.errors_not_kept += 1
+            self._keep(ImportRowError(line, error.field, error.message))
+
+    def _keep(self, error: ImportRowError) -> None:
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(error)
+        else:
+            self.errors_not_kept += 1
+
+    def absorb_writes(self, part: ImportReport) -> None:
+        """Add what writing one chunk into ``part`` (a report of its own) rejected and wrote."""
+        self.rejected += part.rejected
+        for error in part.errors:
+            self._keep(error)
+        self.errors_not_kept += part.errors_not_kept
+        for mine, theirs in ((self.events, part.events), (self.customers, part.customers)):
+            mine.created += theirs.created
+            mine.duplicates += theirs.duplicates
 
     def discard_writes(self) -> None:
         """Forget the write counts of a rolled-back import."""
