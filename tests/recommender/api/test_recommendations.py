@@ -3,14 +3,18 @@
 import json
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from jobs.models import Job
 from recommender.api.recommendations import CustomerRecommendationOutputSerializer
+from recommender.api.serializers import product_payload
 from recommender.choices import JobKind
 from recommender.ingestion.records import ProductRecord
 from recommender.models import Customer, Product, RecommendationLog
+from recommender.selectors.catalog import products_active
 from recommender.services.embeddings import product_embeddings_refresh
 from recommender.services.index import vector_index_build
 from recommender.services.ingestion import products_upsert
@@ -20,6 +24,7 @@ from recommender.services.recommendations import (
     recommendation_config_save,
     serving_engine_recheck,
 )
+from recsite.api.catalog import ProductOutputSerializer
 from tests.recommender.shop import SHOP_CONFIG, T0, add_event
 
 pytestmark = pytest.mark.django_db
@@ -257,6 +262,31 @@ def test_the_fast_rendering_equals_the_documented_serializer(shop, read_client):
 
     assert len(body["results"]) == 5
     assert body == json.loads(json.dumps(documented))
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_a_product_payload_is_what_a_new_serializer_gives(db, zone):
+    # The payload comes from one serializer kept for the process; its output must be a fresh
+    # serializer's for every kind of value, in the timezone active at the call.
+    products_upsert(
+        records=[
+            ProductRecord(
+                "P-1", "Lampe à poser « Été »", category="Home/Lights", brand="Lux",
+                price=Decimal("12.50"), tags=["warm", "led"], attributes={"watts": 9, "dim": True},
+            ),
+            ProductRecord("P-2", "Plain mug", description="A mug.\nTwo lines."),
+        ]
+    )  # fmt: skip
+    by_pk = {product.pk: product for product in Product.objects.all()}
+    served = products_active(ids=list(by_pk))  # As the serving path reads them (raw).
+    assert sorted(served) == sorted(by_pk)
+    with timezone.override(zone):
+        for pk, product in by_pk.items():
+            assert product_payload(served[pk]) == ProductOutputSerializer(product).data
+    with timezone.override(zone):
+        payload = product_payload(Product.objects.get(external_id="P-1"))
+    assert payload["price"] == "12.50"
+    assert payload["created_at"].endswith("Z" if zone == "UTC" else "+01:00")
 
 
 def test_a_product_nobody_bought_yet_fills_an_exposure_slot(shop, read_client):
