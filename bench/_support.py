@@ -209,16 +209,13 @@ def process_memory(master: int) -> list[dict[str, Any]]:
     return rows
 
 
-def served_histories(customers: int, *, min_events: int = 50) -> tuple[Any, Any, list[Any]]:
-    """``(serving, ann, histories)`` on the configured database (Django set up by the caller):
-    the serving engine, its ``ann`` search, and the ``(History, now)`` of a seeded sample of
-    ``customers`` customers with at least ``min_events`` events, each read once."""
+def sampled_customers(customers: int, *, min_events: int = 50) -> list[Any]:
+    """A seeded sample of ``customers`` customers with at least ``min_events`` events (Django
+    set up by the caller), drawn from the per-customer aggregate: reading their events to count
+    them would warm exactly the pages a timed read then needs."""
     import random
 
     from recommender.models import Customer, CustomerActivity
-    from recommender.selectors.recommendations import customer_recent_events
-    from recommender.services import recommendations as service
-    from recommender.services.recommendations.lists import _history
 
     eligible = list(
         CustomerActivity.objects.filter(events__gte=min_events)
@@ -227,6 +224,20 @@ def served_histories(customers: int, *, min_events: int = 50) -> tuple[Any, Any,
     )
     picked = random.Random(0).sample(eligible, min(customers, len(eligible)))
     by_pk = Customer.objects.in_bulk(picked)
+    return [by_pk[pk] for pk in picked]
+
+
+def served_histories(customers: int, *, min_events: int = 50) -> tuple[Any, Any, list[Any]]:
+    """``(serving, ann, histories)`` on the configured database (Django set up by the caller):
+    the serving engine, its ``ann`` search, and the ``(History, now)`` of
+    :func:`sampled_customers`, each read once."""
+    from recommender.selectors.recommendations import customer_recent_events
+    from recommender.services import recommendations as service
+    from recommender.services.recommendations.lists import _history
+
     serving = service.serving_engine()
-    histories = [_history(serving, customer_recent_events(customer=by_pk[pk])) for pk in picked]
+    histories = [
+        _history(serving, customer_recent_events(customer=customer))
+        for customer in sampled_customers(customers, min_events=min_events)
+    ]
     return serving, service.serving_ann(serving), histories

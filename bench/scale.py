@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.
     load,
     process_memory,
     recreate_database,
+    sampled_customers,
 )
 
 SERVER = "postgres://postgres@127.0.0.1:5432"
@@ -224,7 +224,7 @@ def inprocess(args: argparse.Namespace) -> None:
     from django.db import connection
     from threadpoolctl import threadpool_limits
 
-    from recommender.models import Customer, CustomerActivity, EngineBuild, IndexBuild
+    from recommender.models import Customer, EngineBuild, IndexBuild
     from recommender.selectors.recommendations import customer_recent_events
     from recommender.services import recommendations as service
     from recommender.services.recommendations.lists import _history
@@ -233,16 +233,7 @@ def inprocess(args: argparse.Namespace) -> None:
         cursor.execute("ANALYZE")
     engine_build = EngineBuild.objects.filter(status="ready").latest()
     index_build = IndexBuild.objects.filter(status="ready").latest()
-    # Customers with at least MIN_EVENTS events, drawn from the per-customer aggregate: reading
-    # their events to count them would warm exactly the pages the timed reads then need.
-    eligible = list(
-        CustomerActivity.objects.filter(events__gte=MIN_EVENTS)
-        .order_by("customer_id")
-        .values_list("customer_id", flat=True)
-    )
-    picked = random.Random(0).sample(eligible, min(args.customers, len(eligible)))
-    by_pk = Customer.objects.in_bulk(picked)
-    chosen: list[Customer] = [by_pk[pk] for pk in picked]
+    chosen: list[Customer] = sampled_customers(args.customers, min_events=MIN_EVENTS)
     for customer in chosen[:20]:  # Warm: maps the engine, loads the index.
         service.customer_recommendations(customer=customer, k=K)
     served: list[float] = []
