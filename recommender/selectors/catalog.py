@@ -42,9 +42,13 @@ def products_active(*, ids: Iterable[int]) -> dict[int, Product]:
     if not wanted:
         return {}
     quote = connection.ops.quote_name
+
+    def active_among(count: int) -> str:
+        return f"{quote('is_active')} AND {quote('id')} IN ({', '.join(['%s'] * count)})"
+
     sql = (
         f"SELECT {quote('id')}, {quote('updated_at')} FROM {quote(Product._meta.db_table)} "
-        f"WHERE {quote('is_active')} AND {quote('id')} IN ({', '.join(['%s'] * len(wanted))})"
+        f"WHERE {active_among(len(wanted))}"
     )  # Raw: the ORM's query building cost more than the query (0.5 vs 0.3 ms of CPU).
     with connection.cursor() as cursor:
         cursor.execute(sql, wanted)
@@ -60,12 +64,7 @@ def products_active(*, ids: Iterable[int]) -> dict[int, Product]:
     if missing:
         if len(_products) + len(missing) > _PRODUCTS_MAX:
             _products.clear()
-        keys = list(missing)
-        rows = _rows_where(
-            Product, f"{quote('is_active')} AND {quote('id')} IN ({', '.join(['%s'] * len(keys))})",
-            keys,
-        )  # fmt: skip
-        for product in rows:
+        for product in _rows_where(Product, active_among(len(missing)), list(missing)):
             out[product.pk] = product
             # Keyed by the value the light query read, whatever type the database returns.
             _products[(product.pk, missing[product.pk])] = product
