@@ -11,6 +11,10 @@ customer by customer (order reversed every other customer). Each arm is ``with_c
 serving engine (a shallow copy): as served; without the sequential source, the learned reranker
 or the exposure slots (those that serve); without all three; the shipped defaults without them.
 
+``--candidates 100,50`` times the served engine against copies with those
+``candidates_per_source`` instead (everything else as served), and prints the share of each
+copy's top 10 that the served list also holds.
+
 ``--sorted-search`` times two arms instead, the served engine with
 ``recommender.ml.sorted_search`` sorting keys (from 512) and never sorting them, and asserts the
 two lists are identical.
@@ -19,6 +23,7 @@ two lists are identical.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -26,6 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
+os.environ.setdefault("RECSITE_LOG_LEVEL", "WARNING")
 
 from _support import served_histories  # bench/ is the script's own folder on sys.path
 
@@ -33,7 +40,11 @@ from _support import served_histories  # bench/ is the script's own folder on sy
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=300)
-    parser.add_argument("--sorted-search", action="store_true")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--sorted-search", action="store_true")
+    choice.add_argument(
+        "--candidates", default="", help="Comma-separated candidates_per_source arms, e.g. 100,50."
+    )
     args = parser.parse_args()
 
     import django
@@ -64,7 +75,13 @@ def main() -> None:
         return copy
 
     arms = {"as served": engine}
-    if not args.sorted_search:
+    depths = [int(n) for n in args.candidates.split(",") if n]
+    if depths:
+        for depth in depths:
+            arms[f"candidates_per_source {depth}"] = engine.with_config(
+                cfg.replace(candidates_per_source=depth)
+            )
+    elif not args.sorted_search:
         if engine._sequential is not None:
             arms["without the sequential source"] = without(
                 cfg, sequential=True, exposure=False, reranker=False
@@ -90,6 +107,7 @@ def main() -> None:
         f"{statistics.mean(len(h.product_ids) for h, _ in histories):.1f} events on average"
     )
     times: dict[str, list[float]] = {name: [] for name in arms}
+    kept: dict[str, int] = dict.fromkeys(arms, 0)
     with threadpool_limits(limits=1, user_api="blas"):
         for history, now in histories[:20]:  # Warm.
             for arm in arms.values():
@@ -104,11 +122,18 @@ def main() -> None:
             if args.sorted_search:
                 ids = [[item.product_id for item in found] for found in lists.values()]
                 assert ids[0] == ids[1], "the two arms' lists differ"
+            served = {item.product_id for item in lists["as served"]}
+            for name, found in lists.items():
+                kept[name] += sum(item.product_id in served for item in found)
     sorted_search.SORT_KEYS_FROM = threshold
     for name, found in times.items():
         found.sort()
         p99 = found[min(len(found) - 1, int(0.99 * len(found)))]
-        print(f"{name:40s} p50 {1000 * statistics.median(found):6.2f} ms  p99 {1000 * p99:6.2f} ms")
+        share = kept[name] / (10 * len(histories))
+        print(
+            f"{name:40s} p50 {1000 * statistics.median(found):6.2f} ms  p99 {1000 * p99:6.2f} ms"
+            f"  top 10 shared with the served list {share:.3f}"
+        )
 
 
 if __name__ == "__main__":

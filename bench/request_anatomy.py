@@ -6,14 +6,15 @@ process's CPU under API load.
         RECSITE_HASHING_DIMENSION=384 DJANGO_SETTINGS_MODULE=recsite.settings.base \\
         .venv/bin/python bench/request_anatomy.py [--requests 1200] [--api 3000 --clients 2,4]
 
-On a database ``bench/scale.py --keep-db`` leaves. The sample: up to 300 customers with at least
-50 events (by primary key), each asked for once to warm the process, then ``--requests`` drawn
-from them (seeded).
+On a database ``bench/scale.py --keep-db`` leaves. The sample: the seeded 300 customers with at
+least 50 events that ``bench/scale.py`` times (``_support.sampled_customers``), each asked for
+once to warm the process, then ``--requests`` drawn from them (seeded).
 
 1. **Stages, in-process**: ``GET /api/v1/customers/<id>/recommendations?k=10`` through Django's
    test client with an API token, one at a time; each stage (the customer read, the history,
    the engine, the products check, the log insert, input validation, rendering...) timed by
-   wrapping its function: wall and this thread's CPU time, per request.
+   wrapping its function: wall and this thread's CPU time, per request; and the cyclic garbage
+   collector's passes during the timed requests.
 2. **API** (``--api N``): gunicorn with the repository's ``gunicorn.conf.py`` and 4 workers, N
    requests per client count from closed-loop client processes (``bench/_support.load``), and
    the CPU time every process used during each run (``/proc``), per request, by role.
@@ -25,6 +26,7 @@ from them (seeded).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import sys
@@ -40,7 +42,7 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
 os.environ.setdefault("RECSITE_LOG_LEVEL", "WARNING")
 
-from _support import free_port, gunicorn_start, load  # noqa: E402
+from _support import free_port, gunicorn_start, load, sampled_customers  # noqa: E402
 
 _spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
@@ -92,11 +94,29 @@ def stages(paths: list[str], token: str, requests: int) -> None:
         assert client.get(path).status_code == 200, path
     drawn = random.Random(0).choices(paths, k=requests)
     _spent.clear()
-    for path in drawn:
-        client.get(path)
+    collections = {"passes": 0, "full": 0, "seconds": 0.0, "started": 0.0}
+
+    def collected(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections["started"] = time.perf_counter()
+            return
+        collections["seconds"] += time.perf_counter() - collections["started"]
+        collections["passes"] += 1
+        collections["full"] += info["generation"] == 2
+
+    gc.callbacks.append(collected)
+    try:
+        for path in drawn:
+            client.get(path)
+    finally:
+        gc.callbacks.remove(collected)
     print(f"in-process, {requests} requests (ms per request: wall / this thread's CPU)")
     for label, (wall, cpu) in _spent.items():
         print(f"  {label:40s} {wall / requests * 1e3:7.3f} / {cpu / requests * 1e3:7.3f}")
+    print(
+        f"  garbage collection: {collections['passes']} passes ({collections['full']} full), "
+        f"{collections['seconds'] / requests * 1e3:.3f} ms a request"
+    )
 
 
 def _cpu_ticks() -> dict[str, tuple[str, int]]:
@@ -188,16 +208,10 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.db.models import Count
-
     from accounts.services import api_token_create
-    from recommender.models import Customer
 
     _, token = api_token_create(name=f"bench-anatomy-{time.time_ns()}", scopes=["read"])
-    ids = list(
-        Customer.objects.annotate(n=Count("events")).filter(n__gte=50).order_by("pk")
-        .values_list("external_id", flat=True)[:300]
-    )  # fmt: skip
+    ids = [customer.external_id for customer in sampled_customers(300)]
     paths = [f"/api/v1/customers/{i}/recommendations?k=10" for i in ids]
     if not paths:
         raise SystemExit("no customer has 50 events: run bench/scale.py --keep-db first")
