@@ -414,9 +414,11 @@ def _lost_message(job: Job, *, now: datetime) -> str | None:
         return None
     silent = (now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None
     if verdict is Liveness.DEAD:
-        # Dead for a heartbeat's interval at least: a task delivered again after its worker
-        # died has that long to take the step over (and then the job is not lost).
-        if silent is not None and silent < settings.RECSITE_JOB_HEARTBEAT_SECONDS:
+        # A task delivered again after its worker died has a heartbeat's interval at least to
+        # take the step over (and then the job is not lost). The death itself is not recorded:
+        # it came up to an interval after the last heartbeat, so two intervals of silence
+        # leave a whole one after it, however the death and the heartbeats fell.
+        if silent is not None and silent < 2 * settings.RECSITE_JOB_HEARTBEAT_SECONDS:
             return None
         return f"worker lost: {_describe(job.worker)} died during step '{job.step}'"
     if silent is not None and silent <= settings.RECSITE_JOB_LOST_AFTER_SECONDS:

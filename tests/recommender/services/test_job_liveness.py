@@ -116,7 +116,7 @@ def test_a_zombie_process_is_dead():
 
 def test_the_sweep_fails_a_job_whose_process_died_and_its_half_made_build(settings, dead_process):
     settings.RECSITE_JOB_HEARTBEAT_SECONDS = 5
-    job = _running(step="build", worker=dead_process, silent_s=6)
+    job = _running(step="build", worker=dead_process, silent_s=10.5)
     half = _half_build(job)
 
     assert jobs_fail_lost() == 1
@@ -131,16 +131,21 @@ def test_the_sweep_fails_a_job_whose_process_died_and_its_half_made_build(settin
     assert (half.status, half.error) == (BuildStatus.FAILED, message)
 
 
-def test_a_dead_process_is_given_a_heartbeat_interval_for_its_task_to_come_back(
+def test_a_dead_process_is_given_a_heartbeat_interval_after_its_death_for_its_task_to_come_back(
     settings, dead_process
 ):
+    # Its last heartbeat may have come just before the death or up to an interval before it:
+    # either way the task has at least an interval after the death.
     settings.RECSITE_JOB_HEARTBEAT_SECONDS = 5
-    job = _running(step="build", worker=dead_process, silent_s=1)
+    just_died = _running(step="build", worker=dead_process, silent_s=1)
+    died_an_interval_after_its_heartbeat = _running(step="build", worker=dead_process, silent_s=9)
 
     assert jobs_fail_lost() == 0
 
-    job.refresh_from_db()
-    assert job.state == JobState.RUNNING
+    just_died.refresh_from_db()
+    died_an_interval_after_its_heartbeat.refresh_from_db()
+    assert just_died.state == JobState.RUNNING
+    assert died_an_interval_after_its_heartbeat.state == JobState.RUNNING
 
 
 def test_another_hosts_job_is_lost_after_its_heartbeat_is_silent_for_the_set_time(settings):
