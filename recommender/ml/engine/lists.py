@@ -178,10 +178,9 @@ def _summed_rows(*parts: tuple[nb.Neighbours, int]) -> tuple[np.ndarray, np.ndar
         cols, values = neighbours.row(row)
         cols_list.append(cols.astype(np.int64))
         values_list.append(values.astype(np.float64))
-    cols = np.concatenate(cols_list)
-    values = np.concatenate(values_list)
-    unique, inverse = np.unique(cols, return_inverse=True)
-    return unique, np.bincount(inverse, weights=values, minlength=len(unique))
+    n_columns = max(neighbours.n for neighbours, _ in parts)
+    return nb.sum_by_column(np.concatenate(cols_list), np.concatenate(values_list),
+                            n_columns=n_columns)  # fmt: skip
 
 
 def _sorted_part(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

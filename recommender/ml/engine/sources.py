@@ -153,12 +153,7 @@ class Generation:
         """Collaborative sums over every product reachable from the history (sorted cols)."""
         if self._collab is None:
             cols, values, _ = self.collaborative_entries
-            if len(cols):
-                unique, inverse = np.unique(cols, return_inverse=True)
-                sums = np.bincount(inverse, weights=values, minlength=len(unique))
-            else:
-                unique, sums = cols, values
-            self._collab = (unique, sums)
+            self._collab = nb.sum_by_column(cols, values, n_columns=self.engine.n_items)
         return self._collab
 
     def _semantic(self, size: int, search: AnnSearch) -> tuple[np.ndarray, np.ndarray, list[int]]:
