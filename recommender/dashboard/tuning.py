@@ -110,6 +110,7 @@ LOCK_LABELS = {
     **{f"source_weights.{s}": f"{s} weight" for s in TUNED_SOURCES},
     "half_life_days": "decay half-life",
     "n_interests": "interests per customer",
+    "candidates_per_source": "candidates per source",
 }
 
 

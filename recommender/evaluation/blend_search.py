@@ -25,6 +25,17 @@ Retail the three-interest version took a list 1.5x as long as the point chosen w
 outright but the *cheapest* point whose NDCG@k is within ``cost_tolerance`` (relative) of the
 best on the same customers: fewest interests first, then fewest of the tuned sources on, then
 the best score. ``cost_tolerance=0`` takes the best point whatever it costs.
+
+**Candidate depth.** The candidates each source proposes (``candidates_per_source``) are the
+last cost the search weighs: every deeper list is more index search and more candidates to
+score (at 100k products, 100 instead of 200 cost a list 20% less engine time:
+``bench/engine_arms.py --candidates``), and beyond the first hundred or so the products it adds
+rarely reach the top 10. Once the point is chosen, it is scored at each depth of
+``DEPTHS`` (and the active one) on the same customers, and the shallowest depth within
+``cost_tolerance`` of the best of them (and of the best point overall) is taken. Only the
+blend's sources are in the validation engine, so the depth is judged on them; the sequential,
+session and social sources take the same depth. Skipped when the budget is spent or the setting
+is locked.
 """
 
 from __future__ import annotations
@@ -47,7 +58,14 @@ from .rankers import _context, _history, _train_data, masked_config
 from .splits import validation_sample
 
 # The settings the search may change; a merchandiser can lock each of them.
-SEARCHED = (*(f"source_weights.{s}" for s in TUNED_SOURCES), "half_life_days", "n_interests")
+SEARCHED = (
+    *(f"source_weights.{s}" for s in TUNED_SOURCES),
+    "half_life_days",
+    "n_interests",
+    "candidates_per_source",
+)
+# The candidate depths scored for the chosen point, besides the active configuration's own.
+DEPTHS = (50, 100, 200)
 FIRST_RUNG = 250
 MIN_USERS = 50  # Fewer validation customers than this: too little to learn from.
 _SOURCES = ("collaborative", *TUNED_SOURCES)
@@ -119,12 +137,14 @@ def _relative(value: float, base: float) -> float:
     return value / base - 1.0
 
 
-def serving_cost(config: EngineConfig) -> tuple[int, int]:
+def serving_cost(config: EngineConfig) -> tuple[int, int, int]:
     """How expensive a configuration's lists are to serve, as the search ranks it: (interests,
-    tuned sources on). Each interest is an index search and a clustering step; each source on
-    widens the candidate set. Lower is cheaper."""
+    tuned sources on, candidates per source). Each interest is an index search and a clustering
+    step; each source on widens the candidate set; a deeper list per source is a longer search
+    and more candidates to score. Lower is cheaper."""
     weights = config.source_weights
-    return int(config.n_interests), sum(1 for s in TUNED_SOURCES if weights.get(s, 0.0) > 0)
+    sources_on = sum(1 for s in TUNED_SOURCES if weights.get(s, 0.0) > 0)
+    return int(config.n_interests), sources_on, int(config.candidates_per_source)
 
 
 def cheaper_to_serve(found: BlendSearch, active: EngineConfig) -> bool:
@@ -254,6 +274,13 @@ def search_blend(
     best_pair, best_index, best_value = _cheapest(
         means, halving.points, active_pair=active_pair, floor=floor
     )
+    depth = int(config.candidates_per_source)
+    if "candidates_per_source" not in locked and not halving.exhausted:
+        by_depth = halving.depths(best_pair, best_index, size, active=depth, value=best_value)
+        top = max(top, *by_depth.values())
+        depth = _shallowest(by_depth, floor=top * (1.0 - cost_tolerance))
+        best_value = by_depth[depth]
+        log(f"candidates per source: {by_depth} scored; {depth} chosen")
     weights = dict(config.source_weights)
     if best_index != 0:  # The active point keeps its own weights, collaborative included.
         chosen = (round(float(w), 4) for w in halving.points[best_index])
@@ -261,7 +288,10 @@ def search_blend(
     progress(1.0)
     return BlendSearch(
         config=config.replace(
-            source_weights=weights, half_life_days=best_pair[0], n_interests=best_pair[1]
+            source_weights=weights,
+            half_life_days=best_pair[0],
+            n_interests=best_pair[1],
+            candidates_per_source=depth,
         ),
         best_ndcg=best_value,
         active_ndcg=float(means[active_pair][0]),
@@ -274,6 +304,7 @@ def search_blend(
             **{s: float(weights.get(s, 0.0)) for s in _SOURCES},
             "half_life_days": best_pair[0],
             "n_interests": best_pair[1],
+            "candidates_per_source": depth,
         },
         top_ndcg=top,
         cost_tolerance=cost_tolerance,
@@ -302,6 +333,12 @@ def _cheapest(
                 best = (key, pair, int(index), value)
     assert best is not None  # The best point itself is above the floor.
     return best[1], best[2], best[3]
+
+
+def _shallowest(by_depth: Mapping[int, float], *, floor: float) -> int:
+    """The smallest depth scoring at least ``floor`` (the deepest scored when none does)."""
+    within = [depth for depth, value in by_depth.items() if value >= floor - 1e-12]
+    return min(within) if within else max(by_depth)
 
 
 class _Halving:
@@ -363,6 +400,34 @@ class _Halving:
                 alive = [self.pairs[0], *ranked[: max(1, math.ceil(len(alive) / 3) - 1)]]
         assert deciding is not None  # The active pair is always scored on the first sample.
         return deciding
+
+    def depths(
+        self, pair: tuple[float, int], index: int, size: int, *, active: int, value: float
+    ) -> dict[int, float]:
+        """Mean NDCG@k of weight point ``index`` on ``pair`` over the first ``size`` customers,
+        at the ``active`` depth (its known ``value``) and every other depth of ``DEPTHS``
+        scored before the deadline, shallowest first."""
+        scores = {active: value}
+        point = self.points[index : index + 1]
+        with threadpool_limits(limits=1, user_api="blas"):
+            for depth in sorted(set(DEPTHS) - {active}):
+                if time.perf_counter() > self.deadline:
+                    self.exhausted = True
+                    break
+                tuned = self.engine.with_config(
+                    self.base_config.replace(
+                        half_life_days=pair[0], n_interests=pair[1], candidates_per_source=depth
+                    )
+                )
+                rows = [
+                    _user_row(tuned, self.ctx, h, point, k=self.k, search=self.search)[0]
+                    for h in self.held[:size]
+                ]
+                mean = float(np.mean(rows))
+                # The same lists as at the active depth give its score (the sum, in another
+                # order, can differ in the last bits).
+                scores[depth] = value if abs(mean - value) <= 1e-12 else mean
+        return dict(sorted(scores.items()))
 
     def _score(self, pair: tuple[float, int], size: int) -> int:
         rows = self.scored[pair]

@@ -12,6 +12,7 @@ from recommender.evaluation.blend_search import (
     BlendSearch,
     TooLittleData,
     _cheapest,
+    _shallowest,
     search_blend,
     search_verdict,
     serving_cost,
@@ -187,6 +188,9 @@ def test_the_search_trades_validation_score_for_serving_cost_only_within_the_tol
         0.0,
     ]
     assert anything.as_dict()["cost_tolerance"] == 1.0
+    # ... and the shallowest candidate lists
+    assert anything.config.candidates_per_source == 50
+    assert anything.best_point["candidates_per_source"] == 50
 
 
 def test_a_better_region_is_served_by_its_cheapest_point_if_that_beats_the_active_one():
@@ -223,8 +227,8 @@ THREE = EngineConfig().replace(
 
 def test_a_point_cheaper_to_serve_and_within_the_tolerance_replaces_the_active_one():
     one = THREE.replace(n_interests=1)
-    assert serving_cost(THREE) == (3, 2)
-    assert serving_cost(one) == (1, 2)
+    assert serving_cost(THREE) == (3, 2, 200)
+    assert serving_cost(one) == (1, 2, 200)
     # cheaper and within 1% of the active point: it wins without the gain
     assert search_verdict(_found(one, 0.1500, 0.1500), active=THREE, min_gain=0.01) is None
     assert search_verdict(_found(one, 0.1490, 0.1500), active=THREE, min_gain=0.01) is None
@@ -297,3 +301,38 @@ def test_without_a_search_every_pair_shares_one_index_of_the_engine_s_own(own_in
     # then: one index for them all, over the whole catalogue
     assert found.rungs[0]["pairs"] > 1
     assert built == [N_ITEMS]
+
+
+def test_the_shallowest_candidate_depth_within_the_floor_is_chosen():
+    # given: the chosen point's NDCG@10 at each candidates_per_source
+    by_depth = {50: 0.1900, 100: 0.1985, 200: 0.2000}
+
+    # then: within 1% of 0.2 the 100 deep lists do; without tolerance only 200; a floor none
+    # reaches keeps the deepest
+    assert _shallowest(by_depth, floor=0.2 * 0.99) == 100
+    assert _shallowest(by_depth, floor=0.2) == 200
+    assert _shallowest(by_depth, floor=0.15) == 50
+    assert _shallowest(by_depth, floor=0.3) == 200
+
+
+def test_shallower_candidate_lists_within_the_tolerance_replace_the_active_depth():
+    shallow = THREE.replace(candidates_per_source=100)
+    assert serving_cost(shallow) == (3, 2, 100)
+    assert search_verdict(_found(shallow, 0.1490, 0.1500), active=THREE, min_gain=0.01) is None
+    assert search_verdict(_found(shallow, 0.1480, 0.1500), active=THREE, min_gain=0.01) is not None
+
+
+def test_a_locked_candidate_depth_is_not_searched():
+    # when: the depth is locked (the shop above serves as well from 50 candidates per source)
+    found = search_blend(
+        popular_shop(),
+        config=NOISY,
+        locked=("candidates_per_source",),
+        budget_seconds=120,
+        seed=0,
+        cost_tolerance=1.0,
+    )
+
+    # then: the active depth stays, while the rest moved as without the lock
+    assert found.config.candidates_per_source == NOISY.candidates_per_source == 200
+    assert found.config.n_interests == searched(1.0).config.n_interests == 1
