@@ -414,11 +414,7 @@ class _Halving:
                 if time.perf_counter() > self.deadline:
                     self.exhausted = True
                     break
-                tuned = self.engine.with_config(
-                    self.base_config.replace(
-                        half_life_days=pair[0], n_interests=pair[1], candidates_per_source=depth
-                    )
-                )
+                tuned = self._tuned(pair, candidates_per_source=depth)
                 rows = [
                     _user_row(tuned, self.ctx, h, point, k=self.k, search=self.search)[0]
                     for h in self.held[:size]
@@ -429,14 +425,18 @@ class _Halving:
                 scores[depth] = value if abs(mean - value) <= 1e-12 else mean
         return dict(sorted(scores.items()))
 
+    def _tuned(self, pair: tuple[float, int], **settings: Any) -> HybridEngine:
+        """The validation engine with ``pair``'s half-life and interests (and ``settings``)."""
+        return self.engine.with_config(
+            self.base_config.replace(half_life_days=pair[0], n_interests=pair[1], **settings)
+        )
+
     def _score(self, pair: tuple[float, int], size: int) -> int:
         rows = self.scored[pair]
         have = len(rows)
         if have >= size:
             return 0
-        tuned = self.engine.with_config(
-            self.base_config.replace(half_life_days=pair[0], n_interests=pair[1])
-        )
+        tuned = self._tuned(pair)
         for h in self.held[have:size]:
             rows.append(_user_row(tuned, self.ctx, h, self.points, k=self.k, search=self.search))
         return size - have
