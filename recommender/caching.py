@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -87,3 +87,58 @@ class Reloading(Generic[K, V]):
                 self._entries.pop(key, None)
             if then is not None:
                 then()
+
+
+class AsOf(Generic[K, V]):
+    """Values by key read as of a caller's clock (epoch seconds, a request's ``now``), each good
+    for the clocks from its read to ``seconds()`` later: a read for an earlier clock, or one
+    more than ``seconds()`` later, misses (so a request replayed at a past moment never sees
+    what was read after it). ``max_entries`` bounds the keys: storing into a full cache first
+    forgets every other key. ``seconds()`` at or below 0 turns the cache off.
+
+    For values many requests share and that may be a stated few seconds old (the social
+    source's networks); unlike :class:`Reloading` it is filled in batches by its caller
+    (:meth:`get_many`, then :meth:`put`), without a lock: a race costs at most a second read.
+    """
+
+    def __init__(self, seconds: Callable[[], float], *, max_entries: int) -> None:
+        self._seconds = seconds
+        self._max_entries = max_entries
+        self._entries: dict[K, tuple[V, float]] = {}
+
+    def enabled(self) -> bool:
+        return self._seconds() > 0
+
+    def get(self, key: K, now: float) -> V | None:
+        """The value held for ``key`` if it was read at a clock in ``[now - seconds(), now]``."""
+        found, _ = self.get_many((key,), now)
+        return found.get(key)
+
+    def get_many(self, keys: Iterable[K], now: float) -> tuple[dict[K, V], list[K]]:
+        """(the values held for ``keys`` as :meth:`get` finds them, the keys that missed)."""
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        seconds = self._seconds()
+        entries = self._entries
+        for key in keys:
+            entry = entries.get(key)
+            if entry is not None and seconds > 0 and entry[1] <= now <= entry[1] + seconds:
+                found[key] = entry[0]
+            else:
+                missing.append(key)
+        return found, missing
+
+    def put(self, key: K, value: V, now: float) -> None:
+        """Hold ``value`` for ``key`` as read at clock ``now`` (nothing while turned off)."""
+        if self._seconds() <= 0:
+            return
+        if key not in self._entries and len(self._entries) >= self._max_entries:
+            self._entries = {}
+        self._entries[key] = (value, now)
+
+    def forget(self) -> None:
+        """Drop every value (a write in this process made them wrong)."""
+        self._entries = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)

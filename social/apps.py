@@ -1,5 +1,7 @@
 """The social app: who follows or trusts whom, for social recommendations."""
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -20,6 +22,7 @@ class SocialConfig(AppConfig):
     def ready(self) -> None:
         from privacy.registry import ForgetHandler, forget_handler_register
         from recommender.services.networks import network_readers_register
+        from recommender.signals import customer_forgotten
 
         from . import privacy, selectors
 
@@ -37,3 +40,14 @@ class SocialConfig(AppConfig):
             ),
             graph=selectors.relationship_graph,
         )
+        # A forgotten customer leaves this process's cached networks at once (their edges went
+        # with their row); other processes' within RECSITE_SOCIAL_NETWORK_CACHE_SECONDS.
+        customer_forgotten.connect(
+            _forget_cached_networks, weak=False, dispatch_uid="social.network_cache"
+        )
+
+
+def _forget_cached_networks(**kwargs: Any) -> None:
+    from . import selectors
+
+    selectors.network_cache_forget()

@@ -3,7 +3,8 @@ the whole graph for the offline evaluation, and what the inspector's panel shows
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,7 +14,7 @@ from django.db import connection
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
-from recommender.caching import Reloading
+from recommender.caching import AsOf, Reloading
 from recommender.evaluation.social import SocialGraph
 from recommender.ml.engine import NetworkMember
 from recommender.ml.engine.social import MAX_DIRECT, MAX_MEMBER_EVENTS, MAX_SECOND_HOP
@@ -38,8 +39,66 @@ def relationships_exist() -> bool:
 
 
 def relationships_seen() -> None:
-    """Called after edges are written: the next read in this process checks again."""
+    """Called after edges are written: the next read in this process checks again, and reads
+    every network afresh."""
     _edges.recheck()
+    _member_lists.forget()
+
+
+# The network cache (per process; RECSITE_SOCIAL_NETWORK_CACHE_SECONDS, 0 turns it off): each
+# customer's members (hop, weight, relation) and each member's newest events, as read at a
+# request's clock and reused by the requests up to that many seconds later. A member followed by
+# many (the second hop especially) is read once for all of them. Bounded by
+# RECSITE_SOCIAL_NETWORK_CACHE_ENTRIES per cache (a full cache starts again empty).
+Members = tuple[tuple[int, int, float, str], ...]  # (member, hop, weight, relation)
+MemberEvents = tuple[tuple[int, ...], tuple[str, ...], tuple[float, ...]]  # newest first
+
+
+@dataclass(frozen=True)
+class _HeldMembers:
+    """A customer's members as the cache holds them: columns (a quarter of the memory of the
+    tuples, about 1.7 KB for 50 members)."""
+
+    ids: np.ndarray  # int64
+    hops: np.ndarray  # int8
+    weights: np.ndarray  # float64
+    relations: tuple[str, ...]  # interned
+
+    @classmethod
+    def of(cls, members: Members) -> _HeldMembers:
+        return cls(
+            np.array([m[0] for m in members], dtype=np.int64),
+            np.array([m[1] for m in members], dtype=np.int8),
+            np.array([m[2] for m in members], dtype=np.float64),
+            tuple(sys.intern(m[3]) for m in members),
+        )
+
+    def members(self) -> Members:
+        return tuple(
+            zip(
+                self.ids.tolist(),
+                self.hops.tolist(),
+                self.weights.tolist(),
+                self.relations,
+                strict=True,
+            )
+        )
+
+
+_member_lists: AsOf[int, _HeldMembers] = AsOf(
+    lambda: settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS,
+    max_entries=settings.RECSITE_SOCIAL_NETWORK_CACHE_ENTRIES,
+)
+_member_events: AsOf[int, MemberEvents] = AsOf(
+    lambda: settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS,
+    max_entries=settings.RECSITE_SOCIAL_NETWORK_CACHE_ENTRIES,
+)
+
+
+def network_cache_forget() -> None:
+    """Drop this process's cached networks (a customer was forgotten here)."""
+    _member_lists.forget()
+    _member_events.forget()
 
 
 def _direct_edges(customer_ids: Sequence[int]) -> list[tuple[int, int, float, str]]:
@@ -126,11 +185,12 @@ def _recent_events(
     return out
 
 
-# The whole network read in one statement on PostgreSQL: the customer's strongest edges, their
-# members' strongest edges (the second hop), and each member's newest events (LATERAL reads of
-# the covering (customer, -occurred_at) index). The same choices as ``network_members`` and
-# ``_recent_events``, tie-breaks included (types compared in code-point order: COLLATE "C").
-_NETWORK_SQL = """
+# The network read on PostgreSQL: the customer's strongest edges, their members' strongest edges
+# (the second hop), and (``_NETWORK_SQL``) each member's newest events (LATERAL reads of the
+# covering (customer, -occurred_at) index), in one statement. The same choices as
+# ``network_members`` and ``_recent_events``, tie-breaks included (types compared in code-point
+# order: COLLATE "C"). ``_MEMBERS_SQL`` is the members alone (the cached read, below).
+_MEMBER_CTES = """
 WITH direct_edges AS (
     SELECT target_id, weight, type FROM {relationship}
     WHERE source_id = %(customer)s
@@ -153,6 +213,10 @@ WITH direct_edges AS (
     (SELECT member, 2 AS hop, weight, relation FROM second
      ORDER BY weight DESC, member LIMIT %(max_second)s)
 )
+"""
+_NETWORK_SQL = (
+    _MEMBER_CTES
+    + """
 SELECT m.member, m.hop, m.weight, m.relation, e.product_id, e.event_type,
     EXTRACT(EPOCH FROM e.occurred_at)::float8
 FROM members AS m LEFT JOIN LATERAL (
@@ -161,6 +225,23 @@ FROM members AS m LEFT JOIN LATERAL (
     ORDER BY occurred_at DESC LIMIT %(max_events)s
 ) AS e ON true
 """
+)
+_MEMBERS_SQL = _MEMBER_CTES + "SELECT member, hop, weight, relation FROM members\n"
+
+
+def _network_params(customer_id: int, now: float) -> dict[str, int | datetime]:
+    return {
+        "customer": customer_id,
+        "max_direct": MAX_DIRECT,
+        "max_second": MAX_SECOND_HOP,
+        "max_events": MAX_MEMBER_EVENTS,
+        "before": datetime.fromtimestamp(now, tz=UTC),
+    }
+
+
+def _ordered(members: Iterable[tuple[int, int, float, str]]) -> list[tuple[int, int, float, str]]:
+    """Members in network order: the direct ones, then the second hop, strongest first."""
+    return sorted(members, key=lambda m: (m[1], -m[2], m[0]))
 
 
 def _network_one_statement(
@@ -168,15 +249,8 @@ def _network_one_statement(
 ) -> tuple[list[tuple[int, int, float, str]], dict[int, list[tuple[int, str, float]]]]:
     """``network_members`` and ``_recent_events`` of them in one round trip (PostgreSQL)."""
     sql = _NETWORK_SQL.format(relationship=Relationship._meta.db_table, event=Event._meta.db_table)
-    params: dict[str, int | datetime] = {
-        "customer": customer_id,
-        "max_direct": MAX_DIRECT,
-        "max_second": MAX_SECOND_HOP,
-        "max_events": MAX_MEMBER_EVENTS,
-        "before": datetime.fromtimestamp(now, tz=UTC),
-    }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, _network_params(customer_id, now))
         rows = cursor.fetchall()
     members: dict[int, tuple[int, int, float, str]] = {}
     events: dict[int, list[tuple[int, str, float]]] = {}
@@ -189,8 +263,7 @@ def _network_one_statement(
             events[member].append((int(product), str(kind), float(at)))
     for held in events.values():  # Newest first (stable: the index's order on a tie).
         held.sort(key=lambda e: -e[2])
-    ordered = sorted(members.values(), key=lambda m: (m[1], -m[2], m[0]))
-    return ordered, events
+    return _ordered(members.values()), events
 
 
 def _network_per_query(
@@ -204,14 +277,60 @@ def _network_per_query(
     return members, _recent_events([m for m, _, _, _ in members], before=now)
 
 
+def _members_read(customer_id: int, *, now: float) -> Members:
+    """The customer's members alone (one statement on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        return tuple(network_members(customer_id))
+    sql = _MEMBERS_SQL.format(relationship=Relationship._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, _network_params(customer_id, now))
+        rows = cursor.fetchall()
+    return tuple(_ordered((int(m), int(h), float(w), str(k)) for m, h, w, k in rows))
+
+
+def _columns(events: Sequence[tuple[int, str, float]]) -> MemberEvents:
+    """A member's events as three columns (event types interned: a few strings, shared by every
+    cached entry)."""
+    return (
+        tuple(e[0] for e in events),
+        tuple(sys.intern(e[1]) for e in events),
+        tuple(e[2] for e in events),
+    )
+
+
+def _network_cached(customer_id: int, *, now: float) -> tuple[Members, dict[int, MemberEvents]]:
+    """The network through this process's cache: the members held for the customer, else read;
+    the events held for each member, the others read in one statement and held."""
+    held_members = _member_lists.get(customer_id, now)
+    if held_members is None:
+        members = _members_read(customer_id, now=now)
+        _member_lists.put(customer_id, _HeldMembers.of(members), now)
+    else:
+        members = held_members.members()
+    held, missing = _member_events.get_many((m[0] for m in members), now)
+    if missing:
+        for member, events in _recent_events(missing, before=now).items():
+            held[member] = _columns(events)
+            _member_events.put(member, held[member], now)
+    return members, held
+
+
+def _network_uncached(customer_id: int, *, now: float) -> tuple[Members, dict[int, MemberEvents]]:
+    read = _network_one_statement if connection.vendor == "postgresql" else _network_per_query
+    members, events = read(customer_id, now=now)
+    return tuple(members), {m: _columns(rows) for m, rows in events.items()}
+
+
 def customer_network(*, customer_id: int, now: float) -> tuple[NetworkMember, ...]:
     """The customer's network with each member's newest events up to ``now``: what the social
     source reads per request (at most ``MAX_DIRECT`` + ``MAX_SECOND_HOP`` members and
-    ``MAX_MEMBER_EVENTS`` events each), in one statement on PostgreSQL. Names only with
-    ``RECSITE_SOCIAL_REASON_NAMES`` (one more query)."""
+    ``MAX_MEMBER_EVENTS`` events each). Without the cache, one statement on PostgreSQL; with
+    it (``RECSITE_SOCIAL_NETWORK_CACHE_SECONDS``), the members and events read by this process
+    for a clock at most that many seconds earlier, and a read of the rest. Names only with
+    ``RECSITE_SOCIAL_REASON_NAMES`` (one more query, never cached)."""
     if not relationships_exist():
         return ()
-    read = _network_one_statement if connection.vendor == "postgresql" else _network_per_query
+    read = _network_cached if _member_lists.enabled() else _network_uncached
     members, events = read(customer_id, now=now)
     if not members:
         return ()
@@ -228,9 +347,9 @@ def customer_network(*, customer_id: int, now: float) -> tuple[NetworkMember, ..
             hop=hop,
             weight=weight,
             relation=relation,
-            product_ids=[e[0] for e in events[member]],
-            event_types=[e[1] for e in events[member]],
-            timestamps=[e[2] for e in events[member]],
+            product_ids=events[member][0],
+            event_types=events[member][1],
+            timestamps=events[member][2],
             display_name=names.get(member, ""),
         )
         for member, hop, weight, relation in members

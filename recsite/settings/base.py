@@ -484,6 +484,17 @@ RECSITE_SOCIAL_REASON_NAMES = env.bool("RECSITE_SOCIAL_REASON_NAMES", default=Fa
 # Seconds a process trusts "this shop has no relationships" before asking again (the social
 # source reads no network meanwhile; a write in the process ends it at once).
 RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 5.0
+# Seconds a process reuses a network it read for the social source (each customer's members and
+# each member's newest events; 0: read every request afresh): an edge or event written
+# elsewhere reaches a list within this time (an edge written in the process at once). Bounded
+# by RECSITE_SOCIAL_NETWORK_CACHE_ENTRIES customers and as many members (about 1.7 KB and 1.5 KB
+# each: 32 MB a process when both are full).
+RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = env.float(
+    "RECSITE_SOCIAL_NETWORK_CACHE_SECONDS", default=30.0
+)
+RECSITE_SOCIAL_NETWORK_CACHE_ENTRIES = env.int(
+    "RECSITE_SOCIAL_NETWORK_CACHE_ENTRIES", default=10000
+)
 # Database connections a file import of events writes on (PostgreSQL; each chunk is one
 # transaction on one of them). One server process inserts on one core: two use two (1.46x the
 # events per second on a 2-core machine, docs/benchmarks.md). A strict import, and SQLite, use one.

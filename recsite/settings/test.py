@@ -46,6 +46,8 @@ RECSITE_TOKEN_CACHE_SECONDS = 0.0
 RECSITE_EXPERIMENTS_REFRESH_SECONDS = 0.0
 # Tests write relationships with the ORM too: ask every time while there are none.
 RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 0.0
+# ... and events: read every network afresh (tests of the network cache turn it on).
+RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = 0.0
 # The sequential model is off in tests that are not about it (CI time: it would train in every
 # train job and evaluation); the tests of it turn it on, with two epochs (or their own sizes).
 RECSITE_SEQUENTIAL = "off"

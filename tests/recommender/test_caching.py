@@ -121,3 +121,36 @@ def test_forget_drops_one_key_or_all_and_runs_then_under_the_lock(clock: Clock) 
 
     assert cache.held("b") is None
     assert ran == [True]
+
+
+# AsOf: values read as of a request's clock ------------------------------------------------
+
+
+def test_as_of_serves_clocks_from_its_read_to_seconds_later_only() -> None:
+    cache: caching.AsOf[str, str] = caching.AsOf(lambda: 30.0, max_entries=10)
+    cache.put("k", "v", 1000.0)
+    assert [cache.get("k", now) for now in (999.9, 1000.0, 1030.0, 1030.1)] == [
+        None,
+        "v",
+        "v",
+        None,
+    ]
+    assert cache.get_many(["k", "other"], 1010.0) == ({"k": "v"}, ["other"])
+    assert cache.get_many(["k"], 1040.0) == ({}, ["k"])
+
+
+def test_as_of_forgets_every_key_when_full_and_holds_nothing_when_off() -> None:
+    seconds = [30.0]
+    cache: caching.AsOf[int, str] = caching.AsOf(lambda: seconds[0], max_entries=2)
+    cache.put(1, "a", 0.0)
+    cache.put(2, "b", 0.0)
+    cache.put(2, "b2", 1.0)  # A held key: replaced, nothing forgotten.
+    assert (len(cache), cache.get(1, 1.0), cache.get(2, 1.0)) == (2, "a", "b2")
+    cache.put(3, "c", 1.0)  # A third key: the others go.
+    assert (len(cache), cache.get(1, 1.0), cache.get(3, 1.0)) == (1, None, "c")
+    seconds[0] = 0.0
+    assert not cache.enabled()
+    cache.put(4, "d", 1.0)
+    assert (len(cache), cache.get(3, 1.0), cache.get(4, 1.0)) == (1, None, None)
+    cache.forget()
+    assert len(cache) == 0

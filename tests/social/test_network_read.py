@@ -6,8 +6,10 @@ last read is in the next one."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from recommender.models import Customer, Event, Product
+from recommender.services.ingestion import customer_forget
 from social import selectors
 from social.records import parse_relationship
 from social.services import relationships_upsert
@@ -149,3 +151,95 @@ def test_an_edge_or_an_event_written_since_the_last_read_is_in_the_next(graph):
 def test_a_customer_without_edges_has_an_empty_network(graph):
     assert selectors.customer_network(customer_id=_pk("E"), now=NOW) == ()
     assert selectors._network_per_query(_pk("E"), now=NOW) == ([], {})
+
+
+# The network cache (RECSITE_SOCIAL_NETWORK_CACHE_SECONDS) -----------------------------------
+
+
+@pytest.fixture
+def cached(graph, settings):
+    """``graph`` with the network cache on for 30 s (and the "any edges?" check held)."""
+    settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = 30.0
+    settings.RECSITE_SOCIAL_EDGES_RECHECK_SECONDS = 60.0
+    selectors.network_cache_forget()
+    yield graph
+    selectors.network_cache_forget()
+
+
+def _events_of(network) -> dict[str, list[tuple[str, str, float]]]:
+    names = dict(Customer.objects.values_list("pk", "external_id"))
+    ids = dict(Product.objects.values_list("pk", "external_id"))
+    return {
+        names[m.customer_id]: [
+            (ids[p], k, t) for p, k, t in zip(m.product_ids, m.event_types, m.timestamps,
+                                              strict=True)
+        ]
+        for m in network
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_cache_reads_what_the_uncached_read_does_then_serves_it_without_a_query(
+    cached, settings, django_assert_num_queries
+):
+    _event("B", "P1", minutes=1)
+    _event("C", "P3", minutes=4)
+    _event("C", None, minutes=5)
+    settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = 0.0
+    uncached = selectors.customer_network(customer_id=cached, now=NOW)
+    settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = 30.0
+    # The members, then every member's events (elsewhere than PostgreSQL: the edges, the second
+    # hop, then one query per member).
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 2 + 4):
+        cold = selectors.customer_network(customer_id=cached, now=NOW)
+    with django_assert_num_queries(0):
+        warm = selectors.customer_network(customer_id=cached, now=NOW + 30)
+    assert cold == uncached and warm == uncached
+    assert _events_of(warm)["C"] == [("P3", "purchase", (T0 + timedelta(minutes=4)).timestamp())]
+
+
+@pytest.mark.django_db
+def test_a_cached_network_serves_later_clocks_within_its_seconds_only(cached):
+    _event("B", "P1", minutes=1)
+    assert _events_of(selectors.customer_network(customer_id=cached, now=NOW))["B"][0][0] == "P1"
+    _event("B", "P2", minutes=2)  # Written elsewhere (no process hears of it).
+    assert [p for p, _, _ in _events_of(
+        selectors.customer_network(customer_id=cached, now=NOW + 29.5))["B"]] == ["P1"]
+    # 30 s after the read: read again.
+    assert [p for p, _, _ in _events_of(
+        selectors.customer_network(customer_id=cached, now=NOW + 30.5))["B"]] == ["P2", "P1"]
+    # An earlier clock than a held read never uses it (a replayed list sees its own moment).
+    earlier = (T0 + timedelta(minutes=1, seconds=30)).timestamp()
+    assert [p for p, _, _ in _events_of(
+        selectors.customer_network(customer_id=cached, now=earlier))["B"]] == ["P1"]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_member_shared_by_two_networks_is_read_once(cached, django_assert_num_queries):
+    _edges(("H", "D", "follows", 1.0), ("H", "B", "follows", 1.0))  # H, new: follows B and D.
+    selectors.customer_network(customer_id=cached, now=NOW)  # A: B, C, D, E.
+    assert selectors.relationships_exist()  # Asked again after the write above.
+    h = _pk("H")
+    # H's members (B, D, then A and C through B), then A's events (B's, C's and D's are held).
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 2 + 1):
+        network = selectors.customer_network(customer_id=h, now=NOW)
+    assert [m[0] for m in _named((m.customer_id, m.hop, m.weight, m.relation)
+                                 for m in network)] == ["B", "D", "A", "C"]  # fmt: skip
+    with django_assert_num_queries(0):
+        assert selectors.customer_network(customer_id=h, now=NOW) == network
+
+
+@pytest.mark.django_db
+def test_an_edge_written_in_the_process_reaches_the_next_read_at_once(cached):
+    assert [m[0] for m in _network("A")] == ["B", "C", "D", "E"]
+    _edges(("A", "G", "friend", 5.0))
+    assert [m[0] for m in _network("A")] == ["G", "B", "C", "D"]
+
+
+@pytest.mark.django_db
+def test_a_forgotten_member_leaves_the_cached_networks_at_once(cached):
+    _event("D", "P2", minutes=3)
+    assert [m[0] for m in _network("A")] == ["B", "C", "D", "E"]
+    customer_forget(customer=Customer.objects.get(external_id="D"))
+    assert [m[0] for m in _network("A")] == ["B", "C", "E", "F"]
+    assert "D" not in _events_of(selectors.customer_network(customer_id=cached, now=NOW))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -115,15 +116,17 @@ def social_scores(
     lengths = np.array([len(m.product_ids) for m in network], dtype=np.int64)
     if not lengths.sum():
         return SocialScores.empty()
+    total = int(lengths.sum())
     member = np.repeat(np.arange(len(network)), lengths)
-    pids = np.fromiter((p for m in network for p in m.product_ids), dtype=np.int64)
+    pids = np.fromiter(chain.from_iterable(m.product_ids for m in network), np.int64, total)
     ties = tie_strengths(member, pids, own_product_ids, len(network), cfg.social_tie_floor)
     hops = np.array([1.0 if m.hop == 1 else cfg.social_hop_decay for m in network])
     weights = np.array([float(m.weight) for m in network], dtype=np.float64)
     factors = hops * weights * ties
-    kinds = [k for m in network for k in m.event_types]
-    times = np.fromiter((t for m in network for t in m.timestamps), dtype=np.float64)
-    behaviour = np.array([cfg.behaviour_weights.get(k, 0.0) for k in kinds], dtype=np.float64)
+    kinds = list(chain.from_iterable(m.event_types for m in network))
+    times = np.fromiter(chain.from_iterable(m.timestamps for m in network), np.float64, total)
+    weight_of = {k: float(cfg.behaviour_weights.get(k, 0.0)) for k in set(kinds)}
+    behaviour = np.fromiter(map(weight_of.__getitem__, kinds), np.float64, total)
     scale = cfg.social_half_life_days * DAY_SECONDS
     weight = behaviour * np.power(0.5, np.maximum(now - times, 0.0) / scale)
     rows = engine._rows_of(pids)
