@@ -1,7 +1,9 @@
 """The per-request network read (``social.selectors.customer_network``): one statement on
 PostgreSQL, per query elsewhere; both choose the same members, with the same tie-breaks, and
-the same events; nothing of it is cached, so an edge or a member's event written since the
-last read is in the next one."""
+the same events. Uncached (the test settings), an edge or a member's event written since the
+last read is in the next one; with the process's network cache on, what it holds serves the
+request clocks up to RECSITE_SOCIAL_NETWORK_CACHE_SECONDS after its read, and an edge written
+or a customer forgotten in the process empties it."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -194,24 +196,24 @@ def test_the_cache_reads_what_the_uncached_read_does_then_serves_it_without_a_qu
         cold = selectors.customer_network(customer_id=cached, now=NOW)
     with django_assert_num_queries(0):
         warm = selectors.customer_network(customer_id=cached, now=NOW + 30)
-    assert cold == uncached and warm == uncached
+    assert cold == uncached
+    assert warm == uncached
     assert _events_of(warm)["C"] == [("P3", "purchase", (T0 + timedelta(minutes=4)).timestamp())]
 
 
 @pytest.mark.django_db
 def test_a_cached_network_serves_later_clocks_within_its_seconds_only(cached):
+    def products_of_b(now: float) -> list[str]:
+        network = selectors.customer_network(customer_id=cached, now=now)
+        return [p for p, _, _ in _events_of(network)["B"]]
+
     _event("B", "P1", minutes=1)
-    assert _events_of(selectors.customer_network(customer_id=cached, now=NOW))["B"][0][0] == "P1"
+    assert products_of_b(NOW) == ["P1"]
     _event("B", "P2", minutes=2)  # Written elsewhere (no process hears of it).
-    assert [p for p, _, _ in _events_of(
-        selectors.customer_network(customer_id=cached, now=NOW + 29.5))["B"]] == ["P1"]
-    # 30 s after the read: read again.
-    assert [p for p, _, _ in _events_of(
-        selectors.customer_network(customer_id=cached, now=NOW + 30.5))["B"]] == ["P2", "P1"]
+    assert products_of_b(NOW + 29.5) == ["P1"]
+    assert products_of_b(NOW + 30.5) == ["P2", "P1"]  # 30 s after the read: read again.
     # An earlier clock than a held read never uses it (a replayed list sees its own moment).
-    earlier = (T0 + timedelta(minutes=1, seconds=30)).timestamp()
-    assert [p for p, _, _ in _events_of(
-        selectors.customer_network(customer_id=cached, now=earlier))["B"]] == ["P1"]  # fmt: skip
+    assert products_of_b((T0 + timedelta(minutes=1, seconds=30)).timestamp()) == ["P1"]
 
 
 @pytest.mark.django_db
