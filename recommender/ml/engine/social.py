@@ -135,19 +135,22 @@ def social_scores(
         return SocialScores.empty()
     member, rows, weight = member[keep], rows[keep], weight[keep]
     kind_at = np.flatnonzero(keep)
-    # The strongest event of each (member, product): sorted by member, row, weight descending
-    # (ties: the earlier event), the first of each pair.
-    order = np.lexsort((kind_at, -weight, rows, member))
-    first = np.r_[True, (member[order][1:] != member[order][:-1])
-                  | (rows[order][1:] != rows[order][:-1])]  # fmt: skip
-    chosen = order[first]
+    # The strongest event of each (member, product): sorted by (member, row), weight descending,
+    # the first of each pair. The sorts are stable and the events come in order, so a tie goes
+    # to the earlier event.
+    pair = member * np.int64(engine.n_items) + rows
+    order = np.lexsort((-weight, pair))
+    pair = pair[order]
+    chosen = order[np.r_[True, pair[1:] != pair[:-1]]]
     member, rows, weight, kind_at = member[chosen], rows[chosen], weight[chosen], kind_at[chosen]
-    unique, inverse = np.unique(rows, return_inverse=True)
-    totals = np.bincount(inverse.reshape(-1), weights=factors[member] * weight,
-                         minlength=len(unique))  # fmt: skip
-    by_row = np.lexsort((member, rows))
-    supporters = Supporters(rows[by_row], member[by_row], kind_at[by_row], kinds)
-    return SocialScores(unique.astype(np.int64), totals.astype(np.float64), supporters)
+    # By row (stable: members ascending within a row), then summed per row in that order, as
+    # one pass over the rows in member order would add them.
+    by_row = np.argsort(rows, kind="stable")
+    sorted_rows = rows[by_row]
+    starts = np.r_[True, sorted_rows[1:] != sorted_rows[:-1]]
+    totals = np.bincount(np.cumsum(starts) - 1, weights=(factors[member] * weight)[by_row])
+    supporters = Supporters(sorted_rows, member[by_row], kind_at[by_row], kinds)
+    return SocialScores(sorted_rows[starts], totals.astype(np.float64), supporters)
 
 
 def tie_strengths(
@@ -155,7 +158,7 @@ def tie_strengths(
 ) -> np.ndarray:
     """:func:`tie_strength` of each of ``n`` members (their events: ``member``, ``pids``) with
     the customer's own products, over the distinct products of each, in one pass."""
-    own = np.unique(np.fromiter((int(p) for p in own_product_ids), dtype=np.int64))
+    own = np.unique(np.fromiter(own_product_ids, dtype=np.int64))
     ties = np.full(n, floor, dtype=np.float64)
     if not len(own):
         return ties
@@ -164,7 +167,9 @@ def tie_strengths(
     distinct = np.r_[True, (m[1:] != m[:-1]) | (p[1:] != p[:-1])]
     m, p = m[distinct], p[distinct]
     theirs = np.bincount(m, minlength=n)
-    shared = np.bincount(m, weights=np.isin(p, own), minlength=n)
+    # Whether each product is the customer's own: a binary search in their sorted products.
+    mine = own[np.minimum(np.searchsorted(own, p), len(own) - 1)] == p
+    shared = np.bincount(m, weights=mine, minlength=n)
     some = theirs > 0
     ties[some] += shared[some] / np.sqrt(float(len(own)) * theirs[some])
     return ties
