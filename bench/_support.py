@@ -103,6 +103,67 @@ def gunicorn_start(
     raise SystemExit("gunicorn did not answer /health/live within 60 s")
 
 
+# CPU accounting (Linux /proc) ---------------------------------------------------------------
+
+
+def _cpu_table() -> dict[int, tuple[int, float]]:
+    """Every live process: pid -> (parent pid, user + system CPU seconds so far)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # Gone meanwhile.
+            continue
+        table[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+def cpu_seconds(root: int) -> dict[int, float]:
+    """CPU seconds used so far by ``root`` and each live descendant (e.g. a gunicorn master
+    and its workers), by pid: :func:`cpu_used` compares two readings."""
+    table = _cpu_table()
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            found[pid] = table[pid][1]
+            todo.extend(children.get(pid, ()))
+    return found
+
+
+def cpu_of(pids: Sequence[int]) -> dict[int, float]:
+    """CPU seconds used so far by each of ``pids`` still alive."""
+    table = _cpu_table()
+    return {pid: table[pid][1] for pid in pids if pid in table}
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:
+    """(CPU seconds used between two readings by the processes alive at the second, how many of
+    the first had exited meanwhile): a process that exits takes its time with it, so a run in
+    which one did undercounts (the caller says so)."""
+    used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+    return used, sum(1 for pid in before if pid not in after)
+
+
+def database_backends(server: str, database: str) -> list[int]:
+    """The pids of the PostgreSQL backends connected to ``database`` now (other than this one)."""
+    import psycopg
+
+    with psycopg.connect(f"{server}/{database}", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        ).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
 # Load from client processes ----------------------------------------------------------------
 
 

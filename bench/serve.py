@@ -20,8 +20,11 @@ unless ``--keep-db``; ``--reuse-db`` keeps a prepared one between runs):
    closed loop: a client sends its next request when the previous answer has arrived. Every
    answer must be a 200 with 10 results.
 
-Printed: p50/p90/p99/max latency as seen by the clients, sustained requests/s, errors, and the
-ratio of the per-request time to the in-process baseline.
+Printed: p50/p90/p99/max latency as seen by the clients, sustained requests/s, errors, the
+ratio of the per-request time to the in-process baseline, and the CPU time a request cost the
+gunicorn processes (master and workers) and the PostgreSQL backends serving them (read from
+``/proc`` around each run; Linux only): steadier than requests/s on a shared machine, since
+another tenant's load slows a run without adding to its processes' CPU time.
 
 ``--relationships PER_CUSTOMER`` (issue 19) first writes seeded relationships among the shop's
 customers through the ingestion service (``relationships_upsert``, idempotent: the same seed
@@ -63,6 +66,10 @@ sys.path.insert(0, str(REPO))
 from _support import (  # noqa: E402  (bench/ is the script's own folder on sys.path)
     add_port_argument,
     cpu_model,
+    cpu_of,
+    cpu_seconds,
+    cpu_used,
+    database_backends,
     database_exists,
     drop_database,
     gunicorn_start,
@@ -222,21 +229,37 @@ def measure(
         f"--threads {args.threads} ({'sync' if args.threads == 1 else 'gthread'}), "
         f"{len(customers)} customers, k={K}:"
     )
-    print("  clients  requests  errors   req/s   p50 ms  p90 ms  p99 ms  max ms  p50/base")
+    print(
+        "  clients  requests  errors   req/s   p50 ms  p90 ms  p99 ms  max ms  p50/base"
+        "  CPU ms/request: gunicorn  PostgreSQL"
+    )
     figures = []
     for clients in (int(c) for c in args.clients.split(",")):
+        # The workers' own database connections: opened by the warm-up, kept for
+        # CONN_MAX_AGE (60 s), then replaced: a backend that closes mid-run is marked.
+        workers = cpu_seconds(args.server_pid)
+        databases = cpu_of(database_backends(args.server, args.database))
         f = load(args.port, token, paths, clients, k=K)
+        gunicorn, _ = cpu_used(workers, cpu_seconds(args.server_pid))
+        postgres, closed = cpu_used(
+            databases, cpu_of(database_backends(args.server, args.database))
+        )
+        requests = float(f["requests"])
+        f["gunicorn_cpu_ms"] = 1000 * gunicorn / requests
+        f["postgres_cpu_ms"] = 1000 * postgres / requests
+        f["postgres_note"] = f" ({closed} closed: under)" if closed else ""
         figures.append(f)
         print(
             f"  {clients:7d}  {f['requests']:8d}  {f['errors']:6d}  {f['rps']:6.0f}  "
             f"{f['p50_ms']:7.2f} {f['p90_ms']:7.2f} {f['p99_ms']:7.2f} "
             f"{f['max_ms']:7.1f}  x{f['p50_ms'] / base_ms:.2f}"
+            f"  {f['gunicorn_cpu_ms']:23.2f}  {f['postgres_cpu_ms']:10.2f}{f['postgres_note']}"
         )
         if f["errors"]:
             print(f"    first error: {f['first_error']}")
     return {"arm": arm, "baseline_ms": round(base_ms, 2), "runs": [
         {k: (round(v, 2) if isinstance(v, float) else v) for k, v in f.items()
-         if k != "first_error"} for f in figures]}  # fmt: skip
+         if k not in ("first_error", "postgres_note")} for f in figures]}  # fmt: skip
 
 
 def version_served(
@@ -342,6 +365,7 @@ def main() -> None:
             for i in range(args.requests)
         ]
         server = serve(args, env)
+        args.server_pid = server.pid
         results: list[dict[str, object]] = []
         try:
             load(
@@ -368,8 +392,8 @@ def main() -> None:
             print("\nsocial on / social off, per client count (medians over rounds):")
             off_arm, on_arm = list(arms)
             for clients in (int(c) for c in args.clients.split(",")):
-                ratio = {}
-                for key in ("rps", "p50_ms", "p99_ms"):
+                ratio, medians = {}, {}
+                for key in ("rps", "p50_ms", "p99_ms", "gunicorn_cpu_ms"):
                     values = {
                         arm: statistics.median(
                             run[key]
@@ -381,9 +405,13 @@ def main() -> None:
                         for arm in (on_arm, off_arm)
                     }
                     ratio[key] = values[on_arm] / values[off_arm]
+                    medians[key] = values
                 print(
                     f"  {clients} clients: req/s x{ratio['rps']:.2f}, "
-                    f"p50 x{ratio['p50_ms']:.2f}, p99 x{ratio['p99_ms']:.2f}"
+                    f"p50 x{ratio['p50_ms']:.2f}, p99 x{ratio['p99_ms']:.2f}, gunicorn CPU a "
+                    f"request x{ratio['gunicorn_cpu_ms']:.2f} "
+                    f"({medians['gunicorn_cpu_ms'][on_arm]:.2f} against "
+                    f"{medians['gunicorn_cpu_ms'][off_arm]:.2f} ms)"
                 )
             base = {
                 arm: statistics.median(r["baseline_ms"] for r in results if r["arm"] == arm)
