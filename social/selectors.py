@@ -20,6 +20,7 @@ from recommender.ml.engine import NetworkMember
 from recommender.ml.engine.social import MAX_DIRECT, MAX_MEMBER_EVENTS, MAX_SECOND_HOP
 from recommender.models import Customer, Event
 
+from . import metrics
 from .models import Relationship
 
 # The attribute of a customer that holds the name reasons may show (when the shop enables it).
@@ -305,10 +306,14 @@ def _network_cached(customer_id: int, *, now: float) -> tuple[Members, dict[int,
     if held_members is None:
         members = _members_read(customer_id, now=now)
         _member_lists.put(customer_id, _HeldMembers.of(members), now)
+        metrics.MEMBERS_MISS.inc()
     else:
         members = held_members.members()
+        metrics.MEMBERS_HIT.inc()
     held, missing = _member_events.get_many((m[0] for m in members), now)
+    metrics.EVENTS_HIT.inc(len(held))
     if missing:
+        metrics.EVENTS_MISS.inc(len(missing))
         for member, events in _recent_events(missing, before=now).items():
             held[member] = _columns(events)
             _member_events.put(member, held[member], now)

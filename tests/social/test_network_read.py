@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from prometheus_client import REGISTRY
 
 from recommender.models import Customer, Event, Product
 from recommender.services.ingestion import customer_forget
@@ -216,6 +217,18 @@ def test_a_cached_network_serves_later_clocks_within_its_seconds_only(cached):
     assert products_of_b((T0 + timedelta(minutes=1, seconds=30)).timestamp()) == ["P1"]
 
 
+def _cache_reads() -> dict[tuple[str, str], float]:
+    """The network cache's counters (``/metrics``), by (part, result)."""
+    return {
+        (part, result): REGISTRY.get_sample_value(
+            "recsite_social_network_cache_total", {"part": part, "result": result}
+        )
+        or 0.0
+        for part in ("members", "events")
+        for result in ("hit", "miss")
+    }
+
+
 @pytest.mark.django_db
 def test_a_member_shared_by_two_networks_is_read_once(cached, django_assert_num_queries):
     _edges(("H", "D", "follows", 1.0), ("H", "B", "follows", 1.0))  # H, new: follows B and D.
@@ -223,12 +236,20 @@ def test_a_member_shared_by_two_networks_is_read_once(cached, django_assert_num_
     assert selectors.relationships_exist()  # Asked again after the write above.
     h = _pk("H")
     # H's members (B, D, then A and C through B), then A's events (B's, C's and D's are held).
+    reads = _cache_reads()
     with django_assert_num_queries(2 if connection.vendor == "postgresql" else 2 + 1):
         network = selectors.customer_network(customer_id=h, now=NOW)
     assert [m[0] for m in _named((m.customer_id, m.hop, m.weight, m.relation)
                                  for m in network)] == ["B", "D", "A", "C"]  # fmt: skip
     with django_assert_num_queries(0):
         assert selectors.customer_network(customer_id=h, now=NOW) == network
+    after = _cache_reads()
+    assert {key: after[key] - reads[key] for key in after} == {
+        ("members", "miss"): 1.0,
+        ("members", "hit"): 1.0,
+        ("events", "miss"): 1.0,  # A's.
+        ("events", "hit"): 3.0 + 4.0,  # B's, C's, D's; then all four.
+    }
 
 
 @pytest.mark.django_db
