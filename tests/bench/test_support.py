@@ -2,10 +2,12 @@
 machine never send their requests to each other's server; a port outside 0-65535 is refused."""
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
 import time
+from subprocess import PIPE
 
 import pytest
 
@@ -43,47 +45,35 @@ def test_a_chosen_port_is_kept_and_a_bad_one_refused(capsys):
 
 # CPU accounting ------------------------------------------------------------------------------
 
-# A parent whose child waits for "go", burns 0.5 s of CPU, then waits for "end" (so it is alive
-# when the second reading is taken); the parent passes both lines on from its own stdin.
-_CHILD = (
-    "import sys, time\n"
-    "sys.stdin.readline()\n"
-    "end = time.process_time() + 0.5\n"
-    "while time.process_time() < end: pass\n"
-    "sys.stdin.readline()\n"
-)
-_PARENT = (
-    "import subprocess, sys\n"
-    f"child = subprocess.Popen([sys.executable, '-c', {_CHILD!r}], stdin=subprocess.PIPE)\n"
-    "for _ in range(2):\n"
-    "    child.stdin.write(sys.stdin.readline().encode()); child.stdin.flush()\n"
-    "child.wait()\n"
-)
+
+def _burn(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
 
 
-def test_cpu_used_counts_a_busy_child_of_the_tree_and_says_when_one_exited():
-    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdin=subprocess.PIPE, text=True)
+def test_cpu_seconds_reads_a_process_tree_and_cpu_used_compares_two_readings():
+    me = os.getpid()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
     try:
         deadline = time.monotonic() + 30
-        while len(_support.cpu_seconds(parent.pid)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # Both started and waiting.
-        before = _support.cpu_seconds(parent.pid)
-        assert parent.stdin is not None
-        parent.stdin.write("go\n")
-        parent.stdin.flush()
-        deadline = time.monotonic() + 30  # The child burns its 0.5 s (slower on a busy host).
-        while _support.cpu_used(before, _support.cpu_seconds(parent.pid))[0] < 0.5:
+        while child.pid not in _support.cpu_seconds(me):  # The tree holds the new child.
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        time.sleep(0.3)  # Then waits.
-        after = _support.cpu_seconds(parent.pid)
+        # This process burns 0.5 s; /proc counts in clock ticks (10 ms), user and system apart.
+        # Only this process and the child are compared: a test runner may have other children.
+        ours = (me, child.pid)
+        before = {pid: s for pid, s in _support.cpu_seconds(me).items() if pid in ours}
+        _burn(0.5)
+        after = {pid: s for pid, s in _support.cpu_seconds(me).items() if pid in ours}
         used, exited = _support.cpu_used(before, after)
 
-        assert sorted(after) == sorted(before)
-        assert len(after) == 2
-        assert 0.5 <= used <= 0.8
+        assert sorted(after) == sorted(ours)
+        assert 0.48 <= used <= 0.75
         assert exited == 0
-        assert _support.cpu_used(after, {parent.pid: after[parent.pid]}) == (0.0, 1)
+        assert _support.cpu_of([child.pid, me]).keys() == {child.pid, me}
     finally:
-        parent.communicate("end\n", timeout=30)
+        child.communicate(b"", timeout=30)
+    now = {pid: s for pid, s in _support.cpu_seconds(me).items() if pid in ours}
+    assert sorted(now) == [me]
+    assert _support.cpu_used(after, now)[1] == 1  # The child exited: its time went with it.
