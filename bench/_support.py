@@ -13,7 +13,7 @@ import socket
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,42 +106,44 @@ def gunicorn_start(
 # CPU accounting (Linux /proc) ---------------------------------------------------------------
 
 
-def _cpu_table() -> dict[int, tuple[int, float]]:
-    """Every live process: pid -> (parent pid, user + system CPU seconds so far)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    table: dict[int, tuple[int, float]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def _cpu(pid: int) -> float | None:
+    """User + system CPU seconds ``pid`` has used so far (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pids: Iterable[int]) -> dict[int, float]:
+    """CPU seconds used so far by each of ``pids`` still alive."""
+    found = {}
+    for pid in pids:
+        seconds = _cpu(pid)
+        if seconds is not None:
+            found[pid] = seconds
+    return found
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its live descendants, each found in its parent's :func:`children` (those its
+    main thread started: a gunicorn master's workers, a test's subprocesses)."""
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+            todo.extend(children(pid))
         except OSError:  # Gone meanwhile.
             continue
-        table[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    return table
+        tree.append(pid)
+    return tree
 
 
 def cpu_seconds(root: int) -> dict[int, float]:
     """CPU seconds used so far by ``root`` and each live descendant (e.g. a gunicorn master
     and its workers), by pid: :func:`cpu_used` compares two readings."""
-    table = _cpu_table()
-    children: dict[int, list[int]] = {}
-    for pid, (parent, _) in table.items():
-        children.setdefault(parent, []).append(pid)
-    found, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if pid in table:
-            found[pid] = table[pid][1]
-            todo.extend(children.get(pid, ()))
-    return found
-
-
-def cpu_of(pids: Sequence[int]) -> dict[int, float]:
-    """CPU seconds used so far by each of ``pids`` still alive."""
-    table = _cpu_table()
-    return {pid: table[pid][1] for pid in pids if pid in table}
+    return cpu_of(process_tree(root))
 
 
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> tuple[float, int]:

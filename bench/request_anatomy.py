@@ -42,7 +42,14 @@ sys.path.insert(0, str(REPO / "bench"))
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
 os.environ.setdefault("RECSITE_LOG_LEVEL", "WARNING")
 
-from _support import free_port, gunicorn_start, load, sampled_customers  # noqa: E402
+from _support import (  # noqa: E402
+    cpu_of,
+    cpu_used,
+    free_port,
+    gunicorn_start,
+    load,
+    sampled_customers,
+)
 
 _spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
@@ -119,24 +126,21 @@ def stages(paths: list[str], token: str, requests: int) -> None:
     )
 
 
-def _cpu_ticks() -> dict[str, tuple[str, int]]:
-    """Every process's role and user + system CPU ticks."""
+def _roles() -> dict[int, str]:
+    """Every live process's role, from its command line."""
     out = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 command = handle.read()
         except OSError:
             continue
-        role = (
+        out[int(pid)] = (
             "gunicorn" if b"gunicorn" in command
             else "postgres" if b"postgres" in command
             else "redis" if b"redis" in command
             else "clients and the rest"
         )  # fmt: skip
-        out[pid] = (role, int(fields[11]) + int(fields[12]))
     return out
 
 
@@ -146,20 +150,21 @@ def api(paths: list[str], token: str, requests: int, clients: list[int]) -> None
         port=port, workers=4, env=dict(os.environ),
         extra=["-c", str(REPO / "gunicorn.conf.py"), "--keep-alive", "30"],
     )  # fmt: skip
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         sent = [paths[i % len(paths)] for i in range(requests)]
         load(port, token, sent[:400], clients=2, k=10)  # Warm every worker.
         for count in clients:
-            before = _cpu_ticks()
+            before = cpu_of(_roles())
             figures = load(port, token, sent, clients=count, k=10)
-            after = _cpu_ticks()
-            roles: dict[str, int] = defaultdict(int)
-            for pid, (role, ticks) in after.items():
-                roles[role] += ticks - before.get(pid, (role, 0))[1]
+            roles = _roles()
+            after = cpu_of(roles)
+            spent = {
+                role: cpu_used(before, {p: s for p, s in after.items() if roles[p] == role})[0]
+                for role in set(roles.values())
+            }
             per_request = ", ".join(
-                f"{role} {ticks / tick / figures['requests'] * 1e3:.2f}"
-                for role, ticks in sorted(roles.items(), key=lambda item: -item[1])
+                f"{role} {seconds / float(figures['requests']) * 1e3:.2f}"
+                for role, seconds in sorted(spent.items(), key=lambda item: -item[1])
             )
             print(
                 f"API, {count} clients: {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.1f} "
