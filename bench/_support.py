@@ -290,17 +290,19 @@ def sampled_customers(customers: int, *, min_events: int = 50) -> list[Any]:
     return [by_pk[pk] for pk in picked]
 
 
-def served_histories(customers: int, *, min_events: int = 50) -> tuple[Any, Any, list[Any]]:
+def served_histories(
+    customers: int, *, min_events: int = 50, with_network: bool = False
+) -> tuple[Any, Any, list[Any]]:
     """``(serving, ann, histories)`` on the configured database (Django set up by the caller):
     the serving engine, its ``ann`` search, and the ``(History, now)`` of
-    :func:`sampled_customers`, each read once."""
-    from recommender.selectors.recommendations import customer_recent_events
+    :func:`sampled_customers`, each read once (``with_network``: with the customer's social
+    network, as a list served with the social source reads it)."""
     from recommender.services import recommendations as service
-    from recommender.services.recommendations.lists import _history
+    from recommender.services.recommendations.lists import customer_history
 
     serving = service.serving_engine()
     histories = [
-        _history(serving, customer_recent_events(customer=customer))
+        customer_history(serving, customer, with_network=with_network)
         for customer in sampled_customers(customers, min_events=min_events)
     ]
     return serving, service.serving_ann(serving), histories

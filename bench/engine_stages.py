@@ -15,6 +15,11 @@ blend, the reranker, the rules-and-diversity pass and the reasons. Stages nest (
 proposal includes its index searches), so the lines do not add up to the total; each is its own
 mean per list. The timers cost about a microsecond each, a few per cent of a list.
 
+``--network``: the histories carry each customer's social network (as a list served with the
+social source reads it; on a database with relationships, e.g. ``bench/serve.py
+--relationships``), and the timed pass runs twice, with the networks and then the same
+histories without them: what the social source costs inside the engine, stage by stage.
+
 ``bench/engine_arms.py`` compares whole configurations; this says which stage to work on (the
 eleventh session found ``multi_interest`` and the collaborative sum this way:
 docs/benchmarks.md).
@@ -78,6 +83,7 @@ def instrument(engine: Any) -> None:
     # The engine calls these through their modules (``scoring.fuse(...)``).
     scoring.fuse = timed(scoring.fuse, lambda *a, **k: "blend (fuse)")
     scoring.recommend_fused = timed(scoring.recommend_fused, lambda *a, **k: "rules, diversity")
+    sources.social_scores = timed(sources.social_scores, lambda *a, **k: "social scoring")
     explanation.with_reasons = timed(explanation.with_reasons, lambda *a, **k: "reasons")
     # Every source that reads neighbour lists (collaborative, session, the cold look-alikes).
     neighbours = nb.Neighbours
@@ -91,14 +97,19 @@ def instrument(engine: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument(
+        "--network", action="store_true", help="Time with and without each social network."
+    )
     args = parser.parse_args()
 
     import django
 
     django.setup()
+    from dataclasses import replace
+
     from threadpoolctl import threadpool_limits
 
-    serving, ann, histories = served_histories(args.customers)
+    serving, ann, histories = served_histories(args.customers, with_network=args.network)
     engine = serving.engine
     search = timed(ann, lambda *a, **k: "index searches")
     cfg = engine.config
@@ -112,14 +123,24 @@ def main() -> None:
         for history, now in histories:  # Warm, untimed.
             engine.recommend(history, k=10, now=now, ann=ann)
         instrument(engine)
-        started = time.perf_counter()
-        for history, now in histories:
-            engine.recommend(history, k=10, now=now, ann=search)
-        total = time.perf_counter() - started
-    n = len(histories)
-    print(f"{'whole list (engine.recommend)':40s} {1000 * total / n:7.3f} ms")
-    for stage, seconds in sorted(SECONDS.items(), key=lambda kv: -kv[1]):
-        print(f"  {stage:38s} {1000 * seconds / n:7.3f} ms")
+        passes = {"": histories}
+        if args.network:
+            sizes = sorted(len(h.network) for h, _ in histories)
+            print(f"networks: {sizes[len(sizes) // 2]} members at the median")
+            passes = {
+                "with their networks: ": histories,
+                "without: ": [(replace(h, network=()), now) for h, now in histories],
+            }
+        for label, timed_histories in passes.items():
+            SECONDS.clear()
+            started = time.perf_counter()
+            for history, now in timed_histories:
+                engine.recommend(history, k=10, now=now, ann=search)
+            total = time.perf_counter() - started
+            n = len(timed_histories)
+            print(f"{label + 'whole list (engine.recommend)':40s} {1000 * total / n:7.3f} ms")
+            for stage, seconds in sorted(SECONDS.items(), key=lambda kv: -kv[1]):
+                print(f"  {stage:38s} {1000 * seconds / n:7.3f} ms")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,19 @@ the second hop, each member's newest events; bounded by ``MAX_DIRECT``, ``MAX_SE
 (``recommender.ml.engine.social.social_scores``), each as p50/p90/p99/max in milliseconds, with
 the network sizes. Nothing is written. On Ciao the database comes from ``manage.py import_ciao``.
 
-The read is timed two ways, alternating customer by customer (and which goes first), so both
-see the same machine load: as served (PostgreSQL: one statement) and as three queries (the
-strongest edges, the second hop, a LATERAL read of the members' events: the read before issue
-19's serving work, still the fallback's shape). Both must return the same network; the bench
-stops if they differ. Printed as well: the ratio of their medians.
+The uncached read is timed two ways, alternating customer by customer (and which goes first),
+so both see the same machine load: as served without the network cache (PostgreSQL: one
+statement) and as three queries (the strongest edges, the second hop, a LATERAL read of the
+members' events: the read before issue 19's serving work, still the fallback's shape). Both
+must return the same network; the bench stops if they differ. Printed as well: the ratio of
+their medians.
+
+Then the read through the process's network cache (``RECSITE_SOCIAL_NETWORK_CACHE_SECONDS``,
+30 s when the setting turns it off), one pass over the sample each: from an empty cache
+(members shared by several networks are read once), with everything held, and with the
+customers' members forgotten but their members' events held (a customer's first list while
+the people they follow are in the cache). Each must return the network the uncached read did.
+Last, what the cache holds after one pass from empty (``tracemalloc``).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +68,7 @@ def main() -> None:
 
     django.setup()
     import numpy as np
+    from django.conf import settings
     from django.db.models import Max
 
     from recommender.ml.engine import HybridEngine
@@ -74,6 +84,8 @@ def main() -> None:
     engine = HybridEngine()  # Only the id -> row lookup is needed to score a network.
     engine._ids = np.array(sorted(Product.objects.values_list("pk", flat=True)), dtype=np.int64)
     engine.fitted_at = now
+    window = settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS or 30.0
+    settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = 0.0  # The two reads below: never cached.
     customer_network(customer_id=chosen[0], now=now)  # Warm the connection.
     arms = {
         "as served": customer_network,
@@ -83,6 +95,7 @@ def main() -> None:
     }
     reads: dict[str, list[float]] = {name: [] for name in arms}
     scores, members, events = [], [], []
+    uncached: dict[int, tuple[object, ...]] = {}
     for round_number in range(args.rounds):
         for i, customer_id in enumerate(chosen):
             order = list(arms) if (i + round_number) % 2 == 0 else list(reversed(arms))
@@ -100,6 +113,7 @@ def main() -> None:
             ):
                 sys.exit(f"customer {customer_id}: the two reads return different networks")
             if round_number == 0:
+                uncached[customer_id] = network
                 started = time.perf_counter()
                 social_scores(engine, network, (), now=now)
                 scores.append((time.perf_counter() - started) * 1000)
@@ -113,6 +127,33 @@ def main() -> None:
     ratio = statistics.median(reads["as served"]) / statistics.median(reads["three queries"])
     print(f"  as served / three queries, medians: {ratio:.2f}")
     print(f"  social scoring   {_percentiles(scores)}")
+
+    settings.RECSITE_SOCIAL_NETWORK_CACHE_SECONDS = window
+    selectors.network_cache_forget()
+    print(f"the read through the network cache ({window:g} s), one pass each:")
+    for label in ("from an empty cache", "everything held", "members read, events held"):
+        if label == "members read, events held":
+            selectors._member_lists.forget()
+        timings = []
+        for customer_id in chosen:
+            started = time.perf_counter()
+            network = customer_network(customer_id=customer_id, now=now)
+            timings.append((time.perf_counter() - started) * 1000)
+            if network != uncached[customer_id]:
+                sys.exit(f"customer {customer_id}: the cached read returns another network")
+        print(f"  {label:26s} {_percentiles(timings)}")
+    # What the cache holds after one pass: a fresh pass with allocations traced (slower, untimed).
+    selectors.network_cache_forget()
+    tracemalloc.start()
+    for customer_id in chosen:
+        customer_network(customer_id=customer_id, now=now)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    lists, people = len(selectors._member_lists), len(selectors._member_events)
+    print(
+        f"  held after a pass: {held / 1e6:.1f} MB for {lists} customers' members and {people} "
+        f"members' events ({held / 1e3 / (lists + people):.2f} KB an entry)"
+    )
 
 
 if __name__ == "__main__":
