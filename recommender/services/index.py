@@ -34,7 +34,7 @@ from jobs.services.artifacts import (
     builds_prune,
 )
 from recommender.caching import Reloading
-from recommender.ml.engine import EXACT_SEARCH_MAX, AnnSearch
+from recommender.ml.engine import EXACT_SEARCH_MAX, AnnSearch, Found
 from recommender.ml.vector_index import (
     ExactBuffer,
     QueryResult,
@@ -190,8 +190,16 @@ class ServingIndex:
         )
 
     def search(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        """``vector``'s ``n`` nearest products as (product id, cosine): an engine's ``ann``."""
+        """``vector``'s ``n`` nearest products as (product id, cosine)."""
         return self.query(np.asarray(vector, dtype=np.float32), k=n)[0].pairs()
+
+    # An engine's ``ann`` (``AnnSearch``): the index itself, searched one vector at a time or,
+    # for a customer's interests, all in one query (``search_many``).
+    __call__ = search
+
+    def many(self, vectors: np.ndarray, n: int) -> Found:
+        """The ``n`` nearest products of each row of ``vectors`` as (ids, cosines) arrays."""
+        return [(r.ids, r.scores) for r in self.query(np.asarray(vectors, np.float32), k=n)]
 
 
 # The index this process serves, by embedding model (one held at a time), checked every
@@ -295,14 +303,23 @@ def _serving_reloaded(current: ServingIndex | None, model_name: str) -> ServingI
     return loaded
 
 
-def serving_index_search(model_name: str) -> AnnSearch:
+def serving_index_search(model_name: str) -> LazyIndexSearch:
     """The serving index as an engine's ``ann`` search, loaded at the first query only (a fit
     that asks nothing of it never loads it)."""
+    return LazyIndexSearch(model_name)
 
-    def search(vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-        return serving_index(model_name=model_name).search(vector, n)
 
-    return search
+@dataclass(frozen=True, slots=True)
+class LazyIndexSearch:
+    """The serving index of ``model_name`` as an engine's ``ann``, looked up at each query."""
+
+    model_name: str
+
+    def __call__(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        return serving_index(model_name=self.model_name).search(vector, n)
+
+    def many(self, vectors: np.ndarray, n: int) -> Found:
+        return serving_index(model_name=self.model_name).many(vectors, n)
 
 
 def validation_search(*, items: int, model_name: str) -> AnnSearch | None:
@@ -312,7 +329,7 @@ def validation_search(*, items: int, model_name: str) -> AnnSearch | None:
     (the engine's exact search) below. Without it such an engine builds an hnswlib index of its
     own over the whole catalogue, which repeats the reindex's work (about 400 s at a million
     products) for a few thousand queries."""
-    return serving_index(model_name=model_name).search if items > EXACT_SEARCH_MAX else None
+    return serving_index(model_name=model_name) if items > EXACT_SEARCH_MAX else None
 
 
 def serving_index_recheck() -> None:

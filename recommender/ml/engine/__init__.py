@@ -64,7 +64,7 @@ from .config import (
     ConfigError,
     EngineConfig,
 )
-from .data import AnnSearch, EngineData, History, NetworkMember
+from .data import AnnSearch, EngineData, Found, History, NetworkMember
 from .explanation import Explanation, SourceCandidate
 from .hybrid import HybridEngine
 from .persistence import ARTIFACT_FORMAT, ARTIFACT_VERSION, EngineArtifactError
@@ -87,6 +87,7 @@ __all__ = [
     "EngineConfig",
     "EngineData",
     "Explanation",
+    "Found",
     "History",
     "HybridEngine",
     "NetworkMember",

@@ -15,6 +15,24 @@ from recommender.ml.interactions import Interactions
 # ``ann(vector, n)``: the ``n`` nearest products to ``vector`` as ``(product id, cosine)``, best
 # first (the serving vector index; offline, the engine's own search).
 AnnSearch = Callable[[np.ndarray, int], list[tuple[int, float]]]
+# Per query row: (product ids, cosines) as arrays, best first.
+Found = list[tuple[np.ndarray, np.ndarray]]
+
+
+def search_many(search: AnnSearch, vectors: np.ndarray, n: int) -> Found:
+    """``search`` for every row of ``vectors`` (the customer's interests): in one call when the
+    search offers ``search.many(vectors, n)`` (the serving index: one graph query for all rows
+    instead of one per row, with the index's per-query work done once), else row by row."""
+    many: Callable[[np.ndarray, int], Found] | None = getattr(search, "many", None)
+    if many is not None:
+        return many(vectors, n)
+    found = []
+    for vector in vectors:
+        pairs = search(vector, n)
+        ids = np.fromiter((pid for pid, _ in pairs), dtype=np.int64, count=len(pairs))
+        cosines = np.fromiter((score for _, score in pairs), dtype=np.float64, count=len(pairs))
+        found.append((ids, cosines))
+    return found
 
 
 @dataclass

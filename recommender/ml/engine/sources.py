@@ -20,7 +20,7 @@ from recommender.ml.interactions import DAY_SECONDS
 
 from . import config
 from . import sequential_source as sequential
-from .data import AnnSearch
+from .data import AnnSearch, search_many
 from .exposure import EXPOSURE_BORROWED, exposure_pool
 from .social import SocialScores, social_scores
 
@@ -186,13 +186,19 @@ class Generation:
         if self.code >= 0:
             share = len(engine.category_rows(self.code)) / max(engine.n_items, 1)
             fetch = int(min(fetch / max(share, 1e-3), config.MAX_CANDIDATES_PER_SOURCE * 4))
-        found: dict[int, float] = {}
-        for interest in self.profile.interests:
-            for pid, score in search(interest.vector, fetch):
-                if pid not in self.excluded_ids:
-                    found[int(pid)] = max(found.get(int(pid), -1.0), float(score))
-        self._found = found
-        return found
+        results = search_many(search, np.stack([i.vector for i in self.profile.interests]), fetch)
+        ids = np.concatenate([found_ids for found_ids, _ in results]).astype(np.int64)
+        scores = np.concatenate([cosines for _, cosines in results]).astype(np.float64)
+        if self.excluded_ids:
+            excluded = np.fromiter(self.excluded_ids, dtype=np.int64, count=len(self.excluded_ids))
+            keep = ~np.isin(ids, excluded)
+            ids, scores = ids[keep], scores[keep]
+        # The best score of each product over the interests.
+        order = np.lexsort((-scores, ids))
+        ids, scores = ids[order], scores[order]
+        first = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, dtype=bool)
+        self._found = dict(zip(ids[first].tolist(), scores[first].tolist(), strict=True))
+        return self._found
 
     def _exposure(self, size: int, search: AnnSearch) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Products without behaviour closest to the customer's interests: the newest

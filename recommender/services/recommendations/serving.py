@@ -287,4 +287,4 @@ def serving_ann(serving: ServingEngine) -> AnnSearch | None:
     index = serving_index(model_name=serving.model_name)
     if index.buffer is None and serving.engine.n_items <= EXACT_SEARCH_MAX:
         return None
-    return index.search
+    return index

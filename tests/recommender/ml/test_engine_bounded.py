@@ -213,3 +213,39 @@ def test_the_guard_catches_a_request_that_scores_the_whole_catalogue(engines):
         guarded._pop.max()
     with pytest.raises(AssertionError, match="per request"):
         np.asarray(guarded._vectors[:]) @ np.ones(16, dtype=np.float32)
+
+
+class _Batched:
+    """A search offering ``many`` (as the serving index does), counting its calls."""
+
+    def __init__(self, ann: Callable[[np.ndarray, int], list[tuple[int, float]]]) -> None:
+        self.ann = ann
+        self.batches: list[int] = []
+
+    def __call__(self, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+        return self.ann(vector, n)
+
+    def many(self, vectors: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        self.batches.append(len(vectors))
+        return [
+            (np.array([p for p, _ in pairs], dtype=np.int64), np.array([s for _, s in pairs]))
+            for pairs in (self.ann(vector, n) for vector in vectors)
+        ]
+
+
+def test_a_search_that_answers_several_interests_at_once_gives_the_same_lists(engines):
+    plain, _, ann, data = engines
+    engine = plain.with_config(plain.config.replace(n_interests=3))
+    # Two tastes (category 1, and category 20 far along the first axis): up to three interests
+    # allowed, two found, searched in one call.
+    history = _history(data, [105, 110, 130, 2_050, 2_060, 2_070])
+    batched = _Batched(ann)
+
+    lists = [engine.recommend(history, k=10, now=NOW, ann=search) for search in (ann, batched)]
+    explained = [engine.explain(history, now=NOW, ann=search) for search in (ann, batched)]
+
+    assert batched.batches == [2, 2]  # One call per list for both interests.
+    assert [(r.product_id, r.score, r.reasons) for r in lists[1]] == [
+        (r.product_id, r.score, r.reasons) for r in lists[0]
+    ]
+    assert explained[1] == explained[0]

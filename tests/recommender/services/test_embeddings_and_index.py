@@ -17,6 +17,7 @@ from recommender.services.index import (
     index_build_latest_ready,
     index_build_rollback,
     serving_index,
+    serving_index_search,
     validation_search,
     vector_index_build,
 )
@@ -151,6 +152,35 @@ def test_a_product_added_after_the_build_is_found_through_the_side_buffer():
     assert serving.buffer is not None
     assert serving.buffer.ids.tolist() == [Product.objects.get(external_id="INK-3").pk]
     assert found == ["INK-3"]
+
+
+def test_the_serving_index_answers_several_queries_in_one_call_as_it_answers_each():
+    # given: a build, and a product embedded after it (in the side buffer)
+    products_upsert(records=CATALOGUE)
+    product_embeddings_refresh()
+    vector_index_build()
+    products_upsert(records=[ProductRecord("INK-3", "Epson printer ink cartridge multipack")])
+    product_embeddings_refresh()
+    queries = get_embedder().embed(["printer ink cartridge", "coffee beans", "desk lamp"])
+    serving = serving_index()
+    lazy = serving_index_search(get_embedder().model_name)
+
+    # when: the three asked together (a customer's interests), by the index and the fit's search
+    together = serving.many(queries, 4)
+    lazily = lazy.many(queries, 4)
+
+    # then: each row's answer is the one a single query gets, the buffered product included
+    # (its cosine from a matrix product of all three rows: equal to float32 rounding)
+    alone = [serving(query, 4) for query in queries]
+    assert [ids.tolist() for ids, _ in together] == [[p for p, _ in a] for a in alone]
+    for (_, cosines), one in zip(together, alone, strict=True):
+        np.testing.assert_allclose(cosines, [c for _, c in one], rtol=0, atol=1e-6)
+    assert [(ids.tolist(), cosines.tolist()) for ids, cosines in lazily] == [
+        (ids.tolist(), cosines.tolist()) for ids, cosines in together
+    ]
+    assert [lazy(query, 4) for query in queries] == alone
+    ink_3 = Product.objects.get(external_id="INK-3").pk
+    assert ink_3 in together[0][0].tolist()  # The side buffer answers in the batch too.
 
 
 def test_a_failed_build_leaves_the_previous_build_serving(settings):
