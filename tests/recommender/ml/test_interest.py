@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from recommender.ml.interest import (
+    _close,
+    _row_norms,
     event_vector_weights,
     interest_scores,
     interest_vector,
@@ -69,3 +71,19 @@ def _one(vector):
     from recommender.ml.interest import Interest
 
     return Interest(vector=vector, weight=1.0, members=(0,))
+
+
+def test_the_row_norms_and_the_convergence_check_are_numpy_s_own_to_the_bit():
+    # multi_interest's shortcuts for np.linalg.norm(x, axis=1) and np.allclose: the interests
+    # (and so the served lists) must not move by a float.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(117, 384)) * rng.uniform(1e-3, 10, size=(117, 1))
+    assert np.array_equal(_row_norms(x), np.linalg.norm(x, axis=1))
+    near = x * (1 + 5e-6)  # Within rtol 1e-5 of x.
+    far = x * (1 + 5e-5)
+    tiny = np.zeros_like(x) + 5e-9  # Within atol 1e-8 of 0.
+    for a, b in ((x, x), (near, x), (far, x), (tiny, np.zeros_like(x)), (x, near)):
+        assert _close(a, b) is bool(np.allclose(a, b))
+    assert [_close(a, b) for a, b in ((near, x), (far, x), (tiny, np.zeros_like(x)))] == [
+        True, False, True,
+    ]  # fmt: skip
