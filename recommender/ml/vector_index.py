@@ -576,10 +576,15 @@ def merge_results(
         ids = np.concatenate([from_buffer.ids, from_index.ids[fresh]]).astype(np.int64)
         scores = np.concatenate([from_buffer.scores, from_index.scores[fresh]]).astype(np.float32)
         ids, first = np.unique(ids, return_index=True)
-        scores = scores[first]
-        order = np.lexsort((ids, -scores))[:k]
-        merged.append(QueryResult(ids=ids[order], scores=scores[order]))
+        merged.append(_best_first(ids, scores[first], k=k))
     return merged
+
+
+def _best_first(ids: np.ndarray, scores: np.ndarray, *, k: int) -> QueryResult:
+    """The ``k`` best of distinct ``ids`` by score, ties by ascending id."""
+    ids, scores = ids.astype(np.int64), scores.astype(np.float32)
+    order = np.lexsort((ids, -scores))[:k]
+    return QueryResult(ids=ids[order], scores=scores[order])
 
 
 def query_with_buffer(
@@ -596,6 +601,14 @@ def query_with_buffer(
     if index.dim != buffer.dim:
         raise ValueError(f"index has dimension {index.dim} but buffer has dimension {buffer.dim}")
     excluded = _id_set(exclude, name="exclude")
+    if not len(buffer.ids):
+        # Nothing embedded since the build (the usual case): the index's answers alone, in the
+        # order a merge gives them (best first, ties by ascending id).
+        _check_positive_int("k", k)
+        found = index.query(
+            vectors, k=k, allowed=allowed, exclude=excluded, num_threads=num_threads
+        )
+        return [_best_first(result.ids, result.scores, k=k) for result in found]
     index_results = index.query(
         vectors,
         k=k,

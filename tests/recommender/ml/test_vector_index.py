@@ -542,6 +542,30 @@ def test_empty_buffer_changes_nothing(small):
     assert [r.pairs() for r in merged] == [r.pairs() for r in index.query(queries, k=10)]
 
 
+def test_with_an_empty_buffer_ties_come_back_by_id_as_a_merge_orders_them():
+    # Three products with the same vector (the same title): equal scores, ids out of order.
+    index = VectorIndex.build(
+        ids=np.array([7, 3, 5, 1]), vectors=unit([[1, 0], [1, 0], [1, 0], [0, 1]])
+    )
+    empty = ExactBuffer.empty(dim=2)
+    query = np.array([1.0, 0.0])
+
+    [alone] = query_with_buffer(index=index, buffer=empty, vectors=query, k=4)
+    [merged] = merge_results(
+        index_results=index.query(query, k=4),
+        buffer_results=empty.query(query, k=4),
+        buffer_ids=empty.ids,
+        k=4,
+    )
+    [excluding] = query_with_buffer(index=index, buffer=empty, vectors=query, k=3, exclude={5})
+
+    assert alone.ids.tolist() == [3, 5, 7, 1]
+    assert (alone.ids.tolist(), alone.scores.tolist()) == (
+        merged.ids.tolist(), merged.scores.tolist(),
+    )  # fmt: skip
+    assert excluding.ids.tolist() == [3, 7, 1]
+
+
 # Clear errors -----------------------------------------------------------------------------------
 
 
