@@ -68,7 +68,8 @@ class TimedSearch:
     def __init__(self, ann: Any) -> None:
         label = lambda *a, **k: "index searches"  # noqa: E731
         self._one = timed(ann, label)
-        self.many = timed(ann.many, label)
+        if hasattr(ann, "many"):  # Else the engine asks one interest at a time, as it would.
+            self.many = timed(ann.many, label)
 
     def __call__(self, vector: Any, n: int) -> Any:
         return self._one(vector, n)

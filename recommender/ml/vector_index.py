@@ -603,8 +603,7 @@ def query_with_buffer(
     excluded = _id_set(exclude, name="exclude")
     if not len(buffer.ids):
         # Nothing embedded since the build (the usual case): the index's answers alone, in the
-        # order a merge gives them (best first, ties by ascending id).
-        _check_positive_int("k", k)
+        # order a merge gives them (best first, ties by ascending id). The index checks ``k``.
         found = index.query(
             vectors, k=k, allowed=allowed, exclude=excluded, num_threads=num_threads
         )
