@@ -56,7 +56,7 @@ import hnswlib
 import numpy as np
 
 from .files import atomic_path, fsync_directory, write_bytes_atomic
-from .sorted_search import rows_in_sorted
+from .sorted_search import in_sorted
 
 SPACE = "cosine"
 # Defaults chosen with bench/ann.py (docs/benchmarks.md, "Vector index") for recall@10 >= 0.95
@@ -314,9 +314,9 @@ class VectorIndex:
             return self._query_excluding(queries, k=k, excluded=excluded, num_threads=num_threads)
         if isinstance(allowed, Collection):
             candidates = _id_array(allowed, name="allowed")
-            candidates = candidates[_in_sorted(candidates, self._ids)]
+            candidates = candidates[in_sorted(self._ids, candidates)]
             if excluded:
-                candidates = candidates[~_in_sorted(candidates, _sorted_ids(excluded))]
+                candidates = candidates[~in_sorted(_sorted_ids(excluded), candidates)]
             if len(candidates) <= _EXACT_ALLOWED_MAX:
                 return self._exact(queries, ids=candidates, k=k)
             permitted = set(candidates.tolist())
@@ -332,7 +332,7 @@ class VectorIndex:
                 f"allowed must be None, a collection of ids or a predicate; got {type(allowed)!r}"
             )
         predicate = _allowed_and_not_excluded(allowed, excluded)
-        available = self.info.count - self._count_indexed(excluded)
+        available = self.info.count - self._count_indexed(_sorted_ids(excluded))
         return self._knn(
             queries,
             k=min(k, available),
@@ -346,7 +346,7 @@ class VectorIndex:
     def vectors_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The stored (normalised) vectors of indexed ``ids``, one row each."""
         id_array = _id_array(ids, name="ids", unique=False)
-        missing = id_array[~_in_sorted(id_array, self._ids)]
+        missing = id_array[~in_sorted(self._ids, id_array)]
         if len(missing):
             raise KeyError(f"ids not in the index: {missing[:10].tolist()}")
         if not len(id_array):
@@ -382,15 +382,15 @@ class VectorIndex:
 
     # Internals --------------------------------------------------------------------------------
 
-    def _count_indexed(self, ids: set[int]) -> int:
-        if not ids:
-            return 0
-        return int(_in_sorted(_sorted_ids(ids), self._ids).sum())
+    def _count_indexed(self, sorted_ids: np.ndarray) -> int:
+        """How many of the ascending ``sorted_ids`` the index holds."""
+        return int(in_sorted(self._ids, sorted_ids).sum())
 
     def _query_excluding(
         self, queries: np.ndarray, *, k: int, excluded: set[int], num_threads: int
     ) -> list[QueryResult]:
-        excluded_here = self._count_indexed(excluded)
+        excluded_sorted = _sorted_ids(excluded)
+        excluded_here = self._count_indexed(excluded_sorted)
         k = min(k, self.info.count - excluded_here)
         if k <= 0:
             return [QueryResult.empty() for _ in range(len(queries))]
@@ -400,7 +400,7 @@ class VectorIndex:
                 k=k,
                 predicate=lambda i: i not in excluded,
                 num_threads=num_threads,
-                fallback=lambda: self._ids[~_in_sorted(self._ids, _sorted_ids(excluded))],
+                fallback=lambda: self._ids[~in_sorted(excluded_sorted, self._ids)],
             )
         fetched = self._knn(
             queries,
@@ -413,7 +413,7 @@ class VectorIndex:
             return fetched
         kept = []
         for result in fetched:
-            mask = ~np.isin(result.ids, list(excluded))
+            mask = ~in_sorted(excluded_sorted, result.ids)
             kept.append(QueryResult(ids=result.ids[mask][:k], scores=result.scores[mask][:k]))
         return kept
 
@@ -695,14 +695,6 @@ def _check_positive_int(name: str, value: object, *, minimum: int = 1) -> None:
 
 def _sorted_ids(ids: set[int]) -> np.ndarray:
     return np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
-
-
-def _in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
-    """Membership mask of ``values`` in ``sorted_ids``: a binary search per value.
-
-    ``np.isin`` would sort the whole index's ids on every call (tens of ms at 1M ids).
-    """
-    return rows_in_sorted(sorted_ids, values) >= 0
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

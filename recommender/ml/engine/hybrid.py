@@ -19,7 +19,7 @@ import numpy as np
 from recommender.ml import neighbours as nb
 from recommender.ml.arrays import StringTable
 from recommender.ml.sequential import SequentialModel
-from recommender.ml.sorted_search import rows_in_sorted
+from recommender.ml.sorted_search import IdRows
 from recommender.ranking.fusion import Rule
 from recommender.ranking.types import RankedItem
 
@@ -136,7 +136,14 @@ class HybridEngine:
 
     def _rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Engine rows of ``product_ids`` (-1 for unknown ones), in their order."""
-        return rows_in_sorted(self._ids, product_ids)
+        return self._id_rows()(product_ids)
+
+    def _id_rows(self) -> IdRows:
+        """The lookup of the fitted ids, built on first use (a table by id: 4 bytes a product)."""
+        held = self._derived.get("id_rows")
+        if not isinstance(held, IdRows) or held.ids is not self._ids:
+            held = self._derived["id_rows"] = IdRows(self._ids)
+        return held
 
     def ids_without_vector(self, product_ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """The ids of ``product_ids`` the engine cannot score by meaning: unknown to the fit or

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from recommender.ml.sorted_search import in_sorted
 from recommender.ranking.diversity import mmr_order
 from recommender.ranking.exposure import exposure_positions, place_exposure
 from recommender.ranking.fusion import Rule, apply_rules, blend
@@ -73,7 +74,7 @@ def fuse(
         tops, score = tops[keep], score[keep]
         pool = tops[np.lexsort((tops, -score))]
         positions = np.union1d(admitted, pool).astype(np.int64)
-    blended = np.isin(positions, admitted) if len(pool) else np.ones(len(positions), dtype=bool)
+    blended = in_sorted(admitted, positions) if len(pool) else np.ones(len(positions), dtype=bool)
     sources = [s for s in cset.raw if weights.get(s, 0.0) > 0]
     total, components = blend(
         {s: np.where(blended, cset.raw[s][positions], 0.0) for s in sources},

@@ -17,6 +17,7 @@ import numpy as np
 from recommender.ml import neighbours as nb
 from recommender.ml.collaborative import top_k
 from recommender.ml.interactions import DAY_SECONDS
+from recommender.ml.sorted_search import in_sorted
 
 from . import config
 from . import sequential_source as sequential
@@ -76,7 +77,7 @@ class Generation:
         if self.code >= 0:
             ok &= np.asarray(engine._category[rows]) == self.code
         if len(self.excluded_rows):
-            ok &= ~np.isin(rows, self.excluded_rows)
+            ok &= ~in_sorted(self.excluded_rows, rows)  # Ascending (candidate_set).
         return ok
 
     def _best(self, rows: np.ndarray, scores: np.ndarray, size: int) -> np.ndarray:
@@ -190,8 +191,10 @@ class Generation:
         ids = np.concatenate([found_ids for found_ids, _ in results]).astype(np.int64)
         scores = np.concatenate([cosines for _, cosines in results]).astype(np.float64)
         if self.excluded_ids:
-            excluded = np.fromiter(self.excluded_ids, dtype=np.int64, count=len(self.excluded_ids))
-            keep = ~np.isin(ids, excluded)
+            excluded = np.sort(
+                np.fromiter(self.excluded_ids, dtype=np.int64, count=len(self.excluded_ids))
+            )
+            keep = ~in_sorted(excluded, ids)
             ids, scores = ids[keep], scores[keep]
         # The best score of each product over the interests.
         order = np.lexsort((-scores, ids))

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from recommender.ml.arrays import ArrayFileError, load_arrays, save_arrays
-from recommender.ml.sorted_search import rows_in_sorted
+from recommender.ml.sorted_search import IdRows
 
 from .config import SequentialConfig
 from .sequences import gap_buckets, last_window
@@ -98,6 +98,7 @@ class SequentialModel:
         self.event_types = tuple(event_types)
         self._type_code = {name: i for i, name in enumerate(self.event_types)}
         self.meta: dict[str, Any] = dict(meta or {})
+        self._id_rows: IdRows | None = None  # rows_of's lookup, built on first use
 
     @property
     def n_items(self) -> int:
@@ -109,7 +110,10 @@ class SequentialModel:
 
     def rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Model rows of ``product_ids`` (-1 for products the fit did not know)."""
-        return rows_in_sorted(self.item_ids, product_ids)
+        held = self._id_rows
+        if held is None or held.ids is not self.item_ids:
+            held = self._id_rows = IdRows(self.item_ids)
+        return held(product_ids)
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Embeddings of products from their language-model vectors alone, ``(m, d)``."""
