@@ -8,10 +8,11 @@ thousand look-alike keys (sorted first) in the customer's collaborative columns:
 10 ms request at 100k products.
 
 :class:`ExposurePool` holds the pool's vectors contiguously and its look-alikes as indices into
-their sorted distinct set, so a request multiplies one small matrix and searches its own
-collaborative columns (already sorted, a few thousand) in that set. Its size is bounded by the
-pool (1,000 vectors and 20,000 look-alike entries, about 2 MB), whatever the catalogue; it is
-built on a process's first request and shared by every :meth:`HybridEngine.with_config` copy.
+their sorted distinct set, so a request multiplies one small matrix and finds its own
+collaborative columns (a few thousand) in that set through a table by engine row. Its size is
+the pool's (1,000 vectors and 20,000 look-alike entries, about 2 MB) plus that table (4 bytes a
+product: 4 MB at a million); it is built on a process's first request and shared by every
+:meth:`HybridEngine.with_config` copy.
 The scores are the general path's, to the last bit (``bench/exposure_pool.py`` compares them on
 a shop; ``tests/recommender/ml/test_exposure_slots.py`` checks them against the definition).
 """
@@ -57,6 +58,9 @@ class ExposurePool:
     cosines: np.ndarray  # float64, per entry
     starts: np.ndarray  # int64, ascending: each pool position's first entry
     owners: np.ndarray  # int64, ascending: the pool position of each start
+    # Per engine row, its index in ``lookalikes`` or -1: a customer's collaborative columns
+    # are found by one gather (4 bytes a product, like the engine's id table).
+    slot: np.ndarray  # int32
 
     @classmethod
     def of(cls, engine: HybridEngine) -> ExposurePool:
@@ -76,6 +80,8 @@ class ExposurePool:
         by_owner = np.argsort(owner, kind="stable")
         owner = owner[by_owner]
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+        slot = np.full(engine.n_items, -1, dtype=np.int32)
+        slot[lookalikes] = np.arange(len(lookalikes), dtype=np.int32)
         return cls(
             rows=rows,
             vectors=vectors,
@@ -84,6 +90,7 @@ class ExposurePool:
             cosines=np.asarray(cosines, dtype=np.float64)[by_owner],
             starts=starts.astype(np.int64),
             owners=owner[starts],
+            slot=slot,
         )
 
     def scores(self, centroids: np.ndarray, cols: np.ndarray, sums: np.ndarray) -> np.ndarray:
@@ -93,8 +100,8 @@ class ExposurePool:
         top = float(sums.max()) if len(sums) else 0.0
         if top <= 0 or not len(self.local):
             return values
-        at = np.minimum(np.searchsorted(self.lookalikes, cols), len(self.lookalikes) - 1)
-        hit = self.lookalikes[at] == cols
+        at = self.slot[cols]
+        hit = at >= 0
         earned = np.zeros(len(self.lookalikes), dtype=np.float64)
         earned[at[hit]] = np.maximum(sums[hit], 0.0)
         best = np.zeros(len(self.rows), dtype=np.float64)
