@@ -29,6 +29,7 @@ from .candidates import CandidateSet
 from .config import FIT_TIME_FIELDS, REQUEST_TIME_FIELDS, ConfigError, EngineConfig
 from .data import AnnSearch, EngineData, History
 from .explanation import Explanation
+from .exposure import exposure_pool
 from .lists import SimilarMode
 from .reranker import Reranker
 from .scoring import Fused
@@ -137,6 +138,19 @@ class HybridEngine:
     def _rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Engine rows of ``product_ids`` (-1 for unknown ones), in their order."""
         return self._id_rows()(product_ids)
+
+    def prepare(self) -> HybridEngine:
+        """Build now what requests would derive from the fitted arrays on first use: the id
+        table, the exposure pool (when the configuration has exposure slots) and the sequential
+        model's id table (about 4 bytes a product each, plus the pool's 2 MB). A web server's
+        master process calls it before it forks, so its workers share those pages instead of
+        each building a private copy on its first request. Returns the engine."""
+        self._id_rows()
+        if self.config.exposure_slots > 0:
+            exposure_pool(self)
+        if self._sequential is not None:
+            self._sequential.prepare()
+        return self
 
     def _id_rows(self) -> IdRows:
         """The lookup of the fitted ids, built on first use (a table by id: 4 bytes a product)."""

@@ -110,10 +110,15 @@ class SequentialModel:
 
     def rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Model rows of ``product_ids`` (-1 for products the fit did not know)."""
+        return self.prepare()(product_ids)
+
+    def prepare(self) -> IdRows:
+        """The lookup of the fitted ids, built on first use (a table by id: 4 bytes a
+        product); a web server's master builds it before it forks (``HybridEngine.prepare``)."""
         held = self._id_rows
         if held is None or held.ids is not self.item_ids:
             held = self._id_rows = IdRows(self.item_ids)
-        return held(product_ids)
+        return held
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Embeddings of products from their language-model vectors alone, ``(m, d)``."""

@@ -160,6 +160,8 @@ def _reloaded(held: _Held | None) -> _Held | None:
                 sequential_location=sequential[0],
             )
         key = (build.path, active.version, sequential_at)
+        # What its requests derive, built here: in a gunicorn master before it forks.
+        serving.engine.prepare()
     return _Held(
         build=loaded[0], path=path, fitted=fitted, serving=serving, sequential=sequential, key=key
     )

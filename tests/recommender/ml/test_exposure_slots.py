@@ -262,3 +262,23 @@ def test_the_inspector_lists_the_exposure_pool(fitted):
 def test_bad_exposure_settings_are_refused_naming_the_field(changes, message):
     with pytest.raises(ConfigError, match=message):
         EngineConfig.from_dict(changes)
+
+
+def test_prepare_builds_once_what_every_copy_of_the_engine_then_reads(fitted):
+    # A fresh copy of the fit's derived state: other tests' requests may have built it already.
+    engine = _engine(fitted, exposure_slots=1, exposure_min_score=1.2)
+    engine._derived = {}
+    assert engine.prepare() is engine
+    built = dict(engine._derived)
+    assert sorted(built) == ["exposure_pool", "id_rows"]
+
+    copy = engine.with_config(engine.config.replace(mmr_lambda=1.0))
+    items = copy.recommend(BOUGHT_ONE, k=10, now=NOW)
+    assert _ids(items)[9] == NEAR  # The slot, scored from the prepared pool.
+    assert copy._derived["exposure_pool"] is built["exposure_pool"]
+    assert copy._derived["id_rows"] is built["id_rows"]
+
+    without_slots = _engine(fitted, exposure_slots=0)
+    without_slots._derived = {}
+    without_slots.prepare()
+    assert sorted(without_slots._derived) == ["id_rows"]

@@ -178,6 +178,12 @@ def test_the_served_list_is_the_engine_ranking_the_evaluation_measures(shop):
     assert ids(result) == [expected[int(serving.engine.item_ids[r])].external_id for r in rows]
 
 
+def test_the_serving_engine_comes_prepared(shop):
+    # Built where the engine is loaded (a gunicorn master, before it forks), not per request.
+    engine = service.serving_engine().engine
+    assert engine._derived["id_rows"].ids is engine.item_ids
+
+
 def test_session_recommendations_use_the_products_in_the_request(shop):
     ink = Product.objects.get(external_id="INK-1")
 
