@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from jobs.choices import BuildStatus
 from recommender.ingestion.records import ProductRecord
 from recommender.ml.engine import ConfigError, EngineConfig, History
+from recommender.ml.sorted_search import IdRows
 from recommender.models import (
     Customer,
     EngineBuild,
@@ -181,7 +182,9 @@ def test_the_served_list_is_the_engine_ranking_the_evaluation_measures(shop):
 def test_the_serving_engine_comes_prepared(shop):
     # Built where the engine is loaded (a gunicorn master, before it forks), not per request.
     engine = service.serving_engine().engine
-    assert engine._derived["id_rows"].ids is engine.item_ids
+    held = engine._derived["id_rows"]
+    assert isinstance(held, IdRows)
+    assert held.ids is engine.item_ids
 
 
 def test_session_recommendations_use_the_products_in_the_request(shop):
