@@ -8,7 +8,13 @@ import pytest
 
 from recommender.evaluation.reranker_training import MIN_QUERIES, learn_reranker
 from recommender.ml.engine import EngineConfig, History, HybridEngine
-from recommender.ml.engine.reranker import FEATURES, Reranker, candidate_features
+from recommender.ml.engine.reranker import (
+    FEATURE_SOURCES,
+    FEATURES,
+    Reranker,
+    candidate_features,
+)
+from recommender.ranking.fusion import normalise
 from tests.recommender.ml.test_engine import NOW, _data
 
 INK_BUYER = History(product_ids=[10], event_types=["purchase"], timestamps=[NOW - 86_400.0])
@@ -36,6 +42,33 @@ def test_features_are_one_row_per_admitted_candidate(engine):
     assert column["category_share"][office].tolist() == [1.0] * int(office.sum())
     assert column["category_share"][~office].tolist() == [0.0] * int((~office).sum())
     assert column["history_length"].tolist() == pytest.approx([np.log1p(1)] * len(rows))
+
+
+def test_each_source_s_columns_are_its_normalised_score_and_its_rank(engine):
+    cset = engine.candidates(INK_BUYER, now=NOW)
+    fused = engine.fuse(cset)
+    n = len(fused.positions)
+    assert n > 2
+
+    features = candidate_features(engine, cset, fused.positions, fused.total)
+
+    scored = 0
+    for source in FEATURE_SOURCES:
+        raw = cset.raw.get(source)
+        values = np.zeros(n) if raw is None else normalise(raw[fused.positions])
+        order = np.argsort(-values, kind="stable")
+        rank = np.empty(n)
+        rank[order] = np.arange(1, n + 1)
+        expected_rank = np.where(values > 0, np.log1p(rank), np.log1p(n + 1))
+        assert features[:, FEATURES.index(f"{source}_score")].tolist() == (
+            values.astype(np.float32).tolist()
+        )
+        assert features[:, FEATURES.index(f"{source}_rank")].tolist() == (
+            expected_rank.astype(np.float32).tolist()
+        )
+        scored += int(values.any())
+    assert scored >= 2  # Several sources scored these candidates, and some did not.
+    assert scored < len(FEATURE_SOURCES)
 
 
 def _model_preferring(feature: str) -> str:
