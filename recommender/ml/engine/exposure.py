@@ -11,8 +11,9 @@ thousand look-alike keys (sorted first) in the customer's collaborative columns:
 their sorted distinct set, so a request multiplies one small matrix and finds its own
 collaborative columns (a few thousand) in that set through a table by engine row. Its size is
 the pool's (1,000 vectors and 20,000 look-alike entries, about 2 MB) plus that table (4 bytes a
-product: 4 MB at a million); it is built on a process's first request and shared by every
-:meth:`HybridEngine.with_config` copy.
+product: 4 MB at a million); it is built where the serving engine is loaded
+(:meth:`HybridEngine.prepare`, before gunicorn forks), else on a process's first request, and
+shared by every :meth:`HybridEngine.with_config` copy.
 The scores are the general path's, to the last bit (``bench/exposure_pool.py`` compares them on
 a shop; ``tests/recommender/ml/test_exposure_slots.py`` checks them against the definition).
 """
