@@ -56,7 +56,7 @@ import hnswlib
 import numpy as np
 
 from .files import atomic_path, fsync_directory, write_bytes_atomic
-from .sorted_search import in_sorted
+from .sorted_search import in_sorted, sorted_ids
 
 SPACE = "cosine"
 # Defaults chosen with bench/ann.py (docs/benchmarks.md, "Vector index") for recall@10 >= 0.95
@@ -316,7 +316,7 @@ class VectorIndex:
             candidates = _id_array(allowed, name="allowed")
             candidates = candidates[in_sorted(self._ids, candidates)]
             if excluded:
-                candidates = candidates[~in_sorted(_sorted_ids(excluded), candidates)]
+                candidates = candidates[~in_sorted(sorted_ids(excluded), candidates)]
             if len(candidates) <= _EXACT_ALLOWED_MAX:
                 return self._exact(queries, ids=candidates, k=k)
             permitted = set(candidates.tolist())
@@ -332,7 +332,7 @@ class VectorIndex:
                 f"allowed must be None, a collection of ids or a predicate; got {type(allowed)!r}"
             )
         predicate = _allowed_and_not_excluded(allowed, excluded)
-        available = self.info.count - self._count_indexed(_sorted_ids(excluded))
+        available = self.info.count - self._count_indexed(sorted_ids(excluded))
         return self._knn(
             queries,
             k=min(k, available),
@@ -389,7 +389,7 @@ class VectorIndex:
     def _query_excluding(
         self, queries: np.ndarray, *, k: int, excluded: set[int], num_threads: int
     ) -> list[QueryResult]:
-        excluded_sorted = _sorted_ids(excluded)
+        excluded_sorted = sorted_ids(excluded)
         excluded_here = self._count_indexed(excluded_sorted)
         k = min(k, self.info.count - excluded_here)
         if k <= 0:
@@ -691,10 +691,6 @@ def _merge_top_k(ids: np.ndarray, scores: np.ndarray, *, k: int) -> tuple[np.nda
 def _check_positive_int(name: str, value: object, *, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-
-
-def _sorted_ids(ids: set[int]) -> np.ndarray:
-    return np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

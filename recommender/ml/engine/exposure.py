@@ -76,10 +76,9 @@ class ExposurePool:
         else:
             columns, cosines, owners = (np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
         lookalikes, local = np.unique(columns, return_inverse=True)
+        # ``gather`` lists the entries row by row in the order of ``rows`` (ascending), so the
+        # owners come grouped and ascending.
         owner = np.searchsorted(rows, owners).astype(np.int64)
-        # Grouped by owner (gather keeps the rows' order already; a maximum ignores order).
-        by_owner = np.argsort(owner, kind="stable")
-        owner = owner[by_owner]
         starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
         slot = np.full(engine.n_items, -1, dtype=np.int32)
         slot[lookalikes] = np.arange(len(lookalikes), dtype=np.int32)
@@ -87,8 +86,8 @@ class ExposurePool:
             rows=rows,
             vectors=vectors,
             lookalikes=lookalikes.astype(np.int64),
-            local=local.astype(np.int64).reshape(-1)[by_owner],
-            cosines=np.asarray(cosines, dtype=np.float64)[by_owner],
+            local=local.astype(np.int64).reshape(-1),
+            cosines=np.asarray(cosines, dtype=np.float64),
             starts=starts.astype(np.int64),
             owners=owner[starts],
             slot=slot,

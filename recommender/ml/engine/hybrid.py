@@ -141,15 +141,14 @@ class HybridEngine:
 
     def prepare(self) -> HybridEngine:
         """Build now what requests would derive from the fitted arrays on first use: the id
-        table, the exposure pool (when the configuration has exposure slots) and the sequential
-        model's id table (about 4 bytes a product each, plus the pool's 2 MB). A web server's
-        master process calls it before it forks, so its workers share those pages instead of
-        each building a private copy on its first request. Returns the engine."""
+        table and the exposure pool (when the configuration has exposure slots; about 4 bytes a
+        product each, plus the pool's 2 MB). A web server's master process calls it before it
+        forks, so its workers share those pages instead of each building a private copy on its
+        first request (the sequential model builds its id table when it is loaded). Returns
+        the engine."""
         self._id_rows()
         if self.config.exposure_slots > 0:
             exposure_pool(self)
-        if self._sequential is not None:
-            self._sequential.prepare()
         return self
 
     def _id_rows(self) -> IdRows:

@@ -17,7 +17,7 @@ import numpy as np
 from recommender.ml import neighbours as nb
 from recommender.ml.collaborative import top_k
 from recommender.ml.interactions import DAY_SECONDS
-from recommender.ml.sorted_search import in_sorted
+from recommender.ml.sorted_search import in_sorted, rows_in_sorted, sorted_ids
 
 from . import config
 from . import sequential_source as sequential
@@ -191,10 +191,7 @@ class Generation:
         ids = np.concatenate([found_ids for found_ids, _ in results]).astype(np.int64)
         scores = np.concatenate([cosines for _, cosines in results]).astype(np.float64)
         if self.excluded_ids:
-            excluded = np.sort(
-                np.fromiter(self.excluded_ids, dtype=np.int64, count=len(self.excluded_ids))
-            )
-            keep = ~in_sorted(excluded, ids)
+            keep = ~in_sorted(sorted_ids(self.excluded_ids), ids)
             ids, scores = ids[keep], scores[keep]
         # The best score of each product over the interests.
         order = np.lexsort((-scores, ids))
@@ -476,9 +473,9 @@ class Generation:
         values = np.zeros(len(rows), dtype=np.float64)
         at = np.flatnonzero(~np.asarray(engine._has_events[rows], dtype=bool))
         if len(at) and self._exposure_known is not None:
-            known, scores = self._exposure_known
-            where = np.minimum(np.searchsorted(known, rows[at]), max(len(known) - 1, 0))
-            hit = known[where] == rows[at] if len(known) else np.zeros(len(at), dtype=bool)
+            known, scores = self._exposure_known  # Rows distinct and ascending.
+            where = rows_in_sorted(known, rows[at])
+            hit = where >= 0
             values[at[hit]] = scores[where[hit]]
             at = at[~hit]
         if not len(at):

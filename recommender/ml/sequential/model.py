@@ -98,7 +98,9 @@ class SequentialModel:
         self.event_types = tuple(event_types)
         self._type_code = {name: i for i, name in enumerate(self.event_types)}
         self.meta: dict[str, Any] = dict(meta or {})
-        self._id_rows: IdRows | None = None  # rows_of's lookup, built on first use
+        # rows_of's lookup (a table by id, 4 bytes a product), built with the model: where a
+        # web server loads it, in its master before it forks.
+        self._id_rows = IdRows(item_ids)
 
     @property
     def n_items(self) -> int:
@@ -110,15 +112,7 @@ class SequentialModel:
 
     def rows_of(self, product_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Model rows of ``product_ids`` (-1 for products the fit did not know)."""
-        return self.prepare()(product_ids)
-
-    def prepare(self) -> IdRows:
-        """The lookup of the fitted ids, built on first use (a table by id: 4 bytes a
-        product); a web server's master builds it before it forks (``HybridEngine.prepare``)."""
-        held = self._id_rows
-        if held is None or held.ids is not self.item_ids:
-            held = self._id_rows = IdRows(self.item_ids)
-        return held
+        return self._id_rows(product_ids)
 
     def project(self, vectors: np.ndarray) -> np.ndarray:
         """Embeddings of products from their language-model vectors alone, ``(m, d)``."""

@@ -11,6 +11,7 @@ from recommender.ml.sorted_search import (
     in_sorted,
     rows_in_sorted,
     search_sorted,
+    sorted_ids,
 )
 
 
@@ -54,6 +55,13 @@ def test_membership_equals_numpy_s_isin(n_keys, n_values):
 def test_membership_of_no_keys_or_in_an_empty_array_is_false():
     assert in_sorted(np.array([1, 5], dtype=np.int64), []).tolist() == []
     assert in_sorted(np.empty(0, dtype=np.int64), [1, 5]).tolist() == [False, False]
+
+
+def test_a_set_of_ids_becomes_an_ascending_int64_array():
+    ids = sorted_ids({41, 3, 20, 8})
+    assert ids.dtype == np.int64
+    assert ids.tolist() == [3, 8, 20, 41]
+    assert sorted_ids(set()).tolist() == []
 
 
 @pytest.mark.parametrize(
