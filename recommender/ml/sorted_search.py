@@ -53,8 +53,8 @@ def in_sorted(array: np.ndarray, keys: Sequence[int] | np.ndarray) -> np.ndarray
     search.
 
     ``np.isin`` sorts both arrays together on every call: for a request's few hundred keys
-    against a dozen excluded products that is 20-30 µs of fixed cost where the searches take
-    5-8, and against a large sorted array (the index's ids) it re-sorts what is already sorted.
+    against a dozen excluded products that fixed cost is several times the searches', and
+    against a large sorted array (the index's ids) it re-sorts what is already sorted.
     (For many thousands of keys against a small array ``np.isin`` is faster: each binary
     search's branches mispredict; callers there keep it.)"""
     return _matches(array, keys)[1]
@@ -78,8 +78,9 @@ class IdRows:
     Product ids are the database's integer keys, dense in practice, so the positions are read
     from a table indexed by id, built once (4 bytes a product): a request's lookups of a few
     hundred ids each in 100,000 (its history, its candidates, the sequential model's rows of
-    them) cost a binary search each, with a cache miss and a mispredicted branch on most steps,
-    about 0.4 ms a list. Ids too sparse for a table (or negative) are searched."""
+    them) cost a binary search each, with a cache miss and a mispredicted branch on most steps
+    (the engine before and after: docs/benchmarks.md, "Fourteenth session"). Ids too sparse for a table
+    (or negative) are searched."""
 
     __slots__ = ("_table", "ids")
 

@@ -50,7 +50,7 @@ class ExposurePool:
     position: entry ``e`` is look-alike ``lookalikes[local[e]]`` at cosine ``cosines[e]`` (the
     fitted ``_cold`` lists' values); the entries from ``starts[j]`` up to the next start are
     pool position ``owners[j]``'s (a per-position maximum is one ``np.maximum.reduceat``:
-    ``np.maximum.at`` over the entries cost twice as much)."""
+    ``np.maximum.at`` over the entries is slower)."""
 
     rows: np.ndarray  # int64, ascending
     vectors: np.ndarray  # float32, (len(rows), d), contiguous
