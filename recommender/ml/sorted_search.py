@@ -79,8 +79,8 @@ class IdRows:
     from a table indexed by id, built once (4 bytes a product): a request's lookups of a few
     hundred ids each in 100,000 (its history, its candidates, the sequential model's rows of
     them) cost a binary search each, with a cache miss and a mispredicted branch on most steps
-    (the engine before and after: docs/benchmarks.md, "Fourteenth session"). Ids too sparse for a table
-    (or negative) are searched."""
+    (the engine before and after: docs/benchmarks.md, "Fourteenth session"). Ids too sparse
+    for a table (or negative) are searched."""
 
     __slots__ = ("_table", "ids")
 
