@@ -56,7 +56,7 @@ def test_environment_selects_postgresql_and_redis(tmp_path):
         DATABASE_URL="postgres://shop@db.internal:5432/recsite",
         CELERY_BROKER_URL="redis://cache.internal:6379/1",
     )
-    assert probe["engine"] == "django.db.backends.postgresql"
+    assert probe["engine"] == "recsite.db.postgresql"
     assert probe["db_name"] == "recsite"
     assert probe["broker"] == "redis://cache.internal:6379/1"
 

@@ -1,0 +1,1 @@
+"""Database backends of recsite's own (see :mod:`recsite.db.postgresql`)."""
