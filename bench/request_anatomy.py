@@ -11,10 +11,10 @@ least 50 events that ``bench/scale.py`` times (``_support.sampled_customers``), 
 once to warm the process, then ``--requests`` drawn from them (seeded).
 
 1. **Stages, in-process**: ``GET /api/v1/customers/<id>/recommendations?k=10`` through Django's
-   test client with an API token, one at a time; each stage (the customer read, the history,
-   the engine, the products check, the log insert, input validation, rendering...) timed by
-   wrapping its function: wall and this thread's CPU time, per request; and the cyclic garbage
-   collector's passes during the timed requests.
+   test client with an API token, one at a time; each stage (the customer and history read,
+   the history built, the engine, the products check with the log row's insert, input
+   validation, rendering...) timed by wrapping its function: wall and this thread's CPU time,
+   per request; and the cyclic garbage collector's passes during the timed requests.
 2. **API** (``--api N``): gunicorn with the repository's ``gunicorn.conf.py`` and 4 workers, N
    requests per client count from closed-loop client processes (``bench/_support.load``), and
    the CPU time every process used during each run (``/proc``), per request, by role.
@@ -84,14 +84,14 @@ def stages(paths: list[str], token: str, requests: int) -> None:
         (BaseHandler, "get_response", "whole request (Django)"),
         (APIView, "initial", "authentication, permissions, throttle"),
         (Serializer, "is_valid", "query parameters"),
-        (view, "customer_or_404", "customer read"),
+        (view, "customer_with_history_or_404", "customer and history read"),
         (view.service, "customer_recommendations", "service"),
-        (lists, "customer_history", "  history"),
+        (lists, "customer_history", "  history (from the rows read)"),
         (lists, "variant_assign", "  experiment variant"),
         (lists, "rotation_demotion", "  rotation"),
         (HybridEngine, "recommend", "  engine (both stages)"),
-        (lists, "_active_products", "  products check"),
-        (lists, "logged", "  log insert"),
+        (lists, "_active_products", "  products check and log row"),
+        (lists, "logged", "  the list's result (the row written)"),
         (view, "render", "body"),
         (SafeJSONRenderer, "render", "JSON"),
     ):

@@ -29,7 +29,11 @@ from recommender.services import recommendations as service
 from recommender.services.ingestion import product_pk_map
 from recommender.tasks import train_signature
 from recsite.api import serializers as shared
-from recsite.api.catalog import ProductOutputSerializer, customer_or_404, product_or_404
+from recsite.api.catalog import (
+    ProductOutputSerializer,
+    customer_with_history_or_404,
+    product_or_404,
+)
 from recsite.api.errors import RULE
 from recsite.api.fields import (
     IdField,
@@ -268,10 +272,11 @@ class CustomerRecommendationsApi(APIView):
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        customer = customer_or_404(customer_id)
+        customer, events = customer_with_history_or_404(customer_id)
         result = serve(
             service.customer_recommendations,
             customer=customer,
+            events=events,
             k=data["k"],
             category=data.get("category"),
             exclude=_pks(data.get("exclude", [])),

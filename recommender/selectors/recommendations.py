@@ -9,10 +9,14 @@ from django.db import connection
 
 from recommender.ml.engine import EngineConfig
 from recommender.models import Customer, Event, RecommendationConfig, RecommendationLog
+from recommender.pseudonyms import customer_id_lookups
+from recommender.selectors.catalog import customer_get
 
 # Events of a customer read per request: enough for the interest vectors and the collaborative
 # history, bounded so a customer with years of events costs the same as any other.
 HISTORY_LIMIT = 200
+# A read event: (product id or None for a search, event type, time as epoch seconds, query).
+EventRow = tuple[int | None, str, float, str]
 
 
 # The event time as seconds since the epoch, computed by the database: turning each row's
@@ -26,7 +30,7 @@ _EPOCH_SQL = {
 
 def customer_recent_events(
     *, customer: Customer, limit: int = HISTORY_LIMIT, before: datetime | None = None
-) -> list[tuple[int | None, str, float, str]]:
+) -> list[EventRow]:
     """``(product_id, event_type, occurred_at as epoch seconds, search_query)`` of the newest
     events, newest first; with ``before``, of the newest events before that moment (a list
     replayed as of a past visit sees only what had happened by then).
@@ -60,6 +64,52 @@ def customer_recent_events(
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, limit])
         return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
+
+
+def customer_with_history(
+    *, external_id: str, limit: int = HISTORY_LIMIT
+) -> tuple[Customer, list[EventRow]] | None:
+    """The customer with the shop's id ``external_id`` (as :func:`~recommender.selectors.
+    catalog.customer_get` finds them) and their newest events (as :func:`customer_recent_events`
+    reads them), or None for an unknown customer.
+
+    On PostgreSQL one statement, so one round trip: the customer's row with their events
+    gathered into arrays by a lateral subquery over the same covering index. A customer list
+    starts with both reads, and on a busy two-core server a round trip costs the request more
+    than its query (a core that idled meanwhile wakes for it). Elsewhere, the two reads.
+    """
+    if connection.vendor != "postgresql":
+        customer = customer_get(external_id=external_id)
+        if customer is None:
+            return None
+        return customer, customer_recent_events(customer=customer, limit=limit)
+    quote = connection.ops.quote_name
+    lookups = customer_id_lookups(external_id)
+    columns = ", ".join(quote(field.column) for field in Customer._meta.concrete_fields)
+    at = quote("occurred_at")
+    # array_agg keeps the order of its sorted subquery: newest first, as customer_recent_events.
+    sql = (
+        f"SELECT c.*, h.products, h.kinds, h.stamps, h.queries FROM ("
+        f"SELECT {columns} FROM {quote(Customer._meta.db_table)} "
+        f"WHERE {quote('external_id')} IN ({', '.join(['%s'] * len(lookups))}) "
+        f"ORDER BY {quote('external_id')} LIMIT 1) c LEFT JOIN LATERAL ("
+        f"SELECT array_agg(e.p) AS products, array_agg(e.k) AS kinds, array_agg(e.t) AS stamps, "
+        f"array_agg(e.q) AS queries FROM ("
+        f"SELECT {quote('product_id')} AS p, {quote('event_type')} AS k, "
+        f"{_EPOCH_SQL['postgresql'].format(column=at)} AS t, {quote('search_query')} AS q "
+        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = c.{quote('id')} "
+        f"ORDER BY {at} DESC LIMIT %s) e) h ON TRUE"
+    )
+    found = list(Customer.objects.raw(sql, [*lookups, limit]))
+    if not found:
+        return None
+    customer = found[0]
+    extra = customer.__dict__
+    products = extra.pop("products")
+    if products is None:  # No events.
+        return customer, []
+    arrays = (products, extra.pop("kinds"), extra.pop("stamps"), extra.pop("queries"))
+    return customer, list(zip(*arrays, strict=True))
 
 
 # A visitor's served lists read per request by rotation: the newest this many within its window,

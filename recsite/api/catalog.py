@@ -6,6 +6,7 @@ from rest_framework.exceptions import NotFound
 
 from recommender.models import Customer, Product
 from recommender.selectors.catalog import customer_get, product_get
+from recommender.selectors.recommendations import EventRow, customer_with_history
 
 
 class ProductOutputSerializer(serializers.ModelSerializer):
@@ -29,5 +30,17 @@ def product_or_404(product_id: str) -> Product:
 def customer_or_404(customer_id: str) -> Customer:
     customer = customer_get(external_id=customer_id)
     if customer is None:
-        raise NotFound(f"Customer '{customer_id}' not found.")
+        raise _customer_not_found(customer_id)
     return customer
+
+
+def customer_with_history_or_404(customer_id: str) -> tuple[Customer, list[EventRow]]:
+    """The customer and their newest events (one round trip on PostgreSQL), or 404."""
+    found = customer_with_history(external_id=customer_id)
+    if found is None:
+        raise _customer_not_found(customer_id)
+    return found
+
+
+def _customer_not_found(customer_id: str) -> NotFound:
+    return NotFound(f"Customer '{customer_id}' not found.")

@@ -35,12 +35,12 @@ from recommender.ranking.rotation import Demote
 from recommender.ranking.rules import HeadRecorder, RuleSet, apply_positional
 from recommender.ranking.types import RankedItem
 from recommender.selectors.catalog import products_active
-from recommender.selectors.recommendations import customer_recent_events
+from recommender.selectors.recommendations import EventRow, customer_recent_events
 
 from ..embeddings import get_embedder, vector_from_bytes
 from ..merchandising import merchandising_rules_serving
 from ..networks import customer_network
-from .logged import Recommendations, RecommendedProduct, logged
+from .logged import PendingLog, Recommendations, RecommendedProduct, logged
 from .replaying import Replayed
 from .rotation import rotation_demotion, touched_in
 from .serving import (
@@ -131,23 +131,36 @@ def customer_history(
     *,
     with_network: bool | None = None,
     at: datetime | None = None,
+    events: Sequence[EventRow] | None = None,
 ) -> tuple[History, float]:
     """The customer's History as the engine sees it now: their newest events and their network
     (the social source, bounded by the relationships app's reader), and the request's clock;
     with ``at``, as it was at that past moment (the events before it; a replayed list).
 
+    ``events``: the customer's newest events, when the caller read them with the customer
+    (``customer_with_history``, one round trip for both); read here otherwise.
+
     The network is read when the serving configuration gives the social source a weight (or
     ``with_network`` says so): a shop that does not use it pays no query for it."""
-    history, now = _history(serving, customer_recent_events(customer=customer, before=at), at=at)
+    if events is None:
+        events = customer_recent_events(customer=customer, before=at)
+    elif at is not None:
+        raise ValueError("events read now cannot make a history as of a past moment")
+    history, now = _history(serving, events, at=at)
     if with_network is None:
         with_network = serving.engine.config.source_weights.get("social", 0.0) > 0
     network = customer_network(customer_id=customer.pk, now=now) if with_network else ()
     return (replace(history, network=network) if network else history), now
 
 
-def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[RecommendedProduct]:
+def _active_products(
+    ranked: Iterable[RankedItem], *, k: int, log: PendingLog | None = None
+) -> list[RecommendedProduct]:
+    """The first ``k`` of ``ranked`` whose products are active, with their products; ``log``
+    writes the list's log row in the same round trip (:class:`~.logged.PendingLog`)."""
     ranked = list(ranked)
-    active = products_active(ids=[item.product_id for item in ranked])
+    ids = [item.product_id for item in ranked]
+    active = products_active(ids=ids) if log is None else log.products_active(ids, k=k)
     out = [
         RecommendedProduct(
             product=active[item.product_id],
@@ -177,10 +190,12 @@ def _recommend(
     rules: RuleSet | None = None,
     surface: RecommendationKind = RecommendationKind.CUSTOMER,
     rotation: Demote | None = None,
+    log: PendingLog | None = None,
 ) -> list[RecommendedProduct]:
     """The engine's list with the merchandising ``rules`` applied (default: the rules valid
     now, by the wall clock; a preview passes its own, e.g. from ``merchandising_rules_compile``),
-    those of them that apply to ``surface`` lists, and the ``rotation`` demotion if any.
+    those of them that apply to ``surface`` lists, and the ``rotation`` demotion if any; ``log``
+    is the list's log row, written with the products check.
 
     Boosts, buries, filters and the rotation run in the engine's hook, on the scored head before
     diversity; pins and promotion slots run here, on the final list, so diversity cannot move
@@ -214,14 +229,14 @@ def _recommend(
             known={*pool, *(item.product_id for item in ranked)},
         )  # fmt: skip
         ranked = apply_positional(ranked, ruleset.positional, k=k, pool=pool, blocked=blocked)
-    items = _active_products(ranked, k=k)
+    items = _active_products(ranked, k=k, log=log)
     if len(items) < len(ranked):
         kept = {item.product.pk for item in items}
         gone = {item.product_id for item in ranked if item.product_id not in kept}
         return _recommend(
             serving, history, now=now, k=k, category=category,
             exclude={*exclude, *gone}, context=context, rules=ruleset, surface=surface,
-            rotation=rotation,
+            rotation=rotation, log=log,
         )  # fmt: skip
     return items
 
@@ -273,8 +288,10 @@ def customer_recommendations(
     log: bool = True,
     with_social_proof: bool = False,
     replay: Replayed | None = None,
+    events: Sequence[EventRow] | None = None,
 ) -> Recommendations:
-    """The top ``k`` products for ``customer`` from their newest events, read now.
+    """The top ``k`` products for ``customer`` from their newest events, read now (or given as
+    ``events``, read with the customer by ``customer_with_history``).
 
     ``exclude`` and ``context`` are product primary keys: never return these / the products the
     customer is looking at now (they also steer the session source). A customer without events
@@ -301,9 +318,10 @@ def customer_recommendations(
         serving = _variant_serving(variant)
     at = replay.at if replay is not None else None
     items: list[RecommendedProduct] = []
+    pending = None
     if variant is None or variant.baseline != "none":
         history, now = customer_history(
-            serving, customer, with_network=with_social_proof or None, at=at
+            serving, customer, with_network=with_social_proof or None, at=at, events=events
         )
         # A replayed visit rotates on what the replay itself showed before it, never on real
         # impressions (and real traffic never on replayed ones).
@@ -311,15 +329,19 @@ def customer_recommendations(
             serving=serving, kind=RecommendationKind.CUSTOMER, customer=customer,
             touched=lambda: touched_in(history), now=at, replayed=replay is not None,
         )  # fmt: skip
+        if log and replay is None:
+            pending = PendingLog(kind=RecommendationKind.CUSTOMER, serving=serving,
+                                 customer=customer, variant=variant)  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-            rules=_variant_rules(variant, rules), rotation=rotation,
+            rules=_variant_rules(variant, rules), rotation=rotation, log=pending,
         )  # fmt: skip
         if with_social_proof:
             counts = social_proof(history.network, [item.product.pk for item in items], now=now)
             items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
     return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
-                   customer=customer, log=log, variant=variant, replayed_at=at)  # fmt: skip
+                   customer=customer, log=log, variant=variant, replayed_at=at,
+                   pending=pending)  # fmt: skip
 
 
 def _variant_serving(variant: ServedVariant | None) -> ServingEngine:
@@ -360,6 +382,7 @@ def session_recommendations(
     )
     serving = _variant_serving(variant)
     items: list[RecommendedProduct] = []
+    pending = None
     if variant is None or variant.baseline != "none":
         rows = [
             (e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events
@@ -370,13 +393,16 @@ def session_recommendations(
         rotation = rotation_demotion(
             serving=serving, kind=RecommendationKind.SESSION, session_id=session_id
         )
+        if log:
+            pending = PendingLog(kind=RecommendationKind.SESSION, serving=serving,
+                                 variant=variant, session_id=session_id)  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude,
             context=context, rules=_variant_rules(variant, rules),
-            surface=RecommendationKind.SESSION, rotation=rotation,
+            surface=RecommendationKind.SESSION, rotation=rotation, log=pending,
         )  # fmt: skip
     return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log,
-                  variant=variant, session_id=session_id)  # fmt: skip
+                  variant=variant, session_id=session_id, pending=pending)  # fmt: skip
 
 
 def _fit_time(serving: ServingEngine) -> datetime:
