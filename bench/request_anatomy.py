@@ -12,8 +12,8 @@ once to warm the process, then ``--requests`` drawn from them (seeded).
 
 1. **Stages, in-process**: ``GET /api/v1/customers/<id>/recommendations?k=10`` through Django's
    test client with an API token, one at a time; each stage (the customer and history read,
-   the history built, the engine, the products check with the log row's insert, input
-   validation, rendering...) timed by wrapping its function: wall and this thread's CPU time,
+   the history built, the engine, the products check, the log insert, input validation,
+   rendering...) timed by wrapping its function: wall and this thread's CPU time,
    per request; and the cyclic garbage collector's passes during the timed requests.
 2. **API** (``--api N``): gunicorn with the repository's ``gunicorn.conf.py`` and 4 workers, N
    requests per client count from closed-loop client processes (``bench/_support.load``), and
@@ -90,8 +90,8 @@ def stages(paths: list[str], token: str, requests: int) -> None:
         (lists, "variant_assign", "  experiment variant"),
         (lists, "rotation_demotion", "  rotation"),
         (HybridEngine, "recommend", "  engine (both stages)"),
-        (lists, "_active_products", "  products check and log row"),
-        (lists, "logged", "  the list's result (the row written)"),
+        (lists, "_active_products", "  products check"),
+        (lists, "logged", "  log insert"),
         (view, "render", "body"),
         (SafeJSONRenderer, "render", "JSON"),
     ):
@@ -204,7 +204,9 @@ def round_trips(external_ids: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=1200, help="In-process requests.")
+    parser.add_argument(
+        "--requests", type=int, default=1200, help="In-process requests (0: none, API only)."
+    )
     parser.add_argument("--api", type=int, default=0, help="API requests per client count.")
     parser.add_argument("--clients", default="2,4")
     parser.add_argument("--round-trips", action="store_true", help="Time reads after idleness.")
@@ -222,7 +224,8 @@ def main() -> None:
         raise SystemExit("no customer has 50 events: run bench/scale.py --keep-db first")
     if args.round_trips:
         round_trips(ids)
-    stages(paths, token, args.requests)
+    if args.requests:
+        stages(paths, token, args.requests)
     if args.api:
         api(paths, token, args.api, [int(c) for c in args.clients.split(",")])
 

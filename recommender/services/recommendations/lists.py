@@ -40,7 +40,7 @@ from recommender.selectors.recommendations import EventRow, customer_recent_even
 from ..embeddings import get_embedder, vector_from_bytes
 from ..merchandising import merchandising_rules_serving
 from ..networks import customer_network
-from .logged import PendingLog, Recommendations, RecommendedProduct, logged
+from .logged import Recommendations, RecommendedProduct, logged
 from .replaying import Replayed
 from .rotation import rotation_demotion, touched_in
 from .serving import (
@@ -153,14 +153,9 @@ def customer_history(
     return (replace(history, network=network) if network else history), now
 
 
-def _active_products(
-    ranked: Iterable[RankedItem], *, k: int, log: PendingLog | None = None
-) -> list[RecommendedProduct]:
-    """The first ``k`` of ``ranked`` whose products are active, with their products; ``log``
-    writes the list's log row in the same round trip (:class:`~.logged.PendingLog`)."""
+def _active_products(ranked: Iterable[RankedItem], *, k: int) -> list[RecommendedProduct]:
     ranked = list(ranked)
-    ids = [item.product_id for item in ranked]
-    active = products_active(ids=ids) if log is None else log.products_active(ids, k=k)
+    active = products_active(ids=[item.product_id for item in ranked])
     out = [
         RecommendedProduct(
             product=active[item.product_id],
@@ -190,12 +185,10 @@ def _recommend(
     rules: RuleSet | None = None,
     surface: RecommendationKind = RecommendationKind.CUSTOMER,
     rotation: Demote | None = None,
-    log: PendingLog | None = None,
 ) -> list[RecommendedProduct]:
     """The engine's list with the merchandising ``rules`` applied (default: the rules valid
     now, by the wall clock; a preview passes its own, e.g. from ``merchandising_rules_compile``),
-    those of them that apply to ``surface`` lists, and the ``rotation`` demotion if any; ``log``
-    is the list's log row, written with the products check.
+    those of them that apply to ``surface`` lists, and the ``rotation`` demotion if any.
 
     Boosts, buries, filters and the rotation run in the engine's hook, on the scored head before
     diversity; pins and promotion slots run here, on the final list, so diversity cannot move
@@ -229,14 +222,14 @@ def _recommend(
             known={*pool, *(item.product_id for item in ranked)},
         )  # fmt: skip
         ranked = apply_positional(ranked, ruleset.positional, k=k, pool=pool, blocked=blocked)
-    items = _active_products(ranked, k=k, log=log)
+    items = _active_products(ranked, k=k)
     if len(items) < len(ranked):
         kept = {item.product.pk for item in items}
         gone = {item.product_id for item in ranked if item.product_id not in kept}
         return _recommend(
             serving, history, now=now, k=k, category=category,
             exclude={*exclude, *gone}, context=context, rules=ruleset, surface=surface,
-            rotation=rotation, log=log,
+            rotation=rotation,
         )  # fmt: skip
     return items
 
@@ -318,7 +311,6 @@ def customer_recommendations(
         serving = _variant_serving(variant)
     at = replay.at if replay is not None else None
     items: list[RecommendedProduct] = []
-    pending = None
     if variant is None or variant.baseline != "none":
         history, now = customer_history(
             serving, customer, with_network=with_social_proof or None, at=at, events=events
@@ -329,19 +321,15 @@ def customer_recommendations(
             serving=serving, kind=RecommendationKind.CUSTOMER, customer=customer,
             touched=lambda: touched_in(history), now=at, replayed=replay is not None,
         )  # fmt: skip
-        if log and replay is None:
-            pending = PendingLog(kind=RecommendationKind.CUSTOMER, serving=serving,
-                                 customer=customer, variant=variant)  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude, context=context,
-            rules=_variant_rules(variant, rules), rotation=rotation, log=pending,
+            rules=_variant_rules(variant, rules), rotation=rotation,
         )  # fmt: skip
         if with_social_proof:
             counts = social_proof(history.network, [item.product.pk for item in items], now=now)
             items = [replace(item, social_proof=counts[item.product.pk]) for item in items]
     return logged(kind=RecommendationKind.CUSTOMER, serving=serving, items=items,
-                   customer=customer, log=log, variant=variant, replayed_at=at,
-                   pending=pending)  # fmt: skip
+                   customer=customer, log=log, variant=variant, replayed_at=at)  # fmt: skip
 
 
 def _variant_serving(variant: ServedVariant | None) -> ServingEngine:
@@ -382,7 +370,6 @@ def session_recommendations(
     )
     serving = _variant_serving(variant)
     items: list[RecommendedProduct] = []
-    pending = None
     if variant is None or variant.baseline != "none":
         rows = [
             (e.product.pk, e.event_type, e.occurred_at or _fit_time(serving), "") for e in events
@@ -393,16 +380,13 @@ def session_recommendations(
         rotation = rotation_demotion(
             serving=serving, kind=RecommendationKind.SESSION, session_id=session_id
         )
-        if log:
-            pending = PendingLog(kind=RecommendationKind.SESSION, serving=serving,
-                                 variant=variant, session_id=session_id)  # fmt: skip
         items = _recommend(
             serving, history, now=now, k=k, category=category, exclude=exclude,
             context=context, rules=_variant_rules(variant, rules),
-            surface=RecommendationKind.SESSION, rotation=rotation, log=pending,
+            surface=RecommendationKind.SESSION, rotation=rotation,
         )  # fmt: skip
     return logged(kind=RecommendationKind.SESSION, serving=serving, items=items, log=log,
-                  variant=variant, session_id=session_id, pending=pending)  # fmt: skip
+                  variant=variant, session_id=session_id)  # fmt: skip
 
 
 def _fit_time(serving: ServingEngine) -> datetime:

@@ -25,7 +25,7 @@ from recommender.ranking.types import RankedItem
 from ..merchandising import merchandising_rules_serving
 from ..search import product_semantic_neighbours
 from .lists import _active_products, _outside_category, _variant_rules, _variant_serving
-from .logged import PendingLog, Recommendations, RecommendedProduct, logged
+from .logged import Recommendations, RecommendedProduct, logged
 from .rotation import customer_touched, no_touches, rotation_demotion
 from .serving import EngineNotReady, ServingEngine, serving_ann
 from .variants import ServedVariant, customer_visitor, session_visitor, variant_assign
@@ -51,11 +51,9 @@ def _product_list(
     category: str | None = None,
     rules: RuleSet | None = None,
     rotation: Demote | None = None,
-    log: PendingLog | None = None,
 ) -> list[RecommendedProduct]:
     """A product-to-product or trending list with the merchandising rules of ``surface`` (those
-    valid now, or of ``rules`` when given) and the ``rotation`` demotion if any; ``log`` is the
-    list's log row, written with the products check (:class:`~.logged.PendingLog`).
+    valid now, or of ``rules`` when given) and the ``rotation`` demotion if any.
 
     ``ranked_for(n)`` gives the list's best ``n`` candidates, best first. With rules, a deeper
     head is asked for (as for customer lists) so a boost can lift a product from below the
@@ -96,7 +94,7 @@ def _product_list(
         head = apply_positional(head[:k], ruleset.positional, k=k, pool=pool, blocked=stop)
     # As many as without rules are checked for products deactivated since the fit: loading a
     # deeper head's products cost more than the rest of the list.
-    return _active_products(head[: k + _OVERFETCH], k=k, log=log)
+    return _active_products(head[: k + _OVERFETCH], k=k)
 
 
 def _product_variant(
@@ -111,22 +109,6 @@ def _product_variant(
         else session_visitor(session_id)
     )
     return variant_assign(kind=kind, visitor=visitor)
-
-
-def _pending_log(
-    kind: RecommendationKind,
-    serving: ServingEngine | None,
-    *,
-    customer: Customer | None,
-    variant: ServedVariant | None,
-    session_id: str,
-    log: bool,
-) -> PendingLog | None:
-    """The list's log row, to be written with its products check (None for an unlogged list)."""
-    if not log:
-        return None
-    return PendingLog(kind=kind, serving=serving, customer=customer, variant=variant,
-                      session_id=session_id)  # fmt: skip
 
 
 def _serving_if_fitted(variant: ServedVariant | None) -> ServingEngine | None:
@@ -145,7 +127,6 @@ def _popular_list(
     category: str | None = None,
     rules: RuleSet | None = None,
     rotation: Demote | None = None,
-    log: PendingLog | None = None,
 ) -> list[RecommendedProduct]:
     """The "popularity only" baseline of a product list: the best sellers as of the fit (not
     ``blocked``, the product the list is about), with the list's rules and rotation."""
@@ -157,7 +138,7 @@ def _popular_list(
 
     return _product_list(
         surface=surface, ranked_for=ranked_for, k=k, blocked=blocked, category=category,
-        rules=rules, rotation=rotation, log=log,
+        rules=rules, rotation=rotation,
     )  # fmt: skip
 
 
@@ -204,15 +185,13 @@ def similar_products(
             mode = "semantic"
     rotation = _product_rotation(serving, kind, customer=customer, session_id=session_id)
     rules = _variant_rules(variant, rules)
-    pending = _pending_log(kind, serving, customer=customer, variant=variant,
-                           session_id=session_id, log=log)  # fmt: skip
     items: list[RecommendedProduct] = []
     if baseline == "none":
         pass
     elif baseline == "popularity":
         assert serving is not None
         items = _popular_list(serving, surface=kind, k=k, blocked={product.pk}, rules=rules,
-                              rotation=rotation, log=pending)  # fmt: skip
+                              rotation=rotation)  # fmt: skip
     elif mode == "semantic":
 
         def nearest(n: int) -> list[RankedItem]:
@@ -230,7 +209,7 @@ def similar_products(
 
         items = _product_list(
             surface=kind, ranked_for=nearest, k=k, blocked={product.pk}, rules=rules,
-            rotation=rotation, log=pending,
+            rotation=rotation,
         )  # fmt: skip
     else:
         assert serving is not None
@@ -243,10 +222,9 @@ def similar_products(
                 blocked={product.pk},
                 rules=rules,
                 rotation=rotation,
-                log=pending,
             )
     return logged(kind=kind, serving=serving, items=items, log=log, customer=customer,
-                  variant=variant, session_id=session_id, pending=pending)  # fmt: skip
+                  variant=variant, session_id=session_id)  # fmt: skip
 
 
 def bought_together(
@@ -266,13 +244,11 @@ def bought_together(
     serving = _variant_serving(variant)
     rotation = _product_rotation(serving, kind, customer=customer, session_id=session_id)
     rules = _variant_rules(variant, rules)
-    pending = _pending_log(kind, serving, customer=customer, variant=variant,
-                           session_id=session_id, log=log)  # fmt: skip
     items: list[RecommendedProduct] = []
     baseline = variant.baseline if variant is not None else ""
     if baseline == "popularity":
         items = _popular_list(serving, surface=kind, k=k, blocked={product.pk}, rules=rules,
-                              rotation=rotation, log=pending)  # fmt: skip
+                              rotation=rotation)  # fmt: skip
     elif baseline != "none" and _knows(serving.engine, product.pk):
         engine = serving.engine
         items = _product_list(
@@ -282,10 +258,9 @@ def bought_together(
             blocked={product.pk},
             rules=rules,
             rotation=rotation,
-            log=pending,
         )
     return logged(kind=kind, serving=serving, items=items, log=log, customer=customer,
-                  variant=variant, session_id=session_id, pending=pending)  # fmt: skip
+                  variant=variant, session_id=session_id)  # fmt: skip
 
 
 def trending_products(
@@ -305,13 +280,11 @@ def trending_products(
     serving = _variant_serving(variant)
     rotation = _product_rotation(serving, kind, customer=customer, session_id=session_id)
     rules = _variant_rules(variant, rules)
-    pending = _pending_log(kind, serving, customer=customer, variant=variant,
-                           session_id=session_id, log=log)  # fmt: skip
     items: list[RecommendedProduct] = []
     baseline = variant.baseline if variant is not None else ""
     if baseline == "popularity":
         items = _popular_list(serving, surface=kind, k=k, category=category or None,
-                              rules=rules, rotation=rotation, log=pending)  # fmt: skip
+                              rules=rules, rotation=rotation)  # fmt: skip
     elif baseline != "none":
         engine = serving.engine
         items = _product_list(
@@ -321,7 +294,6 @@ def trending_products(
             category=category or None,
             rules=rules,
             rotation=rotation,
-            log=pending,
         )
     return logged(kind=kind, serving=serving, items=items, log=log, customer=customer,
-                  variant=variant, session_id=session_id, pending=pending)  # fmt: skip
+                  variant=variant, session_id=session_id)  # fmt: skip

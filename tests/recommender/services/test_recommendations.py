@@ -161,52 +161,6 @@ def test_a_list_served_outside_a_transaction_is_logged_in_one_statement(shop):
     assert not connection.in_atomic_block
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's multi-statement")
-@pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_the_products_check_writes_the_log_row_in_its_round_trip(shop):
-    customer = Customer.objects.get(external_id="C1")
-    service.customer_recommendations(customer=customer, k=2)  # This process reads the products.
-
-    with CaptureQueriesContext(connection) as queries:
-        result = service.customer_recommendations(customer=customer, k=2)
-
-    assert result.recommendation_id is not None
-    # one statement reads the products and writes the log row (the others: the history, and
-    # the experiments and rules, which tests read on every list)
-    statements = [
-        q["sql"]
-        for q in queries.captured_queries
-        if '"recommender_product"' in q["sql"] or '"recommender_recommendationlog"' in q["sql"]
-    ]
-    assert len(statements) == 1
-    assert statements[0].startswith('SELECT "id", "updated_at" FROM "recommender_product"')
-    assert 'INSERT INTO "recommender_recommendationlog"' in statements[0]
-    log = RecommendationLog.objects.get(recommendation_id=result.recommendation_id)
-    assert log.product_ids == ids(result)
-    assert len(log.product_ids) == 2
-    assert (log.kind, log.customer, log.engine_build) == (
-        "customer", customer, EngineBuild.objects.get().pk,
-    )  # fmt: skip
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's multi-statement")
-@pytest.mark.django_db(transaction=True)
-def test_a_product_list_writes_its_log_row_with_its_products_check_too(shop):
-    mug = Product.objects.get(external_id="MUG-1")
-    service.similar_products(product=mug, k=3, mode="behavioural")
-
-    with CaptureQueriesContext(connection) as queries:
-        result = service.similar_products(product=mug, k=3, mode="behavioural")
-
-    assert result.recommendation_id is not None
-    statements = [q["sql"] for q in queries.captured_queries if "recommendationlog" in q["sql"]]
-    assert len(statements) == 1
-    assert statements[0].startswith('SELECT "id", "updated_at" FROM "recommender_product"')
-    log = RecommendationLog.objects.get(recommendation_id=result.recommendation_id)
-    assert (log.kind, log.product_ids) == ("similar", ["COF-1", "MUG-2"])
-    assert ids(result) == ["COF-1", "MUG-2"]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_product_gone_since_the_fit_leaves_the_log_naming_the_list_served(shop):
     # given: the customer's first product deactivated after the fit
