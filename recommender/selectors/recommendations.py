@@ -9,8 +9,7 @@ from django.db import connection
 
 from recommender.ml.engine import EngineConfig
 from recommender.models import Customer, Event, RecommendationConfig, RecommendationLog
-from recommender.pseudonyms import customer_id_lookups
-from recommender.selectors.catalog import customer_get
+from recommender.selectors.catalog import customer_get, customer_lookup_sql
 
 # Events of a customer read per request: enough for the interest vectors and the collaborative
 # history, bounded so a customer with years of events costs the same as any other.
@@ -48,22 +47,28 @@ def customer_recent_events(
             "product_id", "event_type", "occurred_at", "search_query"
         )[:limit]
         return [(pid, kind, at.timestamp(), query) for pid, kind, at, query in rows]
-    quote = connection.ops.quote_name
-    column = quote("occurred_at")
     params: list[Any] = [customer.pk]
     until = ""
     if before is not None:
-        until = f"AND {column} < %s "
+        until = f"AND {connection.ops.quote_name('occurred_at')} < %s "
         params.append(connection.ops.adapt_datetimefield_value(before))
-    sql = (
+    with connection.cursor() as cursor:
+        cursor.execute(_recent_events_sql(epoch, customer="%s", until=until), [*params, limit])
+        return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
+
+
+def _recent_events_sql(epoch: str, *, customer: str, until: str = "") -> str:
+    """The newest events of the customer whose id is the SQL ``customer`` (a placeholder, or a
+    column of an outer query), ``until`` ANDed to the filter, at most a ``%s`` parameter of
+    them: product, type, time as epoch seconds (``occurred``) and search query."""
+    quote = connection.ops.quote_name
+    column = quote("occurred_at")
+    return (
         f"SELECT {quote('product_id')}, {quote('event_type')}, "
-        f"{epoch.format(column=column)}, {quote('search_query')} "
-        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = %s {until}"
+        f"{epoch.format(column=column)} AS {quote('occurred')}, {quote('search_query')} "
+        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = {customer} {until}"
         f"ORDER BY {column} DESC LIMIT %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit])
-        return [(pid, kind, float(at), query) for pid, kind, at, query in cursor.fetchall()]
 
 
 def customer_with_history(
@@ -84,21 +89,17 @@ def customer_with_history(
             return None
         return customer, customer_recent_events(customer=customer, limit=limit)
     quote = connection.ops.quote_name
-    lookups = customer_id_lookups(external_id)
-    columns = ", ".join(quote(field.column) for field in Customer._meta.concrete_fields)
-    at = quote("occurred_at")
+    customer_sql, lookups = customer_lookup_sql(external_id)
+    events_sql = _recent_events_sql(_EPOCH_SQL["postgresql"], customer=f"c.{quote('id')}")
+    aggregated = ", ".join(
+        f"array_agg(e.{quote(column)}) AS {name}"
+        for column, name in (("product_id", "products"), ("event_type", "kinds"),
+                             ("occurred", "stamps"), ("search_query", "queries"))
+    )  # fmt: skip
     # array_agg keeps the order of its sorted subquery: newest first, as customer_recent_events.
     sql = (
-        f"SELECT c.*, h.products, h.kinds, h.stamps, h.queries FROM ("
-        f"SELECT {columns} FROM {quote(Customer._meta.db_table)} "
-        f"WHERE {quote('external_id')} IN ({', '.join(['%s'] * len(lookups))}) "
-        f"ORDER BY {quote('external_id')} LIMIT 1) c LEFT JOIN LATERAL ("
-        f"SELECT array_agg(e.p) AS products, array_agg(e.k) AS kinds, array_agg(e.t) AS stamps, "
-        f"array_agg(e.q) AS queries FROM ("
-        f"SELECT {quote('product_id')} AS p, {quote('event_type')} AS k, "
-        f"{_EPOCH_SQL['postgresql'].format(column=at)} AS t, {quote('search_query')} AS q "
-        f"FROM {quote(Event._meta.db_table)} WHERE {quote('customer_id')} = c.{quote('id')} "
-        f"ORDER BY {at} DESC LIMIT %s) e) h ON TRUE"
+        f"SELECT c.*, h.* FROM ({customer_sql}) c "
+        f"LEFT JOIN LATERAL (SELECT {aggregated} FROM ({events_sql}) e) h ON TRUE"
     )
     found = list(Customer.objects.raw(sql, [*lookups, limit]))
     if not found:

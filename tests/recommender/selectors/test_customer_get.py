@@ -6,7 +6,6 @@ from datetime import datetime
 import pytest
 
 from recommender.models import Customer
-from recommender.pseudonyms import customer_id_lookups
 from recommender.selectors.catalog import customer_get
 
 
@@ -29,10 +28,8 @@ def test_the_customer_is_read_with_its_fields_converted():
 
 
 @pytest.mark.django_db
-def test_with_pseudonymous_ids_the_lookup_hashes_the_shops_id(settings):
-    settings.RECSITE_PSEUDONYMOUS_IDS = True
-    settings.RECSITE_ID_KEY = "a-test-key-of-enough-length-0123456789"
-    stored = customer_id_lookups("C-9")[0]
+def test_with_pseudonymous_ids_the_lookup_hashes_the_shops_id(pseudonym_of_c9):
+    stored = pseudonym_of_c9
     assert stored != "C-9"
     made = Customer.objects.create(external_id=stored)
 
