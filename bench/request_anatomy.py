@@ -20,7 +20,9 @@ once to warm the process, then ``--requests`` drawn from them (seeded).
    the CPU time every process used during each run (``/proc``), per request, by role.
 3. **Round trips** (``--round-trips``): ``customer_get`` for each sampled customer back to back,
    after 10 ms asleep, and after 10 ms of pure-Python work: wall and CPU per read (on a VM a
-   read after idleness costs several times one right after another).
+   read after idleness costs several times one right after another); then the customer and
+   their history read apart (two statements) and together (``customer_with_history``, one),
+   alternated three times: wall, CPU, and the PostgreSQL server process's CPU per customer.
 """
 
 from __future__ import annotations
@@ -200,6 +202,49 @@ def round_trips(external_ids: list[str]) -> None:
             cpu += time.thread_time() - used
         count = len(external_ids)
         print(f"  {label:28s} {wall / count * 1e3:6.3f} / {cpu / count * 1e3:6.3f}")
+    reads_together(external_ids)
+
+
+def reads_together(external_ids: list[str], rounds: int = 3) -> None:
+    """The customer and their history as two reads (``customer_get`` then
+    ``customer_recent_events``) against one statement (``customer_with_history``, what the
+    endpoint runs), alternated ``rounds`` times in this process: wall, this thread's CPU and
+    the database server process's CPU (``/proc``; the server must run on this host)."""
+    from django.db import connection
+
+    from recommender.selectors.catalog import customer_get
+    from recommender.selectors.recommendations import (
+        customer_recent_events,
+        customer_with_history,
+    )
+
+    def apart(external_id: str) -> object:
+        customer = customer_get(external_id=external_id)
+        assert customer is not None
+        return customer_recent_events(customer=customer)
+
+    def together(external_id: str) -> object:
+        return customer_with_history(external_id=external_id)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        [server] = cursor.fetchone()
+    print("customer and history (ms per customer: wall / this thread's CPU / server CPU)")
+    for _ in range(rounds):
+        for label, read in (("two reads", apart), ("one statement", together)):
+            for external_id in external_ids[:30]:
+                read(external_id)  # Warm.
+            wall, cpu, served = time.perf_counter(), time.thread_time(), cpu_of([server])
+            for _ in range(4):
+                for external_id in external_ids:
+                    read(external_id)
+            count = 4 * len(external_ids)
+            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+            server_cpu = cpu_of([server])[server] - served[server]
+            print(
+                f"  {label:28s} {wall / count * 1e3:6.3f} / {cpu / count * 1e3:6.3f} / "
+                f"{server_cpu / count * 1e3:6.3f}"
+            )
 
 
 def main() -> None:
