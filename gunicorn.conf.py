@@ -44,8 +44,9 @@ logger_class = "recsite.logs.GunicornLogger"
 
 # Load Django and the serving artifacts once, in the master, then fork.
 preload_app = True
-# The sync worker, answering the requests gunicorn refuses itself in JSON, like the API.
-worker_class = "recsite.gunicorn_errors.JsonErrorSyncWorker"
+# The sync worker, one woken per connection, answering the requests gunicorn refuses itself in
+# JSON, like the API (recsite/gunicorn_worker.py).
+worker_class = "recsite.gunicorn_worker.RecsiteSyncWorker"
 # gunicorn's largest request line (4094 by default): the longest query strings the OpenAPI
 # document allows fit; a longer line gets 400 {"detail": ...}.
 limit_request_line = 8190
