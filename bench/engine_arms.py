@@ -3,7 +3,8 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_scale_100k \\
         RECSITE_VAR_DIR=/work/bench-data/var-scale-100k RECSITE_EMBEDDER=hashing \\
         RECSITE_HASHING_DIMENSION=384 DJANGO_SETTINGS_MODULE=recsite.settings.base \\
-        .venv/bin/python bench/engine_arms.py [--customers 300] [--sorted-search]
+        .venv/bin/python bench/engine_arms.py [--customers 300] \\
+        [--sorted-search | --candidates 100,50 | --ef 64]
 
 On a database ``bench/scale.py --keep-db`` leaves: customers with at least 50 events (seeded),
 their histories read once, then ``engine.recommend`` (k = 10) timed per arm, the arms alternating
@@ -14,6 +15,11 @@ or the exposure slots (those that serve); without all three; the shipped default
 ``--candidates 100,50`` times the served engine against copies with those
 ``candidates_per_source`` instead (everything else as served), and prints the share of each
 copy's top 10 that the served list also holds.
+
+``--ef 64`` times the served engine against the same engine searching the serving index
+loaded again with that ``ef_search`` (hnswlib's search breadth; the build's is 128 by default,
+``RECSITE_INDEX_EF_SEARCH``), and prints the same share: what a narrower first-stage search
+saves, and how much of the list it changes.
 
 ``--sorted-search`` times two arms instead, the served engine with
 ``recommender.ml.sorted_search`` sorting keys (from 512) and never sorting them, and asserts the
@@ -28,6 +34,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,6 +52,7 @@ def main() -> None:
     choice.add_argument(
         "--candidates", default="", help="Comma-separated candidates_per_source arms, e.g. 100,50."
     )
+    choice.add_argument("--ef", default="", help="Comma-separated ef_search arms, e.g. 64,32.")
     args = parser.parse_args()
 
     import django
@@ -75,8 +83,14 @@ def main() -> None:
         return copy
 
     arms = {"as served": engine}
+    searches = {"as served": ann}
     depths = [int(n) for n in args.candidates.split(",") if n]
-    if depths:
+    breadths = [int(n) for n in args.ef.split(",") if n]
+    if breadths:
+        for ef in breadths:
+            arms[f"ef_search {ef}"] = engine
+            searches[f"ef_search {ef}"] = _searching_with_ef(ann, ef)
+    elif depths:
         for depth in depths:
             arms[f"candidates_per_source {depth}"] = engine.with_config(
                 cfg.replace(candidates_per_source=depth)
@@ -110,14 +124,16 @@ def main() -> None:
     kept: dict[str, int] = dict.fromkeys(arms, 0)
     with threadpool_limits(limits=1, user_api="blas"):
         for history, now in histories[:20]:  # Warm.
-            for arm in arms.values():
-                arm.recommend(history, k=10, now=now, ann=ann)
+            for name, arm in arms.items():
+                arm.recommend(history, k=10, now=now, ann=searches.get(name, ann))
         for i, (history, now) in enumerate(histories):
             lists = {}
             for name in list(arms) if i % 2 == 0 else list(reversed(arms)):
                 sorted_search.SORT_KEYS_FROM = 10**12 if name == "never sorting keys" else threshold
                 started = time.perf_counter()
-                lists[name] = arms[name].recommend(history, k=10, now=now, ann=ann)
+                lists[name] = arms[name].recommend(
+                    history, k=10, now=now, ann=searches.get(name, ann)
+                )
                 times[name].append(time.perf_counter() - started)
             if args.sorted_search:
                 ids = [[item.product_id for item in found] for found in lists.values()]
@@ -134,6 +150,21 @@ def main() -> None:
             f"{name:40s} p50 {1000 * statistics.median(found):6.2f} ms  p99 {1000 * p99:6.2f} ms"
             f"  top 10 shared with the served list {share:.3f}"
         )
+
+
+def _searching_with_ef(ann: Any, ef: int) -> Any:
+    """The serving index ``ann`` with its graph loaded again, searched at ``ef``."""
+    import dataclasses
+
+    from jobs.services.artifacts import artifact_local
+    from recommender.ml.vector_index import VectorIndex
+    from recommender.models import IndexBuild
+    from recommender.services.index import INDEX_KIND
+
+    if ann is None or ann.build is None:
+        raise SystemExit("--ef needs a serving vector index (a READY index build)")
+    path = artifact_local(model=IndexBuild, kind=INDEX_KIND, location=ann.build.path)
+    return dataclasses.replace(ann, index=VectorIndex.load(path, ef_search=ef))
 
 
 if __name__ == "__main__":
