@@ -74,7 +74,6 @@ def _timed(owner: Any, name: str, label: str) -> None:
 def stages(paths: list[str], token: str, requests: int) -> None:
     from django.core.handlers.base import BaseHandler
     from django.test import Client
-    from rest_framework.serializers import Serializer
     from rest_framework.views import APIView
 
     import recommender.api.recommendations as view
@@ -85,7 +84,7 @@ def stages(paths: list[str], token: str, requests: int) -> None:
     for owner, name, label in (
         (BaseHandler, "get_response", "whole request (Django)"),
         (APIView, "initial", "authentication, permissions, throttle"),
-        (Serializer, "is_valid", "query parameters"),
+        (view, "query_input", "query parameters"),
         (view, "customer_with_history_or_404", "customer and history read"),
         (view.service, "customer_recommendations", "service"),
         (lists, "customer_history", "  history (from the rows read)"),

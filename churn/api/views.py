@@ -19,6 +19,7 @@ from jobs.services.runs import job_start
 from recsite.api import serializers as s
 from recsite.api.catalog import ProductOutputSerializer, customer_or_404
 from recsite.api.fields import StrictInputSerializer, WholeNumberField
+from recsite.api.query import query_input
 
 MAX_LIMIT = 500
 _NOT_FOUND = OpenApiResponse(s.DetailOutputSerializer, description="Unknown or unscored customer.")
@@ -109,9 +110,7 @@ class AtRiskListApi(APIView):
         responses={200: OutputSerializer},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
+        data = query_input(self.InputSerializer, request)
         run = selectors.churn_run_latest()
         scores: list[ChurnScore] = selectors.churn_at_risk_list(
             band=data.get("band"), limit=data["limit"]
@@ -168,10 +167,9 @@ class CustomerWinBackApi(APIView):
         responses={200: OutputSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        data = query_input(self.InputSerializer, request)
         customer = customer_or_404(customer_id)
-        result = services.winback_list(customer=customer, k=params.validated_data["k"])
+        result = services.winback_list(customer=customer, k=data["k"])
         body = {
             "customer_id": customer.external_id,
             "churn": result.churn,

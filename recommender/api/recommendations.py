@@ -43,6 +43,7 @@ from recsite.api.fields import (
     TimestampField,
     WholeNumberField,
 )
+from recsite.api.query import query_input
 from recsite.api.schema import refused_by_rule
 
 MAX_K = 100
@@ -269,9 +270,7 @@ class CustomerRecommendationsApi(APIView):
         },
     )
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
+        data = query_input(self.InputSerializer, request)
         customer, events = customer_with_history_or_404(customer_id)
         result = serve(
             service.customer_recommendations,
@@ -410,14 +409,13 @@ class ProductBoughtTogetherApi(APIView):
         },
     )
     def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        data = query_input(self.InputSerializer, request)
         product = product_or_404(product_id)
-        customer, session_id = visitor_of(params.validated_data)
+        customer, session_id = visitor_of(data)
         result = serve(
             service.bought_together,
             product=product,
-            k=params.validated_data["k"],
+            k=data["k"],
             customer=customer,
             session_id=session_id,
         )
@@ -445,13 +443,12 @@ class ProductTrendingApi(APIView):
         responses={200: RecommendationOutputSerializer, 503: NO_ENGINE},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        customer, session_id = visitor_of(params.validated_data)
+        data = query_input(self.InputSerializer, request)
+        customer, session_id = visitor_of(data)
         result = serve(
             service.trending_products,
-            k=params.validated_data["k"],
-            category=params.validated_data.get("category"),
+            k=data["k"],
+            category=data.get("category"),
             customer=customer,
             session_id=session_id,
         )

@@ -21,6 +21,7 @@ from recommender.tasks import reindex_signature
 from recsite.api import serializers as shared
 from recsite.api.catalog import ProductOutputSerializer, product_or_404
 from recsite.api.fields import TextField, WholeNumberField
+from recsite.api.query import query_input
 
 MAX_K = 100
 _NOT_FOUND = OpenApiResponse(shared.DetailOutputSerializer, description="Unknown id.")
@@ -63,9 +64,8 @@ class ProductSearchApi(APIView):
         responses={200: OutputSerializer},
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        query, k = params.validated_data["q"], params.validated_data["k"]
+        data = query_input(self.InputSerializer, request)
+        query, k = data["q"], data["k"]
         results = product_search(query=query, k=k)
         return Response(self.OutputSerializer({"query": query, "results": _scored(results)}).data)
 
@@ -110,15 +110,14 @@ class ProductSimilarApi(APIView):
         },
     )
     def get(self, request: Request, product_id: str, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        data = query_input(self.InputSerializer, request)
         product = product_or_404(product_id)
-        mode = params.validated_data["mode"]
-        customer, session_id = recommendations.visitor_of(params.validated_data)
+        mode = data["mode"]
+        customer, session_id = recommendations.visitor_of(data)
         result = recommendations.serve(
             similar_products,
             product=product,
-            k=params.validated_data["k"],
+            k=data["k"],
             mode=mode,
             customer=customer,
             session_id=session_id,

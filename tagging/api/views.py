@@ -19,6 +19,7 @@ from recsite.api.errors import InvalidRequest, error_entry
 from recsite.api.fields import StrictInputSerializer, TextField, WholeNumberField
 from recsite.api.lookups import MAX_PK
 from recsite.api.pagination import DefaultPagination
+from recsite.api.query import query_input
 from recsite.api.schema import refused_by_rule
 from tagging.models import ProductTagStatus, TaggingJobKind
 from tagging.selectors import customer_interest_tags, product_tag_list, suggestion_queue, tag_get
@@ -187,18 +188,17 @@ class SuggestionListApi(APIView):
         },
     )
     def get(self, request: Request, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        data = query_input(self.InputSerializer, request)
         tag = None
-        if "tag" in params.validated_data:
-            tag = tag_get(name=params.validated_data["tag"])
+        if "tag" in data:
+            tag = tag_get(name=data["tag"])
             if tag is None:
                 raise InvalidRequest(
-                    detail=f"tag: no tag named {params.validated_data['tag']!r}",
+                    detail=f"tag: no tag named {data['tag']!r}",
                     errors=[error_entry(field="tag", message="no such tag")],
                     rule=True,
                 )
-        rows = suggestion_queue(status=params.validated_data["status"], tag=tag)
+        rows = suggestion_queue(status=data["status"], tag=tag)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(ProductTagOutputSerializer(page, many=True).data)
@@ -280,10 +280,9 @@ class CustomerInterestsApi(APIView):
         responses={200: OutputSerializer, 404: _NOT_FOUND},
     )
     def get(self, request: Request, customer_id: str, **kwargs: Any) -> Response:
-        params = self.InputSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
+        data = query_input(self.InputSerializer, request)
         customer = customer_or_404(customer_id)
-        interests = customer_interest_tags(customer=customer, limit=params.validated_data["k"])
+        interests = customer_interest_tags(customer=customer, limit=data["k"])
         body = {
             "customer_id": customer_id,
             "interests": interests,
