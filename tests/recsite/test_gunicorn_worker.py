@@ -69,13 +69,13 @@ def test_one_connection_wakes_one_of_two_waiting_workers(listener):
 
     def wait(i: int) -> None:
         both_waiting.wait()
-        woken[i] = waiters[i].wait(3)
+        woken[i] = waiters[i].wait(1.5)
 
     threads = [threading.Thread(target=wait, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
     both_waiting.wait()
-    threading.Event().wait(0.5)  # Both threads are now blocked in epoll_wait.
+    threading.Event().wait(0.3)  # Both threads are now blocked in epoll_wait.
     client = _connect(listener)
     try:
         for thread in threads:
