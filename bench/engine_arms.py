@@ -156,15 +156,11 @@ def _searching_with_ef(ann: Any, ef: int) -> Any:
     """The serving index ``ann`` with its graph loaded again, searched at ``ef``."""
     import dataclasses
 
-    from jobs.services.artifacts import artifact_local
-    from recommender.ml.vector_index import VectorIndex
-    from recommender.models import IndexBuild
-    from recommender.services.index import INDEX_KIND
+    from recommender.services.index import index_build_load
 
     if ann is None or ann.build is None:
         raise SystemExit("--ef needs a serving vector index (a READY index build)")
-    path = artifact_local(model=IndexBuild, kind=INDEX_KIND, location=ann.build.path)
-    return dataclasses.replace(ann, index=VectorIndex.load(path, ef_search=ef))
+    return dataclasses.replace(ann, index=index_build_load(ann.build, ef_search=ef))
 
 
 if __name__ == "__main__":

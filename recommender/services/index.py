@@ -164,6 +164,13 @@ def index_build_latest_ready(*, model_name: str | None = None) -> IndexBuild | N
     return build_latest_ready(IndexBuild, **filters)
 
 
+def index_build_load(build: IndexBuild, *, ef_search: int | None = None) -> VectorIndex:
+    """``build``'s graph from this host's copy of its files, searched at its own ``ef_search``
+    (or at ``ef_search``: a benchmark's other breadth)."""
+    path = artifact_local(model=IndexBuild, kind=INDEX_KIND, location=build.path)
+    return VectorIndex.load(path, ef_search=build.ef_search if ef_search is None else ef_search)
+
+
 # Serving ------------------------------------------------------------------------------------
 
 
@@ -245,8 +252,7 @@ def _load_serving(
         if current is not None and current.build_id == build.pk:
             index = current.index  # Same build: keep the graph already in memory.
         else:
-            path = artifact_local(model=IndexBuild, kind=INDEX_KIND, location=build.path)
-            index = VectorIndex.load(path, ef_search=build.ef_search)
+            index = index_build_load(build)
     ids, vectors = embeddings_matrix(
         model_name=model_name,
         product_ids=list(_embedded_since(model_name, build).values_list("product_id", flat=True)),
